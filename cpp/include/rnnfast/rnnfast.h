@@ -1,0 +1,106 @@
+// rnnfast: fused forward and backpropagation through time (BPTT) for one recurrent layer
+// in one direction -- vanilla RNN (tanh / relu), LSTM (with optional projection) and GRU.
+// This header is the whole public C++ API. It includes nothing of Python; stacking layers,
+// bidirectional composition and autograd live above it.
+//
+// Shape legend (row-major, time-major, every pointer annotated with its shape):
+//   T      steps            B  batch           I  input features
+//   H      hidden units     H_out  H, or the LSTM projection size (proj_size) when 0 < H_out < H
+//   G      gates: 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)  -- PyTorch's order and formulas
+//     LSTM  i,f,o = sigmoid, g = tanh, c' = f*c + i*g, h' = o*tanh(c') (then h' = W_hr h' if projected)
+//     GRU   r,z = sigmoid, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n + z*h
+//     RNN   h' = tanh or relu(W_ih x + b_ih + W_hh h + b_hh)
+//
+// Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
+// activation gradients (dx, dh0, dc0) are WRITTEN (=).
+//
+// Variable lengths follow PyTorch's packed sequences: lengths[b] in [1, T]; outputs y[t, b]
+// for t >= lengths[b] are zero and pass no gradient; h_n/c_n are each sequence's state after its
+// own last step; the reverse direction starts at each sequence's own last step (t = lengths[b]-1).
+//
+// Errors: every entry point validates its arguments and throws std::invalid_argument naming
+// the argument, the expected and the given value. Nothing is read before validation passes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rnnfast {
+
+enum class Cell : int { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
+
+// Number of gates G of a cell kind (1, 4 or 3).
+int num_gates(Cell cell);
+// "rnn_tanh", "rnn_relu", "lstm", "gru".
+const char* cell_name(Cell cell);
+
+struct Dims {
+  int64_t T = 0, B = 0, I = 0, H = 0;
+  int64_t H_out = 0;  // == H, or the projection size for a projected LSTM (0 < H_out < H)
+};
+
+template <typename T>
+struct Weights {
+  const T* w_ih = nullptr;  // [G*H, I]
+  const T* w_hh = nullptr;  // [G*H, H_out]
+  const T* b_ih = nullptr;  // [G*H]   or nullptr (no bias)
+  const T* b_hh = nullptr;  // [G*H]   or nullptr (no bias)
+  const T* w_hr = nullptr;  // [H_out, H]  LSTM projection only, nullptr iff H_out == H
+};
+
+// Parameter gradients: accumulated (+=). A nullptr entry is skipped (not computed).
+template <typename T>
+struct WeightGrads {
+  T* dw_ih = nullptr;  // [G*H, I]
+  T* dw_hh = nullptr;  // [G*H, H_out]
+  T* db_ih = nullptr;  // [G*H]
+  T* db_hh = nullptr;  // [G*H]
+  T* dw_hr = nullptr;  // [H_out, H]
+};
+
+// Number of elements (of the kernel's scalar type) the training reserve needs.
+// Throws std::invalid_argument on invalid dims.
+int64_t reserve_size(Cell cell, const Dims& d);
+
+// Forward of one layer, one direction.
+//   y        [T,B,H_out]  written
+//   h_n      [B,H_out]    written
+//   c_n      [B,H]        written, LSTM only (nullptr otherwise, or to skip)
+//   reserve  [reserve_size(cell, d)]  written when training; nullptr = inference (nothing saved)
+//   x        [T,B,I]
+//   h0       [B,H_out]    nullptr = zeros
+//   c0       [B,H]        LSTM only; nullptr = zeros
+//   lengths  [B]          each in [1, T]; nullptr = all T
+//   reverse  process t = T-1 .. 0 (per sequence: lengths[b]-1 .. 0)
+template <typename T>
+void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
+             const int64_t* lengths, const Weights<T>& w, const Dims& d, bool reverse);
+
+// BPTT of one layer, one direction, from a reserve written by forward() with the same
+// cell, x, lengths, weights, dims and direction.
+//   dx       [T,B,I]      written (nullptr to skip)
+//   dh0      [B,H_out]    written (nullptr to skip)
+//   dc0      [B,H]        written, LSTM only (nullptr to skip)
+//   dw       parameter gradients, accumulated
+//   reserve  [reserve_size(cell, d)]  read only
+//   dy       [T,B,H_out]  nullptr = zeros
+//   dh_n     [B,H_out]    nullptr = zeros
+//   dc_n     [B,H]        LSTM only; nullptr = zeros
+//   x        [T,B,I]      needed only when dw.dw_ih is requested
+template <typename T>
+void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
+              const T* dy, const T* dh_n, const T* dc_n, const T* x, const int64_t* lengths,
+              const Weights<T>& w, const Dims& d, bool reverse);
+
+// Threads used by the kernels (OpenMP). 1 when built without OpenMP.
+void set_num_threads(int n);
+int get_num_threads();
+// True when built with OpenMP.
+bool has_openmp();
+
+// Library version string, e.g. "0.1.0".
+const char* version();
+
+}  // namespace rnnfast

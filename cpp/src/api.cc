@@ -1,0 +1,135 @@
+// Argument validation, the reserve size, threads and version: everything of the public API
+// that is not numerical. Validation messages name the argument, the expected and given value.
+#include <atomic>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "cells/common.h"
+#include "rnnfast/rnnfast.h"
+#include "threads.h"
+
+namespace rnnfast {
+
+namespace {
+std::atomic<int> g_threads{0};  // 0 = not set: OpenMP's default
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+template <typename V>
+std::string str(const V& v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+}  // namespace
+
+int num_gates(Cell cell) {
+  switch (cell) {
+    case Cell::RNN_TANH:
+    case Cell::RNN_RELU:
+      return 1;
+    case Cell::LSTM:
+      return 4;
+    case Cell::GRU:
+      return 3;
+  }
+  fail("cell: expected RNN_TANH, RNN_RELU, LSTM or GRU (0..3), got " +
+       str(static_cast<int>(cell)));
+}
+
+const char* cell_name(Cell cell) {
+  switch (cell) {
+    case Cell::RNN_TANH:
+      return "rnn_tanh";
+    case Cell::RNN_RELU:
+      return "rnn_relu";
+    case Cell::LSTM:
+      return "lstm";
+    case Cell::GRU:
+      return "gru";
+  }
+  return "unknown";
+}
+
+namespace detail {
+
+int num_threads() {
+  const int n = g_threads.load(std::memory_order_relaxed);
+  if (n > 0) return n;
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih,
+              bool has_b_hh, bool has_w_hr, const int64_t* lengths) {
+  const int G = num_gates(cell);  // validates the cell
+  if (d.T < 1) fail("T: expected a number of steps >= 1, got " + str(d.T));
+  if (d.B < 1) fail("B: expected a batch size >= 1, got " + str(d.B));
+  if (d.I < 1) fail("I: expected an input size >= 1, got " + str(d.I));
+  if (d.H < 1) fail("H: expected a hidden size >= 1, got " + str(d.H));
+  if (cell == Cell::LSTM) {
+    if (d.H_out < 1 || d.H_out > d.H)
+      fail("H_out: expected H (" + str(d.H) + ") or a projection size in [1, H), got " +
+           str(d.H_out));
+  } else if (d.H_out != d.H) {
+    fail(std::string("H_out: expected H (") + str(d.H) + ") for " + cell_name(cell) +
+         " (projection is LSTM only), got " + str(d.H_out));
+  }
+  // Keep every buffer's element count far from int64 overflow.
+  const double big = static_cast<double>(d.T) * d.B * (G * d.H + 3 * d.H + d.H_out + d.I) +
+                     static_cast<double>(G) * d.H * (d.I + d.H_out + 2) + d.H * d.H_out;
+  if (big > 4.0e18) fail("dims: the buffers of T=" + str(d.T) + ", B=" + str(d.B) + ", I=" +
+                         str(d.I) + ", H=" + str(d.H) + " are too large to address");
+  if (!has_w_ih) fail("w_ih: expected a [G*H, I] weight, got a null pointer");
+  if (!has_w_hh) fail("w_hh: expected a [G*H, H_out] weight, got a null pointer");
+  if (has_b_ih != has_b_hh)
+    fail(std::string("b_ih, b_hh: expected both biases or neither, got ") +
+         (has_b_ih ? "b_ih without b_hh" : "b_hh without b_ih"));
+  if (d.H_out != d.H && !has_w_hr)
+    fail("w_hr: expected a [H_out, H] projection weight since H_out (" + str(d.H_out) +
+         ") != H (" + str(d.H) + "), got a null pointer");
+  if (d.H_out == d.H && has_w_hr)
+    fail("w_hr: expected none since H_out == H (no projection), got a pointer");
+  if (lengths) {
+    for (int64_t b = 0; b < d.B; ++b) {
+      if (lengths[b] < 1 || lengths[b] > d.T)
+        fail("lengths: expected every length in [1, T=" + str(d.T) + "], got lengths[" + str(b) +
+             "] = " + str(lengths[b]));
+    }
+  }
+}
+
+}  // namespace detail
+
+int64_t reserve_size(Cell cell, const Dims& d) {
+  detail::validate(cell, d, true, true, false, false, d.H_out != d.H, nullptr);
+  const int64_t TB = d.T * d.B;
+  int64_t n = TB * num_gates(cell) * d.H + TB * d.H_out;
+  if (cell == Cell::LSTM) n += 2 * TB * d.H;
+  if (cell == Cell::GRU) n += TB * d.H;
+  return n;
+}
+
+void set_num_threads(int n) {
+  if (n < 1) fail("n: expected a thread count >= 1, got " + str(n));
+  g_threads.store(n, std::memory_order_relaxed);
+}
+
+int get_num_threads() { return detail::num_threads(); }
+
+bool has_openmp() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+const char* version() { return "0.1.0"; }
+
+}  // namespace rnnfast

@@ -1,0 +1,96 @@
+"""Functional entry points to the fused C++ kernels: one layer, one direction.
+
+``forward`` runs a whole sequence through one recurrent layer (vanilla RNN with tanh or relu,
+LSTM with optional projection, GRU) and, when ``training``, returns an opaque ``reserve`` that
+``backward`` consumes to run backpropagation through time in one C++ call. Conventions are
+PyTorch's (gate order, formulas, weight layout, packed-sequence semantics for ``lengths``);
+see ``rnnfast.reference`` for the plain NumPy version of the same maths.
+
+Shapes: x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (LSTM); y [T,B,H_out];
+w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected LSTM only);
+lengths [B] integers in [1, T]. G = 1 (rnn_*), 4 (lstm), 3 (gru).
+
+This module does not stack layers, combine directions or track gradients: nn modules do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["MODES", "forward", "backward"]
+
+MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+_MODE_ID = {m: i for i, m in enumerate(MODES)}
+
+
+def _mode_id(mode):
+    if mode not in _MODE_ID:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    return _MODE_ID[mode]
+
+
+def _dtype_of(w_ih):
+    w = np.asarray(w_ih)
+    if w.dtype not in (np.float32, np.float64):
+        raise TypeError(f"w_ih: expected a float32 or float64 array, got dtype {w.dtype}")
+    return w.dtype
+
+
+def _as(name, a, dtype, optional=True):
+    """Cast to a C-contiguous array of the kernel dtype; reject non-numeric data."""
+    if a is None:
+        if optional:
+            return None
+        raise ValueError(f"{name}: expected an array, got None")
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _lengths(lengths):
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths: expected integers, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
+            lengths=None, reverse=False, training=True):
+    """Run one layer over a whole sequence.
+
+    Returns ``(y, h_n, c_n, reserve)``; ``c_n`` is None unless ``mode == "lstm"`` and
+    ``reserve`` is None unless ``training``. All float arrays are cast to ``w_ih``'s dtype.
+    """
+    cell = _mode_id(mode)
+    dt = _dtype_of(w_ih)
+    return _core.forward(
+        cell, _as("x", x, dt, False), _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False),
+        _as("b_ih", b_ih, dt), _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _as("h0", h0, dt),
+        _as("c0", c0, dt), _lengths(lengths), bool(reverse), bool(training))
+
+
+def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, lengths=None,
+             reverse=False, dy=None, dh_n=None, dc_n=None):
+    """Backpropagation through time for a ``forward(..., training=True)`` call.
+
+    ``mode``, ``x``, the weights, ``lengths`` and ``reverse`` must be those of the forward call.
+    Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
+    ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias) and ``w_hr`` (None unless
+    projected).
+    """
+    cell = _mode_id(mode)
+    dt = _dtype_of(w_ih)
+    if reserve is None:
+        raise ValueError("reserve: expected the reserve of a forward(training=True) call, got None")
+    dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
+        cell, _as("reserve", reserve, dt, False), _as("x", x, dt, False),
+        _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False), _as("b_ih", b_ih, dt),
+        _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _lengths(lengths), bool(reverse),
+        _as("dy", dy, dt), _as("dh_n", dh_n, dt), _as("dc_n", dc_n, dt))
+    return {"dx": dx, "dh0": dh0, "dc0": dc0, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih,
+            "b_hh": db_hh, "w_hr": dw_hr}

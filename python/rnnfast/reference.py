@@ -1,0 +1,281 @@
+"""Plain NumPy reference for one recurrent layer: forward and backpropagation through time.
+
+This module is the oracle that the tests hold the C++ kernels to, and the NumPy baseline of the
+benchmark suite. The maths and conventions are PyTorch's (gate order, GRU formula, weight layout,
+packed-sequence semantics for ``lengths``), and the signatures match
+``rnnfast.functional.forward`` / ``backward``, except that the saved state is a plain dict here.
+
+What it does not do: no speed tricks (one Python loop over time, one matrix product per term,
+masks for variable lengths), no stacking of layers and no combining of directions (one layer,
+one direction; the nn modules do the rest). It imports nothing but NumPy.
+
+Shapes (time-major): x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (lstm only); y [T,B,H_out];
+w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected lstm only, H_out < H;
+otherwise H_out = H); lengths [B] integers in [1, T].
+G = 1 (rnn_tanh, rnn_relu), 4 (lstm: gates i, f, g, o), 3 (gru: gates r, z, n).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MODES", "forward", "backward"]
+
+MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+# ----------------------------------------------------------------------------- activations
+
+def _sigmoid(a):
+    # exp(-|a|) never overflows, so huge inputs saturate to 0 or 1 without a warning.
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _d_sigmoid(y):  # derivative written from the output y = sigmoid(a)
+    return y * (1 - y)
+
+
+def _d_tanh(y):  # derivative written from the output y = tanh(a)
+    return 1 - y * y
+
+
+def _relu(a):
+    return np.maximum(a, 0)
+
+
+def _d_relu(y):  # derivative written from the output y = relu(a); 0 at the kink, as PyTorch
+    return (y > 0).astype(y.dtype)
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _mode(mode):
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    return mode
+
+
+def _dtype_of(w_ih):
+    dtype = np.asarray(w_ih).dtype
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"w_ih: expected a float32 or float64 array, got dtype {dtype}")
+    return dtype
+
+
+def _array(name, a, dtype, shape):
+    """A fresh copy of ``a`` in ``dtype``, checked against ``shape`` (a tuple; None = any size)."""
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")
+    if arr.ndim != len(shape):
+        raise ValueError(f"{name}: expected {len(shape)} dimensions {_fmt(shape)}, "
+                         f"got shape {arr.shape}")
+    if any(want is not None and want != got for want, got in zip(shape, arr.shape)):
+        raise ValueError(f"{name}: expected shape {_fmt(shape)}, got {arr.shape}")
+    return np.array(arr, dtype=dtype)  # a copy: the cache must not see later edits by the caller
+
+
+def _fmt(shape):
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+
+
+def _active_mask(lengths, T, B):
+    """[T,B] booleans: step t of sequence b is processed iff t < lengths[b]."""
+    if lengths is None:
+        return np.ones((T, B), dtype=bool)
+    lengths = np.asarray(lengths)
+    if lengths.dtype.kind not in "iu":
+        raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
+    if lengths.shape != (B,):
+        raise ValueError(f"lengths: expected shape ({B},), got {lengths.shape}")
+    if B and (lengths.min() < 1 or lengths.max() > T):
+        raise ValueError(f"lengths: expected integers in [1, {T}], got {lengths.tolist()}")
+    return np.arange(T)[:, None] < lengths[None, :]
+
+
+# ----------------------------------------------------------------------------- forward
+
+def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
+            lengths=None, reverse=False):
+    """Run one layer, one direction, over a whole sequence.
+
+    Returns ``(y, h_n, c_n, cache)``: ``c_n`` is None unless ``mode == "lstm"``; ``cache`` is a
+    dict holding what ``backward`` needs. Every float input is cast to ``w_ih``'s dtype.
+
+    With ``lengths``, sequence b is processed for t < lengths[b] only: y[t, b] is zero beyond,
+    and h_n[b], c_n[b] are its state after its own last step. With ``reverse`` the steps run
+    from t = lengths[b]-1 (or T-1) down to 0, as the reverse half of a PyTorch bidirectional layer.
+    """
+    mode = _mode(mode)
+    G = _GATES[mode]
+    dt = _dtype_of(w_ih)
+    x = _array("x", x, dt, (None, None, None))
+    T, B, I = x.shape
+    w_ih = _array("w_ih", w_ih, dt, (None, I))
+    if w_ih.shape[0] == 0 or w_ih.shape[0] % G:
+        raise ValueError(f"w_ih: expected shape ({G}*H, {I}) with H >= 1 for mode {mode!r}, "
+                         f"got {w_ih.shape}")
+    H = w_ih.shape[0] // G
+
+    H_out = H
+    if w_hr is not None:
+        if mode != "lstm":
+            raise ValueError(f"w_hr: expected None for mode {mode!r} (projection is lstm only), "
+                             f"got an array")
+        w_hr = _array("w_hr", w_hr, dt, (None, H))
+        H_out = w_hr.shape[0]
+        if not 0 < H_out < H:
+            raise ValueError(f"w_hr: expected shape (H_out, {H}) with 0 < H_out < {H}, "
+                             f"got {w_hr.shape}")
+    w_hh = _array("w_hh", w_hh, dt, (G * H, H_out))
+
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError("b_ih, b_hh: expected both arrays or both None, got "
+                         f"b_ih={'None' if b_ih is None else 'array'}, "
+                         f"b_hh={'None' if b_hh is None else 'array'}")
+    has_bias = b_ih is not None
+    if has_bias:
+        b_ih = _array("b_ih", b_ih, dt, (G * H,))
+        b_hh = _array("b_hh", b_hh, dt, (G * H,))
+    else:
+        b_ih = b_hh = np.zeros(G * H, dtype=dt)  # no bias is a zero bias with no gradient
+
+    h = np.zeros((B, H_out), dtype=dt) if h0 is None else _array("h0", h0, dt, (B, H_out))
+    c = None
+    if mode == "lstm":
+        c = np.zeros((B, H), dtype=dt) if c0 is None else _array("c0", c0, dt, (B, H))
+    elif c0 is not None:
+        raise ValueError(f"c0: expected None for mode {mode!r} (cell state is lstm only), "
+                         f"got an array")
+
+    active = _active_mask(lengths, T, B)
+    order = range(T - 1, -1, -1) if reverse else range(T)
+
+    y = np.zeros((T, B, H_out), dtype=dt)
+    steps = []  # one dict per processed step, in processing order
+    for t in order:
+        m = active[t][:, None]  # [B,1]: rows whose sequence is still running at step t
+        gi = x[t] @ w_ih.T + b_ih  # [B,G*H]
+        gh = h @ w_hh.T + b_hh  # [B,G*H]
+        s = {"t": t, "h_prev": h}
+        if mode in ("rnn_tanh", "rnn_relu"):
+            act = np.tanh if mode == "rnn_tanh" else _relu
+            h_new = act(gi + gh)
+            s["h"] = h_new
+        elif mode == "lstm":
+            a = gi + gh
+            i = _sigmoid(a[:, 0 * H:1 * H])
+            f = _sigmoid(a[:, 1 * H:2 * H])
+            g = np.tanh(a[:, 2 * H:3 * H])
+            o = _sigmoid(a[:, 3 * H:4 * H])
+            c_new = f * c + i * g
+            tc = np.tanh(c_new)
+            r = o * tc  # the unprojected hidden state [B,H]
+            h_new = r @ w_hr.T if w_hr is not None else r
+            s.update(c_prev=c, i=i, f=f, g=g, o=o, tc=tc, r=r)
+            c = np.where(m, c_new, c)
+        else:  # gru
+            r = _sigmoid(gi[:, 0 * H:1 * H] + gh[:, 0 * H:1 * H])
+            z = _sigmoid(gi[:, 1 * H:2 * H] + gh[:, 1 * H:2 * H])
+            hn = gh[:, 2 * H:3 * H]  # W_hn h + b_hn, needed for dr
+            n = np.tanh(gi[:, 2 * H:3 * H] + r * hn)
+            h_new = (1 - z) * n + z * h
+            s.update(r=r, z=z, n=n, hn=hn)
+        # Finished sequences keep their state and emit zeros.
+        h = np.where(m, h_new, h)
+        y[t] = np.where(m, h_new, 0)
+        steps.append(s)
+
+    cache = {"mode": mode, "dtype": dt, "dims": (T, B, I, H, H_out), "x": x, "w_ih": w_ih,
+             "w_hh": w_hh, "w_hr": w_hr, "has_bias": has_bias, "active": active, "steps": steps}
+    return y, h, c, cache
+
+
+# ----------------------------------------------------------------------------- backward
+
+def backward(cache, dy=None, dh_n=None, dc_n=None):
+    """Backpropagation through time for one ``forward`` call.
+
+    ``dy``, ``dh_n``, ``dc_n`` are the loss gradients wrt ``y``, ``h_n``, ``c_n`` (None = zeros;
+    ``dy`` past a sequence's end is ignored). Returns a dict of fresh arrays: ``dx``, ``dh0``,
+    ``dc0`` (None unless lstm), ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias) and
+    ``w_hr`` (None unless projected).
+    """
+    mode = cache["mode"]
+    dt = cache["dtype"]
+    T, B, I, H, H_out = cache["dims"]
+    x, w_ih, w_hh, w_hr = cache["x"], cache["w_ih"], cache["w_hh"], cache["w_hr"]
+    active = cache["active"]
+    G = _GATES[mode]
+
+    dy = np.zeros((T, B, H_out), dtype=dt) if dy is None else _array("dy", dy, dt, (T, B, H_out))
+    dh = np.zeros((B, H_out), dtype=dt) if dh_n is None else _array("dh_n", dh_n, dt, (B, H_out))
+    dc = None
+    if mode == "lstm":
+        dc = np.zeros((B, H), dtype=dt) if dc_n is None else _array("dc_n", dc_n, dt, (B, H))
+    elif dc_n is not None:
+        raise ValueError(f"dc_n: expected None for mode {mode!r} (cell state is lstm only), "
+                         f"got an array")
+
+    dx = np.zeros_like(x)
+    dw_ih = np.zeros_like(w_ih)
+    dw_hh = np.zeros_like(w_hh)
+    db_ih = np.zeros(G * H, dtype=dt)
+    db_hh = np.zeros(G * H, dtype=dt)
+    dw_hr = np.zeros_like(w_hr) if w_hr is not None else None
+
+    for s in reversed(cache["steps"]):
+        t = s["t"]
+        m = active[t][:, None]
+        dh_new = dh + np.where(m, dy[t], 0)  # gradient reaching this step's output h_new
+        # dgi, dgh: gradients wrt the pre-activations W_ih x + b_ih and W_hh h + b_hh; they are
+        # the same tensor except for GRU's n gate, where r multiplies the recurrent part.
+        if mode in ("rnn_tanh", "rnn_relu"):
+            d_act = _d_tanh if mode == "rnn_tanh" else _d_relu
+            da = dh_new * d_act(s["h"])
+            dgi = dgh = da
+            dh_prev = da @ w_hh
+        elif mode == "lstm":
+            i, f, g, o, tc = s["i"], s["f"], s["g"], s["o"], s["tc"]
+            if w_hr is not None:  # h_new = W_hr r
+                dw_hr += np.where(m, dh_new, 0).T @ s["r"]
+                dr = dh_new @ w_hr
+            else:
+                dr = dh_new
+            dc_new = dc + dr * o * _d_tanh(tc)  # c_new feeds both c_n and h_new = o*tanh(c_new)
+            da = np.concatenate([
+                dc_new * g * _d_sigmoid(i),
+                dc_new * s["c_prev"] * _d_sigmoid(f),
+                dc_new * i * _d_tanh(g),
+                dr * tc * _d_sigmoid(o),
+            ], axis=1)
+            da = np.where(m, da, 0)
+            dgi = dgh = da
+            dh_prev = da @ w_hh
+            dc = np.where(m, dc_new * f, dc)
+        else:  # gru: h_new = (1-z) n + z h_prev, n = tanh(gi_n + r * hn)
+            r, z, n, hn = s["r"], s["z"], s["n"], s["hn"]
+            dan = dh_new * (1 - z) * _d_tanh(n)
+            dar = dan * hn * _d_sigmoid(r)
+            daz = dh_new * (s["h_prev"] - n) * _d_sigmoid(z)
+            dgi = np.concatenate([dar, daz, dan], axis=1)
+            dgh = np.concatenate([dar, daz, dan * r], axis=1)
+            dh_prev = dh_new * z + dgh @ w_hh
+        # Rows past their sequence's end passed the state through unchanged: no gate gradient,
+        # and the incoming gradient flows on untouched.
+        dgi = np.where(m, dgi, 0)
+        dgh = np.where(m, dgh, 0)
+        dh = np.where(m, dh_prev, dh)
+
+        dx[t] = dgi @ w_ih
+        dw_ih += dgi.T @ x[t]
+        dw_hh += dgh.T @ s["h_prev"]
+        db_ih += dgi.sum(axis=0)
+        db_hh += dgh.sum(axis=0)
+
+    has_bias = cache["has_bias"]
+    return {"dx": dx, "dh0": dh, "dc0": dc, "w_ih": dw_ih, "w_hh": dw_hh,
+            "b_ih": db_ih if has_bias else None, "b_hh": db_hh if has_bias else None,
+            "w_hr": dw_hr}

@@ -1,0 +1,79 @@
+"""Shared test helpers: named tolerances and random problems for one recurrent layer.
+
+Imported by every test file that compares an implementation with ``rnnfast.reference``
+(conftest.py puts this directory on sys.path). Tolerances live here, by name, and are never
+loosened inside a test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+# Implementation vs reference (or vs torch), per computation dtype.
+TOL = {
+    np.float64: dict(rtol=1e-10, atol=1e-10),
+    np.float32: dict(rtol=1e-5, atol=1e-5),
+}
+
+# Central finite differences in float64: step, and the tolerance of analytic vs numeric gradient.
+# Truncation error ~ FD_EPS**2, round-off ~ 1e-16 / FD_EPS, on losses of order 1.
+FD_EPS = 1e-6
+FD_TOL = dict(rtol=1e-6, atol=1e-8)
+
+# The names of backward's outputs, in a fixed order.
+GRAD_KEYS = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")
+
+
+def tol(dtype):
+    """The TOL entry for a dtype given as a type, a np.dtype or a string."""
+    return TOL[np.dtype(dtype).type]
+
+
+def make_problem(mode, T, B, I, H, proj=0, bias=True, dtype=np.float64, seed=0, with_h0=True,
+                 lengths=None):
+    """Random inputs for one layer, as keyword arguments of ``forward(mode, **problem)``.
+
+    Keys: x [T,B,I] ~ N(0,1); w_ih [G*H,I], w_hh [G*H,H_out], b_ih, b_hh [G*H] (None without
+    bias), w_hr [H_out,H] (None unless proj > 0, lstm only), all ~ U(-1/sqrt(H), 1/sqrt(H));
+    h0 [B,H_out] and c0 [B,H] (lstm only) ~ N(0, 0.5^2), None without with_h0; lengths as an
+    int64 array, or None. H_out = proj or H.
+    """
+    if proj and mode != "lstm":
+        raise ValueError(f"proj: expected 0 for mode {mode!r}, got {proj}")
+    rng = np.random.default_rng(seed)
+    G = GATES[mode]
+    H_out = proj or H
+    k = 1 / np.sqrt(H)
+
+    def u(*shape):
+        return rng.uniform(-k, k, size=shape).astype(dtype)
+
+    p = {
+        "x": rng.standard_normal((T, B, I)).astype(dtype),
+        "w_ih": u(G * H, I),
+        "w_hh": u(G * H, H_out),
+        "b_ih": u(G * H) if bias else None,
+        "b_hh": u(G * H) if bias else None,
+        "w_hr": u(H_out, H) if proj else None,
+        "h0": None,
+        "c0": None,
+        "lengths": None if lengths is None else np.asarray(lengths, dtype=np.int64),
+    }
+    if with_h0:
+        p["h0"] = (0.5 * rng.standard_normal((B, H_out))).astype(dtype)
+        if mode == "lstm":
+            p["c0"] = (0.5 * rng.standard_normal((B, H))).astype(dtype)
+    return p
+
+
+def make_cotangents(mode, T, B, H, proj=0, dtype=np.float64, seed=1):
+    """Random loss weights (dy [T,B,H_out], dh_n [B,H_out], dc_n [B,H] or None): the gradients
+    of L = sum(y*dy) + sum(h_n*dh_n) + sum(c_n*dc_n)."""
+    rng = np.random.default_rng(seed)
+    H_out = proj or H
+    dy = rng.standard_normal((T, B, H_out)).astype(dtype)
+    dh_n = rng.standard_normal((B, H_out)).astype(dtype)
+    dc_n = rng.standard_normal((B, H)).astype(dtype) if mode == "lstm" else None
+    return dy, dh_n, dc_n
