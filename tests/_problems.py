@@ -77,3 +77,20 @@ def make_cotangents(mode, T, B, H, proj=0, dtype=np.float64, seed=1):
     dh_n = rng.standard_normal((B, H_out)).astype(dtype)
     dc_n = rng.standard_normal((B, H)).astype(dtype) if mode == "lstm" else None
     return dy, dh_n, dc_n
+
+
+def assert_close(actual, expected, dtype, name=""):
+    """Scale-aware comparison: max|a - e| <= atol + rtol * max(1, max|e|), per array.
+
+    Float32 kernels accumulate rounding over sums of T*B terms, so elementwise relative error
+    is meaningless for entries near zero; the error is measured against the array's scale.
+    """
+    t = tol(dtype)
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    assert a.shape == e.shape, f"{name}: shape {a.shape} != {e.shape}"
+    scale = max(1.0, float(np.max(np.abs(e)))) if e.size else 1.0
+    err = float(np.max(np.abs(a - e))) if e.size else 0.0
+    assert np.isfinite(a).all() == np.isfinite(e).all(), f"{name}: non-finite values differ"
+    assert err <= t["atol"] + t["rtol"] * scale, (
+        f"{name}: max abs error {err:.3e} > {t['atol']:.0e} + {t['rtol']:.0e} * scale {scale:.3g}")

@@ -1,0 +1,208 @@
+"""The C++ kernels (through rnnfast.functional) against the NumPy reference.
+
+Every cell kind, float32 and float64, forward outputs, final states and every gradient, across
+T in {1, 2, 17}, B in {1, 3, 8}, sizes that are not multiples of the SIMD width, with and
+without bias, h0, lengths, projection, in both directions, with 1 and 2 threads.
+"""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import rnnfast
+from rnnfast import functional as F
+from rnnfast import reference as R
+from _problems import GRAD_KEYS, assert_close, make_cotangents, make_problem
+
+CELLS = [("rnn_tanh", 0), ("rnn_relu", 0), ("lstm", 0), ("lstm", 7), ("gru", 0)]
+CELL_IDS = ["rnn_tanh", "rnn_relu", "lstm", "lstm_proj", "gru"]
+
+
+def _lengths(T, B, seed):
+    """Unsorted lengths in [1, T] that include T (so y keeps its length) and, if possible, 1."""
+    rng = np.random.default_rng(seed)
+    lens = rng.integers(1, T + 1, size=B)
+    lens[rng.integers(0, B)] = T
+    if B > 1 and T > 1:
+        lens[(np.argmax(lens) + 1) % B] = 1
+    return lens.astype(np.int64)
+
+
+def _weights(p):
+    return dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"], w_hr=p["w_hr"])
+
+
+def check_against_reference(mode, proj, T, B, I, H, dtype, reverse, bias=True, with_h0=True,
+                            lengths=None, seed=0):
+    p = make_problem(mode, T, B, I, H, proj=proj, bias=bias, dtype=dtype, seed=seed,
+                     with_h0=with_h0, lengths=lengths)
+    dy, dh_n, dc_n = make_cotangents(mode, T, B, H, proj=proj, dtype=dtype, seed=seed + 1)
+    w = _weights(p)
+    kw = dict(h0=p["h0"], c0=p["c0"], lengths=p["lengths"], reverse=reverse)
+
+    y, h_n, c_n, res = F.forward(mode, p["x"], **w, **kw)
+    # the oracle runs in float64 on the same (rounded) inputs
+    w64 = {k: None if v is None else v.astype(np.float64) for k, v in w.items()}
+    kw64 = dict(kw, h0=None if p["h0"] is None else p["h0"].astype(np.float64),
+                c0=None if p["c0"] is None else p["c0"].astype(np.float64))
+    y_r, h_r, c_r, cache = R.forward(mode, p["x"].astype(np.float64), **w64, **kw64)
+
+    assert y.dtype == dtype and h_n.dtype == dtype
+    assert_close(y, y_r, dtype, "y")
+    assert_close(h_n, h_r, dtype, "h_n")
+    if mode == "lstm":
+        assert c_n.dtype == dtype
+        assert_close(c_n, c_r, dtype, "c_n")
+    else:
+        assert c_n is None
+
+    # inference mode: same outputs, nothing saved
+    y_i, h_i, c_i, res_i = F.forward(mode, p["x"], **w, **kw, training=False)
+    assert res_i is None
+    np.testing.assert_array_equal(y_i, y)
+    np.testing.assert_array_equal(h_i, h_n)
+
+    g = F.backward(mode, res, p["x"], **w, lengths=p["lengths"], reverse=reverse, dy=dy,
+                   dh_n=dh_n, dc_n=dc_n)
+    g_r = R.backward(cache, dy=dy.astype(np.float64), dh_n=dh_n.astype(np.float64),
+                     dc_n=None if dc_n is None else dc_n.astype(np.float64))
+    for k in GRAD_KEYS:
+        if g_r[k] is None:
+            assert g[k] is None, f"{k}: expected None"
+            continue
+        assert g[k].dtype == dtype, k
+        assert_close(g[k], g_r[k], dtype, k)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("B", [1, 3, 8])
+@pytest.mark.parametrize("T", [1, 2, 17])
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("variant", ["full", "lengths", "bare"])
+def test_matches_reference(variant, cell, T, B, reverse, dtype):
+    mode, proj = cell
+    # full: bias + h0; lengths: bias, no h0, unsorted lengths; bare: no bias, h0, lengths
+    bias = variant != "bare"
+    with_h0 = variant != "lengths"
+    lengths = None if variant == "full" else _lengths(T, B, seed=T * 10 + B)
+    check_against_reference(mode, proj, T, B, I=5, H=19, dtype=dtype, reverse=reverse,
+                            bias=bias, with_h0=with_h0, lengths=lengths, seed=T + B)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    old = rnnfast.get_num_threads()
+    rnnfast.set_num_threads(request.param)
+    yield request.param
+    rnnfast.set_num_threads(old)
+
+
+@pytest.mark.parametrize("H", [1, 5, 6, 7, 8, 15, 16, 17, 33])
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_tile_edges(cell, H, threads):
+    """Hidden sizes around the micro-kernel tile (MR = 6 rows, NR = 16 / 8 columns)."""
+    mode, proj = cell
+    proj = min(proj, H - 1) if proj else 0
+    if mode == "lstm" and cell[1] and proj == 0:
+        pytest.skip("H=1 has no projection size in [1, H)")
+    for dtype in (np.float32, np.float64):
+        check_against_reference(mode, proj, T=3, B=7, I=13, H=H, dtype=dtype, reverse=H % 2 == 1,
+                                lengths=_lengths(3, 7, seed=H), seed=H)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_large_threaded(cell, threads):
+    """Sizes where the GEMMs and elementwise passes split across threads."""
+    mode, proj = cell
+    proj = 37 if proj else 0
+    check_against_reference(mode, proj, T=6, B=37, I=70, H=100, dtype=np.float32, reverse=False,
+                            lengths=_lengths(6, 37, seed=3), seed=5)
+    check_against_reference(mode, proj, T=4, B=20, I=33, H=64, dtype=np.float64, reverse=True,
+                            seed=6)
+
+
+def test_thread_count_does_not_change_results_much():
+    p = make_problem("lstm", 10, 16, 40, 80, dtype=np.float64, seed=2)
+    w = _weights(p)
+    old = rnnfast.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2):
+            rnnfast.set_num_threads(n)
+            outs.append(F.forward("lstm", p["x"], **w, h0=p["h0"], c0=p["c0"])[0])
+    finally:
+        rnnfast.set_num_threads(old)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturating_activations_are_exact_at_the_limit(mode, dtype):
+    """Inputs of +-1e30 give finite outputs; sigmoid and tanh reach 0, +-1 exactly."""
+    T, B, I, H = 4, 3, 2, 5
+    p = make_problem(mode, T, B, I, H, dtype=dtype, seed=4)
+    x = np.where(p["x"] > 0, 1e30, -1e30).astype(dtype)
+    w = _weights(p)
+    w["w_ih"] = np.where(w["w_ih"] > 0, 1.0, -1.0).astype(dtype)
+    y, h_n, c_n, res = F.forward(mode, x, **w)
+    y_r, h_r, c_r, cache = R.forward(mode, x.astype(np.float64),
+                                     **{k: None if v is None else v.astype(np.float64)
+                                        for k, v in w.items()})
+    if mode != "rnn_relu":
+        assert np.isfinite(y).all() and np.isfinite(h_n).all()
+        assert np.all(np.abs(y) <= 1)
+    np.testing.assert_array_equal(np.isfinite(y), np.isfinite(y_r))
+    finite = np.isfinite(y_r)
+    np.testing.assert_allclose(y[finite], y_r[finite], rtol=1e-6, atol=1e-6)
+    if mode == "lstm":
+        assert np.isfinite(c_n).all()
+    if mode in ("rnn_tanh", "gru"):
+        # the first step is fully saturated: tanh(+-1e30 * ...) = +-1 exactly
+        first = y[0]
+        assert np.all((np.abs(first) == 1) | (np.abs(first) < 1))
+    if mode != "rnn_relu":
+        g = F.backward(mode, res, x, **w, dy=np.ones_like(y))
+        for k in ("dx", "w_hh"):
+            assert np.isfinite(g[k]).all(), k
+
+
+def test_nan_input_propagates_without_crash():
+    p = make_problem("gru", 3, 2, 4, 6, dtype=np.float32)
+    p["x"][1, 0, 2] = np.nan
+    y, h_n, _, _ = F.forward("gru", p["x"], **_weights(p), h0=p["h0"])
+    assert np.isnan(y[1:, 0]).all() and np.isfinite(y[:, 1]).all()
+    assert np.isfinite(y[0]).all()
+
+
+def test_float64_input_to_float32_weights_is_cast():
+    p = make_problem("lstm", 3, 2, 4, 6, dtype=np.float32)
+    x64 = p["x"].astype(np.float64)
+    y1 = F.forward("lstm", x64, **_weights(p))[0]
+    y2 = F.forward("lstm", p["x"], **_weights(p))[0]
+    assert y1.dtype == np.float32
+    np.testing.assert_array_equal(y1, y2)
+
+
+def test_gil_is_released_during_kernel_work():
+    """A Python thread keeps running while another thread is inside a long kernel call."""
+    p = make_problem("lstm", 400, 16, 64, 128, dtype=np.float32, seed=7)
+    w = _weights(p)
+    F.forward("lstm", p["x"][:2], **w, training=False)  # warm up
+    t0 = time.perf_counter()
+    F.forward("lstm", p["x"], **w, training=False)
+    duration = time.perf_counter() - t0
+
+    worker = threading.Thread(target=F.forward, args=("lstm", p["x"]), kwargs=dict(w, training=False))
+    ticks = []
+    worker.start()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+        time.sleep(0.001)
+    worker.join()
+    gaps = np.diff(ticks) if len(ticks) > 1 else np.array([duration])
+    # With the GIL held, this loop would stall for the whole kernel call.
+    assert gaps.max() < 0.5 * duration, (gaps.max(), duration)
+    assert len(ticks) > 5
