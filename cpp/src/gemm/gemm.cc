@@ -26,13 +26,14 @@ constexpr int64_t KC = 256;  // depth of one pass: a B panel slice (KC x NR) sta
 constexpr int64_t MC = 96;   // rows of A per block: MC x KC stays in L2
 
 // C[m,n] (m <= MR, n <= NR) = beta*C + A[m,kc] * Bp[kc,NR]; A with strides (rsa, csa).
-template <typename T>
+// Instantiated for every row count MR = 1..Tile::MR so short edges (B = 1) waste no work.
+template <typename T, int MR>
 inline __attribute__((always_inline)) void ukernel(int64_t kc, const T* A, int64_t rsa,
                                                    int64_t csa, const T* Bp, T* C, int64_t ldc,
                                                    int m, int n, T beta) {
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  constexpr int NR = Tile<T>::NR;
   const T* arow[MR];
-  for (int i = 0; i < MR; ++i) arow[i] = A + std::min(i, m - 1) * rsa;  // edge rows repeat
+  for (int i = 0; i < MR; ++i) arow[i] = A + i * rsa;
   T acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
@@ -82,7 +83,17 @@ inline __attribute__((always_inline)) void serial_impl(int64_t m0, int64_t m1, i
         const int n = static_cast<int>(std::min<int64_t>(NR, N - p * NR));
         for (int64_t i = ic; i < mc_end; i += MR) {
           const int m = static_cast<int>(std::min<int64_t>(MR, mc_end - i));
-          ukernel<T>(kc, A + i * rsa + pc * csa, rsa, csa, bp, C + i * ldc + p * NR, ldc, m, n, b);
+          const T* a = A + i * rsa + pc * csa;
+          T* c = C + i * ldc + p * NR;
+          static_assert(MR == 6, "the switch below covers MR = 6");
+          switch (m) {
+            case 6: ukernel<T, 6>(kc, a, rsa, csa, bp, c, ldc, m, n, b); break;
+            case 5: ukernel<T, 5>(kc, a, rsa, csa, bp, c, ldc, m, n, b); break;
+            case 4: ukernel<T, 4>(kc, a, rsa, csa, bp, c, ldc, m, n, b); break;
+            case 3: ukernel<T, 3>(kc, a, rsa, csa, bp, c, ldc, m, n, b); break;
+            case 2: ukernel<T, 2>(kc, a, rsa, csa, bp, c, ldc, m, n, b); break;
+            default: ukernel<T, 1>(kc, a, rsa, csa, bp, c, ldc, m, n, b); break;
+          }
         }
       }
     }

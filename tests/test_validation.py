@@ -1,0 +1,149 @@
+"""Bad arguments raise clear Python exceptions naming the argument; nothing crashes.
+
+Checked both through rnnfast.functional and directly against the binding (which validates on
+its own, as does the C++ API beneath it: the lengths check below is the C++ one).
+"""
+
+import numpy as np
+import pytest
+
+import rnnfast
+from rnnfast import _core
+from rnnfast import functional as F
+from _problems import make_problem
+
+
+def _p(mode="lstm", T=4, B=3, I=5, H=6, proj=0, dtype=np.float32):
+    return make_problem(mode, T, B, I, H, proj=proj, dtype=dtype, seed=0)
+
+
+def _fwd(p, mode="lstm", **kw):
+    args = dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"], w_hr=p["w_hr"],
+                h0=p["h0"], c0=p["c0"])
+    args.update(kw)
+    x = args.pop("x", p["x"])
+    return F.forward(mode, x, **args)
+
+
+@pytest.mark.parametrize("change, exc, words", [
+    (dict(x=np.zeros((4, 3))), ValueError, ["x", "3-D", "(4, 3)"]),
+    (dict(x=np.zeros((4, 3, 7), np.float32)), ValueError, ["w_ih", "(24, 7)", "(24, 5)"]),
+    (dict(w_ih=np.zeros((23, 5), np.float32)), ValueError, ["w_ih", "4*H", "(23, 5)"]),
+    (dict(w_hh=np.zeros((24, 5), np.float32)), ValueError, ["w_hh", "(24, 6)", "(24, 5)"]),
+    (dict(b_ih=np.zeros(23, np.float32)), ValueError, ["b_ih", "(24,)", "(23,)"]),
+    (dict(b_hh=None), ValueError, ["b_ih", "b_hh", "both"]),
+    (dict(h0=np.zeros((2, 6), np.float32)), ValueError, ["h0", "(3, 6)", "(2, 6)"]),
+    (dict(c0=np.zeros((3, 7), np.float32)), ValueError, ["c0", "(3, 6)", "(3, 7)"]),
+    (dict(lengths=[4, 0, 2]), ValueError, ["lengths", "[1, T=4]", "lengths[1] = 0"]),
+    (dict(lengths=[4, 5, 2]), ValueError, ["lengths", "[1, T=4]", "= 5"]),
+    (dict(lengths=[-3, 1, 2]), ValueError, ["lengths", "= -3"]),
+    (dict(lengths=[4, 2]), ValueError, ["lengths", "(3,)", "(2,)"]),
+    (dict(lengths=[4.0, 2.0, 1.0]), TypeError, ["lengths", "integers", "float64"]),
+    (dict(x=np.array([["a"]], dtype=object)), TypeError, ["x", "numeric", "object"]),
+    (dict(x=np.zeros((0, 3, 5), np.float32)), ValueError, ["T", ">= 1", "0"]),
+    (dict(x=np.zeros((4, 0, 5), np.float32), h0=None, c0=None), ValueError, ["B", ">= 1", "0"]),
+    (dict(w_hr=np.zeros((3, 6), np.float32)), ValueError, ["w_hh", "H_out < H"]),
+])
+def test_forward_bad_arguments(change, exc, words):
+    p = _p()
+    with pytest.raises(exc) as e:
+        _fwd(p, **change)
+    msg = str(e.value)
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_unknown_mode():
+    p = _p()
+    with pytest.raises(ValueError, match="mode: expected one of"):
+        F.forward("lstmm", p["x"], p["w_ih"], p["w_hh"])
+
+
+def test_integer_weights_rejected():
+    p = _p()
+    with pytest.raises(TypeError, match="w_ih: expected a float32 or float64"):
+        F.forward("lstm", p["x"], p["w_ih"].astype(np.int32), p["w_hh"])
+
+
+def test_state_for_non_lstm_rejected():
+    p = _p("gru")
+    with pytest.raises(ValueError, match="c0: expected None"):
+        F.forward("gru", p["x"], p["w_ih"], p["w_hh"], c0=np.zeros((3, 6), np.float32))
+    with pytest.raises(ValueError, match="w_hr: expected None"):
+        F.forward("gru", p["x"], p["w_ih"], p["w_hh"][:, :4], w_hr=np.zeros((4, 6), np.float32))
+
+
+def test_projection_shape_checked():
+    p = _p(proj=3)
+    with pytest.raises(ValueError, match=r"w_hr: expected shape \(3, 6\), got \(3, 5\)"):
+        _fwd(p, w_hr=np.zeros((3, 5), np.float32))
+    with pytest.raises(ValueError, match="w_hh: expected shape"):
+        _fwd(p, w_hr=None)
+
+
+def test_backward_bad_arguments():
+    p = _p()
+    y, h_n, c_n, res = _fwd(p)
+    w = dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"])
+    with pytest.raises(ValueError, match=r"reserve: expected shape \(\d+,\), got \(10,\)"):
+        F.backward("lstm", res[:10], p["x"], **w)
+    with pytest.raises(ValueError, match="reserve: expected the reserve"):
+        F.backward("lstm", None, p["x"], **w)
+    with pytest.raises(ValueError, match=r"dy: expected shape \(4, 3, 6\), got \(4, 3, 5\)"):
+        F.backward("lstm", res, p["x"], **w, dy=np.zeros((4, 3, 5)))
+    with pytest.raises(ValueError, match=r"dh_n: expected shape \(3, 6\)"):
+        F.backward("lstm", res, p["x"], **w, dh_n=np.zeros((6,)))
+    with pytest.raises(ValueError, match="lengths"):
+        F.backward("lstm", res, p["x"], **w, lengths=[1, 2, 9])
+
+
+def test_binding_checks_its_own_arguments():
+    p = _p(dtype=np.float32)
+    good = dict(cell=2, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=None, b_hh=None,
+                w_hr=None, h0=None, c0=None, lengths=None, reverse=False, training=False)
+    _core.forward(**good)
+    with pytest.raises(ValueError, match="cell: expected"):
+        _core.forward(**dict(good, cell=7))
+    with pytest.raises(TypeError, match="x: expected dtype float32"):
+        _core.forward(**dict(good, x=p["x"].astype(np.float64)))
+    with pytest.raises(ValueError, match="x: expected a C-contiguous"):
+        _core.forward(**dict(good, x=np.asfortranarray(p["x"])))
+    with pytest.raises(TypeError, match="x: expected a numpy array, got list"):
+        _core.forward(**dict(good, x=p["x"].tolist()))
+    with pytest.raises(TypeError, match="lengths: expected dtype int64"):
+        _core.forward(**dict(good, lengths=np.array([1, 2, 3], np.int32)))
+    with pytest.raises(TypeError, match="w_ih: expected dtype float32 or float64"):
+        _core.forward(**dict(good, w_ih=p["w_ih"].astype(np.float16)))
+
+
+def test_non_contiguous_inputs_give_correct_results():
+    """functional copies strided, Fortran-ordered and read-only arrays into kernel layout."""
+    p = _p(dtype=np.float64)
+    ref = _fwd(p)[0]
+    big = np.zeros((4, 3, 10))
+    big[:, :, ::2] = p["x"]
+    strided = big[:, :, ::2]
+    assert not strided.flags.c_contiguous
+    np.testing.assert_array_equal(_fwd(p, x=strided)[0], ref)
+    np.testing.assert_array_equal(_fwd(p, x=np.asfortranarray(p["x"]))[0], ref)
+    np.testing.assert_array_equal(_fwd(p, x=p["x"][::-1][::-1])[0], ref)
+    ro = p["x"].copy()
+    ro.setflags(write=False)
+    np.testing.assert_array_equal(_fwd(p, x=ro)[0], ref)
+
+
+def test_set_num_threads_validates():
+    with pytest.raises(ValueError, match="n: expected a thread count >= 1, got 0"):
+        rnnfast.set_num_threads(0)
+    with pytest.raises(TypeError, match="n: expected an int"):
+        rnnfast.set_num_threads(1.5)
+    assert rnnfast.get_num_threads() >= 1
+
+
+def test_still_works_after_errors():
+    p = _p()
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            _fwd(p, lengths=[9, 9, 9])
+    y = _fwd(p)[0]
+    assert np.isfinite(y).all()
