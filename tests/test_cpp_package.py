@@ -123,8 +123,10 @@ def _mismatch(name, got, want):
             f"(allowed {ATOL:g}*{scale:.3g} + {RTOL:g}*|ref|)")
 
 
-@pytest.fixture(scope="module")
-def example_output(tmp_path_factory):
+@pytest.fixture(scope="module", params=["openmp", "no-openmp"])
+def example_output(request, tmp_path_factory):
+    """Build + install the library (with OpenMP, and with it switched off: the build must still
+    succeed, single-threaded), then build and run the example against the installed package."""
     cmake = _cmake()
     if cmake is None:
         pytest.skip("cmake not found (neither on PATH nor the `cmake` Python package)")
@@ -136,7 +138,9 @@ def example_output(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cpp_package")
     lib_build, prefix, ex_build = tmp / "build", tmp / "prefix", tmp / "build-example"
 
+    openmp = "ON" if request.param == "openmp" else "OFF"
     _run([cmake, "-S", REPO, "-B", str(lib_build), *gen, "-DRNNFAST_PYTHON=OFF",
+          f"-DRNNFAST_OPENMP={openmp}",
           "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_INSTALL_PREFIX={prefix}"])
     _run([cmake, "--build", str(lib_build), "--config", "Release", "-j2"])
     _run([cmake, "--install", str(lib_build), "--config", "Release"])
@@ -145,7 +149,10 @@ def example_output(tmp_path_factory):
           f"-DCMAKE_PREFIX_PATH={prefix}"])
     _run([cmake, "--build", str(ex_build), "--config", "Release", "-j2"])
 
-    return _parse(_run([_find_program(str(ex_build), "lstm_example")]))
+    arrays, meta = _parse(_run([_find_program(str(ex_build), "lstm_example")]))
+    if openmp == "OFF":
+        assert meta.get("openmp") == "0", f"RNNFAST_OPENMP=OFF but the library reports {meta!r}"
+    return arrays, meta
 
 
 def test_example_matches_reference(example_output):

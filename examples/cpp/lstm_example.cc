@@ -81,6 +81,7 @@ int main() {
   w.b_hh = b_hh.data();
 
   std::printf("version %s\n", rnnfast::version());
+  std::printf("openmp %d\n", rnnfast::has_openmp() ? 1 : 0);
   std::printf("dims %lld %lld %lld %lld\n", static_cast<long long>(T), static_cast<long long>(B),
               static_cast<long long>(I), static_cast<long long>(H));
   std::printf("lengths %lld %lld %lld\n", static_cast<long long>(lengths[0]),
