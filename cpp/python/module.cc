@@ -128,35 +128,51 @@ std::optional<py::array_t<int64_t>> get_lengths(const py::object& o, int64_t B) 
   return py::reinterpret_borrow<py::array_t<int64_t>>(a);
 }
 
+// x, the weights and the lengths of one layer call, checked; holds the arrays alive.
+template <typename T>
+struct Layer {
+  py::array_t<T> x, w_ih, w_hh;
+  Opt<T> b_ih, b_hh, w_hr;
+  std::optional<py::array_t<int64_t>> lengths;
+  Dims d;
+  rnnfast::Weights<T> w;
+  const int64_t* len = nullptr;
+
+  Layer(Cell cell, const py::object& xo, const py::object& w_iho, const py::object& w_hho,
+        const py::object& b_iho, const py::object& b_hho, const py::object& w_hro,
+        const py::object& lengthso)
+      : x(*get<T>("x", xo, true)),
+        w_ih(*get<T>("w_ih", w_iho, true)),
+        w_hh(*get<T>("w_hh", w_hho, true)),
+        b_ih(get<T>("b_ih", b_iho, false)),
+        b_hh(get<T>("b_hh", b_hho, false)),
+        w_hr(get<T>("w_hr", w_hro, false)) {
+    d = dims_of<T>(cell, x, w_ih, w_hh, b_ih, b_hh, w_hr);
+    lengths = get_lengths(lengthso, d.B);
+    len = lengths ? lengths->data() : nullptr;
+    w.w_ih = w_ih.data();
+    w.w_hh = w_hh.data();
+    w.b_ih = b_ih ? b_ih->data() : nullptr;
+    w.b_hh = b_hh ? b_hh->data() : nullptr;
+    w.w_hr = w_hr ? w_hr->data() : nullptr;
+  }
+};
+
 template <typename T>
 py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
                     const py::object& w_hho, const py::object& b_iho, const py::object& b_hho,
                     const py::object& w_hro, const py::object& h0o, const py::object& c0o,
                     const py::object& lengthso, bool reverse, bool training) {
-  auto x = *get<T>("x", xo, true);
-  auto w_ih = *get<T>("w_ih", w_iho, true);
-  auto w_hh = *get<T>("w_hh", w_hho, true);
-  auto b_ih = get<T>("b_ih", b_iho, false);
-  auto b_hh = get<T>("b_hh", b_hho, false);
-  auto w_hr = get<T>("w_hr", w_hro, false);
+  const Layer<T> L(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso);
+  const Dims& d = L.d;
   auto h0 = get<T>("h0", h0o, false);
   auto c0 = get<T>("c0", c0o, false);
-  const Dims d = dims_of<T>(cell, x, w_ih, w_hh, b_ih, b_hh, w_hr);
   if (h0) check_shape("h0", *h0, {d.B, d.H_out});
   if (c0) {
     if (cell != Cell::LSTM)
       throw py::value_error("c0: expected None (a cell state is LSTM only), got an array");
     check_shape("c0", *c0, {d.B, d.H});
   }
-  auto lengths = get_lengths(lengthso, d.B);
-  const int64_t* len = lengths ? lengths->data() : nullptr;
-
-  rnnfast::Weights<T> w;
-  w.w_ih = w_ih.data();
-  w.w_hh = w_hh.data();
-  w.b_ih = b_ih ? b_ih->data() : nullptr;
-  w.b_hh = b_hh ? b_hh->data() : nullptr;
-  w.w_hr = w_hr ? w_hr->data() : nullptr;
   const int64_t rsize = training ? rnnfast::reserve_size(cell, d) : 0;
 
   py::array_t<T> y({d.T, d.B, d.H_out});
@@ -176,12 +192,12 @@ py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
   }
   T* yp = y.mutable_data();
   T* hnp = h_n.mutable_data();
-  const T* xp = x.data();
+  const T* xp = L.x.data();
   const T* h0p = h0 ? h0->data() : nullptr;
   const T* c0p = c0 ? c0->data() : nullptr;
   {
     py::gil_scoped_release nogil;
-    rnnfast::forward<T>(cell, yp, hnp, c_n, res, xp, h0p, c0p, len, w, d, reverse);
+    rnnfast::forward<T>(cell, yp, hnp, c_n, res, xp, h0p, c0p, L.len, L.w, d, reverse);
   }
   return py::make_tuple(y, h_n, c_n_obj, reserve_obj);
 }
@@ -192,17 +208,13 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
                      const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                      bool reverse, const py::object& dyo, const py::object& dh_no,
                      const py::object& dc_no) {
+  const Layer<T> L(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso);
+  const Dims& d = L.d;
+  const rnnfast::Weights<T>& w = L.w;
   auto reserve = *get<T>("reserve", reserveo, true);
-  auto x = *get<T>("x", xo, true);
-  auto w_ih = *get<T>("w_ih", w_iho, true);
-  auto w_hh = *get<T>("w_hh", w_hho, true);
-  auto b_ih = get<T>("b_ih", b_iho, false);
-  auto b_hh = get<T>("b_hh", b_hho, false);
-  auto w_hr = get<T>("w_hr", w_hro, false);
   auto dy = get<T>("dy", dyo, false);
   auto dh_n = get<T>("dh_n", dh_no, false);
   auto dc_n = get<T>("dc_n", dc_no, false);
-  const Dims d = dims_of<T>(cell, x, w_ih, w_hh, b_ih, b_hh, w_hr);
   const int64_t rsize = rnnfast::reserve_size(cell, d);
   check_shape("reserve", reserve, {rsize});
   if (dy) check_shape("dy", *dy, {d.T, d.B, d.H_out});
@@ -212,15 +224,6 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
       throw py::value_error("dc_n: expected None (a cell state is LSTM only), got an array");
     check_shape("dc_n", *dc_n, {d.B, d.H});
   }
-  auto lengths = get_lengths(lengthso, d.B);
-  const int64_t* len = lengths ? lengths->data() : nullptr;
-
-  rnnfast::Weights<T> w;
-  w.w_ih = w_ih.data();
-  w.w_hh = w_hh.data();
-  w.b_ih = b_ih ? b_ih->data() : nullptr;
-  w.b_hh = b_hh ? b_hh->data() : nullptr;
-  w.w_hr = w_hr ? w_hr->data() : nullptr;
   const int64_t G = rnnfast::num_gates(cell);
 
   auto zeros = [](std::vector<py::ssize_t> shape) {
@@ -261,10 +264,10 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
   const T* dyp = dy ? dy->data() : nullptr;
   const T* dhnp = dh_n ? dh_n->data() : nullptr;
   const T* dcnp = dc_n ? dc_n->data() : nullptr;
-  const T* xp = x.data();
+  const T* xp = L.x.data();
   {
     py::gil_scoped_release nogil;
-    rnnfast::backward<T>(cell, dxp, dh0p, dc0, g, rp, dyp, dhnp, dcnp, xp, len, w, d, reverse);
+    rnnfast::backward<T>(cell, dxp, dh0p, dc0, g, rp, dyp, dhnp, dcnp, xp, L.len, w, d, reverse);
   }
   return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj);
 }
