@@ -34,19 +34,26 @@ def _weights(p):
     return dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"], w_hr=p["w_hr"])
 
 
+def _mask(B, H_out, p, dtype, seed):
+    """An inverted-dropout mask: 0 with probability p, else 1/(1-p)."""
+    rng = np.random.default_rng(seed)
+    return ((rng.random((B, H_out)) >= p) / (1 - p)).astype(dtype)
+
+
 def check_against_reference(mode, proj, T, B, I, H, dtype, reverse, bias=True, with_h0=True,
-                            lengths=None, seed=0):
+                            lengths=None, seed=0, h_mask=None):
     p = make_problem(mode, T, B, I, H, proj=proj, bias=bias, dtype=dtype, seed=seed,
                      with_h0=with_h0, lengths=lengths)
     dy, dh_n, dc_n = make_cotangents(mode, T, B, H, proj=proj, dtype=dtype, seed=seed + 1)
     w = _weights(p)
-    kw = dict(h0=p["h0"], c0=p["c0"], lengths=p["lengths"], reverse=reverse)
+    kw = dict(h0=p["h0"], c0=p["c0"], lengths=p["lengths"], reverse=reverse, h_mask=h_mask)
 
     y, h_n, c_n, res = F.forward(mode, p["x"], **w, **kw)
     # the oracle runs in float64 on the same (rounded) inputs
     w64 = {k: None if v is None else v.astype(np.float64) for k, v in w.items()}
     kw64 = dict(kw, h0=None if p["h0"] is None else p["h0"].astype(np.float64),
-                c0=None if p["c0"] is None else p["c0"].astype(np.float64))
+                c0=None if p["c0"] is None else p["c0"].astype(np.float64),
+                h_mask=None if h_mask is None else h_mask.astype(np.float64))
     y_r, h_r, c_r, cache = R.forward(mode, p["x"].astype(np.float64), **w64, **kw64)
 
     assert y.dtype == dtype and h_n.dtype == dtype
@@ -65,7 +72,7 @@ def check_against_reference(mode, proj, T, B, I, H, dtype, reverse, bias=True, w
     np.testing.assert_array_equal(h_i, h_n)
 
     g = F.backward(mode, res, p["x"], **w, lengths=p["lengths"], reverse=reverse, dy=dy,
-                   dh_n=dh_n, dc_n=dc_n)
+                   dh_n=dh_n, dc_n=dc_n, h_mask=h_mask)
     g_r = R.backward(cache, dy=dy.astype(np.float64), dh_n=dh_n.astype(np.float64),
                      dc_n=None if dc_n is None else dc_n.astype(np.float64))
     for k in GRAD_KEYS:
@@ -90,6 +97,79 @@ def test_matches_reference(variant, cell, T, B, reverse, dtype):
     lengths = None if variant == "full" else _lengths(T, B, seed=T * 10 + B)
     check_against_reference(mode, proj, T, B, I=5, H=19, dtype=dtype, reverse=reverse,
                             bias=bias, with_h0=with_h0, lengths=lengths, seed=T + B)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_recurrent_dropout_mask_matches_reference(cell, reverse, dtype):
+    """W_hh sees h_{t-1} * h_mask at every step, in forward and in every gradient."""
+    mode, proj = cell
+    T, B, H = 6, 5, 19
+    h_mask = _mask(B, proj or H, 0.3, dtype, seed=11)
+    check_against_reference(mode, proj, T, B, I=5, H=H, dtype=dtype, reverse=reverse,
+                            lengths=_lengths(T, B, seed=2), seed=3, h_mask=h_mask)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_recurrent_dropout_same_mask_every_step(cell):
+    """With a mask that is 1 everywhere the layer is the plain layer; zeroing a unit's mask
+    entry cuts exactly that unit out of the recurrent product at every step."""
+    mode, proj = cell
+    T, B, I, H = 5, 3, 4, 6
+    H_out = proj and 4 or H
+    p = make_problem(mode, T, B, I, H, proj=proj and 4, dtype=np.float64, seed=8)
+    w = _weights(p)
+    plain = F.forward(mode, p["x"], **w, h0=p["h0"], c0=p["c0"])[0]
+    ones = F.forward(mode, p["x"], **w, h0=p["h0"], c0=p["c0"],
+                     h_mask=np.ones((B, H_out)))[0]
+    np.testing.assert_array_equal(plain, ones)
+    mask = np.ones((B, H_out))
+    mask[:, 1] = 0.0
+    w_cut = dict(w, w_hh=w["w_hh"].copy())
+    w_cut["w_hh"][:, 1] = 0.0  # the same as never feeding unit 1 back through W_hh
+    masked = F.forward(mode, p["x"], **w, h0=p["h0"], c0=p["c0"], h_mask=mask)[0]
+    cut = F.forward(mode, p["x"], **w_cut, h0=p["h0"], c0=p["c0"])[0]
+    np.testing.assert_allclose(masked, cut, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_kernel_gradients_by_finite_differences(cell):
+    """The float64 C++ kernels themselves (not only via the reference) against central finite
+    differences, with recurrent dropout and lengths."""
+    from _problems import FD_EPS, FD_TOL
+
+    mode, proj = cell
+    T, B, I, H = 4, 3, 3, 5
+    proj = proj and 3
+    p = make_problem(mode, T, B, I, H, proj=proj, dtype=np.float64, seed=9, lengths=[4, 2, 3])
+    dy, dh_n, dc_n = make_cotangents(mode, T, B, H, proj=proj, seed=10)
+    h_mask = _mask(B, proj or H, 0.4, np.float64, seed=12)
+    names = ["x", "w_ih", "w_hh", "b_ih", "b_hh", "h0"] + (["c0"] if mode == "lstm" else []) + (
+        ["w_hr"] if proj else [])
+
+    def loss(q):
+        y, h_n, c_n, _ = F.forward(mode, q["x"], q["w_ih"], q["w_hh"], q["b_ih"], q["b_hh"],
+                                   w_hr=q["w_hr"], h0=q["h0"], c0=q["c0"], lengths=q["lengths"],
+                                   h_mask=h_mask, training=False)
+        total = np.sum(y * dy) + np.sum(h_n * dh_n)
+        return total + (np.sum(c_n * dc_n) if c_n is not None else 0.0)
+
+    _, _, _, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
+                             lengths=p["lengths"], h_mask=h_mask)
+    g = F.backward(mode, res, p["x"], **_weights(p), lengths=p["lengths"], dy=dy, dh_n=dh_n,
+                   dc_n=dc_n, h_mask=h_mask)
+    key = {"x": "dx", "h0": "dh0", "c0": "dc0"}
+    for name in names:
+        num = np.zeros_like(p[name])
+        for idx in np.ndindex(p[name].shape):
+            q = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
+            q[name][idx] += FD_EPS
+            up = loss(q)
+            q[name][idx] -= 2 * FD_EPS
+            num[idx] = (up - loss(q)) / (2 * FD_EPS)
+        assert np.abs(num).max() > 0, name
+        np.testing.assert_allclose(g[key.get(name, name)], num, **FD_TOL, err_msg=name)
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])

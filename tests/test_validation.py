@@ -100,7 +100,8 @@ def test_backward_bad_arguments():
 def test_binding_checks_its_own_arguments():
     p = _p(dtype=np.float32)
     good = dict(cell=2, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=None, b_hh=None,
-                w_hr=None, h0=None, c0=None, lengths=None, reverse=False, training=False)
+                w_hr=None, h0=None, c0=None, lengths=None, h_mask=None, reverse=False,
+                training=False)
     _core.forward(**good)
     with pytest.raises(ValueError, match="cell: expected"):
         _core.forward(**dict(good, cell=7))

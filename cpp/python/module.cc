@@ -162,7 +162,8 @@ template <typename T>
 py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
                     const py::object& w_hho, const py::object& b_iho, const py::object& b_hho,
                     const py::object& w_hro, const py::object& h0o, const py::object& c0o,
-                    const py::object& lengthso, bool reverse, bool training) {
+                    const py::object& lengthso, const py::object& h_masko, bool reverse,
+                    bool training) {
   const Layer<T> L(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso);
   const Dims& d = L.d;
   auto h0 = get<T>("h0", h0o, false);
@@ -173,6 +174,9 @@ py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
       throw py::value_error("c0: expected None (a cell state is LSTM only), got an array");
     check_shape("c0", *c0, {d.B, d.H});
   }
+  auto h_mask = get<T>("h_mask", h_masko, false);
+  if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
+  const T* hmp = h_mask ? h_mask->data() : nullptr;
   const int64_t rsize = training ? rnnfast::reserve_size(cell, d) : 0;
 
   py::array_t<T> y({d.T, d.B, d.H_out});
@@ -197,7 +201,7 @@ py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
   const T* c0p = c0 ? c0->data() : nullptr;
   {
     py::gil_scoped_release nogil;
-    rnnfast::forward<T>(cell, yp, hnp, c_n, res, xp, h0p, c0p, L.len, L.w, d, reverse);
+    rnnfast::forward<T>(cell, yp, hnp, c_n, res, xp, h0p, c0p, L.len, hmp, L.w, d, reverse);
   }
   return py::make_tuple(y, h_n, c_n_obj, reserve_obj);
 }
@@ -206,8 +210,8 @@ template <typename T>
 py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo,
                      const py::object& w_iho, const py::object& w_hho, const py::object& b_iho,
                      const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
-                     bool reverse, const py::object& dyo, const py::object& dh_no,
-                     const py::object& dc_no) {
+                     const py::object& h_masko, bool reverse, const py::object& dyo,
+                     const py::object& dh_no, const py::object& dc_no) {
   const Layer<T> L(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso);
   const Dims& d = L.d;
   const rnnfast::Weights<T>& w = L.w;
@@ -224,6 +228,9 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
       throw py::value_error("dc_n: expected None (a cell state is LSTM only), got an array");
     check_shape("dc_n", *dc_n, {d.B, d.H});
   }
+  auto h_mask = get<T>("h_mask", h_masko, false);
+  if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
+  const T* hmp = h_mask ? h_mask->data() : nullptr;
   const int64_t G = rnnfast::num_gates(cell);
 
   auto zeros = [](std::vector<py::ssize_t> shape) {
@@ -267,7 +274,8 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
   const T* xp = L.x.data();
   {
     py::gil_scoped_release nogil;
-    rnnfast::backward<T>(cell, dxp, dh0p, dc0, g, rp, dyp, dhnp, dcnp, xp, L.len, w, d, reverse);
+    rnnfast::backward<T>(cell, dxp, dh0p, dc0, g, rp, dyp, dhnp, dcnp, xp, L.len, hmp, w, d,
+                         reverse);
   }
   return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj);
 }
@@ -291,32 +299,33 @@ PYBIND11_MODULE(_core, m) {
       "forward",
       [](int cell, py::object x, py::object w_ih, py::object w_hh, py::object b_ih,
          py::object b_hh, py::object w_hr, py::object h0, py::object c0, py::object lengths,
-         bool reverse, bool training) {
+         py::object h_mask, bool reverse, bool training) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
-          return forward_t<double>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, reverse,
-                                   training);
-        return forward_t<float>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, reverse,
-                                training);
+          return forward_t<double>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask,
+                                   reverse, training);
+        return forward_t<float>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask,
+                                reverse, training);
       },
       py::arg("cell"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("w_hr"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
-      py::arg("reverse"), py::arg("training"),
+      py::arg("h_mask"), py::arg("reverse"), py::arg("training"),
       "One layer, one direction -> (y, h_n, c_n or None, reserve or None)");
   m.def(
       "backward",
       [](int cell, py::object reserve, py::object x, py::object w_ih, py::object w_hh,
-         py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths, bool reverse,
-         py::object dy, py::object dh_n, py::object dc_n) {
+         py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths,
+         py::object h_mask, bool reverse, py::object dy, py::object dh_n, py::object dc_n) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
           return backward_t<double>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
-                                    reverse, dy, dh_n, dc_n);
-        return backward_t<float>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse,
-                                 dy, dh_n, dc_n);
+                                    h_mask, reverse, dy, dh_n, dc_n);
+        return backward_t<float>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask,
+                                 reverse, dy, dh_n, dc_n);
       },
       py::arg("cell"), py::arg("reserve"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
-      py::arg("b_ih"), py::arg("b_hh"), py::arg("w_hr"), py::arg("lengths"), py::arg("reverse"),
+      py::arg("b_ih"), py::arg("b_hh"), py::arg("w_hr"), py::arg("lengths"), py::arg("h_mask"),
+      py::arg("reverse"),
       py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"),
       "BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr)");
   m.def(

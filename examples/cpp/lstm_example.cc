@@ -92,7 +92,8 @@ int main() {
     std::vector<float> y(size_t(T * B * H)), h_n(size_t(B * H)), c_n(size_t(B * H));
     std::vector<float> reserve(size_t(rnnfast::reserve_size(cell, d)));
     rnnfast::forward<float>(cell, y.data(), h_n.data(), c_n.data(), reserve.data(), x.data(),
-                            h0.data(), c0.data(), lengths.data(), w, d, /*reverse=*/false);
+                            h0.data(), c0.data(), lengths.data(), /*h_mask=*/nullptr, w, d,
+                            /*reverse=*/false);
     print("y", {T, B, H}, y);
     print("h_n", {B, H}, h_n);
     print("c_n", {B, H}, c_n);
@@ -107,8 +108,8 @@ int main() {
     dw.db_ih = db_ih.data();
     dw.db_hh = db_hh.data();
     rnnfast::backward<float>(cell, dx.data(), dh0.data(), dc0.data(), dw, reserve.data(),
-                             dy.data(), dh_n.data(), dc_n.data(), x.data(), lengths.data(), w, d,
-                             /*reverse=*/false);
+                             dy.data(), dh_n.data(), dc_n.data(), x.data(), lengths.data(),
+                             /*h_mask=*/nullptr, w, d, /*reverse=*/false);
     print("dx", {T, B, I}, dx);
     print("dh0", {B, H}, dh0);
     print("dc0", {B, H}, dc0);
@@ -127,7 +128,7 @@ int main() {
     std::vector<float> y(size_t(T * B * H)), h_n(size_t(B * H)), c_n(size_t(B * H));
     try {
       rnnfast::forward<float>(cell, y.data(), h_n.data(), c_n.data(), nullptr, x.data(),
-                              nullptr, nullptr, bad.data(), w, d, /*reverse=*/false);
+                              nullptr, nullptr, bad.data(), nullptr, w, d, /*reverse=*/false);
       std::fprintf(stderr, "expected std::invalid_argument for lengths[1] = 7 > T = 5\n");
       return 1;
     } catch (const std::invalid_argument& e) {

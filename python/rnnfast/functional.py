@@ -60,25 +60,29 @@ def _lengths(lengths):
 
 
 def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
-            lengths=None, reverse=False, training=True):
+            lengths=None, reverse=False, training=True, h_mask=None):
     """Run one layer over a whole sequence.
 
     Returns ``(y, h_n, c_n, reserve)``; ``c_n`` is None unless ``mode == "lstm"`` and
     ``reserve`` is None unless ``training``. All float arrays are cast to ``w_ih``'s dtype.
+    ``h_mask`` [B,H_out] is a recurrent (variational) dropout mask, already scaled: W_hh sees
+    h_{t-1} * h_mask at every step.
     """
     cell = _mode_id(mode)
     dt = _dtype_of(w_ih)
     return _core.forward(
         cell, _as("x", x, dt, False), _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False),
         _as("b_ih", b_ih, dt), _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _as("h0", h0, dt),
-        _as("c0", c0, dt), _lengths(lengths), bool(reverse), bool(training))
+        _as("c0", c0, dt), _lengths(lengths), _as("h_mask", h_mask, dt), bool(reverse),
+        bool(training))
 
 
 def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, lengths=None,
-             reverse=False, dy=None, dh_n=None, dc_n=None):
+             reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None):
     """Backpropagation through time for a ``forward(..., training=True)`` call.
 
-    ``mode``, ``x``, the weights, ``lengths`` and ``reverse`` must be those of the forward call.
+    ``mode``, ``x``, the weights, ``lengths``, ``h_mask`` and ``reverse`` must be those of the
+    forward call.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
     ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias) and ``w_hr`` (None unless
     projected).
@@ -90,7 +94,7 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, l
     dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
         cell, _as("reserve", reserve, dt, False), _as("x", x, dt, False),
         _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False), _as("b_ih", b_ih, dt),
-        _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _lengths(lengths), bool(reverse),
-        _as("dy", dy, dt), _as("dh_n", dh_n, dt), _as("dc_n", dc_n, dt))
+        _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _lengths(lengths), _as("h_mask", h_mask, dt),
+        bool(reverse), _as("dy", dy, dt), _as("dh_n", dh_n, dt), _as("dc_n", dc_n, dt))
     return {"dx": dx, "dh0": dh0, "dc0": dc0, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih,
             "b_hh": db_hh, "w_hr": dw_hr}

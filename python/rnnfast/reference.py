@@ -98,7 +98,7 @@ def _active_mask(lengths, T, B):
 # ----------------------------------------------------------------------------- forward
 
 def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
-            lengths=None, reverse=False):
+            lengths=None, reverse=False, h_mask=None):
     """Run one layer, one direction, over a whole sequence.
 
     Returns ``(y, h_n, c_n, cache)``: ``c_n`` is None unless ``mode == "lstm"``; ``cache`` is a
@@ -107,6 +107,8 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     With ``lengths``, sequence b is processed for t < lengths[b] only: y[t, b] is zero beyond,
     and h_n[b], c_n[b] are its state after its own last step. With ``reverse`` the steps run
     from t = lengths[b]-1 (or T-1) down to 0, as the reverse half of a PyTorch bidirectional layer.
+    ``h_mask`` [B,H_out] is a recurrent (variational) dropout mask: W_hh sees h_{t-1} * h_mask
+    at every step (GRU's z * h_{t-1} term keeps the unmasked state).
     """
     mode = _mode(mode)
     G = _GATES[mode]
@@ -150,6 +152,8 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         raise ValueError(f"c0: expected None for mode {mode!r} (cell state is lstm only), "
                          f"got an array")
 
+    if h_mask is not None:
+        h_mask = _array("h_mask", h_mask, dt, (B, H_out))
     active = _active_mask(lengths, T, B)
     order = range(T - 1, -1, -1) if reverse else range(T)
 
@@ -158,8 +162,9 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     for t in order:
         m = active[t][:, None]  # [B,1]: rows whose sequence is still running at step t
         gi = x[t] @ w_ih.T + b_ih  # [B,G*H]
-        gh = h @ w_hh.T + b_hh  # [B,G*H]
-        s = {"t": t, "h_prev": h}
+        h_in = h if h_mask is None else h * h_mask  # what W_hh sees
+        gh = h_in @ w_hh.T + b_hh  # [B,G*H]
+        s = {"t": t, "h_prev": h, "h_in": h_in}
         if mode in ("rnn_tanh", "rnn_relu"):
             act = np.tanh if mode == "rnn_tanh" else _relu
             h_new = act(gi + gh)
@@ -189,7 +194,8 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         steps.append(s)
 
     cache = {"mode": mode, "dtype": dt, "dims": (T, B, I, H, H_out), "x": x, "w_ih": w_ih,
-             "w_hh": w_hh, "w_hr": w_hr, "has_bias": has_bias, "active": active, "steps": steps}
+             "w_hh": w_hh, "w_hr": w_hr, "has_bias": has_bias, "active": active, "steps": steps,
+             "h_mask": h_mask}
     return y, h, c, cache
 
 
@@ -226,6 +232,12 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
     db_hh = np.zeros(G * H, dtype=dt)
     dw_hr = np.zeros_like(w_hr) if w_hr is not None else None
 
+    h_mask = cache["h_mask"]
+
+    def through_w_hh(dgh):  # gradient wrt h_{t-1} along h_{t-1} * h_mask -> W_hh
+        d = dgh @ w_hh
+        return d if h_mask is None else d * h_mask
+
     for s in reversed(cache["steps"]):
         t = s["t"]
         m = active[t][:, None]
@@ -236,7 +248,7 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
             d_act = _d_tanh if mode == "rnn_tanh" else _d_relu
             da = dh_new * d_act(s["h"])
             dgi = dgh = da
-            dh_prev = da @ w_hh
+            dh_prev = through_w_hh(da)
         elif mode == "lstm":
             i, f, g, o, tc = s["i"], s["f"], s["g"], s["o"], s["tc"]
             if w_hr is not None:  # h_new = W_hr r
@@ -253,7 +265,7 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
             ], axis=1)
             da = np.where(m, da, 0)
             dgi = dgh = da
-            dh_prev = da @ w_hh
+            dh_prev = through_w_hh(da)
             dc = np.where(m, dc_new * f, dc)
         else:  # gru: h_new = (1-z) n + z h_prev, n = tanh(gi_n + r * hn)
             r, z, n, hn = s["r"], s["z"], s["n"], s["hn"]
@@ -262,7 +274,7 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
             daz = dh_new * (s["h_prev"] - n) * _d_sigmoid(z)
             dgi = np.concatenate([dar, daz, dan], axis=1)
             dgh = np.concatenate([dar, daz, dan * r], axis=1)
-            dh_prev = dh_new * z + dgh @ w_hh
+            dh_prev = dh_new * z + through_w_hh(dgh)
         # Rows past their sequence's end passed the state through unchanged: no gate gradient,
         # and the incoming gradient flows on untouched.
         dgi = np.where(m, dgi, 0)
@@ -271,7 +283,7 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
 
         dx[t] = dgi @ w_ih
         dw_ih += dgi.T @ x[t]
-        dw_hh += dgh.T @ s["h_prev"]
+        dw_hh += dgh.T @ s["h_in"]
         db_ih += dgi.sum(axis=0)
         db_hh += dgh.sum(axis=0)
 

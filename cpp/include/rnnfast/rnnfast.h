@@ -73,13 +73,18 @@ int64_t reserve_size(Cell cell, const Dims& d);
 //   h0       [B,H_out]    nullptr = zeros
 //   c0       [B,H]        LSTM only; nullptr = zeros
 //   lengths  [B]          each in [1, T]; nullptr = all T
+//   h_mask   [B,H_out]    recurrent (variational) dropout: h_{t-1} * h_mask feeds W_hh at every
+//                         step (the same mask at all steps; pass it already scaled, e.g. by
+//                         1/(1-p)); the GRU's z * h_{t-1} term uses the unmasked state.
+//                         nullptr = no recurrent dropout
 //   reverse  process t = T-1 .. 0 (per sequence: lengths[b]-1 .. 0)
 template <typename T>
 void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
-             const int64_t* lengths, const Weights<T>& w, const Dims& d, bool reverse);
+             const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
+             bool reverse);
 
 // BPTT of one layer, one direction, from a reserve written by forward() with the same
-// cell, x, lengths, weights, dims and direction.
+// cell, x, lengths, h_mask, weights, dims and direction.
 //   dx       [T,B,I]      written (nullptr to skip)
 //   dh0      [B,H_out]    written (nullptr to skip)
 //   dc0      [B,H]        written, LSTM only (nullptr to skip)
@@ -92,7 +97,7 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
 template <typename T>
 void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
               const T* dy, const T* dh_n, const T* dc_n, const T* x, const int64_t* lengths,
-              const Weights<T>& w, const Dims& d, bool reverse);
+              const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse);
 
 // Threads used by the kernels (OpenMP). 1 when built without OpenMP.
 void set_num_threads(int n);

@@ -42,7 +42,7 @@ void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
 template <typename T, Cell C>
 void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve, const T* dy,
                   const T* dh_n, const T* dc_n, const T* x, const int64_t* lengths,
-                  const Weights<T>& w, const Dims& d, bool reverse) {
+                  const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse) {
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
   const bool proj = Ho != H;
@@ -141,12 +141,16 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         std::memcpy(drs_b, dg, sizeof(T) * GH);
       }
     }
-    // dh_{t-1} = dR_t W_hh (+ z * dh_t for GRU); ended sequences keep their dh.
+    // dh_{t-1} = (dR_t W_hh) * h_mask (+ z * dh_t for GRU); ended sequences keep their dh.
     gemm::gemm_packed<T>(B, dRs.data(), GH, false, Wh, T(0), dhp.data(), Ho);
     for (int64_t b = 0; b < B; ++b) {
       if (time_index(s, b, NT, lengths, reverse) < 0) continue;
       T* dhb = dh.data() + b * Ho;
-      const T* src = dhp.data() + b * Ho;
+      T* src = dhp.data() + b * Ho;
+      if (h_mask) {
+        const T* mb = h_mask + b * Ho;
+        for (int64_t k = 0; k < Ho; ++k) src[k] *= mb[k];
+      }
       if constexpr (C == Cell::GRU) {
         const T* dd = dhd.data() + b * Ho;
         for (int64_t k = 0; k < Ho; ++k) dhb[k] = src[k] + dd[k];
@@ -162,7 +166,19 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   if (dx) gemm::gemm<T>(false, false, TB, I, GH, dG.data(), GH, w.w_ih, I, T(0), dx, I);
   if (dw.dw_ih) gemm::gemm<T>(true, false, GH, I, TB, dG.data(), GH, x, I, T(1), dw.dw_ih, I);
   if (dw.db_ih) add_column_sums<T>(dw.db_ih, dG.data(), TB, GH);
-  if (dw.dw_hh) gemm::gemm<T>(true, false, GH, Ho, TB, dR, GH, res.hprev, Ho, T(1), dw.dw_hh, Ho);
+  if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
+    const T* hp = res.hprev;
+    std::vector<T> hpm;
+    if (h_mask) {
+      hpm.resize(static_cast<size_t>(TB * Ho));
+      for (int64_t pos = 0; pos < TB; ++pos) {
+        const T* mb = h_mask + (pos % B) * Ho;
+        for (int64_t k = 0; k < Ho; ++k) hpm[pos * Ho + k] = res.hprev[pos * Ho + k] * mb[k];
+      }
+      hp = hpm.data();
+    }
+    gemm::gemm<T>(true, false, GH, Ho, TB, dR, GH, hp, Ho, T(1), dw.dw_hh, Ho);
+  }
   if (dw.db_hh) add_column_sums<T>(dw.db_hh, dR, TB, GH);
   if constexpr (C == Cell::LSTM) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) recomputed from the reserve
@@ -180,7 +196,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
 template <typename T>
 void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
               const T* dy, const T* dh_n, const T* dc_n, const T* x, const int64_t* lengths,
-              const Weights<T>& w, const Dims& d, bool reverse) {
+              const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse) {
   detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths);
   if (!reserve)
     throw std::invalid_argument("reserve: expected the reserve of a training forward, got a null pointer");
@@ -188,23 +204,23 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
     throw std::invalid_argument("x: expected the [T,B,I] input of the forward (needed for dw_ih), got a null pointer");
   switch (cell) {
     case Cell::RNN_TANH:
-      return run_backward<T, Cell::RNN_TANH>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, w, d, reverse);
+      return run_backward<T, Cell::RNN_TANH>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, h_mask, w, d, reverse);
     case Cell::RNN_RELU:
-      return run_backward<T, Cell::RNN_RELU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, w, d, reverse);
+      return run_backward<T, Cell::RNN_RELU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, h_mask, w, d, reverse);
     case Cell::LSTM:
-      return run_backward<T, Cell::LSTM>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, w, d, reverse);
+      return run_backward<T, Cell::LSTM>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, h_mask, w, d, reverse);
     case Cell::GRU:
-      return run_backward<T, Cell::GRU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, w, d, reverse);
+      return run_backward<T, Cell::GRU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, h_mask, w, d, reverse);
   }
 }
 
 template void backward<float>(Cell, float*, float*, float*, const WeightGrads<float>&,
                               const float*, const float*, const float*, const float*,
-                              const float*, const int64_t*, const Weights<float>&, const Dims&,
-                              bool);
+                              const float*, const int64_t*, const float*, const Weights<float>&,
+                              const Dims&, bool);
 template void backward<double>(Cell, double*, double*, double*, const WeightGrads<double>&,
                                const double*, const double*, const double*, const double*,
-                               const double*, const int64_t*, const Weights<double>&,
-                               const Dims&, bool);
+                               const double*, const int64_t*, const double*,
+                               const Weights<double>&, const Dims&, bool);
 
 }  // namespace rnnfast

@@ -23,7 +23,8 @@ using detail::time_index;
 
 template <typename T, Cell C, bool Training>
 void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
-                 const int64_t* lengths, const Weights<T>& w, const Dims& d, bool reverse) {
+                 const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
+                 bool reverse) {
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
   const bool proj = Ho != H;
@@ -51,7 +52,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   if (proj) Whr.pack(w.w_hr, H, /*transB=*/true, H, Ho);
 
   // State and step buffers.
-  std::vector<T> h(static_cast<size_t>(B * Ho)), c, R(static_cast<size_t>(B * GH)), m, rp;
+  std::vector<T> h(static_cast<size_t>(B * Ho)), c, R(static_cast<size_t>(B * GH)), m, rp, hm;
+  if (h_mask) hm.assign(static_cast<size_t>(B * Ho), T(0));
   if (h0) std::memcpy(h.data(), h0, sizeof(T) * B * Ho);
   if (C == Cell::LSTM) {
     c.assign(static_cast<size_t>(B * H), T(0));
@@ -84,8 +86,13 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
 
   const int nt_ew = detail::threads_for(static_cast<double>(B) * GH * 20);
   for (int64_t s = 0; s < NT; ++s) {
-    // 2a. recurrent product of the whole batch
-    gemm::gemm_packed<T>(B, h.data(), Ho, false, Wh, T(0), R.data(), GH);
+    // 2a. recurrent product of the whole batch (of the dropped-out state, with h_mask)
+    if (h_mask) {
+      for (int64_t i = 0; i < B * Ho; ++i) hm[i] = h[i] * h_mask[i];
+      gemm::gemm_packed<T>(B, hm.data(), Ho, false, Wh, T(0), R.data(), GH);
+    } else {
+      gemm::gemm_packed<T>(B, h.data(), Ho, false, Wh, T(0), R.data(), GH);
+    }
     // 2b. fused elementwise pass
 #pragma omp parallel for num_threads(nt_ew) schedule(static) if (nt_ew > 1)
     for (int64_t b = 0; b < B; ++b) {
@@ -165,37 +172,40 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
 
 template <typename T, Cell C>
 void dispatch_training(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
-                       const int64_t* lengths, const Weights<T>& w, const Dims& d, bool reverse) {
+                       const int64_t* lengths, const T* h_mask, const Weights<T>& w,
+                       const Dims& d, bool reverse) {
   if (reserve)
-    run_forward<T, C, true>(y, h_n, c_n, reserve, x, h0, c0, lengths, w, d, reverse);
+    run_forward<T, C, true>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
   else
-    run_forward<T, C, false>(y, h_n, c_n, reserve, x, h0, c0, lengths, w, d, reverse);
+    run_forward<T, C, false>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
 }
 
 }  // namespace
 
 template <typename T>
 void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
-             const int64_t* lengths, const Weights<T>& w, const Dims& d, bool reverse) {
+             const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
+             bool reverse) {
   detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths);
   if (!x) throw std::invalid_argument("x: expected a [T,B,I] input, got a null pointer");
   if (!y) throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
   switch (cell) {
     case Cell::RNN_TANH:
-      return dispatch_training<T, Cell::RNN_TANH>(y, h_n, c_n, reserve, x, h0, c0, lengths, w, d, reverse);
+      return dispatch_training<T, Cell::RNN_TANH>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
     case Cell::RNN_RELU:
-      return dispatch_training<T, Cell::RNN_RELU>(y, h_n, c_n, reserve, x, h0, c0, lengths, w, d, reverse);
+      return dispatch_training<T, Cell::RNN_RELU>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
     case Cell::LSTM:
-      return dispatch_training<T, Cell::LSTM>(y, h_n, c_n, reserve, x, h0, c0, lengths, w, d, reverse);
+      return dispatch_training<T, Cell::LSTM>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
     case Cell::GRU:
-      return dispatch_training<T, Cell::GRU>(y, h_n, c_n, reserve, x, h0, c0, lengths, w, d, reverse);
+      return dispatch_training<T, Cell::GRU>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
   }
 }
 
 template void forward<float>(Cell, float*, float*, float*, float*, const float*, const float*,
-                             const float*, const int64_t*, const Weights<float>&, const Dims&, bool);
+                             const float*, const int64_t*, const float*, const Weights<float>&,
+                             const Dims&, bool);
 template void forward<double>(Cell, double*, double*, double*, double*, const double*,
-                              const double*, const double*, const int64_t*,
+                              const double*, const double*, const int64_t*, const double*,
                               const Weights<double>&, const Dims&, bool);
 
 }  // namespace rnnfast

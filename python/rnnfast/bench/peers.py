@@ -1,0 +1,219 @@
+"""The optional peers of the benchmark: torch.nn.LSTM/GRU/RNN and the same module in onnxruntime.
+
+Both are imported lazily and only here, so the suite runs (without their columns) when they are
+absent. torch runs the exact weights of the case in float32 with rnnfast's thread count:
+inference under torch.no_grad(), training as forward + backward of (y*dy).sum() with gradients
+for x, h0, c0 and every parameter. onnxruntime runs the torch module exported with
+torch.onnx.export (inference only); an export that fails costs its column, never the run.
+
+What it does not do: no torch.compile or TorchScript variants, no ONNX training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+
+__all__ = ["OnnxImpl", "TorchImpl", "make_onnxruntime", "make_torch", "onnxruntime_version",
+           "set_torch_threads", "torch_version"]
+
+
+def torch_version():
+    try:
+        import torch
+    except Exception:  # not installed, or a broken install: either way no torch column
+        return None
+    return torch.__version__
+
+
+def onnxruntime_version():
+    try:
+        import onnxruntime
+    except Exception:
+        return None
+    return onnxruntime.__version__
+
+
+def set_torch_threads(n):
+    import torch
+    torch.set_num_threads(int(n))
+
+
+def _torch_module(p):
+    """A single-layer torch RNN/LSTM/GRU holding the case's weights, in eval mode."""
+    import torch
+    if p.cell == "lstm":
+        m = torch.nn.LSTM(p.I, p.H, num_layers=1, bias=True)
+    elif p.cell == "gru":
+        m = torch.nn.GRU(p.I, p.H, num_layers=1, bias=True)
+    elif p.cell == "rnn_tanh":
+        m = torch.nn.RNN(p.I, p.H, num_layers=1, bias=True, nonlinearity="tanh")
+    else:
+        raise ValueError(f"cell: no torch module for {p.cell!r}")
+    with torch.no_grad():
+        for name, a in (("weight_ih_l0", p.w_ih), ("weight_hh_l0", p.w_hh),
+                        ("bias_ih_l0", p.b_ih), ("bias_hh_l0", p.b_hh)):
+            getattr(m, name).copy_(torch.from_numpy(a))
+    return m.float().eval()  # eval() only matters for export; one layer has no dropout
+
+
+class TorchImpl:
+    name = "torch"
+
+    def __init__(self, p):
+        import torch
+        self.torch = torch
+        self.lstm = p.cell == "lstm"
+        self.m = _torch_module(p)
+        self.x = torch.from_numpy(p.x.copy())
+        self.h0 = torch.from_numpy(p.h0.copy())[None]  # torch wants [L*D,B,H]
+        self.c0 = torch.from_numpy(p.c0.copy())[None] if self.lstm else None
+        self.dy = torch.from_numpy(p.dy.copy())
+        # Leaves with requires_grad for the training step: rnnfast computes dx, dh0, dc0 too.
+        self.xg = self.x.clone().requires_grad_(True)
+        self.h0g = self.h0.clone().requires_grad_(True)
+        self.c0g = self.c0.clone().requires_grad_(True) if self.lstm else None
+
+    def _hx(self, h0, c0):
+        return (h0, c0) if self.lstm else h0
+
+    def infer(self):
+        with self.torch.no_grad():
+            return self.m(self.x, self._hx(self.h0, self.c0))
+
+    def train(self):
+        # Fresh gradients every step, as an optimizer's zero_grad(set_to_none=True) leaves them.
+        self.m.zero_grad(set_to_none=True)
+        for t in (self.xg, self.h0g, self.c0g):
+            if t is not None:
+                t.grad = None
+        out = self.m(self.xg, self._hx(self.h0g, self.c0g))
+        # y.backward(dy) is the gradient of (y*dy).sum() without building the product.
+        out[0].backward(self.dy)
+        return out
+
+    def infer_results(self, r):
+        y, hx = r
+        h_n, c_n = hx if self.lstm else (hx, None)
+        return {"y": y.detach().numpy(), "h_n": h_n.detach().numpy()[0],
+                "c_n": None if c_n is None else c_n.detach().numpy()[0]}
+
+    def train_results(self, r):
+        """The outputs and the gradients of the train() call just made."""
+        out = self.infer_results(r)
+        m = self.m
+        out.update(dx=self.xg.grad.numpy(), dh0=self.h0g.grad.numpy()[0],
+                   dc0=self.c0g.grad.numpy()[0] if self.lstm else None,
+                   w_ih=m.weight_ih_l0.grad.numpy(), w_hh=m.weight_hh_l0.grad.numpy(),
+                   b_ih=m.bias_ih_l0.grad.numpy(), b_hh=m.bias_hh_l0.grad.numpy())
+        return out
+
+
+def make_torch(p, threads):
+    """A TorchImpl for the case, or None without torch. Sets torch's thread count."""
+    if torch_version() is None:
+        return None
+    set_torch_threads(threads)
+    return TorchImpl(p)
+
+
+def _flat_module(torch, m, lstm):
+    """Wrap the module so that it returns flat outputs (y, h_n[, c_n]), as ONNX export needs."""
+    class Flat(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x, h0, c0=None):
+            if lstm:
+                y, (h_n, c_n) = self.m(x, (h0, c0))
+                return y, h_n, c_n
+            y, h_n = self.m(x, h0)
+            return y, h_n
+
+    return Flat().eval()
+
+
+def _export(torch, module, args, path, names_in, names_out):
+    """torch.onnx.export, quietly: the TorchScript exporter first (fast), then the dynamo one."""
+    errors = []
+    for dynamo in (False, True):
+        sink = io.StringIO()
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(sink), \
+                    contextlib.redirect_stderr(sink):
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, args, path, input_names=names_in,
+                                  output_names=names_out, dynamo=dynamo)
+            if os.path.exists(path):
+                return None
+            errors.append(f"dynamo={dynamo}: no file written")
+        except Exception as e:  # any exporter failure just costs the column
+            msg = str(e).strip().splitlines()
+            errors.append(f"dynamo={dynamo}: {type(e).__name__}: {msg[0] if msg else ''}")
+    return "; ".join(errors)
+
+
+class OnnxImpl:
+    name = "onnxruntime"
+    train = None  # inference only
+
+    def __init__(self, session, feeds, lstm):
+        self.session = session
+        self.feeds = feeds
+        self.lstm = lstm
+
+    def infer(self):
+        return self.session.run(None, self.feeds)
+
+    def infer_results(self, r):
+        return {"y": r[0], "h_n": r[1], "c_n": r[2] if self.lstm else None}
+
+
+def make_onnxruntime(p, threads, notes):
+    """An OnnxImpl for the case, or None (with a note) when torch, onnxruntime or export fail."""
+    if torch_version() is None or onnxruntime_version() is None:
+        return None
+    import onnxruntime as ort
+    import torch
+
+    lstm = p.cell == "lstm"
+    module = _flat_module(torch, _torch_module(p), lstm)
+    x = torch.from_numpy(p.x.copy())
+    h0 = torch.from_numpy(p.h0.copy())[None]
+    args = (x, h0, torch.from_numpy(p.c0.copy())[None]) if lstm else (x, h0)
+    names_in = ["x", "h0", "c0"][:len(args)]
+    names_out = ["y", "h_n", "c_n"][:len(args)]
+    label = f"{p.cell} {p.size}"
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, f"{p.cell}.onnx")
+        err = _export(torch, module, args, path, names_in, names_out)
+        if err is not None:
+            notes.append(f"{label}: onnxruntime column skipped, torch.onnx.export failed ({err})")
+            return None
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle onnxruntime workers spin by default; interleaved with the other implementations
+        # on a small machine they would steal the cores the next implementation is timed on.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            notes.append(f"{label}: onnxruntime column skipped, the exported model does not "
+                         f"load ({type(e).__name__}: {e})")
+            return None
+    # Feed by position: exporters may rename inputs, never reorder them.
+    arrays = [a.numpy() for a in args]
+    inputs = session.get_inputs()
+    if len(inputs) != len(arrays):
+        notes.append(f"{label}: onnxruntime column skipped, the exported model takes "
+                     f"{len(inputs)} inputs, expected {len(arrays)}")
+        return None
+    feeds = {i.name: a for i, a in zip(inputs, arrays, strict=True)}
+    return OnnxImpl(session, feeds, lstm)

@@ -1,0 +1,525 @@
+"""Benchmark cases: build one problem, check every implementation's results, then time them.
+
+A case is one cell ("lstm", "gru", "rnn_tanh") at one size (T, B, I, H) and one thread count.
+Each case runs in three stages:
+
+1. check: rnnfast's inference output, training output and every gradient are compared with the
+   NumPy reference (run in float64, the oracle) and with torch when present; any mismatch raises
+   MismatchError before anything is timed. Peers that fail their own check lose their column.
+2. time: a warm-up, then ``repeats`` rounds in which every (implementation, phase) pair is timed
+   once, interleaved (A B C A B C ...) and rotated each round, because the machines this runs on
+   are noisy shared VMs; medians are reported. Between implementations the suite waits until
+   the previous one's spinning threads are idle (see wait_idle): otherwise, on 2 cores, each
+   implementation is timed partly against its predecessor's thread pool.
+3. report: ms per call, GFLOP/s and the speedup of rnnfast over every other implementation.
+
+What it does not do: no multi-layer or bidirectional stacks, no variable lengths, no float64
+timing (a later version extends the cases); NumPy's own BLAS thread count is left as it is.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import peers
+
+__all__ = ["CELLS", "GATES", "QUICK_CASES", "SIZES", "MismatchError", "Problem", "flops",
+           "make_problem", "parse_size", "run", "run_case", "time_tasks", "wait_idle"]
+
+CELLS = ("lstm", "gru", "rnn_tanh")
+GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1}
+
+# (T, B, I, H). "tiny" exists for smoke tests; it is never part of a default run.
+SIZES = {
+    "small": (50, 32, 64, 128),
+    "medium": (100, 64, 256, 256),
+    "large": (50, 64, 512, 512),
+    "xlarge": (25, 32, 1024, 1024),
+    "latency": (100, 1, 64, 256),
+    "tiny": (3, 2, 4, 5),
+}
+DEFAULT_SIZES = ("small", "medium", "large", "xlarge", "latency")
+
+# What `python -m rnnfast` runs with no options: small enough for the NumPy reference to keep
+# the whole run well under a minute on a 2-core machine.
+QUICK_CASES = tuple([(c, s) for c in CELLS for s in ("small", "latency")] + [("lstm", "medium")])
+
+# Check tolerances for float32 results, scale-aware: |got - want| <= ATOL*max|want| + RTOL*|want|.
+RTOL = 1e-4
+ATOL = 1e-4
+
+PHASES = ("infer", "train")
+
+
+class MismatchError(AssertionError):
+    """rnnfast's result differs from the reference or a peer beyond the tolerance."""
+
+
+def flops(cell, T, B, I, H, phase="infer"):
+    """Floating-point operations of one call, counting the matrix products only.
+
+    Forward: 2*T*B*G*H*(I+H) (input and recurrent products); a training step (forward +
+    backward) counts as 3x forward, since backward does two products of the same size.
+    """
+    f = 2.0 * T * B * GATES[cell] * H * (I + H)
+    return 3.0 * f if phase == "train" else f
+
+
+def parse_size(spec):
+    """A size name from SIZES, or "TxBxIxH" (e.g. "3x2x4x5"). Returns (label, (T, B, I, H))."""
+    if isinstance(spec, (tuple, list)):
+        dims = tuple(int(d) for d in spec)
+        label = "x".join(map(str, dims))
+    elif spec in SIZES:
+        return spec, SIZES[spec]
+    else:
+        try:
+            dims = tuple(int(d) for d in str(spec).lower().split("x"))
+        except ValueError:
+            dims = ()
+        label = str(spec)
+    if len(dims) != 4 or min(dims) < 1:
+        raise ValueError(f"size: expected one of {sorted(SIZES)} or TxBxIxH with positive "
+                         f"integers, got {spec!r}")
+    return label, dims
+
+
+@dataclass
+class Problem:
+    """One case's data, float32, time-major, PyTorch layout; h0 [B,H], c0 [B,H] (lstm only)."""
+
+    cell: str
+    size: str
+    T: int
+    B: int
+    I: int  # the shape legend's name
+    H: int
+    x: np.ndarray
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: np.ndarray
+    b_hh: np.ndarray
+    h0: np.ndarray
+    c0: np.ndarray | None
+    dy: np.ndarray
+
+    @property
+    def dims(self):
+        return self.T, self.B, self.I, self.H
+
+    def arrays(self, dtype=np.float32):
+        """The inputs as keyword arguments of functional/reference.forward, cast to dtype."""
+        def cast(a):
+            return None if a is None else a.astype(dtype)
+        return {"x": cast(self.x), "w_ih": cast(self.w_ih), "w_hh": cast(self.w_hh),
+                "b_ih": cast(self.b_ih), "b_hh": cast(self.b_hh), "h0": cast(self.h0),
+                "c0": cast(self.c0)}
+
+
+def make_problem(cell, size, seed=0):
+    """Random inputs and weights, initialised as PyTorch does: U(-1/sqrt(H), 1/sqrt(H))."""
+    if cell not in GATES:
+        raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
+    label, (T, B, I, H) = parse_size(size)
+    rng = np.random.default_rng(seed)
+    G = GATES[cell]
+    k = 1.0 / math.sqrt(H)
+
+    def u(*shape, scale=k):
+        return rng.uniform(-scale, scale, size=shape).astype(np.float32)
+
+    return Problem(
+        cell=cell, size=label, T=T, B=B, I=I, H=H,
+        x=u(T, B, I, scale=1.0), w_ih=u(G * H, I), w_hh=u(G * H, H), b_ih=u(G * H),
+        b_hh=u(G * H), h0=u(B, H, scale=0.5), c0=u(B, H, scale=0.5) if cell == "lstm" else None,
+        dy=rng.standard_normal((T, B, H)).astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- implementations
+# Each implementation exposes infer() and train() (the timed calls, returning whatever is
+# natural for it) and infer_results(r) / train_results(r), which turn those returns into NumPy
+# arrays for the check: y, h_n, c_n and, for training, the gradients dx, dh0, dc0, w_ih, w_hh,
+# b_ih, b_hh. train is None where an implementation cannot train.
+
+class RnnfastImpl:
+    name = "rnnfast"
+
+    def __init__(self, p):
+        from .. import functional  # imported here so that --help works without the C++ module
+        self._f = functional  # looked up per call, so tests can monkeypatch the kernels
+        self.p = p
+        self.kw = p.arrays(np.float32)
+
+    def infer(self):
+        kw = self.kw
+        return self._f.forward(self.p.cell, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
+                               kw["b_hh"], h0=kw["h0"], c0=kw["c0"], training=False)
+
+    def train(self):
+        kw, cell = self.kw, self.p.cell
+        y, h_n, c_n, reserve = self._f.forward(cell, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
+                                               kw["b_hh"], h0=kw["h0"], c0=kw["c0"],
+                                               training=True)
+        grads = self._f.backward(cell, reserve, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
+                                 kw["b_hh"], dy=self.p.dy)
+        return y, h_n, c_n, grads
+
+    @staticmethod
+    def infer_results(r):
+        return {"y": r[0], "h_n": r[1], "c_n": r[2]}
+
+    @staticmethod
+    def train_results(r):
+        return {"y": r[0], "h_n": r[1], "c_n": r[2], **r[3]}
+
+
+class ReferenceImpl(RnnfastImpl):
+    """The NumPy reference; with dtype=float64 it is the oracle of the check."""
+
+    name = "numpy"
+
+    def __init__(self, p, dtype=np.float32):
+        from .. import reference
+        self._r = reference
+        self.p = p
+        self.kw = p.arrays(dtype)
+        self.dy = p.dy.astype(dtype)
+
+    def infer(self):
+        return self._r.forward(self.p.cell, **self.kw)
+
+    def train(self):
+        y, h_n, c_n, cache = self._r.forward(self.p.cell, **self.kw)
+        return y, h_n, c_n, self._r.backward(cache, dy=self.dy)
+
+
+# ----------------------------------------------------------------------------- checking
+
+def compare(label, name, got, want, rtol=RTOL, atol=ATOL):
+    """Raise MismatchError unless got matches want; return the max error relative to max|want|."""
+    if want is None:
+        return None
+    if got is None:
+        raise MismatchError(f"{label}: {name} is missing (expected an array of shape "
+                            f"{np.shape(want)})")
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        if got.size != want.size:  # torch's h_n is [1,B,H] where ours is [B,H]
+            raise MismatchError(f"{label}: {name} has shape {got.shape}, expected {want.shape}")
+        got = got.reshape(want.shape)
+    if not np.all(np.isfinite(got)):
+        raise MismatchError(f"{label}: {name} contains NaN or inf")
+    scale = float(np.max(np.abs(want))) if want.size else 0.0
+    scale = scale if scale > 0 else 1.0
+    err = np.abs(got - want)
+    bad = err > atol * scale + rtol * np.abs(want)
+    if np.any(bad):
+        idx = np.unravel_index(int(np.argmax(np.where(bad, err, -1))), err.shape)
+        raise MismatchError(
+            f"{label}: {name} differs: max |error| {err.max():.3g} at {tuple(map(int, idx))} "
+            f"(got {got[idx]:.6g}, expected {want[idx]:.6g}); tolerance {atol:g}*{scale:.3g} + "
+            f"{rtol:g}*|expected|; {int(bad.sum())} of {bad.size} elements out of tolerance")
+    return float(err.max() / scale) if err.size else 0.0
+
+
+def compare_all(label, got, want, rtol=RTOL, atol=ATOL):
+    """Compare every array that `want` has; return {name: relative error}."""
+    return {k: compare(label, k, got.get(k), v, rtol, atol)
+            for k, v in want.items() if v is not None and k in got}
+
+
+def check_case(p, impls, oracle, notes, rtol=RTOL, atol=ATOL):
+    """Check rnnfast against the oracle and the torch peer; drop peers that fail their own check.
+
+    Returns {"against": [...], "errors": {against: {phase: {name: rel. error}}}}. Raises
+    MismatchError when rnnfast is wrong.
+    """
+    case = f"{p.cell} {p.size} {'x'.join(map(str, p.dims))}"
+    fast = impls["rnnfast"]
+    fast_inf = fast.infer_results(fast.infer())
+    fast_tr = fast.train_results(fast.train())
+    wants = {}
+    if oracle is not None:
+        wants["numpy reference (float64)"] = (oracle.infer_results(oracle.infer()),
+                                              oracle.train_results(oracle.train()))
+    if "torch" in impls:
+        t = impls["torch"]
+        wants["torch"] = (t.infer_results(t.infer()), t.train_results(t.train()))
+    errors = {}
+    for against, (inf, tr) in wants.items():
+        errors[against] = {
+            "infer": compare_all(f"{case}: rnnfast inference vs {against}", fast_inf, inf,
+                                 rtol, atol),
+            "train": compare_all(f"{case}: rnnfast training step vs {against}", fast_tr, tr,
+                                 rtol, atol),
+        }
+    # Peers without gradients (onnxruntime) are checked against rnnfast, now known good.
+    for name in [n for n in impls if n not in ("rnnfast", "torch")]:
+        impl = impls[name]
+        try:
+            compare_all(f"{case}: {name} inference vs rnnfast", impl.infer_results(impl.infer()),
+                        fast_inf, rtol, atol)
+            if impl.train is not None and name != "numpy":
+                compare_all(f"{case}: {name} training step vs rnnfast",
+                            impl.train_results(impl.train()), fast_tr, rtol, atol)
+        except MismatchError as e:
+            if name == "numpy":  # the float32 reference disagreeing is a reference bug: loud
+                raise
+            notes.append(f"{case}: {name} column skipped, its result disagrees: {e}")
+            del impls[name]
+    return {"against": list(wants), "errors": errors}
+
+
+# ----------------------------------------------------------------------------- timing
+
+def _time_once(fn, number):
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def wait_idle(max_wait=0.5, window=0.002):
+    """Sleep until the process's threads stop burning CPU, for at most ``max_wait`` seconds.
+
+    Thread pools spin after a call before they sleep: libgomp (torch, rnnfast) about 15 ms,
+    onnxruntime a few ms, OpenBLAS under NumPy about 0.1 s. On a 2-core machine a spinning pool
+    steals the cores of whatever runs next: torch right after the NumPy reference was measured
+    up to 40x slower. CPU time of the process while this thread sleeps is theirs.
+    """
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait:
+        c0 = time.process_time()
+        time.sleep(window)
+        if time.process_time() - c0 < 0.2 * window:
+            break
+    return time.perf_counter() - t0
+
+
+def time_tasks(tasks, repeats, warmup=1, min_sample=0.002, settle=0.5):
+    """Seconds per call of every task, timed interleaved.
+
+    ``tasks`` maps (implementation, phase) keys to zero-argument callables. After ``warmup``
+    calls each, every task gets a call count so that one sample lasts at least ``min_sample``
+    seconds (faster calls drown in timer noise); then ``repeats`` rounds time each task once,
+    in an order rotated by one each round. Returns {key: [seconds per call of each sample]}.
+
+    Whenever the implementation changes, the previous one's threads are first let go idle
+    (``wait_idle``, at most ``settle`` seconds; 0 skips it) and the next one gets one untimed
+    call: the first call after an idle pause is often slower by milliseconds on a VM (threads
+    and vCPUs wake up), for every implementation alike, and that is not what the table is about.
+    """
+    keys = list(tasks)
+    number = {}
+    for k in keys:
+        first = None
+        for _ in range(max(1, warmup)):
+            t = _time_once(tasks[k], 1)
+            first = t if first is None else min(first, t)
+        number[k] = max(1, min(1000, math.ceil(min_sample / max(first, 1e-9))))
+    samples = {k: [] for k in keys}
+    previous = None
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()  # as timeit does: a collection in one sample is noise, not the kernel
+    try:
+        for r in range(repeats):
+            shift = r % len(keys)
+            for k in keys[shift:] + keys[:shift]:
+                if settle > 0 and k[0] != previous:
+                    wait_idle(settle)
+                    tasks[k]()
+                previous = k[0]
+                samples[k].append(_time_once(tasks[k], number[k]))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return samples
+
+
+# ----------------------------------------------------------------------------- running
+
+@dataclass
+class Options:
+    repeats: int = 7
+    warmup: int = 1
+    min_sample: float = 0.002
+    settle: float = 0.5
+    reference: bool = True
+    torch: bool = True
+    onnxruntime: bool = True
+    check: bool = True
+    rtol: float = RTOL
+    atol: float = ATOL
+    seed: int = 0
+
+
+def run_case(cell, size, threads, opts, notes):
+    """Check and time one case; return its result dict (see run)."""
+    t_start = time.perf_counter()
+    p = make_problem(cell, size, seed=opts.seed)
+    impls = {"rnnfast": RnnfastImpl(p)}
+    if opts.reference:
+        impls["numpy"] = ReferenceImpl(p)
+    if opts.torch:
+        t = peers.make_torch(p, threads)
+        if t is not None:
+            impls["torch"] = t
+    if opts.onnxruntime and opts.torch:
+        o = peers.make_onnxruntime(p, threads, notes)
+        if o is not None:
+            impls["onnxruntime"] = o
+
+    check = None
+    if opts.check:
+        oracle = ReferenceImpl(p, np.float64) if opts.reference else None
+        check = check_case(p, impls, oracle, notes, opts.rtol, opts.atol)
+        if not check["against"]:
+            notes.append(f"{cell} {p.size}: rnnfast unchecked (no reference and no torch)")
+
+    tasks = {}
+    for name, impl in impls.items():
+        tasks[(name, "infer")] = impl.infer
+        if impl.train is not None:
+            tasks[(name, "train")] = impl.train
+    samples = time_tasks(tasks, opts.repeats, opts.warmup, opts.min_sample, opts.settle)
+
+    results = {}
+    for (name, phase), s in samples.items():
+        med = float(np.median(s))
+        results.setdefault(name, {})[phase] = {
+            "median_ms": med * 1e3,
+            "min_ms": float(np.min(s)) * 1e3,
+            "samples_ms": [v * 1e3 for v in s],
+            "gflops": flops(cell, *p.dims, phase) / med / 1e9,
+        }
+    speedup = {}
+    for name, res in results.items():
+        if name == "rnnfast":
+            continue
+        speedup[name] = {ph: res[ph]["median_ms"] / results["rnnfast"][ph]["median_ms"]
+                         for ph in res if ph in results["rnnfast"]}
+    T, B, I, H = p.dims
+    return {"cell": cell, "size": p.size, "T": T, "B": B, "I": I, "H": H, "threads": threads,
+            "flops": {ph: flops(cell, T, B, I, H, ph) for ph in PHASES},
+            "results": results, "speedup": speedup, "check": check,
+            "wall_s": time.perf_counter() - t_start}
+
+
+def _case(cell, size):
+    """Validate one (cell, size) pair early, before anything runs."""
+    if cell not in GATES:
+        raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
+    parse_size(size)
+    return cell, size
+
+
+def _cases(cells, sizes):
+    if cells is None and sizes is None:
+        return list(QUICK_CASES)
+    cells = list(cells) if cells is not None else list(CELLS)
+    sizes = list(sizes) if sizes is not None else list(DEFAULT_SIZES)
+    return [_case(c, s) for c in cells for s in sizes]
+
+
+def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=True,
+        torch=True, onnxruntime=True, check=True, min_sample=0.002, settle=0.5, seed=0,
+        keep_going=False, cases=None, on_case=None):
+    """Run the suite and return a report dict (JSON-serialisable).
+
+    cells, sizes: lists (sizes: names from SIZES, "TxBxIxH" strings or (T, B, I, H) tuples),
+    run as their product; both None runs QUICK_CASES; or cases, an explicit list of (cell, size)
+    pairs. threads: an int or a list of ints (default: rnnfast's current count); rnnfast, torch
+    and onnxruntime run with the same count. repeats: timed rounds; settle: see time_tasks.
+    reference/torch/onnxruntime=False skip that implementation. With keep_going, a case
+    whose check fails is recorded under "failures" instead of raising MismatchError.
+    on_case(report, case) is called after every case (the CLI prints rows as they finish).
+
+    The report holds "environment", "options", "implementations", "cases" (one dict per case:
+    cell, size, T, B, I, H, threads, flops, results[impl][phase] with median_ms, min_ms,
+    samples_ms, gflops; speedup[impl][phase] = impl time / rnnfast time; check), "notes" and
+    "failures".
+    """
+    import rnnfast
+
+    from . import report as _report
+
+    opts = Options(repeats=max(1, int(repeats)), warmup=max(0, int(warmup)),
+                   min_sample=float(min_sample), settle=float(settle), reference=reference,
+                   torch=torch, onnxruntime=onnxruntime, check=check, seed=seed)
+    cases = _cases(cells, sizes) if cases is None else [_case(c, s) for c, s in cases]
+    thread_list = _thread_list(rnnfast, threads)
+    notes = []
+    impls = ["rnnfast"] + (["numpy"] if reference else [])
+    if torch:
+        if peers.torch_version() is not None:
+            impls.append("torch")
+        else:
+            notes.append("torch not importable: torch and onnxruntime columns skipped")
+    if torch and onnxruntime and "torch" in impls:
+        if peers.onnxruntime_version() is not None:
+            impls.append("onnxruntime")
+        else:
+            notes.append("onnxruntime not importable: onnxruntime column skipped")
+
+    options = dict(vars(opts))
+    options.update(cases=[[c, parse_size(s)[0]] for c, s in cases], threads=thread_list)
+    rep = {"environment": _report.environment(thread_list), "options": options,
+           "implementations": impls, "cases": [], "notes": notes, "failures": []}
+
+    old_threads = _get_threads(rnnfast)
+    if old_threads is None:
+        notes.append("rnnfast.set_num_threads is missing: rnnfast ran with its default thread "
+                     "count, the peers with the count shown")
+    try:
+        for n in thread_list:
+            _set_threads(rnnfast, n)
+            if "torch" in impls:
+                peers.set_torch_threads(n)
+            for cell, size in cases:
+                try:
+                    case = run_case(cell, size, n, opts, notes)
+                except MismatchError as e:
+                    if not keep_going:
+                        raise
+                    case = {"cell": cell, "size": parse_size(size)[0], "threads": n,
+                            "error": str(e)}
+                    rep["failures"].append(case)
+                else:
+                    rep["cases"].append(case)
+                if on_case is not None:
+                    on_case(rep, case)
+    finally:
+        if old_threads is not None:
+            _set_threads(rnnfast, old_threads)
+    return rep
+
+
+def _get_threads(rnnfast):
+    get = getattr(rnnfast, "get_num_threads", None)
+    return int(get()) if callable(get) else None
+
+
+def _set_threads(rnnfast, n):
+    set_ = getattr(rnnfast, "set_num_threads", None)
+    if callable(set_):
+        set_(int(n))
+
+
+def _thread_list(rnnfast, threads):
+    if threads is None:
+        n = _get_threads(rnnfast)
+        return [n if n else (os.cpu_count() or 1)]
+    if isinstance(threads, int):
+        threads = [threads]
+    out = [int(t) for t in threads]
+    if not out or min(out) < 1:
+        raise ValueError(f"threads: expected positive integers, got {threads!r}")
+    return out
