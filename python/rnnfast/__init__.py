@@ -7,10 +7,15 @@ The hot loops are C++ (rnnfast._core, private); this package is the thin Python 
 
 from . import _core
 from . import functional, reference
+from .tensor import (Tensor, cat, is_grad_enabled, manual_seed, no_grad, stack, tensor,
+                     where)
+from . import nn
 
 __version__ = _core.version()
 
-__all__ = ["functional", "reference", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["functional", "reference", "set_num_threads", "get_num_threads", "__version__",
+           "tensor", "Tensor", "no_grad", "is_grad_enabled", "manual_seed", "cat", "stack",
+           "where", "nn"]
 
 
 def set_num_threads(n):

@@ -1,0 +1,425 @@
+"""Stateless layer and loss functions behind rnnfast.nn (like torch.nn.functional).
+
+Each function here is one autograd node with a hand-written backward, numerically stable
+(log-sum-exp, softplus), with torch's semantics for reductions, class weights, ignore_index and
+label smoothing. This is not ``rnnfast.functional`` (the raw recurrent kernels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, _make, _stable_sigmoid, _wrap, as_tensor, default_generator
+
+__all__ = [
+    "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax",
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+]
+
+
+def _float_input(x, name="input") -> Tensor:
+    t = as_tensor(x, name=name)
+    if t.dtype.kind != "f":
+        raise TypeError(f"{name}: expected floating point data, got dtype {t.dtype}")
+    return t
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers.
+
+
+def linear(input, weight, bias=None) -> Tensor:
+    """input @ weight.T + bias, for input (..., in_features), weight (out, in), bias (out,)."""
+    x, w = _float_input(input), as_tensor(weight, name="weight")
+    b = None if bias is None else as_tensor(bias, name="bias")
+    if w.ndim != 2:
+        raise ValueError(f"weight: expected 2 dims (out_features, in_features), got {w.shape}")
+    out_f, in_f = w.shape
+    if x.ndim == 0 or x.shape[-1] != in_f:
+        raise ValueError(f"input: expected shape (..., {in_f}) for in_features={in_f}, "
+                         f"got {x.shape}")
+    out = x.data @ w.data.T
+    if b is not None:
+        out = out + b.data
+
+    def backward(g):
+        gx = gw = gb = None
+        if x.requires_grad:
+            gx = g @ w.data
+        g2 = g.reshape(-1, out_f)
+        if w.requires_grad:
+            gw = g2.T @ x.data.reshape(-1, in_f)
+        if b is not None and b.requires_grad:
+            gb = g2.sum(axis=0)
+        return gx, gw, gb
+    return _make(out, (x, w, b), backward, name="LinearBackward")
+
+
+def _check_indices(indices, num, name="indices"):
+    idx = _data(indices)
+    if not isinstance(idx, np.ndarray):
+        try:
+            idx = np.asarray(idx)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name}: expected integer indices, got {type(indices).__name__}: "
+                            f"{e}") from None
+        if idx.size == 0 and idx.dtype.kind == "f":     # an empty Python list
+            idx = idx.astype(np.int64)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer indices, got dtype {idx.dtype}")
+    bad = (idx < 0) | (idx >= num)
+    if bad.any():
+        v = int(idx[bad].flat[0])
+        raise IndexError(f"{name}: index {v} is out of range for {num} embeddings "
+                         f"(valid indices: 0 to {num - 1})")
+    return idx
+
+
+def embedding(indices, weight, padding_idx=None) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices`` (any shape); the
+    ``padding_idx`` row gets no gradient."""
+    w = as_tensor(weight, name="weight")
+    if w.ndim != 2:
+        raise ValueError(f"weight: expected 2 dims (num_embeddings, dim), got {w.shape}")
+    idx = _check_indices(indices, w.shape[0])
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += w.shape[0]
+
+    def backward(g):
+        gw = np.zeros(w.shape, dtype=g.dtype)
+        np.add.at(gw, idx, g)               # repeated indices accumulate
+        if padding_idx is not None:
+            gw[padding_idx] = 0
+        return (gw,)
+    return _make(w.data[idx], (w,), backward, name="EmbeddingBackward")
+
+
+def dropout(input, p=0.5, training=True, generator=None) -> Tensor:
+    """Inverted dropout: zero each element with probability ``p`` and scale the rest by
+    1/(1-p) when ``training``; identity otherwise. Draws from the global generator
+    (``rnnfast.manual_seed``) unless ``generator`` is given."""
+    p = _check_p(p)
+    x = _float_input(input)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        mask = np.zeros(x.shape, dtype=x.dtype)
+    else:
+        gen = default_generator() if generator is None else generator
+        mask = (gen.random(x.shape, dtype=x.dtype) >= p).astype(x.dtype) / x.dtype.type(1 - p)
+    return _make(x.data * mask, (x,), lambda g: (g * mask,), name="DropoutBackward")
+
+
+def _check_p(p):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= p <= 1.0:
+        raise ValueError(f"p: dropout probability has to be between 0 and 1, got {p!r}")
+    return float(p)
+
+
+def relu(input) -> Tensor:
+    return as_tensor(input, name="input").relu()
+
+
+def tanh(input) -> Tensor:
+    return as_tensor(input, name="input").tanh()
+
+
+def sigmoid(input) -> Tensor:
+    return as_tensor(input, name="input").sigmoid()
+
+
+def softmax(input, dim=-1) -> Tensor:
+    return _float_input(input).softmax(dim)
+
+
+def log_softmax(input, dim=-1) -> Tensor:
+    return _float_input(input).log_softmax(dim)
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses.
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _class_weight(weight, C, dtype):
+    if weight is None:
+        return np.ones(C, dtype=dtype)
+    w = np.asarray(_data(weight))
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"weight: expected numeric data, got dtype {w.dtype}")
+    if w.shape != (C,):
+        raise ValueError(f"weight: expected shape ({C},), one weight per class, got {w.shape}")
+    return w.astype(dtype, copy=False)
+
+
+def _split_classes(x):
+    """(class axis, number of classes, expected class-index target shape) of a logits tensor."""
+    if x.ndim == 0:
+        raise ValueError("input: expected (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor")
+    cdim = 0 if x.ndim == 1 else 1
+    return cdim, x.shape[cdim], x.shape[:cdim] + x.shape[cdim + 1:]
+
+
+def _class_index_loss(x, target, weight, ignore_index, reduction, eps, from_logits, name):
+    """Shared by cross_entropy (from_logits) and nll_loss: one node over class indices."""
+    cdim, C, tshape = _split_classes(x)
+    t = np.asarray(target)
+    if t.shape != tshape:
+        raise ValueError(f"target: expected shape {tshape} for input of shape {x.shape}, "
+                         f"got {t.shape}")
+    flat = t.reshape(-1)
+    valid = flat != ignore_index
+    bad = valid & ((flat < 0) | (flat >= C))
+    if bad.any():
+        v = int(flat[bad][0])
+        raise IndexError(f"target: class index {v} is out of range for {C} classes "
+                         f"(expected 0 <= target < {C}, or ignore_index={ignore_index})")
+    dt = x.dtype
+    w = _class_weight(weight, C, dt)
+    cls = np.where(valid, flat, 0)
+    rows = np.arange(flat.size)
+    xm = np.moveaxis(x.data, cdim, -1).reshape(-1, C)              # (M, C)
+    if from_logits:
+        z = xm - xm.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    else:
+        logp = xm
+    wt = w[cls] * valid                                             # (M,) target weights
+    loss = -(1 - eps) * wt * logp[rows, cls]
+    if eps:
+        # Label smoothing (torch): eps/C * sum_c w_c * (-log p_c) per non-ignored row.
+        loss = loss - (eps / C) * valid * (logp * w).sum(axis=1)
+    # torch's weighted mean divides by the target weights of the non-ignored rows
+    denom = wt.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if reduction == "none":
+            out = loss.reshape(tshape)
+        elif reduction == "sum":
+            out = loss.sum()
+        else:
+            out = loss.sum() / denom
+
+    def backward(g):
+        if reduction == "none":
+            coef = g.reshape(-1)
+        elif reduction == "sum":
+            coef = np.broadcast_to(g, loss.shape)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                coef = np.broadcast_to(g / denom, loss.shape)
+        cw = (1 - eps) * wt * coef
+        if from_logits:
+            p = np.exp(logp)
+            d = cw[:, None] * p
+            d[rows, cls] -= cw
+            if eps:
+                d += ((eps / C) * valid * coef)[:, None] * (p * w.sum() - w)
+        else:
+            d = np.zeros_like(logp)
+            d[rows, cls] = -cw
+        d = d.astype(dt, copy=False).reshape(tshape + (C,))
+        return (np.moveaxis(d, -1, cdim),)
+    return _make(np.asarray(out, dtype=dt), (x,), backward, name=name)
+
+
+def _probability_loss(x, target, weight, reduction, eps):
+    """Cross entropy with class-probability targets of the input's shape."""
+    cdim, C, _ = _split_classes(x)
+    q = target if isinstance(target, Tensor) else _wrap(np.asarray(target))
+    dt = x.dtype
+    qd = q.data.astype(dt, copy=False)
+    qs = qd * (1 - eps) + eps / C if eps else qd
+    wshape = [1] * x.ndim
+    wshape[cdim] = C
+    w = _class_weight(weight, C, dt).reshape(wshape)
+    z = x.data - x.data.max(axis=cdim, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=cdim, keepdims=True))
+    loss = -(logp * qs * w).sum(axis=cdim)
+    count = loss.size
+    out = loss if reduction == "none" else loss.sum()
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = out / np.asarray(count, dtype=dt)
+
+    def backward(g):
+        if reduction == "none":
+            coef = g
+        else:
+            coef = np.broadcast_to(g / count if reduction == "mean" else g, loss.shape)
+        coef = np.expand_dims(coef, cdim)
+        gx = gq = None
+        if x.requires_grad:
+            s = (w * qs).sum(axis=cdim, keepdims=True)
+            gx = coef * (np.exp(logp) * s - w * qs)
+        if q.requires_grad:
+            gq = -(1 - eps) * coef * w * logp
+        return gx, gq
+    return _make(np.asarray(out, dtype=dt), (x, q), backward, name="CrossEntropyBackward")
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0) -> Tensor:
+    """Cross entropy between logits ``input`` (C,), (N, C) or (N, C, d1, ...) and either class
+    indices (integers of shape (), (N,) or (N, d1, ...)) or class probabilities (floats of the
+    input's shape). Semantics of weight, ignore_index, reduction and label_smoothing are
+    torch's."""
+    x = _float_input(input)
+    _check_reduction(reduction)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing: expected a float in [0, 1], got {label_smoothing!r}")
+    t = _data(target)
+    t = t if isinstance(t, np.ndarray) else as_tensor(t, name="target").data
+    tshape = _split_classes(x)[2]
+    if t.dtype.kind == "f":
+        if t.shape == x.shape:
+            return _probability_loss(x, target, weight, reduction, float(label_smoothing))
+        if t.shape == tshape:
+            raise TypeError(f"target: class indices must be integers, got dtype {t.dtype} "
+                            f"(probability targets need the input's shape {x.shape})")
+        raise ValueError(f"target: expected class indices of shape {tshape} or probabilities "
+                         f"of shape {x.shape}, got {t.shape}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target: expected integer class indices or float probabilities, got "
+                        f"dtype {t.dtype}")
+    return _class_index_loss(x, t, weight, ignore_index, reduction, float(label_smoothing),
+                             True, "CrossEntropyBackward")
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean") -> Tensor:
+    """Negative log likelihood of log-probabilities ``input`` (C,), (N, C) or (N, C, d1, ...)
+    at integer class indices ``target``."""
+    x = _float_input(input)
+    _check_reduction(reduction)
+    t = _data(target)
+    t = t if isinstance(t, np.ndarray) else as_tensor(t, name="target").data
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target: class indices must be integers, got dtype {t.dtype}")
+    return _class_index_loss(x, t, weight, ignore_index, reduction, 0.0, False, "NllLossBackward")
+
+
+def _pair(input, target):
+    """input and target as float Tensors of one shape; arrays take the other's dtype."""
+    if isinstance(input, Tensor) or not isinstance(target, Tensor):
+        x = _float_input(input)
+        y = target if isinstance(target, Tensor) else as_tensor(target, dtype=x.dtype,
+                                                                 name="target")
+    else:
+        y = _float_input(target, "target")
+        x = as_tensor(input, dtype=y.dtype, name="input")
+    if y.dtype.kind != "f":
+        y = y.to(x.dtype)
+    if x.shape != y.shape:
+        raise ValueError(f"target: expected the input's shape {x.shape}, got {y.shape}")
+    return x, y
+
+
+def _reduce_elementwise(loss, parents, grads, reduction, name):
+    """One node for an elementwise loss; ``grads`` holds d loss / d parent (or None)."""
+    n = loss.size
+    if reduction == "none":
+        out = loss
+    else:
+        out = loss.sum()
+        if reduction == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out = out / np.asarray(n, dtype=loss.dtype)
+
+    def backward(g):
+        coef = g if reduction == "none" else (g / n if reduction == "mean" else g)
+        return tuple(None if d is None or not p.requires_grad else
+                     np.broadcast_to(coef * d, p.shape) for p, d in zip(parents, grads))
+    return _make(np.asarray(out, dtype=loss.dtype), parents, backward, name=name)
+
+
+def mse_loss(input, target, reduction="mean") -> Tensor:
+    """Mean squared error; input and target must have the same shape."""
+    _check_reduction(reduction)
+    x, y = _pair(input, target)
+    diff = x.data - y.data
+    return _reduce_elementwise(diff * diff, (x, y), (2 * diff, -2 * diff), reduction,
+                               "MseLossBackward")
+
+
+def l1_loss(input, target, reduction="mean") -> Tensor:
+    """Mean absolute error; input and target must have the same shape."""
+    _check_reduction(reduction)
+    x, y = _pair(input, target)
+    diff = x.data - y.data
+    s = np.sign(diff)
+    return _reduce_elementwise(np.abs(diff), (x, y), (s, -s), reduction, "L1LossBackward")
+
+
+def _broadcast_weight(weight, shape, dtype, name="weight"):
+    if weight is None:
+        return None
+    w = np.asarray(_data(weight))
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numeric data, got dtype {w.dtype}")
+    try:
+        np.broadcast_shapes(w.shape, shape)
+    except ValueError:
+        raise ValueError(f"{name}: shape {w.shape} does not broadcast to the input's shape "
+                         f"{shape}") from None
+    if np.broadcast_shapes(w.shape, shape) != tuple(shape):
+        raise ValueError(f"{name}: shape {w.shape} does not broadcast to the input's shape "
+                         f"{shape}")
+    return w.astype(dtype, copy=False)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean") -> Tensor:
+    """-w [y log x + (1 - y) log(1 - x)] for probabilities x in [0, 1]; logs are clamped to
+    >= -100 as in torch."""
+    _check_reduction(reduction)
+    x, y = _pair(input, target)
+    xd, yd = x.data, y.data
+    if ((xd < 0) | (xd > 1)).any() or np.isnan(xd).any():
+        raise ValueError("input: all elements of input should be between 0 and 1")
+    w = _broadcast_weight(weight, x.shape, x.dtype)
+    with np.errstate(divide="ignore"):
+        logx = np.maximum(np.log(xd), -100)
+        log1mx = np.maximum(np.log1p(-xd), -100)
+    loss = -(yd * logx + (1 - yd) * log1mx)
+    # torch's derivative: (x - y) / max(x (1 - x), 1e-12)
+    dx = (xd - yd) / np.maximum(xd * (1 - xd), 1e-12)
+    dy = log1mx - logx
+    if w is not None:
+        loss, dx, dy = loss * w, dx * w, dy * w
+    return _reduce_elementwise(loss.astype(x.dtype, copy=False), (x, y), (dx, dy), reduction,
+                               "BinaryCrossEntropyBackward")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None) -> Tensor:
+    """w [pos_weight y softplus(-x) + (1 - y) softplus(x)], i.e. binary cross entropy of
+    sigmoid(x), computed stably; ``pos_weight`` broadcasts along the last (class) dim."""
+    _check_reduction(reduction)
+    x, y = _pair(input, target)
+    xd, yd = x.data, y.data
+    w = _broadcast_weight(weight, x.shape, x.dtype)
+    pw = _broadcast_weight(pos_weight, x.shape, x.dtype, "pos_weight")
+    tail = np.log1p(np.exp(-np.abs(xd)))
+    sp_pos = np.maximum(xd, 0) + tail        # softplus(x)  = -log(1 - sigmoid(x))
+    sp_neg = np.maximum(-xd, 0) + tail       # softplus(-x) = -log sigmoid(x)
+    s = _stable_sigmoid(xd)
+    py = yd if pw is None else pw * yd
+    loss = py * sp_neg + (1 - yd) * sp_pos
+    dx = (1 - yd) * s - py * (1 - s)
+    dy = (sp_neg if pw is None else pw * sp_neg) - sp_pos
+    if w is not None:
+        loss, dx, dy = loss * w, dx * w, dy * w
+    return _reduce_elementwise(loss.astype(x.dtype, copy=False), (x, y), (dx, dy), reduction,
+                               "BinaryCrossEntropyWithLogitsBackward")

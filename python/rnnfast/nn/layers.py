@@ -1,0 +1,172 @@
+"""Feed-forward layers around the recurrent ones: Linear, Embedding, Dropout, activations,
+Flatten and Identity, with torch's names, shapes, parameter layouts and default initialization.
+
+Parameters are drawn from the global generator (``rnnfast.manual_seed``). Convolutions,
+normalization layers and the rest of torch.nn are deliberately absent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..tensor import as_tensor, default_generator
+from . import functional as F
+from .module import Module, Parameter, _check_size, _float_dtype
+
+__all__ = ["Identity", "Linear", "Embedding", "Dropout", "Tanh", "Sigmoid", "ReLU", "Softmax",
+           "LogSoftmax", "Flatten"]
+
+
+class Identity(Module):
+    """Returns its input (Tensors unchanged, other data as a Tensor)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return as_tensor(input, name="input")
+
+
+class Linear(Module):
+    """y = x W^T + b with weight (out_features, in_features) and bias (out_features,), both
+    initialized U(-1/sqrt(in_features), 1/sqrt(in_features)) as torch's default."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+        super().__init__()
+        self.in_features = _check_size(in_features, "in_features")
+        self.out_features = _check_size(out_features, "out_features")
+        dt = _float_dtype(dtype)
+        bound = 1.0 / math.sqrt(self.in_features)
+        gen = default_generator()
+        self.weight = Parameter(gen.uniform(-bound, bound, (self.out_features,
+                                                            self.in_features)).astype(dt))
+        if bias:
+            self.bias = Parameter(gen.uniform(-bound, bound, self.out_features).astype(dt))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        return F.linear(self._as_input(input), self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Embedding(Module):
+    """A lookup table: integer indices of any shape -> rows of weight (num_embeddings,
+    embedding_dim), initialized N(0, 1). The ``padding_idx`` row starts at zero and gets no
+    gradient. Indices must be integers in [0, num_embeddings)."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32):
+        super().__init__()
+        self.num_embeddings = _check_size(num_embeddings, "num_embeddings")
+        self.embedding_dim = _check_size(embedding_dim, "embedding_dim")
+        if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+                raise TypeError(f"padding_idx: expected an int or None, got "
+                                f"{type(padding_idx).__name__}")
+            n = self.num_embeddings
+            if not -n <= padding_idx < n:
+                raise ValueError(f"padding_idx: expected a value in [{-n}, {n - 1}], got "
+                                 f"{padding_idx}")
+            padding_idx = int(padding_idx) % n          # torch stores it non-negative
+        self.padding_idx = padding_idx
+        dt = _float_dtype(dtype)
+        w = default_generator().standard_normal((self.num_embeddings,
+                                                  self.embedding_dim)).astype(dt)
+        if padding_idx is not None:
+            w[padding_idx] = 0
+        self.weight = Parameter(w)
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s
+
+
+class Dropout(Module):
+    """Zeroes each element with probability ``p`` and scales the others by 1/(1-p) in training
+    mode; the identity in eval mode. Random numbers come from ``rnnfast.manual_seed``'s
+    generator."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = F._check_p(p)
+
+    def forward(self, input):
+        return F.dropout(self._as_input(input), self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Tanh(Module):
+    def forward(self, input):
+        return self._as_input(input).tanh()
+
+
+class Sigmoid(Module):
+    def forward(self, input):
+        return self._as_input(input).sigmoid()
+
+
+class ReLU(Module):
+    def forward(self, input):
+        return self._as_input(input).relu()
+
+
+def _check_dim(dim, name="dim"):
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(dim).__name__}")
+    return int(dim)
+
+
+class Softmax(Module):
+    """Softmax along ``dim`` (default -1, the last dim; torch's implicit-dim rule is not
+    reproduced)."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = _check_dim(dim)
+
+    def forward(self, input):
+        return F.softmax(self._as_input(input), self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """log(softmax) along ``dim`` (default -1), computed stably."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = _check_dim(dim)
+
+    def forward(self, input):
+        return F.log_softmax(self._as_input(input), self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Flatten(Module):
+    """Flattens dims start_dim..end_dim into one (default: all but the batch dim)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim = _check_dim(start_dim, "start_dim")
+        self.end_dim = _check_dim(end_dim, "end_dim")
+
+    def forward(self, input):
+        return self._as_input(input).flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

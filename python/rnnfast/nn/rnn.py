@@ -1,0 +1,414 @@
+"""Recurrent layers with PyTorch's signatures, parameter names and semantics: RNN, LSTM, GRU and
+the cells RNNCell, LSTMCell, GRUCell.
+
+Each (layer, direction) is ONE autograd node whose forward is one C++ call over the whole
+sequence and whose backward is one C++ BPTT call; stacking, bidirectional concatenation and
+inter-layer dropout compose in Python. Beyond torch: ``recurrent_dropout`` (Keras-style
+variational dropout on h_{t-1} before W_hh, one mask per sequence and layer, applied inside the
+kernel) and ``input_dropout`` (one mask per sequence on each layer's input, constant in time).
+Masks come from ``rnnfast.manual_seed``'s generator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor, _make, as_tensor, cat, default_generator, is_grad_enabled, stack
+from .module import Module, Parameter
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+
+_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+def _check_size(name, v, low=1):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
+    if v < low:
+        raise ValueError(f"{name}: expected an int >= {low}, got {v}")
+    return int(v)
+
+
+def _check_prob(name, p, allow_one=False):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a float, got {type(p).__name__}")
+    p = float(p)
+    ok = 0.0 <= p <= 1.0 if allow_one else 0.0 <= p < 1.0
+    if not ok:
+        rng = "[0, 1]" if allow_one else "[0, 1)"
+        raise ValueError(f"{name}: expected a probability in {rng}, got {p}")
+    return p
+
+
+def _dropout_mask(shape, p, dtype):
+    """Inverted-dropout mask: 0 with probability p, else 1/(1-p)."""
+    keep = default_generator().random(shape) >= p
+    return (keep / (1.0 - p)).astype(dtype)
+
+
+def _as_input(x, dtype, name="input"):
+    """Module input: a Tensor keeps its graph (cast differentiably to the layer's dtype); NumPy
+    arrays, sequences and numbers are cast to the layer's dtype."""
+    if isinstance(x, Tensor):
+        if x.dtype.kind != "f":
+            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+        return x if x.dtype == dtype else x.to(dtype)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")
+    return as_tensor(arr.astype(dtype, copy=False))
+
+
+def _lengths(lengths, B, T):
+    if lengths is None:
+        return None
+    if isinstance(lengths, Tensor):
+        lengths = lengths.data
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths: expected integers, got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths: expected shape ({B},) (one length per sequence), got "
+                         f"{arr.shape}")
+    if B and (arr.min() < 1 or arr.max() > T):
+        bad = arr[(arr < 1) | (arr > T)][0]
+        raise ValueError(f"lengths: expected every length in [1, {T}], got {bad}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask):
+    """One layer, one direction, as ONE autograd node. Returns Tensors (y, h_n, c_n or None)."""
+    inputs = [x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr]
+    track = is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs)
+    arr = [None if t is None else t.data for t in inputs]
+    y, h_n, c_n, reserve = F.forward(
+        mode, arr[0], arr[3], arr[4], arr[5], arr[6], w_hr=arr[7], h0=arr[1], c0=arr[2],
+        lengths=lengths, reverse=reverse, training=track, h_mask=h_mask)
+    if not track:
+        return as_tensor(y), as_tensor(h_n), (None if c_n is None else as_tensor(c_n))
+
+    # The node's value is y, h_n (and c_n) packed into one flat array; the three results are
+    # views of it taken by differentiable slices, so gradients from any of them reach here.
+    sizes = [y.size, h_n.size] + ([c_n.size] if c_n is not None else [])
+    packed = np.concatenate([y.ravel(), h_n.ravel()] + ([c_n.ravel()] if c_n is not None else []))
+    present = [i for i, t in enumerate(inputs) if t is not None]
+    shapes = (y.shape, h_n.shape, None if c_n is None else c_n.shape)
+    x_data = arr[0]
+
+    def backward(g):
+        dy = g[:sizes[0]].reshape(shapes[0])
+        dh_n = g[sizes[0]:sizes[0] + sizes[1]].reshape(shapes[1])
+        dc_n = g[sizes[0] + sizes[1]:].reshape(shapes[2]) if shapes[2] is not None else None
+        d = F.backward(mode, reserve, x_data, arr[3], arr[4], arr[5], arr[6], w_hr=arr[7],
+                       lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
+                       h_mask=h_mask)
+        every = [d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
+                 d["w_hr"]]
+        return tuple(every[i] for i in present)
+
+    node = _make(packed, tuple(inputs[i] for i in present), backward)
+    o = 0
+    outs = []
+    for size, shape in zip(sizes, shapes):
+        outs.append(node[o:o + size].reshape(*shape))
+        o += size
+    return outs[0], outs[1], (outs[2] if c_n is not None else None)
+
+
+class RNNBase(Module):
+    """Shared machinery of RNN, LSTM and GRU (torch.nn.RNNBase's parameters and layout)."""
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
+                 input_dropout=0.0, dtype=np.float32):
+        super().__init__()
+        self.mode = mode
+        self.input_size = _check_size("input_size", input_size)
+        self.hidden_size = _check_size("hidden_size", hidden_size)
+        self.num_layers = _check_size("num_layers", num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = _check_prob("dropout", dropout, allow_one=True)
+        self.bidirectional = bool(bidirectional)
+        self.proj_size = _check_size("proj_size", proj_size, low=0)
+        if self.proj_size and mode != "lstm":
+            raise ValueError(f"proj_size: expected 0 (projection is LSTM only), got {proj_size}")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size: expected a size < hidden_size ({hidden_size}), got "
+                             f"{proj_size}")
+        self.recurrent_dropout = _check_prob("recurrent_dropout", recurrent_dropout)
+        self.input_dropout = _check_prob("input_dropout", input_dropout)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+
+        G, H = _GATES[mode], self.hidden_size
+        H_out = self.proj_size or H
+        D = 2 if self.bidirectional else 1
+        k = 1.0 / math.sqrt(H)
+        rng = default_generator()
+
+        def init(*shape):  # torch: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))
+            return Parameter(rng.uniform(-k, k, size=shape).astype(dtype))
+
+        for layer in range(self.num_layers):
+            in_k = self.input_size if layer == 0 else H_out * D
+            for direction in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                setattr(self, "weight_ih" + sfx, init(G * H, in_k))
+                setattr(self, "weight_hh" + sfx, init(G * H, H_out))
+                if self.bias:
+                    setattr(self, "bias_ih" + sfx, init(G * H))
+                    setattr(self, "bias_hh" + sfx, init(G * H))
+                if self.proj_size:
+                    setattr(self, "weight_hr" + sfx, init(H_out, H))
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _weights(self, layer, direction):
+        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+        get = lambda n: getattr(self, n + sfx, None)  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
+
+    @property
+    def _dtype(self):
+        return self.weight_ih_l0.dtype
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.mode == "rnn_relu":
+            s += ", nonlinearity='relu'"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.recurrent_dropout:
+            s += f", recurrent_dropout={self.recurrent_dropout}"
+        if self.input_dropout:
+            s += f", input_dropout={self.input_dropout}"
+        return s
+
+    def _state(self, name, s, shape, batched):
+        s = _as_input(s, self._dtype, name)
+        want = shape if batched else (shape[0], shape[2])
+        if tuple(s.shape) != want:
+            raise ValueError(f"{name}: expected shape {want}, got {tuple(s.shape)}")
+        return s if batched else s.reshape(shape[0], 1, shape[2])
+
+    # -- forward -----------------------------------------------------------------------------
+    def forward(self, input, hx=None, lengths=None):
+        dt = self._dtype
+        x = _as_input(input, dt)
+        if x.ndim not in (2, 3):
+            raise ValueError(f"input: expected a 2-D (unbatched) or 3-D (batched) input, got "
+                             f"{x.ndim}-D with shape {tuple(x.shape)}")
+        batched = x.ndim == 3
+        if not batched:
+            x = x.reshape(x.shape[0], 1, x.shape[1])
+        elif self.batch_first:
+            x = x.transpose(0, 1)
+        T, B, I = x.shape
+        if I != self.input_size:
+            raise ValueError(f"input: expected {self.input_size} features (input_size), got "
+                             f"{I} (input shape {tuple(input.shape) if hasattr(input, 'shape') else tuple(x.shape)})")
+        if T == 0 or B == 0:
+            raise ValueError(f"input: expected at least one step and one sequence, got T={T}, "
+                             f"B={B}")
+        if lengths is not None and not batched:
+            lengths = [lengths] if np.ndim(lengths) == 0 else lengths
+        lengths = _lengths(lengths, B, T)
+
+        H, D, L = self.hidden_size, 2 if self.bidirectional else 1, self.num_layers
+        H_out = self.proj_size or H
+        h0 = c0 = None
+        if self.mode == "lstm":
+            if hx is not None:
+                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                    raise TypeError("hx: expected a tuple (h_0, c_0) for LSTM, got "
+                                    f"{type(hx).__name__}")
+                h0 = self._state("h_0", hx[0], (L * D, B, H_out), batched)
+                c0 = self._state("c_0", hx[1], (L * D, B, H), batched)
+        elif hx is not None:
+            h0 = self._state("hx", hx, (L * D, B, H_out), batched)
+
+        training = self.training
+        h_n, c_n = [], []
+        layer_in = x
+        for layer in range(L):
+            if training and self.input_dropout > 0:
+                mask = _dropout_mask((1, B, layer_in.shape[2]), self.input_dropout, dt)
+                layer_in = layer_in * mask
+            outs = []
+            for direction in range(D):
+                idx = layer * D + direction
+                h_mask = None
+                if training and self.recurrent_dropout > 0:
+                    h_mask = _dropout_mask((B, H_out), self.recurrent_dropout, dt)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
+                y, hn, cn = _run_layer(self.mode, layer_in, None if h0 is None else h0[idx],
+                                       None if c0 is None else c0[idx], w_ih, w_hh, b_ih, b_hh,
+                                       w_hr, lengths, bool(direction), h_mask)
+                outs.append(y)
+                h_n.append(hn)
+                c_n.append(cn)
+            layer_out = outs[0] if D == 1 else cat(outs, dim=2)
+            if training and self.dropout > 0 and layer < L - 1:
+                layer_out = layer_out * _dropout_mask(layer_out.shape, self.dropout, dt)
+            layer_in = layer_out
+
+        output = layer_in
+        h_n = stack(h_n, dim=0)
+        c_n = stack(c_n, dim=0) if self.mode == "lstm" else None
+        if not batched:
+            output = output.reshape(T, output.shape[2])
+            h_n = h_n.reshape(L * D, H_out)
+            c_n = c_n.reshape(L * D, H) if c_n is not None else None
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        if self.mode == "lstm":
+            return output, (h_n, c_n)
+        return output, h_n
+
+
+class RNN(RNNBase):
+    """Elman RNN: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, recurrent_dropout=0.0,
+                 input_dropout=0.0, dtype=np.float32):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, 0, recurrent_dropout,
+                         input_dropout, dtype)
+
+
+class LSTM(RNNBase):
+    """LSTM with torch's gates (i, f, g, o) and optional projection (proj_size)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
+                 input_dropout=0.0, dtype=np.float32):
+        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size, recurrent_dropout, input_dropout, dtype)
+
+
+class GRU(RNNBase):
+    """GRU with torch's gates (r, z, n) and n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, recurrent_dropout=0.0, input_dropout=0.0,
+                 dtype=np.float32):
+        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 0, recurrent_dropout, input_dropout, dtype)
+
+
+class RNNCellBase(Module):
+    """One step of a recurrent cell; one call is one C++ step, forward and backward."""
+
+    def __init__(self, mode, input_size, hidden_size, bias=True, dtype=np.float32):
+        super().__init__()
+        self.mode = mode
+        self.input_size = _check_size("input_size", input_size)
+        self.hidden_size = _check_size("hidden_size", hidden_size)
+        self.bias = bool(bias)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+        G, H = _GATES[mode], self.hidden_size
+        k = 1.0 / math.sqrt(H)
+        rng = default_generator()
+        init = lambda *s: Parameter(rng.uniform(-k, k, size=s).astype(dtype))  # noqa: E731
+        self.weight_ih = init(G * H, self.input_size)
+        self.weight_hh = init(G * H, H)
+        if self.bias:
+            self.bias_ih = init(G * H)
+            self.bias_hh = init(G * H)
+        else:
+            self.bias_ih = None
+            self.bias_hh = None
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.mode == "rnn_relu":
+            s += ", nonlinearity='relu'"
+        return s
+
+    def _step(self, input, h, c):
+        dt = self.weight_ih.dtype
+        x = _as_input(input, dt)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"input: expected a 1-D (unbatched) or 2-D (batch, "
+                             f"{self.input_size}) input, got shape {tuple(x.shape)}")
+        batched = x.ndim == 2
+        if not batched:
+            x = x.reshape(1, x.shape[0])
+        B, I = x.shape
+        if I != self.input_size:
+            raise ValueError(f"input: expected {self.input_size} features (input_size), got {I}")
+        if B == 0:
+            raise ValueError("input: expected a batch of at least one, got 0")
+
+        def state(name, s):
+            if s is None:
+                return None
+            s = _as_input(s, dt, name)
+            want = (B, self.hidden_size) if batched else (self.hidden_size,)
+            if tuple(s.shape) != want:
+                raise ValueError(f"{name}: expected shape {want}, got {tuple(s.shape)}")
+            return s if batched else s.reshape(1, self.hidden_size)
+
+        h, c = state("h", h), state("c", c)
+        _, hn, cn = _run_layer(self.mode, x.reshape(1, B, I), h, c, self.weight_ih,
+                               self.weight_hh, self.bias_ih, self.bias_hh, None, None, False, None)
+        if not batched:
+            hn = hn.reshape(self.hidden_size)
+            cn = cn.reshape(self.hidden_size) if cn is not None else None
+        return hn, cn
+
+
+class RNNCell(RNNCellBase):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh",
+                 dtype=np.float32):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias, dtype)
+
+    def forward(self, input, hx=None):
+        return self._step(input, hx, None)[0]
+
+
+class LSTMCell(RNNCellBase):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
+        super().__init__("lstm", input_size, hidden_size, bias, dtype)
+
+    def forward(self, input, hx=None):
+        if hx is None:
+            h = c = None
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"hx: expected a tuple (h, c), got {type(hx).__name__}")
+            h, c = hx
+        return self._step(input, h, c)
+
+
+class GRUCell(RNNCellBase):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
+        super().__init__("gru", input_size, hidden_size, bias, dtype)
+
+    def forward(self, input, hx=None):
+        return self._step(input, hx, None)[0]
