@@ -17,19 +17,11 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, _make, as_tensor, cat, default_generator, is_grad_enabled, stack
-from .module import Module, Parameter
+from .module import Module, Parameter, _check_size, _float_dtype
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-
-
-def _check_size(name, v, low=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
-    if v < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {v}")
-    return int(v)
 
 
 def _check_prob(name, p, allow_one=False):
@@ -126,14 +118,14 @@ class RNNBase(Module):
                  input_dropout=0.0, dtype=np.float32):
         super().__init__()
         self.mode = mode
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
-        self.num_layers = _check_size("num_layers", num_layers)
+        self.input_size = _check_size(input_size, "input_size")
+        self.hidden_size = _check_size(hidden_size, "hidden_size")
+        self.num_layers = _check_size(num_layers, "num_layers")
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = _check_prob("dropout", dropout, allow_one=True)
         self.bidirectional = bool(bidirectional)
-        self.proj_size = _check_size("proj_size", proj_size, low=0)
+        self.proj_size = _check_size(proj_size, "proj_size", minimum=0)
         if self.proj_size and mode != "lstm":
             raise ValueError(f"proj_size: expected 0 (projection is LSTM only), got {proj_size}")
         if self.proj_size >= self.hidden_size:
@@ -141,9 +133,7 @@ class RNNBase(Module):
                              f"{proj_size}")
         self.recurrent_dropout = _check_prob("recurrent_dropout", recurrent_dropout)
         self.input_dropout = _check_prob("input_dropout", input_dropout)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+        dtype = _float_dtype(dtype, "dtype")
 
         G, H = _GATES[mode], self.hidden_size
         H_out = self.proj_size or H
@@ -320,12 +310,10 @@ class RNNCellBase(Module):
     def __init__(self, mode, input_size, hidden_size, bias=True, dtype=np.float32):
         super().__init__()
         self.mode = mode
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
+        self.input_size = _check_size(input_size, "input_size")
+        self.hidden_size = _check_size(hidden_size, "hidden_size")
         self.bias = bool(bias)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+        dtype = _float_dtype(dtype, "dtype")
         G, H = _GATES[mode], self.hidden_size
         k = 1.0 / math.sqrt(H)
         rng = default_generator()
