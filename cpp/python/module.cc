@@ -3,6 +3,7 @@
 // the GIL around the kernel only, and returns tuples. No numerical code lives here.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <optional>
 #include <sstream>
@@ -333,4 +334,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &rnnfast::get_num_threads);
   m.def("has_openmp", &rnnfast::has_openmp);
   m.def("version", &rnnfast::version);
+  m.def("isa", &rnnfast::isa, "The instruction set of the GEMM micro-kernels in use");
+  m.def("available_isas", &rnnfast::available_isas, "Usable instruction sets, newest first");
+  m.def(
+      "set_isa", [](const std::string& name) { rnnfast::set_isa(name); }, py::arg("name"),
+      "Switch the GEMM micro-kernels (ValueError if the CPU lacks that instruction set)");
 }

@@ -105,6 +105,13 @@ int get_num_threads();
 // True when built with OpenMP.
 bool has_openmp();
 
+// The instruction set the GEMM micro-kernels use ("avx512", "avx2" or "portable"): chosen once
+// at load from the CPU's and the OS's support, or from RNNFAST_ISA; set_isa switches it (for
+// tests and comparisons; throws std::invalid_argument for an unavailable name).
+const char* isa();
+std::vector<std::string> available_isas();  // newest first; "portable" always last
+void set_isa(const std::string& name);
+
 // Library version string, e.g. "0.1.0".
 const char* version();
 

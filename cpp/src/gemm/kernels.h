@@ -1,0 +1,39 @@
+// The contract between the GEMM front end (gemm.cc) and one instruction set's kernels.
+//
+// Each ISA translation unit (ukernel_portable.cc, ukernel_avx2.cc, ukernel_avx512.cc) is built
+// with its own compile flags and exports one table of serial drivers. A serial driver computes
+//   C[m0:m1, panels p0:p1] = beta*C + op(A)[m0:m1, :] * Bp[:, panels p0:p1]
+// with op(A)(i,k) = A[i*rsa + k*csa] and Bp packed in column panels of NR (the table's nr for
+// that type), each panel [K x NR] contiguous and zero padded. beta == 0: C is never read.
+// Everything inside an ISA TU has internal linkage, so no inline function compiled with wide
+// instructions can leak into code that runs on a CPU without them.
+#pragma once
+
+#include <cstdint>
+
+namespace rnnfast {
+namespace gemm {
+
+template <typename T>
+using SerialFn = void (*)(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A,
+                          int64_t rsa, int64_t csa, const T* Bp, int64_t K, int64_t N, T beta,
+                          T* C, int64_t ldc);
+
+struct Kernels {
+  const char* name;    // "portable", "avx2", "avx512"
+  int nr_f32, nr_f64;  // panel widths
+  int mr;              // rows per micro-kernel call (informational)
+  SerialFn<float> f32;
+  SerialFn<double> f64;
+};
+
+const Kernels& portable_kernels();
+const Kernels* avx2_kernels();    // nullptr when not compiled in (non-x86 builds)
+const Kernels* avx512_kernels();  // nullptr when not compiled in
+
+// dispatch.cc: the one place that decides. Chosen once (newest the CPU and OS support, or the
+// RNNFAST_ISA environment variable), changeable by set_isa for tests.
+const Kernels& active_kernels();
+
+}  // namespace gemm
+}  // namespace rnnfast

@@ -1,0 +1,46 @@
+// A register-tile micro-kernel written once over a vector-traits type Vt (W lanes, load/store,
+// set1, fma) with NV vectors per row: C[M, NR = NV*W] = beta*C + A[M, kc] * Bp[kc, NR].
+// Included ONLY inside an anonymous namespace of an ISA translation unit (after driver.h),
+// which defines the traits with that ISA's intrinsics and is compiled with its flags.
+
+template <typename T, typename Vt, int NV>
+struct SimdKernel {
+  static constexpr int NR = NV * Vt::W;
+  using V = typename Vt::V;
+
+  template <int M>
+  static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
+                  int64_t ldc, int n, T beta) {
+    V acc[M][NV];
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < NV; ++j) acc[i][j] = Vt::zero();
+    const T* a_row[M];
+    for (int i = 0; i < M; ++i) a_row[i] = A + i * rsa;
+    for (int64_t k = 0; k < kc; ++k) {
+      V b[NV];
+      for (int j = 0; j < NV; ++j) b[j] = Vt::load(Bp + k * NR + j * Vt::W);
+      for (int i = 0; i < M; ++i) {
+        const V a = Vt::set1(a_row[i][k * csa]);
+        for (int j = 0; j < NV; ++j) acc[i][j] = Vt::fma(a, b[j], acc[i][j]);
+      }
+    }
+    if (n == NR) {
+      if (beta == T(0)) {
+        for (int i = 0; i < M; ++i)
+          for (int j = 0; j < NV; ++j) Vt::store(C + i * ldc + j * Vt::W, acc[i][j]);
+      } else {
+        const V vb = Vt::set1(beta);
+        for (int i = 0; i < M; ++i)
+          for (int j = 0; j < NV; ++j) {
+            T* c = C + i * ldc + j * Vt::W;
+            Vt::store(c, Vt::fma(vb, Vt::load(c), acc[i][j]));
+          }
+      }
+      return;
+    }
+    alignas(64) T tile[M * NR];
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < NV; ++j) Vt::store(tile + i * NR + j * Vt::W, acc[i][j]);
+    store_tile<T, M, NR>(tile, C, ldc, n, beta);
+  }
+};
