@@ -1,23 +1,29 @@
 // Backpropagation through time of one recurrent layer, one direction.
-// Reverse time loop (the only sequential part): a fused elementwise pass per cell kind from
-// (dh_t, dc_t, saved gates) to the pre-activation gradients dG_t, then dh_{t-1} = dG_t W_hh as
-// one GEMM with W_hh packed once. After the loop the weight and input gradients are single
+// Reverse time loop (the only sequential part) inside ONE OpenMP parallel region, split as
+// the forward (team.h): each thread runs the fused elementwise pass of the cell on its units
+// (pointwise_<isa>.cc), giving the pre-activation gradients dG_t, then after one barrier
+// computes its slice of dh_{t-1} = dG_t W_hh with its own packed slice of W_hh (the step's
+// gradient buffer is double-buffered, so one barrier per step suffices; a projected LSTM adds
+// dm = dh W_hr behind a second one). After the loop the weight and input gradients are single
 // GEMMs over all steps: dW_ih += dG^T X, dx = dG W_ih, dW_hh += dR^T H_prev, biases = column
 // sums. (For GRU the recurrent-side gradient dR differs from dG in the n block: r * dn.)
-// reference: derivatives from saved outputs, sigmoid' = y(1-y), tanh' = 1-y^2.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "cells/common.h"
+#include "cells/pointwise_table.h"
+#include "cells/team.h"
 #include "gemm/gemm.h"
 #include "threads.h"
 
 namespace rnnfast {
 namespace {
 
-using detail::tanh_;
 using detail::time_index;
 
 // out[j] += sum_r A[r, j]  for A [rows, cols]
@@ -48,117 +54,119 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const bool proj = Ho != H;
   const detail::Reserve<T> res(C, d, const_cast<T*>(reserve));
 
-  // Time-indexed gradients (zero where a sequence has ended) and step buffers.
+  // Time-indexed gradients (zero where a sequence has ended) and shared step buffers.
   std::vector<T> dG(static_cast<size_t>(TB * GH), T(0));
   std::vector<T> dRgru(C == Cell::GRU ? static_cast<size_t>(TB * GH) : 0, T(0));
   T* dR = C == Cell::GRU ? dRgru.data() : dG.data();
   std::vector<T> dr_all(proj ? static_cast<size_t>(TB * Ho) : 0, T(0));
-  std::vector<T> dh(static_cast<size_t>(B * Ho), T(0)), dc, dRs(static_cast<size_t>(B * GH), T(0)),
-      dhp(static_cast<size_t>(B * Ho)), dhd, drs, dm;
+  std::vector<T> dh(static_cast<size_t>(B * Ho), T(0));
+  std::vector<T> dc(C == Cell::LSTM ? static_cast<size_t>(B * H) : 0, T(0));
+  std::vector<T> dRs(static_cast<size_t>(2 * B * GH), T(0));  // double-buffered step gradient
+  std::vector<T> dhd(C == Cell::GRU ? static_cast<size_t>(B * Ho) : 0, T(0));
+  std::vector<T> dm(proj ? static_cast<size_t>(B * H) : 0, T(0));
   if (dh_n) std::memcpy(dh.data(), dh_n, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM) {
-    dc.assign(static_cast<size_t>(B * H), T(0));
-    if (dc_n) std::memcpy(dc.data(), dc_n, sizeof(T) * B * H);
-  }
-  if (C == Cell::GRU) dhd.assign(static_cast<size_t>(B * Ho), T(0));
-  if (proj) {
-    drs.assign(static_cast<size_t>(B * Ho), T(0));
-    dm.assign(static_cast<size_t>(B * H), T(0));
-  }
+  if (C == Cell::LSTM && dc_n) std::memcpy(dc.data(), dc_n, sizeof(T) * B * H);
 
-  gemm::PackedB<T> Wh, Whr;
-  Wh.pack(w.w_hh, Ho, /*transB=*/false, GH, Ho);
-  if (proj) Whr.pack(w.w_hr, H, /*transB=*/false, Ho, H);
+  const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
+  const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
 
-  const int nt_ew = detail::threads_for(static_cast<double>(B) * GH * 20);
-  for (int64_t s = NT - 1; s >= 0; --s) {
-    // dh_t += dy_t; projected LSTM: dm = dh W_hr
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t t = time_index(s, b, NT, lengths, reverse);
-      if (t < 0) continue;
-      T* dhb = dh.data() + b * Ho;
-      if (dy) {
-        const T* dyb = dy + (t * B + b) * Ho;
-        for (int64_t k = 0; k < Ho; ++k) dhb[k] += dyb[k];
-      }
-      if (proj) {
-        std::memcpy(drs.data() + b * Ho, dhb, sizeof(T) * Ho);
-        std::memcpy(dr_all.data() + (t * B + b) * Ho, dhb, sizeof(T) * Ho);
-      }
-    }
-    if (proj) gemm::gemm_packed<T>(B, drs.data(), Ho, false, Whr, T(0), dm.data(), H);
-    const T* dmv = proj ? dm.data() : dh.data();
-
-#pragma omp parallel for num_threads(nt_ew) schedule(static) if (nt_ew > 1)
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t t = time_index(s, b, NT, lengths, reverse);
-      if (t < 0) continue;
-      const int64_t pos = t * B + b;
-      const T* g = res.gates + pos * GH;
-      const T* dmb = dmv + b * H;
-      T* dg = dG.data() + pos * GH;
-      T* drs_b = dRs.data() + b * GH;
-      if constexpr (C == Cell::LSTM) {
-        T* dcb = dc.data() + b * H;
-        const T* cp = res.cprev + pos * H;
-        const T* cn = res.cell + pos * H;
-        for (int64_t k = 0; k < H; ++k) {
-          const T ig = g[k], fg = g[H + k], gg = g[2 * H + k], og = g[3 * H + k];
-          const T tc = tanh_(cn[k]);
-          const T dct = dcb[k] + dmb[k] * og * (T(1) - tc * tc);
-          dg[k] = dct * gg * ig * (T(1) - ig);
-          dg[H + k] = dct * cp[k] * fg * (T(1) - fg);
-          dg[2 * H + k] = dct * ig * (T(1) - gg * gg);
-          dg[3 * H + k] = dmb[k] * tc * og * (T(1) - og);
-          dcb[k] = dct * fg;
-        }
-        std::memcpy(drs_b, dg, sizeof(T) * GH);
-      } else if constexpr (C == Cell::GRU) {
-        const T* hp = res.hprev + pos * Ho;
-        const T* hn = res.hn + pos * H;
-        T* dr = dR + pos * GH;
-        T* dhdb = dhd.data() + b * Ho;
-        for (int64_t k = 0; k < H; ++k) {
-          const T rg = g[k], zg = g[H + k], ng = g[2 * H + k];
-          const T dhk = dmb[k];
-          const T dn = dhk * (T(1) - zg) * (T(1) - ng * ng);
-          const T dz = dhk * (hp[k] - ng) * zg * (T(1) - zg);
-          const T dr_ = dn * hn[k] * rg * (T(1) - rg);
-          dg[k] = dr_;
-          dg[H + k] = dz;
-          dg[2 * H + k] = dn;
-          dr[k] = dr_;
-          dr[H + k] = dz;
-          dr[2 * H + k] = dn * rg;
-          dhdb[k] = dhk * zg;
-        }
-        std::memcpy(drs_b, dr, sizeof(T) * GH);
+#pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
+  {
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    int64_t b0 = 0, b1 = B, u0 = 0, u1 = H, v0 = 0, v1 = Ho;
+    if (nth > 1) {
+      if (sp.by_units) {
+        detail::slice(H, tid, nth, 16, &u0, &u1);
+        detail::slice(Ho, tid, nth, 16, &v0, &v1);
       } else {
-        for (int64_t k = 0; k < H; ++k) {
-          const T hv = g[k];
-          dg[k] = C == Cell::RNN_TANH ? dmb[k] * (T(1) - hv * hv) : (hv > T(0) ? dmb[k] : T(0));
-        }
-        std::memcpy(drs_b, dg, sizeof(T) * GH);
+        detail::slice(B, tid, nth, 1, &b0, &b1);
       }
     }
-    // dh_{t-1} = (dR_t W_hh) * h_mask (+ z * dh_t for GRU); ended sequences keep their dh.
-    gemm::gemm_packed<T>(B, dRs.data(), GH, false, Wh, T(0), dhp.data(), Ho);
-    for (int64_t b = 0; b < B; ++b) {
-      if (time_index(s, b, NT, lengths, reverse) < 0) continue;
-      T* dhb = dh.data() + b * Ho;
-      T* src = dhp.data() + b * Ho;
-      if (h_mask) {
-        const T* mb = h_mask + b * Ho;
-        for (int64_t k = 0; k < Ho; ++k) src[k] *= mb[k];
-      }
-      if constexpr (C == Cell::GRU) {
-        const T* dd = dhd.data() + b * Ho;
-        for (int64_t k = 0; k < Ho; ++k) dhb[k] = src[k] + dd[k];
-      } else {
-        std::memcpy(dhb, src, sizeof(T) * Ho);
+    const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0;
+    gemm::PackedB<T> Wb, Wr;  // W_hh [GH, Ho] columns v0..v1; W_hr [Ho, H] columns u0..u1
+    std::vector<T> dhp;
+    try {
+      std::vector<int64_t> vcols(static_cast<size_t>(nv)), ucols(static_cast<size_t>(nu));
+      for (int64_t k = 0; k < nv; ++k) vcols[k] = v0 + k;
+      for (int64_t k = 0; k < nu; ++k) ucols[k] = u0 + k;
+      if (nv > 0) Wb.pack_columns(w.w_hh, Ho, /*transB=*/false, GH, vcols.data(), nv);
+      if (proj && nu > 0) Wr.pack_columns(w.w_hr, H, /*transB=*/false, Ho, ucols.data(), nu);
+      dhp.assign(static_cast<size_t>(nb * nv), T(0));
+    } catch (...) {
+#pragma omp critical(rnnfast_backward_error)
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+#pragma omp barrier
+    if (!failed.load()) {
+      int parity = 0;
+      for (int64_t s = NT - 1; s >= 0; --s) {
+        T* dRcur = dRs.data() + parity * B * GH;
+        // dh_t += dy_t on this thread's output columns
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t t = time_index(s, b, NT, lengths, reverse);
+          if (t < 0) continue;
+          T* dhb = dh.data() + b * Ho;
+          if (dy) {
+            const T* dyb = dy + (t * B + b) * Ho;
+            for (int64_t k = v0; k < v1; ++k) dhb[k] += dyb[k];
+          }
+          if (proj) std::memcpy(dr_all.data() + (t * B + b) * Ho + v0, dhb + v0, sizeof(T) * nv);
+        }
+        if (proj) {  // dm = dh W_hr on this thread's units (needs all of dh)
+          if (sp.by_units) {
+#pragma omp barrier
+          }
+          if (nu > 0 && nb > 0)
+            gemm::gemm_serial<T>(nb, dh.data() + b0 * Ho, Ho, false, Wr, T(0),
+                                 dm.data() + b0 * H + u0, H);
+        }
+        const T* dmv = proj ? dm.data() : dh.data();
+        // fused elementwise pass on this thread's units
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t t = time_index(s, b, NT, lengths, reverse);
+          if (t < 0) continue;
+          const int64_t pos = t * B + b;
+          const T* g = res.gates + pos * GH + u0;
+          T* dg = dG.data() + pos * GH + u0;
+          T* drs = dRcur + b * GH + u0;
+          if constexpr (C == Cell::LSTM) {
+            pw.lstm_bwd(nu, g, H, res.cprev + pos * H + u0, res.cell + pos * H + u0,
+                        dmv + b * H + u0, dc.data() + b * H + u0, dg, H, drs, H);
+          } else if constexpr (C == Cell::GRU) {
+            pw.gru_bwd(nu, g, H, res.hprev + pos * Ho + u0, res.hn + pos * H + u0,
+                       dmv + b * H + u0, dg, H, dR + pos * GH + u0, H, drs, H,
+                       dhd.data() + b * Ho + u0);
+          } else {
+            pw.rnn_bwd(nu, g, dmv + b * H + u0, dg, drs, C == Cell::RNN_RELU);
+          }
+        }
+        if (sp.by_units) {
+#pragma omp barrier
+        }
+        // dh_{t-1} = (dR_t W_hh) * h_mask (+ z * dh_t for GRU), this thread's columns;
+        // ended sequences keep their dh.
+        if (nv > 0 && nb > 0)
+          gemm::gemm_serial<T>(nb, dRcur + b0 * GH, GH, false, Wb, T(0), dhp.data(), nv);
+        for (int64_t b = b0; b < b1; ++b) {
+          if (time_index(s, b, NT, lengths, reverse) < 0) continue;
+          T* dhb = dh.data() + b * Ho;
+          const T* src = dhp.data() + (b - b0) * nv;
+          const T* mb = h_mask ? h_mask + b * Ho : nullptr;
+          for (int64_t k = 0; k < nv; ++k) {
+            T v = src[k];
+            if (mb) v *= mb[v0 + k];
+            if constexpr (C == Cell::GRU) v += dhd[b * Ho + v0 + k];
+            dhb[v0 + k] = v;
+          }
+        }
+        parity ^= 1;
       }
     }
   }
+  if (error) std::rethrow_exception(error);
   if (dh0) std::memcpy(dh0, dh.data(), sizeof(T) * B * Ho);
   if (C == Cell::LSTM && dc0) std::memcpy(dc0, dc.data(), sizeof(T) * B * H);
 
@@ -185,7 +193,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       std::vector<T> M(static_cast<size_t>(TB * H));
       for (int64_t pos = 0; pos < TB; ++pos)
         for (int64_t k = 0; k < H; ++k)
-          M[pos * H + k] = res.gates[pos * GH + 3 * H + k] * tanh_(res.cell[pos * H + k]);
+          M[pos * H + k] = res.gates[pos * GH + 3 * H + k] * std::tanh(res.cell[pos * H + k]);
       gemm::gemm<T>(true, false, Ho, H, TB, dr_all.data(), Ho, M.data(), H, T(1), dw.dw_hr, H);
     }
   }

@@ -27,6 +27,8 @@ template <typename T>
 struct Reserve {
   T *gates, *hprev, *cprev, *cell, *hn;
   Reserve(Cell c, const Dims& d, T* base) {
+    gates = hprev = cprev = cell = hn = nullptr;
+    if (!base) return;  // inference: nothing saved
     const int64_t TB = d.T * d.B, G = num_gates(c);
     gates = base;
     hprev = gates + TB * G * d.H;
@@ -48,15 +50,6 @@ inline int64_t time_index(int64_t s, int64_t b, int64_t T, const int64_t* length
   return reverse ? len - 1 - s : s;
 }
 
-// sigmoid(+-inf) = 1 / 0 exactly and never NaN (exp overflow to inf is harmless here).
-template <typename T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
-}
-template <typename T>
-inline T tanh_(T x) {
-  return std::tanh(x);
-}
 
 }  // namespace detail
 }  // namespace rnnfast

@@ -1,33 +1,39 @@
 // Forward of one recurrent layer, one direction, for RNN (tanh/relu), LSTM (+ projection), GRU.
 // 1. P = X W_ih^T + biases for all steps in one GEMM (hoisted out of the time loop).
-// 2. Time loop: R = h W_hh^T (W_hh packed once per call), then one fused elementwise pass per
-//    cell kind, templated on <T, Cell, Training> and chosen once outside the loop; a projected
-//    LSTM adds h = m W_hr^T (W_hr packed once too). No heap allocation inside the loop.
+// 2. Time loop inside ONE OpenMP parallel region (team.h): per step each thread multiplies
+//    h_{t-1} by its own packed slice of W_hh^T, runs the fused elementwise pass of the cell
+//    (pointwise_<isa>.cc) on its slice, and a barrier publishes h_t (none in batch split).
+//    A projected LSTM adds h = m W_hr^T, split by output columns, behind one more barrier.
+// h is double-buffered so one barrier per step suffices. No heap allocation inside the loop.
 // In inference (reserve == nullptr) nothing is saved for backward.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <stdexcept>
-#include <string>
+#include <utility>
 #include <vector>
 
 #include "cells/common.h"
+#include "cells/pointwise_table.h"
+#include "cells/team.h"
 #include "gemm/gemm.h"
 #include "threads.h"
 
 namespace rnnfast {
 namespace {
 
-using detail::sigmoid;
-using detail::tanh_;
 using detail::time_index;
 
-template <typename T, Cell C, bool Training>
+template <typename T, Cell C>
 void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
                  const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
                  bool reverse) {
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
   const bool proj = Ho != H;
+  const bool training = reserve != nullptr;
 
   // 1. Input projection of every step, biases folded in (GRU keeps b_hn apart: it sits
   //    inside r * (W_hn h + b_hn)).
@@ -46,24 +52,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   }
   const T* b_hn = (C == Cell::GRU && w.b_hh) ? w.b_hh + 2 * H : nullptr;
 
-  // Recurrent weights packed once for all steps.
-  gemm::PackedB<T> Wh, Whr;
-  Wh.pack(w.w_hh, Ho, /*transB=*/true, Ho, GH);
-  if (proj) Whr.pack(w.w_hr, H, /*transB=*/true, H, Ho);
-
-  // State and step buffers.
-  std::vector<T> h(static_cast<size_t>(B * Ho)), c, R(static_cast<size_t>(B * GH)), m, rp, hm;
-  if (h_mask) hm.assign(static_cast<size_t>(B * Ho), T(0));
-  if (h0) std::memcpy(h.data(), h0, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM) {
-    c.assign(static_cast<size_t>(B * H), T(0));
-    if (c0) std::memcpy(c.data(), c0, sizeof(T) * B * H);
-  }
-  if (proj) {
-    m.assign(static_cast<size_t>(B * H), T(0));
-    rp.assign(static_cast<size_t>(B * Ho), T(0));
-  }
-
   detail::Reserve<T> res(C, d, reserve);
   // Positions past a sequence's end: zero output, zero reserve (so post-loop GEMMs see 0).
   if (lengths) {
@@ -71,7 +59,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       for (int64_t t = lengths[b]; t < NT; ++t) {
         const int64_t pos = t * B + b;
         std::fill_n(y + pos * Ho, Ho, T(0));
-        if (Training) {
+        if (training) {
           std::fill_n(res.gates + pos * GH, GH, T(0));
           std::fill_n(res.hprev + pos * Ho, Ho, T(0));
           if (C == Cell::LSTM) {
@@ -84,100 +72,131 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     }
   }
 
-  const int nt_ew = detail::threads_for(static_cast<double>(B) * GH * 20);
-  for (int64_t s = 0; s < NT; ++s) {
-    // 2a. recurrent product of the whole batch (of the dropped-out state, with h_mask)
-    if (h_mask) {
-      for (int64_t i = 0; i < B * Ho; ++i) hm[i] = h[i] * h_mask[i];
-      gemm::gemm_packed<T>(B, hm.data(), Ho, false, Wh, T(0), R.data(), GH);
-    } else {
-      gemm::gemm_packed<T>(B, h.data(), Ho, false, Wh, T(0), R.data(), GH);
-    }
-    // 2b. fused elementwise pass
-#pragma omp parallel for num_threads(nt_ew) schedule(static) if (nt_ew > 1)
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t t = time_index(s, b, NT, lengths, reverse);
-      if (t < 0) continue;
-      const int64_t pos = t * B + b;
-      const T* p = P.data() + pos * GH;
-      const T* r = R.data() + b * GH;
-      T* hb = h.data() + b * Ho;
-      T* yb = y + pos * Ho;
-      if (Training) std::memcpy(res.hprev + pos * Ho, hb, sizeof(T) * Ho);
-      T* sg = Training ? res.gates + pos * GH : nullptr;
-      if constexpr (C == Cell::LSTM) {
-        T* cb = c.data() + b * H;
-        T* out = proj ? m.data() + b * H : hb;
-        for (int64_t k = 0; k < H; ++k) {
-          const T ig = sigmoid(p[k] + r[k]);
-          const T fg = sigmoid(p[H + k] + r[H + k]);
-          const T gg = tanh_(p[2 * H + k] + r[2 * H + k]);
-          const T og = sigmoid(p[3 * H + k] + r[3 * H + k]);
-          const T cp = cb[k];
-          const T cn = fg * cp + ig * gg;
-          const T hv = og * tanh_(cn);
-          if (Training) {
-            sg[k] = ig;
-            sg[H + k] = fg;
-            sg[2 * H + k] = gg;
-            sg[3 * H + k] = og;
-            res.cprev[pos * H + k] = cp;
-            res.cell[pos * H + k] = cn;
-          }
-          cb[k] = cn;
-          out[k] = hv;
-          if (!proj) yb[k] = hv;
-        }
-      } else if constexpr (C == Cell::GRU) {
-        for (int64_t k = 0; k < H; ++k) {
-          const T rg = sigmoid(p[k] + r[k]);
-          const T zg = sigmoid(p[H + k] + r[H + k]);
-          const T hn = r[2 * H + k] + (b_hn ? b_hn[k] : T(0));
-          const T ng = tanh_(p[2 * H + k] + rg * hn);
-          const T hv = (T(1) - zg) * ng + zg * hb[k];
-          if (Training) {
-            sg[k] = rg;
-            sg[H + k] = zg;
-            sg[2 * H + k] = ng;
-            res.hn[pos * H + k] = hn;
-          }
-          hb[k] = hv;
-          yb[k] = hv;
-        }
+  // Shared state: h double-buffered (read all of h_{t-1}, write own slice of h_t), the
+  // dropped-out copy W_hh sees, c and the unprojected m (each thread touches its own units).
+  std::vector<T> hbuf(static_cast<size_t>(2 * B * Ho), T(0));
+  std::vector<T> hmbuf(h_mask ? static_cast<size_t>(2 * B * Ho) : 0, T(0));
+  std::vector<T> c(C == Cell::LSTM ? static_cast<size_t>(B * H) : 0, T(0));
+  std::vector<T> m(proj ? static_cast<size_t>(B * H) : 0, T(0));
+  if (h0) std::memcpy(hbuf.data(), h0, sizeof(T) * B * Ho);
+  if (C == Cell::LSTM && c0) std::memcpy(c.data(), c0, sizeof(T) * B * H);
+  if (h_mask)
+    for (int64_t i = 0; i < B * Ho; ++i) hmbuf[i] = hbuf[i] * h_mask[i];
+
+  const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
+  const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+
+#pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
+  {
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    int64_t b0 = 0, b1 = B, u0 = 0, u1 = H, v0 = 0, v1 = Ho;
+    if (nth > 1) {
+      if (sp.by_units) {
+        detail::slice(H, tid, nth, 16, &u0, &u1);
+        detail::slice(Ho, tid, nth, 16, &v0, &v1);
       } else {
-        for (int64_t k = 0; k < H; ++k) {
-          const T a = p[k] + r[k];
-          const T hv = C == Cell::RNN_TANH ? tanh_(a) : (a > T(0) ? a : (a == a ? T(0) : a));
-          if (Training) sg[k] = hv;
-          hb[k] = hv;
-          yb[k] = hv;
-        }
+        detail::slice(B, tid, nth, 1, &b0, &b1);
       }
     }
-    if constexpr (C == Cell::LSTM) {
-      if (proj) {  // h = m W_hr^T for the rows that stepped
-        gemm::gemm_packed<T>(B, m.data(), H, false, Whr, T(0), rp.data(), Ho);
-        for (int64_t b = 0; b < B; ++b) {
+    const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0, gnu = G * nu;
+    gemm::PackedB<T> Wt, Wr;
+    std::vector<T> R, rp;
+    try {
+      // This thread's columns of W_hh^T: gate g of unit u is column g*H + u.
+      std::vector<int64_t> cols(static_cast<size_t>(gnu));
+      for (int g = 0; g < G; ++g)
+        for (int64_t k = 0; k < nu; ++k) cols[g * nu + k] = g * H + u0 + k;
+      if (gnu > 0) Wt.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols.data(), gnu);
+      R.assign(static_cast<size_t>(nb * gnu), T(0));
+      if (proj && nv > 0) {
+        std::vector<int64_t> vcols(static_cast<size_t>(nv));
+        for (int64_t k = 0; k < nv; ++k) vcols[k] = v0 + k;
+        Wr.pack_columns(w.w_hr, H, /*transB=*/true, H, vcols.data(), nv);
+        rp.assign(static_cast<size_t>(nb * nv), T(0));
+      }
+    } catch (...) {
+#pragma omp critical(rnnfast_forward_error)
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+#pragma omp barrier
+    if (!failed.load()) {
+      T* hc = hbuf.data();
+      T* hx = hbuf.data() + B * Ho;
+      T* hmc = h_mask ? hmbuf.data() : nullptr;
+      T* hmx = h_mask ? hmbuf.data() + B * Ho : nullptr;
+      for (int64_t s = 0; s < NT; ++s) {
+        // 2a. this thread's slice of the recurrent product (of the dropped-out state)
+        if (gnu > 0 && nb > 0)
+          gemm::gemm_serial<T>(nb, (h_mask ? hmc : hc) + b0 * Ho, Ho, false, Wt, T(0), R.data(),
+                               gnu);
+        // 2b. fused elementwise pass on this thread's units
+        for (int64_t b = b0; b < b1; ++b) {
           const int64_t t = time_index(s, b, NT, lengths, reverse);
-          if (t < 0) continue;
-          std::memcpy(h.data() + b * Ho, rp.data() + b * Ho, sizeof(T) * Ho);
-          std::memcpy(y + (t * B + b) * Ho, rp.data() + b * Ho, sizeof(T) * Ho);
+          if (t < 0) {  // ended: the state carries over
+            if (!proj) {
+              std::memcpy(hx + b * Ho + u0, hc + b * Ho + u0, sizeof(T) * nu);
+              if (h_mask) std::memcpy(hmx + b * Ho + u0, hmc + b * Ho + u0, sizeof(T) * nu);
+            }
+            continue;
+          }
+          const int64_t pos = t * B + b;
+          const T* p = P.data() + pos * GH + u0;
+          const T* r = R.data() + (b - b0) * gnu;
+          T* sg = training ? res.gates + pos * GH + u0 : nullptr;
+          if (training && !proj) std::memcpy(res.hprev + pos * Ho + u0, hc + b * Ho + u0, sizeof(T) * nu);
+          if constexpr (C == Cell::LSTM) {
+            T* out = proj ? m.data() + b * H + u0 : hx + b * Ho + u0;
+            pw.lstm_fwd(nu, p, H, r, nu, c.data() + b * H + u0, out,
+                        proj ? nullptr : y + pos * Ho + u0, sg, H,
+                        training ? res.cprev + pos * H + u0 : nullptr,
+                        training ? res.cell + pos * H + u0 : nullptr);
+          } else if constexpr (C == Cell::GRU) {
+            pw.gru_fwd(nu, p, H, r, nu, b_hn ? b_hn + u0 : nullptr, hc + b * Ho + u0,
+                       hx + b * Ho + u0, y + pos * Ho + u0, sg, H,
+                       training ? res.hn + pos * H + u0 : nullptr);
+          } else {
+            pw.rnn_fwd(nu, p, r, hx + b * Ho + u0, y + pos * Ho + u0, sg, C == Cell::RNN_RELU);
+          }
+          if (h_mask && !proj)
+            for (int64_t k = u0; k < u1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
         }
+        if (proj) {  // h_t = m_t W_hr^T, this thread's output columns
+          if (sp.by_units) {
+#pragma omp barrier
+          }
+          if (nv > 0 && nb > 0)
+            gemm::gemm_serial<T>(nb, m.data() + b0 * H, H, false, Wr, T(0), rp.data(), nv);
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t t = time_index(s, b, NT, lengths, reverse);
+            T* hxb = hx + b * Ho + v0;
+            if (t < 0) {
+              std::memcpy(hxb, hc + b * Ho + v0, sizeof(T) * nv);
+              if (h_mask) std::memcpy(hmx + b * Ho + v0, hmc + b * Ho + v0, sizeof(T) * nv);
+              continue;
+            }
+            const int64_t pos = t * B + b;
+            if (training) std::memcpy(res.hprev + pos * Ho + v0, hc + b * Ho + v0, sizeof(T) * nv);
+            std::memcpy(hxb, rp.data() + (b - b0) * nv, sizeof(T) * nv);
+            std::memcpy(y + pos * Ho + v0, hxb, sizeof(T) * nv);
+            if (h_mask)
+              for (int64_t k = v0; k < v1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
+          }
+        }
+        if (sp.by_units) {
+#pragma omp barrier
+        }
+        std::swap(hc, hx);
+        std::swap(hmc, hmx);
       }
     }
   }
-  if (h_n) std::memcpy(h_n, h.data(), sizeof(T) * B * Ho);
+  if (error) std::rethrow_exception(error);
+  const T* h_final = hbuf.data() + (NT % 2 == 0 ? 0 : B * Ho);
+  if (h_n) std::memcpy(h_n, h_final, sizeof(T) * B * Ho);
   if (C == Cell::LSTM && c_n) std::memcpy(c_n, c.data(), sizeof(T) * B * H);
-}
-
-template <typename T, Cell C>
-void dispatch_training(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
-                       const int64_t* lengths, const T* h_mask, const Weights<T>& w,
-                       const Dims& d, bool reverse) {
-  if (reserve)
-    run_forward<T, C, true>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
-  else
-    run_forward<T, C, false>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
 }
 
 }  // namespace
@@ -191,13 +210,13 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
   if (!y) throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
   switch (cell) {
     case Cell::RNN_TANH:
-      return dispatch_training<T, Cell::RNN_TANH>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
+      return run_forward<T, Cell::RNN_TANH>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
     case Cell::RNN_RELU:
-      return dispatch_training<T, Cell::RNN_RELU>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
+      return run_forward<T, Cell::RNN_RELU>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
     case Cell::LSTM:
-      return dispatch_training<T, Cell::LSTM>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
+      return run_forward<T, Cell::LSTM>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
     case Cell::GRU:
-      return dispatch_training<T, Cell::GRU>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
+      return run_forward<T, Cell::GRU>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cells/pointwise_table.h"
 #include "gemm/kernels.h"
 #include "rnnfast/rnnfast.h"
 
@@ -84,6 +85,18 @@ const Kernels& active_kernels() { return *current().load(std::memory_order_acqui
 
 }  // namespace gemm
 
+namespace detail {
+
+// The elementwise passes follow the GEMM's instruction set.
+const Pointwise& active_pointwise() {
+  const char* name = gemm::active_kernels().name;
+  if (std::strcmp(name, "avx512") == 0 && pointwise_avx512()) return *pointwise_avx512();
+  if (std::strcmp(name, "avx2") == 0 && pointwise_avx2()) return *pointwise_avx2();
+  return pointwise_portable();
+}
+
+}  // namespace detail
+
 const char* isa() { return gemm::active_kernels().name; }
 
 std::vector<std::string> available_isas() {
@@ -113,5 +126,9 @@ namespace gemm {
 const Kernels* avx2_kernels() { return nullptr; }
 const Kernels* avx512_kernels() { return nullptr; }
 }  // namespace gemm
+namespace detail {
+const Pointwise* pointwise_avx2() { return nullptr; }
+const Pointwise* pointwise_avx512() { return nullptr; }
+}  // namespace detail
 }  // namespace rnnfast
 #endif

@@ -1,0 +1,175 @@
+// The fused elementwise passes of every cell, one function per cell and direction, over n
+// hidden units of one batch row. Gate blocks are laid out gate-major with a stride (the full
+// [G*H] rows use stride H; a thread's slice of the recurrent product uses its unit count).
+// Included ONLY inside an anonymous namespace of a pointwise_<isa>.cc translation unit, after
+// activations.h, so each instruction set gets its own vectorized copy.
+// reference: derivatives from saved outputs, sigmoid' = y(1-y), tanh' = 1-y^2.
+
+template <typename T, bool Save>
+void lstm_fwd_impl(int64_t n, const T* __restrict p, int64_t ps, const T* __restrict r,
+                   int64_t rs, T* __restrict c, T* __restrict h, T* __restrict y,
+                   T* __restrict sg, int64_t sgs, T* __restrict cprev_save,
+                   T* __restrict cell_save) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T ig = act_sigmoid(p[k] + r[k]);
+    const T fg = act_sigmoid(p[ps + k] + r[rs + k]);
+    const T gg = act_tanh(p[2 * ps + k] + r[2 * rs + k]);
+    const T og = act_sigmoid(p[3 * ps + k] + r[3 * rs + k]);
+    const T cp = c[k];
+    const T cn = fg * cp + ig * gg;
+    const T hv = og * act_tanh(cn);
+    if (Save) {
+      sg[k] = ig;
+      sg[sgs + k] = fg;
+      sg[2 * sgs + k] = gg;
+      sg[3 * sgs + k] = og;
+      cprev_save[k] = cp;
+      cell_save[k] = cn;
+    }
+    c[k] = cn;
+    h[k] = hv;
+  }
+  if (y)
+    for (int64_t k = 0; k < n; ++k) y[k] = h[k];
+}
+
+template <typename T>
+void lstm_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
+              T* sg, int64_t sgs, T* cprev_save, T* cell_save) {
+  if (sg)
+    lstm_fwd_impl<T, true>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, cell_save);
+  else
+    lstm_fwd_impl<T, false>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, cell_save);
+}
+
+template <typename T, bool Save>
+void gru_fwd_impl(int64_t n, const T* __restrict p, int64_t ps, const T* __restrict r,
+                  int64_t rs, const T* __restrict b_hn, const T* __restrict hprev,
+                  T* __restrict h, T* __restrict y, T* __restrict sg, int64_t sgs,
+                  T* __restrict hn_save) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T rg = act_sigmoid(p[k] + r[k]);
+    const T zg = act_sigmoid(p[ps + k] + r[rs + k]);
+    const T hn = r[2 * rs + k] + (b_hn ? b_hn[k] : T(0));
+    const T ng = act_tanh(p[2 * ps + k] + rg * hn);
+    const T hv = (T(1) - zg) * ng + zg * hprev[k];
+    if (Save) {
+      sg[k] = rg;
+      sg[sgs + k] = zg;
+      sg[2 * sgs + k] = ng;
+      hn_save[k] = hn;
+    }
+    h[k] = hv;
+  }
+  if (y)
+    for (int64_t k = 0; k < n; ++k) y[k] = h[k];
+}
+
+template <typename T>
+void gru_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* b_hn,
+             const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save) {
+  if (sg)
+    gru_fwd_impl<T, true>(n, p, ps, r, rs, b_hn, hprev, h, y, sg, sgs, hn_save);
+  else
+    gru_fwd_impl<T, false>(n, p, ps, r, rs, b_hn, hprev, h, y, sg, sgs, hn_save);
+}
+
+template <typename T, bool Relu>
+void rnn_fwd_impl(int64_t n, const T* __restrict p, const T* __restrict r, T* __restrict h,
+                  T* __restrict y, T* __restrict sg) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T a = p[k] + r[k];
+    // relu keeps NaN (a > 0 is false for NaN, and a == a too)
+    h[k] = Relu ? (a > T(0) ? a : (a == a ? T(0) : a)) : act_tanh(a);
+  }
+  if (y)
+    for (int64_t k = 0; k < n; ++k) y[k] = h[k];
+  if (sg)
+    for (int64_t k = 0; k < n; ++k) sg[k] = h[k];
+}
+
+template <typename T>
+void rnn_fwd(int64_t n, const T* p, const T* r, T* h, T* y, T* sg, bool relu) {
+  if (relu)
+    rnn_fwd_impl<T, true>(n, p, r, h, y, sg);
+  else
+    rnn_fwd_impl<T, false>(n, p, r, h, y, sg);
+}
+
+// dm: gradient reaching h_t (or the unprojected m_t); dc in: from step t+1, out: to step t-1.
+// dg (time-indexed, stride dgs) and dgr (the step's recurrent-side buffer, stride dgrs) both
+// receive the pre-activation gradients.
+template <typename T>
+void lstm_bwd(int64_t n, const T* __restrict g, int64_t gs, const T* __restrict cp,
+              const T* __restrict cn, const T* __restrict dm, T* __restrict dc, T* __restrict dg,
+              int64_t dgs, T* __restrict dgr, int64_t dgrs) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T ig = g[k], fg = g[gs + k], gg = g[2 * gs + k], og = g[3 * gs + k];
+    const T tc = act_tanh(cn[k]);
+    const T dct = dc[k] + dm[k] * og * (T(1) - tc * tc);
+    const T di = dct * gg * ig * (T(1) - ig);
+    const T df = dct * cp[k] * fg * (T(1) - fg);
+    const T dgg = dct * ig * (T(1) - gg * gg);
+    const T dO = dm[k] * tc * og * (T(1) - og);
+    dg[k] = di;
+    dg[dgs + k] = df;
+    dg[2 * dgs + k] = dgg;
+    dg[3 * dgs + k] = dO;
+    dgr[k] = di;
+    dgr[dgrs + k] = df;
+    dgr[2 * dgrs + k] = dgg;
+    dgr[3 * dgrs + k] = dO;
+    dc[k] = dct * fg;
+  }
+}
+
+// GRU: dg input-side (n block: dn), dr recurrent-side (n block: r * dn) time-indexed, drs the
+// step's copy of dr, dhd = z * dh (the direct path to h_{t-1}).
+template <typename T>
+void gru_bwd(int64_t n, const T* __restrict g, int64_t gs, const T* __restrict hp,
+             const T* __restrict hn, const T* __restrict dh, T* __restrict dg, int64_t dgs,
+             T* __restrict dr, int64_t drs_time, T* __restrict drs, int64_t drs_step,
+             T* __restrict dhd) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T rg = g[k], zg = g[gs + k], ng = g[2 * gs + k];
+    const T dhk = dh[k];
+    const T dn = dhk * (T(1) - zg) * (T(1) - ng * ng);
+    const T dz = dhk * (hp[k] - ng) * zg * (T(1) - zg);
+    const T dr_ = dn * hn[k] * rg * (T(1) - rg);
+    dg[k] = dr_;
+    dg[dgs + k] = dz;
+    dg[2 * dgs + k] = dn;
+    dr[k] = dr_;
+    dr[drs_time + k] = dz;
+    dr[2 * drs_time + k] = dn * rg;
+    drs[k] = dr_;
+    drs[drs_step + k] = dz;
+    drs[2 * drs_step + k] = dn * rg;
+    dhd[k] = dhk * zg;
+  }
+}
+
+template <typename T>
+void rnn_bwd(int64_t n, const T* __restrict h, const T* __restrict dh, T* __restrict dg,
+             T* __restrict dgr, bool relu) {
+  if (relu) {
+    for (int64_t k = 0; k < n; ++k) dg[k] = h[k] > T(0) ? dh[k] : T(0);
+  } else {
+    for (int64_t k = 0; k < n; ++k) dg[k] = dh[k] * (T(1) - h[k] * h[k]);
+  }
+  for (int64_t k = 0; k < n; ++k) dgr[k] = dg[k];
+}
+
+template <typename T>
+void eval_activation(int which, int64_t n, const T* x, T* out) {
+  if (which == 0)
+    for (int64_t k = 0; k < n; ++k) out[k] = act_sigmoid(x[k]);
+  else
+    for (int64_t k = 0; k < n; ++k) out[k] = act_tanh(x[k]);
+}
+
+template <typename T>
+constexpr PointwiseTable<T> make_table() {
+  return PointwiseTable<T>{lstm_fwd<T>, gru_fwd<T>, rnn_fwd<T>, lstm_bwd<T>,
+                           gru_bwd<T>,  rnn_bwd<T>, eval_activation<T>};
+}

@@ -1,0 +1,56 @@
+// How a time loop is split over an OpenMP team. One parallel region spans the whole loop.
+//  - units: every thread owns a slice of the hidden units with all G gates of each unit
+//    (so the fused cell update needs nothing from other threads) and its slice of W_hh stays
+//    in its own cache; one barrier per step publishes the new h.
+//  - batch: every thread owns a slice of the batch rows and runs them through all steps with
+//    the whole W_hh: no synchronisation at all.
+// Chosen by a cost model (below) or RNNFAST_TIME_PARALLEL=units|batch.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "threads.h"
+
+namespace rnnfast {
+namespace detail {
+
+struct Split {
+  int threads = 1;
+  bool by_units = true;  // else by batch rows
+};
+
+inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, int64_t T) {
+  Split s;
+  const double flops = 2.0 * T * B * G * H * Ho;
+  s.threads = threads_for(flops);
+  if (s.threads <= 1) return s;
+  const char* env = std::getenv("RNNFAST_TIME_PARALLEL");
+  if (env && std::strcmp(env, "batch") == 0 && B >= s.threads) {
+    s.by_units = false;
+    return s;
+  }
+  if (env && std::strcmp(env, "units") == 0) return s;
+  // Batch rows need enough rows per thread to fill the micro-kernel's tile (>= 16) and the
+  // whole recurrent weight must fit a core's L2 cache (about 1 MB) as each thread streams all
+  // of it at every step; otherwise the unit split halves each thread's weights.
+  const double weight_bytes = static_cast<double>(G) * H * Ho * elem;
+  const bool rows_enough = B / s.threads >= 16;
+  s.by_units = !(rows_enough && weight_bytes <= 1.0e6);
+  if (s.by_units && H < 16 * s.threads) {  // too few units to split: use rows if any
+    if (B >= s.threads) s.by_units = false;
+  }
+  return s;
+}
+
+// [lo, hi) of n items for thread t of nt, in multiples of `align` where possible.
+inline void slice(int64_t n, int t, int nt, int64_t align, int64_t* lo, int64_t* hi) {
+  const int64_t blocks = (n + align - 1) / align;
+  const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+  *lo = b0 * align < n ? b0 * align : n;
+  *hi = b1 * align < n ? b1 * align : n;
+}
+
+}  // namespace detail
+}  // namespace rnnfast
