@@ -10,12 +10,14 @@ from . import functional, reference
 from .tensor import (Tensor, cat, is_grad_enabled, manual_seed, no_grad, stack, tensor,
                      where)
 from . import nn
+from . import data, optim, train
+from .io import load, save
 
 __version__ = _core.version()
 
 __all__ = ["functional", "reference", "set_num_threads", "get_num_threads", "__version__",
            "tensor", "Tensor", "no_grad", "is_grad_enabled", "manual_seed", "cat", "stack",
-           "where", "nn"]
+           "where", "nn", "optim", "data", "train", "save", "load"]
 
 
 def set_num_threads(n):

@@ -21,17 +21,24 @@ struct Split {
   bool by_units = true;  // else by batch rows
 };
 
+// A step's recurrent product must be worth a barrier: below this many flops per step (a few
+// microseconds of one core) the team costs more than it saves.
+constexpr double kMinStepFlops = 1.0e6;
+
 inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, int64_t T) {
   Split s;
-  const double flops = 2.0 * T * B * G * H * Ho;
-  s.threads = threads_for(flops);
-  if (s.threads <= 1) return s;
+  // RNNFAST_TIME_PARALLEL=units|batch forces that split over all threads (tests, benchmarks).
   const char* env = std::getenv("RNNFAST_TIME_PARALLEL");
-  if (env && std::strcmp(env, "batch") == 0 && B >= s.threads) {
-    s.by_units = false;
+  const bool force_units = env && std::strcmp(env, "units") == 0;
+  const bool force_batch = env && std::strcmp(env, "batch") == 0;
+  if (force_units || force_batch) {
+    s.threads = threads_for(1e30);
+    s.by_units = !(force_batch && B >= s.threads);
     return s;
   }
-  if (env && std::strcmp(env, "units") == 0) return s;
+  const double step_flops = 2.0 * B * G * H * Ho;
+  s.threads = step_flops < kMinStepFlops ? 1 : threads_for(step_flops * T);
+  if (s.threads <= 1) return s;
   // Batch rows need enough rows per thread to fill the micro-kernel's tile (>= 16) and the
   // whole recurrent weight must fit a core's L2 cache (about 1 MB) as each thread streams all
   // of it at every step; otherwise the unit split halves each thread's weights.

@@ -199,9 +199,9 @@ def make_onnxruntime(p, threads, notes):
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle onnxruntime workers spin by default; interleaved with the other implementations
-        # on a small machine they would steal the cores the next implementation is timed on.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # onnxruntime's workers spin between and after runs, as they do by default (about 30 ms
+        # after a run here): turning spinning off costs it up to 2x when its idle core must be
+        # woken up; the suite instead waits for the spinning to end before timing the next one.
         try:
             session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         except Exception as e:

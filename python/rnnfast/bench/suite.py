@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -286,19 +287,61 @@ def _time_once(fn, number):
     return (time.perf_counter() - t0) / number
 
 
-def wait_idle(max_wait=0.5, window=0.002):
-    """Sleep until the process's threads stop burning CPU, for at most ``max_wait`` seconds.
+def _running_threads(me):
+    """How many of this process's threads other than ``me`` are running or runnable (state R
+    in /proc/self/task/*/stat); None where /proc is not there (not Linux)."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    n = 0
+    for tid in tids:
+        if tid == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        # "tid (comm) state ...": comm may hold spaces and parentheses, the last ")" ends it.
+        if stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] == b"R":
+            n += 1
+    return n
 
-    Thread pools spin after a call before they sleep: libgomp (torch, rnnfast) about 15 ms,
-    onnxruntime a few ms, OpenBLAS under NumPy about 0.1 s. On a 2-core machine a spinning pool
-    steals the cores of whatever runs next: torch right after the NumPy reference was measured
-    up to 40x slower. CPU time of the process while this thread sleeps is theirs.
+
+def wait_idle(max_wait=0.5, poll=0.0005, quiet=0.025):
+    """Sleep until no other thread of the process burns CPU, for at most ``max_wait`` seconds.
+
+    Thread pools spin after a call before they sleep: here OpenBLAS under NumPy about 0.1 s
+    (2**28 cycles), libgomp (rnnfast, torch) about 8 ms, onnxruntime a few ms. On a 2-core
+    machine a spinning pool steals the cores of whatever is timed next: rnnfast and torch right
+    after the NumPy reference were measured 2x slower. Returns the seconds waited.
+
+    On Linux the threads' scheduler states are polled every ``poll`` seconds: idle is no other
+    thread running or runnable in two polls in a row. A spinning thread is always runnable, so
+    this sees it at once. CPU times cannot: the kernel adds the CPU time of a thread running on
+    another core only at scheduler ticks (every 4 or 10 ms), so over a short window a thread
+    spinning flat out often shows none. Elsewhere, the fallback therefore waits for a window
+    of ``quiet`` seconds (several ticks) in which the process's CPU time grows by less than a
+    fifth of it while this thread sleeps.
     """
     t0 = time.perf_counter()
+    me = str(threading.get_native_id())
+    calm = 0
+    while time.perf_counter() - t0 < max_wait:
+        n = _running_threads(me)
+        if n is None:
+            break
+        calm = calm + 1 if n == 0 else 0
+        if calm >= 2:
+            return time.perf_counter() - t0
+        time.sleep(poll)
+    else:
+        return time.perf_counter() - t0
     while time.perf_counter() - t0 < max_wait:
         c0 = time.process_time()
-        time.sleep(window)
-        if time.process_time() - c0 < 0.2 * window:
+        time.sleep(quiet)
+        if time.process_time() - c0 < 0.2 * quiet:
             break
     return time.perf_counter() - t0
 
@@ -311,21 +354,31 @@ def time_tasks(tasks, repeats, warmup=1, min_sample=0.002, settle=0.5):
     seconds (faster calls drown in timer noise); then ``repeats`` rounds time each task once,
     in an order rotated by one each round. Returns {key: [seconds per call of each sample]}.
 
-    Whenever the implementation changes, the previous one's threads are first let go idle
-    (``wait_idle``, at most ``settle`` seconds; 0 skips it) and the next one gets one untimed
-    call: the first call after an idle pause is often slower by milliseconds on a VM (threads
-    and vCPUs wake up), for every implementation alike, and that is not what the table is about.
+    Whenever the implementation changes (in the warm-up too, whose times set the call counts),
+    the previous one's threads are first let go idle (``wait_idle``, at most ``settle``
+    seconds; 0 skips it) and, in the timed rounds, the next one gets one untimed call: the
+    first call after an idle pause is often slower by milliseconds on a VM (threads and vCPUs
+    wake up), for every implementation alike, and that is not what the table is about.
     """
     keys = list(tasks)
+    previous = [None]
+
+    def switch_to(k, call):
+        if settle > 0 and k[0] != previous[0]:
+            wait_idle(settle)
+            if call:
+                tasks[k]()
+        previous[0] = k[0]
+
     number = {}
     for k in keys:
+        switch_to(k, call=False)
         first = None
         for _ in range(max(1, warmup)):
             t = _time_once(tasks[k], 1)
             first = t if first is None else min(first, t)
         number[k] = max(1, min(1000, math.ceil(min_sample / max(first, 1e-9))))
     samples = {k: [] for k in keys}
-    previous = None
     gc_was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()  # as timeit does: a collection in one sample is noise, not the kernel
@@ -333,10 +386,7 @@ def time_tasks(tasks, repeats, warmup=1, min_sample=0.002, settle=0.5):
         for r in range(repeats):
             shift = r % len(keys)
             for k in keys[shift:] + keys[:shift]:
-                if settle > 0 and k[0] != previous:
-                    wait_idle(settle)
-                    tasks[k]()
-                previous = k[0]
+                switch_to(k, call=True)
                 samples[k].append(_time_once(tasks[k], number[k]))
     finally:
         if gc_was_enabled:

@@ -6,6 +6,7 @@ layers RNN, LSTM, GRU and their cells (rnn.py), each one autograd node over the 
 """
 
 from . import functional
+from . import utils
 from .layers import (Dropout, Embedding, Flatten, Identity, Linear, LogSoftmax, ReLU, Sigmoid,
                      Softmax, Tanh)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
