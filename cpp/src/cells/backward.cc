@@ -20,6 +20,7 @@
 #include "cells/team.h"
 #include "gemm/gemm.h"
 #include "threads.h"
+#include "workspace.h"
 
 namespace rnnfast {
 namespace {
@@ -55,25 +56,27 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const detail::Reserve<T> res(C, d, const_cast<T*>(reserve));
 
   // Time-indexed gradients (zero where a sequence has ended) and shared step buffers.
-  std::vector<T> dG(static_cast<size_t>(TB * GH), T(0));
-  std::vector<T> dRgru(C == Cell::GRU ? static_cast<size_t>(TB * GH) : 0, T(0));
-  T* dR = C == Cell::GRU ? dRgru.data() : dG.data();
-  std::vector<T> dr_all(proj ? static_cast<size_t>(TB * Ho) : 0, T(0));
-  std::vector<T> dh(static_cast<size_t>(B * Ho), T(0));
-  std::vector<T> dc(C == Cell::LSTM ? static_cast<size_t>(B * H) : 0, T(0));
-  std::vector<T> dRs(static_cast<size_t>(2 * B * GH), T(0));  // double-buffered step gradient
-  std::vector<T> dhd(C == Cell::GRU ? static_cast<size_t>(B * Ho) : 0, T(0));
-  std::vector<T> dm(proj ? static_cast<size_t>(B * H) : 0, T(0));
-  if (dh_n) std::memcpy(dh.data(), dh_n, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM && dc_n) std::memcpy(dc.data(), dc_n, sizeof(T) * B * H);
+  detail::Workspace& ws = detail::thread_workspace();
+  const size_t tbgh = static_cast<size_t>(TB * GH), bho = static_cast<size_t>(B * Ho),
+               bh = static_cast<size_t>(B * H);
+  T* dG = ws.get<T>(detail::kDG, tbgh, /*zero=*/true);
+  T* dR = C == Cell::GRU ? ws.get<T>(detail::kDR, tbgh, true) : dG;
+  T* dr_all = proj ? ws.get<T>(detail::kDr, static_cast<size_t>(TB * Ho), true) : nullptr;
+  T* dh = ws.get<T>(detail::kDh, bho, true);
+  T* dc = C == Cell::LSTM ? ws.get<T>(detail::kDc, bh, true) : nullptr;
+  T* dRs = ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);  // double-buffered
+  T* dhd = C == Cell::GRU ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
+  T* dm = proj ? ws.get<T>(detail::kDm, bh, true) : nullptr;
+  if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * B * Ho);
+  if (C == Cell::LSTM && dc_n) std::memcpy(dc, dc_n, sizeof(T) * B * H);
 
   const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   std::atomic<bool> failed{false};
   std::exception_ptr error;
 
-#pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
-  {
+  // The team's work; with one thread it runs inline (no parallel region to enter).
+  auto team = [&]() {
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     int64_t b0 = 0, b1 = B, u0 = 0, u1 = H, v0 = 0, v1 = Ho;
     if (nth > 1) {
@@ -85,15 +88,19 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       }
     }
     const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0;
-    gemm::PackedB<T> Wb, Wr;  // W_hh [GH, Ho] columns v0..v1; W_hr [Ho, H] columns u0..u1
-    std::vector<T> dhp;
+    const bool direct = NT <= 2 && nb <= 16;  // too few steps to amortize packing
+    // W_hh [GH, Ho] columns v0..v1; W_hr [Ho, H] columns u0..u1
+    detail::Workspace& tws = detail::thread_workspace();
+    gemm::PackedB<T>& Wb = tws.packed<T>(detail::kPackWh);
+    gemm::PackedB<T>& Wr = tws.packed<T>(detail::kPackWr);
+    T* dhp = nullptr;
     try {
-      std::vector<int64_t> vcols(static_cast<size_t>(nv)), ucols(static_cast<size_t>(nu));
-      for (int64_t k = 0; k < nv; ++k) vcols[k] = v0 + k;
-      for (int64_t k = 0; k < nu; ++k) ucols[k] = u0 + k;
-      if (nv > 0) Wb.pack_columns(w.w_hh, Ho, /*transB=*/false, GH, vcols.data(), nv);
-      if (proj && nu > 0) Wr.pack_columns(w.w_hr, H, /*transB=*/false, Ho, ucols.data(), nu);
-      dhp.assign(static_cast<size_t>(nb * nv), T(0));
+      int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(nv > nu ? nv : nu));
+      for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
+      if (nv > 0 && !direct) Wb.pack_columns(w.w_hh, Ho, /*transB=*/false, GH, cols, nv);
+      for (int64_t k = 0; k < nu; ++k) cols[k] = u0 + k;
+      if (proj && nu > 0 && !direct) Wr.pack_columns(w.w_hr, H, /*transB=*/false, Ho, cols, nu);
+      dhp = tws.get<T>(detail::kDhp, static_cast<size_t>(nb * nv), true);
     } catch (...) {
 #pragma omp critical(rnnfast_backward_error)
       if (!error) error = std::current_exception();
@@ -103,42 +110,46 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     if (!failed.load()) {
       int parity = 0;
       for (int64_t s = NT - 1; s >= 0; --s) {
-        T* dRcur = dRs.data() + parity * B * GH;
+        T* dRcur = dRs + parity * B * GH;
         // dh_t += dy_t on this thread's output columns
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t t = time_index(s, b, NT, lengths, reverse);
           if (t < 0) continue;
-          T* dhb = dh.data() + b * Ho;
+          T* dhb = dh + b * Ho;
           if (dy) {
             const T* dyb = dy + (t * B + b) * Ho;
             for (int64_t k = v0; k < v1; ++k) dhb[k] += dyb[k];
           }
-          if (proj) std::memcpy(dr_all.data() + (t * B + b) * Ho + v0, dhb + v0, sizeof(T) * nv);
+          if (proj) std::memcpy(dr_all + (t * B + b) * Ho + v0, dhb + v0, sizeof(T) * nv);
         }
         if (proj) {  // dm = dh W_hr on this thread's units (needs all of dh)
           if (sp.by_units) {
 #pragma omp barrier
           }
-          if (nu > 0 && nb > 0)
-            gemm::gemm_serial<T>(nb, dh.data() + b0 * Ho, Ho, false, Wr, T(0),
-                                 dm.data() + b0 * H + u0, H);
+          if (nu > 0 && nb > 0) {
+            if (direct)
+              gemm::gemm_direct<T>(nb, nu, Ho, dh + b0 * Ho, Ho, w.w_hr + u0, H, false, T(0),
+                                   dm + b0 * H + u0, H);
+            else
+              gemm::gemm_serial<T>(nb, dh + b0 * Ho, Ho, false, Wr, T(0), dm + b0 * H + u0, H);
+          }
         }
-        const T* dmv = proj ? dm.data() : dh.data();
+        const T* dmv = proj ? dm : dh;
         // fused elementwise pass on this thread's units
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t t = time_index(s, b, NT, lengths, reverse);
           if (t < 0) continue;
           const int64_t pos = t * B + b;
           const T* g = res.gates + pos * GH + u0;
-          T* dg = dG.data() + pos * GH + u0;
+          T* dg = dG + pos * GH + u0;
           T* drs = dRcur + b * GH + u0;
           if constexpr (C == Cell::LSTM) {
             pw.lstm_bwd(nu, g, H, res.cprev + pos * H + u0, res.cell + pos * H + u0,
-                        dmv + b * H + u0, dc.data() + b * H + u0, dg, H, drs, H);
+                        dmv + b * H + u0, dc + b * H + u0, dg, H, drs, H);
           } else if constexpr (C == Cell::GRU) {
             pw.gru_bwd(nu, g, H, res.hprev + pos * Ho + u0, res.hn + pos * H + u0,
                        dmv + b * H + u0, dg, H, dR + pos * GH + u0, H, drs, H,
-                       dhd.data() + b * Ho + u0);
+                       dhd + b * Ho + u0);
           } else {
             pw.rnn_bwd(nu, g, dmv + b * H + u0, dg, drs, C == Cell::RNN_RELU);
           }
@@ -148,12 +159,17 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         }
         // dh_{t-1} = (dR_t W_hh) * h_mask (+ z * dh_t for GRU), this thread's columns;
         // ended sequences keep their dh.
-        if (nv > 0 && nb > 0)
-          gemm::gemm_serial<T>(nb, dRcur + b0 * GH, GH, false, Wb, T(0), dhp.data(), nv);
+        if (nv > 0 && nb > 0) {
+          if (direct)
+            gemm::gemm_direct<T>(nb, nv, GH, dRcur + b0 * GH, GH, w.w_hh + v0, Ho, false, T(0),
+                                 dhp, nv);
+          else
+            gemm::gemm_serial<T>(nb, dRcur + b0 * GH, GH, false, Wb, T(0), dhp, nv);
+        }
         for (int64_t b = b0; b < b1; ++b) {
           if (time_index(s, b, NT, lengths, reverse) < 0) continue;
-          T* dhb = dh.data() + b * Ho;
-          const T* src = dhp.data() + (b - b0) * nv;
+          T* dhb = dh + b * Ho;
+          const T* src = dhp + (b - b0) * nv;
           const T* mb = h_mask ? h_mask + b * Ho : nullptr;
           for (int64_t k = 0; k < nv; ++k) {
             T v = src[k];
@@ -165,36 +181,41 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         parity ^= 1;
       }
     }
+  };
+  if (sp.threads > 1) {
+#pragma omp parallel num_threads(sp.threads)
+    team();
+  } else {
+    team();
   }
   if (error) std::rethrow_exception(error);
-  if (dh0) std::memcpy(dh0, dh.data(), sizeof(T) * B * Ho);
-  if (C == Cell::LSTM && dc0) std::memcpy(dc0, dc.data(), sizeof(T) * B * H);
+  if (dh0) std::memcpy(dh0, dh, sizeof(T) * B * Ho);
+  if (C == Cell::LSTM && dc0) std::memcpy(dc0, dc, sizeof(T) * B * H);
 
   // Weight and input gradients: one GEMM each over all steps.
-  if (dx) gemm::gemm<T>(false, false, TB, I, GH, dG.data(), GH, w.w_ih, I, T(0), dx, I);
-  if (dw.dw_ih) gemm::gemm<T>(true, false, GH, I, TB, dG.data(), GH, x, I, T(1), dw.dw_ih, I);
-  if (dw.db_ih) add_column_sums<T>(dw.db_ih, dG.data(), TB, GH);
+  if (dx) gemm::gemm<T>(false, false, TB, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
+  if (dw.dw_ih) gemm::gemm<T>(true, false, GH, I, TB, dG, GH, x, I, T(1), dw.dw_ih, I);
+  if (dw.db_ih) add_column_sums<T>(dw.db_ih, dG, TB, GH);
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
     const T* hp = res.hprev;
-    std::vector<T> hpm;
     if (h_mask) {
-      hpm.resize(static_cast<size_t>(TB * Ho));
+      T* hpm = ws.get<T>(detail::kHpm, static_cast<size_t>(TB * Ho));
       for (int64_t pos = 0; pos < TB; ++pos) {
         const T* mb = h_mask + (pos % B) * Ho;
         for (int64_t k = 0; k < Ho; ++k) hpm[pos * Ho + k] = res.hprev[pos * Ho + k] * mb[k];
       }
-      hp = hpm.data();
+      hp = hpm;
     }
     gemm::gemm<T>(true, false, GH, Ho, TB, dR, GH, hp, Ho, T(1), dw.dw_hh, Ho);
   }
   if (dw.db_hh) add_column_sums<T>(dw.db_hh, dR, TB, GH);
   if constexpr (C == Cell::LSTM) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) recomputed from the reserve
-      std::vector<T> M(static_cast<size_t>(TB * H));
+      T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(TB * H));
       for (int64_t pos = 0; pos < TB; ++pos)
         for (int64_t k = 0; k < H; ++k)
           M[pos * H + k] = res.gates[pos * GH + 3 * H + k] * std::tanh(res.cell[pos * H + k]);
-      gemm::gemm<T>(true, false, Ho, H, TB, dr_all.data(), Ho, M.data(), H, T(1), dw.dw_hr, H);
+      gemm::gemm<T>(true, false, Ho, H, TB, dr_all, Ho, M, H, T(1), dw.dw_hr, H);
     }
   }
 }

@@ -20,6 +20,7 @@
 #include "cells/team.h"
 #include "gemm/gemm.h"
 #include "threads.h"
+#include "workspace.h"
 
 namespace rnnfast {
 namespace {
@@ -37,16 +38,17 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
 
   // 1. Input projection of every step, biases folded in (GRU keeps b_hn apart: it sits
   //    inside r * (W_hn h + b_hn)).
-  std::vector<T> P(static_cast<size_t>(TB * GH));
-  gemm::gemm<T>(false, true, TB, GH, I, x, I, w.w_ih, I, T(0), P.data(), GH);
+  detail::Workspace& ws = detail::thread_workspace();
+  T* P = ws.get<T>(detail::kP, static_cast<size_t>(TB * GH));
+  gemm::gemm<T>(false, true, TB, GH, I, x, I, w.w_ih, I, T(0), P, GH);
   if (w.b_ih) {
-    std::vector<T> bias(static_cast<size_t>(GH));
+    T* bias = ws.get<T>(detail::kBias, static_cast<size_t>(GH));
     for (int64_t j = 0; j < GH; ++j)
       bias[j] = w.b_ih[j] + ((C != Cell::GRU || j < 2 * H) ? w.b_hh[j] : T(0));
     const int nt = detail::threads_for(static_cast<double>(TB) * GH * 8);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t r = 0; r < TB; ++r) {
-      T* p = P.data() + r * GH;
+      T* p = P + r * GH;
       for (int64_t j = 0; j < GH; ++j) p[j] += bias[j];
     }
   }
@@ -74,12 +76,12 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
 
   // Shared state: h double-buffered (read all of h_{t-1}, write own slice of h_t), the
   // dropped-out copy W_hh sees, c and the unprojected m (each thread touches its own units).
-  std::vector<T> hbuf(static_cast<size_t>(2 * B * Ho), T(0));
-  std::vector<T> hmbuf(h_mask ? static_cast<size_t>(2 * B * Ho) : 0, T(0));
-  std::vector<T> c(C == Cell::LSTM ? static_cast<size_t>(B * H) : 0, T(0));
-  std::vector<T> m(proj ? static_cast<size_t>(B * H) : 0, T(0));
-  if (h0) std::memcpy(hbuf.data(), h0, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM && c0) std::memcpy(c.data(), c0, sizeof(T) * B * H);
+  T* hbuf = ws.get<T>(detail::kH, static_cast<size_t>(2 * B * Ho), /*zero=*/true);
+  T* hmbuf = h_mask ? ws.get<T>(detail::kHm, static_cast<size_t>(2 * B * Ho), true) : nullptr;
+  T* c = C == Cell::LSTM ? ws.get<T>(detail::kC, static_cast<size_t>(B * H), true) : nullptr;
+  T* m = proj ? ws.get<T>(detail::kM, static_cast<size_t>(B * H), true) : nullptr;
+  if (h0) std::memcpy(hbuf, h0, sizeof(T) * B * Ho);
+  if (C == Cell::LSTM && c0) std::memcpy(c, c0, sizeof(T) * B * H);
   if (h_mask)
     for (int64_t i = 0; i < B * Ho; ++i) hmbuf[i] = hbuf[i] * h_mask[i];
 
@@ -88,8 +90,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   std::atomic<bool> failed{false};
   std::exception_ptr error;
 
-#pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
-  {
+  // The team's work; with one thread it runs inline (no parallel region to enter).
+  auto team = [&]() {
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     int64_t b0 = 0, b1 = B, u0 = 0, u1 = H, v0 = 0, v1 = Ho;
     if (nth > 1) {
@@ -101,20 +103,24 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       }
     }
     const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0, gnu = G * nu;
-    gemm::PackedB<T> Wt, Wr;
-    std::vector<T> R, rp;
+    // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
+    const bool direct = NT <= 2 && nb <= 16;
+    detail::Workspace& tws = detail::thread_workspace();
+    gemm::PackedB<T>& Wt = tws.packed<T>(detail::kPackWh);
+    gemm::PackedB<T>& Wr = tws.packed<T>(detail::kPackWr);
+    T* R = nullptr;
+    T* rp = nullptr;
     try {
       // This thread's columns of W_hh^T: gate g of unit u is column g*H + u.
-      std::vector<int64_t> cols(static_cast<size_t>(gnu));
+      int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(gnu > nv ? gnu : nv));
       for (int g = 0; g < G; ++g)
         for (int64_t k = 0; k < nu; ++k) cols[g * nu + k] = g * H + u0 + k;
-      if (gnu > 0) Wt.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols.data(), gnu);
-      R.assign(static_cast<size_t>(nb * gnu), T(0));
+      if (gnu > 0 && !direct) Wt.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols, gnu);
+      R = tws.get<T>(detail::kR, static_cast<size_t>(nb * gnu), true);
       if (proj && nv > 0) {
-        std::vector<int64_t> vcols(static_cast<size_t>(nv));
-        for (int64_t k = 0; k < nv; ++k) vcols[k] = v0 + k;
-        Wr.pack_columns(w.w_hr, H, /*transB=*/true, H, vcols.data(), nv);
-        rp.assign(static_cast<size_t>(nb * nv), T(0));
+        for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
+        if (!direct) Wr.pack_columns(w.w_hr, H, /*transB=*/true, H, cols, nv);
+        rp = tws.get<T>(detail::kRp, static_cast<size_t>(nb * nv), true);
       }
     } catch (...) {
 #pragma omp critical(rnnfast_forward_error)
@@ -123,15 +129,22 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     }
 #pragma omp barrier
     if (!failed.load()) {
-      T* hc = hbuf.data();
-      T* hx = hbuf.data() + B * Ho;
-      T* hmc = h_mask ? hmbuf.data() : nullptr;
-      T* hmx = h_mask ? hmbuf.data() + B * Ho : nullptr;
+      T* hc = hbuf;
+      T* hx = hbuf + B * Ho;
+      T* hmc = h_mask ? hmbuf : nullptr;
+      T* hmx = h_mask ? hmbuf + B * Ho : nullptr;
       for (int64_t s = 0; s < NT; ++s) {
         // 2a. this thread's slice of the recurrent product (of the dropped-out state)
-        if (gnu > 0 && nb > 0)
-          gemm::gemm_serial<T>(nb, (h_mask ? hmc : hc) + b0 * Ho, Ho, false, Wt, T(0), R.data(),
-                               gnu);
+        if (gnu > 0 && nb > 0) {
+          const T* A = (h_mask ? hmc : hc) + b0 * Ho;
+          if (direct) {
+            for (int g = 0; g < G; ++g)
+              gemm::gemm_direct<T>(nb, nu, Ho, A, Ho, w.w_hh + (g * H + u0) * Ho, Ho, true, T(0),
+                                   R + g * nu, gnu);
+          } else {
+            gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(0), R, gnu);
+          }
+        }
         // 2b. fused elementwise pass on this thread's units
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t t = time_index(s, b, NT, lengths, reverse);
@@ -143,13 +156,13 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             continue;
           }
           const int64_t pos = t * B + b;
-          const T* p = P.data() + pos * GH + u0;
-          const T* r = R.data() + (b - b0) * gnu;
+          const T* p = P + pos * GH + u0;
+          const T* r = R + (b - b0) * gnu;
           T* sg = training ? res.gates + pos * GH + u0 : nullptr;
           if (training && !proj) std::memcpy(res.hprev + pos * Ho + u0, hc + b * Ho + u0, sizeof(T) * nu);
           if constexpr (C == Cell::LSTM) {
-            T* out = proj ? m.data() + b * H + u0 : hx + b * Ho + u0;
-            pw.lstm_fwd(nu, p, H, r, nu, c.data() + b * H + u0, out,
+            T* out = proj ? m + b * H + u0 : hx + b * Ho + u0;
+            pw.lstm_fwd(nu, p, H, r, nu, c + b * H + u0, out,
                         proj ? nullptr : y + pos * Ho + u0, sg, H,
                         training ? res.cprev + pos * H + u0 : nullptr,
                         training ? res.cell + pos * H + u0 : nullptr);
@@ -167,8 +180,13 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           if (sp.by_units) {
 #pragma omp barrier
           }
-          if (nv > 0 && nb > 0)
-            gemm::gemm_serial<T>(nb, m.data() + b0 * H, H, false, Wr, T(0), rp.data(), nv);
+          if (nv > 0 && nb > 0) {
+            if (direct)
+              gemm::gemm_direct<T>(nb, nv, H, m + b0 * H, H, w.w_hr + v0 * H, H, true, T(0), rp,
+                                   nv);
+            else
+              gemm::gemm_serial<T>(nb, m + b0 * H, H, false, Wr, T(0), rp, nv);
+          }
           for (int64_t b = b0; b < b1; ++b) {
             const int64_t t = time_index(s, b, NT, lengths, reverse);
             T* hxb = hx + b * Ho + v0;
@@ -179,7 +197,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             }
             const int64_t pos = t * B + b;
             if (training) std::memcpy(res.hprev + pos * Ho + v0, hc + b * Ho + v0, sizeof(T) * nv);
-            std::memcpy(hxb, rp.data() + (b - b0) * nv, sizeof(T) * nv);
+            std::memcpy(hxb, rp + (b - b0) * nv, sizeof(T) * nv);
             std::memcpy(y + pos * Ho + v0, hxb, sizeof(T) * nv);
             if (h_mask)
               for (int64_t k = v0; k < v1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
@@ -192,11 +210,17 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         std::swap(hmc, hmx);
       }
     }
+  };
+  if (sp.threads > 1) {
+#pragma omp parallel num_threads(sp.threads)
+    team();
+  } else {
+    team();
   }
   if (error) std::rethrow_exception(error);
-  const T* h_final = hbuf.data() + (NT % 2 == 0 ? 0 : B * Ho);
+  const T* h_final = hbuf + (NT % 2 == 0 ? 0 : B * Ho);
   if (h_n) std::memcpy(h_n, h_final, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM && c_n) std::memcpy(c_n, c.data(), sizeof(T) * B * H);
+  if (C == Cell::LSTM && c_n) std::memcpy(c_n, c, sizeof(T) * B * H);
 }
 
 }  // namespace

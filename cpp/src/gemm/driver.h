@@ -54,3 +54,40 @@ inline void store_tile(const T* tile, T* C, int64_t ldc, int n, T beta) {
     for (int j = 0; j < n; ++j)
       C[i * ldc + j] = beta == T(0) ? tile[i * NR + j] : beta * C[i * ldc + j] + tile[i * NR + j];
 }
+
+// Unpacked C[M,N] = beta*C + A[M,K] * op(B) for small M. The dot-product form (transB) keeps
+// 16 independent partial sums so it vectorizes without reassociation.
+template <typename T>
+void direct_product(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                    int64_t ldb, bool transB, T beta, T* C, int64_t ldc) {
+  constexpr int L = 16;
+  for (int64_t i = 0; i < M; ++i) {
+    const T* a = A + i * lda;
+    T* c = C + i * ldc;
+    if (transB) {
+      for (int64_t n = 0; n < N; ++n) {
+        const T* b = B + n * ldb;
+        T part[L];
+        for (int j = 0; j < L; ++j) part[j] = T(0);
+        int64_t k = 0;
+        for (; k + L <= K; k += L)
+          for (int j = 0; j < L; ++j) part[j] += a[k + j] * b[k + j];
+        T acc = T(0);
+        for (; k < K; ++k) acc += a[k] * b[k];
+        for (int j = 0; j < L; ++j) acc += part[j];
+        c[n] = beta == T(0) ? acc : beta * c[n] + acc;
+      }
+    } else {
+      if (beta == T(0)) {
+        for (int64_t n = 0; n < N; ++n) c[n] = T(0);
+      } else if (beta != T(1)) {
+        for (int64_t n = 0; n < N; ++n) c[n] *= beta;
+      }
+      for (int64_t k = 0; k < K; ++k) {
+        const T ak = a[k];
+        const T* b = B + k * ldb;
+        for (int64_t n = 0; n < N; ++n) c[n] += ak * b[n];
+      }
+    }
+  }
+}

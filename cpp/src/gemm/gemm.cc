@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "threads.h"
+#include "workspace.h"
 
 namespace rnnfast {
 namespace gemm {
@@ -21,6 +22,13 @@ SerialFn<double> serial_of<double>(const Kernels& k) { return k.f64; }
 
 template <typename T>
 int nr_of(const Kernels& k) { return sizeof(T) == 4 ? k.nr_f32 : k.nr_f64; }
+
+template <typename T>
+DirectFn<T> direct_of(const Kernels& k);
+template <>
+DirectFn<float> direct_of<float>(const Kernels& k) { return k.direct_f32; }
+template <>
+DirectFn<double> direct_of<double>(const Kernels& k) { return k.direct_f64; }
 
 }  // namespace
 
@@ -126,10 +134,21 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
 }
 
 template <typename T>
+void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                 int64_t ldb, bool transB, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  direct_of<T>(active_kernels())(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
+}
+
+template <typename T>
 void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  PackedB<T> Bp;
+  if (!transA && M <= kDirectMaxRows) {
+    gemm_direct<T>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
+    return;
+  }
+  PackedB<T>& Bp = detail::thread_workspace().packed<T>(detail::kPackGemm);
   Bp.pack(B, ldb, transB, K, N);
   gemm_packed<T>(M, A, lda, transA, Bp, beta, C, ldc);
 }
@@ -142,7 +161,9 @@ template class PackedB<double>;
   template void gemm_packed<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
                                int64_t);                                                       \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, const T*,   \
-                        int64_t, T, T*, int64_t);
+                        int64_t, T, T*, int64_t);                                              \
+  template void gemm_direct<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*,         \
+                               int64_t, bool, T, T*, int64_t);
 RNNFAST_INSTANTIATE(float)
 RNNFAST_INSTANTIATE(double)
 #undef RNNFAST_INSTANTIATE

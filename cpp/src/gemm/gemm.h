@@ -54,7 +54,15 @@ template <typename T>
 void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
                  T* C, int64_t ldc);
 
-// C = beta*C + op(A) * op(B), packing B internally (allocates: not for time loops).
+// C = beta*C + A * op(B) without packing, on the calling thread: for a few rows of A.
+template <typename T>
+void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                 int64_t ldb, bool transB, T beta, T* C, int64_t ldc);
+
+// Rows of A up to which gemm() multiplies unpacked.
+constexpr int64_t kDirectMaxRows = 4;
+
+// C = beta*C + op(A) * op(B), packing B internally into the thread's workspace.
 template <typename T>
 void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc);

@@ -19,12 +19,20 @@ using SerialFn = void (*)(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const 
                           int64_t rsa, int64_t csa, const T* Bp, int64_t K, int64_t N, T beta,
                           T* C, int64_t ldc);
 
+// Unpacked product for a few rows of A (no packing to amortize, e.g. one step of a cell):
+//   C[M,N] = beta*C + A[M,K] * op(B),  op(B)(k,n) = transB ? B[n*ldb + k] : B[k*ldb + n].
+template <typename T>
+using DirectFn = void (*)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                          int64_t ldb, bool transB, T beta, T* C, int64_t ldc);
+
 struct Kernels {
   const char* name;    // "portable", "avx2", "avx512"
   int nr_f32, nr_f64;  // panel widths
   int mr;              // rows per micro-kernel call (informational)
   SerialFn<float> f32;
   SerialFn<double> f64;
+  DirectFn<float> direct_f32;
+  DirectFn<double> direct_f64;
 };
 
 const Kernels& portable_kernels();

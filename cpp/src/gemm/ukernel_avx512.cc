@@ -47,7 +47,16 @@ void serial_f64(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const double* A,
   serial_driver<double, kMR, KD::NR, KD>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, C, ldc);
 }
 
-const Kernels kTable = {"avx512", KF::NR, KD::NR, kMR, serial_f32, serial_f64};
+void direct_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                int64_t ldb, bool transB, float beta, float* C, int64_t ldc) {
+  direct_product<float>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
+}
+void direct_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
+                int64_t ldb, bool transB, double beta, double* C, int64_t ldc) {
+  direct_product<double>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
+}
+
+const Kernels kTable = {"avx512", KF::NR, KD::NR, kMR, serial_f32, serial_f64, direct_f32, direct_f64};
 
 }  // namespace
 
