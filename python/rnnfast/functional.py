@@ -44,6 +44,8 @@ def _as(name, a, dtype, optional=True):
         if optional:
             return None
         raise ValueError(f"{name}: expected an array, got None")
+    if type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous:
+        return a  # the common case, checked cheaply
     arr = np.asarray(a)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")

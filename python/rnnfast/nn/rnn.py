@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor, _make, as_tensor, cat, default_generator, is_grad_enabled, stack
+from ..tensor import (Tensor, _make, _wrap, as_tensor, cat, default_generator, is_grad_enabled,
+                      stack)
 from .module import Module, Parameter, _check_size, _float_dtype
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -51,7 +52,7 @@ def _as_input(x, dtype, name="input"):
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")
-    return as_tensor(arr.astype(dtype, copy=False))
+    return _wrap(arr.astype(dtype, copy=False))
 
 
 def _lengths(lengths, B, T):
@@ -80,7 +81,7 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
         mode, arr[0], arr[3], arr[4], arr[5], arr[6], w_hr=arr[7], h0=arr[1], c0=arr[2],
         lengths=lengths, reverse=reverse, training=track, h_mask=h_mask)
     if not track:
-        return as_tensor(y), as_tensor(h_n), (None if c_n is None else as_tensor(c_n))
+        return _wrap(y), _wrap(h_n), (None if c_n is None else _wrap(c_n))
 
     # The node's value is y, h_n (and c_n) packed into one flat array; the three results are
     # views of it taken by differentiable slices, so gradients from any of them reach here.
@@ -159,12 +160,13 @@ class RNNBase(Module):
     # -- helpers ---------------------------------------------------------------------------
     def _weights(self, layer, direction):
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
-        get = lambda n: getattr(self, n + sfx, None)  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
+        params = self._parameters
+        return tuple(params.get(n + sfx) for n in
+                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
 
     @property
     def _dtype(self):
-        return self.weight_ih_l0.dtype
+        return self._parameters["weight_ih_l0"].dtype
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -257,8 +259,12 @@ class RNNBase(Module):
             layer_in = layer_out
 
         output = layer_in
-        h_n = stack(h_n, dim=0)
-        c_n = stack(c_n, dim=0) if self.mode == "lstm" else None
+        if len(h_n) == 1:  # one layer, one direction: no copy through stack
+            h_n = h_n[0].reshape(1, *h_n[0].shape)
+            c_n = c_n[0].reshape(1, *c_n[0].shape) if self.mode == "lstm" else None
+        else:
+            h_n = stack(h_n, dim=0)
+            c_n = stack(c_n, dim=0) if self.mode == "lstm" else None
         if not batched:
             output = output.reshape(T, output.shape[2])
             h_n = h_n.reshape(L * D, H_out)
