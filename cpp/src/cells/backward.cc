@@ -88,7 +88,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       }
     }
     const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0;
-    const bool direct = NT <= 2 && nb <= 16;  // too few steps to amortize packing
+    const bool direct = NT <= 2 && B <= 16;  // too few steps to amortize packing (B: same path for any thread count)
     // W_hh [GH, Ho] columns v0..v1; W_hr [Ho, H] columns u0..u1
     detail::Workspace& tws = detail::thread_workspace();
     gemm::PackedB<T>& Wb = tws.packed<T>(detail::kPackWh);

@@ -104,7 +104,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     }
     const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0, gnu = G * nu;
     // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
-    const bool direct = NT <= 2 && nb <= 16;
+    const bool direct = NT <= 2 && B <= 16;  // B, not nb: the same path for any thread count
     detail::Workspace& tws = detail::thread_workspace();
     gemm::PackedB<T>& Wt = tws.packed<T>(detail::kPackWh);
     gemm::PackedB<T>& Wr = tws.packed<T>(detail::kPackWr);
