@@ -1,0 +1,395 @@
+"""Data loading over NumPy arrays: Dataset, TensorDataset and DataLoader with torch.utils.data's
+names and behaviour (batches are NumPy arrays, not tensors); ``pad_collate`` for
+variable-length sequences, whose lengths go straight to ``layer(x, lengths=...)``; Keras'
+``pad_sequences``; and a small token ``Vocab`` with ``tokenize_words``.
+
+Deliberately absent: worker processes, samplers, pinned memory, iterable-style datasets.
+Shuffling draws from ``rnnfast.manual_seed``'s generator unless a ``seed`` is given.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .tensor import Tensor, default_generator
+
+__all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate", "pad_collate",
+           "pad_sequences", "Vocab", "tokenize_words", "tokenize_chars"]
+
+
+class Dataset:
+    """A map-style dataset: subclasses define ``__getitem__(index)`` and ``__len__()``."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} does not define __getitem__")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} does not define __len__")
+
+
+def _as_data_array(x, name):
+    if isinstance(x, Tensor):
+        return x.data
+    arr = np.asarray(x)
+    if arr.dtype.hasobject:
+        raise TypeError(f"{name}: expected an array of numbers (or strings), got dtype object; "
+                        f"ragged sequences belong in a custom Dataset with pad_collate")
+    return arr
+
+
+class TensorDataset(Dataset):
+    """Samples are tuples ``(a[i], b[i], ...)`` of the given arrays (NumPy arrays, rnnfast
+    Tensors or anything ``np.asarray`` accepts), which must share their first dim."""
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("TensorDataset: expected at least one array")
+        self.arrays = tuple(_as_data_array(a, f"arrays[{i}]") for i, a in enumerate(arrays))
+        for i, a in enumerate(self.arrays):
+            if a.ndim == 0:
+                raise ValueError(f"arrays[{i}]: expected at least 1 dim, got a scalar")
+        n = self.arrays[0].shape[0]
+        for i, a in enumerate(self.arrays[1:], 1):
+            if a.shape[0] != n:
+                raise ValueError(f"arrays[{i}]: size mismatch between arrays: first dim "
+                                 f"{a.shape[0]}, arrays[0] has {n}")
+
+    def __getitem__(self, index):
+        return tuple(a[index] for a in self.arrays)
+
+    def __len__(self):
+        return self.arrays[0].shape[0]
+
+
+def default_collate(batch):
+    """Stack a list of samples into a batch: NumPy arrays / Tensors -> stacked array (new first
+    dim); numbers -> 1-D array (Python ints int64, floats float64, as torch); strings -> list;
+    tuples / lists -> tuple of collated fields; dicts -> dict of collated values."""
+    if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)) or not len(batch):
+        raise TypeError(f"batch: expected a non-empty list of samples, got {type(batch).__name__}")
+    elem = batch[0]
+    if isinstance(elem, Tensor):
+        return np.stack([b.data for b in batch])
+    if isinstance(elem, (np.ndarray, np.generic)):
+        arrs = [np.asarray(b) for b in batch]
+        if elem.dtype.hasobject:
+            raise TypeError("default_collate: cannot collate arrays of dtype object")
+        shapes = {a.shape for a in arrs}
+        if len(shapes) > 1:
+            raise ValueError(f"default_collate: samples have different shapes {sorted(shapes)}; "
+                             f"use collate_fn=rnnfast.data.pad_collate for sequences of "
+                             f"different lengths")
+        return np.stack(arrs)
+    if isinstance(elem, bool):
+        return np.array(batch, dtype=bool)
+    if isinstance(elem, numbers.Integral):
+        return np.array(batch, dtype=np.int64)
+    if isinstance(elem, numbers.Real):
+        return np.array(batch, dtype=np.float64)
+    if isinstance(elem, (str, bytes)):
+        return list(batch)
+    if isinstance(elem, Mapping):
+        return {key: default_collate([d[key] for d in batch]) for key in elem}
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):       # namedtuple
+        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+    if isinstance(elem, (tuple, list)):
+        n = len(elem)
+        if any(len(b) != n for b in batch):
+            raise ValueError("default_collate: each sample in the batch must have the same "
+                             "number of fields")
+        return tuple(default_collate(list(s)) for s in zip(*batch))
+    raise TypeError(f"default_collate: cannot collate samples of type {type(elem).__name__}")
+
+
+def pad_collate(batch, padding_value=0, batch_first=True):
+    """Collate ``(sequence, label, ...)`` samples whose sequences differ in length.
+
+    Each sequence is an array (or list) of shape (L_i, ...). Returns ``(padded, lengths,
+    labels, ...)``: ``padded`` (B, L_max, ...) (or (L_max, B, ...) without ``batch_first``),
+    padded after each sequence's end with ``padding_value`` and in the sequences' common
+    dtype; ``lengths`` an int64 array (B,); the other fields collated by ``default_collate``.
+    Samples that are bare sequences give ``(padded, lengths)``. To change the options pass
+    ``functools.partial(pad_collate, padding_value=-1)`` as the ``collate_fn``.
+    """
+    if not isinstance(batch, Sequence) or not len(batch):
+        raise TypeError(f"batch: expected a non-empty list of samples, got {type(batch).__name__}")
+    bare = not isinstance(batch[0], (tuple, list)) or (
+        len(batch[0]) and isinstance(batch[0][0], numbers.Number))
+    seqs = [s if bare else s[0] for s in batch]
+    seqs = [s.data if isinstance(s, Tensor) else np.asarray(s) for s in seqs]
+    for i, s in enumerate(seqs):
+        if s.ndim == 0:
+            raise ValueError(f"pad_collate: sample {i}'s sequence is a scalar; expected shape "
+                             f"(length, ...)")
+        if s.dtype.hasobject:
+            raise TypeError(f"pad_collate: sample {i}'s sequence has dtype object")
+    feat = seqs[0].shape[1:]
+    for i, s in enumerate(seqs):
+        if s.shape[1:] != feat:
+            raise ValueError(f"pad_collate: sample {i}'s sequence has shape {s.shape}, expected "
+                             f"(length,) + {feat}")
+    lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
+    dtype = np.result_type(*seqs)
+    padded = np.full((len(seqs), int(lengths.max(initial=0))) + feat, padding_value, dtype=dtype)
+    for i, s in enumerate(seqs):
+        padded[i, :len(s)] = s
+    if not batch_first:
+        padded = np.ascontiguousarray(np.swapaxes(padded, 0, 1))
+    if bare:
+        return padded, lengths
+    rest = [list(s[1:]) for s in batch]
+    return (padded, lengths) + tuple(default_collate(list(f)) for f in zip(*rest))
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in batches of ``batch_size`` samples merged by ``collate_fn``
+    (``default_collate`` if None). ``shuffle`` draws a new order every epoch from ``seed``'s
+    generator (an int or an ``np.random.Generator``), or from rnnfast's global generator
+    (``rnnfast.manual_seed``) when ``seed`` is None. ``drop_last`` drops a last, incomplete
+    batch. ``batch_size=None`` yields the samples one by one, uncollated."""
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
+                 seed=None):
+        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+            raise TypeError(f"dataset: expected a map-style dataset (with __getitem__ and "
+                            f"__len__), got {type(dataset).__name__}")
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+                raise TypeError(f"batch_size: expected an int or None, got "
+                                f"{type(batch_size).__name__}")
+            if batch_size < 1:
+                raise ValueError(f"batch_size: expected an int >= 1, got {batch_size}")
+            batch_size = int(batch_size)
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError("collate_fn: expected a callable")
+        if seed is None or isinstance(seed, np.random.Generator):
+            self._generator = seed
+        elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
+            self._generator = np.random.Generator(np.random.PCG64(int(seed)))
+        else:
+            raise TypeError(f"seed: expected a non-negative int, an np.random.Generator or "
+                            f"None, got {seed!r}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.collate_fn = collate_fn
+        self.seed = seed
+
+    @property
+    def generator(self):
+        return self._generator if self._generator is not None else default_generator()
+
+    def __len__(self):
+        n = len(self.dataset)
+        if self.batch_size is None:
+            return n
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def _order(self):
+        n = len(self.dataset)
+        return self.generator.permutation(n) if self.shuffle else np.arange(n)
+
+    def __iter__(self):
+        order = self._order()
+        if self.batch_size is None:
+            for i in order:
+                yield self.dataset[int(i)]
+            return
+        bs = self.batch_size
+        stop = len(order) - len(order) % bs if self.drop_last else len(order)
+        fast = self.collate_fn is None and type(self.dataset) is TensorDataset
+        for start in range(0, stop, bs):
+            idx = order[start:start + bs]
+            if fast:            # same result as collating the samples, one fancy index per array
+                yield tuple(a[idx] for a in self.dataset.arrays)
+                continue
+            samples = [self.dataset[int(i)] for i in idx]
+            yield (self.collate_fn or default_collate)(samples)
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
+                  value=0.0):
+    """Keras' ``pad_sequences``: a (num_samples, maxlen, ...) array of ``dtype``.
+
+    ``maxlen`` defaults to the longest sequence; longer sequences lose values at the start
+    (``truncating='pre'``) or the end ('post'); shorter ones are filled with ``value`` before
+    ('pre', the default) or after ('post'). Empty sequences become all ``value``. Sequences may
+    hold scalars or arrays (of one common shape, taken from the first non-empty sequence)."""
+    if not hasattr(sequences, "__len__"):
+        raise ValueError("sequences: expected a list of iterables")
+    num_samples = len(sequences)
+    lengths, sample_shape, found = [], (), False
+    for x in sequences:
+        if not hasattr(x, "__len__"):
+            raise ValueError(f"sequences: expected a list of iterables, found non-iterable: "
+                             f"{x!r}")
+        lengths.append(len(x))
+        if not found and len(x):
+            sample_shape = np.asarray(x).shape[1:]
+            found = True
+    if maxlen is None:
+        maxlen = max(lengths, default=0)
+    elif isinstance(maxlen, bool) or not isinstance(maxlen, numbers.Integral) or maxlen < 0:
+        raise ValueError(f"maxlen: expected a non-negative int or None, got {maxlen!r}")
+    maxlen = int(maxlen)
+    if padding not in ("pre", "post"):
+        raise ValueError(f'Padding type "{padding}" not understood')
+    if truncating not in ("pre", "post"):
+        raise ValueError(f'Truncating type "{truncating}" not understood')
+    is_str = np.issubdtype(np.dtype(dtype), np.str_)
+    if isinstance(value, str) and np.dtype(dtype) != object and not is_str:
+        raise ValueError(f"`dtype` {dtype} is not compatible with `value`'s type: "
+                         f"{type(value)}\nYou should set `dtype=object` for variable length "
+                         f"strings.")
+    x = np.full((num_samples, maxlen) + sample_shape, value, dtype=dtype)
+    if maxlen == 0:
+        return x
+    for idx, s in enumerate(sequences):
+        if not len(s):
+            continue
+        trunc = s[-maxlen:] if truncating == "pre" else s[:maxlen]
+        trunc = np.asarray(trunc, dtype=dtype)
+        if trunc.shape[1:] != sample_shape:
+            raise ValueError(f"Shape of sample {trunc.shape[1:]} of sequence at position {idx} "
+                             f"is different from expected shape {sample_shape}")
+        if padding == "post":
+            x[idx, :len(trunc)] = trunc
+        else:
+            x[idx, -len(trunc):] = trunc
+    return x
+
+
+_WORD = re.compile(r"\w+(?:'\w+)*")
+
+
+def tokenize_words(text):
+    """Lower-cased words (runs of letters, digits and underscores, with inner apostrophes kept:
+    "Don't stop!" -> ["don't", "stop"]); punctuation and whitespace are dropped."""
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected a str, got {type(text).__name__}")
+    return _WORD.findall(text.lower())
+
+
+def tokenize_chars(text):
+    """The characters of ``text`` as a list (a character-level tokenizer)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected a str, got {type(text).__name__}")
+    return list(text)
+
+
+class Vocab:
+    """A token <-> index mapping. ``itos`` is the list of tokens (index -> token); tokens not
+    in the vocabulary encode to ``unk_token``'s index (KeyError if there is no such token).
+
+    Build one with ``Vocab.build(tokens)``: specials first (``<pad>`` = 0, ``<unk>`` = 1 by
+    default), then the tokens by decreasing frequency (ties in order of first appearance).
+    """
+
+    def __init__(self, itos, unk_token="<unk>", pad_token="<pad>"):
+        itos = list(itos)
+        for t in itos:
+            if not isinstance(t, str):
+                raise TypeError(f"itos: expected str tokens, got {type(t).__name__}")
+        stoi = {}
+        for i, t in enumerate(itos):
+            if t in stoi:
+                raise ValueError(f"itos: token {t!r} appears twice")
+            stoi[t] = i
+        self.itos = itos
+        self.stoi = stoi
+        self.unk_token = unk_token if unk_token in stoi else None
+        self.pad_token = pad_token if pad_token in stoi else None
+
+    @classmethod
+    def build(cls, tokens, max_size=None, min_freq=1, specials=("<pad>", "<unk>")):
+        """A vocabulary of ``tokens``: an iterable of tokens, or of token sequences (list or
+        tuple items are flattened one level). Word level: ``Vocab.build(map(tokenize_words,
+        texts))``; char level: ``Vocab.build(text)`` (a str iterates over its characters) or
+        ``Vocab.build(map(list, texts))``. Keeps tokens seen at least ``min_freq`` times and
+        at most ``max_size`` entries in all, specials included. ``"<unk>"`` and ``"<pad>"``,
+        when among the specials, become the unknown and padding tokens."""
+        if isinstance(min_freq, bool) or not isinstance(min_freq, numbers.Integral) \
+                or min_freq < 1:
+            raise ValueError(f"min_freq: expected an int >= 1, got {min_freq!r}")
+        specials = list(specials or ())
+        if max_size is not None:
+            if isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral):
+                raise TypeError(f"max_size: expected an int or None, got "
+                                f"{type(max_size).__name__}")
+            if max_size < len(specials):
+                raise ValueError(f"max_size: expected at least {len(specials)} (the number of "
+                                 f"specials), got {max_size}")
+        counts = collections.Counter()
+        for item in tokens:
+            if isinstance(item, (list, tuple)):
+                counts.update(item)
+            else:
+                counts[item] += 1
+        itos = list(specials)
+        seen = set(itos)
+        for tok, c in counts.most_common():
+            if max_size is not None and len(itos) >= max_size:
+                break
+            if c < min_freq:
+                break
+            if tok in seen:
+                continue
+            if not isinstance(tok, str):
+                raise TypeError(f"tokens: expected str tokens, got {type(tok).__name__}")
+            itos.append(tok)
+            seen.add(tok)
+        return cls(itos)
+
+    def __len__(self):
+        return len(self.itos)
+
+    def __contains__(self, token):
+        return token in self.stoi
+
+    def __getitem__(self, token):
+        """The index of ``token`` (the unknown index for unknown tokens)."""
+        i = self.stoi.get(token)
+        if i is not None:
+            return i
+        if self.unk_token is None:
+            raise KeyError(f"token {token!r} is not in the vocabulary and it has no unknown "
+                           f"token")
+        return self.stoi[self.unk_token]
+
+    @property
+    def unk_index(self):
+        return None if self.unk_token is None else self.stoi[self.unk_token]
+
+    @property
+    def pad_index(self):
+        return None if self.pad_token is None else self.stoi[self.pad_token]
+
+    def encode(self, tokens):
+        """Token indices as an int64 array (a str is encoded character by character)."""
+        return np.array([self[t] for t in tokens], dtype=np.int64)
+
+    def decode(self, ids, skip_specials=False):
+        """The tokens of ``ids`` (a list); ``skip_specials`` drops pad and unk."""
+        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"ids: expected integers, got dtype {ids.dtype}")
+        out = []
+        n = len(self.itos)
+        for i in ids.ravel().tolist():
+            if not 0 <= i < n:
+                raise IndexError(f"ids: index {i} is out of range for a vocabulary of {n}")
+            tok = self.itos[i]
+            if skip_specials and tok in (self.unk_token, self.pad_token):
+                continue
+            out.append(tok)
+        return out
+
+    def __repr__(self):
+        return f"Vocab(size={len(self)}, unk={self.unk_token!r}, pad={self.pad_token!r})"

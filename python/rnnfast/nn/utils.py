@@ -1,0 +1,91 @@
+"""Gradient clipping with torch.nn.utils' names and semantics: clip_grad_norm_ and
+clip_grad_value_, in place on the parameters' ``.grad`` NumPy arrays.
+
+Deliberately absent: foreach variants, parameter/vector conversion helpers, weight norm.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
+
+
+def _grads(parameters):
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    out = []
+    for p in parameters:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"parameters: expected rnnfast Parameters (Tensors), got "
+                            f"{type(p).__name__}")
+        if p.grad is not None:
+            out.append(p.grad)
+    return out
+
+
+def _norm_type(norm_type):
+    if isinstance(norm_type, str):
+        if norm_type.lower() not in ("inf", "-inf"):
+            raise ValueError(f"norm_type: expected a number or 'inf', got {norm_type!r}")
+        return float(norm_type)
+    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"norm_type: expected a number, got {type(norm_type).__name__}")
+    return float(norm_type)
+
+
+def _vector_norm(x, p):
+    x = np.abs(np.asarray(x, dtype=np.float64).ravel())
+    if x.size == 0:
+        return 0.0
+    if p == math.inf:
+        return float(x.max())
+    if p == -math.inf:
+        return float(x.min())
+    if p == 0:
+        return float(np.count_nonzero(x))
+    return float(np.sum(x ** p) ** (1.0 / p))
+
+
+def get_total_norm(grads, norm_type=2.0):
+    """The ``norm_type`` norm of all arrays in ``grads`` taken together (as one vector)."""
+    p = _norm_type(norm_type)
+    norms = [_vector_norm(g, p) for g in grads]
+    return _vector_norm(np.array(norms), p) if norms else 0.0
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale all gradients together so that their joint ``norm_type`` norm is at most
+    ``max_norm``; returns the norm before clipping as a Python float (torch returns a 0-d
+    tensor). As torch: the scale is ``max_norm / (total + 1e-6)`` clamped to 1, applied to
+    every gradient; with ``error_if_nonfinite`` a nan/inf total raises RuntimeError."""
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm: expected a number, got {type(max_norm).__name__}")
+    grads = _grads(parameters)
+    if not grads:
+        return 0.0
+    total = get_total_norm(grads, norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"The total norm of order {float(norm_type)} for gradients from "
+                           f"`parameters` is non-finite ({total}), so it cannot be clipped. To "
+                           f"disable this error and scale the gradients by the non-finite norm "
+                           f"anyway, set `error_if_nonfinite=False`")
+    # torch.nn.utils.clip_grad_norm_: g *= min(max_norm / (total + 1e-6), 1)
+    coef = min(float(max_norm) / (total + 1e-6), 1.0) if not math.isnan(total) else math.nan
+    for g in grads:
+        g *= coef
+    return total
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clamp every gradient elementwise to [-clip_value, clip_value], in place."""
+    if isinstance(clip_value, bool) or not isinstance(clip_value, numbers.Real):
+        raise TypeError(f"clip_value: expected a number, got {type(clip_value).__name__}")
+    c = float(clip_value)
+    for g in _grads(parameters):
+        np.clip(g, -c, c, out=g)
