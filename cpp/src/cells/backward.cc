@@ -59,9 +59,12 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   detail::Workspace& ws = detail::thread_workspace();
   const size_t tbgh = static_cast<size_t>(TB * GH), bho = static_cast<size_t>(B * Ho),
                bh = static_cast<size_t>(B * H);
-  T* dG = ws.get<T>(detail::kDG, tbgh, /*zero=*/true);
-  T* dR = C == Cell::GRU ? ws.get<T>(detail::kDR, tbgh, true) : dG;
-  T* dr_all = proj ? ws.get<T>(detail::kDr, static_cast<size_t>(TB * Ho), true) : nullptr;
+  // Without lengths every position is written by the loop; with lengths the ended ones must
+  // read as zero in the post-loop GEMMs.
+  const bool holes = lengths != nullptr;
+  T* dG = ws.get<T>(detail::kDG, tbgh, /*zero=*/holes);
+  T* dR = C == Cell::GRU ? ws.get<T>(detail::kDR, tbgh, holes) : dG;
+  T* dr_all = proj ? ws.get<T>(detail::kDr, static_cast<size_t>(TB * Ho), holes) : nullptr;
   T* dh = ws.get<T>(detail::kDh, bho, true);
   T* dc = C == Cell::LSTM ? ws.get<T>(detail::kDc, bh, true) : nullptr;
   T* dRs = ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);  // double-buffered
