@@ -9,6 +9,8 @@ import importlib.util
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -151,6 +153,42 @@ def test_timing_is_interleaved_and_rotated():
     assert all(len(s) == 3 and min(s) >= 0 for s in samples.values())
     assert calls[:3] == ["A", "B", "C"]  # warm-up
     assert calls[3:] == ["A", "B", "C", "B", "C", "A", "C", "A", "B"]
+
+
+def test_timing_waits_for_idle_threads_at_every_switch(monkeypatch):
+    events = []
+    monkeypatch.setattr(suite, "wait_idle", lambda max_wait: events.append("wait") or 0.0)
+    tasks = {(n, ph): (lambda n=n: events.append(n)) for n in "AB" for ph in ("infer", "train")}
+    suite.time_tasks(tasks, repeats=2, warmup=1, min_sample=0.0, settle=0.1)
+    warm = ["wait", "A", "A", "wait", "B", "B"]  # the warm-up times set the call counts
+    round0 = ["wait", "A", "A", "A", "wait", "B", "B", "B"]  # one untimed call after a wait
+    round1 = ["wait", "A", "A", "wait", "B", "B", "B", "wait", "A", "A"]  # rotated by one
+    assert events == warm + round0 + round1
+
+
+def _spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.mark.parametrize("proc", [True, False], ids=["thread-states", "cpu-time-fallback"])
+def test_wait_idle_waits_for_a_spinning_thread(monkeypatch, proc):
+    if proc and suite._running_threads(str(threading.get_native_id())) is None:
+        pytest.skip("no /proc/self/task here")
+    if not proc:
+        monkeypatch.setattr(suite, "_running_threads", lambda me: None)
+    suite.wait_idle(1.0)  # whatever earlier tests left spinning
+    spinner = threading.Thread(target=_spin, args=(0.3,))
+    t0 = time.perf_counter()
+    spinner.start()
+    try:
+        suite.wait_idle(2.0)
+        waited = time.perf_counter() - t0
+    finally:
+        spinner.join()
+    assert waited >= 0.25
+    assert suite.wait_idle(2.0) < 1.0  # idle now: returns well before max_wait
 
 
 def test_cli_writes_json(tmp_path, capsys):

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <new>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -63,6 +64,17 @@ void check_shape(const char* name, const py::array& a, const std::vector<int64_t
   if (!ok)
     throw py::value_error(std::string(name) + ": expected shape " + expected_str(want) +
                           ", got " + shape_str(a));
+}
+
+// std::bad_alloc from the kernels' own work buffers: MemoryError naming the call and its sizes
+// (pybind11 alone would say only "std::bad_alloc"). Called with the GIL held.
+[[noreturn]] void no_memory(const char* fn, Cell cell, const Dims& d) {
+  std::ostringstream os;
+  os << fn << ": cannot allocate the work buffers of " << rnnfast::cell_name(cell) << " with T="
+     << d.T << ", B=" << d.B << ", I=" << d.I << ", H=" << d.H << ", H_out=" << d.H_out
+     << " (std::bad_alloc)";
+  PyErr_SetString(PyExc_MemoryError, os.str().c_str());
+  throw py::error_already_set();
 }
 
 Cell to_cell(int c) {
@@ -200,9 +212,11 @@ py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
   const T* xp = L.x.data();
   const T* h0p = h0 ? h0->data() : nullptr;
   const T* c0p = c0 ? c0->data() : nullptr;
-  {
+  try {
     py::gil_scoped_release nogil;
     rnnfast::forward<T>(cell, yp, hnp, c_n, res, xp, h0p, c0p, L.len, hmp, L.w, d, reverse);
+  } catch (const std::bad_alloc&) {
+    no_memory("forward", cell, d);
   }
   return py::make_tuple(y, h_n, c_n_obj, reserve_obj);
 }
@@ -273,10 +287,12 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
   const T* dhnp = dh_n ? dh_n->data() : nullptr;
   const T* dcnp = dc_n ? dc_n->data() : nullptr;
   const T* xp = L.x.data();
-  {
+  try {
     py::gil_scoped_release nogil;
     rnnfast::backward<T>(cell, dxp, dh0p, dc0, g, rp, dyp, dhnp, dcnp, xp, L.len, hmp, w, d,
                          reverse);
+  } catch (const std::bad_alloc&) {
+    no_memory("backward", cell, d);
   }
   return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj);
 }

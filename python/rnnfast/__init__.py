@@ -17,7 +17,8 @@ __version__ = _core.version()
 
 __all__ = ["functional", "reference", "set_num_threads", "get_num_threads", "__version__",
            "tensor", "Tensor", "no_grad", "is_grad_enabled", "manual_seed", "cat", "stack",
-           "where", "nn", "optim", "data", "train", "save", "load"]
+           "where", "nn", "optim", "data", "train", "save", "load", "use_deterministic",
+           "is_deterministic"]
 
 
 def set_num_threads(n):
@@ -33,3 +34,30 @@ def set_num_threads(n):
 def get_num_threads():
     """The number of threads the kernels use."""
     return _core.get_num_threads()
+
+
+_deterministic = False
+
+
+def use_deterministic(mode):
+    """Ask for bitwise-reproducible results (like torch.use_deterministic_algorithms).
+
+    This costs nothing, because rnnfast's kernels have no non-deterministic mode to switch
+    off: every output element is computed by one thread with one fixed summation order, so
+    results are bitwise identical whatever the thread count (``set_num_threads``) and however
+    the time loop is split across threads, and nothing depends on thread timing (no atomics,
+    no racing reductions). With the same ``rnnfast.manual_seed``, the same inputs and the same
+    instruction set (``rnnfast._core.isa()``: AVX-512, AVX2 and portable kernels round
+    differently), training runs repeat bit for bit. The flag is recorded so code written for
+    torch can state its intent, and ``is_deterministic()`` reports it; it changes no kernel.
+    """
+    if not isinstance(mode, bool):
+        raise TypeError(f"mode: expected a bool, got {type(mode).__name__}")
+    global _deterministic
+    _deterministic = mode
+
+
+def is_deterministic():
+    """Whether ``use_deterministic(True)`` is in force (the kernels are deterministic either
+    way; see ``use_deterministic``)."""
+    return _deterministic

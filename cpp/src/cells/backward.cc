@@ -76,6 +76,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   std::atomic<bool> failed{false};
+  detail::StepBarrier step_barrier(sp.threads);
   std::exception_ptr error;
 
   // The team's work; with one thread it runs inline (no parallel region to enter).
@@ -126,9 +127,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           if (proj) std::memcpy(dr_all + (t * B + b) * Ho + v0, dhb + v0, sizeof(T) * nv);
         }
         if (proj) {  // dm = dh W_hr on this thread's units (needs all of dh)
-          if (sp.by_units) {
-#pragma omp barrier
-          }
+          if (sp.by_units) step_barrier.wait();
           if (nu > 0 && nb > 0) {
             if (direct)
               gemm::gemm_direct<T>(nb, nu, Ho, dh + b0 * Ho, Ho, w.w_hr + u0, H, false, T(0),
@@ -157,9 +156,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             pw.rnn_bwd(nu, g, dmv + b * H + u0, dg, drs, C == Cell::RNN_RELU);
           }
         }
-        if (sp.by_units) {
-#pragma omp barrier
-        }
+        if (sp.by_units) step_barrier.wait();
         // dh_{t-1} = (dR_t W_hh) * h_mask (+ z * dh_t for GRU), this thread's columns;
         // ended sequences keep their dh.
         if (nv > 0 && nb > 0) {

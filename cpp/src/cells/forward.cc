@@ -88,6 +88,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   std::atomic<bool> failed{false};
+  detail::StepBarrier step_barrier(sp.threads);
   std::exception_ptr error;
 
   // The team's work; with one thread it runs inline (no parallel region to enter).
@@ -177,9 +178,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             for (int64_t k = u0; k < u1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
         }
         if (proj) {  // h_t = m_t W_hr^T, this thread's output columns
-          if (sp.by_units) {
-#pragma omp barrier
-          }
+          if (sp.by_units) step_barrier.wait();
           if (nv > 0 && nb > 0) {
             if (direct)
               gemm::gemm_direct<T>(nb, nv, H, m + b0 * H, H, w.w_hr + v0 * H, H, true, T(0), rp,
@@ -203,9 +202,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
               for (int64_t k = v0; k < v1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
           }
         }
-        if (sp.by_units) {
-#pragma omp barrier
-        }
+        if (sp.by_units) step_barrier.wait();
         std::swap(hc, hx);
         std::swap(hmc, hmx);
       }

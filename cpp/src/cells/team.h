@@ -7,9 +7,11 @@
 // Chosen by a cost model (below) or RNNFAST_TIME_PARALLEL=units|batch.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "threads.h"
 
@@ -50,6 +52,38 @@ inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, 
   }
   return s;
 }
+
+// The per-step barrier of a time loop. It spins briefly (a step's partner usually arrives
+// within microseconds) and then yields the core instead of spinning on: on a loaded machine a
+// waiting thread that keeps spinning takes the very core its late partner needs.
+class StepBarrier {
+ public:
+  explicit StepBarrier(int n) : n_(n) {}
+  void wait() {
+    if (n_ <= 1) return;
+    const int gen = generation_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      count_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int i = 0; generation_.load(std::memory_order_acquire) == gen; ++i) {
+      if (i < kSpins) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+ private:
+  static constexpr int kSpins = 4000;  // a few microseconds of pause instructions
+  const int n_;
+  std::atomic<int> count_{0};
+  std::atomic<int> generation_{0};
+};
 
 // [lo, hi) of n items for thread t of nt, in multiples of `align` where possible.
 inline void slice(int64_t n, int t, int nt, int64_t align, int64_t* lo, int64_t* hi) {

@@ -312,10 +312,10 @@ def _running_threads(me):
 def wait_idle(max_wait=0.5, poll=0.0005, quiet=0.025):
     """Sleep until no other thread of the process burns CPU, for at most ``max_wait`` seconds.
 
-    Thread pools spin after a call before they sleep: here OpenBLAS under NumPy about 0.1 s
-    (2**28 cycles), libgomp (rnnfast, torch) about 8 ms, onnxruntime a few ms. On a 2-core
-    machine a spinning pool steals the cores of whatever is timed next: rnnfast and torch right
-    after the NumPy reference were measured 2x slower. Returns the seconds waited.
+    Thread pools spin after a call before they sleep: on the 2-core VM this was written on,
+    OpenBLAS under NumPy about 0.1 s (2**28 cycles), onnxruntime about 30 ms, libgomp (rnnfast,
+    torch) about 8 ms. A spinning pool steals the cores of whatever is timed next: rnnfast and
+    torch right after the NumPy reference were measured 2x slower. Returns the seconds waited.
 
     On Linux the threads' scheduler states are polled every ``poll`` seconds: idle is no other
     thread running or runnable in two polls in a row. A spinning thread is always runnable, so
