@@ -378,3 +378,52 @@ def test_results_are_bitwise_independent_of_threads_and_split(cell, T, monkeypat
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_pair_equals_two_calls(cell, threads):
+    """forward_pair / backward_pair (both directions at once, one thread each) give bitwise
+    the results of the two calls made one after the other."""
+    mode, proj = cell
+    p = make_problem(mode, 6, 24, 8, 48, proj=proj and 20, dtype=np.float32, seed=2,
+                     lengths=_lengths(6, 24, seed=8))
+    w = _weights(p)
+    h_mask = _mask(24, proj and 20 or 48, 0.3, np.float32, seed=9)
+    a = dict(x=p["x"], **w, h0=p["h0"], c0=p["c0"], lengths=p["lengths"])
+    b = dict(a, reverse=True, h_mask=h_mask)
+    old = rnnfast.get_num_threads()
+    rnnfast.set_num_threads(threads)
+    try:
+        ra, rb = F.forward_pair(mode, a, b)
+        sa, sb = F.forward(mode, **a), F.forward(mode, **b)
+        for u, v in zip(ra + rb, sa + sb):
+            if v is None:
+                assert u is None
+            else:
+                np.testing.assert_array_equal(u, v)
+        dy = np.ones_like(ra[0])
+        common = dict(x=p["x"], **w, lengths=p["lengths"], dy=dy)
+        ga, gb = F.backward_pair(mode, dict(common, reserve=ra[3]),
+                                 dict(common, reserve=rb[3], reverse=True, h_mask=h_mask))
+        ha = F.backward(mode, ra[3], **common)
+        hb = F.backward(mode, rb[3], **common, reverse=True, h_mask=h_mask)
+        for k in GRAD_KEYS:
+            for u, v in ((ga[k], ha[k]), (gb[k], hb[k])):
+                if v is None:
+                    assert u is None
+                else:
+                    np.testing.assert_array_equal(u, v)
+    finally:
+        rnnfast.set_num_threads(old)
+
+
+def test_pair_reports_errors_of_either_call():
+    p = make_problem("gru", 4, 3, 5, 6, dtype=np.float32)
+    a = dict(x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"])
+    with pytest.raises(ValueError, match=r"lengths: expected every length in \[1, T=4\]"):
+        F.forward_pair("gru", a, dict(a, lengths=[4, 9, 1]))
+    with pytest.raises(ValueError, match=r"h0: expected shape \(3, 6\)"):
+        F.forward_pair("gru", dict(a, h0=np.zeros((2, 6))), a)
+    ra, rb = F.forward_pair("gru", a, a)  # still works afterwards
+    np.testing.assert_array_equal(ra[0], rb[0])

@@ -171,54 +171,175 @@ struct Layer {
   }
 };
 
+// One forward call: arguments checked and outputs allocated with the GIL held; run() is
+// called without it; result() builds the returned tuple.
+template <typename T>
+struct ForwardCall {
+  Cell cell;
+  Layer<T> L;
+  Opt<T> h0, c0, h_mask;
+  bool reverse, training;
+  py::array_t<T> y, h_n;
+  py::object c_n_obj = py::none(), reserve_obj = py::none();
+  T* c_n = nullptr;
+  T* res = nullptr;
+
+  ForwardCall(Cell cell_, const py::object& xo, const py::object& w_iho, const py::object& w_hho,
+              const py::object& b_iho, const py::object& b_hho, const py::object& w_hro,
+              const py::object& h0o, const py::object& c0o, const py::object& lengthso,
+              const py::object& h_masko, bool reverse_, bool training_)
+      : cell(cell_),
+        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso),
+        reverse(reverse_),
+        training(training_) {
+    const Dims& d = L.d;
+    h0 = get<T>("h0", h0o, false);
+    c0 = get<T>("c0", c0o, false);
+    if (h0) check_shape("h0", *h0, {d.B, d.H_out});
+    if (c0) {
+      if (cell != Cell::LSTM)
+        throw py::value_error("c0: expected None (a cell state is LSTM only), got an array");
+      check_shape("c0", *c0, {d.B, d.H});
+    }
+    h_mask = get<T>("h_mask", h_masko, false);
+    if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
+    const int64_t rsize = training ? rnnfast::reserve_size(cell, d) : 0;
+    y = py::array_t<T>({d.T, d.B, d.H_out});
+    h_n = py::array_t<T>({d.B, d.H_out});
+    if (cell == Cell::LSTM) {
+      py::array_t<T> a({d.B, d.H});
+      c_n = a.mutable_data();
+      c_n_obj = a;
+    }
+    if (training) {
+      py::array_t<T> r(rsize);
+      res = r.mutable_data();
+      reserve_obj = r;
+    }
+  }
+  double step_flops() const {
+    return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out;
+  }
+  void run() {  // without the GIL
+    rnnfast::forward<T>(cell, y.mutable_data(), h_n.mutable_data(), c_n, res, L.x.data(),
+                        h0 ? h0->data() : nullptr, c0 ? c0->data() : nullptr, L.len,
+                        h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse);
+  }
+  py::tuple result() const { return py::make_tuple(y, h_n, c_n_obj, reserve_obj); }
+};
+
+template <typename T>
+struct BackwardCall {
+  Cell cell;
+  Layer<T> L;
+  py::array_t<T> reserve;
+  Opt<T> dy, dh_n, dc_n, h_mask;
+  bool reverse;
+  py::array_t<T> dx, dh0, dw_ih, dw_hh;
+  py::object dc0_obj = py::none(), db_ih_obj = py::none(), db_hh_obj = py::none(),
+             dw_hr_obj = py::none();
+  T* dc0 = nullptr;
+  rnnfast::WeightGrads<T> g;
+
+  static py::array_t<T> zeros(std::vector<py::ssize_t> shape) {
+    py::array_t<T> a(shape);
+    std::fill_n(a.mutable_data(), a.size(), T(0));
+    return a;
+  }
+
+  BackwardCall(Cell cell_, const py::object& reserveo, const py::object& xo,
+               const py::object& w_iho, const py::object& w_hho, const py::object& b_iho,
+               const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
+               const py::object& h_masko, bool reverse_, const py::object& dyo,
+               const py::object& dh_no, const py::object& dc_no)
+      : cell(cell_),
+        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso),
+        reserve(*get<T>("reserve", reserveo, true)),
+        reverse(reverse_) {
+    const Dims& d = L.d;
+    dy = get<T>("dy", dyo, false);
+    dh_n = get<T>("dh_n", dh_no, false);
+    dc_n = get<T>("dc_n", dc_no, false);
+    check_shape("reserve", reserve, {rnnfast::reserve_size(cell, d)});
+    if (dy) check_shape("dy", *dy, {d.T, d.B, d.H_out});
+    if (dh_n) check_shape("dh_n", *dh_n, {d.B, d.H_out});
+    if (dc_n) {
+      if (cell != Cell::LSTM)
+        throw py::value_error("dc_n: expected None (a cell state is LSTM only), got an array");
+      check_shape("dc_n", *dc_n, {d.B, d.H});
+    }
+    h_mask = get<T>("h_mask", h_masko, false);
+    if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
+    const int64_t G = rnnfast::num_gates(cell);
+    dx = py::array_t<T>({d.T, d.B, d.I});
+    dh0 = py::array_t<T>({d.B, d.H_out});
+    if (cell == Cell::LSTM) {
+      py::array_t<T> a({d.B, d.H});
+      dc0 = a.mutable_data();
+      dc0_obj = a;
+    }
+    dw_ih = zeros({G * d.H, d.I});
+    dw_hh = zeros({G * d.H, d.H_out});
+    g.dw_ih = dw_ih.mutable_data();
+    g.dw_hh = dw_hh.mutable_data();
+    if (L.w.b_ih) {
+      auto a = zeros({G * d.H}), b = zeros({G * d.H});
+      g.db_ih = a.mutable_data();
+      g.db_hh = b.mutable_data();
+      db_ih_obj = a;
+      db_hh_obj = b;
+    }
+    if (L.w.w_hr) {
+      auto a = zeros({d.H_out, d.H});
+      g.dw_hr = a.mutable_data();
+      dw_hr_obj = a;
+    }
+  }
+  double step_flops() const {
+    return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out;
+  }
+  void run() {  // without the GIL
+    rnnfast::backward<T>(cell, dx.mutable_data(), dh0.mutable_data(), dc0, g, reserve.data(),
+                         dy ? dy->data() : nullptr, dh_n ? dh_n->data() : nullptr,
+                         dc_n ? dc_n->data() : nullptr, L.x.data(), L.len,
+                         h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse);
+  }
+  py::tuple result() const {
+    return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj);
+  }
+};
+
+template <typename Call>
+py::tuple run_one(Call& c, const char* fn) {
+  try {
+    py::gil_scoped_release nogil;
+    c.run();
+  } catch (const std::bad_alloc&) {
+    no_memory(fn, c.cell, c.L.d);
+  }
+  return c.result();
+}
+
+template <typename Call>
+py::tuple run_two(Call& a, Call& b, const char* fn) {
+  try {
+    py::gil_scoped_release nogil;
+    rnnfast::run_pair([&] { a.run(); }, [&] { b.run(); }, a.step_flops());
+  } catch (const std::bad_alloc&) {
+    no_memory(fn, a.cell, a.L.d);
+  }
+  return py::make_tuple(a.result(), b.result());
+}
+
 template <typename T>
 py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
                     const py::object& w_hho, const py::object& b_iho, const py::object& b_hho,
                     const py::object& w_hro, const py::object& h0o, const py::object& c0o,
                     const py::object& lengthso, const py::object& h_masko, bool reverse,
                     bool training) {
-  const Layer<T> L(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso);
-  const Dims& d = L.d;
-  auto h0 = get<T>("h0", h0o, false);
-  auto c0 = get<T>("c0", c0o, false);
-  if (h0) check_shape("h0", *h0, {d.B, d.H_out});
-  if (c0) {
-    if (cell != Cell::LSTM)
-      throw py::value_error("c0: expected None (a cell state is LSTM only), got an array");
-    check_shape("c0", *c0, {d.B, d.H});
-  }
-  auto h_mask = get<T>("h_mask", h_masko, false);
-  if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
-  const T* hmp = h_mask ? h_mask->data() : nullptr;
-  const int64_t rsize = training ? rnnfast::reserve_size(cell, d) : 0;
-
-  py::array_t<T> y({d.T, d.B, d.H_out});
-  py::array_t<T> h_n({d.B, d.H_out});
-  py::object c_n_obj = py::none(), reserve_obj = py::none();
-  T* c_n = nullptr;
-  T* res = nullptr;
-  if (cell == Cell::LSTM) {
-    py::array_t<T> c_n_arr({d.B, d.H});
-    c_n = c_n_arr.mutable_data();
-    c_n_obj = c_n_arr;
-  }
-  if (training) {
-    py::array_t<T> r(rsize);
-    res = r.mutable_data();
-    reserve_obj = r;
-  }
-  T* yp = y.mutable_data();
-  T* hnp = h_n.mutable_data();
-  const T* xp = L.x.data();
-  const T* h0p = h0 ? h0->data() : nullptr;
-  const T* c0p = c0 ? c0->data() : nullptr;
-  try {
-    py::gil_scoped_release nogil;
-    rnnfast::forward<T>(cell, yp, hnp, c_n, res, xp, h0p, c0p, L.len, hmp, L.w, d, reverse);
-  } catch (const std::bad_alloc&) {
-    no_memory("forward", cell, d);
-  }
-  return py::make_tuple(y, h_n, c_n_obj, reserve_obj);
+  ForwardCall<T> c(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, h0o, c0o, lengthso, h_masko,
+                   reverse, training);
+  return run_one(c, "forward");
 }
 
 template <typename T>
@@ -227,74 +348,29 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
                      const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                      const py::object& h_masko, bool reverse, const py::object& dyo,
                      const py::object& dh_no, const py::object& dc_no) {
-  const Layer<T> L(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso);
-  const Dims& d = L.d;
-  const rnnfast::Weights<T>& w = L.w;
-  auto reserve = *get<T>("reserve", reserveo, true);
-  auto dy = get<T>("dy", dyo, false);
-  auto dh_n = get<T>("dh_n", dh_no, false);
-  auto dc_n = get<T>("dc_n", dc_no, false);
-  const int64_t rsize = rnnfast::reserve_size(cell, d);
-  check_shape("reserve", reserve, {rsize});
-  if (dy) check_shape("dy", *dy, {d.T, d.B, d.H_out});
-  if (dh_n) check_shape("dh_n", *dh_n, {d.B, d.H_out});
-  if (dc_n) {
-    if (cell != Cell::LSTM)
-      throw py::value_error("dc_n: expected None (a cell state is LSTM only), got an array");
-    check_shape("dc_n", *dc_n, {d.B, d.H});
-  }
-  auto h_mask = get<T>("h_mask", h_masko, false);
-  if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
-  const T* hmp = h_mask ? h_mask->data() : nullptr;
-  const int64_t G = rnnfast::num_gates(cell);
+  BackwardCall<T> c(cell, reserveo, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, h_masko,
+                    reverse, dyo, dh_no, dc_no);
+  return run_one(c, "backward");
+}
 
-  auto zeros = [](std::vector<py::ssize_t> shape) {
-    py::array_t<T> a(shape);
-    std::fill_n(a.mutable_data(), a.size(), T(0));
-    return a;
-  };
-  py::array_t<T> dx({d.T, d.B, d.I});
-  py::array_t<T> dh0({d.B, d.H_out});
-  py::object dc0_obj = py::none(), db_ih_obj = py::none(), db_hh_obj = py::none(),
-             dw_hr_obj = py::none();
-  T* dc0 = nullptr;
-  if (cell == Cell::LSTM) {
-    py::array_t<T> a({d.B, d.H});
-    dc0 = a.mutable_data();
-    dc0_obj = a;
-  }
-  auto dw_ih = zeros({G * d.H, d.I});
-  auto dw_hh = zeros({G * d.H, d.H_out});
-  rnnfast::WeightGrads<T> g;
-  g.dw_ih = dw_ih.mutable_data();
-  g.dw_hh = dw_hh.mutable_data();
-  if (w.b_ih) {
-    auto a = zeros({G * d.H}), b = zeros({G * d.H});
-    g.db_ih = a.mutable_data();
-    g.db_hh = b.mutable_data();
-    db_ih_obj = a;
-    db_hh_obj = b;
-  }
-  if (w.w_hr) {
-    auto a = zeros({d.H_out, d.H});
-    g.dw_hr = a.mutable_data();
-    dw_hr_obj = a;
-  }
-  T* dxp = dx.mutable_data();
-  T* dh0p = dh0.mutable_data();
-  const T* rp = reserve.data();
-  const T* dyp = dy ? dy->data() : nullptr;
-  const T* dhnp = dh_n ? dh_n->data() : nullptr;
-  const T* dcnp = dc_n ? dc_n->data() : nullptr;
-  const T* xp = L.x.data();
-  try {
-    py::gil_scoped_release nogil;
-    rnnfast::backward<T>(cell, dxp, dh0p, dc0, g, rp, dyp, dhnp, dcnp, xp, L.len, hmp, w, d,
-                         reverse);
-  } catch (const std::bad_alloc&) {
-    no_memory("backward", cell, d);
-  }
-  return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj);
+// args: the 12 arguments of forward after `cell` (x .. training), as a tuple.
+template <typename T>
+ForwardCall<T> forward_call(Cell cell, const py::tuple& a) {
+  if (a.size() != 12)
+    throw py::value_error("forward_pair: expected 12 arguments per call, got " +
+                          std::to_string(a.size()));
+  return ForwardCall<T>(cell, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+                        a[10].cast<bool>(), a[11].cast<bool>());
+}
+
+// args: the 13 arguments of backward after `cell` (reserve .. dc_n), as a tuple.
+template <typename T>
+BackwardCall<T> backward_call(Cell cell, const py::tuple& a) {
+  if (a.size() != 13)
+    throw py::value_error("backward_pair: expected 13 arguments per call, got " +
+                          std::to_string(a.size()));
+  return BackwardCall<T>(cell, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
+                         a[9].cast<bool>(), a[10], a[11], a[12]);
 }
 
 bool is_float64(const py::object& w_ih) {
@@ -345,6 +421,36 @@ PYBIND11_MODULE(_core, m) {
       py::arg("reverse"),
       py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"),
       "BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr)");
+  m.def(
+      "forward_pair",
+      [](int cell, py::tuple a, py::tuple b) {
+        const Cell c = to_cell(cell);
+        if (a.size() > 1 && is_float64(a[1])) {
+          auto ca = forward_call<double>(c, a);
+          auto cb = forward_call<double>(c, b);
+          return run_two(ca, cb, "forward");
+        }
+        auto ca = forward_call<float>(c, a);
+        auto cb = forward_call<float>(c, b);
+        return run_two(ca, cb, "forward");
+      },
+      py::arg("cell"), py::arg("a"), py::arg("b"),
+      "Two independent forward calls (e.g. both directions) at once -> (result_a, result_b)");
+  m.def(
+      "backward_pair",
+      [](int cell, py::tuple a, py::tuple b) {
+        const Cell c = to_cell(cell);
+        if (a.size() > 2 && is_float64(a[2])) {
+          auto ca = backward_call<double>(c, a);
+          auto cb = backward_call<double>(c, b);
+          return run_two(ca, cb, "backward");
+        }
+        auto ca = backward_call<float>(c, a);
+        auto cb = backward_call<float>(c, b);
+        return run_two(ca, cb, "backward");
+      },
+      py::arg("cell"), py::arg("a"), py::arg("b"),
+      "Two independent backward calls at once -> (result_a, result_b)");
   m.def(
       "set_num_threads", [](int n) { rnnfast::set_num_threads(n); }, py::arg("n"));
   m.def("get_num_threads", &rnnfast::get_num_threads);

@@ -1,6 +1,8 @@
 // Argument validation, the reserve size, threads and version: everything of the public API
 // that is not numerical. Validation messages name the argument, the expected and given value.
 #include <atomic>
+#include <exception>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -8,6 +10,7 @@
 
 #include "cells/common.h"
 #include "rnnfast/rnnfast.h"
+#include "cells/team.h"
 #include "threads.h"
 
 namespace rnnfast {
@@ -113,6 +116,32 @@ int64_t reserve_size(Cell cell, const Dims& d) {
   if (cell == Cell::LSTM) n += 2 * TB * d.H;
   if (cell == Cell::GRU) n += TB * d.H;
   return n;
+}
+
+void run_pair(const std::function<void()>& a, const std::function<void()>& b,
+              double step_flops) {
+  const int nt = detail::threads_for(1e30);  // 1 when nested or single-threaded
+  // Two threads: one per call beats a team per call (no per-step barrier). More threads: only
+  // while a call's step is too small for a team of its own.
+  const bool concurrent = nt >= 2 && (nt == 2 || step_flops < detail::kMinStepFlops * nt);
+  if (!concurrent) {
+    a();
+    b();
+    return;
+  }
+  std::exception_ptr err[2];
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num();
+    try {
+      if (t == 0) a();
+      if (t == 1 || omp_get_num_threads() == 1) b();
+    } catch (...) {
+      err[t] = std::current_exception();
+    }
+  }
+  for (auto& e : err)
+    if (e) std::rethrow_exception(e);
 }
 
 void set_num_threads(int n) {

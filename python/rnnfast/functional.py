@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["MODES", "forward", "backward"]
+__all__ = ["MODES", "forward", "backward", "forward_pair", "backward_pair"]
 
 MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 _MODE_ID = {m: i for i, m in enumerate(MODES)}
@@ -100,3 +100,42 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, l
         bool(reverse), _as("dy", dy, dt), _as("dh_n", dh_n, dt), _as("dc_n", dc_n, dt))
     return {"dx": dx, "dh0": dh0, "dc0": dc0, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih,
             "b_hh": db_hh, "w_hr": dw_hr}
+
+
+def _forward_args(x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
+                  lengths=None, reverse=False, training=True, h_mask=None):
+    dt = _dtype_of(w_ih)
+    return (_as("x", x, dt, False), _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False),
+            _as("b_ih", b_ih, dt), _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt),
+            _as("h0", h0, dt), _as("c0", c0, dt), _lengths(lengths), _as("h_mask", h_mask, dt),
+            bool(reverse), bool(training))
+
+
+def _backward_args(reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, lengths=None,
+                   reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None):
+    dt = _dtype_of(w_ih)
+    if reserve is None:
+        raise ValueError("reserve: expected the reserve of a forward(training=True) call, got None")
+    return (_as("reserve", reserve, dt, False), _as("x", x, dt, False),
+            _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False), _as("b_ih", b_ih, dt),
+            _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _lengths(lengths),
+            _as("h_mask", h_mask, dt), bool(reverse), _as("dy", dy, dt), _as("dh_n", dh_n, dt),
+            _as("dc_n", dc_n, dt))
+
+
+def forward_pair(mode, a, b):
+    """Two independent ``forward`` calls -- the two directions of a bidirectional layer -- run
+    at once, one thread each, when that beats running them one after the other (see
+    ``rnnfast::run_pair``). ``a`` and ``b`` are dicts of ``forward``'s arguments after
+    ``mode``; returns the two results of ``forward``."""
+    cell = _mode_id(mode)
+    return _core.forward_pair(cell, _forward_args(**a), _forward_args(**b))
+
+
+def backward_pair(mode, a, b):
+    """``backward`` of two independent calls at once; ``a`` and ``b`` are dicts of
+    ``backward``'s arguments after ``mode``. Returns the two gradient dicts."""
+    cell = _mode_id(mode)
+    ra, rb = _core.backward_pair(cell, _backward_args(**a), _backward_args(**b))
+    keys = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")
+    return dict(zip(keys, ra)), dict(zip(keys, rb))

@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,13 @@ template <typename T>
 void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
               const T* dy, const T* dh_n, const T* dc_n, const T* x, const int64_t* lengths,
               const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse);
+
+// Runs two independent calls at once -- typically forward() or backward() of the two
+// directions of a bidirectional layer -- each on one thread of a two-thread team, when two or
+// more threads are set and one step of a call (step_flops, e.g. 2*B*G*H*H_out) is too small to
+// feed a team of its own; otherwise one after the other, each call using the team itself.
+// An exception from either call is rethrown after both have finished.
+void run_pair(const std::function<void()>& a, const std::function<void()>& b, double step_flops);
 
 // Threads used by the kernels (OpenMP). 1 when built without OpenMP.
 void set_num_threads(int n);

@@ -80,8 +80,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   std::exception_ptr error;
 
   // The team's work; with one thread it runs inline (no parallel region to enter).
-  auto team = [&]() {
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+  // (tid, nth) are passed in: run inline, the caller may itself be a thread of an outer team.
+  auto team = [&](const int tid, const int nth) {
     int64_t b0 = 0, b1 = B, u0 = 0, u1 = H, v0 = 0, v1 = Ho;
     if (nth > 1) {
       if (sp.by_units) {
@@ -110,7 +110,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       if (!error) error = std::current_exception();
       failed = true;
     }
-#pragma omp barrier
+    step_barrier.wait();  // never an OpenMP barrier: it would bind to an outer team
     if (!failed.load()) {
       int parity = 0;
       for (int64_t s = NT - 1; s >= 0; --s) {
@@ -184,9 +184,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   };
   if (sp.threads > 1) {
 #pragma omp parallel num_threads(sp.threads)
-    team();
+    team(omp_get_thread_num(), omp_get_num_threads());
   } else {
-    team();
+    team(0, 1);
   }
   if (error) std::rethrow_exception(error);
   if (dh0) std::memcpy(dh0, dh, sizeof(T) * B * Ho);

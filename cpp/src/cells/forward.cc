@@ -92,8 +92,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   std::exception_ptr error;
 
   // The team's work; with one thread it runs inline (no parallel region to enter).
-  auto team = [&]() {
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+  // (tid, nth) are passed in: run inline, the caller may itself be a thread of an outer team.
+  auto team = [&](const int tid, const int nth) {
     int64_t b0 = 0, b1 = B, u0 = 0, u1 = H, v0 = 0, v1 = Ho;
     if (nth > 1) {
       if (sp.by_units) {
@@ -128,7 +128,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       if (!error) error = std::current_exception();
       failed = true;
     }
-#pragma omp barrier
+    step_barrier.wait();  // never an OpenMP barrier: it would bind to an outer team
     if (!failed.load()) {
       T* hc = hbuf;
       T* hx = hbuf + B * Ho;
@@ -210,9 +210,9 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   };
   if (sp.threads > 1) {
 #pragma omp parallel num_threads(sp.threads)
-    team();
+    team(omp_get_thread_num(), omp_get_num_threads());
   } else {
-    team();
+    team(0, 1);
   }
   if (error) std::rethrow_exception(error);
   const T* h_final = hbuf + (NT % 2 == 0 ? 0 : B * Ho);

@@ -111,6 +111,68 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
     return outs[0], outs[1], (outs[2] if c_n is not None else None)
 
 
+def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
+    """Both directions of one layer as ONE autograd node whose forward and backward each run
+    the two directions at once in C++ (functional.forward_pair / backward_pair).
+
+    states: ((h0_f, c0_f), (h0_r, c0_r)); weights: (5-tuple forward, 5-tuple reverse);
+    h_masks: (mask_f, mask_r). Returns ((y, h_n, c_n), (y, h_n, c_n)) as Tensors.
+    """
+    inputs = [x]
+    for d in range(2):
+        inputs += [states[d][0], states[d][1], *weights[d]]
+    track = is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs)
+    xa = x.data
+
+    def args(d):
+        h0, c0 = states[d]
+        w_ih, w_hh, b_ih, b_hh, w_hr = (None if t is None else t.data for t in weights[d])
+        return dict(x=xa, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, w_hr=w_hr,
+                    h0=None if h0 is None else h0.data, c0=None if c0 is None else c0.data,
+                    lengths=lengths, reverse=bool(d), training=track, h_mask=h_masks[d])
+
+    a = [args(0), args(1)]
+    res = F.forward_pair(mode, a[0], a[1])
+    if not track:
+        return tuple((_wrap(y), _wrap(h), None if c is None else _wrap(c)) for y, h, c, _ in res)
+
+    arrays = [r[:3] for r in res]
+    parts = [z for trio in arrays for z in trio if z is not None]
+    sizes = [z.size for z in parts]
+    shapes = [z.shape for z in parts]
+    packed = np.concatenate([z.ravel() for z in parts])
+    present = [i for i, t in enumerate(inputs) if t is not None]
+    per_dir = 3 if arrays[0][2] is not None else 2
+
+    def backward(g):
+        pieces, o = [], 0
+        for size, shape in zip(sizes, shapes):
+            pieces.append(g[o:o + size].reshape(shape))
+            o += size
+        calls = []
+        for d in range(2):
+            mine = pieces[d * per_dir:(d + 1) * per_dir]
+            calls.append(dict(reserve=res[d][3], x=xa, w_ih=a[d]["w_ih"], w_hh=a[d]["w_hh"],
+                              b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"], w_hr=a[d]["w_hr"],
+                              lengths=lengths, reverse=bool(d), dy=mine[0], dh_n=mine[1],
+                              dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d]))
+        gf, gr = F.backward_pair(mode, calls[0], calls[1])
+        every = [gf["dx"] + gr["dx"]]
+        for gd in (gf, gr):
+            every += [gd["dh0"], gd["dc0"], gd["w_ih"], gd["w_hh"], gd["b_ih"], gd["b_hh"],
+                      gd["w_hr"]]
+        return tuple(every[i] for i in present)
+
+    node = _make(packed, tuple(inputs[i] for i in present), backward)
+    outs, o = [], 0
+    for size, shape in zip(sizes, shapes):
+        outs.append(node[o:o + size].reshape(*shape))
+        o += size
+    if per_dir == 3:
+        return (outs[0], outs[1], outs[2]), (outs[3], outs[4], outs[5])
+    return (outs[0], outs[1], None), (outs[2], outs[3], None)
+
+
 class RNNBase(Module):
     """Shared machinery of RNN, LSTM and GRU (torch.nn.RNNBase's parameters and layout)."""
 
@@ -240,16 +302,21 @@ class RNNBase(Module):
             if training and self.input_dropout > 0:
                 mask = _dropout_mask((1, B, layer_in.shape[2]), self.input_dropout, dt)
                 layer_in = layer_in * mask
+            masks = [None] * D
+            if training and self.recurrent_dropout > 0:
+                masks = [_dropout_mask((B, H_out), self.recurrent_dropout, dt) for _ in range(D)]
+            states = [(None if h0 is None else h0[layer * D + d],
+                       None if c0 is None else c0[layer * D + d]) for d in range(D)]
+            if D == 2:  # both directions at once, one node
+                results = _run_bidirectional(self.mode, layer_in, states,
+                                             [self._weights(layer, d) for d in range(2)],
+                                             lengths, masks)
+            else:
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, 0)
+                results = [_run_layer(self.mode, layer_in, states[0][0], states[0][1], w_ih,
+                                      w_hh, b_ih, b_hh, w_hr, lengths, False, masks[0])]
             outs = []
-            for direction in range(D):
-                idx = layer * D + direction
-                h_mask = None
-                if training and self.recurrent_dropout > 0:
-                    h_mask = _dropout_mask((B, H_out), self.recurrent_dropout, dt)
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
-                y, hn, cn = _run_layer(self.mode, layer_in, None if h0 is None else h0[idx],
-                                       None if c0 is None else c0[idx], w_ih, w_hh, b_ih, b_hh,
-                                       w_hr, lengths, bool(direction), h_mask)
+            for y, hn, cn in results:
                 outs.append(y)
                 h_n.append(hn)
                 c_n.append(cn)
