@@ -643,6 +643,8 @@ def predict(model, data, batch_size=None, lengths=None, forward=None):
     ``lengths``), a tuple of arrays as for ``fit`` (targets are ignored), or a DataLoader;
     ``batch_size`` defaults to 32."""
     if _is_array(data):
+        if lengths is not None:
+            lengths = np.asarray(lengths)
         data = (data,) if lengths is None else (data, lengths, np.zeros(len(lengths)))
     elif lengths is not None:
         raise ValueError("lengths: only allowed when data is a single array")

