@@ -36,6 +36,7 @@ class Workspace {
     Buf& b = bufs_[s];
     if (b.size < bytes) {
       b.data.reset();  // release first: the old and new buffers never coexist
+      b.size = 0;      // and if the new one cannot be had, none is recorded
       b.data.reset(new char[bytes]);
       b.size = bytes;
     }

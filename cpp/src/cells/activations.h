@@ -27,7 +27,9 @@ inline float exp_poly(float x) {
   return p * bits_to_float((static_cast<int32_t>(n) + 127) << 23);
 }
 
-inline float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+// NaN gives lo (the callers return the NaN themselves), so no NaN reaches exp_poly's float ->
+// int conversion, which would be undefined behaviour.
+inline float clampf(float x, float lo, float hi) { return x > lo ? (x < hi ? x : hi) : lo; }
 
 inline float act_sigmoid(float x) {
   // 1 / (1 + e^-x); for x < -87 the exact result is below 1.7e-38, returned as 0.

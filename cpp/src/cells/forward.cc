@@ -186,7 +186,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             else
               gemm::gemm_serial<T>(nb, m + b0 * H, H, false, Wr, T(0), rp, nv);
           }
-          for (int64_t b = b0; b < b1; ++b) {
+          for (int64_t b = b0; b < b1 && nv > 0; ++b) {  // nv == 0: rp was never allocated
             const int64_t t = time_index(s, b, NT, lengths, reverse);
             T* hxb = hx + b * Ho + v0;
             if (t < 0) {

@@ -38,6 +38,8 @@ def _check_prob(name, p, allow_one=False):
 
 def _dropout_mask(shape, p, dtype):
     """Inverted-dropout mask: 0 with probability p, else 1/(1-p)."""
+    if p >= 1.0:  # everything dropped (torch: zeros), not 0/0
+        return np.zeros(shape, dtype)
     keep = default_generator().random(shape) >= p
     return (keep / (1.0 - p)).astype(dtype)
 
@@ -49,7 +51,10 @@ def _as_input(x, dtype, name="input"):
         if x.dtype.kind != "f":
             raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
         return x if x.dtype == dtype else x.to(dtype)
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as e:  # ragged nested sequences
+        raise ValueError(f"{name}: cannot convert {type(x).__name__} to an array: {e}") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")
     return _wrap(arr.astype(dtype, copy=False))

@@ -1,0 +1,790 @@
+// test_api: the rnnfast C++ API on its own, as a caller that is not Python sees it.
+//  - every invalid argument throws std::invalid_argument whose message names the argument and
+//    gives the expected and the given value, and nothing is written before the throw;
+//  - valid calls: closed-form cases (zero weights, identity relu RNN), float against double
+//    for every cell and option, double backward against central finite differences, parameter
+//    gradients that accumulate, zero outputs past each sequence's end, bitwise-equal results
+//    with 1 and 2 threads and either time-loop split, run_pair equal to sequential calls;
+//  - `test_api bad_alloc` (a separate ctest entry): sizes whose work buffers cannot be
+//    allocated throw std::bad_alloc, and the library keeps working afterwards.
+// It deliberately does not check accuracy against the NumPy reference (tests/test_kernels.py
+// does) nor performance. Prints one line per failure and a closing "N passed, M failed".
+#include <rnnfast/rnnfast.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using rnnfast::Cell;
+using rnnfast::Dims;
+
+int g_passed = 0, g_failed = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++g_passed;
+  } else {
+    ++g_failed;
+    std::printf("FAIL %s\n", what.c_str());
+  }
+}
+
+// A deterministic generator (splitmix64), so the program needs no <random> distribution
+// whose output could differ between standard libraries.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed) {}
+  double uniform(double lo, double hi) {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return lo + (hi - lo) * (static_cast<double>(z >> 11) / 9007199254740992.0);
+  }
+};
+
+std::vector<double> rand_vec(Rng& r, int64_t n, double scale) {
+  std::vector<double> v(static_cast<size_t>(n));
+  for (auto& e : v) e = r.uniform(-scale, scale);
+  return v;
+}
+
+// One layer problem: dims, options, and every input in double.
+struct Case {
+  Cell cell = Cell::LSTM;
+  Dims d;
+  bool bias = true, reverse = false, use_lengths = false, use_h0 = true, use_mask = false;
+  std::vector<double> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n;
+  std::vector<int64_t> lengths;
+  std::string name;
+};
+
+Case make_case(Cell cell, int64_t T, int64_t B, int64_t I, int64_t H, int64_t Ho, bool bias,
+               bool reverse, bool lengths, bool h0, bool mask, uint64_t seed) {
+  Case c;
+  c.cell = cell;
+  c.d.T = T;
+  c.d.B = B;
+  c.d.I = I;
+  c.d.H = H;
+  c.d.H_out = Ho;
+  c.bias = bias;
+  c.reverse = reverse;
+  c.use_lengths = lengths;
+  c.use_h0 = h0;
+  c.use_mask = mask;
+  const int64_t G = rnnfast::num_gates(cell);
+  const double k = 1.0 / std::sqrt(static_cast<double>(H));
+  Rng r(seed);
+  c.x = rand_vec(r, T * B * I, 1.0);
+  c.w_ih = rand_vec(r, G * H * I, k);
+  c.w_hh = rand_vec(r, G * H * Ho, k);
+  if (bias) {
+    c.b_ih = rand_vec(r, G * H, k);
+    c.b_hh = rand_vec(r, G * H, k);
+  }
+  if (Ho != H) c.w_hr = rand_vec(r, Ho * H, k);
+  if (h0) {
+    c.h0 = rand_vec(r, B * Ho, 0.5);
+    if (cell == Cell::LSTM) c.c0 = rand_vec(r, B * H, 0.5);
+  }
+  if (mask) {
+    c.mask.resize(static_cast<size_t>(B * Ho));
+    for (auto& m : c.mask) m = r.uniform(0, 1) < 0.3 ? 0.0 : 1.0 / 0.7;
+  }
+  if (lengths) {
+    for (int64_t b = 0; b < B; ++b)
+      c.lengths.push_back(1 + static_cast<int64_t>(r.uniform(0, 1) * static_cast<double>(T)) % T);
+    c.lengths[0] = T;  // y keeps its full length
+  }
+  c.dy = rand_vec(r, T * B * Ho, 1.0);
+  c.dh_n = rand_vec(r, B * Ho, 1.0);
+  if (cell == Cell::LSTM) c.dc_n = rand_vec(r, B * H, 1.0);
+  c.name = std::string(rnnfast::cell_name(cell)) + " T=" + std::to_string(T) + " B=" +
+           std::to_string(B) + " I=" + std::to_string(I) + " H=" + std::to_string(H) +
+           " H_out=" + std::to_string(Ho) + (bias ? "" : " nobias") + (reverse ? " reverse" : "") +
+           (lengths ? " lengths" : "") + (h0 ? "" : " no-h0") + (mask ? " h_mask" : "");
+  return c;
+}
+
+template <typename T>
+std::vector<T> cast(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+template <typename T>
+const T* ptr(const std::vector<T>& v) {
+  return v.empty() ? nullptr : v.data();
+}
+
+// Every output of forward and backward.
+template <typename T>
+struct Result {
+  std::vector<T> y, h_n, c_n, reserve, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
+  std::vector<std::pair<const char*, const std::vector<T>*>> named() const {
+    return {{"y", &y},         {"h_n", &h_n},     {"c_n", &c_n},     {"dx", &dx},
+            {"dh0", &dh0},     {"dc0", &dc0},     {"dw_ih", &dw_ih}, {"dw_hh", &dw_hh},
+            {"db_ih", &db_ih}, {"db_hh", &db_hh}, {"dw_hr", &dw_hr}};
+  }
+};
+
+template <typename T>
+Result<T> run(const Case& c, bool with_backward = true) {
+  const Dims& d = c.d;
+  const bool lstm = c.cell == Cell::LSTM;
+  const auto x = cast<T>(c.x), w_ih = cast<T>(c.w_ih), w_hh = cast<T>(c.w_hh);
+  const auto b_ih = cast<T>(c.b_ih), b_hh = cast<T>(c.b_hh), w_hr = cast<T>(c.w_hr);
+  const auto h0 = cast<T>(c.h0), c0 = cast<T>(c.c0), mask = cast<T>(c.mask);
+  const auto dy = cast<T>(c.dy), dh_n = cast<T>(c.dh_n), dc_n = cast<T>(c.dc_n);
+  rnnfast::Weights<T> w;
+  w.w_ih = ptr(w_ih);
+  w.w_hh = ptr(w_hh);
+  w.b_ih = ptr(b_ih);
+  w.b_hh = ptr(b_hh);
+  w.w_hr = ptr(w_hr);
+  Result<T> r;
+  r.y.assign(static_cast<size_t>(d.T * d.B * d.H_out), T(-7));
+  r.h_n.assign(static_cast<size_t>(d.B * d.H_out), T(-7));
+  if (lstm) r.c_n.assign(static_cast<size_t>(d.B * d.H), T(-7));
+  r.reserve.assign(static_cast<size_t>(rnnfast::reserve_size(c.cell, d)), T(-7));
+  const int64_t* len = c.lengths.empty() ? nullptr : c.lengths.data();
+  rnnfast::forward<T>(c.cell, r.y.data(), r.h_n.data(), lstm ? r.c_n.data() : nullptr,
+                      r.reserve.data(), x.data(), ptr(h0), ptr(c0), len, ptr(mask), w, d,
+                      c.reverse);
+  if (!with_backward) return r;
+  r.dx.assign(static_cast<size_t>(d.T * d.B * d.I), T(-7));
+  r.dh0.assign(static_cast<size_t>(d.B * d.H_out), T(-7));
+  if (lstm) r.dc0.assign(static_cast<size_t>(d.B * d.H), T(-7));
+  r.dw_ih.assign(w_ih.size(), T(0));
+  r.dw_hh.assign(w_hh.size(), T(0));
+  r.db_ih.assign(b_ih.size(), T(0));
+  r.db_hh.assign(b_hh.size(), T(0));
+  r.dw_hr.assign(w_hr.size(), T(0));
+  rnnfast::WeightGrads<T> g;
+  g.dw_ih = r.dw_ih.data();
+  g.dw_hh = r.dw_hh.data();
+  g.db_ih = c.bias ? r.db_ih.data() : nullptr;
+  g.db_hh = c.bias ? r.db_hh.data() : nullptr;
+  g.dw_hr = w_hr.empty() ? nullptr : r.dw_hr.data();
+  rnnfast::backward<T>(c.cell, r.dx.data(), r.dh0.data(), lstm ? r.dc0.data() : nullptr, g,
+                       r.reserve.data(), dy.data(), dh_n.data(), lstm ? dc_n.data() : nullptr,
+                       x.data(), len, ptr(mask), w, d, c.reverse);
+  return r;
+}
+
+bool all_finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float e) { return std::isfinite(e); });
+}
+
+// max|a - b| <= tol * max(1, max|b|): float sums of many terms are compared at their scale.
+template <typename A, typename B>
+bool close(const std::vector<A>& a, const std::vector<B>& b, double tol, std::string* why) {
+  if (a.size() != b.size()) {
+    *why = "size " + std::to_string(a.size()) + " != " + std::to_string(b.size());
+    return false;
+  }
+  double scale = 1.0, err = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+    const double e = std::fabs(static_cast<double>(a[i]) - static_cast<double>(b[i]));
+    if (!(e <= err)) err = e;  // NaN counts as the worst error
+  }
+  if (err <= tol * scale) return true;
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "max abs error %.3g > %.1g * scale %.3g", err, tol, scale);
+  *why = buf;
+  return false;
+}
+
+// ------------------------------------------------------------------ invalid arguments
+
+// Calls `f`, which must throw std::invalid_argument whose message contains every word.
+void expect_invalid(const std::string& what, const std::function<void()>& f,
+                    const std::vector<std::string>& words) {
+  try {
+    f();
+    check(false, what + ": no exception");
+  } catch (const std::invalid_argument& e) {
+    const std::string msg = e.what();
+    for (const auto& w : words)
+      check(msg.find(w) != std::string::npos,
+            what + ": message \"" + msg + "\" does not contain \"" + w + "\"");
+  } catch (const std::exception& e) {
+    check(false, what + ": expected std::invalid_argument, got another exception: " + e.what());
+  }
+}
+
+void test_invalid_arguments() {
+  // A valid float LSTM problem with a projection; each case breaks one thing.
+  const Case c = make_case(Cell::LSTM, 4, 3, 5, 6, 6, true, false, true, true, false, 1);
+  const Dims good = c.d;
+  const auto x = cast<float>(c.x), w_ih = cast<float>(c.w_ih), w_hh = cast<float>(c.w_hh);
+  const auto b = cast<float>(c.b_ih), w_hr_p = std::vector<float>(3 * 6, 0.1f);
+  const float sentinel = 12345.f;
+  std::vector<float> y(4 * 3 * 6, sentinel), h_n(3 * 6, sentinel), c_n(3 * 6, sentinel);
+  std::vector<float> reserve(static_cast<size_t>(rnnfast::reserve_size(Cell::LSTM, good)),
+                             sentinel);
+  rnnfast::Weights<float> w;
+  w.w_ih = w_ih.data();
+  w.w_hh = w_hh.data();
+  w.b_ih = b.data();
+  w.b_hh = b.data();
+
+  auto fwd = [&](Cell cell, const Dims& d, const rnnfast::Weights<float>& ww, const int64_t* len,
+                 const float* xp, float* yp) {
+    return [=, &h_n, &c_n, &reserve]() {
+      rnnfast::forward<float>(cell, yp, h_n.data(), c_n.data(), reserve.data(), xp, nullptr,
+                              nullptr, len, nullptr, ww, d, false);
+    };
+  };
+  auto with = [&](std::function<void(Dims&)> f) {
+    Dims d = good;
+    f(d);
+    return d;
+  };
+  const int64_t* len = c.lengths.data();
+  const float* xp = x.data();
+  float* yp = y.data();
+
+  expect_invalid("T=0", fwd(Cell::LSTM, with([](Dims& d) { d.T = 0; }), w, nullptr, xp, yp),
+                 {"T", ">= 1", "got 0"});
+  expect_invalid("B=-2", fwd(Cell::LSTM, with([](Dims& d) { d.B = -2; }), w, nullptr, xp, yp),
+                 {"B", ">= 1", "got -2"});
+  expect_invalid("I=0", fwd(Cell::LSTM, with([](Dims& d) { d.I = 0; }), w, nullptr, xp, yp),
+                 {"I", ">= 1", "got 0"});
+  expect_invalid("H=0", fwd(Cell::LSTM, with([](Dims& d) { d.H = 0; }), w, nullptr, xp, yp),
+                 {"H", ">= 1", "got 0"});
+  expect_invalid("H_out > H",
+                 fwd(Cell::LSTM, with([](Dims& d) { d.H_out = 7; }), w, nullptr, xp, yp),
+                 {"H_out", "[1, H)", "got 7"});
+  expect_invalid("H_out = 0",
+                 fwd(Cell::LSTM, with([](Dims& d) { d.H_out = 0; }), w, nullptr, xp, yp),
+                 {"H_out", "got 0"});
+  expect_invalid("GRU projection",
+                 fwd(Cell::GRU, with([](Dims& d) { d.H_out = 3; }), w, nullptr, xp, yp),
+                 {"H_out", "gru", "got 3"});
+  expect_invalid("dims overflow",
+                 fwd(Cell::LSTM, with([](Dims& d) { d.T = d.B = int64_t(1) << 40; }), w, nullptr,
+                     xp, yp),
+                 {"dims", "too large", "T=1099511627776"});
+  expect_invalid("bad cell", fwd(static_cast<Cell>(9), good, w, nullptr, xp, yp),
+                 {"cell", "got 9"});
+  expect_invalid("bad cell (negative)", fwd(static_cast<Cell>(-1), good, w, nullptr, xp, yp),
+                 {"cell", "got -1"});
+  {
+    auto ww = w;
+    ww.w_ih = nullptr;
+    expect_invalid("null w_ih", fwd(Cell::LSTM, good, ww, nullptr, xp, yp),
+                   {"w_ih", "[G*H, I]", "null"});
+  }
+  {
+    auto ww = w;
+    ww.w_hh = nullptr;
+    expect_invalid("null w_hh", fwd(Cell::LSTM, good, ww, nullptr, xp, yp), {"w_hh", "null"});
+  }
+  {
+    auto ww = w;
+    ww.b_hh = nullptr;
+    expect_invalid("one bias", fwd(Cell::LSTM, good, ww, nullptr, xp, yp),
+                   {"b_ih, b_hh", "both biases or neither", "b_ih without b_hh"});
+    ww = w;
+    ww.b_ih = nullptr;
+    expect_invalid("other bias", fwd(Cell::LSTM, good, ww, nullptr, xp, yp),
+                   {"b_hh without b_ih"});
+  }
+  {
+    auto ww = w;
+    ww.w_hr = w_hr_p.data();
+    expect_invalid("w_hr without projection", fwd(Cell::LSTM, good, ww, nullptr, xp, yp),
+                   {"w_hr", "H_out == H", "got a pointer"});
+    expect_invalid("projection without w_hr",
+                   fwd(Cell::LSTM, with([](Dims& d) { d.H_out = 3; }), w, nullptr, xp, yp),
+                   {"w_hr", "[H_out, H]", "null"});
+  }
+  {
+    const std::vector<int64_t> zero = {4, 0, 2}, over = {4, 5, 2}, neg = {-3, 1, 2};
+    expect_invalid("lengths 0", fwd(Cell::LSTM, good, w, zero.data(), xp, yp),
+                   {"lengths", "[1, T=4]", "lengths[1] = 0"});
+    expect_invalid("lengths > T", fwd(Cell::LSTM, good, w, over.data(), xp, yp),
+                   {"lengths", "[1, T=4]", "lengths[1] = 5"});
+    expect_invalid("lengths < 0", fwd(Cell::LSTM, good, w, neg.data(), xp, yp),
+                   {"lengths", "lengths[0] = -3"});
+  }
+  expect_invalid("null x", fwd(Cell::LSTM, good, w, len, nullptr, yp), {"x", "[T,B,I]", "null"});
+  expect_invalid("null y", fwd(Cell::LSTM, good, w, len, xp, nullptr), {"y", "null"});
+  // Nothing was written by any rejected call.
+  const bool untouched =
+      std::all_of(y.begin(), y.end(), [&](float v) { return v == sentinel; }) &&
+      std::all_of(h_n.begin(), h_n.end(), [&](float v) { return v == sentinel; }) &&
+      std::all_of(c_n.begin(), c_n.end(), [&](float v) { return v == sentinel; }) &&
+      std::all_of(reserve.begin(), reserve.end(), [&](float v) { return v == sentinel; });
+  check(untouched, "a rejected forward wrote into its outputs");
+
+  // backward
+  std::vector<float> dx(x.size(), sentinel), dh0(h_n.size(), sentinel), dw_ih(w_ih.size(), 0.f);
+  rnnfast::WeightGrads<float> g;
+  g.dw_ih = dw_ih.data();
+  auto bwd = [&](const Dims& d, const float* res, const float* xx, const int64_t* ln) {
+    return [=, &dx, &dh0]() {
+      rnnfast::backward<float>(Cell::LSTM, dx.data(), dh0.data(), nullptr, g, res, nullptr,
+                               nullptr, nullptr, xx, ln, nullptr, w, d, false);
+    };
+  };
+  expect_invalid("backward null reserve", bwd(good, nullptr, xp, nullptr),
+                 {"reserve", "training forward", "null"});
+  expect_invalid("backward null x with dw_ih", bwd(good, reserve.data(), nullptr, nullptr),
+                 {"x", "dw_ih", "null"});
+  expect_invalid("backward T=0", bwd(with([](Dims& d) { d.T = 0; }), reserve.data(), xp, nullptr),
+                 {"T", "got 0"});
+  {
+    const std::vector<int64_t> over = {9, 1, 1};
+    expect_invalid("backward lengths", bwd(good, reserve.data(), xp, over.data()),
+                   {"lengths", "lengths[0] = 9"});
+  }
+  const bool bwd_untouched =
+      std::all_of(dx.begin(), dx.end(), [&](float v) { return v == sentinel; }) &&
+      std::all_of(dh0.begin(), dh0.end(), [&](float v) { return v == sentinel; }) &&
+      std::all_of(dw_ih.begin(), dw_ih.end(), [](float v) { return v == 0.f; });
+  check(bwd_untouched, "a rejected backward wrote into its outputs");
+
+  // The rest of the API.
+  const Dims no_h = with([](Dims& d) { d.H = 0; });
+  expect_invalid("reserve_size H=0", [&]() { rnnfast::reserve_size(Cell::GRU, no_h); },
+                 {"H", "got 0"});
+  expect_invalid("num_gates bad cell", []() { rnnfast::num_gates(static_cast<Cell>(4)); },
+                 {"cell", "got 4"});
+  expect_invalid("set_num_threads(0)", []() { rnnfast::set_num_threads(0); },
+                 {"n", ">= 1", "got 0"});
+  expect_invalid("set_isa bogus", []() { rnnfast::set_isa("sse9"); }, {"isa", "sse9"});
+  check(std::string(rnnfast::cell_name(static_cast<Cell>(9))) == "unknown", "cell_name(9)");
+
+  // The library still works after all of that.
+  const Result<float> r = run<float>(c);
+  check(all_finite(r.y) && all_finite(r.dx), "a valid call after rejected ones");
+}
+
+// ------------------------------------------------------------------ closed-form cases
+
+void test_closed_forms() {
+  const int64_t T = 6, B = 2, I = 3, H = 3;
+  // Zero weights: every gate sees only its bias.
+  {  // RNN tanh: h_t = tanh(b_ih + b_hh) at every step.
+    Case c = make_case(Cell::RNN_TANH, T, B, I, H, H, true, false, false, true, false, 2);
+    std::fill(c.w_ih.begin(), c.w_ih.end(), 0.0);
+    std::fill(c.w_hh.begin(), c.w_hh.end(), 0.0);
+    const auto r = run<double>(c, false);
+    bool ok = true;
+    for (int64_t i = 0; i < T * B * H; ++i)
+      ok &= std::fabs(r.y[i] - std::tanh(c.b_ih[i % H] + c.b_hh[i % H])) < 1e-14;
+    check(ok, "rnn_tanh with zero weights: y = tanh(b_ih + b_hh)");
+  }
+  {  // LSTM, no bias: i = f = o = 1/2, g = 0, so c_t = c0 / 2^t and h_t = tanh(c_t) / 2.
+    Case c = make_case(Cell::LSTM, T, B, I, H, H, false, false, false, true, false, 3);
+    std::fill(c.w_ih.begin(), c.w_ih.end(), 0.0);
+    std::fill(c.w_hh.begin(), c.w_hh.end(), 0.0);
+    const auto r = run<double>(c, false);
+    bool ok = true;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t k = 0; k < B * H; ++k) {
+        const double ct = c.c0[k] * std::ldexp(1.0, -static_cast<int>(t + 1));
+        ok &= std::fabs(r.y[t * B * H + k] - 0.5 * std::tanh(ct)) < 1e-14;
+        if (t == T - 1) ok &= std::fabs(r.c_n[k] - ct) < 1e-14;
+      }
+    check(ok, "lstm with zero weights: c_t = c0 / 2^t, h_t = tanh(c_t) / 2");
+  }
+  {  // GRU, no bias: r = z = 1/2, n = 0, so h_t = h0 / 2^t.
+    Case c = make_case(Cell::GRU, T, B, I, H, H, false, false, false, true, false, 4);
+    std::fill(c.w_ih.begin(), c.w_ih.end(), 0.0);
+    std::fill(c.w_hh.begin(), c.w_hh.end(), 0.0);
+    const auto r = run<float>(c, false);
+    bool ok = true;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t k = 0; k < B * H; ++k) {
+        const double want = static_cast<float>(c.h0[k]) * std::ldexp(1.0, -static_cast<int>(t + 1));
+        ok &= std::fabs(r.y[t * B * H + k] - want) <= 1e-6 * std::fabs(want);
+      }
+    check(ok, "gru with zero weights: h_t = h0 / 2^t");
+  }
+  {  // ReLU RNN with identity weights on non-negative integers: h_t = h0 + x_0 + ... + x_t,
+     // exact in float. Backward with dy = 1 everywhere and lengths: dx_t = len - t (zero
+     // past the end), dh0 = len, db_ih = db_hh = sum over b of len(len+1)/2.
+    const int64_t n = 4;
+    Case c = make_case(Cell::RNN_RELU, T, B, n, n, n, true, false, true, true, false, 5);
+    c.lengths = {T, 3};
+    // Strictly positive, so every pre-activation is > 0 and relu' = 1.
+    for (size_t i = 0; i < c.x.size(); ++i) c.x[i] = static_cast<double>(1 + i % 5);
+    for (size_t i = 0; i < c.h0.size(); ++i) c.h0[i] = static_cast<double>(1 + i % 3);
+    std::fill(c.w_ih.begin(), c.w_ih.end(), 0.0);
+    std::fill(c.w_hh.begin(), c.w_hh.end(), 0.0);
+    for (int64_t k = 0; k < n; ++k) c.w_ih[k * n + k] = c.w_hh[k * n + k] = 1.0;
+    std::fill(c.b_ih.begin(), c.b_ih.end(), 0.0);
+    std::fill(c.b_hh.begin(), c.b_hh.end(), 0.0);
+    std::fill(c.dy.begin(), c.dy.end(), 1.0);
+    std::fill(c.dh_n.begin(), c.dh_n.end(), 0.0);
+    const auto r = run<float>(c);
+    bool fwd_ok = true, bwd_ok = true;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = c.lengths[b];
+      for (int64_t k = 0; k < n; ++k) {
+        double acc = c.h0[b * n + k];
+        for (int64_t t = 0; t < T; ++t) {
+          acc += c.x[(t * B + b) * n + k];
+          const double want_y = t < len ? acc : 0.0;
+          fwd_ok &= r.y[(t * B + b) * n + k] == static_cast<float>(want_y);
+          bwd_ok &= r.dx[(t * B + b) * n + k] == static_cast<float>(t < len ? len - t : 0);
+        }
+        double hn = c.h0[b * n + k];
+        for (int64_t t = 0; t < len; ++t) hn += c.x[(t * B + b) * n + k];
+        fwd_ok &= r.h_n[b * n + k] == static_cast<float>(hn);
+        bwd_ok &= r.dh0[b * n + k] == static_cast<float>(len);
+      }
+    }
+    double bsum = 0;
+    for (int64_t len : c.lengths) bsum += static_cast<double>(len * (len + 1) / 2);
+    for (int64_t k = 0; k < n; ++k)
+      bwd_ok &= r.db_ih[k] == static_cast<float>(bsum) && r.db_hh[k] == static_cast<float>(bsum);
+    check(fwd_ok, "identity relu RNN: y_t = h0 + cumulative sum of x, zero past each length");
+    check(bwd_ok, "identity relu RNN: dx_t = len - t, dh0 = len, db = sum len(len+1)/2");
+  }
+}
+
+// ------------------------------------------------------------------ float vs double, FD
+
+std::vector<Case> option_cases() {
+  std::vector<Case> cs;
+  uint64_t seed = 100;
+  for (Cell cell : {Cell::RNN_TANH, Cell::RNN_RELU, Cell::LSTM, Cell::GRU}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      const bool reverse = variant & 1, lengths = variant & 2;
+      const bool bias = variant != 3, h0 = variant != 2, mask = variant == 1 || variant == 2;
+      cs.push_back(make_case(cell, 7, 5, 9, 13, 13, bias, reverse, lengths, h0, mask, seed++));
+      if (cell == Cell::LSTM)
+        cs.push_back(make_case(cell, 5, 3, 4, 11, 5, bias, reverse, lengths, h0, mask, seed++));
+    }
+  }
+  cs.push_back(make_case(Cell::LSTM, 1, 1, 1, 1, 1, true, false, false, false, false, seed++));
+  cs.push_back(make_case(Cell::GRU, 2, 17, 33, 40, 40, true, true, true, true, true, seed++));
+  return cs;
+}
+
+void test_float_matches_double() {
+  for (const Case& c : option_cases()) {
+    const Result<float> f = run<float>(c);
+    const Result<double> d = run<double>(c);
+    const auto fn = f.named();
+    const auto dn = d.named();
+    for (size_t i = 0; i < fn.size(); ++i) {
+      std::string why;
+      check(close(*fn[i].second, *dn[i].second, 1e-4, &why),
+            c.name + ": float " + fn[i].first + " vs double: " + why);
+    }
+    if (c.use_lengths) {
+      bool zero = true;
+      for (int64_t b = 0; b < c.d.B; ++b)
+        for (int64_t t = c.lengths[b]; t < c.d.T; ++t)
+          for (int64_t k = 0; k < c.d.H_out; ++k)
+            zero &= f.y[(t * c.d.B + b) * c.d.H_out + k] == 0.f;
+      check(zero, c.name + ": y is zero past each sequence's end");
+    }
+  }
+}
+
+// L = sum(y dy) + sum(h_n dh_n) + sum(c_n dc_n), in double.
+double loss(const Case& c) {
+  const Result<double> r = run<double>(c, false);
+  double s = 0;
+  for (size_t i = 0; i < r.y.size(); ++i) s += r.y[i] * c.dy[i];
+  for (size_t i = 0; i < r.h_n.size(); ++i) s += r.h_n[i] * c.dh_n[i];
+  for (size_t i = 0; i < r.c_n.size(); ++i) s += r.c_n[i] * c.dc_n[i];
+  return s;
+}
+
+void test_finite_differences() {
+  const double eps = 1e-6;
+  for (Cell cell : {Cell::RNN_TANH, Cell::LSTM, Cell::GRU}) {
+    for (int64_t Ho : {int64_t(6), int64_t(4)}) {
+      if (Ho != 6 && cell != Cell::LSTM) continue;
+      Case c = make_case(cell, 5, 3, 4, 6, Ho, true, Ho != 6, true, true, true, 7 + Ho);
+      const Result<double> g = run<double>(c);
+      struct Param {
+        const char* name;
+        std::vector<double>* v;
+        const std::vector<double>* grad;
+      };
+      const std::vector<Param> params = {
+          {"x", &c.x, &g.dx},         {"w_ih", &c.w_ih, &g.dw_ih}, {"w_hh", &c.w_hh, &g.dw_hh},
+          {"b_ih", &c.b_ih, &g.db_ih}, {"b_hh", &c.b_hh, &g.db_hh}, {"w_hr", &c.w_hr, &g.dw_hr},
+          {"h0", &c.h0, &g.dh0},       {"c0", &c.c0, &g.dc0}};
+      for (const Param& p : params) {
+        const size_t n = p.v->size();
+        for (size_t s = 0; s < 5 && n > 0; ++s) {
+          const size_t i = (s * 7919 + 13) % n;
+          const double keep = (*p.v)[i];
+          (*p.v)[i] = keep + eps;
+          const double lp = loss(c);
+          (*p.v)[i] = keep - eps;
+          const double lm = loss(c);
+          (*p.v)[i] = keep;
+          const double num = (lp - lm) / (2 * eps), ana = (*p.grad)[i];
+          check(std::fabs(num - ana) <= 1e-6 * std::max(1.0, std::fabs(num)),
+                c.name + ": d" + p.name + "[" + std::to_string(i) + "] analytic " +
+                    std::to_string(ana) + " vs numeric " + std::to_string(num));
+        }
+      }
+    }
+  }
+}
+
+void test_gradients_accumulate() {
+  const Case c = make_case(Cell::GRU, 4, 3, 5, 6, 6, true, false, false, true, false, 9);
+  const Result<double> once = run<double>(c);
+  // Run backward again into the same parameter buffers: they double; dx is overwritten.
+  const auto x = c.x, w_ih = c.w_ih, w_hh = c.w_hh;
+  rnnfast::Weights<double> w;
+  w.w_ih = w_ih.data();
+  w.w_hh = w_hh.data();
+  w.b_ih = c.b_ih.data();
+  w.b_hh = c.b_hh.data();
+  Result<double> r = once;
+  rnnfast::WeightGrads<double> g;
+  g.dw_ih = r.dw_ih.data();
+  g.dw_hh = r.dw_hh.data();
+  g.db_ih = r.db_ih.data();
+  g.db_hh = nullptr;  // skipped: left as it was
+  std::vector<double> dx(x.size(), 99.0);
+  rnnfast::backward<double>(c.cell, dx.data(), nullptr, nullptr, g, r.reserve.data(), c.dy.data(),
+                            c.dh_n.data(), nullptr, x.data(), nullptr, nullptr, w, c.d, false);
+  bool ok = true;
+  for (size_t i = 0; i < r.dw_ih.size(); ++i) ok &= r.dw_ih[i] == 2 * once.dw_ih[i];
+  for (size_t i = 0; i < r.dw_hh.size(); ++i) ok &= r.dw_hh[i] == 2 * once.dw_hh[i];
+  for (size_t i = 0; i < r.db_ih.size(); ++i) ok &= r.db_ih[i] == 2 * once.db_ih[i];
+  for (size_t i = 0; i < r.db_hh.size(); ++i) ok &= r.db_hh[i] == once.db_hh[i];
+  for (size_t i = 0; i < dx.size(); ++i) ok &= dx[i] == once.dx[i];
+  check(ok, "parameter gradients accumulate (+=), skipped ones untouched, dx is written (=)");
+}
+
+void test_threads_bitwise() {
+  if (!rnnfast::has_openmp()) return;
+  const int old = rnnfast::get_num_threads();
+  // The last two: a projection to 5 outputs, so with the time loop split by units the second
+  // thread owns no output column at all, for a packed (T=9) and a direct (T=1) product.
+  const std::vector<Case> cases = {
+      make_case(Cell::RNN_TANH, 9, 20, 24, 40, 40, true, true, true, true, true, 11),
+      make_case(Cell::LSTM, 9, 20, 24, 40, 24, true, true, true, true, true, 11),
+      make_case(Cell::GRU, 9, 20, 24, 40, 40, true, true, true, true, true, 11),
+      make_case(Cell::LSTM, 9, 3, 4, 40, 5, true, false, true, true, true, 12),
+      make_case(Cell::LSTM, 1, 1, 4, 18, 5, true, true, false, true, false, 13)};
+  for (const Case& c : cases) {
+    std::vector<Result<float>> runs;
+    for (const char* split : {"", "units", "batch"}) {
+      for (int n : {1, 2}) {
+        if (*split) setenv("RNNFAST_TIME_PARALLEL", split, 1);
+        else unsetenv("RNNFAST_TIME_PARALLEL");
+        rnnfast::set_num_threads(n);
+        runs.push_back(run<float>(c));
+      }
+    }
+    unsetenv("RNNFAST_TIME_PARALLEL");
+    bool same = true;
+    for (size_t k = 1; k < runs.size(); ++k) {
+      const auto a = runs[0].named(), b = runs[k].named();
+      for (size_t i = 0; i < a.size(); ++i) {
+        const std::vector<float>&u = *a[i].second, &v = *b[i].second;
+        same &= u.size() == v.size() &&
+                (u.empty() || std::memcmp(u.data(), v.data(), u.size() * sizeof(float)) == 0);
+      }
+    }
+    check(same, c.name + ": bitwise equal with 1 and 2 threads and either time split");
+  }
+  rnnfast::set_num_threads(old);
+}
+
+// run_pair: two calls at once give bitwise the results of the two calls one after the other,
+// whichever way run_pair decides to run them; an exception from either is rethrown after both
+// have finished.
+void test_run_pair() {
+  const int old = rnnfast::get_num_threads();
+  for (Cell cell : {Cell::LSTM, Cell::GRU, Cell::RNN_TANH}) {
+    Case fwd = make_case(cell, 7, 6, 5, 20, cell == Cell::LSTM ? 9 : 20, true, false, true, true,
+                         true, 21);
+    Case rev = fwd;
+    rev.reverse = true;
+    const Result<float> want_f = run<float>(fwd), want_r = run<float>(rev);
+    for (int n : {1, 2}) {
+      for (double flops : {0.0, 1e12}) {  // concurrent (when 2 threads) and one after the other
+        rnnfast::set_num_threads(n);
+        Result<float> got_f, got_r;
+        rnnfast::run_pair([&] { got_f = run<float>(fwd); }, [&] { got_r = run<float>(rev); },
+                          flops);
+        const auto a = got_f.named(), b = want_f.named(), c = got_r.named(), e = want_r.named();
+        bool same = true;
+        for (size_t i = 0; i < a.size(); ++i)
+          same &= *a[i].second == *b[i].second && *c[i].second == *e[i].second;
+        check(same, fwd.name + ": run_pair with " + std::to_string(n) + " threads, step_flops " +
+                        std::to_string(flops) + " equals sequential calls");
+      }
+    }
+  }
+  for (int n : {1, 2}) {
+    rnnfast::set_num_threads(n);
+    for (int which : {0, 1}) {
+      bool ran_other = false;
+      try {
+        rnnfast::run_pair(
+            [&] {
+              if (which == 0) throw std::invalid_argument("lengths: from the first call");
+              ran_other = true;
+            },
+            [&] {
+              if (which == 1) throw std::invalid_argument("lengths: from the second call");
+              ran_other = true;
+            },
+            0.0);
+        check(false, "run_pair swallowed an exception");
+      } catch (const std::invalid_argument& e) {
+        // Run concurrently (2 threads), the other call still finishes; run one after the
+        // other, a throwing first call ends the pair.
+        check(std::string(e.what()).find(which ? "second" : "first") != std::string::npos &&
+                  (ran_other || (n == 1 && which == 0)),
+              "run_pair with " + std::to_string(n) + " threads rethrows the exception of call " +
+                  std::to_string(which) + (ran_other ? "" : " (the other call did not run)"));
+      }
+    }
+  }
+  rnnfast::set_num_threads(old);
+}
+
+void test_nonfinite_inputs_on(const std::string& isa);
+
+void test_nonfinite_inputs() {
+  // Every instruction set: the portable kernels' scalar activations see the NaN too.
+  const std::string old_isa = rnnfast::isa();
+  for (const std::string& isa : rnnfast::available_isas()) {
+    rnnfast::set_isa(isa);
+    test_nonfinite_inputs_on(isa);
+  }
+  rnnfast::set_isa(old_isa);
+}
+
+void test_nonfinite_inputs_on(const std::string& isa) {
+  Case c = make_case(Cell::LSTM, 5, 3, 4, 6, 6, true, false, false, true, false, 12);
+  c.x[1 * 3 * 4 + 0 * 4 + 2] = std::nan("");  // x[1, 0, 2]
+  const Result<float> r = run<float>(c);
+  bool ok = true;
+  for (int64_t t = 0; t < 5; ++t)
+    for (int64_t k = 0; k < 6; ++k) {
+      const float y0 = r.y[(t * 3 + 0) * 6 + k], y1 = r.y[(t * 3 + 1) * 6 + k];
+      ok &= t < 1 ? std::isfinite(y0) : std::isnan(y0);
+      ok &= std::isfinite(y1);
+    }
+  check(ok, isa + ": a NaN in x[1, 0] propagates through sequence 0 from step 1 only");
+  {  // Inf in x: no crash, NaN or Inf confined to the sequence it entered.
+    Case h = make_case(Cell::RNN_TANH, 3, 2, 3, 4, 4, true, false, false, true, false, 15);
+    h.x[0] = INFINITY;  // x[0, 0, 0]
+    const Result<float> rh = run<float>(h);
+    bool other = true;
+    for (int64_t t = 0; t < 3; ++t)
+      for (int64_t k = 0; k < 4; ++k) other &= std::isfinite(rh.y[(t * 2 + 1) * 4 + k]);
+    check(other, isa + ": an Inf in sequence 0 leaves sequence 1 finite");
+  }
+  for (double big : {1e30, -1e30, 1e37}) {
+    Case h = make_case(Cell::GRU, 4, 2, 3, 5, 5, true, false, false, true, false, 13);
+    for (auto& v : h.x) v = v > 0 ? big : -big;
+    const Result<float> rh = run<float>(h);
+    check(all_finite(rh.y) && all_finite(rh.h_n),
+          isa + ": gru with |x| = " + std::to_string(big) + ": finite outputs (saturating gates)");
+  }
+}
+
+// ------------------------------------------------------------------ allocation failure
+
+bool overcommit_always() {
+  std::ifstream f("/proc/sys/vm/overcommit_memory");
+  int mode = 0;
+  return (f >> mode) && mode == 1;
+}
+
+int test_bad_alloc() {
+#if defined(RNNFAST_TEST_SANITIZED)
+  std::printf("skipped: sanitizer allocators abort on impossible sizes instead of throwing\n");
+  return 0;
+#else
+  if (overcommit_always()) {
+    std::printf("skipped: vm.overcommit_memory=1 lets impossible allocations succeed\n");
+    return 0;
+  }
+  // Warm up the thread's work buffers with a small call, so the failed one has to replace them.
+  const Case small = make_case(Cell::LSTM, 8, 2, 1, 8, 8, true, false, false, true, false, 14);
+  const Result<float> before = run<float>(small);
+  // T*B*4H floats of input projection: 2^12 * 2^10 * 2^18 * 4 bytes = 4 TiB. Every buffer the
+  // caller passes is real (x and y hold T*B floats), only the library's own work buffer fails.
+  Dims d;
+  d.T = 4096;
+  d.B = 1024;
+  d.I = 1;
+  d.H = 65536;
+  d.H_out = 1;
+  std::vector<float> x(static_cast<size_t>(d.T * d.B), 0.5f), y(x.size());
+  std::vector<float> w_ih(static_cast<size_t>(4 * d.H), 0.01f), w_hh(w_ih.size(), 0.01f);
+  std::vector<float> w_hr(static_cast<size_t>(d.H), 0.01f);
+  rnnfast::Weights<float> w;
+  w.w_ih = w_ih.data();
+  w.w_hh = w_hh.data();
+  w.w_hr = w_hr.data();
+  bool threw = false;
+  try {
+    rnnfast::forward<float>(Cell::LSTM, y.data(), nullptr, nullptr, nullptr, x.data(), nullptr,
+                            nullptr, nullptr, nullptr, w, d, false);
+  } catch (const std::bad_alloc&) {
+    threw = true;
+  }
+  check(threw, "forward whose T*B*4H work buffer cannot be allocated throws std::bad_alloc");
+  // The same thread keeps working, with the same results as before the failure.
+  const Result<float> after = run<float>(small);
+  const auto a = before.named(), b = after.named();
+  bool same = true;
+  for (size_t i = 0; i < a.size(); ++i) same &= *a[i].second == *b[i].second;
+  check(same, "after std::bad_alloc the next calls work and give the same results");
+  return 0;
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string group = argc > 1 ? argv[1] : "all";
+  try {
+    if (group == "bad_alloc") {
+      test_bad_alloc();
+    } else if (group == "all") {
+      test_invalid_arguments();
+      test_closed_forms();
+      test_float_matches_double();
+      test_finite_differences();
+      test_gradients_accumulate();
+      test_threads_bitwise();
+      test_run_pair();
+      test_nonfinite_inputs();
+    } else {
+      std::printf("usage: test_api [all|bad_alloc]\n");
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::printf("FAIL unexpected exception: %s\n", e.what());
+    ++g_failed;
+  }
+  std::printf("test_api %s (isa %s, %d threads): %d passed, %d failed\n", group.c_str(),
+              rnnfast::isa(), rnnfast::get_num_threads(), g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

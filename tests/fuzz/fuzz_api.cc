@@ -1,0 +1,323 @@
+// fuzz_api: a libFuzzer target for the rnnfast C++ API (built with RNNFAST_FUZZ=ON, clang,
+// AddressSanitizer and UndefinedBehaviorSanitizer; run by .ci/fuzz.sh).
+//
+// The input bytes decode into a cell, dimensions, options, thread count and time-loop split,
+// every array's values, and optionally one invalid argument. Buffers always have exactly the
+// sizes the *valid* dimensions need, so a check the API misses becomes an out-of-bounds access
+// that ASan reports. Each input must end in one of two ways:
+//  - invalid argument: forward/backward throw std::invalid_argument (anything else aborts);
+//  - valid arguments: forward with a training reserve, then BPTT, in float and in double, with
+//    no sanitizer report; for bounded finite inputs every result is finite and float agrees
+//    with double to 1e-3 of the array's scale (a gross-error oracle, not an accuracy test:
+//    tests/test_kernels.py checks accuracy against the NumPy reference).
+// It does not fuzz the Python bindings (tests/test_fuzz.py does, through hypothesis).
+#include <rnnfast/rnnfast.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using rnnfast::Cell;
+using rnnfast::Dims;
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "fuzz_api: %s\n", what);
+  std::abort();
+}
+
+// Reads bytes; past the end, zeros.
+struct Bytes {
+  const uint8_t* p;
+  size_t n, i = 0;
+  uint8_t next() { return i < n ? p[i++] : 0; }
+};
+
+struct Input {
+  Cell cell = Cell::LSTM;
+  Dims d;
+  bool reverse = false, bias = false, h0 = false, c0 = false, lengths = false, mask = false;
+  bool wild = false;  // values include NaN, Inf, huge and denormal numbers
+  int threads = 1, split = 0, isa = 0, pair = 0, invalid = -1;
+  std::vector<double> x, w_ih, w_hh, b_ih, b_hh, w_hr, vh0, vc0, vmask, dy, dh_n, dc_n;
+  std::vector<int64_t> len;
+};
+
+double value(uint8_t b, bool wild) {
+  if (wild) {
+    switch (b) {
+      case 0xFF: return std::numeric_limits<double>::quiet_NaN();
+      case 0xFE: return std::numeric_limits<double>::infinity();
+      case 0xFD: return -std::numeric_limits<double>::infinity();
+      case 0xFC: return 1e30;
+      case 0xFB: return -1e30;
+      case 0xFA: return 1e-40;  // a float denormal
+      default: break;
+    }
+  }
+  return (static_cast<double>(b) - 128.0) / 64.0;  // [-2, 2)
+}
+
+std::vector<double> fill(Bytes& in, int64_t n, bool wild) {
+  std::vector<double> v(static_cast<size_t>(n));
+  for (auto& e : v) e = value(in.next(), wild);
+  return v;
+}
+
+Input decode(const uint8_t* data, size_t size) {
+  Bytes in{data, size};
+  Input c;
+  const uint8_t b0 = in.next(), b1 = in.next();
+  c.cell = static_cast<Cell>(b0 & 3);
+  c.reverse = b0 & 4;
+  c.bias = b0 & 8;
+  c.h0 = b0 & 16;
+  c.c0 = b0 & 32;
+  c.lengths = b0 & 64;
+  c.mask = b0 & 128;
+  c.threads = (b1 & 1) ? 2 : 1;
+  c.split = (b1 >> 1) & 3;  // 0 auto, 1 units, 2 batch, 3 auto
+  c.wild = b1 & 8;
+  c.isa = (b1 >> 4) & 3;    // index into available_isas(), modulo their number
+  c.pair = (b1 >> 6) & 3;   // 1, 2: also run both directions at once through run_pair
+  const uint8_t b2 = in.next();
+  if (b2 >= 0xC0) c.invalid = b2 % 16;
+  c.d.T = 1 + in.next() % 12;
+  c.d.B = 1 + in.next() % 9;
+  c.d.I = 1 + in.next() % 10;
+  c.d.H = 1 + in.next() % 20;
+  const uint8_t bp = in.next();
+  c.d.H_out = (c.cell == Cell::LSTM && (bp & 128) && c.d.H > 1) ? 1 + bp % (c.d.H - 1) : c.d.H;
+  const int64_t G = rnnfast::num_gates(c.cell), T = c.d.T, B = c.d.B, I = c.d.I, H = c.d.H,
+                Ho = c.d.H_out;
+  c.x = fill(in, T * B * I, c.wild);
+  c.w_ih = fill(in, G * H * I, c.wild);
+  c.w_hh = fill(in, G * H * Ho, c.wild);
+  if (c.bias) {
+    c.b_ih = fill(in, G * H, c.wild);
+    c.b_hh = fill(in, G * H, c.wild);
+  }
+  if (Ho != H) c.w_hr = fill(in, Ho * H, c.wild);
+  if (c.h0) c.vh0 = fill(in, B * Ho, c.wild);
+  if (c.c0 && c.cell == Cell::LSTM) c.vc0 = fill(in, B * H, c.wild);
+  if (c.mask) {
+    c.vmask.resize(static_cast<size_t>(B * Ho));
+    for (auto& m : c.vmask) m = (in.next() & 1) ? 0.0 : 2.0;
+  }
+  if (c.lengths)
+    for (int64_t b = 0; b < B; ++b) c.len.push_back(1 + in.next() % T);
+  if (!c.wild) {  // bounded inputs: weights ~ [-2, 2) / sqrt(fan-in), as initializations do
+    auto scale = [](std::vector<double>& v, int64_t fan) {
+      for (auto& e : v) e /= std::sqrt(static_cast<double>(fan));
+    };
+    scale(c.w_ih, I);
+    scale(c.w_hh, Ho);
+    scale(c.w_hr, H);
+  }
+  c.dy = fill(in, T * B * Ho, c.wild);
+  c.dh_n = fill(in, B * Ho, c.wild);
+  if (c.cell == Cell::LSTM) c.dc_n = fill(in, B * H, c.wild);
+  return c;
+}
+
+template <typename T>
+std::vector<T> cast(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+template <typename T>
+const T* ptr(const std::vector<T>& v) {
+  return v.empty() ? nullptr : v.data();
+}
+template <typename T>
+T* mptr(std::vector<T>& v) {
+  return v.empty() ? nullptr : v.data();
+}
+
+template <typename T>
+struct Out {
+  std::vector<T> y, h_n, c_n, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
+};
+
+// Runs forward + backward with buffers of exactly the valid sizes. With `invalid` >= 0, breaks
+// one argument first and requires std::invalid_argument.
+template <typename T>
+Out<T> run(const Input& c, int invalid) {
+  const Dims& d = c.d;
+  const bool lstm = c.cell == Cell::LSTM;
+  const auto x = cast<T>(c.x), w_ih = cast<T>(c.w_ih), w_hh = cast<T>(c.w_hh);
+  const auto b_ih = cast<T>(c.b_ih), b_hh = cast<T>(c.b_hh), w_hr = cast<T>(c.w_hr);
+  const auto h0 = cast<T>(c.vh0), c0 = cast<T>(c.vc0), mask = cast<T>(c.vmask);
+  const auto dy = cast<T>(c.dy), dh_n = cast<T>(c.dh_n), dc_n = cast<T>(c.dc_n);
+  Out<T> o;
+  o.y.resize(static_cast<size_t>(d.T * d.B * d.H_out));
+  o.h_n.resize(static_cast<size_t>(d.B * d.H_out));
+  if (lstm) o.c_n.resize(static_cast<size_t>(d.B * d.H));
+  std::vector<T> reserve(static_cast<size_t>(rnnfast::reserve_size(c.cell, d)));
+
+  rnnfast::Weights<T> w;
+  w.w_ih = w_ih.data();
+  w.w_hh = w_hh.data();
+  w.b_ih = ptr(b_ih);
+  w.b_hh = ptr(b_hh);
+  w.w_hr = ptr(w_hr);
+  Dims dd = d;
+  Cell cell = c.cell;
+  std::vector<int64_t> len = c.len;
+  const T* xp = x.data();
+  T* res = reserve.data();
+  if (invalid >= 0) {
+    // Every case below is invalid whatever the other bytes said.
+    switch (invalid) {
+      case 0: dd.T = -static_cast<int64_t>(c.x.size() % 3); break;
+      case 1: dd.B = 0; break;
+      case 2: dd.I = -1; break;
+      case 3: dd.H = 0; break;
+      case 4: dd.H_out = d.H + 1; break;
+      case 5:
+        if (len.empty()) len.assign(static_cast<size_t>(d.B), d.T);
+        len[len.size() - 1] = (c.x.size() & 1) ? d.T + 1 : 0;
+        break;
+      case 6: w.w_ih = nullptr; break;
+      case 7: w.w_hh = nullptr; break;
+      case 8:  // one bias without the other
+        if (w.b_ih) w.b_ih = nullptr;
+        else w.b_hh = w_ih.data();
+        break;
+      case 9: w.w_hr = w.w_hr ? nullptr : w_ih.data(); break;
+      case 10: dd.T = dd.B = int64_t(1) << 40; break;
+      case 11: cell = static_cast<Cell>(4 + c.x.size() % 100); break;
+      case 12: xp = nullptr; break;
+      case 13: res = nullptr; break;  // rejected by backward
+      case 14: dd.H_out = lstm ? 0 : d.H - 1; break;
+      default: dd.I = std::numeric_limits<int64_t>::min(); break;
+    }
+  }
+  const int64_t* lp = len.empty() ? nullptr : len.data();
+  try {
+    rnnfast::forward<T>(cell, o.y.data(), o.h_n.data(), mptr(o.c_n),
+                        invalid == 13 ? reserve.data() : res, xp, ptr(h0), ptr(c0), lp,
+                        ptr(mask), w, dd, c.reverse);
+    if (invalid >= 0 && invalid != 13) fail("an invalid forward argument was accepted");
+  } catch (const std::invalid_argument&) {
+    if (invalid < 0 || invalid == 13) fail("a valid forward call threw std::invalid_argument");
+    return o;
+  }
+  o.dx.resize(x.size());
+  o.dh0.resize(o.h_n.size());
+  if (lstm) o.dc0.resize(o.c_n.size());
+  o.dw_ih.assign(w_ih.size(), T(0));
+  o.dw_hh.assign(w_hh.size(), T(0));
+  o.db_ih.assign(b_ih.size(), T(0));
+  o.db_hh.assign(b_hh.size(), T(0));
+  o.dw_hr.assign(w_hr.size(), T(0));
+  rnnfast::WeightGrads<T> g;
+  g.dw_ih = o.dw_ih.data();
+  g.dw_hh = o.dw_hh.data();
+  g.db_ih = mptr(o.db_ih);
+  g.db_hh = mptr(o.db_hh);
+  g.dw_hr = mptr(o.dw_hr);
+  try {
+    rnnfast::backward<T>(c.cell, o.dx.data(), o.dh0.data(), mptr(o.dc0), g, res, dy.data(),
+                         dh_n.data(), lstm ? dc_n.data() : nullptr, x.data(), lp, ptr(mask), w,
+                         d, c.reverse);
+    if (invalid == 13) fail("backward accepted a null reserve");
+  } catch (const std::invalid_argument&) {
+    if (invalid != 13) fail("a valid backward call threw std::invalid_argument");
+  }
+  return o;
+}
+
+template <typename T>
+bool finite(const std::vector<T>& v) {
+  return std::all_of(v.begin(), v.end(), [](T e) { return std::isfinite(e); });
+}
+
+// A gross-error check: within 2% of the array's scale. Rounding alone can differ by more than
+// float's epsilon in ill-conditioned cases (c = f*c + i*g cancelling to 0 in float but not in
+// double), so this catches wrong indexing or wrong formulas, not loss of accuracy.
+bool agree(const std::vector<float>& f, const std::vector<double>& d) {
+  double scale = 1.0;
+  for (double e : d) scale = std::max(scale, std::fabs(e));
+  for (size_t i = 0; i < f.size(); ++i)
+    if (!(std::fabs(static_cast<double>(f[i]) - d[i]) <= 2e-2 * scale)) return false;
+  return true;
+}
+
+// Thread count and time-loop split for the next calls.
+void configure(int threads, int split) {
+  static const char* splits[] = {nullptr, "units", "batch", nullptr};
+  rnnfast::set_num_threads(threads);
+  if (splits[split]) setenv("RNNFAST_TIME_PARALLEL", splits[split], 1);
+  else unsetenv("RNNFAST_TIME_PARALLEL");
+}
+
+template <typename T>
+bool bitwise_equal(const Out<T>& a, const Out<T>& b) {
+  const std::vector<T> Out<T>::*fields[] = {&Out<T>::y,     &Out<T>::h_n,   &Out<T>::c_n,
+                                            &Out<T>::dx,    &Out<T>::dh0,   &Out<T>::dc0,
+                                            &Out<T>::dw_ih, &Out<T>::dw_hh, &Out<T>::db_ih,
+                                            &Out<T>::db_hh, &Out<T>::dw_hr};
+  for (auto f : fields) {
+    const auto &u = a.*f, &v = b.*f;
+    if (u.size() != v.size() ||
+        (!u.empty() && std::memcmp(u.data(), v.data(), u.size() * sizeof(T)) != 0))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::vector<std::string> isas = rnnfast::available_isas();
+  const Input c = decode(data, size);
+  rnnfast::set_isa(isas[static_cast<size_t>(c.isa) % isas.size()]);
+  configure(c.threads, c.split);
+
+  if (c.invalid >= 0) {
+    run<float>(c, c.invalid);
+    run<double>(c, c.invalid);
+    return 0;
+  }
+  const Out<float> f = run<float>(c, -1);
+  const Out<double> d = run<double>(c, -1);
+  if (c.pair) {
+    // Both directions at once (a bidirectional layer): bitwise the two calls made one after
+    // the other. step_flops 0 lets run_pair run them concurrently when 2 threads are set.
+    Input cf = c, cr = c;
+    cf.reverse = false;
+    cr.reverse = true;
+    Out<float> a, b;
+    rnnfast::run_pair([&] { a = run<float>(cf, -1); }, [&] { b = run<float>(cr, -1); },
+                      c.pair == 1 ? 0.0 : 1e12);
+    if (!bitwise_equal(a, run<float>(cf, -1)) || !bitwise_equal(b, run<float>(cr, -1)))
+      fail("run_pair results differ from sequential calls");
+  }
+  // Results are bitwise independent of the thread count and the split (every output element
+  // has one owner thread and one summation order): one thread, automatic split, must agree.
+  configure(1, 0);
+  if (!bitwise_equal(run<float>(c, -1), f)) fail("float results depend on threads or split");
+  if (c.wild) return 0;  // NaN/Inf/huge inputs: no crash and no sanitizer report is the check
+  // Bounded finite inputs (|v| <= 2, weights scaled by 1/sqrt(fan-in), T <= 12, H <= 20):
+  // every result is finite, and float agrees with double. ReLU is unbounded: its float
+  // results may leave float's range, so only its double results are checked.
+  const std::vector<float>* fv[] = {&f.y, &f.h_n, &f.c_n, &f.dx, &f.dh0, &f.dc0,
+                                    &f.dw_ih, &f.dw_hh, &f.db_ih, &f.db_hh, &f.dw_hr};
+  const std::vector<double>* dv[] = {&d.y, &d.h_n, &d.c_n, &d.dx, &d.dh0, &d.dc0,
+                                     &d.dw_ih, &d.dw_hh, &d.db_ih, &d.db_hh, &d.dw_hr};
+  for (size_t k = 0; k < sizeof(fv) / sizeof(fv[0]); ++k) {
+    if (!finite(*dv[k])) fail("double result not finite for bounded finite inputs");
+    if (c.cell == Cell::RNN_RELU) continue;  // relu may exceed float's range: no float check
+    if (!finite(*fv[k])) fail("float result not finite for bounded finite inputs");
+    if (!agree(*fv[k], *dv[k])) fail("float and double results disagree");
+  }
+  return 0;
+}

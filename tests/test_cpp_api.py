@@ -1,0 +1,66 @@
+"""The C++ API test program (tests/cpp/test_api.cc): configure the repository with CMake and
+RNNFAST_BUILD_TESTS=ON in a temporary directory, build it, and run it through ctest and
+directly: argument validation (std::invalid_argument naming the argument, nothing written),
+closed-form cases, float against double, finite differences, accumulation, bitwise thread
+independence, NaN/Inf, and std::bad_alloc for impossible sizes followed by working calls.
+
+Needs a cmake executable (PATH or the `cmake` package) and skips cleanly without one.
+"""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from test_cpp_package import REPO, STEP_TIMEOUT, _cmake, _find_program, _ninja, _run
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    cmake = _cmake()
+    if cmake is None:
+        pytest.skip("cmake not found (neither on PATH nor the `cmake` Python package)")
+    gen = []
+    ninja = _ninja()
+    if ninja is not None:
+        gen = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
+    build = tmp_path_factory.mktemp("cpp_api") / "build"
+    _run([cmake, "-S", REPO, "-B", str(build), *gen, "-DRNNFAST_PYTHON=OFF",
+          "-DRNNFAST_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release"])
+    _run([cmake, "--build", str(build), "--config", "Release", "-j2"])
+    return build
+
+
+def _program(build_dir, group):
+    exe = _find_program(str(build_dir), "rnnfast_test_api")
+    proc = subprocess.run([exe, group], capture_output=True, text=True, timeout=STEP_TIMEOUT,
+                          check=False)
+    out = proc.stdout + proc.stderr
+    m = re.search(r"(\d+) passed, (\d+) failed", out)
+    return proc.returncode, out, (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def test_api_program(build_dir):
+    rc, out, counts = _program(build_dir, "all")
+    assert rc == 0 and counts is not None and counts[1] == 0, out[-6000:]
+    assert counts[0] >= 400, f"only {counts[0]} checks ran:\n{out[-3000:]}"
+
+
+def test_api_bad_alloc(build_dir):
+    """A work buffer that cannot be allocated throws std::bad_alloc, and the same thread's
+    next calls work (a crash here shows as a negative return code: the signal)."""
+    rc, out, counts = _program(build_dir, "bad_alloc")
+    assert rc == 0 and counts is not None and counts[1] == 0, f"exit {rc}:\n{out[-6000:]}"
+    assert counts[0] == 2 or "skipped" in out, out
+
+
+def test_ctest_runs_both_groups(build_dir):
+    ctest = os.path.join(os.path.dirname(_cmake()), "ctest")
+    if not os.path.isfile(ctest):
+        pytest.skip("ctest not next to cmake")
+    listed = _run([ctest, "-N"], cwd=str(build_dir))
+    assert "api" in listed and "api_bad_alloc" in listed, listed
+    proc = subprocess.run([ctest, "--output-on-failure"], cwd=str(build_dir),
+                          capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
