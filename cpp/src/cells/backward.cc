@@ -79,18 +79,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   detail::StepBarrier step_barrier(sp.threads);
   std::exception_ptr error;
 
-  // The team's work; with one thread it runs inline (no parallel region to enter).
-  // (tid, nth) are passed in: run inline, the caller may itself be a thread of an outer team.
-  auto team = [&](const int tid, const int nth) {
-    int64_t b0 = 0, b1 = B, u0 = 0, u1 = H, v0 = 0, v1 = Ho;
-    if (nth > 1) {
-      if (sp.by_units) {
-        detail::slice(H, tid, nth, 16, &u0, &u1);
-        detail::slice(Ho, tid, nth, 16, &v0, &v1);
-      } else {
-        detail::slice(B, tid, nth, 1, &b0, &b1);
-      }
-    }
+  detail::run_team(sp, [&](const int tid, const int nth) {
+    const detail::Share sh = detail::share_of(sp, tid, nth, B, H, Ho);
+    const int64_t b0 = sh.b0, b1 = sh.b1, u0 = sh.u0, u1 = sh.u1, v0 = sh.v0, v1 = sh.v1;
     const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0;
     const bool direct = NT <= 2 && B <= 16;  // too few steps to amortize packing (B: same path for any thread count)
     // W_hh [GH, Ho] columns v0..v1; W_hr [Ho, H] columns u0..u1
@@ -181,13 +172,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         parity ^= 1;
       }
     }
-  };
-  if (sp.threads > 1) {
-#pragma omp parallel num_threads(sp.threads)
-    team(omp_get_thread_num(), omp_get_num_threads());
-  } else {
-    team(0, 1);
-  }
+  });
   if (error) std::rethrow_exception(error);
   if (dh0) std::memcpy(dh0, dh, sizeof(T) * B * Ho);
   if (C == Cell::LSTM && dc0) std::memcpy(dc0, dc, sizeof(T) * B * H);

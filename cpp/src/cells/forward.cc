@@ -91,18 +91,9 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   detail::StepBarrier step_barrier(sp.threads);
   std::exception_ptr error;
 
-  // The team's work; with one thread it runs inline (no parallel region to enter).
-  // (tid, nth) are passed in: run inline, the caller may itself be a thread of an outer team.
-  auto team = [&](const int tid, const int nth) {
-    int64_t b0 = 0, b1 = B, u0 = 0, u1 = H, v0 = 0, v1 = Ho;
-    if (nth > 1) {
-      if (sp.by_units) {
-        detail::slice(H, tid, nth, 16, &u0, &u1);
-        detail::slice(Ho, tid, nth, 16, &v0, &v1);
-      } else {
-        detail::slice(B, tid, nth, 1, &b0, &b1);
-      }
-    }
+  detail::run_team(sp, [&](const int tid, const int nth) {
+    const detail::Share sh = detail::share_of(sp, tid, nth, B, H, Ho);
+    const int64_t b0 = sh.b0, b1 = sh.b1, u0 = sh.u0, u1 = sh.u1, v0 = sh.v0, v1 = sh.v1;
     const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0, gnu = G * nu;
     // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
     const bool direct = NT <= 2 && B <= 16;  // B, not nb: the same path for any thread count
@@ -207,13 +198,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         std::swap(hmc, hmx);
       }
     }
-  };
-  if (sp.threads > 1) {
-#pragma omp parallel num_threads(sp.threads)
-    team(omp_get_thread_num(), omp_get_num_threads());
-  } else {
-    team(0, 1);
-  }
+  });
   if (error) std::rethrow_exception(error);
   const T* h_final = hbuf + (NT % 2 == 0 ? 0 : B * Ho);
   if (h_n) std::memcpy(h_n, h_final, sizeof(T) * B * Ho);

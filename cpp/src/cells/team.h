@@ -94,5 +94,35 @@ inline void slice(int64_t n, int t, int nt, int64_t align, int64_t* lo, int64_t*
   *hi = b1 * align < n ? b1 * align : n;
 }
 
+// What thread tid of nth owns: rows [b0, b1), hidden units [u0, u1), output columns [v0, v1).
+struct Share {
+  int64_t b0, b1, u0, u1, v0, v1;
+};
+
+inline Share share_of(const Split& sp, int tid, int nth, int64_t B, int64_t H, int64_t Ho) {
+  Share s{0, B, 0, H, 0, Ho};
+  if (nth > 1) {
+    if (sp.by_units) {
+      slice(H, tid, nth, 16, &s.u0, &s.u1);
+      slice(Ho, tid, nth, 16, &s.v0, &s.v1);
+    } else {
+      slice(B, tid, nth, 1, &s.b0, &s.b1);
+    }
+  }
+  return s;
+}
+
+// Runs team(tid, nth) on sp.threads threads, or inline as (0, 1) with one: no parallel region
+// to enter, and ids of an outer team (the caller may be one of its threads) never leak in.
+template <typename F>
+void run_team(const Split& sp, F&& team) {
+  if (sp.threads > 1) {
+#pragma omp parallel num_threads(sp.threads)
+    team(omp_get_thread_num(), omp_get_num_threads());
+  } else {
+    team(0, 1);
+  }
+}
+
 }  // namespace detail
 }  // namespace rnnfast
