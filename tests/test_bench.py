@@ -158,12 +158,25 @@ def test_timing_is_interleaved_and_rotated():
 def test_timing_waits_for_idle_threads_at_every_switch(monkeypatch):
     events = []
     monkeypatch.setattr(suite, "wait_idle", lambda max_wait: events.append("wait") or 0.0)
+    monkeypatch.setattr(suite, "REWARM", 0.0)  # exactly one untimed call after a switch
     tasks = {(n, ph): (lambda n=n: events.append(n)) for n in "AB" for ph in ("infer", "train")}
     suite.time_tasks(tasks, repeats=2, warmup=1, min_sample=0.0, settle=0.1)
     warm = ["wait", "A", "A", "wait", "B", "B"]  # the warm-up times set the call counts
     round0 = ["wait", "A", "A", "A", "wait", "B", "B", "B"]  # one untimed call after a wait
     round1 = ["wait", "A", "A", "wait", "B", "B", "B", "wait", "A", "A"]  # rotated by one
     assert events == warm + round0 + round1
+
+
+def test_timing_rewarms_for_a_while_after_a_switch(monkeypatch):
+    calls = []
+    monkeypatch.setattr(suite, "wait_idle", lambda max_wait: 0.0)
+    monkeypatch.setattr(suite, "REWARM", 0.02)
+    tasks = {(n, "infer"): (lambda n=n: calls.append((n, time.perf_counter()))) for n in "AB"}
+    suite.time_tasks(tasks, repeats=1, warmup=1, min_sample=0.0, settle=0.1)
+    timed = calls[2:]  # after the warm-up: A's untimed calls, A, B's untimed calls, B
+    for name in "AB":
+        starts = [t for n, t in timed if n == name]
+        assert len(starts) >= 2 and starts[-1] - starts[0] >= 0.02  # the last one is timed
 
 
 def _spin(seconds):

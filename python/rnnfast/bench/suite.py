@@ -9,8 +9,9 @@ Each case runs in three stages:
 2. time: a warm-up, then ``repeats`` rounds in which every (implementation, phase) pair is timed
    once, interleaved (A B C A B C ...) and rotated each round, because the machines this runs on
    are noisy shared VMs; medians are reported. Between implementations the suite waits until
-   the previous one's spinning threads are idle (see wait_idle): otherwise, on 2 cores, each
-   implementation is timed partly against its predecessor's thread pool.
+   the previous one's spinning threads are idle (see wait_idle: NumPy's OpenBLAS threads spin
+   for 0.1 s after every call), then warms the next one up again (see time_tasks): otherwise,
+   on 2 cores, each implementation is timed partly against its predecessor's thread pool.
 3. report: ms per call, GFLOP/s and the speedup of rnnfast over every other implementation.
 
 What it does not do: no multi-layer or bidirectional stacks, no variable lengths, no float64
@@ -56,6 +57,9 @@ RTOL = 1e-4
 ATOL = 1e-4
 
 PHASES = ("infer", "train")
+
+# Seconds of untimed calls (at least one) after every switch of implementation, see time_tasks.
+REWARM = 0.03
 
 
 class MismatchError(AssertionError):
@@ -356,9 +360,11 @@ def time_tasks(tasks, repeats, warmup=1, min_sample=0.002, settle=0.5):
 
     Whenever the implementation changes (in the warm-up too, whose times set the call counts),
     the previous one's threads are first let go idle (``wait_idle``, at most ``settle``
-    seconds; 0 skips it) and, in the timed rounds, the next one gets one untimed call: the
-    first call after an idle pause is often slower by milliseconds on a VM (threads and vCPUs
-    wake up), for every implementation alike, and that is not what the table is about.
+    seconds; 0 skips both steps) and, in the timed rounds, the next one is called untimed for
+    at least ``REWARM`` seconds (at least once): after an idle pause the first calls are slower
+    on a VM (threads, vCPUs and caches warm up again). One call was not enough: on the 2-core
+    VM, torch's 1 ms inference right after the NumPy reference's 0.1 s of spinning measured
+    about 20% slower than without the reference, with 30 ms of calls it measured the same.
     """
     keys = list(tasks)
     previous = [None]
@@ -367,7 +373,10 @@ def time_tasks(tasks, repeats, warmup=1, min_sample=0.002, settle=0.5):
         if settle > 0 and k[0] != previous[0]:
             wait_idle(settle)
             if call:
+                t0 = time.perf_counter()
                 tasks[k]()
+                while time.perf_counter() - t0 < REWARM:
+                    tasks[k]()
         previous[0] = k[0]
 
     number = {}
@@ -520,7 +529,8 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
             notes.append("onnxruntime not importable: onnxruntime column skipped")
 
     options = dict(vars(opts))
-    options.update(cases=[[c, parse_size(s)[0]] for c, s in cases], threads=thread_list)
+    options.update(cases=[[c, parse_size(s)[0]] for c, s in cases], threads=thread_list,
+                   rewarm=REWARM if opts.settle > 0 else 0.0)
     rep = {"environment": _report.environment(thread_list), "options": options,
            "implementations": impls, "cases": [], "notes": notes, "failures": []}
 
