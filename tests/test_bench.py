@@ -5,6 +5,7 @@ check runs first and a wrong kernel result (forward output or a gradient) raises
 parseable JSON and exits 0; --help works. Timing values themselves are never asserted.
 """
 
+import hashlib
 import importlib.util
 import json
 import subprocess
@@ -180,9 +181,13 @@ def test_timing_rewarms_for_a_while_after_a_switch(monkeypatch):
 
 
 def _spin(seconds):
+    # Burn CPU without the GIL (hashlib releases it for large buffers), like a native thread
+    # pool does: a pure-Python loop would wait for the GIL whenever the polling thread holds it,
+    # and a thread waiting for the GIL is asleep, so the poll could rightly find it idle.
+    block = bytes(1 << 20)
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
-        pass
+        hashlib.sha256(block).digest()
 
 
 @pytest.mark.parametrize("proc", [True, False], ids=["thread-states", "cpu-time-fallback"])
