@@ -24,10 +24,14 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
+
 namespace {
 
 using rnnfast::Cell;
 using rnnfast::Dims;
+using rnnfast_test::cast;
+using rnnfast_test::ptr;
 
 int g_passed = 0, g_failed = 0;
 
@@ -61,11 +65,10 @@ std::vector<double> rand_vec(Rng& r, int64_t n, double scale) {
 }
 
 // One layer problem: dims, options, and every input in double.
-struct Case {
+struct Case : rnnfast_test::Arrays {
   Cell cell = Cell::LSTM;
   Dims d;
   bool bias = true, reverse = false, use_lengths = false, use_h0 = true, use_mask = false;
-  std::vector<double> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n;
   std::vector<int64_t> lengths;
   std::string name;
 };
@@ -118,24 +121,14 @@ Case make_case(Cell cell, int64_t T, int64_t B, int64_t I, int64_t H, int64_t Ho
   return c;
 }
 
+// Every output of forward and backward, and named() to list them (the reserve is not one).
 template <typename T>
-std::vector<T> cast(const std::vector<double>& v) {
-  return std::vector<T>(v.begin(), v.end());
-}
-
-template <typename T>
-const T* ptr(const std::vector<T>& v) {
-  return v.empty() ? nullptr : v.data();
-}
-
-// Every output of forward and backward.
-template <typename T>
-struct Result {
-  std::vector<T> y, h_n, c_n, reserve, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
+struct Result : rnnfast_test::Outputs<T> {
   std::vector<std::pair<const char*, const std::vector<T>*>> named() const {
-    return {{"y", &y},         {"h_n", &h_n},     {"c_n", &c_n},     {"dx", &dx},
-            {"dh0", &dh0},     {"dc0", &dc0},     {"dw_ih", &dw_ih}, {"dw_hh", &dw_hh},
-            {"db_ih", &db_ih}, {"db_hh", &db_hh}, {"dw_hr", &dw_hr}};
+    return {{"y", &this->y},         {"h_n", &this->h_n},     {"c_n", &this->c_n},
+            {"dx", &this->dx},       {"dh0", &this->dh0},     {"dc0", &this->dc0},
+            {"dw_ih", &this->dw_ih}, {"dw_hh", &this->dw_hh}, {"db_ih", &this->db_ih},
+            {"db_hh", &this->db_hh}, {"dw_hr", &this->dw_hr}};
   }
 };
 
@@ -143,43 +136,19 @@ template <typename T>
 Result<T> run(const Case& c, bool with_backward = true) {
   const Dims& d = c.d;
   const bool lstm = c.cell == Cell::LSTM;
-  const auto x = cast<T>(c.x), w_ih = cast<T>(c.w_ih), w_hh = cast<T>(c.w_hh);
-  const auto b_ih = cast<T>(c.b_ih), b_hh = cast<T>(c.b_hh), w_hr = cast<T>(c.w_hr);
-  const auto h0 = cast<T>(c.h0), c0 = cast<T>(c.c0), mask = cast<T>(c.mask);
-  const auto dy = cast<T>(c.dy), dh_n = cast<T>(c.dh_n), dc_n = cast<T>(c.dc_n);
-  rnnfast::Weights<T> w;
-  w.w_ih = ptr(w_ih);
-  w.w_hh = ptr(w_hh);
-  w.b_ih = ptr(b_ih);
-  w.b_hh = ptr(b_hh);
-  w.w_hr = ptr(w_hr);
+  const rnnfast_test::Args<T> a(c);
   Result<T> r;
-  r.y.assign(static_cast<size_t>(d.T * d.B * d.H_out), T(-7));
-  r.h_n.assign(static_cast<size_t>(d.B * d.H_out), T(-7));
-  if (lstm) r.c_n.assign(static_cast<size_t>(d.B * d.H), T(-7));
-  r.reserve.assign(static_cast<size_t>(rnnfast::reserve_size(c.cell, d)), T(-7));
+  r.alloc_forward(c.cell, d, T(-7));
   const int64_t* len = c.lengths.empty() ? nullptr : c.lengths.data();
   rnnfast::forward<T>(c.cell, r.y.data(), r.h_n.data(), lstm ? r.c_n.data() : nullptr,
-                      r.reserve.data(), x.data(), ptr(h0), ptr(c0), len, ptr(mask), w, d,
-                      c.reverse);
+                      r.reserve.data(), a.x.data(), ptr(a.h0), ptr(a.c0), len, ptr(a.mask), a.w,
+                      d, c.reverse);
   if (!with_backward) return r;
-  r.dx.assign(static_cast<size_t>(d.T * d.B * d.I), T(-7));
-  r.dh0.assign(static_cast<size_t>(d.B * d.H_out), T(-7));
-  if (lstm) r.dc0.assign(static_cast<size_t>(d.B * d.H), T(-7));
-  r.dw_ih.assign(w_ih.size(), T(0));
-  r.dw_hh.assign(w_hh.size(), T(0));
-  r.db_ih.assign(b_ih.size(), T(0));
-  r.db_hh.assign(b_hh.size(), T(0));
-  r.dw_hr.assign(w_hr.size(), T(0));
-  rnnfast::WeightGrads<T> g;
-  g.dw_ih = r.dw_ih.data();
-  g.dw_hh = r.dw_hh.data();
-  g.db_ih = c.bias ? r.db_ih.data() : nullptr;
-  g.db_hh = c.bias ? r.db_hh.data() : nullptr;
-  g.dw_hr = w_hr.empty() ? nullptr : r.dw_hr.data();
+  const rnnfast::WeightGrads<T> g = r.alloc_backward(c.cell, d, a, T(-7));
   rnnfast::backward<T>(c.cell, r.dx.data(), r.dh0.data(), lstm ? r.dc0.data() : nullptr, g,
-                       r.reserve.data(), dy.data(), dh_n.data(), lstm ? dc_n.data() : nullptr,
-                       x.data(), len, ptr(mask), w, d, c.reverse);
+                       r.reserve.data(), a.dy.data(), a.dh_n.data(),
+                       lstm ? a.dc_n.data() : nullptr, a.x.data(), len, ptr(a.mask), a.w, d,
+                       c.reverse);
   return r;
 }
 

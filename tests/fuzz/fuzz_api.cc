@@ -24,10 +24,15 @@
 #include <string>
 #include <vector>
 
+#include "../cpp/common.h"
+
 namespace {
 
 using rnnfast::Cell;
 using rnnfast::Dims;
+using rnnfast_test::mptr;
+using rnnfast_test::Outputs;
+using rnnfast_test::ptr;
 
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "fuzz_api: %s\n", what);
@@ -41,13 +46,13 @@ struct Bytes {
   uint8_t next() { return i < n ? p[i++] : 0; }
 };
 
-struct Input {
+struct Input : rnnfast_test::Arrays {
   Cell cell = Cell::LSTM;
   Dims d;
-  bool reverse = false, bias = false, h0 = false, c0 = false, lengths = false, mask = false;
+  bool reverse = false, bias = false, use_h0 = false, use_c0 = false, use_lengths = false,
+       use_mask = false;
   bool wild = false;  // values include NaN, Inf, huge and denormal numbers
   int threads = 1, split = 0, isa = 0, pair = 0, invalid = -1;
-  std::vector<double> x, w_ih, w_hh, b_ih, b_hh, w_hr, vh0, vc0, vmask, dy, dh_n, dc_n;
   std::vector<int64_t> len;
 };
 
@@ -79,10 +84,10 @@ Input decode(const uint8_t* data, size_t size) {
   c.cell = static_cast<Cell>(b0 & 3);
   c.reverse = b0 & 4;
   c.bias = b0 & 8;
-  c.h0 = b0 & 16;
-  c.c0 = b0 & 32;
-  c.lengths = b0 & 64;
-  c.mask = b0 & 128;
+  c.use_h0 = b0 & 16;
+  c.use_c0 = b0 & 32;
+  c.use_lengths = b0 & 64;
+  c.use_mask = b0 & 128;
   c.threads = (b1 & 1) ? 2 : 1;
   c.split = (b1 >> 1) & 3;  // 0 auto, 1 units, 2 batch, 3 auto
   c.wild = b1 & 8;
@@ -106,13 +111,13 @@ Input decode(const uint8_t* data, size_t size) {
     c.b_hh = fill(in, G * H, c.wild);
   }
   if (Ho != H) c.w_hr = fill(in, Ho * H, c.wild);
-  if (c.h0) c.vh0 = fill(in, B * Ho, c.wild);
-  if (c.c0 && c.cell == Cell::LSTM) c.vc0 = fill(in, B * H, c.wild);
-  if (c.mask) {
-    c.vmask.resize(static_cast<size_t>(B * Ho));
-    for (auto& m : c.vmask) m = (in.next() & 1) ? 0.0 : 2.0;
+  if (c.use_h0) c.h0 = fill(in, B * Ho, c.wild);
+  if (c.use_c0 && c.cell == Cell::LSTM) c.c0 = fill(in, B * H, c.wild);
+  if (c.use_mask) {
+    c.mask.resize(static_cast<size_t>(B * Ho));
+    for (auto& m : c.mask) m = (in.next() & 1) ? 0.0 : 2.0;
   }
-  if (c.lengths)
+  if (c.use_lengths)
     for (int64_t b = 0; b < B; ++b) c.len.push_back(1 + in.next() % T);
   if (!c.wild) {  // bounded inputs: weights ~ [-2, 2) / sqrt(fan-in), as initializations do
     auto scale = [](std::vector<double>& v, int64_t fan) {
@@ -128,51 +133,22 @@ Input decode(const uint8_t* data, size_t size) {
   return c;
 }
 
-template <typename T>
-std::vector<T> cast(const std::vector<double>& v) {
-  return std::vector<T>(v.begin(), v.end());
-}
-template <typename T>
-const T* ptr(const std::vector<T>& v) {
-  return v.empty() ? nullptr : v.data();
-}
-template <typename T>
-T* mptr(std::vector<T>& v) {
-  return v.empty() ? nullptr : v.data();
-}
-
-template <typename T>
-struct Out {
-  std::vector<T> y, h_n, c_n, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
-};
-
 // Runs forward + backward with buffers of exactly the valid sizes. With `invalid` >= 0, breaks
 // one argument first and requires std::invalid_argument.
 template <typename T>
-Out<T> run(const Input& c, int invalid) {
+Outputs<T> run(const Input& c, int invalid) {
   const Dims& d = c.d;
   const bool lstm = c.cell == Cell::LSTM;
-  const auto x = cast<T>(c.x), w_ih = cast<T>(c.w_ih), w_hh = cast<T>(c.w_hh);
-  const auto b_ih = cast<T>(c.b_ih), b_hh = cast<T>(c.b_hh), w_hr = cast<T>(c.w_hr);
-  const auto h0 = cast<T>(c.vh0), c0 = cast<T>(c.vc0), mask = cast<T>(c.vmask);
-  const auto dy = cast<T>(c.dy), dh_n = cast<T>(c.dh_n), dc_n = cast<T>(c.dc_n);
-  Out<T> o;
-  o.y.resize(static_cast<size_t>(d.T * d.B * d.H_out));
-  o.h_n.resize(static_cast<size_t>(d.B * d.H_out));
-  if (lstm) o.c_n.resize(static_cast<size_t>(d.B * d.H));
-  std::vector<T> reserve(static_cast<size_t>(rnnfast::reserve_size(c.cell, d)));
+  const rnnfast_test::Args<T> a(c);
+  Outputs<T> o;
+  o.alloc_forward(c.cell, d, T(0));
 
-  rnnfast::Weights<T> w;
-  w.w_ih = w_ih.data();
-  w.w_hh = w_hh.data();
-  w.b_ih = ptr(b_ih);
-  w.b_hh = ptr(b_hh);
-  w.w_hr = ptr(w_hr);
+  rnnfast::Weights<T> w = a.w;
   Dims dd = d;
   Cell cell = c.cell;
   std::vector<int64_t> len = c.len;
-  const T* xp = x.data();
-  T* res = reserve.data();
+  const T* xp = a.x.data();
+  T* res = o.reserve.data();
   if (invalid >= 0) {
     // Every case below is invalid whatever the other bytes said.
     switch (invalid) {
@@ -189,9 +165,9 @@ Out<T> run(const Input& c, int invalid) {
       case 7: w.w_hh = nullptr; break;
       case 8:  // one bias without the other
         if (w.b_ih) w.b_ih = nullptr;
-        else w.b_hh = w_ih.data();
+        else w.b_hh = a.w_ih.data();
         break;
-      case 9: w.w_hr = w.w_hr ? nullptr : w_ih.data(); break;
+      case 9: w.w_hr = w.w_hr ? nullptr : a.w_ih.data(); break;
       case 10: dd.T = dd.B = int64_t(1) << 40; break;
       case 11: cell = static_cast<Cell>(4 + c.x.size() % 100); break;
       case 12: xp = nullptr; break;
@@ -203,31 +179,18 @@ Out<T> run(const Input& c, int invalid) {
   const int64_t* lp = len.empty() ? nullptr : len.data();
   try {
     rnnfast::forward<T>(cell, o.y.data(), o.h_n.data(), mptr(o.c_n),
-                        invalid == 13 ? reserve.data() : res, xp, ptr(h0), ptr(c0), lp,
-                        ptr(mask), w, dd, c.reverse);
+                        invalid == 13 ? o.reserve.data() : res, xp, ptr(a.h0), ptr(a.c0), lp,
+                        ptr(a.mask), w, dd, c.reverse);
     if (invalid >= 0 && invalid != 13) fail("an invalid forward argument was accepted");
   } catch (const std::invalid_argument&) {
     if (invalid < 0 || invalid == 13) fail("a valid forward call threw std::invalid_argument");
     return o;
   }
-  o.dx.resize(x.size());
-  o.dh0.resize(o.h_n.size());
-  if (lstm) o.dc0.resize(o.c_n.size());
-  o.dw_ih.assign(w_ih.size(), T(0));
-  o.dw_hh.assign(w_hh.size(), T(0));
-  o.db_ih.assign(b_ih.size(), T(0));
-  o.db_hh.assign(b_hh.size(), T(0));
-  o.dw_hr.assign(w_hr.size(), T(0));
-  rnnfast::WeightGrads<T> g;
-  g.dw_ih = o.dw_ih.data();
-  g.dw_hh = o.dw_hh.data();
-  g.db_ih = mptr(o.db_ih);
-  g.db_hh = mptr(o.db_hh);
-  g.dw_hr = mptr(o.dw_hr);
+  const rnnfast::WeightGrads<T> g = o.alloc_backward(c.cell, d, a, T(0));
   try {
-    rnnfast::backward<T>(c.cell, o.dx.data(), o.dh0.data(), mptr(o.dc0), g, res, dy.data(),
-                         dh_n.data(), lstm ? dc_n.data() : nullptr, x.data(), lp, ptr(mask), w,
-                         d, c.reverse);
+    rnnfast::backward<T>(c.cell, o.dx.data(), o.dh0.data(), mptr(o.dc0), g, res, a.dy.data(),
+                         a.dh_n.data(), lstm ? a.dc_n.data() : nullptr, a.x.data(), lp,
+                         ptr(a.mask), w, d, c.reverse);
     if (invalid == 13) fail("backward accepted a null reserve");
   } catch (const std::invalid_argument&) {
     if (invalid != 13) fail("a valid backward call threw std::invalid_argument");
@@ -260,11 +223,11 @@ void configure(int threads, int split) {
 }
 
 template <typename T>
-bool bitwise_equal(const Out<T>& a, const Out<T>& b) {
-  const std::vector<T> Out<T>::*fields[] = {&Out<T>::y,     &Out<T>::h_n,   &Out<T>::c_n,
-                                            &Out<T>::dx,    &Out<T>::dh0,   &Out<T>::dc0,
-                                            &Out<T>::dw_ih, &Out<T>::dw_hh, &Out<T>::db_ih,
-                                            &Out<T>::db_hh, &Out<T>::dw_hr};
+bool bitwise_equal(const Outputs<T>& a, const Outputs<T>& b) {
+  using O = Outputs<T>;  // every output; the reserve is not one
+  const std::vector<T> O::*fields[] = {&O::y,     &O::h_n,   &O::c_n,   &O::dx,
+                                       &O::dh0,   &O::dc0,   &O::dw_ih, &O::dw_hh,
+                                       &O::db_ih, &O::db_hh, &O::dw_hr};
   for (auto f : fields) {
     const auto &u = a.*f, &v = b.*f;
     if (u.size() != v.size() ||
@@ -287,15 +250,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     run<double>(c, c.invalid);
     return 0;
   }
-  const Out<float> f = run<float>(c, -1);
-  const Out<double> d = run<double>(c, -1);
+  const Outputs<float> f = run<float>(c, -1);
+  const Outputs<double> d = run<double>(c, -1);
   if (c.pair) {
     // Both directions at once (a bidirectional layer): bitwise the two calls made one after
     // the other. step_flops 0 lets run_pair run them concurrently when 2 threads are set.
     Input cf = c, cr = c;
     cf.reverse = false;
     cr.reverse = true;
-    Out<float> a, b;
+    Outputs<float> a, b;
     rnnfast::run_pair([&] { a = run<float>(cf, -1); }, [&] { b = run<float>(cr, -1); },
                       c.pair == 1 ? 0.0 : 1e12);
     if (!bitwise_equal(a, run<float>(cf, -1)) || !bitwise_equal(b, run<float>(cr, -1)))
