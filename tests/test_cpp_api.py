@@ -12,28 +12,21 @@ import re
 import subprocess
 
 import pytest
-
-from test_cpp_package import REPO, STEP_TIMEOUT, _cmake, _find_program, _ninja, _run
+from _tools import REPO, STEP_TIMEOUT, cmake_or_skip, find_cmake, find_program, run
 
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory):
-    cmake = _cmake()
-    if cmake is None:
-        pytest.skip("cmake not found (neither on PATH nor the `cmake` Python package)")
-    gen = []
-    ninja = _ninja()
-    if ninja is not None:
-        gen = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
+    cmake, gen = cmake_or_skip()
     build = tmp_path_factory.mktemp("cpp_api") / "build"
-    _run([cmake, "-S", REPO, "-B", str(build), *gen, "-DRNNFAST_PYTHON=OFF",
-          "-DRNNFAST_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release"])
-    _run([cmake, "--build", str(build), "--config", "Release", "-j2"])
+    run([cmake, "-S", REPO, "-B", str(build), *gen, "-DRNNFAST_PYTHON=OFF",
+         "-DRNNFAST_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release"])
+    run([cmake, "--build", str(build), "--config", "Release", "-j2"])
     return build
 
 
 def _program(build_dir, group):
-    exe = _find_program(str(build_dir), "rnnfast_test_api")
+    exe = find_program(str(build_dir), "rnnfast_test_api")
     proc = subprocess.run([exe, group], capture_output=True, text=True, timeout=STEP_TIMEOUT,
                           check=False)
     out = proc.stdout + proc.stderr
@@ -56,10 +49,10 @@ def test_api_bad_alloc(build_dir):
 
 
 def test_ctest_runs_both_groups(build_dir):
-    ctest = os.path.join(os.path.dirname(_cmake()), "ctest")
+    ctest = os.path.join(os.path.dirname(find_cmake()), "ctest")
     if not os.path.isfile(ctest):
         pytest.skip("ctest not next to cmake")
-    listed = _run([ctest, "-N"], cwd=str(build_dir))
+    listed = run([ctest, "-N"], cwd=str(build_dir))
     assert "api" in listed and "api_bad_alloc" in listed, listed
     proc = subprocess.run([ctest, "--output-on-failure"], cwd=str(build_dir),
                           capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False)

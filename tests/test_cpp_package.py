@@ -7,67 +7,20 @@ and skips cleanly without one.
 """
 
 import os
-import shutil
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 from rnnfast import reference
 from _problems import tol
+from _tools import REPO, cmake_or_skip, find_program, run
 
 EXAMPLE = os.path.join(REPO, "examples", "cpp")
 
 # float32 kernel against the float64 reference; ATOL is scaled by the array's magnitude.
 RTOL = tol(np.float32)["rtol"]
 ATOL = tol(np.float32)["atol"]
-STEP_TIMEOUT = 240  # seconds per cmake step; the whole test takes far less
-
-
-def _cmake():
-    exe = shutil.which("cmake")
-    if exe:
-        return exe
-    try:
-        import cmake  # the PyPI package ships the binaries
-    except ImportError:
-        return None
-    exe = os.path.join(cmake.CMAKE_BIN_DIR, "cmake.exe" if os.name == "nt" else "cmake")
-    return exe if os.path.isfile(exe) else None
-
-
-def _ninja():
-    exe = shutil.which("ninja")
-    if exe:
-        return exe
-    try:
-        import ninja
-    except ImportError:
-        return None
-    exe = os.path.join(ninja.BIN_DIR, "ninja.exe" if os.name == "nt" else "ninja")
-    return exe if os.path.isfile(exe) else None
-
-
-def _run(cmd, cwd=None):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=STEP_TIMEOUT)
-    assert proc.returncode == 0, (
-        f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
-        f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
-    )
-    return proc.stdout
-
-
-def _find_program(build_dir, name):
-    exe = name + (".exe" if os.name == "nt" else "")
-    for root, _, files in os.walk(build_dir):
-        if exe in files:
-            return os.path.join(root, exe)
-    raise AssertionError(f"{exe} not found under {build_dir}")
-
-
 def _parse(text):
     """`name [d0,d1,...] v0 v1 ...` lines -> arrays; other lines (dims, lengths, error) kept raw."""
     arrays, meta = {}, {}
@@ -127,29 +80,22 @@ def _mismatch(name, got, want):
 def example_output(request, tmp_path_factory):
     """Build + install the library (with OpenMP, and with it switched off: the build must still
     succeed, single-threaded), then build and run the example against the installed package."""
-    cmake = _cmake()
-    if cmake is None:
-        pytest.skip("cmake not found (neither on PATH nor the `cmake` Python package)")
-    gen = []
-    ninja = _ninja()
-    if ninja is not None:
-        gen = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
-
+    cmake, gen = cmake_or_skip()
     tmp = tmp_path_factory.mktemp("cpp_package")
     lib_build, prefix, ex_build = tmp / "build", tmp / "prefix", tmp / "build-example"
 
     openmp = "ON" if request.param == "openmp" else "OFF"
-    _run([cmake, "-S", REPO, "-B", str(lib_build), *gen, "-DRNNFAST_PYTHON=OFF",
-          f"-DRNNFAST_OPENMP={openmp}",
-          "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_INSTALL_PREFIX={prefix}"])
-    _run([cmake, "--build", str(lib_build), "--config", "Release", "-j2"])
-    _run([cmake, "--install", str(lib_build), "--config", "Release"])
+    run([cmake, "-S", REPO, "-B", str(lib_build), *gen, "-DRNNFAST_PYTHON=OFF",
+         f"-DRNNFAST_OPENMP={openmp}",
+         "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_INSTALL_PREFIX={prefix}"])
+    run([cmake, "--build", str(lib_build), "--config", "Release", "-j2"])
+    run([cmake, "--install", str(lib_build), "--config", "Release"])
 
-    _run([cmake, "-S", EXAMPLE, "-B", str(ex_build), *gen, "-DCMAKE_BUILD_TYPE=Release",
-          f"-DCMAKE_PREFIX_PATH={prefix}"])
-    _run([cmake, "--build", str(ex_build), "--config", "Release", "-j2"])
+    run([cmake, "-S", EXAMPLE, "-B", str(ex_build), *gen, "-DCMAKE_BUILD_TYPE=Release",
+         f"-DCMAKE_PREFIX_PATH={prefix}"])
+    run([cmake, "--build", str(ex_build), "--config", "Release", "-j2"])
 
-    arrays, meta = _parse(_run([_find_program(str(ex_build), "lstm_example")]))
+    arrays, meta = _parse(run([find_program(str(ex_build), "lstm_example")]))
     if openmp == "OFF":
         assert meta.get("openmp") == "0", f"RNNFAST_OPENMP=OFF but the library reports {meta!r}"
     return arrays, meta
