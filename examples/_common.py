@@ -1,7 +1,8 @@
 """Plumbing shared by the examples (not part of rnnfast): command-line options, the output
 folder, optional matplotlib, a data-package check, and the final machine-readable RESULT line
-that tests/test_examples.py reads. Each example stays readable on its own; only this
-boilerplate lives here.
+that tests/test_examples.py reads; and the data preparation that more than one example does
+the same way (IMDB reviews as word ids, padded batches, windows of a token stream). Each
+example stays readable on its own: its model, training and results stay in it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import numpy as np
 
 import rnnfast
+from rnnfast import data, datasets, nn
 
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent
@@ -54,6 +56,64 @@ def load(loader, *args, **kwargs):
         return loader(*args, **kwargs)
     except ModuleNotFoundError as e:
         sys.exit(f"{loader.__name__}: {e}")
+
+
+def imdb(rng, n_train, n_test, vocab_size, maxlen, label=int):
+    """IMDB reviews (rnnfast.datasets.imdb_reviews()) as (word ids, label) pairs: split 80/20
+    (stratified, fixed seed); n_train training reviews drawn with rng (None: all of them) and
+    the first n_test test reviews (None: all). The vocab_size most frequent training words
+    (lower-cased by rnnfast.data.tokenize_words) form the vocabulary, the rest map to <unk>;
+    each review keeps its LAST maxlen words (where reviewers tend to sum up), an empty one a
+    single <unk>. Returns (vocab, train_set, test_set); a list is a map-style dataset."""
+    texts, labels = load(datasets.imdb_reviews)
+    tr_x, te_x, tr_y, te_y = datasets.train_test_split(texts, labels, test_size=0.2, seed=0,
+                                                       stratify=labels)
+    keep = rng.permutation(len(tr_x))[:n_train]
+    tr_x, tr_y = [tr_x[i] for i in keep], tr_y[keep]
+    te_x, te_y = te_x[:n_test], te_y[:n_test]
+    vocab = data.Vocab.build((data.tokenize_words(t) for t in tr_x), max_size=vocab_size)
+
+    def encode(texts, labels):
+        out = []
+        for text, y in zip(texts, labels):
+            ids = vocab.encode(data.tokenize_words(text)[-maxlen:])
+            out.append((ids if len(ids) else np.array([vocab.unk_index]), label(y)))
+        return out
+
+    return vocab, encode(tr_x, tr_y), encode(te_x, te_y)
+
+
+def padded_loaders(train_set, test_set, batch_size, seed):
+    """(train, test) DataLoaders over (sequence, label) pairs whose batches are padded to
+    their longest sequence, with the lengths (rnnfast.data.pad_collate): the training one
+    reshuffles every epoch, the test one keeps its order in batches of 256."""
+    train_loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True,
+                                   collate_fn=data.pad_collate, seed=seed)
+    test_loader = data.DataLoader(test_set, batch_size=256, collate_fn=data.pad_collate)
+    return train_loader, test_loader
+
+
+def windows(stream, starts, T):
+    """Windows of T + 1 tokens of a 1-D id stream starting at `starts` (B,): inputs (B, T)
+    and next-token targets (B, T)."""
+    chunk = stream[starts[:, None] + np.arange(T + 1)]
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+def window_loss(model, stream, T, n_windows, batch=64):
+    """A language model's mean cross entropy (nats per token) over n_windows fixed, evenly
+    spaced windows of T tokens of the stream; model(ids) returns (logits (B, T, V), state)."""
+    loss_fn = nn.CrossEntropyLoss()
+    starts = np.linspace(0, len(stream) - T - 2, n_windows).astype(np.int64)
+    model.eval()
+    total = 0.0
+    with rnnfast.no_grad():
+        for i in range(0, n_windows, batch):
+            x, y = windows(stream, starts[i:i + batch], T)
+            logits, _ = model(x)
+            total += loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).item() * len(x)
+    model.train()
+    return total / n_windows
 
 
 def pyplot(args):

@@ -24,7 +24,7 @@ Chance is 0.5.
 import numpy as np
 
 import rnnfast
-from rnnfast import data, datasets, nn, optim, train
+from rnnfast import data, nn, optim, train
 
 import _common
 
@@ -50,14 +50,6 @@ class BiGRUSentiment(nn.Module):
         return self.fc(both).reshape(-1)
 
 
-def encode(texts, labels, vocab, maxlen):
-    out = []
-    for text, y in zip(texts, labels):
-        ids = vocab.encode(data.tokenize_words(text)[-maxlen:])
-        out.append((ids if len(ids) else np.array([vocab.unk_index]), float(y)))
-    return out
-
-
 def main():
     p = _common.parser(__doc__, "bigru_sentiment")
     p.add_argument("--vocab", type=int, default=None, help="vocabulary (20000; quick 8000)")
@@ -79,23 +71,14 @@ def main():
     rng = _common.setup(args)
     clock = _common.Timer()
 
-    texts, labels = _common.load(datasets.imdb_reviews)
-    tr_x, te_x, tr_y, te_y = datasets.train_test_split(texts, labels, test_size=0.2, seed=0,
-                                                       stratify=labels)
-    n_train = args.train_size or (10000 if q else len(tr_x))
-    keep = rng.permutation(len(tr_x))[:n_train]
-    tr_x, tr_y = [tr_x[i] for i in keep], tr_y[keep]
-    if q:
-        te_x, te_y = te_x[:1500], te_y[:1500]
-    vocab = data.Vocab.build((data.tokenize_words(t) for t in tr_x), max_size=vocab_size)
-    train_set = encode(tr_x, tr_y, vocab, maxlen)
-    test_set = encode(te_x, te_y, vocab, maxlen)
+    # (word ids of the last maxlen words, float label for BCE) pairs; None: every review.
+    vocab, train_set, test_set = _common.imdb(rng, args.train_size or (10000 if q else None),
+                                              1500 if q else None, vocab_size, maxlen, float)
     print(f"{len(train_set)} training / {len(test_set)} test reviews, vocabulary {len(vocab)}, "
           f"last {maxlen} words")
 
-    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                                   collate_fn=data.pad_collate, seed=args.seed)
-    test_loader = data.DataLoader(test_set, batch_size=256, collate_fn=data.pad_collate)
+    train_loader, test_loader = _common.padded_loaders(train_set, test_set, args.batch_size,
+                                                       args.seed)
     model = BiGRUSentiment(len(vocab), args.emb, hidden, args.input_dropout,
                            args.recurrent_dropout)
     print(model)

@@ -45,25 +45,9 @@ class CharModel(nn.Module):
         return self.head(out.reshape(B * T, H)).reshape(B, T, -1), state
 
 
-def windows(data, starts, T):
-    idx = starts[:, None] + np.arange(T + 1)
-    chunk = data[idx]
-    return chunk[:, :-1], chunk[:, 1:]           # inputs, next-character targets
-
-
-def bits_per_char(model, data, T, n_windows, batch):
+def bits_per_char(model, data, T, n_windows):
     """Mean cross entropy in bits over fixed, evenly spaced validation windows."""
-    loss_fn = nn.CrossEntropyLoss()
-    starts = np.linspace(0, len(data) - T - 2, n_windows).astype(np.int64)
-    model.eval()
-    total = 0.0
-    with rnnfast.no_grad():
-        for i in range(0, n_windows, batch):
-            x, y = windows(data, starts[i:i + batch], T)
-            logits, _ = model(x)
-            total += loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).item() * len(x)
-    model.train()
-    return total / n_windows / math.log(2)
+    return _common.window_loss(model, data, T, n_windows) / math.log(2)
 
 
 def sample(model, stoi, itos, prime, length, temperature, rng):
@@ -126,12 +110,12 @@ def main():
     sched = optim.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 10)
     loss_fn = nn.CrossEntropyLoss()
     n_val = 64 if q else 512
-    val_bpc = [(0, bits_per_char(model, val, T, n_val, 64))]
+    val_bpc = [(0, bits_per_char(model, val, T, n_val))]
     print(f"step     0  validation {val_bpc[-1][1]:.3f} bits/char")
     train_bpc = []
     every = max(1, steps // (5 if q else 15))
     for step in range(1, steps + 1):
-        x, y = windows(train, rng.integers(0, len(train) - T - 1, B), T)
+        x, y = _common.windows(train, rng.integers(0, len(train) - T - 1, B), T)  # y: next chars
         logits, _ = model(x)
         loss = loss_fn(logits.reshape(-1, len(chars)), y.reshape(-1))
         opt.zero_grad()
@@ -141,7 +125,7 @@ def main():
         sched.step()
         train_bpc.append(loss.item() / math.log(2))
         if step % every == 0 or step == steps:
-            val_bpc.append((step, bits_per_char(model, val, T, n_val, 64)))
+            val_bpc.append((step, bits_per_char(model, val, T, n_val)))
             print(f"step {step:5d}  train {np.mean(train_bpc[-every:]):.3f}  validation "
                   f"{val_bpc[-1][1]:.3f} bits/char  ({clock():.0f} s)")
 

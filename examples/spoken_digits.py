@@ -19,7 +19,7 @@ Result on this machine (2 cores, --threads 1): the full run (2-layer bidirection
 import numpy as np
 
 import rnnfast
-from rnnfast import data, datasets, nn, optim, train
+from rnnfast import datasets, nn, optim, train
 
 import _common
 
@@ -64,9 +64,8 @@ def main():
     print(f"{len(seqs)} utterances ({len(tr_set)} train / {len(te_set)} test), 13 MFCCs per "
           f"frame, {lens.min()}-{lens.max()} frames (median {int(np.median(lens))})")
 
-    train_loader = data.DataLoader(tr_set, batch_size=args.batch_size, shuffle=True,
-                                   collate_fn=data.pad_collate, seed=args.seed)
-    test_loader = data.DataLoader(te_set, batch_size=256, collate_fn=data.pad_collate)
+    train_loader, test_loader = _common.padded_loaders(tr_set, te_set, args.batch_size,
+                                                       args.seed)
     x, lengths, y = next(iter(train_loader))
     print(f"one batch: x {x.shape} {x.dtype}, lengths {lengths[:8]}..., labels {y[:8]}...")
 

