@@ -168,12 +168,17 @@ class Optimizer:
         raise NotImplementedError
 
     @staticmethod
-    def _effective_grad(p, grad, group):
-        """The gradient with ``maximize`` and (L2) ``weight_decay`` applied, as a new array."""
+    def _effective_grad(p, grad, group, decoupled=False):
+        """The gradient with ``maximize`` and ``weight_decay`` applied (``grad`` itself when
+        neither applies, else a new array). The decay is L2 (g + wd*p), or with ``decoupled``
+        (AdamW) applied to the weights themselves, in place: p *= 1 - lr*wd."""
         g = -grad if group["maximize"] else grad
         wd = group["weight_decay"]
         if wd != 0:
-            g = g + wd * p.data
+            if decoupled:
+                p.data *= 1 - group["lr"] * wd
+            else:
+                g = g + wd * p.data
         return g
 
     # -- state -------------------------------------------------------------------------------
@@ -325,15 +330,10 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(p.data)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = np.zeros_like(p.data)
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         state["step"] += 1
         t = state["step"]
-        g = -grad if group["maximize"] else grad
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                p.data *= 1 - lr * wd                       # AdamW: decay the weights directly
-            else:
-                g = g + wd * p.data
+        g = self._effective_grad(p, grad, group, decoupled=group["decoupled_weight_decay"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m += (1 - b1) * (g - m)
         v *= b2
