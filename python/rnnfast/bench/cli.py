@@ -1,16 +1,18 @@
 """Command line of the benchmark suite: ``python -m rnnfast [options]``.
 
-With no options it runs the quick default (QUICK_CASES). It prints the table as cases finish,
-optionally writes JSON, and exits 0 on success, 1 when a result check failed, 2 when rnnfast
-itself cannot run (e.g. the C++ module is not built).
+With no options it runs the quick default (QUICK_CASES at 1 thread and at all cores). It prints
+the table as cases finish, then the peak-memory table, optionally writes JSON and a PNG chart,
+and exits 0 on success, 1 when a result check failed, 2 when rnnfast itself cannot run (e.g. the
+C++ module is not built) or an option is wrong.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
-from . import report, suite
+from . import plot, report, suite
 
 __all__ = ["build_parser", "main"]
 
@@ -26,23 +28,39 @@ def _list(values):
 def build_parser():
     sizes = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in suite.SIZES.items())
     quick = ", ".join(f"{c}/{s}" for c, s in suite.QUICK_CASES)
+    cores = suite.all_cores()
     p = argparse.ArgumentParser(
         prog="python -m rnnfast",
         description="Benchmark rnnfast's fused RNN/LSTM/GRU kernels against the NumPy reference, "
                     "torch and onnxruntime (when installed): results are checked first, then "
-                    "inference and training steps are timed with interleaved repeats.",
-        epilog=f"Sizes (T x B x I x H): {sizes}; or any TxBxIxH. Quick default: {quick}.")
+                    "inference and training steps are timed with interleaved repeats, at 1 "
+                    "thread and at all cores; rnnfast's GFLOP/s are also given as a percentage "
+                    "of the machine's float32 GEMM rate, and the peak memory of a training step "
+                    "is measured against torch's.",
+        epilog=f"Cells: lstm, gru, rnn_tanh (one layer, one direction) and lstm_2x_bi (a 2-layer "
+               f"bidirectional LSTM, nn.LSTM(I, H, num_layers=2, bidirectional=True); its "
+               f"default size is medium). Sizes (T x B x I x H): {sizes}; or any TxBxIxH. "
+               f"Quick default: {quick}, each at 1 thread and at all cores ({cores} here; "
+               f"about 50 s on 2 cores). Peak memory: one fresh process per implementation "
+               f"and (cell, size), after the timing; in the quick default only for lstm/medium "
+               f"(it adds about 3 s), otherwise for every (cell, size) run (about 1.5 s each "
+               f"with torch).")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
-                      help="the quick default (well under a minute on 2 cores)")
+                      help="the quick default (under a minute on 2 cores, both thread passes)")
     mode.add_argument("--full", action="store_true",
-                      help=f"every cell at every size ({', '.join(suite.DEFAULT_SIZES)})")
+                      help=f"lstm, gru and rnn_tanh at every size "
+                           f"({', '.join(suite.DEFAULT_SIZES)}) and lstm_2x_bi at medium")
     p.add_argument("--cells", nargs="+", metavar="CELL",
-                   help=f"cells to run, from {', '.join(suite.CELLS)} (comma or space separated)")
+                   help=f"cells to run, from {', '.join(suite.CELLS)} (comma or space "
+                        f"separated); without --sizes, their quick-default sizes (lstm_2x_bi: "
+                        f"medium)")
     p.add_argument("--sizes", nargs="+", metavar="SIZE",
                    help="size names or TxBxIxH (comma or space separated)")
     p.add_argument("--threads", nargs="+", metavar="N",
-                   help="thread counts for rnnfast and the peers (default: rnnfast's current)")
+                   help=f"thread counts for rnnfast, the peers and the GEMM rate, one pass over "
+                        f"the cases each (default: 1 and all cores, here "
+                        f"{','.join(map(str, suite.default_threads()))})")
     p.add_argument("--repeats", type=int, default=7,
                    help="timed rounds per case (default 7); medians are reported")
     p.add_argument("--warmup", type=int, default=1, help="warm-up calls per implementation")
@@ -50,10 +68,17 @@ def build_parser():
                    help="before switching implementations, wait up to MS for the previous "
                         "one's spinning threads to go idle (default 500; 0 = no wait)")
     p.add_argument("--json", metavar="PATH", help="also write all results as JSON to PATH")
+    p.add_argument("--plot", metavar="PATH",
+                   help="also write a PNG chart of rnnfast's speedup over each peer, per case, "
+                        "inference and training panels (needs matplotlib: pip install "
+                        "'rnnfast[plot]'); not written unless asked for")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the peak-memory measurement of a training step")
     p.add_argument("--no-reference", action="store_true",
                    help="skip the NumPy reference (slow at large sizes): no numpy column, "
                         "rnnfast is checked against torch only")
-    p.add_argument("--no-torch", action="store_true", help="skip torch (and onnxruntime)")
+    p.add_argument("--no-torch", action="store_true",
+                   help="skip torch (and onnxruntime); the GEMM rate then comes from numpy")
     p.add_argument("--no-onnxruntime", action="store_true", help="skip onnxruntime")
     p.add_argument("--no-check", action="store_true", help="time without checking results")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights")
@@ -61,28 +86,37 @@ def build_parser():
 
 
 def _select(args):
-    """(cells, sizes, cases) for suite.run from the options."""
+    """(cells, sizes, cases, memory_cases) for suite.run from the options; memory_cases None
+    means every (cell, size) that runs."""
     cells = _list(args.cells) if args.cells else None
     sizes = _list(args.sizes) if args.sizes else None
+    for c in cells or []:
+        if c not in suite.CELLS:
+            raise ValueError(f"cell: expected one of {suite.CELLS}, got {c!r}")
     if args.full:
-        return cells or list(suite.CELLS), sizes or list(suite.DEFAULT_SIZES), None
-    if sizes is None:  # quick default, possibly narrowed to some cells
-        cases = [(c, s) for c, s in suite.QUICK_CASES if cells is None or c in cells]
-        extra = [c for c in cells or [] if c not in {c for c, _ in suite.QUICK_CASES}]
-        if extra:
-            raise ValueError(f"cell: expected one of {suite.CELLS}, got {extra[0]!r}")
-        return None, None, cases
-    return cells or list(suite.CELLS), sizes, None
+        return cells or list(suite.CELLS), sizes, None, None
+    if sizes is None:
+        if cells is None:  # the quick default
+            return None, None, list(suite.QUICK_CASES), list(suite.QUICK_MEMORY_CASES)
+        quick = {c for c, _ in suite.QUICK_CASES}
+        cases = [(c, s) for c, s in suite.QUICK_CASES if c in cells]
+        cases += [(c, s) for c in cells if c not in quick
+                  for s in suite.CELL_SIZES.get(c, suite.DEFAULT_SIZES)]
+        return None, None, cases, None
+    return cells or list(suite.CELLS), sizes, None, None
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        cells, sizes, cases = _select(args)
+        cells, sizes, cases, memory_cases = _select(args)
         threads = [int(t) for t in _list(args.threads)] if args.threads else None
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print("warning: --plot needs matplotlib (pip install 'rnnfast[plot]'): the benchmark "
+              "runs, no chart will be written", file=sys.stderr)
 
     impls_printed = []
 
@@ -95,12 +129,13 @@ def main(argv=None):
         for row in report.case_rows(case, rep["implementations"]):
             print(row, flush=True)
 
+    memory = False if args.no_memory else (True if memory_cases is None else memory_cases)
     try:
         rep = suite.run(cells, sizes, threads, repeats=args.repeats, warmup=args.warmup,
                         reference=not args.no_reference, torch=not args.no_torch,
                         onnxruntime=not args.no_onnxruntime, check=not args.no_check,
                         settle=args.settle / 1e3, seed=args.seed, keep_going=True, cases=cases,
-                        on_case=on_case)
+                        on_case=on_case, memory=memory)
     except ImportError as e:
         print(f"error: rnnfast cannot run ({e}); is the C++ module built and installed?",
               file=sys.stderr)
@@ -108,8 +143,19 @@ def main(argv=None):
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    mem = report.memory_table(rep)
+    if mem:
+        print()
+        print("\n".join(mem))
     print(report.footer(rep))
     if args.json:
         report.write_json(rep, args.json)
         print(f"wrote {args.json}")
+    if args.plot:
+        try:
+            plot.plot(rep, args.plot)
+        except plot.PlotUnavailable as e:
+            print(f"warning: no chart written: {e}", file=sys.stderr)
+        else:
+            print(f"wrote {args.plot}")
     return 1 if rep["failures"] else 0

@@ -1,9 +1,10 @@
 """The optional peers of the benchmark: torch.nn.LSTM/GRU/RNN and the same module in onnxruntime.
 
 Both are imported lazily and only here, so the suite runs (without their columns) when they are
-absent. torch runs the exact weights of the case in float32 with rnnfast's thread count:
-inference under torch.no_grad(), training as forward + backward of (y*dy).sum() with gradients
-for x, h0, c0 and every parameter. onnxruntime runs the torch module exported with
+absent. torch runs the exact weights of the case in float32 with rnnfast's thread count, as one
+layer or, for a stacked cell (lstm_2x_bi), as torch.nn.LSTM(I, H, num_layers=2,
+bidirectional=True) loaded with the case's state_dict: inference under torch.no_grad(),
+training as forward + backward of (y*dy).sum() with gradients for x, h0, c0 and every parameter. onnxruntime runs the torch module exported with
 torch.onnx.export (inference only); an export that fails costs its column, never the run.
 
 What it does not do: no torch.compile or TorchScript variants, no ONNX training.
@@ -17,8 +18,8 @@ import os
 import tempfile
 import warnings
 
-__all__ = ["OnnxImpl", "TorchImpl", "make_onnxruntime", "make_torch", "onnxruntime_version",
-           "set_torch_threads", "torch_version"]
+__all__ = ["OnnxImpl", "TorchImpl", "get_torch_threads", "make_onnxruntime", "make_torch",
+           "onnxruntime_version", "set_torch_threads", "torch_version"]
 
 
 def torch_version():
@@ -42,22 +43,33 @@ def set_torch_threads(n):
     torch.set_num_threads(int(n))
 
 
-def _torch_module(p):
-    """A single-layer torch RNN/LSTM/GRU holding the case's weights, in eval mode."""
+def get_torch_threads():
     import torch
-    if p.cell == "lstm":
-        m = torch.nn.LSTM(p.I, p.H, num_layers=1, bias=True)
-    elif p.cell == "gru":
-        m = torch.nn.GRU(p.I, p.H, num_layers=1, bias=True)
-    elif p.cell == "rnn_tanh":
-        m = torch.nn.RNN(p.I, p.H, num_layers=1, bias=True, nonlinearity="tanh")
+    return torch.get_num_threads()
+
+
+def _torch_module(p):
+    """A torch RNN/LSTM/GRU holding the case's weights (p.params, torch's names), in eval mode."""
+    import torch
+    kw = dict(num_layers=p.layers, bias=True, bidirectional=p.bidirectional)
+    if p.mode == "lstm":
+        m = torch.nn.LSTM(p.I, p.H, **kw)
+    elif p.mode == "gru":
+        m = torch.nn.GRU(p.I, p.H, **kw)
+    elif p.mode == "rnn_tanh":
+        m = torch.nn.RNN(p.I, p.H, nonlinearity="tanh", **kw)
     else:
         raise ValueError(f"cell: no torch module for {p.cell!r}")
-    with torch.no_grad():
-        for name, a in (("weight_ih_l0", p.w_ih), ("weight_hh_l0", p.w_hh),
-                        ("bias_ih_l0", p.b_ih), ("bias_hh_l0", p.b_hh)):
-            getattr(m, name).copy_(torch.from_numpy(a))
-    return m.float().eval()  # eval() only matters for export; one layer has no dropout
+    m.load_state_dict({k: torch.from_numpy(a) for k, a in p.params.items()})
+    # eval() only matters for export: without inter-layer dropout eval and train are the same.
+    return m.float().eval()
+
+
+def _torch_states(torch, p):
+    """h0, c0 (None unless lstm) as fresh torch tensors [L*D,B,H]."""
+    h0, c0 = p.states()
+    return (torch.from_numpy(h0.copy()),
+            None if c0 is None else torch.from_numpy(c0.copy()))
 
 
 class TorchImpl:
@@ -66,11 +78,11 @@ class TorchImpl:
     def __init__(self, p):
         import torch
         self.torch = torch
-        self.lstm = p.cell == "lstm"
+        self.p = p
+        self.lstm = p.mode == "lstm"
         self.m = _torch_module(p)
         self.x = torch.from_numpy(p.x.copy())
-        self.h0 = torch.from_numpy(p.h0.copy())[None]  # torch wants [L*D,B,H]
-        self.c0 = torch.from_numpy(p.c0.copy())[None] if self.lstm else None
+        self.h0, self.c0 = _torch_states(torch, p)
         self.dy = torch.from_numpy(p.dy.copy())
         # Leaves with requires_grad for the training step: rnnfast computes dx, dh0, dc0 too.
         self.xg = self.x.clone().requires_grad_(True)
@@ -95,20 +107,24 @@ class TorchImpl:
         out[0].backward(self.dy)
         return out
 
+    def _state(self, t):
+        """A state or its gradient in the case's layout ([B,H] for one layer, else [L*D,B,H])."""
+        return None if t is None else t.detach().numpy().reshape(self.p.state_shape)
+
     def infer_results(self, r):
         y, hx = r
         h_n, c_n = hx if self.lstm else (hx, None)
-        return {"y": y.detach().numpy(), "h_n": h_n.detach().numpy()[0],
-                "c_n": None if c_n is None else c_n.detach().numpy()[0]}
+        return {"y": y.detach().numpy(), "h_n": self._state(h_n), "c_n": self._state(c_n)}
 
     def train_results(self, r):
         """The outputs and the gradients of the train() call just made."""
         out = self.infer_results(r)
-        m = self.m
-        out.update(dx=self.xg.grad.numpy(), dh0=self.h0g.grad.numpy()[0],
-                   dc0=self.c0g.grad.numpy()[0] if self.lstm else None,
-                   w_ih=m.weight_ih_l0.grad.numpy(), w_hh=m.weight_hh_l0.grad.numpy(),
-                   b_ih=m.bias_ih_l0.grad.numpy(), b_hh=m.bias_hh_l0.grad.numpy())
+        out.update(dx=self.xg.grad.numpy(), dh0=self._state(self.h0g.grad),
+                   dc0=self._state(self.c0g.grad) if self.lstm else None)
+        params = dict(self.m.named_parameters())
+        for name, key in self.p.grad_keys.items():
+            g = params[name].grad
+            out[key] = None if g is None else g.numpy()
         return out
 
 
@@ -180,11 +196,11 @@ def make_onnxruntime(p, threads, notes):
     import onnxruntime as ort
     import torch
 
-    lstm = p.cell == "lstm"
+    lstm = p.mode == "lstm"
     module = _flat_module(torch, _torch_module(p), lstm)
     x = torch.from_numpy(p.x.copy())
-    h0 = torch.from_numpy(p.h0.copy())[None]
-    args = (x, h0, torch.from_numpy(p.c0.copy())[None]) if lstm else (x, h0)
+    h0, c0 = _torch_states(torch, p)
+    args = (x, h0, c0) if lstm else (x, h0)
     names_in = ["x", "h0", "c0"][:len(args)]
     names_out = ["y", "h_n", "c_n"][:len(args)]
     label = f"{p.cell} {p.size}"

@@ -1,8 +1,10 @@
-"""What the benchmark reports: the machine it ran on, a plain-text table and the JSON file.
+"""What the benchmark reports: the machine it ran on, plain-text tables and the JSON file.
 
-The table has one row per case and phase (infer, train): rnnfast's median ms and GFLOP/s, then
-for every other implementation its median ms and rnnfast's speedup over it. The JSON file holds
-everything run() returns, raw samples included. No plots here (a later issue may add them).
+The main table has one row per case and phase (infer, train): rnnfast's median ms, GFLOP/s and
+percent of the machine's GEMM rate at the matching shape, then for every other implementation
+its median ms and rnnfast's speedup over it. A short table after it gives the peak memory of a
+training step, rnnfast against torch. The JSON file holds everything run() returns, raw
+samples included. The chart is plot.py's.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import numpy as np
 
 from . import peers
 
-__all__ = ["case_rows", "cpu_model", "cpu_simd", "environment", "footer", "header", "table_header",
-           "write_json"]
+__all__ = ["case_rows", "cpu_model", "cpu_simd", "environment", "footer", "header",
+           "memory_table", "table_header", "write_json"]
 
 
 _SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "asimd", "sve")
@@ -124,9 +126,11 @@ def header(rep):
     ])
 
 
-# Column widths: case columns, then per implementation (ms, rnnfast GFLOP/s or speedup).
-_CASE_W = (9, 9, 20, 4, 6)  # cell, size, TxBxIxH, threads, phase
+# Column widths: case columns, then per implementation (ms, rnnfast GFLOP/s or speedup), and
+# rnnfast's percent of the GEMM rate.
+_CASE_W = (12, 9, 20, 4, 6)  # cell, size, TxBxIxH, threads, phase
 _NUM_W = 10
+_PCT_W = 8
 
 
 def _case_cols(cell, size, dims, threads, phase):
@@ -134,13 +138,19 @@ def _case_cols(cell, size, dims, threads, phase):
     return "".join(f"{v:<{w}}" for v, w in zip(vals, _CASE_W, strict=True))
 
 
+def _width(name):
+    return 2 * _NUM_W + (_PCT_W if name == "rnnfast" else 0)
+
+
 def table_header(impls):
     pad = sum(_CASE_W)
-    top = " " * pad + "".join(f"{name:>{2 * _NUM_W}}" for name in impls)
+    top = " " * pad + "".join(f"{name:>{_width(name)}}" for name in impls)
     cols = [_case_cols("cell", "size", "T x B x I x H", "thr", "phase")]
     for name in impls:
-        second = "GFLOP/s" if name == "rnnfast" else "speedup"
-        cols.append(f"{'ms':>{_NUM_W}}{second:>{_NUM_W}}")
+        if name == "rnnfast":
+            cols.append(f"{'ms':>{_NUM_W}}{'GFLOP/s':>{_NUM_W}}{'% GEMM':>{_PCT_W}}")
+        else:
+            cols.append(f"{'ms':>{_NUM_W}}{'speedup':>{_NUM_W}}")
     line = "".join(cols)
     return "\n".join([top, line, "-" * len(line)])
 
@@ -155,12 +165,16 @@ def _ms(v):
     return f"{v:.3f}"
 
 
+def _dims(case):
+    return f"{case['T']}x{case['B']}x{case['I']}x{case['H']}"
+
+
 def case_rows(case, impls):
     """The table rows of one case (one per phase), or one error row for a failed case."""
     if "error" in case:
         return [_case_cols(case["cell"], case["size"], "", case["threads"], "") +
                 "MISMATCH (see below)"]
-    dims = f"{case['T']}x{case['B']}x{case['I']}x{case['H']}"
+    dims = _dims(case)
     rows = []
     for i, phase in enumerate(("infer", "train")):
         first = i == 0
@@ -169,14 +183,57 @@ def case_rows(case, impls):
         for name in impls:
             r = case["results"].get(name, {}).get(phase)
             if r is None:
-                cols.append(f"{'-':>{_NUM_W}}{'-':>{_NUM_W}}")
+                cols.append(f"{'-':>{_NUM_W}}" * 2 + (f"{'-':>{_PCT_W}}" if name == "rnnfast"
+                                                      else ""))
             elif name == "rnnfast":
-                cols.append(f"{_ms(r['median_ms']):>{_NUM_W}}{r['gflops']:>{_NUM_W}.2f}")
+                pct = r.get("pct_gemm")
+                pct = "-" if pct is None else f"{pct:.0f}%"
+                cols.append(f"{_ms(r['median_ms']):>{_NUM_W}}{r['gflops']:>{_NUM_W}.2f}"
+                            f"{pct:>{_PCT_W}}")
             else:
                 s = case["speedup"][name][phase]
                 cols.append(f"{_ms(r['median_ms']):>{_NUM_W}}{f'{s:.2f}x':>{_NUM_W}}")
         rows.append("".join(cols))
     return rows
+
+
+def _mib(r, key="peak_mib"):
+    if r is None:
+        return "-"
+    return "n/a" if r.get(key) is None else f"{r[key]:.1f}"
+
+
+def memory_table(rep):
+    """The peak-memory table (a list of lines; empty when memory was not measured)."""
+    mem = rep.get("memory")
+    if not mem or not mem["cases"]:
+        return []
+    impls = [n for n in ("rnnfast", "torch") if n in mem["cases"][0]]
+    w = _NUM_W + 3
+    case_w = sum(_CASE_W[:4])
+    head = _case_cols("cell", "size", "T x B x I x H", "thr", "")[:case_w]
+    head += "".join(f"{n + ' MiB':>{w}}" for n in impls)
+    head += f"{'torch/rnnfast':>{w + 2}}" if "torch" in impls else ""
+    head += "".join(f"{n + ' set-up':>{w + 2}}" for n in impls)
+    lines = [(f"Peak memory of a training step: MiB above the process's RSS before "
+              f"{mem['steps']} steps, after the library's one-time set-up (set-up: measured "
+              f"first, one step on the tiny size); a fresh process per implementation and "
+              f"case; threads: {mem['threads']}"), head, "-" * len(head)]
+    for row in mem["cases"]:
+        line = _case_cols(row["cell"], row["size"], _dims(row), mem["threads"], "")[:case_w]
+        line += "".join(f"{_mib(row.get(n)):>{w}}" for n in impls)
+        if "torch" in impls:
+            a, b = row["rnnfast"].get("peak_mib"), row["torch"].get("peak_mib")
+            # below 1 MiB the numbers are page-granular noise, and so would their ratio be
+            ratio = f"{b / a:.2f}x" if a is not None and b is not None and min(a, b) >= 1 \
+                else "-"
+            line += f"{ratio:>{w + 2}}"
+        line += "".join(f"{_mib(row.get(n), 'setup_mib'):>{w + 2}}" for n in impls)
+        lines.append(line)
+    reasons = sorted({r["reason"] for row in mem["cases"] for n in impls
+                      if (r := row.get(n)) and r.get("peak_mib") is None and r.get("reason")})
+    lines += [f"not measured: {why}" for why in reasons]
+    return lines
 
 
 def footer(rep):
@@ -185,6 +242,21 @@ def footer(rep):
               "implementation's ms / rnnfast's ms (> 1: rnnfast is faster)."),
              ("GFLOP/s counts the matrix products: forward 2*T*B*G*H*(I+H), G = 4 lstm, 3 gru, "
               "1 rnn; a training step 3x forward.")]
+    if any(c.get("layers", 1) > 1 or c.get("bidirectional") for c in rep["cases"]):
+        lines.append("lstm_2x_bi: 2-layer bidirectional LSTM (rnnfast.nn.LSTM against "
+                     "torch.nn.LSTM, num_layers=2, bidirectional=True); FLOPs summed over layers "
+                     "and directions, the second layer's input being 2H.")
+    lib = rep.get("gemm_library")
+    if lib and rep["cases"]:
+        lines.append(
+            f"% GEMM: rnnfast's GFLOP/s as a percentage of {lib['function']}'s float32 rate "
+            "for [T*B x (I+H)] @ [(I+H) x G*H] (the same FLOPs), measured here at the same "
+            "thread count (median of repeats; lstm_2x_bi: the FLOP-weighted rate of both "
+            "layers' shapes). Rates in the JSON (cases[].gemm).")
+        if not lib["threads_set"]:
+            lines.append("  The GEMM rate is numpy.matmul's (torch not used): numpy's BLAS "
+                         "thread count cannot be set without extra packages (threadpoolctl), "
+                         "so it ran with numpy's default threads at every thread count.")
     against = sorted({a for c in rep["cases"] if c.get("check") for a in c["check"]["against"]})
     if against:
         lines.append(f"Results checked before timing against: {', '.join(against)}.")

@@ -1,21 +1,32 @@
 """Benchmark cases: build one problem, check every implementation's results, then time them.
 
-A case is one cell ("lstm", "gru", "rnn_tanh") at one size (T, B, I, H) and one thread count.
-Each case runs in three stages:
+A case is one cell at one size (T, B, I, H) and one thread count. The cells are "lstm", "gru"
+and "rnn_tanh" (one layer, one direction, through rnnfast.functional, the kernels' entry point)
+and "lstm_2x_bi", a 2-layer bidirectional LSTM (rnnfast.nn.LSTM(I, H, num_layers=2,
+bidirectional=True) against torch.nn.LSTM with the same weights; its size's I is the first
+layer's input, the second layer's is 2H). Each case runs in four stages:
 
 1. check: rnnfast's inference output, training output and every gradient are compared with the
-   NumPy reference (run in float64, the oracle) and with torch when present; any mismatch raises
-   MismatchError before anything is timed. Peers that fail their own check lose their column.
+   NumPy reference (run in float64, the oracle; for lstm_2x_bi its one-layer functions composed:
+   both directions of layer 1, concatenated, into layer 2) and with torch when present; any
+   mismatch raises MismatchError before anything is timed. Peers that fail their own check
+   lose their column.
 2. time: a warm-up, then ``repeats`` rounds in which every (implementation, phase) pair is timed
    once, interleaved (A B C A B C ...) and rotated each round, because the machines this runs on
    are noisy shared VMs; medians are reported. Between implementations the suite waits until
    the previous one's spinning threads are idle (see wait_idle: NumPy's OpenBLAS threads spin
    for 0.1 s after every call), then warms the next one up again (see time_tasks): otherwise,
    on 2 cores, each implementation is timed partly against its predecessor's thread pool.
-3. report: ms per call, GFLOP/s and the speedup of rnnfast over every other implementation.
+3. GEMM rate: the machine's float32 matrix-product rate at the FLOP-matching shape and the same
+   thread count (see gemm.py), measured once per (shape, threads) and run.
+4. report: ms per call, GFLOP/s, percent of the GEMM rate and the speedup of rnnfast over every
+   other implementation. After all cases, run() measures the peak memory of a training step of
+   rnnfast and torch, each in a fresh process (see memory.py).
 
-What it does not do: no multi-layer or bidirectional stacks, no variable lengths, no float64
-timing (a later version extends the cases); NumPy's own BLAS thread count is left as it is.
+By default every case runs at 1 thread and at all cores (default_threads).
+
+What it does not do: no variable lengths, no projections, no float64 timing; NumPy's own BLAS
+thread count is left as it is.
 """
 
 from __future__ import annotations
@@ -29,13 +40,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import gemm as _gemm
+from . import memory as _memory
 from . import peers
 
-__all__ = ["CELLS", "GATES", "QUICK_CASES", "SIZES", "MismatchError", "Problem", "flops",
+__all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "SIZES", "STACKS", "MismatchError", "Problem",
+           "StackedProblem", "all_cores", "default_threads", "flops", "gemm_shapes", "make_impl",
            "make_problem", "parse_size", "run", "run_case", "time_tasks", "wait_idle"]
 
-CELLS = ("lstm", "gru", "rnn_tanh")
-GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1}
+# Stacked cells: name -> (one-layer mode, layers, bidirectional).
+STACKS = {"lstm_2x_bi": ("lstm", 2, True)}
+CELLS = ("lstm", "gru", "rnn_tanh", *STACKS)
+GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "lstm_2x_bi": 4}
 
 # (T, B, I, H). "tiny" exists for smoke tests; it is never part of a default run.
 SIZES = {
@@ -47,10 +63,16 @@ SIZES = {
     "tiny": (3, 2, 4, 5),
 }
 DEFAULT_SIZES = ("small", "medium", "large", "xlarge", "latency")
+# The sizes a cell runs at when none are given (--full, or --cells without --sizes).
+CELL_SIZES = {"lstm_2x_bi": ("medium",)}
 
-# What `python -m rnnfast` runs with no options: small enough for the NumPy reference to keep
-# the whole run well under a minute on a 2-core machine.
-QUICK_CASES = tuple([(c, s) for c in CELLS for s in ("small", "latency")] + [("lstm", "medium")])
+# What `python -m rnnfast` runs with no options, at 1 thread and at all cores: small enough
+# for the NumPy reference to keep the whole run under a minute on a 2-core machine.
+QUICK_CASES = tuple([(c, s) for c in CELLS[:3] for s in ("small", "latency")]
+                    + [("lstm", "medium")])
+# The quick default's peak-memory measurement: one case, to stay under a minute (torch's
+# fresh process alone takes about 1.5 s to start).
+QUICK_MEMORY_CASES = (("lstm", "medium"),)
 
 # Check tolerances for float32 results, scale-aware: |got - want| <= ATOL*max|want| + RTOL*|want|.
 RTOL = 1e-4
@@ -66,13 +88,32 @@ class MismatchError(AssertionError):
     """rnnfast's result differs from the reference or a peer beyond the tolerance."""
 
 
+def _structure(cell):
+    """(one-layer mode, layers, directions) of a cell."""
+    if cell not in GATES:
+        raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
+    mode, layers, bidirectional = STACKS.get(cell, (cell, 1, False))
+    return mode, layers, 2 if bidirectional else 1
+
+
+def gemm_shapes(cell, T, B, I, H):
+    """The matrix products a forward call is worth: [(M, K, N, count)], one entry per layer,
+    count = directions. Layer l's products equal [T*B x (I_l+H)] @ [(I_l+H) x G*H] in FLOPs
+    (input and recurrent products side by side), with I_l = I for the first layer and D*H above.
+    """
+    mode, layers, D = _structure(cell)
+    G = GATES[mode]
+    return [(T * B, (I if layer == 0 else D * H) + H, G * H, D) for layer in range(layers)]
+
+
 def flops(cell, T, B, I, H, phase="infer"):
     """Floating-point operations of one call, counting the matrix products only.
 
-    Forward: 2*T*B*G*H*(I+H) (input and recurrent products); a training step (forward +
-    backward) counts as 3x forward, since backward does two products of the same size.
+    Forward: 2*T*B*G*H*(I+H) (input and recurrent products), summed over layers and directions
+    for a stacked cell (the second layer's input size is 2H for lstm_2x_bi); a training step
+    (forward + backward) counts as 3x forward, since backward does two products of the same size.
     """
-    f = 2.0 * T * B * GATES[cell] * H * (I + H)
+    f = sum(2.0 * m * k * n * count for m, k, n, count in gemm_shapes(cell, T, B, I, H))
     return 3.0 * f if phase == "train" else f
 
 
@@ -114,9 +155,36 @@ class Problem:
     c0: np.ndarray | None
     dy: np.ndarray
 
+    layers = 1
+    bidirectional = False
+
+    @property
+    def mode(self):
+        return self.cell
+
+    @property
+    def grad_keys(self):
+        """torch parameter name -> the key of its gradient in the results (functional's)."""
+        return {"weight_ih_l0": "w_ih", "weight_hh_l0": "w_hh", "bias_ih_l0": "b_ih",
+                "bias_hh_l0": "b_hh"}
+
     @property
     def dims(self):
         return self.T, self.B, self.I, self.H
+
+    @property
+    def state_shape(self):
+        return self.B, self.H
+
+    @property
+    def params(self):
+        """The weights under torch's state_dict names."""
+        return {"weight_ih_l0": self.w_ih, "weight_hh_l0": self.w_hh, "bias_ih_l0": self.b_ih,
+                "bias_hh_l0": self.b_hh}
+
+    def states(self):
+        """h0, c0 (None unless lstm) in torch's layout [L*D,B,H]."""
+        return self.h0[None], None if self.c0 is None else self.c0[None]
 
     def arrays(self, dtype=np.float32):
         """The inputs as keyword arguments of functional/reference.forward, cast to dtype."""
@@ -127,23 +195,84 @@ class Problem:
                 "c0": cast(self.c0)}
 
 
+@dataclass
+class StackedProblem:
+    """A stacked cell's data (see STACKS): x [T,B,I]; params under torch's state_dict names;
+    h0, c0 [L*D,B,H] (c0 lstm only); dy [T,B,D*H], the loss gradient wrt the output."""
+
+    cell: str
+    size: str
+    T: int
+    B: int
+    I: int
+    H: int
+    mode: str
+    layers: int
+    bidirectional: bool
+    x: np.ndarray
+    params: dict
+    h0: np.ndarray
+    c0: np.ndarray | None
+    dy: np.ndarray
+
+    @property
+    def dims(self):
+        return self.T, self.B, self.I, self.H
+
+    @property
+    def directions(self):
+        return 2 if self.bidirectional else 1
+
+    @property
+    def state_shape(self):
+        return self.layers * self.directions, self.B, self.H
+
+    @property
+    def grad_keys(self):
+        return {name: name for name in self.params}
+
+    def states(self):
+        return self.h0, self.c0
+
+
+def _param_names(layers, directions):
+    """torch's parameter names in its order: per layer, per direction, w_ih w_hh b_ih b_hh."""
+    return [f"{kind}_l{layer}{'_reverse' if d else ''}"
+            for layer in range(layers) for d in range(directions)
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+
 def make_problem(cell, size, seed=0):
     """Random inputs and weights, initialised as PyTorch does: U(-1/sqrt(H), 1/sqrt(H))."""
-    if cell not in GATES:
-        raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
+    mode, layers, D = _structure(cell)
     label, (T, B, I, H) = parse_size(size)
     rng = np.random.default_rng(seed)
-    G = GATES[cell]
+    G = GATES[mode]
     k = 1.0 / math.sqrt(H)
 
     def u(*shape, scale=k):
         return rng.uniform(-scale, scale, size=shape).astype(np.float32)
 
-    return Problem(
-        cell=cell, size=label, T=T, B=B, I=I, H=H,
-        x=u(T, B, I, scale=1.0), w_ih=u(G * H, I), w_hh=u(G * H, H), b_ih=u(G * H),
-        b_hh=u(G * H), h0=u(B, H, scale=0.5), c0=u(B, H, scale=0.5) if cell == "lstm" else None,
-        dy=rng.standard_normal((T, B, H)).astype(np.float32))
+    if cell not in STACKS:
+        return Problem(
+            cell=cell, size=label, T=T, B=B, I=I, H=H,
+            x=u(T, B, I, scale=1.0), w_ih=u(G * H, I), w_hh=u(G * H, H), b_ih=u(G * H),
+            b_hh=u(G * H), h0=u(B, H, scale=0.5), c0=u(B, H, scale=0.5) if mode == "lstm" else None,
+            dy=rng.standard_normal((T, B, H)).astype(np.float32))
+    x = u(T, B, I, scale=1.0)
+    params = {}
+    for name in _param_names(layers, D):
+        layer = int(name.split("_l")[1].split("_")[0])
+        in_size = I if layer == 0 else D * H
+        shape = {"weight_ih": (G * H, in_size), "weight_hh": (G * H, H)}.get(
+            name.rsplit("_l", 1)[0], (G * H,))
+        params[name] = u(*shape)
+    LD = layers * D
+    return StackedProblem(
+        cell=cell, size=label, T=T, B=B, I=I, H=H, mode=mode, layers=layers,
+        bidirectional=D == 2, x=x, params=params, h0=u(LD, B, H, scale=0.5),
+        c0=u(LD, B, H, scale=0.5) if mode == "lstm" else None,
+        dy=rng.standard_normal((T, B, D * H)).astype(np.float32))
 
 
 # ----------------------------------------------------------------------------- implementations
@@ -202,6 +331,139 @@ class ReferenceImpl(RnnfastImpl):
     def train(self):
         y, h_n, c_n, cache = self._r.forward(self.p.cell, **self.kw)
         return y, h_n, c_n, self._r.backward(cache, dy=self.dy)
+
+
+class RnnfastStackImpl:
+    """A stacked cell through rnnfast.nn (the module users call): inference under no_grad,
+    training as forward + backward of the scalar loss (y*dy).sum(), passed as y.backward(dy)
+    as torch's column does, with fresh gradients for x, h0, c0 and every parameter."""
+
+    name = "rnnfast"
+
+    def __init__(self, p):
+        import rnnfast  # here, so that --help works without the C++ module
+        self.rf = rnnfast
+        self.p = p
+        cls = {"lstm": rnnfast.nn.LSTM, "gru": rnnfast.nn.GRU, "rnn_tanh": rnnfast.nn.RNN}[p.mode]
+        self.m = cls(p.I, p.H, num_layers=p.layers, bidirectional=p.bidirectional)
+        self.m.load_state_dict(p.params)
+        self.lstm = p.mode == "lstm"
+        self.xg = rnnfast.tensor(p.x, requires_grad=True)
+        self.h0g = rnnfast.tensor(p.h0, requires_grad=True)
+        self.c0g = rnnfast.tensor(p.c0, requires_grad=True) if self.lstm else None
+
+    def _hx(self, h0, c0):
+        return (h0, c0) if self.lstm else h0
+
+    def infer(self):
+        with self.rf.no_grad():
+            return self.m(self.p.x, self._hx(self.p.h0, self.p.c0))
+
+    def train(self):
+        self.m.zero_grad(set_to_none=True)
+        for t in (self.xg, self.h0g, self.c0g):
+            if t is not None:
+                t.grad = None
+        out = self.m(self.xg, self._hx(self.h0g, self.c0g))
+        out[0].backward(self.p.dy)
+        return out
+
+    def infer_results(self, r):
+        y, hx = r
+        h_n, c_n = hx if self.lstm else (hx, None)
+        return {"y": y.numpy(), "h_n": h_n.numpy(), "c_n": None if c_n is None else c_n.numpy()}
+
+    def train_results(self, r):
+        """The outputs and every gradient of the train() call just made (None where one is
+        missing, which the check reports)."""
+        out = self.infer_results(r)
+        out.update(dx=self.xg.grad, dh0=self.h0g.grad,
+                   dc0=self.c0g.grad if self.lstm else None)
+        params = dict(self.m.named_parameters())
+        for name in self.p.params:
+            out[name] = params[name].grad if name in params else None
+        return out
+
+
+class ReferenceStackImpl:
+    """A stacked cell in the NumPy reference: its one-layer, one-direction forward and backward
+    composed as torch stacks them (both directions of a layer read the layer's input; their
+    outputs, concatenated forward then reverse, are the next layer's input). With
+    dtype=float64 it is the oracle of the check."""
+
+    name = "numpy"
+
+    def __init__(self, p, dtype=np.float32):
+        from .. import reference
+        self._r = reference
+        self.p = p
+        self.x = p.x.astype(dtype)
+        self.w = {k: v.astype(dtype) for k, v in p.params.items()}
+        self.h0 = p.h0.astype(dtype)
+        self.c0 = None if p.c0 is None else p.c0.astype(dtype)
+        self.dy = p.dy.astype(dtype)
+
+    def _forward(self):
+        p, w = self.p, self.w
+        D = p.directions
+        layer_in, h_n, c_n, caches = self.x, [], [], []
+        for layer in range(p.layers):
+            outs = []
+            for d in range(D):
+                k, sfx = layer * D + d, f"_l{layer}{'_reverse' if d else ''}"
+                y, h, c, cache = self._r.forward(
+                    p.mode, layer_in, w["weight_ih" + sfx], w["weight_hh" + sfx],
+                    w["bias_ih" + sfx], w["bias_hh" + sfx], h0=self.h0[k],
+                    c0=None if self.c0 is None else self.c0[k], reverse=bool(d))
+                outs.append(y)
+                h_n.append(h)
+                c_n.append(c)
+                caches.append(cache)
+            layer_in = np.concatenate(outs, axis=2) if D > 1 else outs[0]
+        c_n = np.stack(c_n) if self.c0 is not None else None
+        return layer_in, np.stack(h_n), c_n, caches
+
+    def infer(self):
+        return self._forward()
+
+    def train(self):
+        y, h_n, c_n, caches = self._forward()
+        p, H, D = self.p, self.p.H, self.p.directions
+        grads, dh0, dc0 = {}, [None] * len(caches), [None] * len(caches)
+        dy = self.dy
+        for layer in reversed(range(p.layers)):
+            dx = 0
+            for d in range(D):
+                k, sfx = layer * D + d, f"_l{layer}{'_reverse' if d else ''}"
+                g = self._r.backward(caches[k], dy=dy[:, :, d * H:(d + 1) * H])
+                dx = dx + g["dx"]  # both directions read the layer's input
+                dh0[k], dc0[k] = g["dh0"], g["dc0"]
+                for kind, key in (("weight_ih", "w_ih"), ("weight_hh", "w_hh"),
+                                  ("bias_ih", "b_ih"), ("bias_hh", "b_hh")):
+                    grads[kind + sfx] = g[key]
+            dy = dx
+        out = {"dx": dy, "dh0": np.stack(dh0),
+               "dc0": np.stack(dc0) if self.c0 is not None else None}
+        out.update((name, grads[name]) for name in p.params)  # torch's order
+        return y, h_n, c_n, out
+
+    @staticmethod
+    def infer_results(r):
+        return {"y": r[0], "h_n": r[1], "c_n": r[2]}
+
+    @staticmethod
+    def train_results(r):
+        return {"y": r[0], "h_n": r[1], "c_n": r[2], **r[3]}
+
+
+def make_impl(p, name, dtype=np.float32):
+    """rnnfast's or the NumPy reference's implementation of a problem ("rnnfast" or "numpy")."""
+    stacked = isinstance(p, StackedProblem)
+    if name == "rnnfast":
+        return RnnfastStackImpl(p) if stacked else RnnfastImpl(p)
+    if name == "numpy":
+        return ReferenceStackImpl(p, dtype) if stacked else ReferenceImpl(p, dtype)
+    raise ValueError(f"name: expected 'rnnfast' or 'numpy', got {name!r}")
 
 
 # ----------------------------------------------------------------------------- checking
@@ -418,15 +680,17 @@ class Options:
     rtol: float = RTOL
     atol: float = ATOL
     seed: int = 0
+    gemm_repeats: int = 5
 
 
-def run_case(cell, size, threads, opts, notes):
-    """Check and time one case; return its result dict (see run)."""
+def run_case(cell, size, threads, opts, notes, gemm_cache=None):
+    """Check and time one case; return its result dict (see run). gemm_cache: a dict shared
+    by the cases of a run, so that each (GEMM shape, threads) is measured once."""
     t_start = time.perf_counter()
     p = make_problem(cell, size, seed=opts.seed)
-    impls = {"rnnfast": RnnfastImpl(p)}
+    impls = {"rnnfast": make_impl(p, "rnnfast")}
     if opts.reference:
-        impls["numpy"] = ReferenceImpl(p)
+        impls["numpy"] = make_impl(p, "numpy")
     if opts.torch:
         t = peers.make_torch(p, threads)
         if t is not None:
@@ -438,7 +702,7 @@ def run_case(cell, size, threads, opts, notes):
 
     check = None
     if opts.check:
-        oracle = ReferenceImpl(p, np.float64) if opts.reference else None
+        oracle = make_impl(p, "numpy", np.float64) if opts.reference else None
         check = check_case(p, impls, oracle, notes, opts.rtol, opts.atol)
         if not check["against"]:
             notes.append(f"{cell} {p.size}: rnnfast unchecked (no reference and no torch)")
@@ -449,15 +713,23 @@ def run_case(cell, size, threads, opts, notes):
         if impl.train is not None:
             tasks[(name, "train")] = impl.train
     samples = time_tasks(tasks, opts.repeats, opts.warmup, opts.min_sample, opts.settle)
+    del tasks, impls  # free the problem's peers before the GEMM's buffers are made
+
+    T, B, I, H = p.dims
+    shapes = gemm_shapes(cell, T, B, I, H)
+    gemm = _gemm.rate(shapes, threads, _gemm.library(opts.torch), cache=gemm_cache,
+                      repeats=opts.gemm_repeats, min_sample=opts.min_sample, settle=opts.settle)
 
     results = {}
     for (name, phase), s in samples.items():
         med = float(np.median(s))
+        gflops = flops(cell, *p.dims, phase) / med / 1e9
         results.setdefault(name, {})[phase] = {
             "median_ms": med * 1e3,
             "min_ms": float(np.min(s)) * 1e3,
             "samples_ms": [v * 1e3 for v in s],
-            "gflops": flops(cell, *p.dims, phase) / med / 1e9,
+            "gflops": gflops,
+            "pct_gemm": 100.0 * gflops / gemm["gflops"],
         }
     speedup = {}
     for name, res in results.items():
@@ -465,17 +737,16 @@ def run_case(cell, size, threads, opts, notes):
             continue
         speedup[name] = {ph: res[ph]["median_ms"] / results["rnnfast"][ph]["median_ms"]
                          for ph in res if ph in results["rnnfast"]}
-    T, B, I, H = p.dims
     return {"cell": cell, "size": p.size, "T": T, "B": B, "I": I, "H": H, "threads": threads,
+            "layers": p.layers, "bidirectional": p.bidirectional,
             "flops": {ph: flops(cell, T, B, I, H, ph) for ph in PHASES},
-            "results": results, "speedup": speedup, "check": check,
+            "results": results, "speedup": speedup, "gemm": gemm, "check": check,
             "wall_s": time.perf_counter() - t_start}
 
 
 def _case(cell, size):
     """Validate one (cell, size) pair early, before anything runs."""
-    if cell not in GATES:
-        raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
+    _structure(cell)
     parse_size(size)
     return cell, size
 
@@ -484,27 +755,38 @@ def _cases(cells, sizes):
     if cells is None and sizes is None:
         return list(QUICK_CASES)
     cells = list(cells) if cells is not None else list(CELLS)
-    sizes = list(sizes) if sizes is not None else list(DEFAULT_SIZES)
-    return [_case(c, s) for c in cells for s in sizes]
+    out = []
+    for c in cells:
+        for s in (sizes if sizes is not None else CELL_SIZES.get(c, DEFAULT_SIZES)):
+            out.append(_case(c, s))
+    return out
 
 
 def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=True,
         torch=True, onnxruntime=True, check=True, min_sample=0.002, settle=0.5, seed=0,
-        keep_going=False, cases=None, on_case=None):
+        keep_going=False, cases=None, on_case=None, memory=True, memory_steps=3,
+        gemm_repeats=5):
     """Run the suite and return a report dict (JSON-serialisable).
 
     cells, sizes: lists (sizes: names from SIZES, "TxBxIxH" strings or (T, B, I, H) tuples),
-    run as their product; both None runs QUICK_CASES; or cases, an explicit list of (cell, size)
-    pairs. threads: an int or a list of ints (default: rnnfast's current count); rnnfast, torch
-    and onnxruntime run with the same count. repeats: timed rounds; settle: see time_tasks.
+    run as their product (a cell's default sizes, CELL_SIZES or DEFAULT_SIZES, where sizes is
+    None); both None runs QUICK_CASES; or cases, an explicit list of (cell, size) pairs.
+    threads: an int or a list of ints (default: default_threads(), 1 and all cores); each
+    count is one pass over the cases, rnnfast, torch, onnxruntime and the GEMM rate running with
+    the same count. repeats: timed rounds; settle: see time_tasks.
     reference/torch/onnxruntime=False skip that implementation. With keep_going, a case
     whose check fails is recorded under "failures" instead of raising MismatchError.
     on_case(report, case) is called after every case (the CLI prints rows as they finish).
+    memory: after the passes, measure the peak memory of ``memory_steps`` training steps of
+    rnnfast and torch for every (cell, size) that ran (True), only those of a list of
+    (cell, size) pairs, or none (False); each in a fresh process (memory.py), at the largest
+    thread count.
 
     The report holds "environment", "options", "implementations", "cases" (one dict per case:
-    cell, size, T, B, I, H, threads, flops, results[impl][phase] with median_ms, min_ms,
-    samples_ms, gflops; speedup[impl][phase] = impl time / rnnfast time; check), "notes" and
-    "failures".
+    cell, size, T, B, I, H, threads, layers, bidirectional, flops, results[impl][phase] with
+    median_ms, min_ms, samples_ms, gflops, pct_gemm; speedup[impl][phase] = impl time /
+    rnnfast time; gemm, the GEMM rate (gemm.rate); check), "memory" (memory.measure_cases, or
+    None), "notes" and "failures".
     """
     import rnnfast
 
@@ -512,9 +794,10 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
 
     opts = Options(repeats=max(1, int(repeats)), warmup=max(0, int(warmup)),
                    min_sample=float(min_sample), settle=float(settle), reference=reference,
-                   torch=torch, onnxruntime=onnxruntime, check=check, seed=seed)
+                   torch=torch, onnxruntime=onnxruntime, check=check, seed=seed,
+                   gemm_repeats=max(1, int(gemm_repeats)))
     cases = _cases(cells, sizes) if cases is None else [_case(c, s) for c, s in cases]
-    thread_list = _thread_list(rnnfast, threads)
+    thread_list = _thread_list(threads)
     notes = []
     impls = ["rnnfast"] + (["numpy"] if reference else [])
     if torch:
@@ -530,14 +813,19 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
 
     options = dict(vars(opts))
     options.update(cases=[[c, parse_size(s)[0]] for c, s in cases], threads=thread_list,
-                   rewarm=REWARM if opts.settle > 0 else 0.0)
+                   rewarm=REWARM if opts.settle > 0 else 0.0, memory=bool(memory),
+                   memory_steps=int(memory_steps))
     rep = {"environment": _report.environment(thread_list), "options": options,
-           "implementations": impls, "cases": [], "notes": notes, "failures": []}
+           "implementations": impls, "cases": [], "memory": None,
+           "gemm_library": _gemm.describe(_gemm.library(torch)), "notes": notes,
+           "failures": []}
 
     old_threads = _get_threads(rnnfast)
     if old_threads is None:
         notes.append("rnnfast.set_num_threads is missing: rnnfast ran with its default thread "
                      "count, the peers with the count shown")
+    old_torch = peers.get_torch_threads() if "torch" in impls else None
+    gemm_cache = {}
     try:
         for n in thread_list:
             _set_threads(rnnfast, n)
@@ -545,7 +833,7 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
                 peers.set_torch_threads(n)
             for cell, size in cases:
                 try:
-                    case = run_case(cell, size, n, opts, notes)
+                    case = run_case(cell, size, n, opts, notes, gemm_cache)
                 except MismatchError as e:
                     if not keep_going:
                         raise
@@ -559,6 +847,16 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
     finally:
         if old_threads is not None:
             _set_threads(rnnfast, old_threads)
+        if old_torch is not None:
+            peers.set_torch_threads(old_torch)
+    if memory:
+        todo = list(dict.fromkeys((c["cell"], c["size"]) for c in rep["cases"]))
+        if memory is not True:  # a list of (cell, size): those of them that ran
+            wanted = {(c, parse_size(s)[0]) for c, s in memory}
+            todo = [cs for cs in todo if cs in wanted]
+        rep["memory"] = _memory.measure_cases(
+            todo, ["rnnfast"] + (["torch"] if "torch" in impls else []), max(thread_list),
+            steps=memory_steps, seed=seed)
     return rep
 
 
@@ -573,10 +871,23 @@ def _set_threads(rnnfast, n):
         set_(int(n))
 
 
-def _thread_list(rnnfast, threads):
+def all_cores():
+    """The cores this process may run on (its CPU affinity), else os.cpu_count()."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_threads():
+    """The default thread passes: 1 thread, then all cores (just [1] on one core)."""
+    n = all_cores()
+    return [1, n] if n > 1 else [1]
+
+
+def _thread_list(threads):
     if threads is None:
-        n = _get_threads(rnnfast)
-        return [n if n else (os.cpu_count() or 1)]
+        return default_threads()
     if isinstance(threads, int):
         threads = [threads]
     out = [int(t) for t in threads]
