@@ -40,18 +40,13 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   //    inside r * (W_hn h + b_hn)).
   detail::Workspace& ws = detail::thread_workspace();
   T* P = ws.get<T>(detail::kP, static_cast<size_t>(TB * GH));
-  gemm::gemm<T>(false, true, TB, GH, I, x, I, w.w_ih, I, T(0), P, GH);
-  if (w.b_ih) {
-    T* bias = ws.get<T>(detail::kBias, static_cast<size_t>(GH));
+  T* bias = nullptr;
+  if (w.b_ih) {  // added by the GEMM as it stores P: no extra pass over P
+    bias = ws.get<T>(detail::kBias, static_cast<size_t>(GH));
     for (int64_t j = 0; j < GH; ++j)
       bias[j] = w.b_ih[j] + ((C != Cell::GRU || j < 2 * H) ? w.b_hh[j] : T(0));
-    const int nt = detail::threads_for(static_cast<double>(TB) * GH * 8);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < TB; ++r) {
-      T* p = P + r * GH;
-      for (int64_t j = 0; j < GH; ++j) p[j] += bias[j];
-    }
   }
+  gemm::gemm<T>(false, true, TB, GH, I, x, I, w.w_ih, I, T(0), P, GH, bias);
   const T* b_hn = (C == Cell::GRU && w.b_hh) ? w.b_hh + 2 * H : nullptr;
 
   detail::Reserve<T> res(C, d, reserve);

@@ -101,19 +101,19 @@ void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   serial_of<T>(Bp.kernels())(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta,
-                             C, ldc);
+                             nullptr, C, ldc);
 }
 
 template <typename T>
 void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
-                 T* C, int64_t ldc) {
+                 T* C, int64_t ldc, const T* bias) {
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   const int64_t P = Bp.panels();
   const SerialFn<T> serial = serial_of<T>(Bp.kernels());
   const int nt = detail::threads_for(2.0 * M * Bp.N() * Bp.K());
   if (nt <= 1) {
-    serial(0, M, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, C, ldc);
+    serial(0, M, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc);
     return;
   }
   const int MR = Bp.kernels().mr;
@@ -124,11 +124,13 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
     const int64_t tid = omp_get_thread_num(), n_th = omp_get_num_threads();
     if (split_n) {
       const int64_t p0 = P * tid / n_th, p1 = P * (tid + 1) / n_th;
-      if (p1 > p0) serial(0, M, p0, p1, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, C, ldc);
+      if (p1 > p0)
+        serial(0, M, p0, p1, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc);
     } else {
       const int64_t b0 = mblocks * tid / n_th, b1 = mblocks * (tid + 1) / n_th;
       const int64_t m0 = b0 * MR, m1 = std::min(M, b1 * MR);
-      if (m1 > m0) serial(m0, m1, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, C, ldc);
+      if (m1 > m0)
+        serial(m0, m1, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc);
     }
   }
 }
@@ -142,15 +144,18 @@ void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
 
 template <typename T>
 void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias) {
   if (M <= 0 || N <= 0) return;
   if (!transA && M <= kDirectMaxRows) {
     gemm_direct<T>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
+    if (bias)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] += bias[j];
     return;
   }
   PackedB<T>& Bp = detail::thread_workspace().packed<T>(detail::kPackGemm);
   Bp.pack(B, ldb, transB, K, N);
-  gemm_packed<T>(M, A, lda, transA, Bp, beta, C, ldc);
+  gemm_packed<T>(M, A, lda, transA, Bp, beta, C, ldc, bias);
 }
 
 template class PackedB<float>;
@@ -159,9 +164,9 @@ template class PackedB<double>;
   template void gemm_serial<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
                                int64_t);                                                       \
   template void gemm_packed<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
-                               int64_t);                                                       \
+                               int64_t, const T*);                                             \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, const T*,   \
-                        int64_t, T, T*, int64_t);                                              \
+                        int64_t, T, T*, int64_t, const T*);                                    \
   template void gemm_direct<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*,         \
                                int64_t, bool, T, T*, int64_t);
 RNNFAST_INSTANTIATE(float)

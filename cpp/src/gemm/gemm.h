@@ -49,10 +49,11 @@ template <typename T>
 void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
                  T* C, int64_t ldc);
 
-// C = beta*C + op(A) * Bp, threaded over a team when worth it (not inside a parallel region).
+// C = beta*C + op(A) * Bp (+ bias[n] on every row), threaded over a team when worth it (not
+// inside a parallel region).
 template <typename T>
 void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
-                 T* C, int64_t ldc);
+                 T* C, int64_t ldc, const T* bias = nullptr);
 
 // C = beta*C + A * op(B) without packing, on the calling thread: for a few rows of A.
 template <typename T>
@@ -62,10 +63,11 @@ void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
 // Rows of A up to which gemm() multiplies unpacked.
 constexpr int64_t kDirectMaxRows = 4;
 
-// C = beta*C + op(A) * op(B), packing B internally into the thread's workspace.
+// C = beta*C + op(A) * op(B) (+ bias[n] on every row), packing B internally into the thread's
+// workspace.
 template <typename T>
 void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr);
 
 }  // namespace gemm
 }  // namespace rnnfast

@@ -1,5 +1,6 @@
 // A register-tile micro-kernel written once over a vector-traits type Vt (W lanes, load/store,
-// set1, fma) with NV vectors per row: C[M, NR = NV*W] = beta*C + A[M, kc] * Bp[kc, NR].
+// set1, fma, add) with NV vectors per row: C[M, NR = NV*W] = beta*C + A[M, kc] * Bp[kc, NR]
+// (+ bias[NR] on every row).
 // Included ONLY inside an anonymous namespace of an ISA translation unit (after driver.h),
 // which defines the traits with that ISA's intrinsics and is compiled with its flags.
 
@@ -10,7 +11,7 @@ struct SimdKernel {
 
   template <int M>
   static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
-                  int64_t ldc, int n, T beta) {
+                  int64_t ldc, int n, T beta, const T* bias) {
     V acc[M][NV];
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < NV; ++j) acc[i][j] = Vt::zero();
@@ -25,6 +26,11 @@ struct SimdKernel {
       }
     }
     if (n == NR) {
+      if (bias)
+        for (int j = 0; j < NV; ++j) {
+          const V vb = Vt::load(bias + j * Vt::W);
+          for (int i = 0; i < M; ++i) acc[i][j] = Vt::add(acc[i][j], vb);
+        }
       if (beta == T(0)) {
         for (int i = 0; i < M; ++i)
           for (int j = 0; j < NV; ++j) Vt::store(C + i * ldc + j * Vt::W, acc[i][j]);
@@ -41,6 +47,6 @@ struct SimdKernel {
     alignas(64) T tile[M * NR];
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < NV; ++j) Vt::store(tile + i * NR + j * Vt::W, acc[i][j]);
-    store_tile<T, M, NR>(tile, C, ldc, n, beta);
+    store_tile<T, M, NR>(tile, C, ldc, n, beta, bias);
   }
 };

@@ -21,6 +21,7 @@ struct F32x8 {
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V set1(float a) { return _mm256_set1_ps(a); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
 };
 struct F64x4 {
   using V = __m256d;
@@ -30,33 +31,14 @@ struct F64x4 {
   static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
   static V set1(double a) { return _mm256_set1_pd(a); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
 };
 
 constexpr int kMR = 6;
 using KF = SimdKernel<float, F32x8, 2>;
 using KD = SimdKernel<double, F64x4, 2>;
 
-void serial_f32(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const float* A, int64_t rsa,
-                int64_t csa, const float* Bp, int64_t K, int64_t N, float beta, float* C,
-                int64_t ldc) {
-  serial_driver<float, kMR, KF::NR, KF>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, C, ldc);
-}
-void serial_f64(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const double* A, int64_t rsa,
-                int64_t csa, const double* Bp, int64_t K, int64_t N, double beta, double* C,
-                int64_t ldc) {
-  serial_driver<double, kMR, KD::NR, KD>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, C, ldc);
-}
-
-void direct_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                int64_t ldb, bool transB, float beta, float* C, int64_t ldc) {
-  direct_product<float>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
-}
-void direct_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
-                int64_t ldb, bool transB, double beta, double* C, int64_t ldc) {
-  direct_product<double>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
-}
-
-const Kernels kTable = {"avx2", KF::NR, KD::NR, kMR, serial_f32, serial_f64, direct_f32, direct_f64};
+constexpr Kernels kTable = kernel_table<kMR, KF, KD>("avx2");
 
 }  // namespace
 

@@ -17,7 +17,7 @@ struct Portable {
   static constexpr int NR = 64 / static_cast<int>(sizeof(T));
   template <int M>
   static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
-                  int64_t ldc, int n, T beta) {
+                  int64_t ldc, int n, T beta, const T* bias) {
     T acc[M * NR];
     for (int i = 0; i < M * NR; ++i) acc[i] = T(0);
     for (int64_t k = 0; k < kc; ++k) {
@@ -27,34 +27,11 @@ struct Portable {
         for (int j = 0; j < NR; ++j) acc[i * NR + j] += a * b[j];
       }
     }
-    store_tile<T, M, NR>(acc, C, ldc, n, beta);
+    store_tile<T, M, NR>(acc, C, ldc, n, beta, bias);
   }
 };
 
-void serial_f32(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const float* A, int64_t rsa,
-                int64_t csa, const float* Bp, int64_t K, int64_t N, float beta, float* C,
-                int64_t ldc) {
-  serial_driver<float, kMR, Portable<float>::NR, Portable<float>>(m0, m1, p0, p1, A, rsa, csa,
-                                                                   Bp, K, N, beta, C, ldc);
-}
-void serial_f64(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const double* A, int64_t rsa,
-                int64_t csa, const double* Bp, int64_t K, int64_t N, double beta, double* C,
-                int64_t ldc) {
-  serial_driver<double, kMR, Portable<double>::NR, Portable<double>>(m0, m1, p0, p1, A, rsa, csa,
-                                                                      Bp, K, N, beta, C, ldc);
-}
-
-void direct_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                int64_t ldb, bool transB, float beta, float* C, int64_t ldc) {
-  direct_product<float>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
-}
-void direct_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
-                int64_t ldb, bool transB, double beta, double* C, int64_t ldc) {
-  direct_product<double>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
-}
-
-const Kernels kTable = {"portable", Portable<float>::NR, Portable<double>::NR, kMR, serial_f32,
-                        serial_f64, direct_f32, direct_f64};
+constexpr Kernels kTable = kernel_table<kMR, Portable<float>, Portable<double>>("portable");
 
 }  // namespace
 
