@@ -43,6 +43,38 @@ void PackedB<T>::reset(int64_t K, int64_t N) {
   if (data_.size() < need) data_.resize(need);
 }
 
+// Panel p of op(B) [K x NR] from the columns col(0..NR) of op(B), col(j) < 0 for padding.
+// transB reads rows of B (contiguous in k) and transposes them in blocks of kKB values of k,
+// so that the block of the panel being written stays in L1 (one pass per column over the
+// whole K would write a new cache line for every element); otherwise it copies row by row.
+template <typename T, typename Col>
+void pack_panel(const T* B, int64_t ldb, bool transB, int64_t K, int NR, Col col, T* dst) {
+  if (!transB) {
+    for (int64_t k = 0; k < K; ++k) {
+      const T* src = B + k * ldb;
+      T* d = dst + k * NR;
+      for (int j = 0; j < NR; ++j) {
+        const int64_t c = col(j);
+        d[j] = c >= 0 ? src[c] : T(0);
+      }
+    }
+    return;
+  }
+  constexpr int64_t kKB = 16;
+  for (int64_t k0 = 0; k0 < K; k0 += kKB) {
+    const int64_t k1 = std::min(K, k0 + kKB);
+    for (int j = 0; j < NR; ++j) {
+      const int64_t c = col(j);
+      if (c < 0) {
+        for (int64_t k = k0; k < k1; ++k) dst[k * NR + j] = T(0);
+      } else {
+        const T* src = B + c * ldb;
+        for (int64_t k = k0; k < k1; ++k) dst[k * NR + j] = src[k];
+      }
+    }
+  }
+}
+
 template <typename T>
 void PackedB<T>::pack(const T* B, int64_t ldb, bool transB, int64_t K, int64_t N) {
   reset(K, N);
@@ -52,25 +84,9 @@ void PackedB<T>::pack(const T* B, int64_t ldb, bool transB, int64_t K, int64_t N
   const int nt = detail::threads_for(static_cast<double>(K) * N * 4);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t p = 0; p < P; ++p) {
-    T* dst = out + p * K * NR;
-    const int n = static_cast<int>(std::min<int64_t>(NR, N - p * NR));
-    if (!transB) {
-      for (int64_t k = 0; k < K; ++k) {
-        const T* src = B + k * ldb + p * NR;
-        int j = 0;
-        for (; j < n; ++j) dst[k * NR + j] = src[j];
-        for (; j < NR; ++j) dst[k * NR + j] = T(0);
-      }
-    } else {
-      for (int j = 0; j < NR; ++j) {
-        if (j < n) {
-          const T* src = B + (p * NR + j) * ldb;
-          for (int64_t k = 0; k < K; ++k) dst[k * NR + j] = src[k];
-        } else {
-          for (int64_t k = 0; k < K; ++k) dst[k * NR + j] = T(0);
-        }
-      }
-    }
+    const int64_t n0 = p * NR;
+    pack_panel<T>(B, ldb, transB, K, NR, [=](int j) { return n0 + j < N ? n0 + j : -1; },
+                  out + p * K * NR);
   }
 }
 
@@ -80,18 +96,10 @@ void PackedB<T>::pack_columns(const T* B, int64_t ldb, bool transB, int64_t K,
   reset(K, N);
   const int NR = nr_;
   for (int64_t p = 0; p < panels_; ++p) {
-    T* dst = data_.data() + p * K * NR;
-    for (int j = 0; j < NR; ++j) {
-      const int64_t n = p * NR + j;
-      if (n >= N) {
-        for (int64_t k = 0; k < K; ++k) dst[k * NR + j] = T(0);
-      } else if (transB) {
-        const T* src = B + cols[n] * ldb;
-        for (int64_t k = 0; k < K; ++k) dst[k * NR + j] = src[k];
-      } else {
-        for (int64_t k = 0; k < K; ++k) dst[k * NR + j] = B[k * ldb + cols[n]];
-      }
-    }
+    const int64_t n0 = p * NR;
+    pack_panel<T>(B, ldb, transB, K, NR,
+                  [=](int j) { return n0 + j < N ? cols[n0 + j] : int64_t(-1); },
+                  data_.data() + p * K * NR);
   }
 }
 
