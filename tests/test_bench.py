@@ -114,6 +114,13 @@ def test_run_without_peers_and_the_default_threads():
     assert "threadpoolctl" in report.footer(rep)
 
 
+def test_top_threads_only_skips_the_smaller_counts():
+    rep = _run(cells=["gru", "rnn_tanh"], threads=[1, 2], torch=False, reference=False,
+               top_threads_only=[("gru", TINY)])
+    assert [(c["cell"], c["threads"]) for c in rep["cases"]] == [
+        ("rnn_tanh", 1), ("gru", 2), ("rnn_tanh", 2)]
+
+
 def test_default_threads_are_one_and_all_cores():
     try:
         n = len(os.sched_getaffinity(0))
@@ -416,12 +423,13 @@ def _select(*argv):
 
 
 def test_cli_selection():
-    cells, sizes, cases, mem = _select()  # the quick default
+    cells, sizes, cases, mem, top = _select()  # the quick default
     assert cases == list(suite.QUICK_CASES) and mem == list(suite.QUICK_MEMORY_CASES)
+    assert top == list(suite.QUICK_TOP_THREADS_ONLY)
     assert _select("--cells", "lstm_2x_bi")[2] == [("lstm_2x_bi", "medium")]
-    assert _select("--cells", "gru")[2:] == ([("gru", "small"), ("gru", "latency")], None)
-    cells, sizes, cases, mem = _select("--full")
-    assert cells == list(bench.CELLS) and sizes is None and mem is None
+    assert _select("--cells", "gru")[2:] == ([("gru", "small"), ("gru", "latency")], None, ())
+    cells, sizes, cases, mem, top = _select("--full")
+    assert cells == list(bench.CELLS) and sizes is None and mem is None and top == ()
     full = suite._cases(cells, sizes)
     assert ("lstm_2x_bi", "medium") in full and ("lstm_2x_bi", "small") not in full
     assert ("rnn_tanh", "xlarge") in full and len(full) == 3 * len(suite.DEFAULT_SIZES) + 1

@@ -40,11 +40,12 @@ def build_parser():
         epilog=f"Cells: lstm, gru, rnn_tanh (one layer, one direction) and lstm_2x_bi (a 2-layer "
                f"bidirectional LSTM, nn.LSTM(I, H, num_layers=2, bidirectional=True); its "
                f"default size is medium). Sizes (T x B x I x H): {sizes}; or any TxBxIxH. "
-               f"Quick default: {quick}, each at 1 thread and at all cores ({cores} here; "
-               f"about 50 s on 2 cores). Peak memory: one fresh process per implementation "
-               f"and (cell, size), after the timing; in the quick default only for lstm/medium "
-               f"(it adds about 3 s), otherwise for every (cell, size) run (about 1.5 s each "
-               f"with torch).")
+               f"Quick default: {quick}, at 1 thread and at all cores ({cores} here), "
+               f"except lstm/medium, which runs at all cores only: at 1 thread too it would "
+               f"take the run past a minute on 2 cores (about 45 s as it is). Peak memory: one "
+               f"fresh process per implementation and (cell, size), after the timing; in the "
+               f"quick default only for lstm/medium (about 3 s), otherwise for every (cell, "
+               f"size) run (about 2 s each with torch).")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="the quick default (under a minute on 2 cores, both thread passes)")
@@ -86,30 +87,31 @@ def build_parser():
 
 
 def _select(args):
-    """(cells, sizes, cases, memory_cases) for suite.run from the options; memory_cases None
-    means every (cell, size) that runs."""
+    """(cells, sizes, cases, memory_cases, top_threads_only) for suite.run from the options;
+    memory_cases None means every (cell, size) that runs."""
     cells = _list(args.cells) if args.cells else None
     sizes = _list(args.sizes) if args.sizes else None
     for c in cells or []:
         if c not in suite.CELLS:
             raise ValueError(f"cell: expected one of {suite.CELLS}, got {c!r}")
     if args.full:
-        return cells or list(suite.CELLS), sizes, None, None
+        return cells or list(suite.CELLS), sizes, None, None, ()
     if sizes is None:
         if cells is None:  # the quick default
-            return None, None, list(suite.QUICK_CASES), list(suite.QUICK_MEMORY_CASES)
+            return (None, None, list(suite.QUICK_CASES), list(suite.QUICK_MEMORY_CASES),
+                    list(suite.QUICK_TOP_THREADS_ONLY))
         quick = {c for c, _ in suite.QUICK_CASES}
         cases = [(c, s) for c, s in suite.QUICK_CASES if c in cells]
         cases += [(c, s) for c in cells if c not in quick
                   for s in suite.CELL_SIZES.get(c, suite.DEFAULT_SIZES)]
-        return None, None, cases, None
-    return cells or list(suite.CELLS), sizes, None, None
+        return None, None, cases, None, ()
+    return cells or list(suite.CELLS), sizes, None, None, ()
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        cells, sizes, cases, memory_cases = _select(args)
+        cells, sizes, cases, memory_cases, top_only = _select(args)
         threads = [int(t) for t in _list(args.threads)] if args.threads else None
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -135,7 +137,7 @@ def main(argv=None):
                         reference=not args.no_reference, torch=not args.no_torch,
                         onnxruntime=not args.no_onnxruntime, check=not args.no_check,
                         settle=args.settle / 1e3, seed=args.seed, keep_going=True, cases=cases,
-                        on_case=on_case, memory=memory)
+                        on_case=on_case, memory=memory, top_threads_only=top_only)
     except ImportError as e:
         print(f"error: rnnfast cannot run ({e}); is the C++ module built and installed?",
               file=sys.stderr)

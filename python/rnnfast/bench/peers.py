@@ -51,7 +51,7 @@ def get_torch_threads():
 def _torch_module(p):
     """A torch RNN/LSTM/GRU holding the case's weights (p.params, torch's names), in eval mode."""
     import torch
-    kw = dict(num_layers=p.layers, bias=True, bidirectional=p.bidirectional)
+    kw = {"num_layers": p.layers, "bias": True, "bidirectional": p.bidirectional}
     if p.mode == "lstm":
         m = torch.nn.LSTM(p.I, p.H, **kw)
     elif p.mode == "gru":

@@ -252,7 +252,8 @@ def footer(rep):
             f"% GEMM: rnnfast's GFLOP/s as a percentage of {lib['function']}'s float32 rate "
             "for [T*B x (I+H)] @ [(I+H) x G*H] (the same FLOPs), measured here at the same "
             "thread count (median of repeats; lstm_2x_bi: the FLOP-weighted rate of both "
-            "layers' shapes). Rates in the JSON (cases[].gemm).")
+            "layers' shapes); above 100%, rnnfast's products beat that library's GEMM at the "
+            "shape on this machine. Rates in the JSON (cases[].gemm).")
         if not lib["threads_set"]:
             lines.append("  The GEMM rate is numpy.matmul's (torch not used): numpy's BLAS "
                          "thread count cannot be set without extra packages (threadpoolctl), "

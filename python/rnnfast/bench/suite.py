@@ -44,7 +44,7 @@ from . import gemm as _gemm
 from . import memory as _memory
 from . import peers
 
-__all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "SIZES", "STACKS", "MismatchError", "Problem",
+__all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "QUICK_TOP_THREADS_ONLY", "SIZES", "STACKS", "MismatchError", "Problem",
            "StackedProblem", "all_cores", "default_threads", "flops", "gemm_shapes", "make_impl",
            "make_problem", "parse_size", "run", "run_case", "time_tasks", "wait_idle"]
 
@@ -67,11 +67,13 @@ DEFAULT_SIZES = ("small", "medium", "large", "xlarge", "latency")
 CELL_SIZES = {"lstm_2x_bi": ("medium",)}
 
 # What `python -m rnnfast` runs with no options, at 1 thread and at all cores: small enough
-# for the NumPy reference to keep the whole run under a minute on a 2-core machine.
+# for the NumPy reference to keep the whole run under a minute on a 2-core machine. Cases in
+# QUICK_TOP_THREADS_ONLY run in the pass of the largest thread count only (lstm/medium at 1
+# thread alone would add about 11 s), and QUICK_MEMORY_CASES are the only ones whose memory is
+# measured (torch's fresh process takes about 1.5 s to start).
 QUICK_CASES = tuple([(c, s) for c in CELLS[:3] for s in ("small", "latency")]
                     + [("lstm", "medium")])
-# The quick default's peak-memory measurement: one case, to stay under a minute (torch's
-# fresh process alone takes about 1.5 s to start).
+QUICK_TOP_THREADS_ONLY = (("lstm", "medium"),)
 QUICK_MEMORY_CASES = (("lstm", "medium"),)
 
 # Check tolerances for float32 results, scale-aware: |got - want| <= ATOL*max|want| + RTOL*|want|.
@@ -765,15 +767,18 @@ def _cases(cells, sizes):
 def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=True,
         torch=True, onnxruntime=True, check=True, min_sample=0.002, settle=0.5, seed=0,
         keep_going=False, cases=None, on_case=None, memory=True, memory_steps=3,
-        gemm_repeats=5):
+        gemm_repeats=5, top_threads_only=None):
     """Run the suite and return a report dict (JSON-serialisable).
 
     cells, sizes: lists (sizes: names from SIZES, "TxBxIxH" strings or (T, B, I, H) tuples),
     run as their product (a cell's default sizes, CELL_SIZES or DEFAULT_SIZES, where sizes is
-    None); both None runs QUICK_CASES; or cases, an explicit list of (cell, size) pairs.
+    None); both None runs the quick default (QUICK_CASES, with QUICK_TOP_THREADS_ONLY and
+    QUICK_MEMORY_CASES unless top_threads_only or memory say otherwise); or cases, an
+    explicit list of (cell, size) pairs.
     threads: an int or a list of ints (default: default_threads(), 1 and all cores); each
     count is one pass over the cases, rnnfast, torch, onnxruntime and the GEMM rate running with
-    the same count. repeats: timed rounds; settle: see time_tasks.
+    the same count; (cell, size) pairs in top_threads_only run in the largest count's pass only.
+    repeats: timed rounds; settle: see time_tasks.
     reference/torch/onnxruntime=False skip that implementation. With keep_going, a case
     whose check fails is recorded under "failures" instead of raising MismatchError.
     on_case(report, case) is called after every case (the CLI prints rows as they finish).
@@ -796,9 +801,19 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
                    min_sample=float(min_sample), settle=float(settle), reference=reference,
                    torch=torch, onnxruntime=onnxruntime, check=check, seed=seed,
                    gemm_repeats=max(1, int(gemm_repeats)))
+    quick = cases is None and cells is None and sizes is None
     cases = _cases(cells, sizes) if cases is None else [_case(c, s) for c, s in cases]
+    if quick and top_threads_only is None:
+        top_threads_only = QUICK_TOP_THREADS_ONLY
+    if quick and memory is True:
+        memory = list(QUICK_MEMORY_CASES)
+    top_only = {(c, parse_size(s)[0]) for c, s in top_threads_only or ()}
     thread_list = _thread_list(threads)
     notes = []
+    skipped = [f"{c}/{s}" for c, s in cases if (c, parse_size(s)[0]) in top_only]
+    if skipped and len(set(thread_list)) > 1:
+        notes.append(f"{', '.join(skipped)}: run at {max(thread_list)} threads only"
+                     + (" (the quick default, to stay under a minute)" if quick else ""))
     impls = ["rnnfast"] + (["numpy"] if reference else [])
     if torch:
         if peers.torch_version() is not None:
@@ -813,7 +828,9 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
 
     options = dict(vars(opts))
     options.update(cases=[[c, parse_size(s)[0]] for c, s in cases], threads=thread_list,
-                   rewarm=REWARM if opts.settle > 0 else 0.0, memory=bool(memory),
+                   top_threads_only=sorted(map(list, top_only)),
+                   rewarm=REWARM if opts.settle > 0 else 0.0,
+                   memory=memory if isinstance(memory, bool) else [list(m) for m in memory],
                    memory_steps=int(memory_steps))
     rep = {"environment": _report.environment(thread_list), "options": options,
            "implementations": impls, "cases": [], "memory": None,
@@ -832,6 +849,8 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
             if "torch" in impls:
                 peers.set_torch_threads(n)
             for cell, size in cases:
+                if n != max(thread_list) and (cell, parse_size(size)[0]) in top_only:
+                    continue
                 try:
                     case = run_case(cell, size, n, opts, notes, gemm_cache)
                 except MismatchError as e:
