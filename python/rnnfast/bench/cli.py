@@ -48,7 +48,7 @@ def build_parser():
                f"size) run (about 2 s each with torch).")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
-                      help="the quick default (under a minute on 2 cores, both thread passes)")
+                      help="the quick default (see below; under a minute on 2 cores)")
     mode.add_argument("--full", action="store_true",
                       help=f"lstm, gru and rnn_tanh at every size "
                            f"({', '.join(suite.DEFAULT_SIZES)}) and lstm_2x_bi at medium")
