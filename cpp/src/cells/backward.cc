@@ -137,7 +137,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           T* dg = dG + pos * GH + u0;
           T* drs = dRcur + b * GH + u0;
           if constexpr (C == Cell::LSTM) {
-            pw.lstm_bwd(nu, g, H, res.cprev + pos * H + u0, res.cell + pos * H + u0,
+            pw.lstm_bwd(nu, g, H, res.cprev + pos * H + u0, res.tanh_c + pos * H + u0,
                         dmv + b * H + u0, dc + b * H + u0, dg, H, drs, H);
           } else if constexpr (C == Cell::GRU) {
             pw.gru_bwd(nu, g, H, res.hprev + pos * Ho + u0, res.hn + pos * H + u0,
@@ -195,11 +195,11 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   }
   if (dw.db_hh) add_column_sums<T>(dw.db_hh, dR, TB, GH);
   if constexpr (C == Cell::LSTM) {
-    if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) recomputed from the reserve
+    if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) from the reserve
       T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(TB * H));
       for (int64_t pos = 0; pos < TB; ++pos)
         for (int64_t k = 0; k < H; ++k)
-          M[pos * H + k] = res.gates[pos * GH + 3 * H + k] * std::tanh(res.cell[pos * H + k]);
+          M[pos * H + k] = res.gates[pos * GH + 3 * H + k] * res.tanh_c[pos * H + k];
       gemm::gemm<T>(true, false, Ho, H, TB, dr_all, Ho, M, H, T(1), dw.dw_hr, H);
     }
   }

@@ -21,22 +21,22 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
 //   gates  [T,B,G*H]   activated gates (RNN: h itself)
 //   hprev  [T,B,H_out] the recurrent input h_{t-1} of the step
 //   cprev  [T,B,H]     LSTM: c_{t-1}
-//   cell   [T,B,H]     LSTM: c_t
+//   tanh_c [T,B,H]     LSTM: tanh(c_t) (backward needs c_t only through it)
 //   hn     [T,B,H]     GRU: W_hn h_{t-1} + b_hn
 template <typename T>
 struct Reserve {
-  T *gates, *hprev, *cprev, *cell, *hn;
+  T *gates, *hprev, *cprev, *tanh_c, *hn;
   Reserve(Cell c, const Dims& d, T* base) {
-    gates = hprev = cprev = cell = hn = nullptr;
+    gates = hprev = cprev = tanh_c = hn = nullptr;
     if (!base) return;  // inference: nothing saved
     const int64_t TB = d.T * d.B, G = num_gates(c);
     gates = base;
     hprev = gates + TB * G * d.H;
-    cprev = cell = hn = nullptr;
+    cprev = tanh_c = hn = nullptr;
     T* end = hprev + TB * d.H_out;
     if (c == Cell::LSTM) {
       cprev = end;
-      cell = cprev + TB * d.H;
+      tanh_c = cprev + TB * d.H;
     } else if (c == Cell::GRU) {
       hn = end;
     }

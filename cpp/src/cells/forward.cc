@@ -61,7 +61,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           std::fill_n(res.hprev + pos * Ho, Ho, T(0));
           if (C == Cell::LSTM) {
             std::fill_n(res.cprev + pos * H, H, T(0));
-            std::fill_n(res.cell + pos * H, H, T(0));
+            std::fill_n(res.tanh_c + pos * H, H, T(0));
           }
           if (C == Cell::GRU) std::fill_n(res.hn + pos * H, H, T(0));
         }
@@ -152,7 +152,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             pw.lstm_fwd(nu, p, H, r, nu, c + b * H + u0, out,
                         proj ? nullptr : y + pos * Ho + u0, sg, H,
                         training ? res.cprev + pos * H + u0 : nullptr,
-                        training ? res.cell + pos * H + u0 : nullptr);
+                        training ? res.tanh_c + pos * H + u0 : nullptr);
           } else if constexpr (C == Cell::GRU) {
             pw.gru_fwd(nu, p, H, r, nu, b_hn ? b_hn + u0 : nullptr, hc + b * Ho + u0,
                        hx + b * Ho + u0, y + pos * Ho + u0, sg, H,

@@ -9,7 +9,7 @@ template <typename T, bool Save>
 void lstm_fwd_impl(int64_t n, const T* __restrict p, int64_t ps, const T* __restrict r,
                    int64_t rs, T* __restrict c, T* __restrict h, T* __restrict y,
                    T* __restrict sg, int64_t sgs, T* __restrict cprev_save,
-                   T* __restrict cell_save) {
+                   T* __restrict tanh_c_save) {
   for (int64_t k = 0; k < n; ++k) {
     const T ig = act_sigmoid(p[k] + r[k]);
     const T fg = act_sigmoid(p[ps + k] + r[rs + k]);
@@ -17,14 +17,15 @@ void lstm_fwd_impl(int64_t n, const T* __restrict p, int64_t ps, const T* __rest
     const T og = act_sigmoid(p[3 * ps + k] + r[3 * rs + k]);
     const T cp = c[k];
     const T cn = fg * cp + ig * gg;
-    const T hv = og * act_tanh(cn);
+    const T tc = act_tanh(cn);
+    const T hv = og * tc;
     if (Save) {
       sg[k] = ig;
       sg[sgs + k] = fg;
       sg[2 * sgs + k] = gg;
       sg[3 * sgs + k] = og;
       cprev_save[k] = cp;
-      cell_save[k] = cn;
+      tanh_c_save[k] = tc;
     }
     c[k] = cn;
     h[k] = hv;
@@ -35,11 +36,11 @@ void lstm_fwd_impl(int64_t n, const T* __restrict p, int64_t ps, const T* __rest
 
 template <typename T>
 void lstm_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
-              T* sg, int64_t sgs, T* cprev_save, T* cell_save) {
+              T* sg, int64_t sgs, T* cprev_save, T* tanh_c_save) {
   if (sg)
-    lstm_fwd_impl<T, true>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, cell_save);
+    lstm_fwd_impl<T, true>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, tanh_c_save);
   else
-    lstm_fwd_impl<T, false>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, cell_save);
+    lstm_fwd_impl<T, false>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, tanh_c_save);
 }
 
 template <typename T, bool Save>
@@ -97,30 +98,42 @@ void rnn_fwd(int64_t n, const T* p, const T* r, T* h, T* y, T* sg, bool relu) {
 }
 
 // dm: gradient reaching h_t (or the unprojected m_t); dc in: from step t+1, out: to step t-1.
+// tcs: tanh(c_t) as the forward saved it (no transcendental here, so the loop vectorizes).
 // dg (time-indexed, stride dgs) and dgr (the step's recurrent-side buffer, stride dgrs) both
 // receive the pre-activation gradients.
+// Every stream a separate restrict pointer: with one pointer plus runtime gate strides the
+// compiler cannot prove the gate blocks disjoint and leaves the loop scalar.
 template <typename T>
-void lstm_bwd(int64_t n, const T* __restrict g, int64_t gs, const T* __restrict cp,
-              const T* __restrict cn, const T* __restrict dm, T* __restrict dc, T* __restrict dg,
-              int64_t dgs, T* __restrict dgr, int64_t dgrs) {
+void lstm_bwd_impl(int64_t n, const T* __restrict gi, const T* __restrict gf,
+                   const T* __restrict gg, const T* __restrict go, const T* __restrict cp,
+                   const T* __restrict tcs, const T* __restrict dm, T* __restrict dc,
+                   T* __restrict di, T* __restrict df, T* __restrict dgg, T* __restrict dgo,
+                   T* __restrict ri, T* __restrict rf, T* __restrict rg, T* __restrict ro) {
   for (int64_t k = 0; k < n; ++k) {
-    const T ig = g[k], fg = g[gs + k], gg = g[2 * gs + k], og = g[3 * gs + k];
-    const T tc = act_tanh(cn[k]);
+    const T ig = gi[k], fg = gf[k], g = gg[k], og = go[k];
+    const T tc = tcs[k];
     const T dct = dc[k] + dm[k] * og * (T(1) - tc * tc);
-    const T di = dct * gg * ig * (T(1) - ig);
-    const T df = dct * cp[k] * fg * (T(1) - fg);
-    const T dgg = dct * ig * (T(1) - gg * gg);
-    const T dO = dm[k] * tc * og * (T(1) - og);
-    dg[k] = di;
-    dg[dgs + k] = df;
-    dg[2 * dgs + k] = dgg;
-    dg[3 * dgs + k] = dO;
-    dgr[k] = di;
-    dgr[dgrs + k] = df;
-    dgr[2 * dgrs + k] = dgg;
-    dgr[3 * dgrs + k] = dO;
+    const T vi = dct * g * ig * (T(1) - ig);
+    const T vf = dct * cp[k] * fg * (T(1) - fg);
+    const T vg = dct * ig * (T(1) - g * g);
+    const T vo = dm[k] * tc * og * (T(1) - og);
+    di[k] = vi;
+    df[k] = vf;
+    dgg[k] = vg;
+    dgo[k] = vo;
+    ri[k] = vi;
+    rf[k] = vf;
+    rg[k] = vg;
+    ro[k] = vo;
     dc[k] = dct * fg;
   }
+}
+
+template <typename T>
+void lstm_bwd(int64_t n, const T* g, int64_t gs, const T* cp, const T* tcs, const T* dm, T* dc,
+              T* dg, int64_t dgs, T* dgr, int64_t dgrs) {
+  lstm_bwd_impl<T>(n, g, g + gs, g + 2 * gs, g + 3 * gs, cp, tcs, dm, dc, dg, dg + dgs,
+                   dg + 2 * dgs, dg + 3 * dgs, dgr, dgr + dgrs, dgr + 2 * dgrs, dgr + 3 * dgrs);
 }
 
 // GRU: dg input-side (n block: dn), dr recurrent-side (n block: r * dn) time-indexed, drs the

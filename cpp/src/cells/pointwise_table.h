@@ -10,7 +10,7 @@ namespace detail {
 template <typename T>
 struct PointwiseTable {
   void (*lstm_fwd)(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
-                   T* sg, int64_t sgs, T* cprev_save, T* cell_save);
+                   T* sg, int64_t sgs, T* cprev_save, T* tanh_c_save);
   void (*gru_fwd)(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* b_hn,
                   const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save);
   void (*rnn_fwd)(int64_t n, const T* p, const T* r, T* h, T* y, T* sg, bool relu);

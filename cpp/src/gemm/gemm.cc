@@ -43,19 +43,33 @@ void PackedB<T>::reset(int64_t K, int64_t N) {
   if (data_.size() < need) data_.resize(need);
 }
 
-// Panel p of op(B) [K x NR] from the columns col(0..NR) of op(B), col(j) < 0 for padding.
-// transB reads rows of B (contiguous in k) and transposes them in blocks of kKB values of k,
-// so that the block of the panel being written stays in L1 (one pass per column over the
-// whole K would write a new cache line for every element); otherwise it copies row by row.
+// A panel [K x NR] of op(B) from its columns col(0..NR), col(j) < 0 for padding. transB reads
+// rows of B (contiguous in k) and transposes them in blocks of kKB values of k, so that the
+// block of the panel being written stays in L1 (one pass per column over the whole K would
+// write a new cache line for every element); otherwise it copies row by row, as whole runs
+// when the columns are consecutive (the usual case: a thread's slice of units).
 template <typename T, typename Col>
 void pack_panel(const T* B, int64_t ldb, bool transB, int64_t K, int NR, Col col, T* dst) {
+  int valid = 0;
+  bool run = true;
+  while (valid < NR && col(valid) >= 0) {
+    run = run && col(valid) == col(0) + valid;
+    ++valid;
+  }
+  for (int j = valid; j < NR; ++j) run = run && col(j) < 0;
   if (!transB) {
     for (int64_t k = 0; k < K; ++k) {
       const T* src = B + k * ldb;
       T* d = dst + k * NR;
-      for (int j = 0; j < NR; ++j) {
-        const int64_t c = col(j);
-        d[j] = c >= 0 ? src[c] : T(0);
+      if (run) {
+        const T* s = src + (valid ? col(0) : 0);
+        for (int j = 0; j < valid; ++j) d[j] = s[j];
+        for (int j = valid; j < NR; ++j) d[j] = T(0);
+      } else {
+        for (int j = 0; j < NR; ++j) {
+          const int64_t c = col(j);
+          d[j] = c >= 0 ? src[c] : T(0);
+        }
       }
     }
     return;
