@@ -15,6 +15,10 @@ struct SimdKernel {
     V acc[M][NV];
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < NV; ++j) acc[i][j] = Vt::zero();
+    if (beta != T(0))  // C is read only at the end: start fetching it now (from L3 in the
+      for (int i = 0; i < M; ++i)  // later K passes of a big product)
+        for (int j = 0; j < NR; j += 64 / static_cast<int>(sizeof(T)))
+          __builtin_prefetch(C + i * ldc + j, 1);
     const T* a_row[M];
     for (int i = 0; i < M; ++i) a_row[i] = A + i * rsa;
     for (int64_t k = 0; k < kc; ++k) {
