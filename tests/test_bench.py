@@ -121,6 +121,19 @@ def test_top_threads_only_skips_the_smaller_counts():
         ("rnn_tanh", 1), ("gru", 2), ("rnn_tanh", 2)]
 
 
+def test_quick_default_rules(monkeypatch):
+    monkeypatch.setattr(suite, "QUICK_CASES", (("gru", TINY), ("rnn_tanh", TINY)))
+    monkeypatch.setattr(suite, "QUICK_TOP_THREADS_ONLY", (("rnn_tanh", TINY),))
+    monkeypatch.setattr(suite, "QUICK_MEMORY_CASES", (("rnn_tanh", TINY),))
+    rep = bench.run(threads=[1, 2], repeats=1, settle=0.0, torch=False, reference=False,
+                    gemm_repeats=1)
+    assert [(c["cell"], c["threads"]) for c in rep["cases"]] == [
+        ("gru", 1), ("gru", 2), ("rnn_tanh", 2)]
+    assert any("rnn_tanh/3x2x4x5: run at 2 threads only (the quick default" in n
+               for n in rep["notes"])
+    assert [(m["cell"], m["size"]) for m in rep["memory"]["cases"]] == [("rnn_tanh", TINY)]
+
+
 def test_default_threads_are_one_and_all_cores():
     try:
         n = len(os.sched_getaffinity(0))
@@ -423,9 +436,8 @@ def _select(*argv):
 
 
 def test_cli_selection():
-    cells, sizes, cases, mem, top = _select()  # the quick default
-    assert cases == list(suite.QUICK_CASES) and mem == list(suite.QUICK_MEMORY_CASES)
-    assert top == list(suite.QUICK_TOP_THREADS_ONLY)
+    assert _select() == (None,) * 5  # the quick default: run()'s own rules
+    assert _select("--quick") == (None,) * 5
     assert _select("--cells", "lstm_2x_bi")[2] == [("lstm_2x_bi", "medium")]
     assert _select("--cells", "gru")[2:] == ([("gru", "small"), ("gru", "latency")], None, ())
     cells, sizes, cases, mem, top = _select("--full")

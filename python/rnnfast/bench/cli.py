@@ -88,7 +88,7 @@ def build_parser():
 
 def _select(args):
     """(cells, sizes, cases, memory_cases, top_threads_only) for suite.run from the options;
-    memory_cases None means every (cell, size) that runs."""
+    all None for the quick default; otherwise memory_cases None means every (cell, size)."""
     cells = _list(args.cells) if args.cells else None
     sizes = _list(args.sizes) if args.sizes else None
     for c in cells or []:
@@ -97,9 +97,8 @@ def _select(args):
     if args.full:
         return cells or list(suite.CELLS), sizes, None, None, ()
     if sizes is None:
-        if cells is None:  # the quick default
-            return (None, None, list(suite.QUICK_CASES), list(suite.QUICK_MEMORY_CASES),
-                    list(suite.QUICK_TOP_THREADS_ONLY))
+        if cells is None:  # the quick default: run() applies its rules (QUICK_*)
+            return None, None, None, None, None
         quick = {c for c, _ in suite.QUICK_CASES}
         cases = [(c, s) for c, s in suite.QUICK_CASES if c in cells]
         cases += [(c, s) for c in cells if c not in quick
