@@ -42,10 +42,10 @@ def build_parser():
                f"default size is medium). Sizes (T x B x I x H): {sizes}; or any TxBxIxH. "
                f"Quick default: {quick}, at 1 thread and at all cores ({cores} here), "
                f"except lstm/medium, which runs at all cores only: at 1 thread too it would "
-               f"take the run past a minute on 2 cores (about 45 s as it is). Peak memory: one "
-               f"fresh process per implementation and (cell, size), after the timing; in the "
-               f"quick default only for lstm/medium (about 3 s), otherwise for every (cell, "
-               f"size) run (about 2 s each with torch).")
+               f"take the run past a minute on 2 cores (about 45 s on an idle 2-core VM). Peak "
+               f"memory: one fresh process per implementation and (cell, size), after the timing; "
+               f"in the quick default only for lstm/medium (about 3 s), otherwise for every "
+               f"(cell, size) run (about 2 s each with torch).")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="the quick default (see below; under a minute on 2 cores)")

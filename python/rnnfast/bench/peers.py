@@ -4,8 +4,9 @@ Both are imported lazily and only here, so the suite runs (without their columns
 absent. torch runs the exact weights of the case in float32 with rnnfast's thread count, as one
 layer or, for a stacked cell (lstm_2x_bi), as torch.nn.LSTM(I, H, num_layers=2,
 bidirectional=True) loaded with the case's state_dict: inference under torch.no_grad(),
-training as forward + backward of (y*dy).sum() with gradients for x, h0, c0 and every parameter. onnxruntime runs the torch module exported with
-torch.onnx.export (inference only); an export that fails costs its column, never the run.
+training as forward + backward of (y*dy).sum() with gradients for x, h0, c0 and every
+parameter. onnxruntime runs the torch module exported with torch.onnx.export (inference only);
+an export that fails costs its column, never the run.
 
 What it does not do: no torch.compile or TorchScript variants, no ONNX training.
 """

@@ -44,9 +44,10 @@ from . import gemm as _gemm
 from . import memory as _memory
 from . import peers
 
-__all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "QUICK_TOP_THREADS_ONLY", "SIZES", "STACKS", "MismatchError", "Problem",
-           "StackedProblem", "all_cores", "default_threads", "flops", "gemm_shapes", "make_impl",
-           "make_problem", "parse_size", "run", "run_case", "time_tasks", "wait_idle"]
+__all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "QUICK_TOP_THREADS_ONLY",
+           "SIZES", "STACKS", "MismatchError", "Problem", "StackedProblem", "all_cores",
+           "default_threads", "flops", "gemm_shapes", "make_impl", "make_problem", "parse_size",
+           "run", "run_case", "time_tasks", "wait_idle"]
 
 # Stacked cells: name -> (one-layer mode, layers, bidirectional).
 STACKS = {"lstm_2x_bi": ("lstm", 2, True)}
@@ -237,13 +238,6 @@ class StackedProblem:
         return self.h0, self.c0
 
 
-def _param_names(layers, directions):
-    """torch's parameter names in its order: per layer, per direction, w_ih w_hh b_ih b_hh."""
-    return [f"{kind}_l{layer}{'_reverse' if d else ''}"
-            for layer in range(layers) for d in range(directions)
-            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-
-
 def make_problem(cell, size, seed=0):
     """Random inputs and weights, initialised as PyTorch does: U(-1/sqrt(H), 1/sqrt(H))."""
     mode, layers, D = _structure(cell)
@@ -255,25 +249,28 @@ def make_problem(cell, size, seed=0):
     def u(*shape, scale=k):
         return rng.uniform(-scale, scale, size=shape).astype(np.float32)
 
+    lstm = mode == "lstm"
     if cell not in STACKS:
         return Problem(
             cell=cell, size=label, T=T, B=B, I=I, H=H,
             x=u(T, B, I, scale=1.0), w_ih=u(G * H, I), w_hh=u(G * H, H), b_ih=u(G * H),
-            b_hh=u(G * H), h0=u(B, H, scale=0.5), c0=u(B, H, scale=0.5) if mode == "lstm" else None,
+            b_hh=u(G * H), h0=u(B, H, scale=0.5), c0=u(B, H, scale=0.5) if lstm else None,
             dy=rng.standard_normal((T, B, H)).astype(np.float32))
     x = u(T, B, I, scale=1.0)
     params = {}
-    for name in _param_names(layers, D):
-        layer = int(name.split("_l")[1].split("_")[0])
+    for layer in range(layers):  # torch's names, in its order
         in_size = I if layer == 0 else D * H
-        shape = {"weight_ih": (G * H, in_size), "weight_hh": (G * H, H)}.get(
-            name.rsplit("_l", 1)[0], (G * H,))
-        params[name] = u(*shape)
+        for d in range(D):
+            sfx = f"_l{layer}{'_reverse' if d else ''}"
+            params["weight_ih" + sfx] = u(G * H, in_size)
+            params["weight_hh" + sfx] = u(G * H, H)
+            params["bias_ih" + sfx] = u(G * H)
+            params["bias_hh" + sfx] = u(G * H)
     LD = layers * D
     return StackedProblem(
         cell=cell, size=label, T=T, B=B, I=I, H=H, mode=mode, layers=layers,
         bidirectional=D == 2, x=x, params=params, h0=u(LD, B, H, scale=0.5),
-        c0=u(LD, B, H, scale=0.5) if mode == "lstm" else None,
+        c0=u(LD, B, H, scale=0.5) if lstm else None,
         dy=rng.standard_normal((T, B, D * H)).astype(np.float32))
 
 
