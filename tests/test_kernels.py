@@ -221,6 +221,31 @@ def test_thread_count_does_not_change_results_much():
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode, H", [("lstm", 256), ("gru", 256), ("rnn_tanh", 512), ("lstm", 40)])
+def test_a_sequence_gives_bitwise_the_same_alone_or_in_a_batch(mode, H, threads):
+    """Batch 1 takes the matrix kernels' one-row path (several weight panels per call), a batch
+    of 9 their 8-row tiles: each element is summed over k in the same order in both, so a
+    sequence's outputs and its input gradient are bitwise equal alone and in the batch."""
+    T, B, I = 5, 9, 24
+    p = make_problem(mode, T, B, I, H, dtype=np.float32, seed=11)
+    dy, dh_n, dc_n = make_cotangents(mode, T, B, H, dtype=np.float32, seed=12)
+    w = _weights(p)
+    for b in (0, 8):
+        one = slice(b, b + 1)
+        kw1 = dict(h0=p["h0"][one],
+                   c0=None if p["c0"] is None else p["c0"][one])
+        kwB = dict(h0=p["h0"], c0=p["c0"])
+        y1, h1, _, r1 = F.forward(mode, p["x"][:, one], **w, **kw1, training=True)
+        yB, hB, _, rB = F.forward(mode, p["x"], **w, **kwB, training=True)
+        np.testing.assert_array_equal(y1[:, 0], yB[:, b])
+        g1 = F.backward(mode, r1, p["x"][:, one], **w, dy=dy[:, one], dh_n=dh_n[one],
+                        dc_n=None if dc_n is None else dc_n[one])
+        gB = F.backward(mode, rB, p["x"], **w, dy=np.where(np.arange(B)[None, :, None] == b, dy, 0),
+                        dh_n=np.where(np.arange(B)[:, None] == b, dh_n, 0),
+                        dc_n=None if dc_n is None else np.where(np.arange(B)[:, None] == b, dc_n, 0))
+        np.testing.assert_array_equal(g1["dx"][:, 0], gB["dx"][:, b])
+
+
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_saturating_activations_are_exact_at_the_limit(mode, dtype):

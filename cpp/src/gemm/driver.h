@@ -6,6 +6,19 @@
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// Runs whole panels p.. of a block of M rows P at a time, then P/2 at a time, ...; advances p
+// past the panels done (the rest, down to one panel or the last partial one, are left).
+template <typename T, int NR, typename UK, int M, int P>
+void wide_panels(int64_t& p, int64_t p1, int64_t N, int64_t kc, const T* a, int64_t rsa,
+                 int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc, T beta, const T* bias) {
+  if constexpr (P > 1) {
+    for (; p + P <= p1 && (p + P) * NR <= N; p += P)
+      UK::template run_panels<M, P>(kc, a, rsa, csa, Bp + p * K * NR, K * NR, C + p * NR, ldc,
+                                    beta, bias ? bias + p * NR : nullptr);
+    wide_panels<T, NR, UK, M, P / 2>(p, p1, N, kc, a, rsa, csa, Bp, K, C, ldc, beta, bias);
+  }
+}
+
 template <typename T, int MR, int NR, typename UK>
 void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
                    int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
@@ -23,7 +36,20 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
     const T* bs = pc == 0 ? bias : nullptr;
     for (int64_t ic = m0; ic < m1; ic += kMC) {
       const int64_t mc_end = imin(m1, ic + kMC);
-      for (int64_t p = p0; p < p1; ++p) {
+      int64_t p = p0;
+      if constexpr (UK::kWidePanels > 1) {  // a block of 1 or 2 rows: several panels per call
+        const int64_t rows = mc_end - ic;
+        const T* a = A + ic * rsa + pc * csa;
+        T* c = C + ic * ldc;
+        if (rows == 1) {
+          wide_panels<T, NR, UK, 1, UK::kWidePanels>(p, p1, N, kc, a, rsa, csa, Bp + pc * NR, K,
+                                                      c, ldc, b, bs);
+        } else if (rows == 2) {
+          wide_panels<T, NR, UK, 2, UK::kWidePanels / 2>(p, p1, N, kc, a, rsa, csa, Bp + pc * NR,
+                                                          K, c, ldc, b, bs);
+        }
+      }
+      for (; p < p1; ++p) {
         const T* bp = Bp + p * K * NR + pc * NR;
         const T* bsp = bs ? bs + p * NR : nullptr;
         const int n = static_cast<int>(imin(NR, N - p * NR));

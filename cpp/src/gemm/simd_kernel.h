@@ -53,4 +53,39 @@ struct SimdKernel {
       for (int j = 0; j < NV; ++j) Vt::store(tile + i * NR + j * Vt::W, acc[i][j]);
     store_tile<T, M, NR>(tile, C, ldc, n, beta, bias);
   }
+
+  // P whole panels (ps elements apart) at once for a tile of M <= 2 rows: one panel has only
+  // M*NV accumulators, each a chain of dependent FMAs, so a lone row (batch 1) would wait on
+  // the FMA latency; P panels give P times the independent chains. Each element is still summed
+  // over k in order, so the result is bitwise that of run<M> panel by panel.
+  // P for M = 1 (M = 2 takes half): half the vector registers as accumulators. Measured on
+  // Zen 5 with H = 256 (K = 256, 16 panels): 8 panels per call stream the weights from L2 at
+  // ~220 GB/s, 4 panels at ~135; with K >= 512, 4 panels already reach ~230.
+  static constexpr int kWidePanels = Vt::kRegs / 2 / NV;
+  template <int M, int P>
+  static void run_panels(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp,
+                         int64_t ps, T* C, int64_t ldc, T beta, const T* bias) {
+    V acc[P][M][NV];
+    for (int q = 0; q < P; ++q)
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < NV; ++j) acc[q][i][j] = Vt::zero();
+    for (int64_t k = 0; k < kc; ++k) {
+      V a[M];
+      for (int i = 0; i < M; ++i) a[i] = Vt::set1(A[i * rsa + k * csa]);
+      for (int q = 0; q < P; ++q)
+        for (int j = 0; j < NV; ++j) {
+          const V b = Vt::load(Bp + q * ps + k * NR + j * Vt::W);
+          for (int i = 0; i < M; ++i) acc[q][i][j] = Vt::fma(a[i], b, acc[q][i][j]);
+        }
+    }
+    for (int q = 0; q < P; ++q)
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < NV; ++j) {
+          T* c = C + i * ldc + q * NR + j * Vt::W;
+          V v = acc[q][i][j];
+          if (bias) v = Vt::add(v, Vt::load(bias + q * NR + j * Vt::W));
+          if (beta != T(0)) v = Vt::fma(Vt::set1(beta), Vt::load(c), v);
+          Vt::store(c, v);
+        }
+  }
 };

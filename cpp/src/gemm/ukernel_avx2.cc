@@ -16,6 +16,7 @@ namespace {
 struct F32x8 {
   using V = __m256;
   static constexpr int W = 8;
+  static constexpr int kRegs = 16;
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
@@ -26,6 +27,7 @@ struct F32x8 {
 struct F64x4 {
   using V = __m256d;
   static constexpr int W = 4;
+  static constexpr int kRegs = 16;
   static V zero() { return _mm256_setzero_pd(); }
   static V load(const double* p) { return _mm256_loadu_pd(p); }
   static void store(double* p, V v) { _mm256_storeu_pd(p, v); }

@@ -16,6 +16,7 @@ namespace {
 struct F32x16 {
   using V = __m512;
   static constexpr int W = 16;
+  static constexpr int kRegs = 32;
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
@@ -26,6 +27,7 @@ struct F32x16 {
 struct F64x8 {
   using V = __m512d;
   static constexpr int W = 8;
+  static constexpr int kRegs = 32;
   static V zero() { return _mm512_setzero_pd(); }
   static V load(const double* p) { return _mm512_loadu_pd(p); }
   static void store(double* p, V v) { _mm512_storeu_pd(p, v); }

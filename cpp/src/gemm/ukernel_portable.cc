@@ -15,6 +15,7 @@ constexpr int kMR = 6;
 template <typename T>
 struct Portable {
   static constexpr int NR = 64 / static_cast<int>(sizeof(T));
+  static constexpr int kWidePanels = 1;  // no run_panels: the plain loop nest only
   template <int M>
   static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
                   int64_t ldc, int n, T beta, const T* bias) {
