@@ -110,7 +110,8 @@ def test_run_without_peers_and_the_default_threads():
     assert len(case["results"]["rnnfast"]["train"]["samples_ms"]) == 2
     assert case["check"]["against"] == []  # nothing to check against, and the notes say so
     assert any("unchecked" in n for n in rep["notes"])
-    assert case["gemm"]["library"] == "numpy"  # torch=False: numpy's matmul, threads not set
+    # torch=False: rnnfast's and numpy's GEMMs (numpy's threads cannot be set: the footer says)
+    assert [lib["library"] for lib in case["gemm"]["libraries"]] == ["rnnfast", "numpy"]
     assert "threadpoolctl" in report.footer(rep)
 
 
@@ -261,30 +262,37 @@ def test_flops_and_sizes():
 
 
 def test_gemm_rate_and_the_percentages(full_report, monkeypatch):
-    g = gemm.measure_one("numpy", 64, 32, 48, threads=1, repeats=3, settle=0.0)
-    assert g > 0
+    for lib in ("rnnfast", "numpy"):
+        assert gemm.measure_one(lib, 64, 32, 48, threads=1, repeats=3, settle=0.0) > 0
     for case in full_report["cases"]:
         rate = case["gemm"]
         assert rate["gflops"] > 0 and rate["threads"] == case["threads"]
-        assert rate["library"] == ("torch" if HAS_TORCH else "numpy")
+        assert [lib["library"] for lib in rate["libraries"]] == list(gemm.libraries(HAS_TORCH))
         shapes = suite.gemm_shapes(case["cell"], case["T"], case["B"], case["I"], case["H"])
         assert [(s["m"], s["k"], s["n"], s["count"]) for s in rate["shapes"]] == shapes
+        for s in rate["shapes"]:  # each shape rated at its fastest library
+            assert s["gflops"] == max(s["by_library"].values())
+            assert s["by_library"][s["library"]] == s["gflops"]
         for res in case["results"].values():
             for r in res.values():
                 assert r["pct_gemm"] == pytest.approx(100 * r["gflops"] / rate["gflops"])
     # Mixed shapes: total FLOPs over the total time the GEMM would take, each shape timed once.
+    # The fastest library per shape: numpy at the first, rnnfast at the second.
     calls = []
-    rates = {(8, 3, 4): 1.0, (8, 5, 4): 4.0}
+    rates = {("numpy", 8, 3, 4): 1.0, ("rnnfast", 8, 3, 4): 0.5,
+             ("numpy", 8, 5, 4): 2.0, ("rnnfast", 8, 5, 4): 4.0}
     monkeypatch.setattr(gemm, "measure_one",
-                        lambda lib, m, k, n, threads, **kw: calls.append((m, k, n)) or
-                        rates[(m, k, n)])
+                        lambda lib, m, k, n, threads, **kw: calls.append((lib, m, k, n)) or
+                        rates[(lib, m, k, n)])
     cache = {}
-    r = gemm.rate([(8, 3, 4, 2), (8, 5, 4, 2)], 1, "numpy", cache=cache)
+    r = gemm.rate([(8, 3, 4, 2), (8, 5, 4, 2)], 1, ("rnnfast", "numpy"), cache=cache)
     f1, f2 = 2 * 8 * 3 * 4 * 2, 2 * 8 * 5 * 4 * 2
     assert r["gflops"] == pytest.approx((f1 + f2) / (f1 / 1.0 + f2 / 4.0))
-    gemm.rate([(8, 3, 4, 2)], 1, "numpy", cache=cache)
-    assert calls == [(8, 3, 4), (8, 5, 4)]  # cached per (library, shape, threads)
-    assert not r["threads_set"]
+    assert [s["library"] for s in r["shapes"]] == ["numpy", "rnnfast"]
+    assert r["library"] == "rnnfast"  # of the largest product
+    gemm.rate([(8, 3, 4, 2)], 1, ("rnnfast", "numpy"), cache=cache)
+    assert len(calls) == 4  # cached per (library, shape, threads)
+    assert [lib["threads_set"] for lib in r["libraries"]] == [True, False]
 
 
 def _touch(mib):

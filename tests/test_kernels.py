@@ -461,3 +461,32 @@ def test_pair_reports_errors_of_either_call():
         F.forward_pair("gru", dict(a, h0=np.zeros((2, 6))), a)
     ra, rb = F.forward_pair("gru", a, a)  # still works afterwards
     np.testing.assert_array_equal(ra[0], rb[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("M, K, N", [(1, 7, 33), (3, 64, 5), (37, 19, 45), (200, 600, 70), (5, 0, 4)])
+def test_matmul_against_numpy(M, K, N, dtype, threads):
+    """rnnfast._core.matmul (the benchmark's GEMM yardstick, rnnfast::matmul in C++) against
+    numpy in float64, for one-row, direct (M <= 4), tile-edge, multi-pass (K > 512) and K=0."""
+    from rnnfast import _core
+    rng = np.random.default_rng(M * 1000 + K + N)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    out = np.full((M, N), np.nan, dtype=dtype)
+    _core.matmul(a, b, out)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1.0, np.sqrt(K)))
+
+
+def test_matmul_rejects_bad_arguments():
+    from rnnfast import _core
+    a, b = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32)
+    with pytest.raises(ValueError, match="shapes"):
+        _core.matmul(a, np.ones((3, 5), np.float32), np.empty((3, 5), np.float32))
+    with pytest.raises(ValueError, match="shapes"):
+        _core.matmul(a, b, np.empty((3, 4), np.float32))
+    with pytest.raises(TypeError, match="C-contiguous"):
+        _core.matmul(a, b, np.empty((5, 3), np.float32).T)
+    with pytest.raises(TypeError, match="one float dtype"):
+        _core.matmul(a, b.astype(np.float64), np.empty((3, 5), np.float32))

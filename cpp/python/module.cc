@@ -452,6 +452,33 @@ PYBIND11_MODULE(_core, m) {
       py::arg("cell"), py::arg("a"), py::arg("b"),
       "Two independent backward calls at once -> (result_a, result_b)");
   m.def(
+      "matmul",
+      [](py::array a, py::array b, py::array out) {
+        auto run = [&](auto tag) {
+          using T = decltype(tag);
+          using Arr = py::array_t<T, py::array::c_style>;
+          if (!py::isinstance<Arr>(a) || !py::isinstance<Arr>(b) || !py::isinstance<Arr>(out))
+            throw py::type_error("a, b, out: expected C-contiguous arrays of one float dtype");
+          auto A = a.cast<Arr>();
+          auto Bm = b.cast<Arr>();
+          auto C = out.cast<Arr>();
+          if (A.ndim() != 2 || Bm.ndim() != 2 || C.ndim() != 2 || Bm.shape(0) != A.shape(1) ||
+              C.shape(0) != A.shape(0) || C.shape(1) != Bm.shape(1))
+            throw py::value_error("a, b, out: expected shapes [M,K], [K,N], [M,N]");
+          if (!C.writeable()) throw py::value_error("out: expected a writeable array");
+          const int64_t M = A.shape(0), K = A.shape(1), N = Bm.shape(1);
+          const T* pa = A.data();
+          const T* pb = Bm.data();
+          T* pc = C.mutable_data();
+          py::gil_scoped_release release;
+          rnnfast::matmul<T>(M, N, K, pa, K > 0 ? K : 1, pb, N > 0 ? N : 1, pc, N > 0 ? N : 1);
+        };
+        if (py::isinstance<py::array_t<double, py::array::c_style>>(a)) run(double());
+        else run(float());
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"),
+      "out = a @ b with rnnfast's own GEMM (float32 or float64, C-contiguous, 2-D)");
+  m.def(
       "set_num_threads", [](int n) { rnnfast::set_num_threads(n); }, py::arg("n"));
   m.def("get_num_threads", &rnnfast::get_num_threads);
   m.def("has_openmp", &rnnfast::has_openmp);

@@ -11,6 +11,7 @@
 #include "cells/common.h"
 #include "rnnfast/rnnfast.h"
 #include "cells/team.h"
+#include "gemm/gemm.h"
 #include "threads.h"
 
 namespace rnnfast {
@@ -143,6 +144,24 @@ void run_pair(const std::function<void()>& a, const std::function<void()>& b,
   for (auto& e : err)
     if (e) std::rethrow_exception(e);
 }
+
+template <typename T>
+void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+            T* C, int64_t ldc) {
+  if (M < 0 || N < 0 || K < 0)
+    fail("M, N, K: expected sizes >= 0, got " + str(M) + ", " + str(N) + ", " + str(K));
+  if (lda < (K > 1 ? K : 1)) fail("lda: expected >= max(K, 1) = " + str(K > 1 ? K : 1) + ", got " + str(lda));
+  if (ldb < (N > 1 ? N : 1)) fail("ldb: expected >= max(N, 1) = " + str(N > 1 ? N : 1) + ", got " + str(ldb));
+  if (ldc < (N > 1 ? N : 1)) fail("ldc: expected >= max(N, 1) = " + str(N > 1 ? N : 1) + ", got " + str(ldc));
+  if (M == 0 || N == 0) return;
+  if (!C) fail("C: expected a [M,N] output buffer, got a null pointer");
+  if (K > 0 && (!A || !B)) fail(std::string(!A ? "A" : "B") + ": expected a matrix, got a null pointer");
+  gemm::gemm<T>(false, false, M, N, K, A, lda, B, ldb, T(0), C, ldc);
+}
+template void matmul<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                            int64_t, float*, int64_t);
+template void matmul<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*,
+                             int64_t, double*, int64_t);
 
 void set_num_threads(int n) {
   if (n < 1) fail("n: expected a thread count >= 1, got " + str(n));

@@ -731,6 +731,38 @@ int test_bad_alloc() {
 
 }  // namespace
 
+void test_matmul() {
+  // A 9x600 @ 600x40 product (two K passes, a partial panel) against a double loop.
+  const int64_t M = 9, K = 600, N = 40;
+  std::vector<double> a(M * K), b(K * N), c(M * N, -7.0);
+  for (int64_t i = 0; i < M * K; ++i) a[i] = std::sin(0.37 * static_cast<double>(i));
+  for (int64_t i = 0; i < K * N; ++i) b[i] = std::cos(0.11 * static_cast<double>(i));
+  rnnfast::matmul<double>(M, N, K, a.data(), K, b.data(), N, c.data(), N);
+  double worst = 0;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double want = 0;
+      for (int64_t k = 0; k < K; ++k) want += a[i * K + k] * b[k * N + j];
+      worst = std::max(worst, std::abs(c[i * N + j] - want));
+    }
+  check(worst < 1e-10, "matmul: max error " + std::to_string(worst));
+  double* C = c.data();
+  const double* A = a.data();
+  const double* Bp = b.data();
+  expect_invalid("matmul M<0", [&] { rnnfast::matmul<double>(-1, N, K, A, K, Bp, N, C, N); },
+                 {"M, N, K", "-1"});
+  expect_invalid("matmul lda", [&] { rnnfast::matmul<double>(M, N, K, A, K - 1, Bp, N, C, N); },
+                 {"lda", "599"});
+  expect_invalid("matmul ldb", [&] { rnnfast::matmul<double>(M, N, K, A, K, Bp, 3, C, N); },
+                 {"ldb", "40"});
+  expect_invalid("matmul ldc", [&] { rnnfast::matmul<double>(M, N, K, A, K, Bp, N, C, 1); },
+                 {"ldc"});
+  expect_invalid("matmul null C", [&] { rnnfast::matmul<double>(M, N, K, A, K, Bp, N, nullptr, N); },
+                 {"C", "null"});
+  expect_invalid("matmul null A", [&] { rnnfast::matmul<double>(M, N, K, nullptr, K, Bp, N, C, N); },
+                 {"A", "null"});
+}
+
 int main(int argc, char** argv) {
   const std::string group = argc > 1 ? argv[1] : "all";
   try {
@@ -745,6 +777,7 @@ int main(int argc, char** argv) {
       test_threads_bitwise();
       test_run_pair();
       test_nonfinite_inputs();
+      test_matmul();
     } else {
       std::printf("usage: test_api [all|bad_alloc]\n");
       return 2;

@@ -107,6 +107,14 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
 // An exception from either call is rethrown after both have finished.
 void run_pair(const std::function<void()>& a, const std::function<void()>& b, double step_flops);
 
+// C[M,N] = A[M,K] * B[K,N] (row-major, leading dimensions lda >= K, ldb >= N, ldc >= N) with
+// the library's own packed micro-kernels, threaded like the cells (set_num_threads). The
+// benchmark's yardstick of the machine's GEMM rate; throws std::invalid_argument for bad sizes,
+// strides or null pointers.
+template <typename T>
+void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+            T* C, int64_t ldc);
+
 // Threads used by the kernels (OpenMP). 1 when built without OpenMP.
 void set_num_threads(int n);
 int get_num_threads();

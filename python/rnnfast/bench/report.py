@@ -246,18 +246,18 @@ def footer(rep):
         lines.append("lstm_2x_bi: 2-layer bidirectional LSTM (rnnfast.nn.LSTM against "
                      "torch.nn.LSTM, num_layers=2, bidirectional=True); FLOPs summed over layers "
                      "and directions, the second layer's input being 2H.")
-    lib = rep.get("gemm_library")
-    if lib and rep["cases"]:
+    libs = rep.get("gemm_libraries")
+    if libs and rep["cases"]:
+        names = ", ".join(lib["function"] for lib in libs)
         lines.append(
-            f"% GEMM: rnnfast's GFLOP/s as a percentage of {lib['function']}'s float32 rate "
-            "for [T*B x (I+H)] @ [(I+H) x G*H] (the same FLOPs), measured here at the same "
-            "thread count (median of repeats; lstm_2x_bi: the FLOP-weighted rate of both "
-            "layers' shapes); above 100%, rnnfast's products beat that library's GEMM at the "
-            "shape on this machine. Rates in the JSON (cases[].gemm).")
-        if not lib["threads_set"]:
-            lines.append("  The GEMM rate is numpy.matmul's (torch not used): numpy's BLAS "
-                         "thread count cannot be set without extra packages (threadpoolctl), "
-                         "so it ran with numpy's default threads at every thread count.")
+            "% GEMM: rnnfast's GFLOP/s as a percentage of the machine's float32 GEMM rate for "
+            "[T*B x (I+H)] @ [(I+H) x G*H] (the same FLOPs): the fastest of "
+            f"{names} at that shape, measured here at the same thread count (median of "
+            "repeats; lstm_2x_bi: the FLOP-weighted rate of both layers' shapes). Rates and "
+            "the fastest library per shape in the JSON (cases[].gemm).")
+        if any(not lib["threads_set"] for lib in libs):
+            lines.append("  numpy.matmul runs at numpy's default BLAS threads at every thread "
+                         "count (its thread count cannot be set without threadpoolctl).")
     against = sorted({a for c in rep["cases"] if c.get("check") for a in c["check"]["against"]})
     if against:
         lines.append(f"Results checked before timing against: {', '.join(against)}.")

@@ -716,7 +716,7 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
 
     T, B, I, H = p.dims
     shapes = gemm_shapes(cell, T, B, I, H)
-    gemm = _gemm.rate(shapes, threads, _gemm.library(opts.torch), cache=gemm_cache,
+    gemm = _gemm.rate(shapes, threads, _gemm.libraries(opts.torch), cache=gemm_cache,
                       repeats=opts.gemm_repeats, min_sample=opts.min_sample, settle=opts.settle)
 
     results = {}
@@ -831,7 +831,8 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
                    memory_steps=int(memory_steps))
     rep = {"environment": _report.environment(thread_list), "options": options,
            "implementations": impls, "cases": [], "memory": None,
-           "gemm_library": _gemm.describe(_gemm.library(torch)), "notes": notes,
+           "gemm_libraries": [_gemm.describe(lib) for lib in _gemm.libraries(torch)],
+           "notes": notes,
            "failures": []}
 
     old_threads = _get_threads(rnnfast)
