@@ -100,3 +100,46 @@ def test_kernel_calls_and_errors_do_not_grow_memory():
     assert growth < ALLOWED_GROWTH_MB, (
         f"resident memory grew by {growth:.2f} MB over {ITERATIONS} kernel calls "
         f"({seconds:.1f} s)")
+
+
+def _minor_faults():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def test_large_outputs_reuse_freed_buffers_without_page_faults():
+    """Outputs of 1 MiB and more (reserve, y, dx, weight gradients) come from a cache of freed
+    output buffers: once a step's arrays are gone, the next identical step touches no fresh
+    page (each fresh 4 KiB page would be a page fault: ~3,000 here without the cache)."""
+    from rnnfast import _core
+    p = make_problem("lstm", 40, 32, 96, 128, dtype=np.float32, seed=3)
+    w = dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"])
+    dy = np.ones((40, 32, 128), np.float32)
+
+    def step():
+        y, h_n, c_n, res = F.forward("lstm", p["x"], **w, training=True)
+        g = F.backward("lstm", res, p["x"], **w, dy=dy)
+        return y, g
+
+    _core.empty_cache()
+    assert _core.cached_bytes() == 0
+    want_y, want_g = step()
+    big = want_y.nbytes + want_g["dx"].nbytes
+    del want_y, want_g
+    gc.collect()
+    assert _core.cached_bytes() >= big  # the freed outputs went to the cache
+    step()
+    gc.collect()
+    f0 = _minor_faults()
+    y, g = step()
+    faults = _minor_faults() - f0
+    assert faults < 200, f"{faults} page faults in a step whose outputs could all be reused"
+    # Live outputs never share a buffer, and reused buffers hold the new results.
+    y2, g2 = step()
+    assert not np.shares_memory(y, y2) and not np.shares_memory(g["dx"], g2["dx"])
+    np.testing.assert_array_equal(y, y2)
+    np.testing.assert_array_equal(g["w_ih"], g2["w_ih"])
+    del y, g, y2, g2
+    gc.collect()
+    _core.empty_cache()
+    assert _core.cached_bytes() == 0
