@@ -20,7 +20,7 @@ enum Slot : int {
   // calling thread, forward
   kP, kBias, kH, kHm, kC, kM,
   // calling thread, backward
-  kDG, kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kHpm, kMproj,
+  kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kHpm, kMproj,
   // team threads
   kR, kRp, kDhp, kCols,
   kNumSlots

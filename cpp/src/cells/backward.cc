@@ -62,7 +62,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // Without lengths every position is written by the loop; with lengths the ended ones must
   // read as zero in the post-loop GEMMs.
   const bool holes = lengths != nullptr;
-  T* dG = ws.get<T>(detail::kDG, tbgh, /*zero=*/holes);
+  // dG lives in the forward's slot of P (the input projection, scratch once the forward is
+  // done): one T*B*G*H buffer per thread instead of two.
+  T* dG = ws.get<T>(detail::kP, tbgh, /*zero=*/holes);
   T* dR = C == Cell::GRU ? ws.get<T>(detail::kDR, tbgh, holes) : dG;
   T* dr_all = proj ? ws.get<T>(detail::kDr, static_cast<size_t>(TB * Ho), holes) : nullptr;
   T* dh = ws.get<T>(detail::kDh, bho, true);
