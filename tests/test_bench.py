@@ -513,3 +513,34 @@ def test_python_m_rnnfast_runs(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     cases = json.loads(path.read_text())["cases"]
     assert len(cases) == len(bench.CELLS) * len(suite.default_threads())  # one pass per count
+
+
+def _case(cell, size, threads, ms, torch_ms, ort_ms=None):
+    res = {"rnnfast": {ph: {"median_ms": v} for ph, v in ms.items()},
+           "torch": {ph: {"median_ms": v} for ph, v in torch_ms.items()}}
+    if ort_ms is not None:
+        res["onnxruntime"] = {"infer": {"median_ms": ort_ms}}
+    speed = {"torch": {ph: torch_ms[ph] / ms[ph] for ph in ms}}
+    return {"cell": cell, "size": size, "threads": threads, "results": res, "speedup": speed}
+
+
+def test_summary_geomean_worst_case_and_scaling():
+    rep = {"cases": [
+        _case("gru", "medium", 1, {"infer": 10.0, "train": 30.0}, {"infer": 20.0, "train": 120.0}, 5.0),
+        _case("lstm", "small", 1, {"infer": 2.0, "train": 4.0}, {"infer": 1.8, "train": 4.0}),
+        _case("gru", "medium", 2, {"infer": 6.0, "train": 16.0}, {"infer": 12.0, "train": 48.0}),
+        _case("lstm", "small", 2, {"infer": 1.0, "train": 2.0}, {"infer": 1.0, "train": 4.0}),
+    ], "notes": [], "failures": []}
+    s = report.summary(rep)
+    one, two = s["threads"][1], s["threads"][2]
+    assert one["train_geomean_vs_torch"] == pytest.approx((4.0 * 1.0) ** 0.5)
+    assert two["train_geomean_vs_torch"] == pytest.approx((3.0 * 2.0) ** 0.5)
+    # the faster peer: onnxruntime's 5 ms against rnnfast's 10 ms for gru medium inference
+    assert one["worst_vs_best_peer"] == {"speedup": pytest.approx(0.5), "case": "gru medium infer"}
+    assert two["worst_vs_best_peer"]["case"] == "lstm small infer"
+    # scaling only at medium and larger (lstm small's 2x is left out): gru medium infer 10/6
+    # is below its train 30/16
+    assert s["scaling"] == {"ratio": pytest.approx(10 / 6), "case": "gru medium infer",
+                            "threads": [1, 2]}
+    text = "\n".join(report.summary_lines(rep))
+    assert "geometric mean of 2 cases: 2.00x" in text and "1.67x (gru medium infer)" in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import platform
 
@@ -236,6 +237,76 @@ def memory_table(rep):
     return lines
 
 
+PEERS = ("torch", "onnxruntime")  # the peers the targets are about (not the NumPy reference)
+SCALING_SIZES = ("medium", "large", "xlarge")
+
+
+def summary(rep):
+    """The suite-wide figures: per thread count, the geometric mean of the training-step
+    speedup over torch and the worst case against the faster peer (torch, onnxruntime) with
+    its name; and the slowest thread scaling (ms at 1 thread / ms at the most threads) of a
+    case run at both, at medium and larger sizes. Cases whose peers are missing are skipped.
+    """
+    out = {"threads": {}, "scaling": None}
+    by_threads = {}
+    for c in rep["cases"]:
+        by_threads.setdefault(c["threads"], []).append(c)
+    for n, cases in sorted(by_threads.items()):
+        train = [c["speedup"]["torch"]["train"] for c in cases
+                 if c.get("speedup", {}).get("torch", {}).get("train")]
+        worst = None
+        for c in cases:
+            mine = c["results"].get("rnnfast", {})
+            for phase, r in mine.items():
+                peers = [c["results"][p][phase]["median_ms"] for p in PEERS
+                         if phase in c["results"].get(p, {})]
+                if not peers:
+                    continue
+                ratio = min(peers) / r["median_ms"]
+                if worst is None or ratio < worst["speedup"]:
+                    worst = {"speedup": ratio, "case": f"{c['cell']} {c['size']} {phase}"}
+        out["threads"][n] = {
+            "train_geomean_vs_torch": (math.exp(sum(map(math.log, train)) / len(train))
+                                       if train else None),
+            "cases": len(train), "worst_vs_best_peer": worst}
+    if len(by_threads) > 1:
+        lo, hi = min(by_threads), max(by_threads)
+        one = {(c["cell"], c["size"]): c for c in by_threads[lo]}
+        worst = None
+        for c in by_threads[hi]:
+            a = one.get((c["cell"], c["size"]))
+            if a is None or c["size"] not in SCALING_SIZES:
+                continue
+            for phase, r in c["results"].get("rnnfast", {}).items():
+                ratio = a["results"]["rnnfast"][phase]["median_ms"] / r["median_ms"]
+                if worst is None or ratio < worst["ratio"]:
+                    worst = {"ratio": ratio, "case": f"{c['cell']} {c['size']} {phase}",
+                             "threads": [lo, hi]}
+        out["scaling"] = worst
+    return out
+
+
+def summary_lines(rep):
+    s = summary(rep)
+    lines = []
+    for n, t in s["threads"].items():
+        if not t["cases"] and not t["worst_vs_best_peer"]:
+            continue
+        parts = []
+        if t["train_geomean_vs_torch"]:
+            parts.append(f"training speedup over torch, geometric mean of {t['cases']} cases: "
+                         f"{t['train_geomean_vs_torch']:.2f}x")
+        w = t["worst_vs_best_peer"]
+        if w:
+            parts.append(f"lowest speedup over the faster peer: {w['speedup']:.2f}x ({w['case']})")
+        lines.append(f"Summary, {n} thread{'s' if n > 1 else ''}: " + "; ".join(parts) + ".")
+    if s["scaling"]:
+        w = s["scaling"]
+        lines.append(f"Summary: lowest {w['threads'][1]}-thread speedup over {w['threads'][0]} "
+                     f"thread at medium and larger: {w['ratio']:.2f}x ({w['case']}).")
+    return lines
+
+
 def footer(rep):
     lines = ["",
              ("ms: median per call. train = forward + backward (all gradients). speedup = the "
@@ -263,6 +334,7 @@ def footer(rep):
         lines.append(f"Results checked before timing against: {', '.join(against)}.")
     elif rep["cases"]:
         lines.append("Results NOT checked (no reference, no torch, or --no-check).")
+    lines += summary_lines(rep)
     for n in rep["notes"]:
         lines.append(f"note: {n}")
     for f in rep["failures"]:
@@ -272,7 +344,7 @@ def footer(rep):
 
 def write_json(rep, path):
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(rep, f, indent=2, default=_jsonable)
+        json.dump({**rep, "summary": summary(rep)}, f, indent=2, default=_jsonable)
         f.write("\n")
 
 
