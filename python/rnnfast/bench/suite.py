@@ -280,7 +280,19 @@ def make_problem(cell, size, seed=0):
 # arrays for the check: y, h_n, c_n and, for training, the gradients dx, dh0, dc0, w_ih, w_hh,
 # b_ih, b_hh. train is None where an implementation cannot train.
 
-class RnnfastImpl:
+class _ArrayResults:
+    """infer() returns (y, h_n, c_n), train() (y, h_n, c_n, {gradient name: array})."""
+
+    @staticmethod
+    def infer_results(r):
+        return {"y": r[0], "h_n": r[1], "c_n": r[2]}
+
+    @staticmethod
+    def train_results(r):
+        return {"y": r[0], "h_n": r[1], "c_n": r[2], **r[3]}
+
+
+class RnnfastImpl(_ArrayResults):
     name = "rnnfast"
 
     def __init__(self, p):
@@ -303,13 +315,6 @@ class RnnfastImpl:
                                  kw["b_hh"], dy=self.p.dy)
         return y, h_n, c_n, grads
 
-    @staticmethod
-    def infer_results(r):
-        return {"y": r[0], "h_n": r[1], "c_n": r[2]}
-
-    @staticmethod
-    def train_results(r):
-        return {"y": r[0], "h_n": r[1], "c_n": r[2], **r[3]}
 
 
 class ReferenceImpl(RnnfastImpl):
@@ -384,7 +389,7 @@ class RnnfastStackImpl:
         return out
 
 
-class ReferenceStackImpl:
+class ReferenceStackImpl(_ArrayResults):
     """A stacked cell in the NumPy reference: its one-layer, one-direction forward and backward
     composed as torch stacks them (both directions of a layer read the layer's input; their
     outputs, concatenated forward then reverse, are the next layer's input). With
@@ -446,13 +451,6 @@ class ReferenceStackImpl:
         out.update((name, grads[name]) for name in p.params)  # torch's order
         return y, h_n, c_n, out
 
-    @staticmethod
-    def infer_results(r):
-        return {"y": r[0], "h_n": r[1], "c_n": r[2]}
-
-    @staticmethod
-    def train_results(r):
-        return {"y": r[0], "h_n": r[1], "c_n": r[2], **r[3]}
 
 
 def make_impl(p, name, dtype=np.float32):
