@@ -5,30 +5,52 @@
 // activations.h, so each instruction set gets its own vectorized copy.
 // reference: derivatives from saved outputs, sigmoid' = y(1-y), tanh' = 1-y^2.
 
+// LSTM forward in blocks of units, one loop per gate, then the cell update: one loop per unit
+// doing all five activations is ~200 vector operations per iteration with long dependent
+// chains, which the core cannot overlap well (~120 cycles per 16 units on Zen 5); split, each
+// loop's iterations are short and independent (~100 cycles per 16 units, and an LSTM small
+// forward 5% faster). Every element goes through the same operations whatever n is.
+template <typename T>
+void sigmoid_block(int64_t m, const T* __restrict p, const T* __restrict r, T* __restrict out) {
+  for (int64_t k = 0; k < m; ++k) out[k] = act_sigmoid(p[k] + r[k]);
+}
+template <typename T>
+void tanh_block(int64_t m, const T* __restrict p, const T* __restrict r, T* __restrict out) {
+  for (int64_t k = 0; k < m; ++k) out[k] = act_tanh(p[k] + r[k]);
+}
+
 template <typename T, bool Save>
-void lstm_fwd_impl(int64_t n, const T* __restrict p, int64_t ps, const T* __restrict r,
-                   int64_t rs, T* __restrict c, T* __restrict h, T* __restrict y,
-                   T* __restrict sg, int64_t sgs, T* __restrict cprev_save,
-                   T* __restrict tanh_c_save) {
-  for (int64_t k = 0; k < n; ++k) {
-    const T ig = act_sigmoid(p[k] + r[k]);
-    const T fg = act_sigmoid(p[ps + k] + r[rs + k]);
-    const T gg = act_tanh(p[2 * ps + k] + r[2 * rs + k]);
-    const T og = act_sigmoid(p[3 * ps + k] + r[3 * rs + k]);
+void lstm_cell_block(int64_t m, const T* __restrict ig, const T* __restrict fg,
+                     const T* __restrict gg, const T* __restrict og, T* __restrict c,
+                     T* __restrict h, T* __restrict cprev_save, T* __restrict tanh_c_save) {
+  for (int64_t k = 0; k < m; ++k) {
     const T cp = c[k];
-    const T cn = fg * cp + ig * gg;
+    const T cn = fg[k] * cp + ig[k] * gg[k];
     const T tc = act_tanh(cn);
-    const T hv = og * tc;
     if (Save) {
-      sg[k] = ig;
-      sg[sgs + k] = fg;
-      sg[2 * sgs + k] = gg;
-      sg[3 * sgs + k] = og;
       cprev_save[k] = cp;
       tanh_c_save[k] = tc;
     }
     c[k] = cn;
-    h[k] = hv;
+    h[k] = og[k] * tc;
+  }
+}
+
+template <typename T, bool Save>
+void lstm_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
+                   T* sg, int64_t sgs, T* cprev_save, T* tanh_c_save) {
+  constexpr int64_t kBlock = 256;
+  alignas(64) T buf[4][kBlock];
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    const int64_t m = n - k0 < kBlock ? n - k0 : kBlock;
+    T* gate[4];
+    for (int g = 0; g < 4; ++g) gate[g] = Save ? sg + g * sgs + k0 : buf[g];
+    sigmoid_block<T>(m, p + k0, r + k0, gate[0]);
+    sigmoid_block<T>(m, p + ps + k0, r + rs + k0, gate[1]);
+    tanh_block<T>(m, p + 2 * ps + k0, r + 2 * rs + k0, gate[2]);
+    sigmoid_block<T>(m, p + 3 * ps + k0, r + 3 * rs + k0, gate[3]);
+    lstm_cell_block<T, Save>(m, gate[0], gate[1], gate[2], gate[3], c + k0, h + k0,
+                             Save ? cprev_save + k0 : nullptr, Save ? tanh_c_save + k0 : nullptr);
   }
   if (y)
     for (int64_t k = 0; k < n; ++k) y[k] = h[k];
