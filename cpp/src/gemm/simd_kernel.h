@@ -9,6 +9,27 @@ struct SimdKernel {
   static constexpr int NR = NV * Vt::W;
   using V = typename Vt::V;
 
+  // C[M, NR] = beta*C + acc (+ bias on every row), a whole register tile.
+  template <int M>
+  static void store_full(V (&acc)[M][NV], T* C, int64_t ldc, T beta, const T* bias) {
+    if (bias)
+      for (int j = 0; j < NV; ++j) {
+        const V vb = Vt::load(bias + j * Vt::W);
+        for (int i = 0; i < M; ++i) acc[i][j] = Vt::add(acc[i][j], vb);
+      }
+    if (beta == T(0)) {
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < NV; ++j) Vt::store(C + i * ldc + j * Vt::W, acc[i][j]);
+    } else {
+      const V vb = Vt::set1(beta);
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < NV; ++j) {
+          T* c = C + i * ldc + j * Vt::W;
+          Vt::store(c, Vt::fma(vb, Vt::load(c), acc[i][j]));
+        }
+    }
+  }
+
   template <int M>
   static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
                   int64_t ldc, int n, T beta, const T* bias) {
@@ -30,22 +51,7 @@ struct SimdKernel {
       }
     }
     if (n == NR) {
-      if (bias)
-        for (int j = 0; j < NV; ++j) {
-          const V vb = Vt::load(bias + j * Vt::W);
-          for (int i = 0; i < M; ++i) acc[i][j] = Vt::add(acc[i][j], vb);
-        }
-      if (beta == T(0)) {
-        for (int i = 0; i < M; ++i)
-          for (int j = 0; j < NV; ++j) Vt::store(C + i * ldc + j * Vt::W, acc[i][j]);
-      } else {
-        const V vb = Vt::set1(beta);
-        for (int i = 0; i < M; ++i)
-          for (int j = 0; j < NV; ++j) {
-            T* c = C + i * ldc + j * Vt::W;
-            Vt::store(c, Vt::fma(vb, Vt::load(c), acc[i][j]));
-          }
-      }
+      store_full<M>(acc, C, ldc, beta, bias);
       return;
     }
     alignas(64) T tile[M * NR];
@@ -79,13 +85,6 @@ struct SimdKernel {
         }
     }
     for (int q = 0; q < P; ++q)
-      for (int i = 0; i < M; ++i)
-        for (int j = 0; j < NV; ++j) {
-          T* c = C + i * ldc + q * NR + j * Vt::W;
-          V v = acc[q][i][j];
-          if (bias) v = Vt::add(v, Vt::load(bias + q * NR + j * Vt::W));
-          if (beta != T(0)) v = Vt::fma(Vt::set1(beta), Vt::load(c), v);
-          Vt::store(c, v);
-        }
+      store_full<M>(acc[q], C + q * NR, ldc, beta, bias ? bias + q * NR : nullptr);
   }
 };
