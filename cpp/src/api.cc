@@ -150,9 +150,15 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B
             T* C, int64_t ldc) {
   if (M < 0 || N < 0 || K < 0)
     fail("M, N, K: expected sizes >= 0, got " + str(M) + ", " + str(N) + ", " + str(K));
-  if (lda < (K > 1 ? K : 1)) fail("lda: expected >= max(K, 1) = " + str(K > 1 ? K : 1) + ", got " + str(lda));
-  if (ldb < (N > 1 ? N : 1)) fail("ldb: expected >= max(N, 1) = " + str(N > 1 ? N : 1) + ", got " + str(ldb));
-  if (ldc < (N > 1 ? N : 1)) fail("ldc: expected >= max(N, 1) = " + str(N > 1 ? N : 1) + ", got " + str(ldc));
+  const auto check_ld = [](const char* name, int64_t ld, int64_t cols, const char* dim) {
+    const int64_t need = cols > 1 ? cols : 1;
+    if (ld < need)
+      fail(std::string(name) + ": expected >= max(" + dim + ", 1) = " + str(need) + ", got " +
+           str(ld));
+  };
+  check_ld("lda", lda, K, "K");
+  check_ld("ldb", ldb, N, "N");
+  check_ld("ldc", ldc, N, "N");
   if (M == 0 || N == 0) return;
   if (!C) fail("C: expected a [M,N] output buffer, got a null pointer");
   if (K > 0 && (!A || !B)) fail(std::string(!A ? "A" : "B") + ": expected a matrix, got a null pointer");
