@@ -20,6 +20,7 @@ import tempfile
 import warnings
 
 __all__ = ["OnnxImpl", "TorchImpl", "get_torch_threads", "make_onnxruntime", "make_torch",
+           "module_train_step",
            "onnxruntime_version", "set_torch_threads", "torch_version"]
 
 
@@ -73,6 +74,20 @@ def _torch_states(torch, p):
             None if c0 is None else torch.from_numpy(c0.copy()))
 
 
+def module_train_step(m, xg, h0g, c0g, hx, dy):
+    """One training step of a torch.nn-shaped module (torch's or rnnfast's): fresh gradients
+    for the parameters and the leaves xg, h0g, c0g (as an optimizer's zero_grad(set_to_none=True)
+    leaves them), forward, and y.backward(dy), the gradient of (y*dy).sum() without building the
+    product. hx(h0, c0) makes the module's state argument. Returns the module's output."""
+    m.zero_grad(set_to_none=True)
+    for t in (xg, h0g, c0g):
+        if t is not None:
+            t.grad = None
+    out = m(xg, hx(h0g, c0g))
+    out[0].backward(dy)
+    return out
+
+
 class TorchImpl:
     name = "torch"
 
@@ -98,15 +113,7 @@ class TorchImpl:
             return self.m(self.x, self._hx(self.h0, self.c0))
 
     def train(self):
-        # Fresh gradients every step, as an optimizer's zero_grad(set_to_none=True) leaves them.
-        self.m.zero_grad(set_to_none=True)
-        for t in (self.xg, self.h0g, self.c0g):
-            if t is not None:
-                t.grad = None
-        out = self.m(self.xg, self._hx(self.h0g, self.c0g))
-        # y.backward(dy) is the gradient of (y*dy).sum() without building the product.
-        out[0].backward(self.dy)
-        return out
+        return module_train_step(self.m, self.xg, self.h0g, self.c0g, self._hx, self.dy)
 
     def _state(self, t):
         """A state or its gradient in the case's layout ([B,H] for one layer, else [L*D,B,H])."""

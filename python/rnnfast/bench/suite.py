@@ -364,13 +364,7 @@ class RnnfastStackImpl:
             return self.m(self.p.x, self._hx(self.p.h0, self.p.c0))
 
     def train(self):
-        self.m.zero_grad(set_to_none=True)
-        for t in (self.xg, self.h0g, self.c0g):
-            if t is not None:
-                t.grad = None
-        out = self.m(self.xg, self._hx(self.h0g, self.c0g))
-        out[0].backward(self.p.dy)
-        return out
+        return peers.module_train_step(self.m, self.xg, self.h0g, self.c0g, self._hx, self.p.dy)
 
     def infer_results(self, r):
         y, hx = r
