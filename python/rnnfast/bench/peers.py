@@ -20,8 +20,7 @@ import tempfile
 import warnings
 
 __all__ = ["OnnxImpl", "TorchImpl", "get_torch_threads", "make_onnxruntime", "make_torch",
-           "module_train_step",
-           "onnxruntime_version", "set_torch_threads", "torch_version"]
+           "module_train_step", "onnxruntime_version", "set_torch_threads", "torch_version"]
 
 
 def torch_version():
