@@ -224,7 +224,7 @@ def test_thread_count_does_not_change_results_much():
 @pytest.mark.parametrize("mode, H", [("lstm", 256), ("gru", 256), ("rnn_tanh", 512), ("lstm", 40)])
 def test_a_sequence_gives_bitwise_the_same_alone_or_in_a_batch(mode, H, threads):
     """Batch 1 takes the matrix kernels' one-row path (several weight panels per call), a batch
-    of 9 their 8-row tiles: each element is summed over k in the same order in both, so a
+    of 9 a 9-row tile: each element is summed over k in the same order in both, so a
     sequence's outputs and its input gradient are bitwise equal alone and in the batch."""
     T, B, I = 5, 9, 24
     p = make_problem(mode, T, B, I, H, dtype=np.float32, seed=11)

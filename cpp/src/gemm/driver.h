@@ -19,6 +19,19 @@ void wide_panels(int64_t& p, int64_t p1, int64_t N, int64_t kc, const T* a, int6
   }
 }
 
+// UK::run<m> for a runtime m in 1..MR (the last rows of a block).
+template <typename T, int MR, typename UK>
+inline void run_rows(int m, int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* bp, T* c,
+                     int64_t ldc, int n, T beta, const T* bias, const T* pf, int64_t pf_lines) {
+  if constexpr (MR > 1) {
+    if (m < MR) {
+      run_rows<T, MR - 1, UK>(m, kc, a, rsa, csa, bp, c, ldc, n, beta, bias, pf, pf_lines);
+      return;
+    }
+  }
+  UK::template run<MR>(kc, a, rsa, csa, bp, c, ldc, n, beta, bias, pf, pf_lines);
+}
+
 template <typename T, int MR, int NR, typename UK>
 void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
                    int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
@@ -29,7 +42,6 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
         C[i * ldc + j] = (beta == T(0) ? T(0) : beta * C[i * ldc + j]) + (bias ? bias[j] : T(0));
     return;
   }
-  static_assert(MR >= 1 && MR <= 8, "the switch below covers MR <= 8");
   for (int64_t pc = 0; pc < K; pc += kKC) {
     const int64_t kc = imin(kKC, K - pc);
     const T b = pc == 0 ? beta : T(1);
@@ -49,24 +61,26 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
                                                           K, c, ldc, b, bs);
         }
       }
+      // The next panel's slice (2*kc lines of 64 bytes for a 128-byte panel row) is
+      // prefetched into L2 in shares over this panel's tiles: a packed B larger than L2
+      // otherwise reaches each panel's first tile from L3 on demand, at a fraction of the
+      // rate the kernel consumes it (measured on a 2 MB-L2 Xeon: +5-10% on big products).
+      const int64_t tiles = (mc_end - ic + MR - 1) / MR;
+      const int64_t lines = kc * NR * static_cast<int64_t>(sizeof(T)) / 64;
+      const int64_t share = (lines + tiles - 1) / tiles;
       for (; p < p1; ++p) {
         const T* bp = Bp + p * K * NR + pc * NR;
         const T* bsp = bs ? bs + p * NR : nullptr;
         const int n = static_cast<int>(imin(NR, N - p * NR));
-        for (int64_t i = ic; i < mc_end; i += MR) {
+        const T* next = p + 1 < p1 ? bp + K * NR : nullptr;
+        for (int64_t i = ic, t = 0; i < mc_end; i += MR, ++t) {
           const int m = static_cast<int>(imin(MR, mc_end - i));
           const T* a = A + i * rsa + pc * csa;
           T* c = C + i * ldc + p * NR;
-          switch (m) {
-            case 8: if constexpr (MR >= 8) { UK::template run<8>(kc, a, rsa, csa, bp, c, ldc, n, b, bsp); break; } [[fallthrough]];
-            case 7: if constexpr (MR >= 7) { UK::template run<7>(kc, a, rsa, csa, bp, c, ldc, n, b, bsp); break; } [[fallthrough]];
-            case 6: if constexpr (MR >= 6) { UK::template run<6>(kc, a, rsa, csa, bp, c, ldc, n, b, bsp); break; } [[fallthrough]];
-            case 5: if constexpr (MR >= 5) { UK::template run<5>(kc, a, rsa, csa, bp, c, ldc, n, b, bsp); break; } [[fallthrough]];
-            case 4: if constexpr (MR >= 4) { UK::template run<4>(kc, a, rsa, csa, bp, c, ldc, n, b, bsp); break; } [[fallthrough]];
-            case 3: if constexpr (MR >= 3) { UK::template run<3>(kc, a, rsa, csa, bp, c, ldc, n, b, bsp); break; } [[fallthrough]];
-            case 2: if constexpr (MR >= 2) { UK::template run<2>(kc, a, rsa, csa, bp, c, ldc, n, b, bsp); break; } [[fallthrough]];
-            default: UK::template run<1>(kc, a, rsa, csa, bp, c, ldc, n, b, bsp); break;
-          }
+          const int64_t first = t * share;
+          const int64_t count = next && first < lines ? imin(share, lines - first) : 0;
+          run_rows<T, MR, UK>(m, kc, a, rsa, csa, bp, c, ldc, n, b, bsp,
+                              count ? next + first * (64 / sizeof(T)) : nullptr, count);
         }
       }
     }

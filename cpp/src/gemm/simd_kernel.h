@@ -30,9 +30,12 @@ struct SimdKernel {
     }
   }
 
+  // pf: pf_lines cache lines (64 bytes) to prefetch into L2 while computing, one or two per
+  // step of k: the driver hands each tile of a block a share of the next panel, so that the
+  // panel's first tile does not wait on L3 (see driver.h).
   template <int M>
   static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
-                  int64_t ldc, int n, T beta, const T* bias) {
+                  int64_t ldc, int n, T beta, const T* bias, const T* pf, int64_t pf_lines) {
     V acc[M][NV];
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < NV; ++j) acc[i][j] = Vt::zero();
@@ -42,7 +45,15 @@ struct SimdKernel {
           __builtin_prefetch(C + i * ldc + j, 1);
     const T* a_row[M];
     for (int i = 0; i < M; ++i) a_row[i] = A + i * rsa;
+    const char* pfc = reinterpret_cast<const char*>(pf);
+    const int64_t pf_end = pf_lines * 64, pf_step = pf_lines > kc ? 128 : 64;
+    int64_t pf_off = 0;
     for (int64_t k = 0; k < kc; ++k) {
+      if (pf_off < pf_end) {
+        __builtin_prefetch(pfc + pf_off, 0, 2);
+        if (pf_step > 64) __builtin_prefetch(pfc + pf_off + 64, 0, 2);
+        pf_off += pf_step;
+      }
       V b[NV];
       for (int j = 0; j < NV; ++j) b[j] = Vt::load(Bp + k * NR + j * Vt::W);
       for (int i = 0; i < M; ++i) {
