@@ -23,6 +23,8 @@ enum Slot : int {
   kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kHpm, kMproj,
   // team threads
   kR, kRp, kDhp, kCols,
+  // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
+  kApack,
   kNumSlots
 };
 enum PackSlot : int { kPackGemm, kPackWh, kPackWr, kNumPackSlots };

@@ -32,10 +32,28 @@ inline void run_rows(int m, int64_t kc, const T* a, int64_t rsa, int64_t csa, co
   UK::template run<MR>(kc, a, rsa, csa, bp, c, ldc, n, beta, bias, pf, pf_lines);
 }
 
+// Copies the block A[rows, kc] (op(A)(i,k) = A[i*rsa + k*csa]) into tiles of MR rows, each
+// [kc x MR] with row i of the tile at offset i (a last, shorter tile keeps the MR stride), so
+// that the kernels read it with rsa = 1, csa = MR.
+template <typename T, int MR>
+void pack_a(int64_t rows, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst) {
+  for (int64_t i0 = 0; i0 < rows; i0 += MR, dst += MR * kc) {
+    const int64_t m = imin(MR, rows - i0);
+    const T* a = A + i0 * rsa;
+    if (rsa == 1) {  // op(A) is a transpose: each k's MR values are contiguous
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t i = 0; i < m; ++i) dst[k * MR + i] = a[k * csa + i];
+    } else {
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = a[i * rsa + k * csa];
+    }
+  }
+}
+
 template <typename T, int MR, int NR, typename UK>
 void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
                    int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
-                   int64_t ldc) {
+                   int64_t ldc, T* apack) {
   if (K == 0) {  // C = beta*C (+ bias)
     for (int64_t i = m0; i < m1; ++i)
       for (int64_t j = p0 * NR; j < imin(N, p1 * NR); ++j)
@@ -68,6 +86,13 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
       const int64_t tiles = (mc_end - ic + MR - 1) / MR;
       const int64_t lines = kc * NR * static_cast<int64_t>(sizeof(T)) / 64;
       const int64_t share = (lines + tiles - 1) / tiles;
+      // A transposed A (the weight gradients' dG^T) is packed when two or more panels reuse
+      // the block: read in place, each step of k is a new cache line and page (dW += dG^T X
+      // at LSTM large: 66 -> 113 GFLOP/s on one core of the 2 MB-L2 Xeon). Rows of a plain A
+      // are read in place: packing them measured 4-15% slower on the same machine.
+      const bool packed = apack && csa != 1 && p1 - p >= 2;
+      if (packed) pack_a<T, MR>(mc_end - ic, kc, A + ic * rsa + pc * csa, rsa, csa, apack);
+      const int64_t brsa = packed ? 1 : rsa, bcsa = packed ? MR : csa;
       for (; p < p1; ++p) {
         const T* bp = Bp + p * K * NR + pc * NR;
         const T* bsp = bs ? bs + p * NR : nullptr;
@@ -75,11 +100,11 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
         const T* next = p + 1 < p1 ? bp + K * NR : nullptr;
         for (int64_t i = ic, t = 0; i < mc_end; i += MR, ++t) {
           const int m = static_cast<int>(imin(MR, mc_end - i));
-          const T* a = A + i * rsa + pc * csa;
+          const T* a = packed ? apack + t * MR * kc : A + i * rsa + pc * csa;
           T* c = C + i * ldc + p * NR;
           const int64_t first = t * share;
           const int64_t count = next && first < lines ? imin(share, lines - first) : 0;
-          run_rows<T, MR, UK>(m, kc, a, rsa, csa, bp, c, ldc, n, b, bsp,
+          run_rows<T, MR, UK>(m, kc, a, brsa, bcsa, bp, c, ldc, n, b, bsp,
                               count ? next + first * (64 / sizeof(T)) : nullptr, count);
         }
       }
@@ -139,8 +164,9 @@ void direct_product(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, co
 template <typename T, int MR, typename UK>
 void serial_fn(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
                int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
-               int64_t ldc) {
-  serial_driver<T, MR, UK::NR, UK>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, bias, C, ldc);
+               int64_t ldc, T* apack) {
+  serial_driver<T, MR, UK::NR, UK>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, bias, C, ldc,
+                                   apack);
 }
 
 template <int MR, typename KF, typename KD>

@@ -30,6 +30,12 @@ DirectFn<float> direct_of<float>(const Kernels& k) { return k.direct_f32; }
 template <>
 DirectFn<double> direct_of<double>(const Kernels& k) { return k.direct_f64; }
 
+// The calling thread's scratch for packed blocks of A (kernels.h, SerialFn).
+template <typename T>
+T* apack_buffer() {
+  return detail::thread_workspace().get<T>(detail::kApack, static_cast<size_t>(kMC * kKC));
+}
+
 }  // namespace
 
 template <typename T>
@@ -123,7 +129,7 @@ void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   serial_of<T>(Bp.kernels())(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta,
-                             nullptr, C, ldc);
+                             nullptr, C, ldc, apack_buffer<T>());
 }
 
 template <typename T>
@@ -135,7 +141,8 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   const SerialFn<T> serial = serial_of<T>(Bp.kernels());
   const int nt = detail::threads_for(2.0 * M * Bp.N() * Bp.K());
   if (nt <= 1) {
-    serial(0, M, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc);
+    serial(0, M, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc,
+           apack_buffer<T>());
     return;
   }
   const int MR = Bp.kernels().mr;
@@ -144,15 +151,16 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
 #pragma omp parallel num_threads(nt)
   {
     const int64_t tid = omp_get_thread_num(), n_th = omp_get_num_threads();
+    T* apack = apack_buffer<T>();
     if (split_n) {
       const int64_t p0 = P * tid / n_th, p1 = P * (tid + 1) / n_th;
       if (p1 > p0)
-        serial(0, M, p0, p1, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc);
+        serial(0, M, p0, p1, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc, apack);
     } else {
       const int64_t b0 = mblocks * tid / n_th, b1 = mblocks * (tid + 1) / n_th;
       const int64_t m0 = b0 * MR, m1 = std::min(M, b1 * MR);
       if (m1 > m0)
-        serial(m0, m1, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc);
+        serial(m0, m1, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc, apack);
     }
   }
 }

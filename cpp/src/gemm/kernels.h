@@ -14,11 +14,13 @@
 namespace rnnfast {
 namespace gemm {
 
-// bias (nullptr: none) adds bias[n] to every row of C.
+// bias (nullptr: none) adds bias[n] to every row of C. apack (nullptr: A is read in place) is
+// the calling thread's scratch of kMC * kKC elements, into which blocks of A are packed (see
+// driver.h).
 template <typename T>
 using SerialFn = void (*)(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A,
                           int64_t rsa, int64_t csa, const T* Bp, int64_t K, int64_t N, T beta,
-                          const T* bias, T* C, int64_t ldc);
+                          const T* bias, T* C, int64_t ldc, T* apack);
 
 // Blocking shared by every ISA. KC: depth of one pass over a panel; MC: rows of A per block.
 // On Zen 5 (48 KB L1, 1 MB L2) KC = 512 ran the LSTM sizes' products 3-8% faster than 256 or
