@@ -110,7 +110,7 @@ def test_run_without_peers_and_the_default_threads():
     assert len(case["results"]["rnnfast"]["train"]["samples_ms"]) == 2
     assert case["check"]["against"] == []  # nothing to check against, and the notes say so
     assert any("unchecked" in n for n in rep["notes"])
-    # torch=False: rnnfast's and numpy's GEMMs (numpy's threads cannot be set: the footer says)
+    # torch=False: rnnfast's and numpy's GEMMs (how numpy's threads were set: the footer says)
     assert [lib["library"] for lib in case["gemm"]["libraries"]] == ["rnnfast", "numpy"]
     assert "threadpoolctl" in report.footer(rep)
 
@@ -267,7 +267,8 @@ def test_gemm_rate_and_the_percentages(full_report, monkeypatch):
     for case in full_report["cases"]:
         rate = case["gemm"]
         assert rate["gflops"] > 0 and rate["threads"] == case["threads"]
-        assert [lib["library"] for lib in rate["libraries"]] == list(gemm.libraries(HAS_TORCH))
+        assert ([lib["library"] for lib in rate["libraries"]]
+                == list(gemm.libraries(HAS_TORCH, case["threads"])))
         shapes = suite.gemm_shapes(case["cell"], case["T"], case["B"], case["I"], case["H"])
         assert [(s["m"], s["k"], s["n"], s["count"]) for s in rate["shapes"]] == shapes
         for s in rate["shapes"]:  # each shape rated at its fastest library
@@ -292,7 +293,39 @@ def test_gemm_rate_and_the_percentages(full_report, monkeypatch):
     assert r["library"] == "rnnfast"  # of the largest product
     gemm.rate([(8, 3, 4, 2)], 1, ("rnnfast", "numpy"), cache=cache)
     assert len(calls) == 4  # cached per (library, shape, threads)
-    assert [lib["threads_set"] for lib in r["libraries"]] == [True, False]
+    assert ([lib["threads_set"] for lib in r["libraries"]]
+            == [True, gemm._threadpoolctl() is not None])
+
+
+def test_numpy_takes_part_in_the_gemm_rate_only_at_its_own_thread_count(monkeypatch):
+    """Without threadpoolctl numpy's BLAS runs at its default threads whatever the case's
+    count: it must not be the yardstick of a case with fewer threads."""
+    monkeypatch.setattr(gemm, "_threadpoolctl", lambda: None)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert gemm.numpy_default_threads() == 3
+    assert gemm.libraries(False, 1) == ("rnnfast",)
+    assert gemm.libraries(False, 3) == ("rnnfast", "numpy")
+    assert gemm.describe("numpy")["threads_set"] is False
+
+
+def test_numpy_gemm_runs_at_the_case_thread_count_with_threadpoolctl(monkeypatch):
+    """With threadpoolctl (a test and bench extra) numpy takes part at every thread count,
+    its BLAS limited to the case's threads while it is timed."""
+    import threadpoolctl
+    seen = []
+    matmul = np.matmul
+
+    def spy(*args, **kw):
+        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info()
+                     if i["user_api"] == "blas"})
+        return matmul(*args, **kw)
+
+    monkeypatch.setattr(np, "matmul", spy)
+    assert gemm.libraries(False, 1) == ("rnnfast", "numpy")
+    assert gemm.measure_one("numpy", 16, 8, 16, threads=1, repeats=2, settle=0.0) > 0
+    assert seen and all(s == {1} for s in seen)
+    outside = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+    assert outside == {gemm.numpy_default_threads()}
 
 
 def _touch(mib):

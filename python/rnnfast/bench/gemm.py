@@ -5,11 +5,14 @@ and direction (suite.gemm_shapes). This module times that product, C = A @ B int
 preallocated C, with every GEMM at hand at the case's thread count and takes the fastest per
 shape: rnnfast's own packed micro-kernels (rnnfast._core.matmul, the GEMM the cells are built
 on), torch.matmul under torch.set_num_threads(n) when torch is importable (and not switched
-off with --no-torch), and numpy.matmul, whose BLAS thread count cannot be set without extra
-packages (threadpoolctl), so it runs at NumPy's default threads whatever the case's count
-(which can only raise the yardstick). On the 2-core Zen 5 machine torch's MKL and NumPy's
-OpenBLAS both run AVX2 kernels (about 110 and 125 GFLOP/s per core) while rnnfast's AVX-512
-kernels reach about 245 (the FMA peak measured there is 264): the yardstick is rnnfast's own.
+off with --no-torch), and numpy.matmul: its BLAS threads are limited to n with threadpoolctl
+when that is installed (the bench extra); without it numpy's thread count cannot be set, so
+numpy takes part only at the thread count its BLAS runs at anyway (OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS, else every core): a 2-thread numpy must not be the yardstick of a 1-thread
+case. On the 2-core Zen 5 machine torch's MKL and NumPy's OpenBLAS both ran AVX2 kernels
+(about 110 and 125 GFLOP/s per core) while rnnfast's AVX-512 kernels reached about 245 (FMA
+peak 264); on the 2-core Xeon (AVX-512, 2 MB L2, FMA peak about 226 per core) MKL and OpenBLAS
+run AVX-512 kernels at about 150-175 per core, above rnnfast's 125-140.
 Each shape is timed with suite.time_tasks (warm-up, then the median of ``repeats`` samples) and
 measured once per (library, shape, threads) in a run.
 
@@ -22,19 +25,50 @@ What it does not do: no search over layouts, no float64.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import numpy as np
 
 from . import peers
 
-__all__ = ["describe", "libraries", "measure_one", "rate"]
+__all__ = ["describe", "libraries", "measure_one", "numpy_default_threads", "rate"]
 
 
-def libraries(use_torch=True):
-    """The GEMMs to time: rnnfast's, torch's when wanted and importable, and numpy's."""
+def _threadpoolctl():
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    return threadpoolctl
+
+
+def numpy_default_threads():
+    """The threads numpy's BLAS uses when nothing limits it: its own report through
+    threadpoolctl when installed, else the environment variables OpenBLAS reads, else every
+    core."""
+    tpc = _threadpoolctl()
+    if tpc is not None:
+        counts = [i["num_threads"] for i in tpc.threadpool_info() if i.get("user_api") == "blas"]
+        if counts:
+            return int(max(counts))
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        first = os.environ.get(var, "").split(",")[0].strip()
+        if first.isdigit() and int(first) > 0:
+            return int(first)
+    return os.cpu_count() or 1
+
+
+def libraries(use_torch=True, threads=None):
+    """The GEMMs to time at ``threads`` threads (None: every library that may take part at
+    some thread count): rnnfast's, torch's when wanted and importable, and numpy's when its
+    BLAS threads can be set to ``threads`` (threadpoolctl) or run at that count anyway."""
     libs = ["rnnfast"]
     if use_torch and peers.torch_version() is not None:
         libs.append("torch")
-    return tuple(libs + ["numpy"])
+    if threads is None or _threadpoolctl() is not None or int(threads) == numpy_default_threads():
+        libs.append("numpy")
+    return tuple(libs)
 
 
 def describe(lib):
@@ -47,12 +81,14 @@ def describe(lib):
         return {"library": "torch", "function": "torch.matmul", "version": peers.torch_version(),
                 "threads_set": True}
     return {"library": "numpy", "function": "numpy.matmul", "version": np.__version__,
-            "threads_set": False}
+            "threads_set": _threadpoolctl() is not None,
+            "default_threads": numpy_default_threads()}
 
 
 def measure_one(lib, m, k, n, threads, repeats=5, min_sample=0.002, settle=0.5, seed=0):
-    """GFLOP/s of C[m,n] = A[m,k] @ B[k,n] (float32) with lib at ``threads`` threads (rnnfast,
-    torch; numpy's BLAS threads are left as they are). The median of ``repeats`` samples."""
+    """GFLOP/s of C[m,n] = A[m,k] @ B[k,n] (float32) with lib at ``threads`` threads (numpy's
+    BLAS limited through threadpoolctl when installed, else left as it is). The median of
+    ``repeats`` samples."""
     from .suite import time_tasks
 
     rng = np.random.default_rng(seed)
@@ -79,11 +115,15 @@ def measure_one(lib, m, k, n, threads, repeats=5, min_sample=0.002, settle=0.5, 
     else:
         def call():
             np.matmul(a, b, out=c)
+    tpc = _threadpoolctl() if lib == "numpy" else None
+    limit = (tpc.threadpool_limits(limits=int(threads), user_api="blas") if tpc is not None
+             else contextlib.nullcontext())
     try:
         # 3 warm-up calls: the first one pays the library's set-up, and the fastest of them
         # sets how many calls one sample makes.
-        samples = time_tasks({("gemm", "infer"): call}, repeats, warmup=3,
-                             min_sample=min_sample, settle=settle)
+        with limit:
+            samples = time_tasks({("gemm", "infer"): call}, repeats, warmup=3,
+                                 min_sample=min_sample, settle=settle)
     finally:
         if old is not None:
             if lib == "rnnfast":

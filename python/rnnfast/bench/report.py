@@ -326,9 +326,15 @@ def footer(rep):
             f"{names} at that shape, measured here at the same thread count (median of "
             "repeats; lstm_2x_bi: the FLOP-weighted rate of both layers' shapes). Rates and "
             "the fastest library per shape in the JSON (cases[].gemm).")
-        if any(not lib["threads_set"] for lib in libs):
-            lines.append("  numpy.matmul runs at numpy's default BLAS threads at every thread "
-                         "count (its thread count cannot be set without threadpoolctl).")
+        for lib in libs:
+            if lib["library"] == "numpy" and lib["threads_set"]:
+                lines.append("  numpy.matmul's BLAS threads limited to the case's count with "
+                             "threadpoolctl.")
+            elif lib["library"] == "numpy":
+                lines.append(
+                    "  numpy.matmul's BLAS threads cannot be set without threadpoolctl: it "
+                    f"takes part only at {lib.get('default_threads', '?')} thread(s), the count "
+                    "it runs at.")
     against = sorted({a for c in rep["cases"] if c.get("check") for a in c["check"]["against"]})
     if against:
         lines.append(f"Results checked before timing against: {', '.join(against)}.")

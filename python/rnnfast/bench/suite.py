@@ -708,7 +708,7 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
 
     T, B, I, H = p.dims
     shapes = gemm_shapes(cell, T, B, I, H)
-    gemm = _gemm.rate(shapes, threads, _gemm.libraries(opts.torch), cache=gemm_cache,
+    gemm = _gemm.rate(shapes, threads, _gemm.libraries(opts.torch, threads), cache=gemm_cache,
                       repeats=opts.gemm_repeats, min_sample=opts.min_sample, settle=opts.settle)
 
     results = {}
