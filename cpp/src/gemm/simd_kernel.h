@@ -48,6 +48,9 @@ struct SimdKernel {
     const char* pfc = reinterpret_cast<const char*>(pf);
     const int64_t pf_end = pf_lines * 64, pf_step = pf_lines > kc ? 128 : 64;
     int64_t pf_off = 0;
+    // Two steps of k per iteration: 5-8% on the Xeon's products (interleaved runs; 4 steps
+    // gained nothing more, and on Zen 5 unrolling made no difference).
+#pragma GCC unroll 2
     for (int64_t k = 0; k < kc; ++k) {
       if (pf_off < pf_end) {
         __builtin_prefetch(pfc + pf_off, 0, 2);
