@@ -12,7 +12,7 @@ OMP_NUM_THREADS, else every core): a 2-thread numpy must not be the yardstick of
 case. On the 2-core Zen 5 machine torch's MKL and NumPy's OpenBLAS both ran AVX2 kernels
 (about 110 and 125 GFLOP/s per core) while rnnfast's AVX-512 kernels reached about 245 (FMA
 peak 264); on the 2-core Xeon (AVX-512, 2 MB L2, FMA peak about 226 per core) MKL and OpenBLAS
-run AVX-512 kernels at about 150-175 per core, above rnnfast's 125-140.
+run AVX-512 kernels at about 145-170 per core, beside rnnfast's 130-155.
 Each shape is timed with suite.time_tasks (warm-up, then the median of ``repeats`` samples) and
 measured once per (library, shape, threads) in a run.
 
