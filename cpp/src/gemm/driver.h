@@ -37,16 +37,31 @@ inline void run_rows(int m, int64_t kc, const T* a, int64_t rsa, int64_t csa, co
 // that the kernels read it with rsa = 1, csa = MR.
 template <typename T, int MR>
 void pack_a(int64_t rows, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst) {
+  if (rsa == 1) {
+    // op(A) is a transpose: each k's values for all rows are contiguous (one run of `rows`
+    // elements, csa apart from the next k's: usually a new page). One pass over k, each run
+    // spread over the tiles, with the run kPf steps ahead prefetched: the rows come from L3
+    // or memory and the hardware prefetchers do not follow a new page each step.
+    constexpr int64_t kPf = 8;
+    const int64_t run_lines = (rows * static_cast<int64_t>(sizeof(T)) + 63) / 64;
+    for (int64_t k = 0; k < kc; ++k) {
+      if (k + kPf < kc)
+        for (int64_t l = 0; l < run_lines; ++l)
+          __builtin_prefetch(reinterpret_cast<const char*>(A + (k + kPf) * csa) + 64 * l, 0, 3);
+      const T* a = A + k * csa;
+      for (int64_t i0 = 0, t = 0; i0 < rows; i0 += MR, ++t) {
+        const int64_t m = imin(MR, rows - i0);
+        T* d = dst + t * MR * kc + k * MR;
+        for (int64_t i = 0; i < m; ++i) d[i] = a[i0 + i];
+      }
+    }
+    return;
+  }
   for (int64_t i0 = 0; i0 < rows; i0 += MR, dst += MR * kc) {
     const int64_t m = imin(MR, rows - i0);
     const T* a = A + i0 * rsa;
-    if (rsa == 1) {  // op(A) is a transpose: each k's MR values are contiguous
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t i = 0; i < m; ++i) dst[k * MR + i] = a[k * csa + i];
-    } else {
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = a[i * rsa + k * csa];
-    }
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = a[i * rsa + k * csa];
   }
 }
 
