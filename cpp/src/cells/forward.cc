@@ -25,6 +25,8 @@
 namespace rnnfast {
 namespace {
 
+using detail::kPrefetchState;
+using detail::prefetch_rows;
 using detail::time_index;
 
 template <typename T, Cell C>
@@ -121,6 +123,18 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       T* hmc = h_mask ? hmbuf : nullptr;
       T* hmx = h_mask ? hmbuf + B * Ho : nullptr;
       for (int64_t s = 0; s < NT; ++s) {
+        // With a small state split by units (batch 1 and the like), the other threads wrote
+        // part of h_{t-1} and the step's inputs P_t were made long before: fetch both at once
+        // now rather than one cache line at a time as the product and the pass reach them.
+        if (sp.by_units && nth > 1 &&
+            nb * Ho * static_cast<int64_t>(sizeof(T)) <= kPrefetchState) {
+          prefetch_rows((h_mask ? hmc : hc) + b0 * Ho, nb, Ho, Ho);
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t t = time_index(s, b, NT, lengths, reverse);
+            for (int g = 0; g < G && t >= 0; ++g)
+              prefetch_rows(P + (t * B + b) * GH + g * H + u0, 1, nu, 0);
+          }
+        }
         // 2a. this thread's slice of the recurrent product (of the dropped-out state)
         if (gnu > 0 && nb > 0) {
           const T* A = (h_mask ? hmc : hc) + b0 * Ho;
