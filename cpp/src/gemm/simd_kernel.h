@@ -39,10 +39,11 @@ struct SimdKernel {
     V acc[M][NV];
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < NV; ++j) acc[i][j] = Vt::zero();
-    if (beta != T(0))  // C is read only at the end: start fetching it now (from L3 in the
-      for (int i = 0; i < M; ++i)  // later K passes of a big product)
-        for (int j = 0; j < NR; j += 64 / static_cast<int>(sizeof(T)))
-          __builtin_prefetch(C + i * ldc + j, 1);
+    // C is read (beta != 0) or written only at the end: start fetching its lines for writing
+    // now, so that the misses (from L3 or memory in a big product) overlap the k loop.
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < NR; j += 64 / static_cast<int>(sizeof(T)))
+        __builtin_prefetch(C + i * ldc + j, 1);
     const T* a_row[M];
     for (int i = 0; i < M; ++i) a_row[i] = A + i * rsa;
     const char* pfc = reinterpret_cast<const char*>(pf);
