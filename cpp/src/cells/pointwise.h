@@ -5,52 +5,41 @@
 // activations.h, so each instruction set gets its own vectorized copy.
 // reference: derivatives from saved outputs, sigmoid' = y(1-y), tanh' = 1-y^2.
 
-// LSTM forward in blocks of units, one loop per gate, then the cell update: one loop per unit
-// doing all five activations is ~200 vector operations per iteration with long dependent
-// chains, which the core cannot overlap well (~120 cycles per 16 units on Zen 5); split, each
-// loop's iterations are short and independent (~100 cycles per 16 units, and an LSTM small
+// LSTM forward in blocks of units, one activation pass per gate (sigmoid_n / tanh_n of
+// activations.h, explicit vector code where the instruction set has it), then the cell update:
+// one loop per unit doing all five activations is ~200 vector operations per iteration with
+// long dependent chains, which the core cannot overlap well (~120 cycles per 16 units on Zen
+// 5); split, each pass is short and independent (~100 cycles per 16 units, and an LSTM small
 // forward 5% faster). Every element goes through the same operations whatever n is.
-template <typename T>
-void sigmoid_block(int64_t m, const T* __restrict p, const T* __restrict r, T* __restrict out) {
-  for (int64_t k = 0; k < m; ++k) out[k] = act_sigmoid(p[k] + r[k]);
-}
-template <typename T>
-void tanh_block(int64_t m, const T* __restrict p, const T* __restrict r, T* __restrict out) {
-  for (int64_t k = 0; k < m; ++k) out[k] = act_tanh(p[k] + r[k]);
-}
-
 template <typename T, bool Save>
 void lstm_cell_block(int64_t m, const T* __restrict ig, const T* __restrict fg,
                      const T* __restrict gg, const T* __restrict og, T* __restrict c,
-                     T* __restrict h, T* __restrict cprev_save, T* __restrict tanh_c_save) {
+                     T* __restrict h, T* __restrict cprev_save, T* __restrict tc) {
   for (int64_t k = 0; k < m; ++k) {
     const T cp = c[k];
-    const T cn = fg[k] * cp + ig[k] * gg[k];
-    const T tc = act_tanh(cn);
-    if (Save) {
-      cprev_save[k] = cp;
-      tanh_c_save[k] = tc;
-    }
-    c[k] = cn;
-    h[k] = og[k] * tc;
+    if (Save) cprev_save[k] = cp;
+    c[k] = fg[k] * cp + ig[k] * gg[k];
   }
+  tanh_n(m, static_cast<const T*>(c), static_cast<const T*>(nullptr), tc);
+  for (int64_t k = 0; k < m; ++k) h[k] = og[k] * tc[k];
 }
 
 template <typename T, bool Save>
 void lstm_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
                    T* sg, int64_t sgs, T* cprev_save, T* tanh_c_save) {
   constexpr int64_t kBlock = 256;
-  alignas(64) T buf[4][kBlock];
+  alignas(64) T buf[5][kBlock];
   for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
     const int64_t m = n - k0 < kBlock ? n - k0 : kBlock;
     T* gate[4];
     for (int g = 0; g < 4; ++g) gate[g] = Save ? sg + g * sgs + k0 : buf[g];
-    sigmoid_block<T>(m, p + k0, r + k0, gate[0]);
-    sigmoid_block<T>(m, p + ps + k0, r + rs + k0, gate[1]);
-    tanh_block<T>(m, p + 2 * ps + k0, r + 2 * rs + k0, gate[2]);
-    sigmoid_block<T>(m, p + 3 * ps + k0, r + 3 * rs + k0, gate[3]);
+    sigmoid_n(m, p + k0, r + k0, gate[0]);
+    sigmoid_n(m, p + ps + k0, r + rs + k0, gate[1]);
+    tanh_n(m, p + 2 * ps + k0, r + 2 * rs + k0, gate[2]);
+    sigmoid_n(m, p + 3 * ps + k0, r + 3 * rs + k0, gate[3]);
     lstm_cell_block<T, Save>(m, gate[0], gate[1], gate[2], gate[3], c + k0, h + k0,
-                             Save ? cprev_save + k0 : nullptr, Save ? tanh_c_save + k0 : nullptr);
+                             Save ? cprev_save + k0 : nullptr,
+                             Save ? tanh_c_save + k0 : buf[4]);
   }
   if (y)
     for (int64_t k = 0; k < n; ++k) y[k] = h[k];
@@ -65,24 +54,32 @@ void lstm_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T
     lstm_fwd_impl<T, false>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, tanh_c_save);
 }
 
+// GRU forward in blocks of units, like the LSTM's: the activations as array passes.
 template <typename T, bool Save>
-void gru_fwd_impl(int64_t n, const T* __restrict p, int64_t ps, const T* __restrict r,
-                  int64_t rs, const T* __restrict b_hn, const T* __restrict hprev,
-                  T* __restrict h, T* __restrict y, T* __restrict sg, int64_t sgs,
-                  T* __restrict hn_save) {
-  for (int64_t k = 0; k < n; ++k) {
-    const T rg = act_sigmoid(p[k] + r[k]);
-    const T zg = act_sigmoid(p[ps + k] + r[rs + k]);
-    const T hn = r[2 * rs + k] + (b_hn ? b_hn[k] : T(0));
-    const T ng = act_tanh(p[2 * ps + k] + rg * hn);
-    const T hv = (T(1) - zg) * ng + zg * hprev[k];
-    if (Save) {
-      sg[k] = rg;
-      sg[sgs + k] = zg;
-      sg[2 * sgs + k] = ng;
-      hn_save[k] = hn;
+void gru_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* b_hn,
+                  const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save) {
+  constexpr int64_t kBlock = 256;
+  alignas(64) T buf[5][kBlock];
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    const int64_t m = n - k0 < kBlock ? n - k0 : kBlock;
+    T* __restrict rg = Save ? sg + k0 : buf[0];
+    T* __restrict zg = Save ? sg + sgs + k0 : buf[1];
+    T* __restrict ng = Save ? sg + 2 * sgs + k0 : buf[2];
+    T* __restrict hn = Save ? hn_save + k0 : buf[3];
+    T* __restrict rhn = buf[4];
+    const T* __restrict rn = r + 2 * rs + k0;
+    sigmoid_n(m, p + k0, r + k0, rg);
+    sigmoid_n(m, p + ps + k0, r + rs + k0, zg);
+    if (b_hn) {
+      for (int64_t k = 0; k < m; ++k) hn[k] = rn[k] + b_hn[k0 + k];
+    } else {
+      for (int64_t k = 0; k < m; ++k) hn[k] = rn[k];
     }
-    h[k] = hv;
+    for (int64_t k = 0; k < m; ++k) rhn[k] = rg[k] * hn[k];
+    tanh_n(m, p + 2 * ps + k0, static_cast<const T*>(rhn), ng);
+    const T* __restrict hp = hprev + k0;
+    T* __restrict ho = h + k0;
+    for (int64_t k = 0; k < m; ++k) ho[k] = (T(1) - zg[k]) * ng[k] + zg[k] * hp[k];
   }
   if (y)
     for (int64_t k = 0; k < n; ++k) y[k] = h[k];
@@ -100,10 +97,13 @@ void gru_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T*
 template <typename T, bool Relu>
 void rnn_fwd_impl(int64_t n, const T* __restrict p, const T* __restrict r, T* __restrict h,
                   T* __restrict y, T* __restrict sg) {
-  for (int64_t k = 0; k < n; ++k) {
-    const T a = p[k] + r[k];
-    // relu keeps NaN (a > 0 is false for NaN, and a == a too)
-    h[k] = Relu ? (a > T(0) ? a : (a == a ? T(0) : a)) : act_tanh(a);
+  if (Relu) {
+    for (int64_t k = 0; k < n; ++k) {
+      const T a = p[k] + r[k];
+      h[k] = a > T(0) ? a : (a == a ? T(0) : a);  // relu keeps NaN (a > 0 and a == a false)
+    }
+  } else {
+    tanh_n(n, p, r, h);
   }
   if (y)
     for (int64_t k = 0; k < n; ++k) y[k] = h[k];
@@ -198,9 +198,9 @@ void rnn_bwd(int64_t n, const T* __restrict h, const T* __restrict dh, T* __rest
 template <typename T>
 void eval_activation(int which, int64_t n, const T* x, T* out) {
   if (which == 0)
-    for (int64_t k = 0; k < n; ++k) out[k] = act_sigmoid(x[k]);
+    sigmoid_n(n, x, static_cast<const T*>(nullptr), out);
   else
-    for (int64_t k = 0; k < n; ++k) out[k] = act_tanh(x[k]);
+    tanh_n(n, x, static_cast<const T*>(nullptr), out);
 }
 
 template <typename T>
