@@ -141,7 +141,11 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
     if not track:
         return tuple((_wrap(y), _wrap(h), None if c is None else _wrap(c)) for y, h, c, _ in res)
 
+    # The backward keeps only the reserves: res also holds each direction's y, h_n and c_n,
+    # which `packed` copies (capturing res would keep both copies alive until backward).
+    reserves = [r[3] for r in res]
     arrays = [r[:3] for r in res]
+    del res
     parts = [z for trio in arrays for z in trio if z is not None]
     sizes = [z.size for z in parts]
     shapes = [z.shape for z in parts]
@@ -157,7 +161,7 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
         calls = []
         for d in range(2):
             mine = pieces[d * per_dir:(d + 1) * per_dir]
-            calls.append(dict(reserve=res[d][3], x=xa, w_ih=a[d]["w_ih"], w_hh=a[d]["w_hh"],
+            calls.append(dict(reserve=reserves[d], x=xa, w_ih=a[d]["w_ih"], w_hh=a[d]["w_hh"],
                               b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"], w_hr=a[d]["w_hr"],
                               lengths=lengths, reverse=bool(d), dy=mine[0], dh_n=mine[1],
                               dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d]))
