@@ -207,6 +207,18 @@ def test_large_threaded(cell, threads):
                             seed=6)
 
 
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_weight_gradients_over_several_blocks_and_passes(cell, threads):
+    """The weight gradients dW += dG^T X pack blocks of the transposed dG (GEMM driver): T*B =
+    640 steps of k (two depth passes of 512), G*H rows in several row blocks of 96 with a
+    partial last tile, and I = 70 columns (two whole panels and a partial one)."""
+    mode, proj = cell
+    proj = 29 if proj else 0
+    for dtype in (np.float32, np.float64):
+        check_against_reference(mode, proj, T=40, B=16, I=70, H=64, dtype=dtype, reverse=False,
+                                lengths=_lengths(40, 16, seed=8), seed=9)
+
+
 def test_thread_count_does_not_change_results_much():
     p = make_problem("lstm", 10, 16, 40, 80, dtype=np.float64, seed=2)
     w = _weights(p)
