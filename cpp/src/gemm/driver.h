@@ -32,36 +32,27 @@ inline void run_rows(int m, int64_t kc, const T* a, int64_t rsa, int64_t csa, co
   UK::template run<MR>(kc, a, rsa, csa, bp, c, ldc, n, beta, bias, pf, pf_lines);
 }
 
-// Copies the block A[rows, kc] (op(A)(i,k) = A[i*rsa + k*csa]) into tiles of MR rows, each
-// [kc x MR] with row i of the tile at offset i (a last, shorter tile keeps the MR stride), so
-// that the kernels read it with rsa = 1, csa = MR.
+// Copies the block of a transposed A, op(A)(i,k) = A[i + k*csa] for rows [0, rows) and k in
+// [0, kc), into tiles of MR rows, each [kc x MR] with row i of the tile at offset i (a last,
+// shorter tile keeps the MR stride), so that the kernels read it with rsa = 1, csa = MR.
+// Each k's values for all rows are one contiguous run, csa apart from the next k's (usually a
+// new page): one pass over k spreads each run over the tiles, with the run kPf steps ahead
+// prefetched, as the rows come from L3 or memory and the hardware prefetchers do not follow a
+// new page each step.
 template <typename T, int MR>
-void pack_a(int64_t rows, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst) {
-  if (rsa == 1) {
-    // op(A) is a transpose: each k's values for all rows are contiguous (one run of `rows`
-    // elements, csa apart from the next k's: usually a new page). One pass over k, each run
-    // spread over the tiles, with the run kPf steps ahead prefetched: the rows come from L3
-    // or memory and the hardware prefetchers do not follow a new page each step.
-    constexpr int64_t kPf = 8;
-    const int64_t run_lines = (rows * static_cast<int64_t>(sizeof(T)) + 63) / 64;
-    for (int64_t k = 0; k < kc; ++k) {
-      if (k + kPf < kc)
-        for (int64_t l = 0; l < run_lines; ++l)
-          __builtin_prefetch(reinterpret_cast<const char*>(A + (k + kPf) * csa) + 64 * l, 0, 3);
-      const T* a = A + k * csa;
-      for (int64_t i0 = 0, t = 0; i0 < rows; i0 += MR, ++t) {
-        const int64_t m = imin(MR, rows - i0);
-        T* d = dst + t * MR * kc + k * MR;
-        for (int64_t i = 0; i < m; ++i) d[i] = a[i0 + i];
-      }
+void pack_a_transposed(int64_t rows, int64_t kc, const T* A, int64_t csa, T* dst) {
+  constexpr int64_t kPf = 8;
+  const int64_t run_lines = (rows * static_cast<int64_t>(sizeof(T)) + 63) / 64;
+  for (int64_t k = 0; k < kc; ++k) {
+    if (k + kPf < kc)
+      for (int64_t l = 0; l < run_lines; ++l)
+        __builtin_prefetch(reinterpret_cast<const char*>(A + (k + kPf) * csa) + 64 * l, 0, 3);
+    const T* a = A + k * csa;
+    for (int64_t i0 = 0, t = 0; i0 < rows; i0 += MR, ++t) {
+      const int64_t m = imin(MR, rows - i0);
+      T* d = dst + t * MR * kc + k * MR;
+      for (int64_t i = 0; i < m; ++i) d[i] = a[i0 + i];
     }
-    return;
-  }
-  for (int64_t i0 = 0; i0 < rows; i0 += MR, dst += MR * kc) {
-    const int64_t m = imin(MR, rows - i0);
-    const T* a = A + i0 * rsa;
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = a[i * rsa + k * csa];
   }
 }
 
@@ -105,8 +96,8 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
       // the block: read in place, each step of k is a new cache line and page (dW += dG^T X
       // at LSTM large: 66 -> 113 GFLOP/s on one core of the 2 MB-L2 Xeon). Rows of a plain A
       // are read in place: packing them measured 4-15% slower on the same machine.
-      const bool packed = apack && csa != 1 && p1 - p >= 2;
-      if (packed) pack_a<T, MR>(mc_end - ic, kc, A + ic * rsa + pc * csa, rsa, csa, apack);
+      const bool packed = apack && rsa == 1 && csa != 1 && p1 - p >= 2;
+      if (packed) pack_a_transposed<T, MR>(mc_end - ic, kc, A + ic + pc * csa, csa, apack);
       const int64_t brsa = packed ? 1 : rsa, bcsa = packed ? MR : csa;
       for (; p < p1; ++p) {
         const T* bp = Bp + p * K * NR + pc * NR;

@@ -30,10 +30,12 @@ DirectFn<float> direct_of<float>(const Kernels& k) { return k.direct_f32; }
 template <>
 DirectFn<double> direct_of<double>(const Kernels& k) { return k.direct_f64; }
 
-// The calling thread's scratch for packed blocks of A (kernels.h, SerialFn): kMC rows in
-// tiles of mr, the last tile padded to mr rows (pack_a in driver.h keeps the tile stride).
+// The calling thread's scratch for packed blocks of a transposed A (kernels.h, SerialFn):
+// kMC rows in tiles of mr, the last tile padded to mr rows (pack_a_transposed in driver.h
+// keeps the tile stride). A plain A is read in place: no scratch (nullptr).
 template <typename T>
-T* apack_buffer(const Kernels& k) {
+T* apack_buffer(const Kernels& k, bool transA) {
+  if (!transA) return nullptr;
   const int64_t rows = (kMC + k.mr - 1) / k.mr * k.mr;
   return detail::thread_workspace().get<T>(detail::kApack, static_cast<size_t>(rows * kKC));
 }
@@ -131,7 +133,7 @@ void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   serial_of<T>(Bp.kernels())(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta,
-                             nullptr, C, ldc, apack_buffer<T>(Bp.kernels()));
+                             nullptr, C, ldc, apack_buffer<T>(Bp.kernels(), transA));
 }
 
 template <typename T>
@@ -144,7 +146,7 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   const int nt = detail::threads_for(2.0 * M * Bp.N() * Bp.K());
   if (nt <= 1) {
     serial(0, M, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc,
-           apack_buffer<T>(Bp.kernels()));
+           apack_buffer<T>(Bp.kernels(), transA));
     return;
   }
   const int MR = Bp.kernels().mr;
@@ -153,7 +155,7 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
 #pragma omp parallel num_threads(nt)
   {
     const int64_t tid = omp_get_thread_num(), n_th = omp_get_num_threads();
-    T* apack = apack_buffer<T>(Bp.kernels());
+    T* apack = apack_buffer<T>(Bp.kernels(), transA);
     if (split_n) {
       const int64_t p0 = P * tid / n_th, p1 = P * (tid + 1) / n_th;
       if (p1 > p0)

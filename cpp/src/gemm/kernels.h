@@ -15,8 +15,8 @@ namespace rnnfast {
 namespace gemm {
 
 // bias (nullptr: none) adds bias[n] to every row of C. apack (nullptr: A is read in place) is
-// the calling thread's scratch of ceil(kMC / mr) * mr * kKC elements, into which blocks of A
-// are packed (see driver.h).
+// the calling thread's scratch of ceil(kMC / mr) * mr * kKC elements, into which blocks of a
+// transposed A (rsa == 1) are packed (see driver.h).
 template <typename T>
 using SerialFn = void (*)(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A,
                           int64_t rsa, int64_t csa, const T* Bp, int64_t K, int64_t N, T beta,
