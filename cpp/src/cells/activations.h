@@ -62,18 +62,19 @@ inline double act_tanh(double x) { return __builtin_tanh(x); }
 // Array forms the fused passes call: out[k] = f(a[k] + b[k]), or f(a[k]) when b is null. An
 // instruction set may define its own float versions before pointwise.h (a non-template overload
 // wins), as pointwise_avx512.cc does with explicit vector code.
-template <typename T>
-inline void sigmoid_n(int64_t n, const T* __restrict a, const T* __restrict b,
-                      T* __restrict out) {
+template <typename T, typename F>
+inline void apply_n(int64_t n, const T* __restrict a, const T* __restrict b, T* __restrict out,
+                    F f) {
   if (b)
-    for (int64_t k = 0; k < n; ++k) out[k] = act_sigmoid(a[k] + b[k]);
+    for (int64_t k = 0; k < n; ++k) out[k] = f(a[k] + b[k]);
   else
-    for (int64_t k = 0; k < n; ++k) out[k] = act_sigmoid(a[k]);
+    for (int64_t k = 0; k < n; ++k) out[k] = f(a[k]);
 }
 template <typename T>
-inline void tanh_n(int64_t n, const T* __restrict a, const T* __restrict b, T* __restrict out) {
-  if (b)
-    for (int64_t k = 0; k < n; ++k) out[k] = act_tanh(a[k] + b[k]);
-  else
-    for (int64_t k = 0; k < n; ++k) out[k] = act_tanh(a[k]);
+inline void sigmoid_n(int64_t n, const T* a, const T* b, T* out) {
+  apply_n(n, a, b, out, [](T x) { return act_sigmoid(x); });
+}
+template <typename T>
+inline void tanh_n(int64_t n, const T* a, const T* b, T* out) {
+  apply_n(n, a, b, out, [](T x) { return act_tanh(x); });
 }

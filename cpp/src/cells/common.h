@@ -43,19 +43,6 @@ struct Reserve {
   }
 };
 
-// Largest state (bytes of a thread's rows of h) that a step prefetches whole (forward.cc).
-constexpr int64_t kPrefetchState = 16 * 1024;
-
-// Prefetches rows [n] of `cols` elements, `ld` apart, into L1 (one request per cache line).
-template <typename T>
-inline void prefetch_rows(const T* p, int64_t rows, int64_t cols, int64_t ld) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const char* a = reinterpret_cast<const char*>(p + r * ld);
-    const int64_t bytes = cols * static_cast<int64_t>(sizeof(T));
-    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(a + o, 0, 3);
-  }
-}
-
 // Time index of processing step s for sequence b, or -1 when the sequence has ended.
 inline int64_t time_index(int64_t s, int64_t b, int64_t T, const int64_t* lengths, bool reverse) {
   const int64_t len = lengths ? lengths[b] : T;

@@ -25,9 +25,20 @@
 namespace rnnfast {
 namespace {
 
-using detail::kPrefetchState;
-using detail::prefetch_rows;
 using detail::time_index;
+
+// Largest state (bytes of a thread's rows of h) that a step prefetches whole.
+constexpr int64_t kPrefetchState = 16 * 1024;
+
+// Prefetches `rows` rows of `cols` elements, `ld` apart, into L1 (one request per cache line).
+template <typename T>
+void prefetch_rows(const T* p, int64_t rows, int64_t cols, int64_t ld) {
+  const int64_t bytes = cols * static_cast<int64_t>(sizeof(T));
+  for (int64_t r = 0; r < rows; ++r) {
+    const char* a = reinterpret_cast<const char*>(p + r * ld);
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(a + o, 0, 3);
+  }
+}
 
 template <typename T, Cell C>
 void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
