@@ -126,7 +126,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
               gemm::gemm_direct<T>(nb, nu, Ho, dh + b0 * Ho, Ho, w.w_hr + u0, H, false, T(0),
                                    dm + b0 * H + u0, H);
             else
-              gemm::gemm_serial<T>(nb, dh + b0 * Ho, Ho, false, Wr, T(0), dm + b0 * H + u0, H);
+              gemm::gemm_serial<T>(nb, dh + b0 * Ho, Ho, false, Wr, T(0), dm + b0 * H + u0, H,
+                                   {true, (s & 1) != 0});
           }
         }
         const T* dmv = proj ? dm : dh;
@@ -157,7 +158,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             gemm::gemm_direct<T>(nb, nv, GH, dRcur + b0 * GH, GH, w.w_hh + v0, Ho, false, T(0),
                                  dhp, nv);
           else
-            gemm::gemm_serial<T>(nb, dRcur + b0 * GH, GH, false, Wb, T(0), dhp, nv);
+            gemm::gemm_serial<T>(nb, dRcur + b0 * GH, GH, false, Wb, T(0), dhp, nv,
+                                 {true, (s & 1) != 0});
         }
         for (int64_t b = b0; b < b1; ++b) {
           if (time_index(s, b, NT, lengths, reverse) < 0) continue;

@@ -154,7 +154,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
               gemm::gemm_direct<T>(nb, nu, Ho, A, Ho, w.w_hh + (g * H + u0) * Ho, Ho, true, T(0),
                                    R + g * nu, gnu);
           } else {
-            gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(0), R, gnu);
+            gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(0), R, gnu, {true, (s & 1) != 0});
           }
         }
         // 2b. fused elementwise pass on this thread's units
@@ -195,7 +195,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
               gemm::gemm_direct<T>(nb, nv, H, m + b0 * H, H, w.w_hr + v0 * H, H, true, T(0), rp,
                                    nv);
             else
-              gemm::gemm_serial<T>(nb, m + b0 * H, H, false, Wr, T(0), rp, nv);
+              gemm::gemm_serial<T>(nb, m + b0 * H, H, false, Wr, T(0), rp, nv,
+                                   {true, (s & 1) != 0});
           }
           for (int64_t b = b0; b < b1 && nv > 0; ++b) {  // nv == 0: rp was never allocated
             const int64_t t = time_index(s, b, NT, lengths, reverse);

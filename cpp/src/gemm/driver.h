@@ -19,6 +19,21 @@ void wide_panels(int64_t& p, int64_t p1, int64_t N, int64_t kc, const T* a, int6
   }
 }
 
+// The same from the end: runs whole panels ending at p (exclusive, p > p0) P at a time, then
+// P/2, ..., moving p down past the panels done.
+template <typename T, int NR, typename UK, int M, int P>
+void wide_panels_down(int64_t p0, int64_t& p, int64_t N, int64_t kc, const T* a, int64_t rsa,
+                      int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc, T beta,
+                      const T* bias) {
+  if constexpr (P > 1) {
+    for (; p - P >= p0 && p * NR <= N; p -= P)
+      UK::template run_panels<M, P>(kc, a, rsa, csa, Bp + (p - P) * K * NR, K * NR,
+                                    C + (p - P) * NR, ldc, beta,
+                                    bias ? bias + (p - P) * NR : nullptr);
+    wide_panels_down<T, NR, UK, M, P / 2>(p0, p, N, kc, a, rsa, csa, Bp, K, C, ldc, beta, bias);
+  }
+}
+
 // UK::run<m> for a runtime m in 1..MR (the last rows of a block).
 template <typename T, int MR, typename UK>
 inline void run_rows(int m, int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* bp, T* c,
@@ -59,60 +74,77 @@ void pack_a_transposed(int64_t rows, int64_t kc, const T* A, int64_t csa, T* dst
 template <typename T, int MR, int NR, typename UK>
 void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
                    int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
-                   int64_t ldc, T* apack) {
+                   int64_t ldc, T* apack, const Walk& walk) {
   if (K == 0) {  // C = beta*C (+ bias)
     for (int64_t i = m0; i < m1; ++i)
       for (int64_t j = p0 * NR; j < imin(N, p1 * NR); ++j)
         C[i * ldc + j] = (beta == T(0) ? T(0) : beta * C[i * ldc + j]) + (bias ? bias[j] : T(0));
     return;
   }
-  for (int64_t pc = 0; pc < K; pc += kKC) {
-    const int64_t kc = imin(kKC, K - pc);
+  const int64_t depth = walk.step ? K : kKC;
+  for (int64_t pc = 0; pc < K; pc += depth) {
+    const int64_t kc = imin(depth, K - pc);
     const T b = pc == 0 ? beta : T(1);
     const T* bs = pc == 0 ? bias : nullptr;
     for (int64_t ic = m0; ic < m1; ic += kMC) {
       const int64_t mc_end = imin(m1, ic + kMC);
-      int64_t p = p0;
-      if constexpr (UK::kWidePanels > 1) {  // a block of 1 or 2 rows: several panels per call
-        const int64_t rows = mc_end - ic;
-        const T* a = A + ic * rsa + pc * csa;
-        T* c = C + ic * ldc;
-        if (rows == 1) {
-          wide_panels<T, NR, UK, 1, UK::kWidePanels>(p, p1, N, kc, a, rsa, csa, Bp + pc * NR, K,
-                                                      c, ldc, b, bs);
-        } else if (rows == 2) {
-          wide_panels<T, NR, UK, 2, UK::kWidePanels / 2>(p, p1, N, kc, a, rsa, csa, Bp + pc * NR,
-                                                          K, c, ldc, b, bs);
-        }
-      }
-      // The next panel's slice (2*kc lines of 64 bytes for a 128-byte panel row) is
-      // prefetched into L2 in shares over this panel's tiles: a packed B larger than L2
-      // otherwise reaches each panel's first tile from L3 on demand, at a fraction of the
-      // rate the kernel consumes it (measured on a 2 MB-L2 Xeon: +5-10% on big products).
-      const int64_t tiles = (mc_end - ic + MR - 1) / MR;
-      const int64_t lines = kc * NR * static_cast<int64_t>(sizeof(T)) / 64;
-      const int64_t share = (lines + tiles - 1) / tiles;
+      const int64_t rows = mc_end - ic;
       // A transposed A (the weight gradients' dG^T) is packed when two or more panels reuse
       // the block: read in place, each step of k is a new cache line and page (dW += dG^T X
       // at LSTM large: 66 -> 113 GFLOP/s on one core of the 2 MB-L2 Xeon). Rows of a plain A
       // are read in place: packing them measured 4-15% slower on the same machine.
-      const bool packed = apack && rsa == 1 && csa != 1 && p1 - p >= 2;
-      if (packed) pack_a_transposed<T, MR>(mc_end - ic, kc, A + ic + pc * csa, csa, apack);
+      const bool packed = apack && rsa == 1 && csa != 1 && p1 - p0 >= 2 && kc <= kKC;
+      if (packed) pack_a_transposed<T, MR>(rows, kc, A + ic + pc * csa, csa, apack);
       const int64_t brsa = packed ? 1 : rsa, bcsa = packed ? MR : csa;
-      for (; p < p1; ++p) {
+      // The next panel's slice (2*kc lines of 64 bytes for a 128-byte panel row) is
+      // prefetched into L2 in shares over this panel's tiles: a packed B larger than L2
+      // otherwise reaches each panel's first tile from L3 on demand, at a fraction of the
+      // rate the kernel consumes it (measured on a 2 MB-L2 Xeon: +5-10% on big products).
+      const int64_t tiles = (rows + MR - 1) / MR;
+      const int64_t lines = kc * NR * static_cast<int64_t>(sizeof(T)) / 64;
+      const int64_t share = (lines + tiles - 1) / tiles;
+      // Every row tile of panel p, prefetching panel `next` (-1: none).
+      auto one_panel = [&](int64_t p, int64_t next) {
         const T* bp = Bp + p * K * NR + pc * NR;
         const T* bsp = bs ? bs + p * NR : nullptr;
         const int n = static_cast<int>(imin(NR, N - p * NR));
-        const T* next = p + 1 < p1 ? bp + K * NR : nullptr;
+        const T* nx = next >= 0 ? Bp + next * K * NR + pc * NR : nullptr;
         for (int64_t i = ic, t = 0; i < mc_end; i += MR, ++t) {
           const int m = static_cast<int>(imin(MR, mc_end - i));
           const T* a = packed ? apack + t * MR * kc : A + i * rsa + pc * csa;
           T* c = C + i * ldc + p * NR;
           const int64_t first = t * share;
-          const int64_t count = next && first < lines ? imin(share, lines - first) : 0;
+          const int64_t count = nx && first < lines ? imin(share, lines - first) : 0;
           run_rows<T, MR, UK>(m, kc, a, brsa, bcsa, bp, c, ldc, n, b, bsp,
-                              count ? next + first * (64 / sizeof(T)) : nullptr, count);
+                              count ? nx + first * (64 / sizeof(T)) : nullptr, count);
         }
+      };
+      // A block of 1 or 2 rows runs several whole panels per call (run_panels).
+      const bool wide = UK::kWidePanels > 1 && rows <= 2;
+      const T* a = A + ic * rsa + pc * csa;
+      T* c = C + ic * ldc;
+      if (!walk.reverse) {
+        int64_t p = p0;
+        if (wide && rows == 1)
+          wide_panels<T, NR, UK, 1, UK::kWidePanels>(p, p1, N, kc, a, rsa, csa, Bp + pc * NR,
+                                                      K, c, ldc, b, bs);
+        else if (wide)
+          wide_panels<T, NR, UK, 2, UK::kWidePanels / 2>(p, p1, N, kc, a, rsa, csa,
+                                                          Bp + pc * NR, K, c, ldc, b, bs);
+        for (; p < p1; ++p) one_panel(p, p + 1 < p1 ? p + 1 : -1);
+      } else {
+        int64_t p = p1;
+        if (wide && p * NR > N) {  // a last, partial panel first: the wide calls need whole ones
+          one_panel(p - 1, p - 2 >= p0 ? p - 2 : -1);
+          --p;
+        }
+        if (wide && p > p0 && rows == 1)
+          wide_panels_down<T, NR, UK, 1, UK::kWidePanels>(p0, p, N, kc, a, rsa, csa,
+                                                           Bp + pc * NR, K, c, ldc, b, bs);
+        else if (wide && p > p0)
+          wide_panels_down<T, NR, UK, 2, UK::kWidePanels / 2>(p0, p, N, kc, a, rsa, csa,
+                                                               Bp + pc * NR, K, c, ldc, b, bs);
+        for (; p > p0; --p) one_panel(p - 1, p - 2 >= p0 ? p - 2 : -1);
       }
     }
   }
@@ -170,9 +202,9 @@ void direct_product(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, co
 template <typename T, int MR, typename UK>
 void serial_fn(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
                int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
-               int64_t ldc, T* apack) {
+               int64_t ldc, T* apack, const Walk& walk) {
   serial_driver<T, MR, UK::NR, UK>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, bias, C, ldc,
-                                   apack);
+                                   apack, walk);
 }
 
 template <int MR, typename KF, typename KD>

@@ -129,11 +129,11 @@ void PackedB<T>::pack_columns(const T* B, int64_t ldb, bool transB, int64_t K,
 
 template <typename T>
 void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
-                 T* C, int64_t ldc) {
+                 T* C, int64_t ldc, const Walk& walk) {
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   serial_of<T>(Bp.kernels())(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta,
-                             nullptr, C, ldc, apack_buffer<T>(Bp.kernels(), transA));
+                             nullptr, C, ldc, apack_buffer<T>(Bp.kernels(), transA), walk);
 }
 
 template <typename T>
@@ -146,7 +146,7 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   const int nt = detail::threads_for(2.0 * M * Bp.N() * Bp.K());
   if (nt <= 1) {
     serial(0, M, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc,
-           apack_buffer<T>(Bp.kernels(), transA));
+           apack_buffer<T>(Bp.kernels(), transA), Walk{});
     return;
   }
   const int MR = Bp.kernels().mr;
@@ -159,12 +159,14 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
     if (split_n) {
       const int64_t p0 = P * tid / n_th, p1 = P * (tid + 1) / n_th;
       if (p1 > p0)
-        serial(0, M, p0, p1, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc, apack);
+        serial(0, M, p0, p1, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc, apack,
+               Walk{});
     } else {
       const int64_t b0 = mblocks * tid / n_th, b1 = mblocks * (tid + 1) / n_th;
       const int64_t m0 = b0 * MR, m1 = std::min(M, b1 * MR);
       if (m1 > m0)
-        serial(m0, m1, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc, apack);
+        serial(m0, m1, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc, apack,
+               Walk{});
     }
   }
 }
@@ -196,7 +198,7 @@ template class PackedB<float>;
 template class PackedB<double>;
 #define RNNFAST_INSTANTIATE(T)                                                                 \
   template void gemm_serial<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
-                               int64_t);                                                       \
+                               int64_t, const Walk&);                                                \
   template void gemm_packed<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
                                int64_t, const T*);                                             \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, const T*,   \
