@@ -426,6 +426,43 @@ def test_results_are_bitwise_independent_of_threads_and_split(cell, T, monkeypat
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("T, B, I, H", [(6, 9, 24, 40), (3, 20, 530, 33), (5, 1, 16, 64)])
+@pytest.mark.parametrize("cell", CELLS[:4], ids=CELL_IDS[:4])
+def test_fused_input_projection_matches_the_hoisted_one_bitwise(cell, T, B, I, H, reverse, dtype,
+                                                                 monkeypatch):
+    """The LSTM and RNN may compute each step's input projection inside the time loop (fused
+    into the step's product) instead of in one GEMM before it. Both are the same sum in the
+    same order (I = 530: two passes over the input depth), so outputs, saved states and
+    gradients are bitwise equal, with biases, recurrent dropout and forward variable lengths;
+    and the fused result matches the NumPy reference."""
+    mode, proj = cell
+    lengths = None if reverse else _lengths(T, B, seed=4)
+    p = make_problem(mode, T, B, I, H, proj=proj and 5, dtype=dtype, seed=13, lengths=lengths)
+    h_mask = _mask(B, proj and 5 or H, 0.2, dtype, seed=5)
+    old = rnnfast.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            rnnfast.set_num_threads(threads)
+            for fused in ("0", "1"):
+                monkeypatch.setenv("RNNFAST_FUSED_INPUT", fused)
+                y, h, c, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
+                                         lengths=p["lengths"], h_mask=h_mask, reverse=reverse)
+                g = F.backward(mode, res, p["x"], **_weights(p), lengths=p["lengths"],
+                               h_mask=h_mask, reverse=reverse, dy=np.ones_like(y))
+                runs.append([y, h, res] + [g[k] for k in GRAD_KEYS if g[k] is not None])
+    finally:
+        rnnfast.set_num_threads(old)
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
+    y_ref = R.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
+                      lengths=p["lengths"], h_mask=h_mask, reverse=reverse)[0]
+    assert_close(runs[-1][0], y_ref, dtype, "y (fused)")
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
 def test_pair_equals_two_calls(cell, threads):

@@ -453,14 +453,17 @@ def test_numpy_side_allocation_failure_is_memory_error():
 
 @NO_MEMORY_ERRORS
 def test_cpp_side_allocation_failure_is_memory_error_and_the_process_survives():
-    """An LSTM call whose T*B*4H work buffer (2^12 * 2^10 * 2^18 floats = 4 TiB) cannot be
-    allocated: without gradients the C++ allocation fails (std::bad_alloc -> MemoryError naming
-    the sizes); with gradients the binding's reserve allocation fails first (MemoryError naming
-    its shape). Each after a small
+    """An LSTM call whose T*B*4H work buffer (2^12 * 2^10 * 2^18 floats = 4 TiB; the input
+    projection of all steps at once, forced with RNNFAST_FUSED_INPUT=0 as the per-step one
+    needs no such buffer) cannot be allocated: without gradients the C++ allocation fails
+    (std::bad_alloc -> MemoryError naming the sizes); with gradients the binding's reserve
+    allocation fails first (MemoryError naming its shape). Each after a small
     call, so the failed allocation replaces a live work buffer, and each followed by more calls
     on the same threads, which must give the same results. Run in a child process: a crash
     must fail this test, not the whole run."""
     code = """
+        import os
+        os.environ["RNNFAST_FUSED_INPUT"] = "0"
         import numpy as np, rnnfast
         from rnnfast import nn
         small = nn.LSTM(1, 8)

@@ -696,13 +696,14 @@ int test_bad_alloc() {
   // Warm up the thread's work buffers with a small call, so the failed one has to replace them.
   const Case small = make_case(Cell::LSTM, 8, 2, 1, 8, 8, true, false, false, true, false, 14);
   const Result<float> before = run<float>(small);
-  // T*B*4H floats of input projection: 2^12 * 2^10 * 2^18 * 4 bytes = 4 TiB. Every buffer the
-  // caller passes is real (x and y hold T*B floats), only the library's own work buffer fails.
+  // The cell state alone is B*H floats = 2^40 * 4 bytes = 4 TiB (and the input projection, in
+  // one GEMM or per step, more). Every buffer the caller passes is real (x and y hold T*B
+  // floats, the weights 4H), only the library's own work buffers fail.
   Dims d;
-  d.T = 4096;
-  d.B = 1024;
+  d.T = 4;
+  d.B = 1 << 20;
   d.I = 1;
-  d.H = 65536;
+  d.H = 1 << 20;
   d.H_out = 1;
   std::vector<float> x(static_cast<size_t>(d.T * d.B), 0.5f), y(x.size());
   std::vector<float> w_ih(static_cast<size_t>(4 * d.H), 0.01f), w_hh(w_ih.size(), 0.01f);
@@ -718,7 +719,7 @@ int test_bad_alloc() {
   } catch (const std::bad_alloc&) {
     threw = true;
   }
-  check(threw, "forward whose T*B*4H work buffer cannot be allocated throws std::bad_alloc");
+  check(threw, "forward whose work buffers cannot be allocated throws std::bad_alloc");
   // The same thread keeps working, with the same results as before the failure.
   const Result<float> after = run<float>(small);
   const auto a = before.named(), b = after.named();

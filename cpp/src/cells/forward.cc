@@ -1,5 +1,6 @@
 // Forward of one recurrent layer, one direction, for RNN (tanh/relu), LSTM (+ projection), GRU.
-// 1. P = X W_ih^T + biases for all steps in one GEMM (hoisted out of the time loop).
+// 1. P = X W_ih^T + biases for all steps in one GEMM (hoisted out of the time loop), or, for
+//    the LSTM and RNN when that measures faster (fuse_input), per step inside the loop.
 // 2. Time loop inside ONE OpenMP parallel region (team.h): per step each thread multiplies
 //    h_{t-1} by its own packed slice of W_hh^T, runs the fused elementwise pass of the cell
 //    (pointwise_<isa>.cc) on its slice, and a barrier publishes h_t (none in batch split).
@@ -7,6 +8,7 @@
 // h is double-buffered so one barrier per step suffices. No heap allocation inside the loop.
 // In inference (reserve == nullptr) nothing is saved for backward.
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <cstring>
 #include <exception>
@@ -40,6 +42,38 @@ void prefetch_rows(const T* p, int64_t rows, int64_t cols, int64_t ld) {
   }
 }
 
+// Whether the time loop computes each step's input projection itself (x_t W_ih^T + biases
+// into the step's product, then += h_{t-1} W_hh^T) instead of one GEMM over all steps before
+// the loop. The hoisted GEMM writes P [T*B, G*H] (26 MB at LSTM large), which the loop reads
+// back from memory step by step; fused, a step's inputs never leave the thread's cache, but
+// each step streams the thread's slice of W_ih too, which pays when the step's product has
+// enough rows to be compute bound, or when both slices stay in L2. Measured on the 2-core
+// Xeon (2 MB L2), LSTM forward, 2 threads: B=64 I=H=512 46 -> 43.5 ms, xlarge 49 -> 46.5,
+// B=64 H=256 23.3 -> 22.6, B=32 H=128 1.46 -> 1.30, B=16 H=256 7.05 -> 6.4, B=1 I=64 H=256
+// 0.88 -> 0.83; slower: B=16 I=H=512 (4 MB of weights per thread) 12.5 -> 13.2, B=2 and 4 at
+// I=H=256 3-15%; 1 thread within +-2% except xlarge -4%. The result is bitwise the same either
+// way (the input part is the same sum, passes of kKC over I, the state's added onto it), so
+// the choice may depend on the split. Not for the GRU (its n gate keeps the input and
+// recurrent parts apart), reversed variable lengths (each sequence starts at its own time
+// index), the unpacked short-sequence path, or T*B <= kDirectMaxRows (the hoisted product is
+// then unpacked, another summation order). RNNFAST_FUSED_INPUT=0|1 forces it where allowed.
+template <typename T>
+bool fuse_input(Cell cell, const Dims& d, const detail::Split& sp, bool reversed_lengths,
+                bool direct) {
+  if (cell == Cell::GRU || reversed_lengths || direct || d.T * d.B <= gemm::kDirectMaxRows)
+    return false;
+  if (const char* e = std::getenv("RNNFAST_FUSED_INPUT")) {
+    if (std::strcmp(e, "0") == 0) return false;
+    if (std::strcmp(e, "1") == 0) return true;
+  }
+  const int64_t th = sp.threads > 1 ? sp.threads : 1;
+  const int64_t rows = sp.by_units ? d.B : d.B / th;
+  const double bytes = static_cast<double>(d.I + d.H_out) * num_gates(cell) * d.H /
+                       static_cast<double>(sp.by_units ? th : 1) * sizeof(T);
+  if (rows >= 8) return rows >= 32 || bytes <= 3.0e6;
+  return 4 * d.I <= d.H_out;  // a few rows: only if W_ih adds at most a quarter to the stream
+}
+
 template <typename T, Cell C>
 void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
                  const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
@@ -49,17 +83,25 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   const bool proj = Ho != H;
   const bool training = reserve != nullptr;
 
+  const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
+  // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
+  const bool direct = NT <= 2 && B <= 16;  // B, not a thread's rows: the same for any split
+  const bool fuse = fuse_input<T>(C, d, sp, lengths != nullptr && reverse, direct);
+
   // 1. Input projection of every step, biases folded in (GRU keeps b_hn apart: it sits
-  //    inside r * (W_hn h + b_hn)).
+  //    inside r * (W_hn h + b_hn)); or, fused, at each step into the recurrent product.
   detail::Workspace& ws = detail::thread_workspace();
-  T* P = ws.get<T>(detail::kP, static_cast<size_t>(TB * GH));
   T* bias = nullptr;
   if (w.b_ih) {  // added by the GEMM as it stores P: no extra pass over P
     bias = ws.get<T>(detail::kBias, static_cast<size_t>(GH));
     for (int64_t j = 0; j < GH; ++j)
       bias[j] = w.b_ih[j] + ((C != Cell::GRU || j < 2 * H) ? w.b_hh[j] : T(0));
   }
-  gemm::gemm<T>(false, true, TB, GH, I, x, I, w.w_ih, I, T(0), P, GH, bias);
+  T* P = nullptr;
+  if (!fuse) {
+    P = ws.get<T>(detail::kP, static_cast<size_t>(TB * GH));
+    gemm::gemm<T>(false, true, TB, GH, I, x, I, w.w_ih, I, T(0), P, GH, bias);
+  }
   const T* b_hn = (C == Cell::GRU && w.b_hh) ? w.b_hh + 2 * H : nullptr;
 
   detail::Reserve<T> res(C, d, reserve);
@@ -94,7 +136,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     for (int64_t i = 0; i < B * Ho; ++i) hmbuf[i] = hbuf[i] * h_mask[i];
 
   const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
-  const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   std::atomic<bool> failed{false};
   detail::StepBarrier step_barrier(sp.threads);
   std::exception_ptr error;
@@ -103,19 +144,26 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     const detail::Share sh = detail::share_of(sp, tid, nth, B, H, Ho);
     const int64_t b0 = sh.b0, b1 = sh.b1, u0 = sh.u0, u1 = sh.u1, v0 = sh.v0, v1 = sh.v1;
     const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0, gnu = G * nu;
-    // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
-    const bool direct = NT <= 2 && B <= 16;  // B, not nb: the same path for any thread count
     detail::Workspace& tws = detail::thread_workspace();
     gemm::PackedB<T>& Wt = tws.packed<T>(detail::kPackWh);
+    gemm::PackedB<T>& Wx = tws.packed<T>(detail::kPackWx);
     gemm::PackedB<T>& Wr = tws.packed<T>(detail::kPackWr);
     T* R = nullptr;
     T* rp = nullptr;
+    T* bias_t = nullptr;
     try {
       // This thread's columns of W_hh^T: gate g of unit u is column g*H + u.
       int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(gnu > nv ? gnu : nv));
       for (int g = 0; g < G; ++g)
         for (int64_t k = 0; k < nu; ++k) cols[g * nu + k] = g * H + u0 + k;
       if (gnu > 0 && !direct) Wt.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols, gnu);
+      if (fuse && gnu > 0) {  // the same columns of W_ih^T and of the folded biases
+        Wx.pack_columns(w.w_ih, I, /*transB=*/true, I, cols, gnu);
+        if (bias) {
+          bias_t = tws.get<T>(detail::kBiasT, static_cast<size_t>(gnu));
+          for (int64_t j = 0; j < gnu; ++j) bias_t[j] = bias[cols[j]];
+        }
+      }
       R = tws.get<T>(detail::kR, static_cast<size_t>(nb * gnu), true);
       if (proj && nv > 0) {
         for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
@@ -140,16 +188,23 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         if (sp.by_units && nth > 1 &&
             nb * Ho * static_cast<int64_t>(sizeof(T)) <= kPrefetchState) {
           prefetch_rows((h_mask ? hmc : hc) + b0 * Ho, nb, Ho, Ho);
-          for (int64_t b = b0; b < b1; ++b) {
+          for (int64_t b = b0; b < b1 && P; ++b) {
             const int64_t t = time_index(s, b, NT, lengths, reverse);
             for (int g = 0; g < G && t >= 0; ++g)
               prefetch_rows(P + (t * B + b) * GH + g * H + u0, 1, nu, 0);
           }
         }
-        // 2a. this thread's slice of the recurrent product (of the dropped-out state)
+        // 2a. this thread's slice of the recurrent product (of the dropped-out state); fused,
+        //     first the step's input product with the biases (the same sum as the hoisted
+        //     GEMM's: passes of kKC over I), the state's added onto it.
         if (gnu > 0 && nb > 0) {
           const T* A = (h_mask ? hmc : hc) + b0 * Ho;
-          if (direct) {
+          if (fuse) {
+            const int64_t t = reverse ? NT - 1 - s : s;  // no lengths when reversed (fuse_input)
+            gemm::gemm_serial<T>(nb, x + (t * B + b0) * I, I, false, Wx, T(0), R, gnu,
+                                 gemm::Walk{}, bias_t);
+            gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(1), R, gnu, {true, (s & 1) != 0});
+          } else if (direct) {
             for (int g = 0; g < G; ++g)
               gemm::gemm_direct<T>(nb, nu, Ho, A, Ho, w.w_hh + (g * H + u0) * Ho, Ho, true, T(0),
                                    R + g * nu, gnu);
@@ -168,18 +223,21 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             continue;
           }
           const int64_t pos = t * B + b;
-          const T* p = P + pos * GH + u0;
-          const T* r = R + (b - b0) * gnu;
+          // Fused, the step's product already holds the input part: it is the pass's only
+          // operand, with the product's gate stride.
+          const T* p = fuse ? R + (b - b0) * gnu : P + pos * GH + u0;
+          const T* r = fuse ? nullptr : R + (b - b0) * gnu;
+          const int64_t ps = fuse ? nu : H;
           T* sg = training ? res.gates + pos * GH + u0 : nullptr;
           if (training && !proj) std::memcpy(res.hprev + pos * Ho + u0, hc + b * Ho + u0, sizeof(T) * nu);
           if constexpr (C == Cell::LSTM) {
             T* out = proj ? m + b * H + u0 : hx + b * Ho + u0;
-            pw.lstm_fwd(nu, p, H, r, nu, c + b * H + u0, out,
+            pw.lstm_fwd(nu, p, ps, r, nu, c + b * H + u0, out,
                         proj ? nullptr : y + pos * Ho + u0, sg, H,
                         training ? res.cprev + pos * H + u0 : nullptr,
                         training ? res.tanh_c + pos * H + u0 : nullptr);
           } else if constexpr (C == Cell::GRU) {
-            pw.gru_fwd(nu, p, H, r, nu, b_hn ? b_hn + u0 : nullptr, hc + b * Ho + u0,
+            pw.gru_fwd(nu, p, ps, r, nu, b_hn ? b_hn + u0 : nullptr, hc + b * Ho + u0,
                        hx + b * Ho + u0, y + pos * Ho + u0, sg, H,
                        training ? res.hn + pos * H + u0 : nullptr);
           } else {

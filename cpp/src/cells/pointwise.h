@@ -33,10 +33,10 @@ void lstm_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T*
     const int64_t m = n - k0 < kBlock ? n - k0 : kBlock;
     T* gate[4];
     for (int g = 0; g < 4; ++g) gate[g] = Save ? sg + g * sgs + k0 : buf[g];
-    sigmoid_n(m, p + k0, r + k0, gate[0]);
-    sigmoid_n(m, p + ps + k0, r + rs + k0, gate[1]);
-    tanh_n(m, p + 2 * ps + k0, r + 2 * rs + k0, gate[2]);
-    sigmoid_n(m, p + 3 * ps + k0, r + 3 * rs + k0, gate[3]);
+    sigmoid_n(m, p + k0, r ? r + k0 : r, gate[0]);
+    sigmoid_n(m, p + ps + k0, r ? r + rs + k0 : r, gate[1]);
+    tanh_n(m, p + 2 * ps + k0, r ? r + 2 * rs + k0 : r, gate[2]);
+    sigmoid_n(m, p + 3 * ps + k0, r ? r + 3 * rs + k0 : r, gate[3]);
     lstm_cell_block<T, Save>(m, gate[0], gate[1], gate[2], gate[3], c + k0, h + k0,
                              Save ? cprev_save + k0 : nullptr,
                              Save ? tanh_c_save + k0 : buf[4]);
@@ -99,7 +99,7 @@ void rnn_fwd_impl(int64_t n, const T* __restrict p, const T* __restrict r, T* __
                   T* __restrict y, T* __restrict sg) {
   if (Relu) {
     for (int64_t k = 0; k < n; ++k) {
-      const T a = p[k] + r[k];
+      const T a = r ? p[k] + r[k] : p[k];
       h[k] = a > T(0) ? a : (a == a ? T(0) : a);  // relu keeps NaN (a > 0 and a == a false)
     }
   } else {

@@ -129,11 +129,11 @@ void PackedB<T>::pack_columns(const T* B, int64_t ldb, bool transB, int64_t K,
 
 template <typename T>
 void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
-                 T* C, int64_t ldc, const Walk& walk) {
+                 T* C, int64_t ldc, const Walk& walk, const T* bias) {
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   serial_of<T>(Bp.kernels())(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta,
-                             nullptr, C, ldc, apack_buffer<T>(Bp.kernels(), transA), walk);
+                             bias, C, ldc, apack_buffer<T>(Bp.kernels(), transA), walk);
 }
 
 template <typename T>
@@ -198,7 +198,7 @@ template class PackedB<float>;
 template class PackedB<double>;
 #define RNNFAST_INSTANTIATE(T)                                                                 \
   template void gemm_serial<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
-                               int64_t, const Walk&);                                                \
+                               int64_t, const Walk&, const T*);                                      \
   template void gemm_packed<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
                                int64_t, const T*);                                             \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, const T*,   \

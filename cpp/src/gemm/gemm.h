@@ -44,11 +44,12 @@ class PackedB {
   const Kernels* kernels_ = nullptr;
 };
 
-// C = beta*C + op(A) * Bp on the calling thread only (for use inside a parallel region);
-// walk: a time loop's per-step product passes {true, step is odd} (kernels.h, Walk).
+// C = beta*C + op(A) * Bp (+ bias[n] on every row) on the calling thread only (for use inside
+// a parallel region); walk: a time loop's per-step product of the state passes {true, step is
+// odd} (kernels.h, Walk).
 template <typename T>
 void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
-                 T* C, int64_t ldc, const Walk& walk = Walk{});
+                 T* C, int64_t ldc, const Walk& walk = Walk{}, const T* bias = nullptr);
 
 // C = beta*C + op(A) * Bp (+ bias[n] on every row), threaded over a team when worth it (not
 // inside a parallel region).
