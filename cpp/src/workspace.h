@@ -22,12 +22,12 @@ enum Slot : int {
   // calling thread, backward
   kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kHpm, kMproj,
   // team threads
-  kR, kRp, kDhp, kCols, kBiasT,
+  kR, kRn, kRp, kDhp, kCols, kBiasT,
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
   kApack,
   kNumSlots
 };
-enum PackSlot : int { kPackGemm, kPackWh, kPackWx, kPackWr, kNumPackSlots };
+enum PackSlot : int { kPackGemm, kPackWh, kPackWx, kPackWn, kPackWr, kNumPackSlots };
 
 class Workspace {
  public:

@@ -1,6 +1,6 @@
 // Forward of one recurrent layer, one direction, for RNN (tanh/relu), LSTM (+ projection), GRU.
-// 1. P = X W_ih^T + biases for all steps in one GEMM (hoisted out of the time loop), or, for
-//    the LSTM and RNN when that measures faster (fuse_input), per step inside the loop.
+// 1. P = X W_ih^T + biases for all steps in one GEMM (hoisted out of the time loop), or, when
+//    that measures faster (fuse_input), per step inside the loop.
 // 2. Time loop inside ONE OpenMP parallel region (team.h): per step each thread multiplies
 //    h_{t-1} by its own packed slice of W_hh^T, runs the fused elementwise pass of the cell
 //    (pointwise_<isa>.cc) on its slice, and a barrier publishes h_t (none in batch split).
@@ -53,15 +53,16 @@ void prefetch_rows(const T* p, int64_t rows, int64_t cols, int64_t ld) {
 // 0.88 -> 0.83; slower: B=16 I=H=512 (4 MB of weights per thread) 12.5 -> 13.2, B=2 and 4 at
 // I=H=256 3-15%; 1 thread within +-2% except xlarge -4%. The result is bitwise the same either
 // way (the input part is the same sum, passes of kKC over I, the state's added onto it), so
-// the choice may depend on the split. Not for the GRU (its n gate keeps the input and
-// recurrent parts apart), reversed variable lengths (each sequence starts at its own time
-// index), the unpacked short-sequence path, or T*B <= kDirectMaxRows (the hoisted product is
-// then unpacked, another summation order). RNNFAST_FUSED_INPUT=0|1 forces it where allowed.
+// the choice may depend on the split. The GRU's n gate keeps the input and recurrent parts
+// apart (r * (W_hn h + b_hn)): its recurrent part goes to a buffer of its own (GRU forward, 2
+// threads: B=16 H=256 5.3 -> 5.0 ms, B=32 H=128 1.09 -> 1.02, B=1 -2%, larger within noise).
+// Not for reversed variable lengths (each sequence starts at its own time index), the
+// unpacked short-sequence path, or T*B <= kDirectMaxRows (the hoisted product is then
+// unpacked, another summation order). RNNFAST_FUSED_INPUT=0|1 forces it where allowed.
 template <typename T>
 bool fuse_input(Cell cell, const Dims& d, const detail::Split& sp, bool reversed_lengths,
                 bool direct) {
-  if (cell == Cell::GRU || reversed_lengths || direct || d.T * d.B <= gemm::kDirectMaxRows)
-    return false;
+  if (reversed_lengths || direct || d.T * d.B <= gemm::kDirectMaxRows) return false;
   if (const char* e = std::getenv("RNNFAST_FUSED_INPUT")) {
     if (std::strcmp(e, "0") == 0) return false;
     if (std::strcmp(e, "1") == 0) return true;
@@ -147,16 +148,26 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     detail::Workspace& tws = detail::thread_workspace();
     gemm::PackedB<T>& Wt = tws.packed<T>(detail::kPackWh);
     gemm::PackedB<T>& Wx = tws.packed<T>(detail::kPackWx);
+    gemm::PackedB<T>& Wn = tws.packed<T>(detail::kPackWn);
     gemm::PackedB<T>& Wr = tws.packed<T>(detail::kPackWr);
     T* R = nullptr;
+    T* Rn = nullptr;  // fused GRU: W_hn h_{t-1}, this thread's units
     T* rp = nullptr;
     T* bias_t = nullptr;
+    // Fused, the GRU's state product covers the r and z gates (added onto the input part)
+    // and, apart, the n gate.
+    const bool fuse_gru = fuse && C == Cell::GRU;
+    const int64_t gnu_h = fuse_gru ? 2 * nu : gnu;
     try {
       // This thread's columns of W_hh^T: gate g of unit u is column g*H + u.
       int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(gnu > nv ? gnu : nv));
       for (int g = 0; g < G; ++g)
         for (int64_t k = 0; k < nu; ++k) cols[g * nu + k] = g * H + u0 + k;
-      if (gnu > 0 && !direct) Wt.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols, gnu);
+      if (gnu > 0 && !direct) Wt.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols, gnu_h);
+      if (fuse_gru && nu > 0) {
+        Wn.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols + 2 * nu, nu);
+        Rn = tws.get<T>(detail::kRn, static_cast<size_t>(nb * nu), true);
+      }
       if (fuse && gnu > 0) {  // the same columns of W_ih^T and of the folded biases
         Wx.pack_columns(w.w_ih, I, /*transB=*/true, I, cols, gnu);
         if (bias) {
@@ -204,6 +215,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             gemm::gemm_serial<T>(nb, x + (t * B + b0) * I, I, false, Wx, T(0), R, gnu,
                                  gemm::Walk{}, bias_t);
             gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(1), R, gnu, {true, (s & 1) != 0});
+            if (fuse_gru)
+              gemm::gemm_serial<T>(nb, A, Ho, false, Wn, T(0), Rn, nu, {true, (s & 1) != 0});
           } else if (direct) {
             for (int g = 0; g < G; ++g)
               gemm::gemm_direct<T>(nb, nu, Ho, A, Ho, w.w_hh + (g * H + u0) * Ho, Ho, true, T(0),
@@ -237,7 +250,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
                         training ? res.cprev + pos * H + u0 : nullptr,
                         training ? res.tanh_c + pos * H + u0 : nullptr);
           } else if constexpr (C == Cell::GRU) {
-            pw.gru_fwd(nu, p, ps, r, nu, b_hn ? b_hn + u0 : nullptr, hc + b * Ho + u0,
+            pw.gru_fwd(nu, p, ps, r, nu, fuse ? Rn + (b - b0) * nu : r + 2 * nu,
+                       b_hn ? b_hn + u0 : nullptr, hc + b * Ho + u0,
                        hx + b * Ho + u0, y + pos * Ho + u0, sg, H,
                        training ? res.hn + pos * H + u0 : nullptr);
           } else {

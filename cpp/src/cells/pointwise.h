@@ -55,9 +55,11 @@ void lstm_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T
 }
 
 // GRU forward in blocks of units, like the LSTM's: the activations as array passes.
+// r: the recurrent parts of the r and z gates (r, r + rs), or nullptr when p already holds
+// them summed (the fused input product); rn: the recurrent part of the n gate (W_hn h).
 template <typename T, bool Save>
-void gru_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* b_hn,
-                  const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save) {
+void gru_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* rn_all,
+                  const T* b_hn, const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save) {
   constexpr int64_t kBlock = 256;
   alignas(64) T buf[5][kBlock];
   for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
@@ -67,9 +69,9 @@ void gru_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, con
     T* __restrict ng = Save ? sg + 2 * sgs + k0 : buf[2];
     T* __restrict hn = Save ? hn_save + k0 : buf[3];
     T* __restrict rhn = buf[4];
-    const T* __restrict rn = r + 2 * rs + k0;
-    sigmoid_n(m, p + k0, r + k0, rg);
-    sigmoid_n(m, p + ps + k0, r + rs + k0, zg);
+    const T* __restrict rn = rn_all + k0;
+    sigmoid_n(m, p + k0, r ? r + k0 : r, rg);
+    sigmoid_n(m, p + ps + k0, r ? r + rs + k0 : r, zg);
     if (b_hn) {
       for (int64_t k = 0; k < m; ++k) hn[k] = rn[k] + b_hn[k0 + k];
     } else {
@@ -86,12 +88,12 @@ void gru_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, con
 }
 
 template <typename T>
-void gru_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* b_hn,
-             const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save) {
+void gru_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* rn,
+             const T* b_hn, const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save) {
   if (sg)
-    gru_fwd_impl<T, true>(n, p, ps, r, rs, b_hn, hprev, h, y, sg, sgs, hn_save);
+    gru_fwd_impl<T, true>(n, p, ps, r, rs, rn, b_hn, hprev, h, y, sg, sgs, hn_save);
   else
-    gru_fwd_impl<T, false>(n, p, ps, r, rs, b_hn, hprev, h, y, sg, sgs, hn_save);
+    gru_fwd_impl<T, false>(n, p, ps, r, rs, rn, b_hn, hprev, h, y, sg, sgs, hn_save);
 }
 
 template <typename T, bool Relu>
