@@ -399,6 +399,29 @@ def test_simd_paths_agree_with_portable(cell):
             assert_close(a, b, np.float32, name)
 
 
+def _bitwise_equal_runs(mode, p, h_mask, monkeypatch, env, settings, reverse=False):
+    """Forward and backward of problem p under each (threads, value of the environment
+    variable env) of settings; asserts outputs, reserves and gradients bitwise equal across
+    them and returns each run's [y, h_n, reserve, gradients...]."""
+    old = rnnfast.get_num_threads()
+    runs = []
+    try:
+        for threads, value in settings:
+            rnnfast.set_num_threads(threads)
+            monkeypatch.setenv(env, value)
+            y, h, c, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
+                                     lengths=p["lengths"], h_mask=h_mask, reverse=reverse)
+            g = F.backward(mode, res, p["x"], **_weights(p), lengths=p["lengths"],
+                           dy=np.ones_like(y), h_mask=h_mask, reverse=reverse)
+            runs.append([y, h, res] + [g[k] for k in GRAD_KEYS if g[k] is not None])
+    finally:
+        rnnfast.set_num_threads(old)
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
+    return runs
+
+
 @pytest.mark.parametrize("T", [1, 2, 9])
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
 def test_results_are_bitwise_independent_of_threads_and_split(cell, T, monkeypatch):
@@ -408,22 +431,8 @@ def test_results_are_bitwise_independent_of_threads_and_split(cell, T, monkeypat
     p = make_problem(mode, T, 20, 24, 40, proj=proj and 24, dtype=np.float32, seed=3,
                      lengths=_lengths(T, 20, seed=4))
     h_mask = _mask(20, proj and 24 or 40, 0.2, np.float32, seed=5)
-    old = rnnfast.get_num_threads()
-    runs = []
-    try:
-        for threads, split in ((1, "auto"), (2, "units"), (2, "batch"), (2, "auto")):
-            rnnfast.set_num_threads(threads)
-            monkeypatch.setenv("RNNFAST_TIME_PARALLEL", split)
-            y, h, c, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
-                                     lengths=p["lengths"], h_mask=h_mask)
-            g = F.backward(mode, res, p["x"], **_weights(p), lengths=p["lengths"],
-                           dy=np.ones_like(y), h_mask=h_mask)
-            runs.append([y, h, res] + [g[k] for k in GRAD_KEYS if g[k] is not None])
-    finally:
-        rnnfast.set_num_threads(old)
-    for other in runs[1:]:
-        for a, b in zip(runs[0], other):
-            np.testing.assert_array_equal(a, b)
+    _bitwise_equal_runs(mode, p, h_mask, monkeypatch, "RNNFAST_TIME_PARALLEL",
+                        ((1, "auto"), (2, "units"), (2, "batch"), (2, "auto")))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -441,23 +450,8 @@ def test_fused_input_projection_matches_the_hoisted_one_bitwise(cell, T, B, I, H
     lengths = None if reverse else _lengths(T, B, seed=4)
     p = make_problem(mode, T, B, I, H, proj=proj and 5, dtype=dtype, seed=13, lengths=lengths)
     h_mask = _mask(B, proj and 5 or H, 0.2, dtype, seed=5)
-    old = rnnfast.get_num_threads()
-    runs = []
-    try:
-        for threads in (1, 2):
-            rnnfast.set_num_threads(threads)
-            for fused in ("0", "1"):
-                monkeypatch.setenv("RNNFAST_FUSED_INPUT", fused)
-                y, h, c, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
-                                         lengths=p["lengths"], h_mask=h_mask, reverse=reverse)
-                g = F.backward(mode, res, p["x"], **_weights(p), lengths=p["lengths"],
-                               h_mask=h_mask, reverse=reverse, dy=np.ones_like(y))
-                runs.append([y, h, res] + [g[k] for k in GRAD_KEYS if g[k] is not None])
-    finally:
-        rnnfast.set_num_threads(old)
-    for other in runs[1:]:
-        for a, b in zip(runs[0], other):
-            np.testing.assert_array_equal(a, b)
+    runs = _bitwise_equal_runs(mode, p, h_mask, monkeypatch, "RNNFAST_FUSED_INPUT",
+                               ((1, "0"), (1, "1"), (2, "0"), (2, "1")), reverse=reverse)
     y_ref = R.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
                       lengths=p["lengths"], h_mask=h_mask, reverse=reverse)[0]
     assert_close(runs[-1][0], y_ref, dtype, "y (fused)")
