@@ -8,8 +8,8 @@
 // h is double-buffered so one barrier per step suffices. No heap allocation inside the loop.
 // In inference (reserve == nullptr) nothing is saved for backward.
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <new>

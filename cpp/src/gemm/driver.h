@@ -6,32 +6,38 @@
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Runs whole panels p.. of a block of M rows P at a time, then P/2 at a time, ...; advances p
-// past the panels done (the rest, down to one panel or the last partial one, are left).
-template <typename T, int NR, typename UK, int M, int P>
-void wide_panels(int64_t& p, int64_t p1, int64_t N, int64_t kc, const T* a, int64_t rsa,
-                 int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc, T beta, const T* bias) {
+// Runs whole panels of a block of M rows P at a time, then P/2 at a time, ..., within [lo, hi):
+// upward from p (Down = false), advancing p past the panels done, or downward from p (the end,
+// exclusive; Down = true), moving p down past them. What is left (down to one panel, or a last
+// partial one) is for the caller.
+template <typename T, int NR, typename UK, int M, int P, bool Down>
+void wide_panels(int64_t lo, int64_t& p, int64_t hi, int64_t N, int64_t kc, const T* a,
+                 int64_t rsa, int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc, T beta,
+                 const T* bias) {
   if constexpr (P > 1) {
-    for (; p + P <= p1 && (p + P) * NR <= N; p += P)
-      UK::template run_panels<M, P>(kc, a, rsa, csa, Bp + p * K * NR, K * NR, C + p * NR, ldc,
-                                    beta, bias ? bias + p * NR : nullptr);
-    wide_panels<T, NR, UK, M, P / 2>(p, p1, N, kc, a, rsa, csa, Bp, K, C, ldc, beta, bias);
+    for (;;) {
+      const int64_t q = Down ? p - P : p;  // the first of the P panels
+      if (q < lo || q + P > hi || (q + P) * NR > N) break;
+      UK::template run_panels<M, P>(kc, a, rsa, csa, Bp + q * K * NR, K * NR, C + q * NR, ldc,
+                                    beta, bias ? bias + q * NR : nullptr);
+      p = Down ? q : q + P;
+    }
+    wide_panels<T, NR, UK, M, P / 2, Down>(lo, p, hi, N, kc, a, rsa, csa, Bp, K, C, ldc, beta,
+                                           bias);
   }
 }
 
-// The same from the end: runs whole panels ending at p (exclusive, p > p0) P at a time, then
-// P/2, ..., moving p down past the panels done.
-template <typename T, int NR, typename UK, int M, int P>
-void wide_panels_down(int64_t p0, int64_t& p, int64_t N, int64_t kc, const T* a, int64_t rsa,
-                      int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc, T beta,
-                      const T* bias) {
-  if constexpr (P > 1) {
-    for (; p - P >= p0 && p * NR <= N; p -= P)
-      UK::template run_panels<M, P>(kc, a, rsa, csa, Bp + (p - P) * K * NR, K * NR,
-                                    C + (p - P) * NR, ldc, beta,
-                                    bias ? bias + (p - P) * NR : nullptr);
-    wide_panels_down<T, NR, UK, M, P / 2>(p0, p, N, kc, a, rsa, csa, Bp, K, C, ldc, beta, bias);
-  }
+// wide_panels for a block of 1 or 2 rows (2 rows: half the panels per call).
+template <typename T, int NR, typename UK, bool Down>
+void wide_block(int64_t rows, int64_t lo, int64_t& p, int64_t hi, int64_t N, int64_t kc,
+                const T* a, int64_t rsa, int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc,
+                T beta, const T* bias) {
+  if (rows == 1)
+    wide_panels<T, NR, UK, 1, UK::kWidePanels, Down>(lo, p, hi, N, kc, a, rsa, csa, Bp, K, C,
+                                                     ldc, beta, bias);
+  else
+    wide_panels<T, NR, UK, 2, UK::kWidePanels / 2, Down>(lo, p, hi, N, kc, a, rsa, csa, Bp, K,
+                                                         C, ldc, beta, bias);
 }
 
 // UK::run<m> for a runtime m in 1..MR (the last rows of a block).
@@ -125,12 +131,9 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
       T* c = C + ic * ldc;
       if (!walk.reverse) {
         int64_t p = p0;
-        if (wide && rows == 1)
-          wide_panels<T, NR, UK, 1, UK::kWidePanels>(p, p1, N, kc, a, rsa, csa, Bp + pc * NR,
-                                                      K, c, ldc, b, bs);
-        else if (wide)
-          wide_panels<T, NR, UK, 2, UK::kWidePanels / 2>(p, p1, N, kc, a, rsa, csa,
-                                                          Bp + pc * NR, K, c, ldc, b, bs);
+        if (wide)
+          wide_block<T, NR, UK, false>(rows, p0, p, p1, N, kc, a, rsa, csa, Bp + pc * NR, K, c,
+                                       ldc, b, bs);
         for (; p < p1; ++p) one_panel(p, p + 1 < p1 ? p + 1 : -1);
       } else {
         int64_t p = p1;
@@ -138,12 +141,9 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
           one_panel(p - 1, p - 2 >= p0 ? p - 2 : -1);
           --p;
         }
-        if (wide && p > p0 && rows == 1)
-          wide_panels_down<T, NR, UK, 1, UK::kWidePanels>(p0, p, N, kc, a, rsa, csa,
-                                                           Bp + pc * NR, K, c, ldc, b, bs);
-        else if (wide && p > p0)
-          wide_panels_down<T, NR, UK, 2, UK::kWidePanels / 2>(p0, p, N, kc, a, rsa, csa,
-                                                               Bp + pc * NR, K, c, ldc, b, bs);
+        if (wide)
+          wide_block<T, NR, UK, true>(rows, p0, p, p1, N, kc, a, rsa, csa, Bp + pc * NR, K, c,
+                                      ldc, b, bs);
         for (; p > p0; --p) one_panel(p - 1, p - 2 >= p0 ? p - 2 : -1);
       }
     }

@@ -30,6 +30,28 @@ struct SimdKernel {
     }
   }
 
+  // C is read (beta != 0) or written only at the end of a tile: start fetching its lines for
+  // writing first, so that the misses (from L3 or memory in a big product) overlap the k loop.
+  template <int M>
+  static void prefetch_c(T* C, int64_t ldc) {
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < NR; j += 64 / static_cast<int>(sizeof(T)))
+        __builtin_prefetch(C + i * ldc + j, 1);
+  }
+
+  // C[M, n] = beta*C + tile (+ bias), from a 64-byte-aligned [M x NR] array.
+  template <int M>
+  static void store_array(const T* tile, T* C, int64_t ldc, int n, T beta, const T* bias) {
+    if (n != NR) {
+      store_tile<T, M, NR>(tile, C, ldc, n, beta, bias);
+      return;
+    }
+    V acc[M][NV];
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < NV; ++j) acc[i][j] = Vt::load(tile + i * NR + j * Vt::W);
+    store_full<M>(acc, C, ldc, beta, bias);
+  }
+
   // pf: pf_lines cache lines (64 bytes) to prefetch into L2 while computing, one or two per
   // step of k: the driver hands each tile of a block a share of the next panel, so that the
   // panel's first tile does not wait on L3 (see driver.h).
@@ -39,11 +61,7 @@ struct SimdKernel {
     V acc[M][NV];
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < NV; ++j) acc[i][j] = Vt::zero();
-    // C is read (beta != 0) or written only at the end: start fetching its lines for writing
-    // now, so that the misses (from L3 or memory in a big product) overlap the k loop.
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < NR; j += 64 / static_cast<int>(sizeof(T)))
-        __builtin_prefetch(C + i * ldc + j, 1);
+    prefetch_c<M>(C, ldc);
     const T* a_row[M];
     for (int i = 0; i < M; ++i) a_row[i] = A + i * rsa;
     const char* pfc = reinterpret_cast<const char*>(pf);

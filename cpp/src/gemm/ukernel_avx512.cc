@@ -55,18 +55,10 @@ struct KF : SimdKernel<float, F32x16, 2> {
 #ifdef RNNFAST_ASM_TILE
     if constexpr (M == kMR) {
       if (csa == 1 || rsa == 1) {
-        for (int i = 0; i < M; ++i)
-          for (int j = 0; j < NR; j += 16) __builtin_prefetch(C + i * ldc + j, 1);
+        prefetch_c<M>(C, ldc);
         alignas(64) float tile[M * NR];
         asm_tile_12x32(kc, A, rsa, csa, Bp, tile, pf, pf_lines);
-        if (n == NR) {
-          __m512 acc[M][2];
-          for (int i = 0; i < M; ++i)
-            for (int j = 0; j < 2; ++j) acc[i][j] = _mm512_load_ps(tile + i * NR + j * 16);
-          store_full<M>(acc, C, ldc, beta, bias);
-        } else {
-          store_tile<float, M, NR>(tile, C, ldc, n, beta, bias);
-        }
+        store_array<M>(tile, C, ldc, n, beta, bias);
         return;
       }
     }
