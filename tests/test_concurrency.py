@@ -72,7 +72,7 @@ def _call(i):
     w = dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"], w_hr=p["w_hr"])
     y, h_n, c_n, res = F.forward(mode, p["x"], **w, h0=p["h0"], c0=p["c0"], lengths=p["lengths"],
                                  reverse=reverse, h_mask=mask)
-    g = F.backward(mode, res, p["x"], **w, lengths=p["lengths"], reverse=reverse, dy=dy,
+    g = F.backward(mode, res, p["x"], **w, y=y, lengths=p["lengths"], reverse=reverse, dy=dy,
                    dh_n=dh_n, dc_n=dc_n, h_mask=mask)
     return [a for a in (y, h_n, c_n, res, *g.values()) if a is not None]
 

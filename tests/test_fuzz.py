@@ -201,7 +201,7 @@ def _call_both(mode, p, reverse, cot):
     try:
         y, h_n, c_n, res = F.forward(mode, p["x"], **args, **kw)
         dy, dh_n, dc_n = cot(y, h_n, c_n)
-        g = F.backward(mode, res, p["x"], **args, w_hr=p["w_hr"], lengths=p["lengths"],
+        g = F.backward(mode, res, p["x"], **args, y=y, w_hr=p["w_hr"], lengths=p["lengths"],
                        reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=p["h_mask"])
         ours = dict(y=y, h_n=h_n, c_n=c_n, **g)
     except CLEAN as e:

@@ -71,7 +71,7 @@ def check_against_reference(mode, proj, T, B, I, H, dtype, reverse, bias=True, w
     np.testing.assert_array_equal(y_i, y)
     np.testing.assert_array_equal(h_i, h_n)
 
-    g = F.backward(mode, res, p["x"], **w, lengths=p["lengths"], reverse=reverse, dy=dy,
+    g = F.backward(mode, res, p["x"], **w, y=y, lengths=p["lengths"], reverse=reverse, dy=dy,
                    dh_n=dh_n, dc_n=dc_n, h_mask=h_mask)
     g_r = R.backward(cache, dy=dy.astype(np.float64), dh_n=dh_n.astype(np.float64),
                      dc_n=None if dc_n is None else dc_n.astype(np.float64))
@@ -155,10 +155,10 @@ def test_kernel_gradients_by_finite_differences(cell):
         total = np.sum(y * dy) + np.sum(h_n * dh_n)
         return total + (np.sum(c_n * dc_n) if c_n is not None else 0.0)
 
-    _, _, _, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
+    y, _, _, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
                              lengths=p["lengths"], h_mask=h_mask)
-    g = F.backward(mode, res, p["x"], **_weights(p), lengths=p["lengths"], dy=dy, dh_n=dh_n,
-                   dc_n=dc_n, h_mask=h_mask)
+    g = F.backward(mode, res, p["x"], **_weights(p), y=y, lengths=p["lengths"], dy=dy,
+                   dh_n=dh_n, dc_n=dc_n, h_mask=h_mask)
     key = {"x": "dx", "h0": "dh0", "c0": "dc0"}
     for name in names:
         num = np.zeros_like(p[name])
@@ -250,9 +250,9 @@ def test_a_sequence_gives_bitwise_the_same_alone_or_in_a_batch(mode, H, threads)
         y1, h1, _, r1 = F.forward(mode, p["x"][:, one], **w, **kw1, training=True)
         yB, hB, _, rB = F.forward(mode, p["x"], **w, **kwB, training=True)
         np.testing.assert_array_equal(y1[:, 0], yB[:, b])
-        g1 = F.backward(mode, r1, p["x"][:, one], **w, dy=dy[:, one], dh_n=dh_n[one],
+        g1 = F.backward(mode, r1, p["x"][:, one], **w, y=y1, dy=dy[:, one], dh_n=dh_n[one],
                         dc_n=None if dc_n is None else dc_n[one])
-        gB = F.backward(mode, rB, p["x"], **w, dy=np.where(np.arange(B)[None, :, None] == b, dy, 0),
+        gB = F.backward(mode, rB, p["x"], **w, y=yB, dy=np.where(np.arange(B)[None, :, None] == b, dy, 0),
                         dh_n=np.where(np.arange(B)[:, None] == b, dh_n, 0),
                         dc_n=None if dc_n is None else np.where(np.arange(B)[:, None] == b, dc_n, 0))
         np.testing.assert_array_equal(g1["dx"][:, 0], gB["dx"][:, b])
@@ -284,7 +284,7 @@ def test_saturating_activations_are_exact_at_the_limit(mode, dtype):
         first = y[0]
         assert np.all((np.abs(first) == 1) | (np.abs(first) < 1))
     if mode != "rnn_relu":
-        g = F.backward(mode, res, x, **w, dy=np.ones_like(y))
+        g = F.backward(mode, res, x, **w, y=y, dy=np.ones_like(y))
         for k in ("dx", "w_hh"):
             assert np.isfinite(g[k]).all(), k
 
@@ -389,7 +389,7 @@ def test_simd_paths_agree_with_portable(cell):
             rnnfast._core.set_isa(name)
             y, h, c, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
                                      lengths=p["lengths"])
-            g = F.backward(mode, res, p["x"], **_weights(p), lengths=p["lengths"],
+            g = F.backward(mode, res, p["x"], **_weights(p), y=y, lengths=p["lengths"],
                            dy=np.ones_like(y))
             outs[name] = [y, h] + [g[k] for k in GRAD_KEYS if g[k] is not None]
     finally:
@@ -411,7 +411,7 @@ def _bitwise_equal_runs(mode, p, h_mask, monkeypatch, env, settings, reverse=Fal
             monkeypatch.setenv(env, value)
             y, h, c, res = F.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
                                      lengths=p["lengths"], h_mask=h_mask, reverse=reverse)
-            g = F.backward(mode, res, p["x"], **_weights(p), lengths=p["lengths"],
+            g = F.backward(mode, res, p["x"], **_weights(p), y=y, lengths=p["lengths"],
                            dy=np.ones_like(y), h_mask=h_mask, reverse=reverse)
             runs.append([y, h, res] + [g[k] for k in GRAD_KEYS if g[k] is not None])
     finally:
@@ -481,10 +481,11 @@ def test_pair_equals_two_calls(cell, threads):
                 np.testing.assert_array_equal(u, v)
         dy = np.ones_like(ra[0])
         common = dict(x=p["x"], **w, lengths=p["lengths"], dy=dy)
-        ga, gb = F.backward_pair(mode, dict(common, reserve=ra[3]),
-                                 dict(common, reserve=rb[3], reverse=True, h_mask=h_mask))
-        ha = F.backward(mode, ra[3], **common)
-        hb = F.backward(mode, rb[3], **common, reverse=True, h_mask=h_mask)
+        ga, gb = F.backward_pair(mode, dict(common, reserve=ra[3], y=ra[0]),
+                                 dict(common, reserve=rb[3], y=rb[0], reverse=True,
+                                      h_mask=h_mask))
+        ha = F.backward(mode, ra[3], **common, y=ra[0])
+        hb = F.backward(mode, rb[3], **common, y=rb[0], reverse=True, h_mask=h_mask)
         for k in GRAD_KEYS:
             for u, v in ((ga[k], ha[k]), (gb[k], hb[k])):
                 if v is None:

@@ -87,7 +87,7 @@ def test_kernel_calls_and_errors_do_not_grow_memory():
         w = dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"], w_hr=p["w_hr"])
         y, _, _, res = F.forward(mode, p["x"], **w, h0=p["h0"], c0=p["c0"],
                                      lengths=p["lengths"])
-        F.backward(mode, res, p["x"], **w, lengths=p["lengths"], dy=y)
+        F.backward(mode, res, p["x"], **w, y=y, lengths=p["lengths"], dy=y)
         try:  # rejected by the binding (shape) or by the C++ API (lengths)
             if i % 2:
                 F.forward(mode, bad_x[:, :, :5], **w)
@@ -118,7 +118,7 @@ def test_large_outputs_reuse_freed_buffers_without_page_faults():
 
     def step():
         y, h_n, c_n, res = F.forward("lstm", p["x"], **w, training=True)
-        g = F.backward("lstm", res, p["x"], **w, dy=dy)
+        g = F.backward("lstm", res, p["x"], **w, y=y, dy=dy)
         return y, g
 
     _core.empty_cache()
@@ -143,3 +143,22 @@ def test_large_outputs_reuse_freed_buffers_without_page_faults():
     gc.collect()
     _core.empty_cache()
     assert _core.cached_bytes() == 0
+
+
+@pytest.mark.parametrize("mode,proj,per_unit_step", [
+    ("lstm", None, 5), ("lstm", 7, 5), ("gru", None, 4), ("rnn_tanh", None, 0),
+    ("rnn_relu", None, 0)])
+def test_training_reserve_holds_only_what_y_does_not(mode, proj, per_unit_step):
+    """The reserve keeps per step and unit only the gates and c_t (LSTM) or W_hn h (GRU):
+    h_{t-1} is y one step back, read by backward from y. Besides, one step's worth of states:
+    h0, c0 (LSTM) and the h_n that identifies the right y."""
+    for T in (1, 6):
+        B, H = 3, 11
+        H_out = proj or H
+        p = make_problem(mode, T, B, 5, H, proj=proj, dtype=np.float32, seed=T)
+        w = dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"], w_hr=p["w_hr"])
+        y, h_n, c_n, res = F.forward(mode, p["x"], **w, h0=p["h0"], c0=p["c0"])
+        states = 2 * B * H_out + (B * H if mode == "lstm" else 0)
+        assert res.size == T * B * H * per_unit_step + states
+        g = F.backward(mode, res, p["x"], **w, y=y, dy=np.ones_like(y))
+        assert np.isfinite(g["w_hh"]).all()

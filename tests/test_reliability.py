@@ -250,12 +250,13 @@ def test_functional_weight_layouts():
     b = rng.standard_normal(4 * H).astype(np.float32) * 0.1
     h0 = rng.standard_normal((B, H)).astype(np.float32)
     y, h_n, c_n, res = F.forward("lstm", x, w_ih, w_hh, b, b, h0=h0, c0=h0)
-    g = F.backward("lstm", res, x, w_ih, w_hh, b, b, dy=np.ones_like(y))
+    g = F.backward("lstm", res, x, w_ih, w_hh, b, b, y=y, dy=np.ones_like(y))
     for name in ("strided", "fortran", "negative", "readonly"):
         wi, wh, h = _layouts(w_ih)[name], _layouts(w_hh)[name], _layouts(h0)[name]
         bb = b[::-1].copy()[::-1] if name == "negative" else b
         y2, h2, c2, res2 = F.forward("lstm", x, wi, wh, bb, bb, h0=h, c0=h)
-        g2 = F.backward("lstm", res2, x, wi, wh, bb, bb, dy=_layouts(np.ones_like(y))[name])
+        g2 = F.backward("lstm", res2, x, wi, wh, bb, bb, y=_layouts(y2)[name],
+                        dy=_layouts(np.ones_like(y))[name])
         _assert_bitwise([y2, h2, c2, res2], [y, h_n, c_n, res])
         _assert_bitwise([g2[k] for k in sorted(g)], [g[k] for k in sorted(g)])
 

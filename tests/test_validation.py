@@ -86,15 +86,30 @@ def test_backward_bad_arguments():
     y, h_n, c_n, res = _fwd(p)
     w = dict(w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"], b_hh=p["b_hh"])
     with pytest.raises(ValueError, match=r"reserve: expected shape \(\d+,\), got \(10,\)"):
-        F.backward("lstm", res[:10], p["x"], **w)
+        F.backward("lstm", res[:10], p["x"], **w, y=y)
     with pytest.raises(ValueError, match="reserve: expected the reserve"):
-        F.backward("lstm", None, p["x"], **w)
+        F.backward("lstm", None, p["x"], **w, y=y)
     with pytest.raises(ValueError, match=r"dy: expected shape \(4, 3, 6\), got \(4, 3, 5\)"):
-        F.backward("lstm", res, p["x"], **w, dy=np.zeros((4, 3, 5)))
+        F.backward("lstm", res, p["x"], **w, y=y, dy=np.zeros((4, 3, 5)))
     with pytest.raises(ValueError, match=r"dh_n: expected shape \(3, 6\)"):
-        F.backward("lstm", res, p["x"], **w, dh_n=np.zeros((6,)))
+        F.backward("lstm", res, p["x"], **w, y=y, dh_n=np.zeros((6,)))
     with pytest.raises(ValueError, match="lengths"):
-        F.backward("lstm", res, p["x"], **w, lengths=[1, 2, 9])
+        F.backward("lstm", res, p["x"], **w, y=y, lengths=[1, 2, 9])
+    with pytest.raises(ValueError, match="y: expected the output y"):
+        F.backward("lstm", res, p["x"], **w, y=None)
+    with pytest.raises(ValueError, match=r"y: expected shape \(4, 3, 6\), got \(4, 3, 5\)"):
+        F.backward("lstm", res, p["x"], **w, y=y[..., :5])
+    # The y of another forward (here: another h0) is caught by its last step, before anything
+    # is computed; the right y still works afterwards.
+    y_other = F.forward("lstm", p["x"], **w, h0=np.ones((3, 6), np.float32))[0]
+    with pytest.raises(ValueError, match=r"y: expected the output y of the forward call that "
+                                         r"wrote the reserve.*\(sequence 0\)"):
+        F.backward("lstm", res, p["x"], **w, y=y_other)
+    changed = y.copy()
+    changed[-1, 2, 0] += 1
+    with pytest.raises(ValueError, match=r"h_n \(sequence 2\)"):
+        F.backward("lstm", res, p["x"], **w, y=changed)
+    assert np.isfinite(F.backward("lstm", res, p["x"], **w, y=y)["w_hh"]).all()
 
 
 def test_binding_checks_its_own_arguments():

@@ -350,7 +350,7 @@ template <typename T>
 struct BackwardCall {
   Cell cell;
   Layer<T> L;
-  py::array_t<T> reserve;
+  py::array_t<T> reserve, y;
   Opt<T> dy, dh_n, dc_n, h_mask;
   bool reverse;
   py::array_t<T> dx, dh0, dw_ih, dw_hh;
@@ -365,12 +365,14 @@ struct BackwardCall {
                const py::object& w_iho, const py::object& w_hho, const py::object& b_iho,
                const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                const py::object& h_masko, bool reverse_, const py::object& dyo,
-               const py::object& dh_no, const py::object& dc_no)
+               const py::object& dh_no, const py::object& dc_no, const py::object& yo)
       : cell(cell_),
         L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso),
         reserve(*get<T>("reserve", reserveo, true)),
+        y(*get<T>("y", yo, true)),
         reverse(reverse_) {
     const Dims& d = L.d;
+    check_shape("y", y, {d.T, d.B, d.H_out});
     dy = get<T>("dy", dyo, false);
     dh_n = get<T>("dh_n", dh_no, false);
     dc_n = get<T>("dc_n", dc_no, false);
@@ -415,7 +417,7 @@ struct BackwardCall {
   void run() {  // without the GIL
     rnnfast::backward<T>(cell, dx.mutable_data(), dh0.mutable_data(), dc0, g, reserve.data(),
                          dy ? dy->data() : nullptr, dh_n ? dh_n->data() : nullptr,
-                         dc_n ? dc_n->data() : nullptr, L.x.data(), L.len,
+                         dc_n ? dc_n->data() : nullptr, L.x.data(), y.data(), L.len,
                          h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse);
   }
   py::tuple result() const {
@@ -461,9 +463,9 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
                      const py::object& w_iho, const py::object& w_hho, const py::object& b_iho,
                      const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                      const py::object& h_masko, bool reverse, const py::object& dyo,
-                     const py::object& dh_no, const py::object& dc_no) {
+                     const py::object& dh_no, const py::object& dc_no, const py::object& yo) {
   BackwardCall<T> c(cell, reserveo, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, h_masko,
-                    reverse, dyo, dh_no, dc_no);
+                    reverse, dyo, dh_no, dc_no, yo);
   return run_one(c, "backward");
 }
 
@@ -477,14 +479,14 @@ ForwardCall<T> forward_call(Cell cell, const py::tuple& a) {
                         a[10].cast<bool>(), a[11].cast<bool>());
 }
 
-// args: the 13 arguments of backward after `cell` (reserve .. dc_n), as a tuple.
+// args: the 14 arguments of backward after `cell` (reserve .. y), as a tuple.
 template <typename T>
 BackwardCall<T> backward_call(Cell cell, const py::tuple& a) {
-  if (a.size() != 13)
-    throw py::value_error("backward_pair: expected 13 arguments per call, got " +
+  if (a.size() != 14)
+    throw py::value_error("backward_pair: expected 14 arguments per call, got " +
                           std::to_string(a.size()));
   return BackwardCall<T>(cell, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
-                         a[9].cast<bool>(), a[10], a[11], a[12]);
+                         a[9].cast<bool>(), a[10], a[11], a[12], a[13]);
 }
 
 bool is_float64(const py::object& w_ih) {
@@ -522,18 +524,19 @@ PYBIND11_MODULE(_core, m) {
       "backward",
       [](int cell, py::object reserve, py::object x, py::object w_ih, py::object w_hh,
          py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths,
-         py::object h_mask, bool reverse, py::object dy, py::object dh_n, py::object dc_n) {
+         py::object h_mask, bool reverse, py::object dy, py::object dh_n, py::object dc_n,
+         py::object y) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
           return backward_t<double>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
-                                    h_mask, reverse, dy, dh_n, dc_n);
+                                    h_mask, reverse, dy, dh_n, dc_n, y);
         return backward_t<float>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask,
-                                 reverse, dy, dh_n, dc_n);
+                                 reverse, dy, dh_n, dc_n, y);
       },
       py::arg("cell"), py::arg("reserve"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
       py::arg("b_ih"), py::arg("b_hh"), py::arg("w_hr"), py::arg("lengths"), py::arg("h_mask"),
       py::arg("reverse"),
-      py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"),
+      py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("y"),
       "BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr)");
   m.def(
       "forward_pair",

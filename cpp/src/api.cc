@@ -113,10 +113,16 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
 int64_t reserve_size(Cell cell, const Dims& d) {
   detail::validate(cell, d, true, true, false, false, d.H_out != d.H, nullptr);
   const int64_t TB = d.T * d.B;
-  int64_t n = TB * num_gates(cell) * d.H + TB * d.H_out;
-  if (cell == Cell::LSTM) n += 2 * TB * d.H;
-  if (cell == Cell::GRU) n += TB * d.H;
-  return n;
+  // The layout: detail::Reserve (cells/common.h).
+  const int64_t states = 2 * d.B * d.H_out + (cell == Cell::LSTM ? d.B * d.H : 0);
+  switch (cell) {
+    case Cell::LSTM:
+      return TB * 5 * d.H + states;  // gates, c
+    case Cell::GRU:
+      return TB * 4 * d.H + states;  // gates, hn
+    default:
+      return states;  // an RNN's one gate is its output: backward reads y
+  }
 }
 
 void run_pair(const std::function<void()>& a, const std::function<void()>& b,

@@ -98,7 +98,8 @@ int main() {
     print("h_n", {B, H}, h_n);
     print("c_n", {B, H}, c_n);
 
-    // BPTT. Parameter gradients accumulate (+=), so they start at zero; dx, dh0, dc0 are written.
+    // BPTT from the reserve and the forward's own y (the states each step read are y one step
+    // back). Parameter gradients accumulate (+=), so they start at zero; dx, dh0, dc0 are written.
     std::vector<float> dx(size_t(T * B * I)), dh0(size_t(B * H)), dc0(size_t(B * H));
     std::vector<float> dw_ih(w_ih.size(), 0.f), dw_hh(w_hh.size(), 0.f);
     std::vector<float> db_ih(b_ih.size(), 0.f), db_hh(b_hh.size(), 0.f);
@@ -108,7 +109,8 @@ int main() {
     dw.db_ih = db_ih.data();
     dw.db_hh = db_hh.data();
     rnnfast::backward<float>(cell, dx.data(), dh0.data(), dc0.data(), dw, reserve.data(),
-                             dy.data(), dh_n.data(), dc_n.data(), x.data(), lengths.data(),
+                             dy.data(), dh_n.data(), dc_n.data(), x.data(), y.data(),
+                             lengths.data(),
                              /*h_mask=*/nullptr, w, d, /*reverse=*/false);
     print("dx", {T, B, I}, dx);
     print("dh0", {B, H}, dh0);

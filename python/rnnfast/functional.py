@@ -79,25 +79,24 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         bool(training))
 
 
-def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, lengths=None,
-             reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None):
+def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
+             lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None):
     """Backpropagation through time for a ``forward(..., training=True)`` call.
 
     ``mode``, ``x``, the weights, ``lengths``, ``h_mask`` and ``reverse`` must be those of the
-    forward call.
+    forward call, and ``y`` its output, unchanged: the state each step read is ``y`` one step
+    back, so the reserve does not hold it twice (as cuDNN's RNN backward takes y). A ``y`` whose
+    last steps differ from that forward's ``h_n`` raises ValueError.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
     ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias) and ``w_hr`` (None unless
     projected).
     """
     cell = _mode_id(mode)
     dt = _dtype_of(w_ih)
-    if reserve is None:
-        raise ValueError("reserve: expected the reserve of a forward(training=True) call, got None")
     dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
-        cell, _as("reserve", reserve, dt, False), _as("x", x, dt, False),
-        _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False), _as("b_ih", b_ih, dt),
-        _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _lengths(lengths), _as("h_mask", h_mask, dt),
-        bool(reverse), _as("dy", dy, dt), _as("dh_n", dh_n, dt), _as("dc_n", dc_n, dt))
+        cell, *_backward_args(reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr,
+                              lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
+                              h_mask=h_mask))
     return {"dx": dx, "dh0": dh0, "dc0": dc0, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih,
             "b_hh": db_hh, "w_hr": dw_hr}
 
@@ -111,16 +110,18 @@ def _forward_args(x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
             bool(reverse), bool(training))
 
 
-def _backward_args(reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, lengths=None,
-                   reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None):
+def _backward_args(reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
+                   lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None):
     dt = _dtype_of(w_ih)
     if reserve is None:
         raise ValueError("reserve: expected the reserve of a forward(training=True) call, got None")
+    if y is None:
+        raise ValueError("y: expected the output y of the forward(training=True) call, got None")
     return (_as("reserve", reserve, dt, False), _as("x", x, dt, False),
             _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False), _as("b_ih", b_ih, dt),
             _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _lengths(lengths),
             _as("h_mask", h_mask, dt), bool(reverse), _as("dy", dy, dt), _as("dh_n", dh_n, dt),
-            _as("dc_n", dc_n, dt))
+            _as("dc_n", dc_n, dt), _as("y", y, dt, False))
 
 
 def forward_pair(mode, a, b):

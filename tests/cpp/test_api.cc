@@ -147,8 +147,8 @@ Result<T> run(const Case& c, bool with_backward = true) {
   const rnnfast::WeightGrads<T> g = r.alloc_backward(c.cell, d, a, T(-7));
   rnnfast::backward<T>(c.cell, r.dx.data(), r.dh0.data(), lstm ? r.dc0.data() : nullptr, g,
                        r.reserve.data(), a.dy.data(), a.dh_n.data(),
-                       lstm ? a.dc_n.data() : nullptr, a.x.data(), len, ptr(a.mask), a.w, d,
-                       c.reverse);
+                       lstm ? a.dc_n.data() : nullptr, a.x.data(), r.y.data(), len, ptr(a.mask),
+                       a.w, d, c.reverse);
   return r;
 }
 
@@ -304,21 +304,24 @@ void test_invalid_arguments() {
   std::vector<float> dx(x.size(), sentinel), dh0(h_n.size(), sentinel), dw_ih(w_ih.size(), 0.f);
   rnnfast::WeightGrads<float> g;
   g.dw_ih = dw_ih.data();
-  auto bwd = [&](const Dims& d, const float* res, const float* xx, const int64_t* ln) {
+  auto bwd = [&](const Dims& d, const float* res, const float* xx, const int64_t* ln,
+                 const float* yy) {
     return [=, &dx, &dh0]() {
       rnnfast::backward<float>(Cell::LSTM, dx.data(), dh0.data(), nullptr, g, res, nullptr,
-                               nullptr, nullptr, xx, ln, nullptr, w, d, false);
+                               nullptr, nullptr, xx, yy, ln, nullptr, w, d, false);
     };
   };
-  expect_invalid("backward null reserve", bwd(good, nullptr, xp, nullptr),
+  expect_invalid("backward null reserve", bwd(good, nullptr, xp, nullptr, yp),
                  {"reserve", "training forward", "null"});
-  expect_invalid("backward null x with dw_ih", bwd(good, reserve.data(), nullptr, nullptr),
+  expect_invalid("backward null y", bwd(good, reserve.data(), xp, nullptr, nullptr),
+                 {"y", "output", "null"});
+  expect_invalid("backward null x with dw_ih", bwd(good, reserve.data(), nullptr, nullptr, yp),
                  {"x", "dw_ih", "null"});
-  expect_invalid("backward T=0", bwd(with([](Dims& d) { d.T = 0; }), reserve.data(), xp, nullptr),
+  expect_invalid("backward T=0", bwd(with([](Dims& d) { d.T = 0; }), reserve.data(), xp, nullptr, yp),
                  {"T", "got 0"});
   {
     const std::vector<int64_t> over = {9, 1, 1};
-    expect_invalid("backward lengths", bwd(good, reserve.data(), xp, over.data()),
+    expect_invalid("backward lengths", bwd(good, reserve.data(), xp, over.data(), yp),
                    {"lengths", "lengths[0] = 9"});
   }
   const bool bwd_untouched =
@@ -326,6 +329,16 @@ void test_invalid_arguments() {
       std::all_of(dh0.begin(), dh0.end(), [&](float v) { return v == sentinel; }) &&
       std::all_of(dw_ih.begin(), dw_ih.end(), [](float v) { return v == 0.f; });
   check(bwd_untouched, "a rejected backward wrote into its outputs");
+  {  // a y other than the forward's: its last step no longer matches the h_n the reserve kept
+    fwd(Cell::LSTM, good, w, nullptr, xp, yp)();
+    y[(4 - 1) * 3 * 6 + 2 * 6 + 5] += 1.f;  // t = T-1, b = 2, last unit
+    expect_invalid("backward wrong y", bwd(good, reserve.data(), xp, nullptr, yp),
+                   {"y", "h_n", "sequence 2"});
+    y[(4 - 1) * 3 * 6 + 2 * 6 + 5] -= 1.f;
+    const bool kept = std::all_of(dx.begin(), dx.end(), [&](float v) { return v == sentinel; }) &&
+                      std::all_of(dw_ih.begin(), dw_ih.end(), [](float v) { return v == 0.f; });
+    check(kept, "a backward rejected for its y wrote into its outputs");
+  }
 
   // The rest of the API.
   const Dims no_h = with([](Dims& d) { d.H = 0; });
@@ -533,7 +546,8 @@ void test_gradients_accumulate() {
   g.db_hh = nullptr;  // skipped: left as it was
   std::vector<double> dx(x.size(), 99.0);
   rnnfast::backward<double>(c.cell, dx.data(), nullptr, nullptr, g, r.reserve.data(), c.dy.data(),
-                            c.dh_n.data(), nullptr, x.data(), nullptr, nullptr, w, c.d, false);
+                            c.dh_n.data(), nullptr, x.data(), r.y.data(), nullptr, nullptr, w, c.d,
+                            false);
   bool ok = true;
   for (size_t i = 0; i < r.dw_ih.size(); ++i) ok &= r.dw_ih[i] == 2 * once.dw_ih[i];
   for (size_t i = 0; i < r.dw_hh.size(); ++i) ok &= r.dw_hh[i] == 2 * once.dw_hh[i];

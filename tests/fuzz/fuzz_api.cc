@@ -189,8 +189,8 @@ Outputs<T> run(const Input& c, int invalid) {
   const rnnfast::WeightGrads<T> g = o.alloc_backward(c.cell, d, a, T(0));
   try {
     rnnfast::backward<T>(c.cell, o.dx.data(), o.dh0.data(), mptr(o.dc0), g, res, a.dy.data(),
-                         a.dh_n.data(), lstm ? a.dc_n.data() : nullptr, a.x.data(), lp,
-                         ptr(a.mask), w, d, c.reverse);
+                         a.dh_n.data(), lstm ? a.dc_n.data() : nullptr, a.x.data(),
+                         o.y.data(), lp, ptr(a.mask), w, d, c.reverse);
     if (invalid == 13) fail("backward accepted a null reserve");
   } catch (const std::invalid_argument&) {
     if (invalid != 13) fail("a valid backward call threw std::invalid_argument");

@@ -85,7 +85,10 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
              bool reverse);
 
 // BPTT of one layer, one direction, from a reserve written by forward() with the same
-// cell, x, lengths, h_mask, weights, dims and direction.
+// cell, x, lengths, h_mask, weights, dims and direction, and that forward's output y: the
+// state h_{t-1} each step read is y one step back (as cuDNN's RNN backward takes y), so the
+// reserve does not hold it twice. A y whose last steps differ from the h_n that forward wrote
+// is rejected (std::invalid_argument); y must be unchanged since the forward.
 //   dx       [T,B,I]      written (nullptr to skip)
 //   dh0      [B,H_out]    written (nullptr to skip)
 //   dc0      [B,H]        written, LSTM only (nullptr to skip)
@@ -95,10 +98,12 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
 //   dh_n     [B,H_out]    nullptr = zeros
 //   dc_n     [B,H]        LSTM only; nullptr = zeros
 //   x        [T,B,I]      needed only when dw.dw_ih is requested
+//   y        [T,B,H_out]  the forward's output; required
 template <typename T>
 void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
-              const T* dy, const T* dh_n, const T* dc_n, const T* x, const int64_t* lengths,
-              const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse);
+              const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* y,
+              const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
+              bool reverse);
 
 // Runs two independent calls at once -- typically forward() or backward() of the two
 // directions of a bidirectional layer -- each on one thread of a two-thread team, when two or

@@ -7,11 +7,15 @@
 // dm = dh W_hr behind a second one). After the loop the weight and input gradients are single
 // GEMMs over all steps: dW_ih += dG^T X, dx = dG W_ih, dW_hh += dR^T H_prev, biases = column
 // sums. (For GRU the recurrent-side gradient dR differs from dG in the n block: r * dn.)
+// The state h_{t-1} each step read is not in the reserve: it is the forward's output y at the
+// sequence's previous step, or the saved h0 at its first (c_{t-1} likewise: the reserve's c,
+// or its c0).
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -48,8 +52,9 @@ void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
 
 template <typename T, Cell C>
 void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve, const T* dy,
-                  const T* dh_n, const T* dc_n, const T* x, const int64_t* lengths,
-                  const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse) {
+                  const T* dh_n, const T* dc_n, const T* x, const T* y,
+                  const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
+                  bool reverse) {
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
   const bool proj = Ho != H;
@@ -72,6 +77,27 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   T* dRs = ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);  // double-buffered
   T* dhd = C == Cell::GRU ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
   T* dm = proj ? ws.get<T>(detail::kDm, bh, true) : nullptr;
+  // y must be the output of the forward that wrote the reserve: each sequence's last step
+  // equal, bit for bit, to the h_n the reserve recorded (a y of another call, or one changed
+  // since, would otherwise give wrong gradients without a word).
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t t = time_index((lengths ? lengths[b] : NT) - 1, b, NT, lengths, reverse);
+    if (std::memcmp(y + (t * B + b) * Ho, res.h_last + b * Ho, sizeof(T) * Ho) != 0)
+      throw std::invalid_argument(
+          "y: expected the output y of the forward call that wrote the reserve, got an array "
+          "whose last step differs from that forward's h_n (sequence " + std::to_string(b) + ")");
+  }
+  // The state before each step: y at the sequence's previous step, or the initial state.
+  const T* h_init = res.h0;
+  const T* c_init = res.c0;
+  auto h_prev = [&](int64_t t, int64_t b) -> const T* {
+    const int64_t tp = detail::prev_time(t, b, NT, lengths, reverse);
+    return tp >= 0 ? y + (tp * B + b) * Ho : h_init + b * Ho;
+  };
+  auto c_prev = [&](int64_t t, int64_t b) -> const T* {
+    const int64_t tp = detail::prev_time(t, b, NT, lengths, reverse);
+    return tp >= 0 ? res.c + (tp * B + b) * H : c_init + b * H;
+  };
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * B * Ho);
   if (C == Cell::LSTM && dc_n) std::memcpy(dc, dc_n, sizeof(T) * B * H);
 
@@ -136,18 +162,17 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           const int64_t t = time_index(s, b, NT, lengths, reverse);
           if (t < 0) continue;
           const int64_t pos = t * B + b;
-          const T* g = res.gates + pos * GH + u0;
           T* dg = dG + pos * GH + u0;
           T* drs = dRcur + b * GH + u0;
           if constexpr (C == Cell::LSTM) {
-            pw.lstm_bwd(nu, g, H, res.cprev + pos * H + u0, res.tanh_c + pos * H + u0,
-                        dmv + b * H + u0, dc + b * H + u0, dg, H, drs, H);
+            pw.lstm_bwd(nu, res.gates + pos * GH + u0, H, c_prev(t, b) + u0,
+                        res.c + pos * H + u0, dmv + b * H + u0, dc + b * H + u0, dg, H, drs, H);
           } else if constexpr (C == Cell::GRU) {
-            pw.gru_bwd(nu, g, H, res.hprev + pos * Ho + u0, res.hn + pos * H + u0,
-                       dmv + b * H + u0, dg, H, dR + pos * GH + u0, H, drs, H,
-                       dhd + b * Ho + u0);
-          } else {
-            pw.rnn_bwd(nu, g, dmv + b * H + u0, dg, drs, C == Cell::RNN_RELU);
+            pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
+                       res.hn + pos * H + u0, dmv + b * H + u0, dg, H, dR + pos * GH + u0, H,
+                       drs, H, dhd + b * Ho + u0);
+          } else {  // the RNN's gate is h_t: y (H_out == H)
+            pw.rnn_bwd(nu, y + pos * Ho + u0, dmv + b * H + u0, dg, drs, C == Cell::RNN_RELU);
           }
         }
         if (sp.by_units) step_barrier.wait();
@@ -186,24 +211,48 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   if (dw.dw_ih) gemm::gemm<T>(true, false, GH, I, TB, dG, GH, x, I, T(1), dw.dw_ih, I);
   if (dw.db_ih) add_column_sums<T>(dw.db_ih, dG, TB, GH);
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
-    const T* hp = res.hprev;
+    // H_prev is y one step back in processing order: rows of y B apart from dR's, in one
+    // GEMM (forward: dR from step 1 on with y up to T-2; reverse: dR up to T-2 with y from 1
+    // on). A reversed sequence shorter than T pairs its first step with y past its end,
+    // which is zero. Each sequence's first step read h0 instead: a second, B-row product.
+    const T* hs = y;
+    const T* hi = res.h0;
     if (h_mask) {
-      T* hpm = ws.get<T>(detail::kHpm, static_cast<size_t>(TB * Ho));
+      T* hpm = ws.get<T>(detail::kHpm, static_cast<size_t>((TB + B) * Ho));
       for (int64_t pos = 0; pos < TB; ++pos) {
         const T* mb = h_mask + (pos % B) * Ho;
-        for (int64_t k = 0; k < Ho; ++k) hpm[pos * Ho + k] = res.hprev[pos * Ho + k] * mb[k];
+        for (int64_t k = 0; k < Ho; ++k) hpm[pos * Ho + k] = y[pos * Ho + k] * mb[k];
       }
-      hp = hpm;
+      T* him = hpm + TB * Ho;
+      for (int64_t i = 0; i < B * Ho; ++i) him[i] = res.h0[i] * h_mask[i];
+      hi = him;
+      hs = hpm;
     }
-    gemm::gemm<T>(true, false, GH, Ho, TB, dR, GH, hp, Ho, T(1), dw.dw_hh, Ho);
+    // Both products go to a scratch sum first, added to dw_hh once: dw_hh accumulates the
+    // gradient as one quantity (two backward calls add exactly twice the one).
+    T* sum = ws.get<T>(detail::kDWhh, static_cast<size_t>(GH * Ho));
+    if (NT > 1) {
+      const T* dr_rows = reverse ? dR : dR + B * GH;
+      const T* h_rows = reverse ? hs + B * Ho : hs;
+      gemm::gemm<T>(true, false, GH, Ho, TB - B, dr_rows, GH, h_rows, Ho, T(0), sum, Ho);
+    }
+    T* first = ws.get<T>(detail::kFirst, static_cast<size_t>(B * GH));
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t t = time_index(0, b, NT, lengths, reverse);
+      std::memcpy(first + b * GH, dR + (t * B + b) * GH, sizeof(T) * GH);
+    }
+    gemm::gemm<T>(true, false, GH, Ho, B, first, GH, hi, Ho, NT > 1 ? T(1) : T(0), sum, Ho);
+    for (int64_t i = 0; i < GH * Ho; ++i) dw.dw_hh[i] += sum[i];
   }
   if (dw.db_hh) add_column_sums<T>(dw.db_hh, dR, TB, GH);
   if constexpr (C == Cell::LSTM) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) from the reserve
       T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(TB * H));
-      for (int64_t pos = 0; pos < TB; ++pos)
-        for (int64_t k = 0; k < H; ++k)
-          M[pos * H + k] = res.gates[pos * GH + 3 * H + k] * res.tanh_c[pos * H + k];
+      for (int64_t pos = 0; pos < TB; ++pos) {  // tanh(c_t) by the forward's own function
+        T* mp = M + pos * H;
+        pw.eval(1, H, res.c + pos * H, mp);
+        for (int64_t k = 0; k < H; ++k) mp[k] *= res.gates[pos * GH + 3 * H + k];
+      }
       gemm::gemm<T>(true, false, Ho, H, TB, dr_all, Ho, M, H, T(1), dw.dw_hr, H);
     }
   }
@@ -213,32 +262,35 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
 
 template <typename T>
 void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
-              const T* dy, const T* dh_n, const T* dc_n, const T* x, const int64_t* lengths,
-              const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse) {
+              const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* y,
+              const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
+              bool reverse) {
   detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths);
   if (!reserve)
     throw std::invalid_argument("reserve: expected the reserve of a training forward, got a null pointer");
+  if (!y)
+    throw std::invalid_argument("y: expected the forward's [T,B,H_out] output, got a null pointer");
   if (dw.dw_ih && !x)
     throw std::invalid_argument("x: expected the [T,B,I] input of the forward (needed for dw_ih), got a null pointer");
   switch (cell) {
     case Cell::RNN_TANH:
-      return run_backward<T, Cell::RNN_TANH>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, h_mask, w, d, reverse);
+      return run_backward<T, Cell::RNN_TANH>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d, reverse);
     case Cell::RNN_RELU:
-      return run_backward<T, Cell::RNN_RELU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, h_mask, w, d, reverse);
+      return run_backward<T, Cell::RNN_RELU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d, reverse);
     case Cell::LSTM:
-      return run_backward<T, Cell::LSTM>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, h_mask, w, d, reverse);
+      return run_backward<T, Cell::LSTM>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d, reverse);
     case Cell::GRU:
-      return run_backward<T, Cell::GRU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, lengths, h_mask, w, d, reverse);
+      return run_backward<T, Cell::GRU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d, reverse);
   }
 }
 
 template void backward<float>(Cell, float*, float*, float*, const WeightGrads<float>&,
                               const float*, const float*, const float*, const float*,
-                              const float*, const int64_t*, const float*, const Weights<float>&,
-                              const Dims&, bool);
+                              const float*, const float*, const int64_t*, const float*,
+                              const Weights<float>&, const Dims&, bool);
 template void backward<double>(Cell, double*, double*, double*, const WeightGrads<double>&,
                                const double*, const double*, const double*, const double*,
-                               const double*, const int64_t*, const double*,
+                               const double*, const double*, const int64_t*, const double*,
                                const Weights<double>&, const Dims&, bool);
 
 }  // namespace rnnfast

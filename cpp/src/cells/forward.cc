@@ -84,7 +84,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
   const bool proj = Ho != H;
-  const bool training = reserve != nullptr;
 
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
@@ -114,15 +113,9 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       for (int64_t t = lengths[b]; t < NT; ++t) {
         const int64_t pos = t * B + b;
         std::fill_n(y + pos * Ho, Ho, T(0));
-        if (training) {
-          std::fill_n(res.gates + pos * GH, GH, T(0));
-          std::fill_n(res.hprev + pos * Ho, Ho, T(0));
-          if (C == Cell::LSTM) {
-            std::fill_n(res.cprev + pos * H, H, T(0));
-            std::fill_n(res.tanh_c + pos * H, H, T(0));
-          }
-          if (C == Cell::GRU) std::fill_n(res.hn + pos * H, H, T(0));
-        }
+        if (res.gates) std::fill_n(res.gates + pos * GH, GH, T(0));
+        if (res.c) std::fill_n(res.c + pos * H, H, T(0));
+        if (res.hn) std::fill_n(res.hn + pos * H, H, T(0));
       }
     }
   }
@@ -135,6 +128,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   T* m = proj ? ws.get<T>(detail::kM, static_cast<size_t>(B * H), true) : nullptr;
   if (h0) std::memcpy(hbuf, h0, sizeof(T) * B * Ho);
   if (C == Cell::LSTM && c0) std::memcpy(c, c0, sizeof(T) * B * H);
+  if (res.h0) std::memcpy(res.h0, hbuf, sizeof(T) * B * Ho);  // the initial states, for backward
+  if (res.c0) std::memcpy(res.c0, c, sizeof(T) * B * H);
   if (h_mask)
     for (int64_t i = 0; i < B * Ho; ++i) hmbuf[i] = hbuf[i] * h_mask[i];
 
@@ -243,19 +238,17 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           const T* p = fuse ? R + (b - b0) * gnu : P + pos * GH + u0;
           const T* r = fuse ? nullptr : R + (b - b0) * gnu;
           const int64_t ps = fuse ? nu : H;
-          T* sg = training ? res.gates + pos * GH + u0 : nullptr;
-          if (training && !proj) std::memcpy(res.hprev + pos * Ho + u0, hc + b * Ho + u0, sizeof(T) * nu);
+          T* sg = res.gates ? res.gates + pos * GH + u0 : nullptr;
           if constexpr (C == Cell::LSTM) {
             T* out = proj ? m + b * H + u0 : hx + b * Ho + u0;
             pw.lstm_fwd(nu, p, ps, r, nu, c + b * H + u0, out,
                         proj ? nullptr : y + pos * Ho + u0, sg, H,
-                        training ? res.cprev + pos * H + u0 : nullptr,
-                        training ? res.tanh_c + pos * H + u0 : nullptr);
+                        res.c ? res.c + pos * H + u0 : nullptr);
           } else if constexpr (C == Cell::GRU) {
             pw.gru_fwd(nu, p, ps, r, nu, fuse ? Rn + (b - b0) * nu : r + 2 * nu,
                        b_hn ? b_hn + u0 : nullptr, hc + b * Ho + u0,
                        hx + b * Ho + u0, y + pos * Ho + u0, sg, H,
-                       training ? res.hn + pos * H + u0 : nullptr);
+                       res.hn ? res.hn + pos * H + u0 : nullptr);
           } else {
             pw.rnn_fwd(nu, p, r, hx + b * Ho + u0, y + pos * Ho + u0, sg, C == Cell::RNN_RELU);
           }
@@ -281,7 +274,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
               continue;
             }
             const int64_t pos = t * B + b;
-            if (training) std::memcpy(res.hprev + pos * Ho + v0, hc + b * Ho + v0, sizeof(T) * nv);
             std::memcpy(hxb, rp + (b - b0) * nv, sizeof(T) * nv);
             std::memcpy(y + pos * Ho + v0, hxb, sizeof(T) * nv);
             if (h_mask)
@@ -297,6 +289,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   if (error) std::rethrow_exception(error);
   const T* h_final = hbuf + (NT % 2 == 0 ? 0 : B * Ho);
   if (h_n) std::memcpy(h_n, h_final, sizeof(T) * B * Ho);
+  if (res.h_last) std::memcpy(res.h_last, h_final, sizeof(T) * B * Ho);
   if (C == Cell::LSTM && c_n) std::memcpy(c_n, c, sizeof(T) * B * H);
 }
 

@@ -14,11 +14,11 @@
 template <typename T, bool Save>
 void lstm_cell_block(int64_t m, const T* __restrict ig, const T* __restrict fg,
                      const T* __restrict gg, const T* __restrict og, T* __restrict c,
-                     T* __restrict h, T* __restrict cprev_save, T* __restrict tc) {
+                     T* __restrict h, T* __restrict c_save, T* __restrict tc) {
   for (int64_t k = 0; k < m; ++k) {
-    const T cp = c[k];
-    if (Save) cprev_save[k] = cp;
-    c[k] = fg[k] * cp + ig[k] * gg[k];
+    const T ct = fg[k] * c[k] + ig[k] * gg[k];
+    c[k] = ct;
+    if (Save) c_save[k] = ct;
   }
   tanh_n(m, static_cast<const T*>(c), static_cast<const T*>(nullptr), tc);
   for (int64_t k = 0; k < m; ++k) h[k] = og[k] * tc[k];
@@ -26,7 +26,7 @@ void lstm_cell_block(int64_t m, const T* __restrict ig, const T* __restrict fg,
 
 template <typename T, bool Save>
 void lstm_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
-                   T* sg, int64_t sgs, T* cprev_save, T* tanh_c_save) {
+                   T* sg, int64_t sgs, T* c_save) {
   constexpr int64_t kBlock = 256;
   alignas(64) T buf[5][kBlock];
   for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
@@ -38,20 +38,20 @@ void lstm_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T*
     tanh_n(m, p + 2 * ps + k0, r ? r + 2 * rs + k0 : r, gate[2]);
     sigmoid_n(m, p + 3 * ps + k0, r ? r + 3 * rs + k0 : r, gate[3]);
     lstm_cell_block<T, Save>(m, gate[0], gate[1], gate[2], gate[3], c + k0, h + k0,
-                             Save ? cprev_save + k0 : nullptr,
-                             Save ? tanh_c_save + k0 : buf[4]);
+                             Save ? c_save + k0 : nullptr, buf[4]);
   }
   if (y)
     for (int64_t k = 0; k < n; ++k) y[k] = h[k];
 }
 
+// sg (the gates, stride sgs) and c_save (c_t): what a training forward saves, or nullptr.
 template <typename T>
 void lstm_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
-              T* sg, int64_t sgs, T* cprev_save, T* tanh_c_save) {
+              T* sg, int64_t sgs, T* c_save) {
   if (sg)
-    lstm_fwd_impl<T, true>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, tanh_c_save);
+    lstm_fwd_impl<T, true>(n, p, ps, r, rs, c, h, y, sg, sgs, c_save);
   else
-    lstm_fwd_impl<T, false>(n, p, ps, r, rs, c, h, y, sg, sgs, cprev_save, tanh_c_save);
+    lstm_fwd_impl<T, false>(n, p, ps, r, rs, c, h, y, sg, sgs, c_save);
 }
 
 // GRU forward in blocks of units, like the LSTM's: the activations as array passes.
@@ -122,9 +122,10 @@ void rnn_fwd(int64_t n, const T* p, const T* r, T* h, T* y, T* sg, bool relu) {
 }
 
 // dm: gradient reaching h_t (or the unprojected m_t); dc in: from step t+1, out: to step t-1.
-// tcs: tanh(c_t) as the forward saved it (no transcendental here, so the loop vectorizes).
-// dg (time-indexed, stride dgs) and dgr (the step's recurrent-side buffer, stride dgrs) both
-// receive the pre-activation gradients.
+// cp, ct: c_{t-1} and c_t; tanh(c_t) is recomputed in blocks by the forward's own tanh_n
+// (the same value the forward multiplied by o), then the loop has no transcendental and
+// vectorizes. dg (time-indexed, stride dgs) and dgr (the step's recurrent-side buffer, stride
+// dgrs) both receive the pre-activation gradients.
 // Every stream a separate restrict pointer: with one pointer plus runtime gate strides the
 // compiler cannot prove the gate blocks disjoint and leaves the loop scalar.
 template <typename T>
@@ -154,10 +155,20 @@ void lstm_bwd_impl(int64_t n, const T* __restrict gi, const T* __restrict gf,
 }
 
 template <typename T>
-void lstm_bwd(int64_t n, const T* g, int64_t gs, const T* cp, const T* tcs, const T* dm, T* dc,
+void lstm_bwd(int64_t n, const T* g, int64_t gs, const T* cp, const T* ct, const T* dm, T* dc,
               T* dg, int64_t dgs, T* dgr, int64_t dgrs) {
-  lstm_bwd_impl<T>(n, g, g + gs, g + 2 * gs, g + 3 * gs, cp, tcs, dm, dc, dg, dg + dgs,
-                   dg + 2 * dgs, dg + 3 * dgs, dgr, dgr + dgrs, dgr + 2 * dgrs, dgr + 3 * dgrs);
+  constexpr int64_t kBlock = 256;
+  alignas(64) T tc[kBlock];
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    const int64_t m = n - k0 < kBlock ? n - k0 : kBlock;
+    tanh_n(m, ct + k0, static_cast<const T*>(nullptr), tc);
+    const T* gk = g + k0;
+    T* dgk = dg + k0;
+    T* dgrk = dgr + k0;
+    lstm_bwd_impl<T>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0, tc, dm + k0, dc + k0,
+                     dgk, dgk + dgs, dgk + 2 * dgs, dgk + 3 * dgs, dgrk, dgrk + dgrs,
+                     dgrk + 2 * dgrs, dgrk + 3 * dgrs);
+  }
 }
 
 // GRU: dg input-side (n block: dn), dr recurrent-side (n block: r * dn) time-indexed, drs the

@@ -10,11 +10,11 @@ namespace detail {
 template <typename T>
 struct PointwiseTable {
   void (*lstm_fwd)(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
-                   T* sg, int64_t sgs, T* cprev_save, T* tanh_c_save);
+                   T* sg, int64_t sgs, T* c_save);
   void (*gru_fwd)(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* rn,
                   const T* b_hn, const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save);
   void (*rnn_fwd)(int64_t n, const T* p, const T* r, T* h, T* y, T* sg, bool relu);
-  void (*lstm_bwd)(int64_t n, const T* g, int64_t gs, const T* cp, const T* cn, const T* dm,
+  void (*lstm_bwd)(int64_t n, const T* g, int64_t gs, const T* cp, const T* ct, const T* dm,
                    T* dc, T* dg, int64_t dgs, T* dgr, int64_t dgrs);
   void (*gru_bwd)(int64_t n, const T* g, int64_t gs, const T* hp, const T* hn, const T* dh,
                   T* dg, int64_t dgs, T* dr, int64_t drs_time, T* drs, int64_t drs_step,

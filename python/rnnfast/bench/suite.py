@@ -312,7 +312,7 @@ class RnnfastImpl(_ArrayResults):
                                                kw["b_hh"], h0=kw["h0"], c0=kw["c0"],
                                                training=True)
         grads = self._f.backward(cell, reserve, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
-                                 kw["b_hh"], dy=self.p.dy)
+                                 kw["b_hh"], y=y, dy=self.p.dy)
         return y, h_n, c_n, grads
 
 
@@ -501,23 +501,23 @@ def check_case(p, impls, oracle, notes, rtol=RTOL, atol=ATOL):
     """
     case = f"{p.cell} {p.size} {'x'.join(map(str, p.dims))}"
     fast = impls["rnnfast"]
-    fast_inf = fast.infer_results(fast.infer())
-    fast_tr = fast.train_results(fast.train())
     wants = {}
     if oracle is not None:
-        wants["numpy reference (float64)"] = (oracle.infer_results(oracle.infer()),
-                                              oracle.train_results(oracle.train()))
+        wants["numpy reference (float64)"] = oracle
     if "torch" in impls:
-        t = impls["torch"]
-        wants["torch"] = (t.infer_results(t.infer()), t.train_results(t.train()))
-    errors = {}
-    for against, (inf, tr) in wants.items():
-        errors[against] = {
-            "infer": compare_all(f"{case}: rnnfast inference vs {against}", fast_inf, inf,
-                                 rtol, atol),
-            "train": compare_all(f"{case}: rnnfast training step vs {against}", fast_tr, tr,
-                                 rtol, atol),
-        }
+        wants["torch"] = impls["torch"]
+    # Inference first: a wrong forward is reported as such, not by the training step it
+    # feeds (whose backward rejects a y that disagrees with its own reserve).
+    fast_inf = fast.infer_results(fast.infer())
+    errors = {against: {"infer": compare_all(f"{case}: rnnfast inference vs {against}",
+                                             fast_inf, impl.infer_results(impl.infer()),
+                                             rtol, atol)}
+              for against, impl in wants.items()}
+    fast_tr = fast.train_results(fast.train())
+    for against, impl in wants.items():
+        errors[against]["train"] = compare_all(f"{case}: rnnfast training step vs {against}",
+                                               fast_tr, impl.train_results(impl.train()),
+                                               rtol, atol)
     # Peers without gradients (onnxruntime) are checked against rnnfast, now known good.
     for name in [n for n in impls if n not in ("rnnfast", "torch")]:
         impl = impls[name]

@@ -100,9 +100,10 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
         dy = g[:sizes[0]].reshape(shapes[0])
         dh_n = g[sizes[0]:sizes[0] + sizes[1]].reshape(shapes[1])
         dc_n = g[sizes[0] + sizes[1]:].reshape(shapes[2]) if shapes[2] is not None else None
-        d = F.backward(mode, reserve, x_data, arr[3], arr[4], arr[5], arr[6], w_hr=arr[7],
-                       lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
-                       h_mask=h_mask)
+        # The forward's y is the first block of the node's value, as it was returned.
+        d = F.backward(mode, reserve, x_data, arr[3], arr[4], arr[5], arr[6],
+                       y=packed[:sizes[0]].reshape(shapes[0]), w_hr=arr[7], lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n,
+                       dc_n=dc_n, h_mask=h_mask)
         every = [d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
                  d["w_hr"]]
         return tuple(every[i] for i in present)
@@ -152,6 +153,9 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
     packed = np.concatenate([z.ravel() for z in parts])
     present = [i for i, t in enumerate(inputs) if t is not None]
     per_dir = 3 if arrays[0][2] is not None else 2
+    starts = np.cumsum([0] + sizes)  # each direction's y is its first part in `packed`
+    ys = [packed[starts[d * per_dir]:starts[d * per_dir] + sizes[d * per_dir]]
+          .reshape(shapes[d * per_dir]) for d in range(2)]
 
     def backward(g):
         pieces, o = [], 0
@@ -161,8 +165,9 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
         calls = []
         for d in range(2):
             mine = pieces[d * per_dir:(d + 1) * per_dir]
-            calls.append(dict(reserve=reserves[d], x=xa, w_ih=a[d]["w_ih"], w_hh=a[d]["w_hh"],
-                              b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"], w_hr=a[d]["w_hr"],
+            calls.append(dict(reserve=reserves[d], x=xa, y=ys[d], w_ih=a[d]["w_ih"],
+                              w_hh=a[d]["w_hh"], b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"],
+                              w_hr=a[d]["w_hr"],
                               lengths=lengths, reverse=bool(d), dy=mine[0], dh_n=mine[1],
                               dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d]))
         gf, gr = F.backward_pair(mode, calls[0], calls[1])
