@@ -31,9 +31,10 @@ namespace {
 
 using detail::time_index;
 
-// out[j] += sum_r A[r, j]  for A [rows, cols]
+// out[j] += sum_r A[r, j]  for A [rows, cols]; and out2[j] += the same sum, unless out2 is null
+// (the two biases of an LSTM or RNN get the same gradient: one pass over dG for both).
 template <typename T>
-void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
+void add_column_sums(T* out, T* out2, const T* A, int64_t rows, int64_t cols) {
   const int nt = detail::threads_for(static_cast<double>(rows) * cols * 4);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -46,6 +47,8 @@ void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
         for (int64_t j = 0; j < c1 - c0; ++j) acc[j] += a[j];
       }
       for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] += acc[j];
+      if (out2)
+        for (int64_t j = 0; j < c1 - c0; ++j) out2[c0 + j] += acc[j];
     }
   }
 }
@@ -209,7 +212,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // Weight and input gradients: one GEMM each over all steps.
   if (dx) gemm::gemm<T>(false, false, TB, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
   if (dw.dw_ih) gemm::gemm<T>(true, false, GH, I, TB, dG, GH, x, I, T(1), dw.dw_ih, I);
-  if (dw.db_ih) add_column_sums<T>(dw.db_ih, dG, TB, GH);
+  // db_hh sums dR, which is dG itself but for the GRU.
+  const bool same_sums = dR == dG && dw.db_ih && dw.db_hh;
+  if (dw.db_ih) add_column_sums<T>(dw.db_ih, same_sums ? dw.db_hh : nullptr, dG, TB, GH);
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
     // H_prev is y one step back in processing order: rows of y B apart from dR's, in one
     // GEMM (forward: dR from step 1 on with y up to T-2; reverse: dR up to T-2 with y from 1
@@ -244,7 +249,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     gemm::gemm<T>(true, false, GH, Ho, B, first, GH, hi, Ho, NT > 1 ? T(1) : T(0), sum, Ho);
     for (int64_t i = 0; i < GH * Ho; ++i) dw.dw_hh[i] += sum[i];
   }
-  if (dw.db_hh) add_column_sums<T>(dw.db_hh, dR, TB, GH);
+  if (dw.db_hh && !same_sums) add_column_sums<T>(dw.db_hh, nullptr, dR, TB, GH);
   if constexpr (C == Cell::LSTM) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) from the reserve
       T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(TB * H));
