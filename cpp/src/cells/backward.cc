@@ -216,38 +216,17 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const bool same_sums = dR == dG && dw.db_ih && dw.db_hh;
   if (dw.db_ih) add_column_sums<T>(dw.db_ih, same_sums ? dw.db_hh : nullptr, dG, TB, GH);
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
-    // H_prev is y one step back in processing order: rows of y B apart from dR's, in one
-    // GEMM (forward: dR from step 1 on with y up to T-2; reverse: dR up to T-2 with y from 1
-    // on). A reversed sequence shorter than T pairs its first step with y past its end,
-    // which is zero. Each sequence's first step read h0 instead: a second, B-row product.
-    const T* hs = y;
-    const T* hi = res.h0;
-    if (h_mask) {
-      T* hpm = ws.get<T>(detail::kHpm, static_cast<size_t>((TB + B) * Ho));
-      for (int64_t pos = 0; pos < TB; ++pos) {
-        const T* mb = h_mask + (pos % B) * Ho;
-        for (int64_t k = 0; k < Ho; ++k) hpm[pos * Ho + k] = y[pos * Ho + k] * mb[k];
-      }
-      T* him = hpm + TB * Ho;
-      for (int64_t i = 0; i < B * Ho; ++i) him[i] = res.h0[i] * h_mask[i];
-      hi = him;
-      hs = hpm;
-    }
-    // Both products go to a scratch sum first, added to dw_hh once: dw_hh accumulates the
-    // gradient as one quantity (two backward calls add exactly twice the one).
-    T* sum = ws.get<T>(detail::kDWhh, static_cast<size_t>(GH * Ho));
-    if (NT > 1) {
-      const T* dr_rows = reverse ? dR : dR + B * GH;
-      const T* h_rows = reverse ? hs + B * Ho : hs;
-      gemm::gemm<T>(true, false, GH, Ho, TB - B, dr_rows, GH, h_rows, Ho, T(0), sum, Ho);
-    }
-    T* first = ws.get<T>(detail::kFirst, static_cast<size_t>(B * GH));
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t t = time_index(0, b, NT, lengths, reverse);
-      std::memcpy(first + b * GH, dR + (t * B + b) * GH, sizeof(T) * GH);
-    }
-    gemm::gemm<T>(true, false, GH, Ho, B, first, GH, hi, Ho, NT > 1 ? T(1) : T(0), sum, Ho);
-    for (int64_t i = 0; i < GH * Ho; ++i) dw.dw_hh[i] += sum[i];
+    // H_prev, row (t,b), is y at the sequence's previous step or h0 at its first (zeros past
+    // its end, where dR is zero too): packed for the GEMM straight from there, the mask
+    // applied as it is packed. The same sum over all steps as from a [T*B, H_out] copy.
+    const T** rows = ws.get<const T*>(detail::kRows, static_cast<size_t>(TB));
+    const T* zero_row = ws.get<T>(detail::kZeroRow, static_cast<size_t>(Ho), /*zero=*/true);
+    for (int64_t t = 0; t < NT; ++t)
+      for (int64_t b = 0; b < B; ++b)
+        rows[t * B + b] = t < (lengths ? lengths[b] : NT) ? h_prev(t, b) : zero_row;
+    gemm::PackedB<T>& Hp = ws.packed<T>(detail::kPackGemm);
+    Hp.pack_rows(rows, TB, Ho, h_mask, B);
+    gemm::gemm_packed<T>(GH, dR, GH, /*transA=*/true, Hp, T(1), dw.dw_hh, Ho);
   }
   if (dw.db_hh && !same_sums) add_column_sums<T>(dw.db_hh, nullptr, dR, TB, GH);
   if constexpr (C == Cell::LSTM) {

@@ -152,6 +152,33 @@ void PackedB<T>::pack(const T* B, int64_t ldb, bool transB, int64_t K, int64_t N
 }
 
 template <typename T>
+void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N, const T* scale,
+                           int64_t period) {
+  reset(K, N);
+  const int NR = nr_;
+  T* out = data_.data();
+  const int64_t P = panels_;
+  const int nt = detail::threads_for(static_cast<double>(K) * N * 4);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t n0 = p * NR;
+    const int valid = static_cast<int>(std::min<int64_t>(NR, N - n0));
+    T* dst = out + p * K * NR;
+    for (int64_t k = 0; k < K; ++k) {
+      const T* src = rows[k] + n0;
+      T* d = dst + k * NR;
+      if (scale) {
+        const T* sc = scale + (k % period) * N + n0;
+        for (int j = 0; j < valid; ++j) d[j] = src[j] * sc[j];
+      } else {
+        for (int j = 0; j < valid; ++j) d[j] = src[j];
+      }
+      for (int j = valid; j < NR; ++j) d[j] = T(0);
+    }
+  }
+}
+
+template <typename T>
 void PackedB<T>::pack_columns(const T* B, int64_t ldb, bool transB, int64_t K,
                               const int64_t* cols, int64_t N) {
   reset(K, N);
