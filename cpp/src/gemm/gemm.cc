@@ -136,19 +136,24 @@ void pack_panel(const T* B, int64_t ldb, bool transB, int64_t K, int NR, Col col
   }
 }
 
+// fill(p) for each of P panels of a [K x N] pack, over a team when the copy is worth it.
+template <typename Fill>
+void each_panel(int64_t P, int64_t K, int64_t N, Fill fill) {
+  const int nt = detail::threads_for(static_cast<double>(K) * N * 4);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t p = 0; p < P; ++p) fill(p);
+}
+
 template <typename T>
 void PackedB<T>::pack(const T* B, int64_t ldb, bool transB, int64_t K, int64_t N) {
   reset(K, N);
   const int NR = nr_;
   T* out = data_.data();
-  const int64_t P = panels_;
-  const int nt = detail::threads_for(static_cast<double>(K) * N * 4);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t p = 0; p < P; ++p) {
+  each_panel(panels_, K, N, [&](int64_t p) {
     const int64_t n0 = p * NR;
     pack_panel<T>(B, ldb, transB, K, NR, [=](int j) { return n0 + j < N ? n0 + j : -1; },
                   out + p * K * NR);
-  }
+  });
 }
 
 template <typename T>
@@ -157,10 +162,7 @@ void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N, const T* 
   reset(K, N);
   const int NR = nr_;
   T* out = data_.data();
-  const int64_t P = panels_;
-  const int nt = detail::threads_for(static_cast<double>(K) * N * 4);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t p = 0; p < P; ++p) {
+  each_panel(panels_, K, N, [&](int64_t p) {
     const int64_t n0 = p * NR;
     const int valid = static_cast<int>(std::min<int64_t>(NR, N - n0));
     T* dst = out + p * K * NR;
@@ -175,7 +177,7 @@ void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N, const T* 
       }
       for (int j = valid; j < NR; ++j) d[j] = T(0);
     }
-  }
+  });
 }
 
 template <typename T>
