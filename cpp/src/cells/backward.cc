@@ -6,7 +6,8 @@
 // gradient buffer is double-buffered, so one barrier per step suffices; a projected LSTM adds
 // dm = dh W_hr behind a second one). After the loop the weight and input gradients are single
 // GEMMs over all steps: dW_ih += dG^T X, dx = dG W_ih, dW_hh += dR^T H_prev, biases = column
-// sums. (For GRU the recurrent-side gradient dR differs from dG in the n block: r * dn.)
+// sums. (For GRU the recurrent-side gradient dR differs from dG in the n block only, r * dn:
+// that block is kept apart, dRn.)
 // The state h_{t-1} each step read is not in the reserve: it is the forward's output y at the
 // sequence's previous step, or the saved h0 at its first (c_{t-1} likewise: the reserve's c,
 // or its c0).
@@ -31,10 +32,11 @@ namespace {
 
 using detail::time_index;
 
-// out[j] += sum_r A[r, j]  for A [rows, cols]; and out2[j] += the same sum, unless out2 is null
-// (the two biases of an LSTM or RNN get the same gradient: one pass over dG for both).
+// out[j] += sum_r A[r, j]  for A [rows, cols], and out2[j] += the same sum for j < cols2;
+// either may be null (the two biases get the same gradient on the columns where dR is dG: one
+// pass for both).
 template <typename T>
-void add_column_sums(T* out, T* out2, const T* A, int64_t rows, int64_t cols) {
+void add_column_sums(T* out, T* out2, int64_t cols2, const T* A, int64_t rows, int64_t cols) {
   const int nt = detail::threads_for(static_cast<double>(rows) * cols * 4);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -46,9 +48,10 @@ void add_column_sums(T* out, T* out2, const T* A, int64_t rows, int64_t cols) {
         const T* a = A + r * cols + c0;
         for (int64_t j = 0; j < c1 - c0; ++j) acc[j] += a[j];
       }
-      for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] += acc[j];
+      if (out)
+        for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] += acc[j];
       if (out2)
-        for (int64_t j = 0; j < c1 - c0; ++j) out2[c0 + j] += acc[j];
+        for (int64_t j = 0; j < std::min(c1, cols2) - c0; ++j) out2[c0 + j] += acc[j];
     }
   }
 }
@@ -73,7 +76,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // dG lives in the forward's slot of P (the input projection, scratch once the forward is
   // done): one T*B*G*H buffer per thread instead of two.
   T* dG = ws.get<T>(detail::kP, tbgh, /*zero=*/holes);
-  T* dR = C == Cell::GRU ? ws.get<T>(detail::kDR, tbgh, holes) : dG;
+  // The recurrent-side gradient dR: dG itself but for the GRU's n block, dRn [T*B, H].
+  T* dRn = C == Cell::GRU ? ws.get<T>(detail::kDR, static_cast<size_t>(TB * H), holes) : nullptr;
   T* dr_all = proj ? ws.get<T>(detail::kDr, static_cast<size_t>(TB * Ho), holes) : nullptr;
   T* dh = ws.get<T>(detail::kDh, bho, true);
   T* dc = C == Cell::LSTM ? ws.get<T>(detail::kDc, bh, true) : nullptr;
@@ -172,7 +176,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
                         res.c + pos * H + u0, dmv + b * H + u0, dc + b * H + u0, dg, H, drs, H);
           } else if constexpr (C == Cell::GRU) {
             pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
-                       res.hn + pos * H + u0, dmv + b * H + u0, dg, H, dR + pos * GH + u0, H,
+                       res.hn + pos * H + u0, dmv + b * H + u0, dg, H, dRn + pos * H + u0,
                        drs, H, dhd + b * Ho + u0);
           } else {  // the RNN's gate is h_t: y (H_out == H)
             pw.rnn_bwd(nu, y + pos * Ho + u0, dmv + b * H + u0, dg, drs, C == Cell::RNN_RELU);
@@ -212,9 +216,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // Weight and input gradients: one GEMM each over all steps.
   if (dx) gemm::gemm<T>(false, false, TB, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
   if (dw.dw_ih) gemm::gemm<T>(true, false, GH, I, TB, dG, GH, x, I, T(1), dw.dw_ih, I);
-  // db_hh sums dR, which is dG itself but for the GRU.
-  const bool same_sums = dR == dG && dw.db_ih && dw.db_hh;
-  if (dw.db_ih) add_column_sums<T>(dw.db_ih, same_sums ? dw.db_hh : nullptr, dG, TB, GH);
+  // db_hh sums dR: dG's columns but for the GRU's n block (dRn).
+  const int64_t same = C == Cell::GRU ? 2 * H : GH;  // columns where dR is dG
+  if (dw.db_ih || dw.db_hh) add_column_sums<T>(dw.db_ih, dw.db_hh, same, dG, TB, GH);
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
     // H_prev, row (t,b), is y at the sequence's previous step or h0 at its first (zeros past
     // its end, where dR is zero too): packed for the GEMM straight from there, the mask
@@ -226,9 +230,12 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         rows[t * B + b] = t < (lengths ? lengths[b] : NT) ? h_prev(t, b) : zero_row;
     gemm::PackedB<T>& Hp = ws.packed<T>(detail::kPackGemm);
     Hp.pack_rows(rows, TB, Ho, h_mask, B);
-    gemm::gemm_packed<T>(GH, dR, GH, /*transA=*/true, Hp, T(1), dw.dw_hh, Ho);
+    // dR^T's rows: dG's columns, then (GRU) the n block from dRn.
+    gemm::gemm_packed<T>(same, dG, GH, /*transA=*/true, Hp, T(1), dw.dw_hh, Ho);
+    if (C == Cell::GRU)
+      gemm::gemm_packed<T>(H, dRn, H, /*transA=*/true, Hp, T(1), dw.dw_hh + 2 * H * Ho, Ho);
   }
-  if (dw.db_hh && !same_sums) add_column_sums<T>(dw.db_hh, nullptr, dR, TB, GH);
+  if (C == Cell::GRU && dw.db_hh) add_column_sums<T>(dw.db_hh + 2 * H, nullptr, 0, dRn, TB, H);
   if constexpr (C == Cell::LSTM) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) from the reserve
       T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(TB * H));

@@ -171,13 +171,13 @@ void lstm_bwd(int64_t n, const T* g, int64_t gs, const T* cp, const T* ct, const
   }
 }
 
-// GRU: dg input-side (n block: dn), dr recurrent-side (n block: r * dn) time-indexed, drs the
-// step's copy of dr, dhd = z * dh (the direct path to h_{t-1}).
+// GRU: dg input-side (n block: dn), time-indexed; the recurrent side differs only in its n
+// block, r * dn: drn, time-indexed (its r and z blocks are dg's); drs the step's copy of the
+// whole recurrent side, dhd = z * dh (the direct path to h_{t-1}).
 template <typename T>
 void gru_bwd(int64_t n, const T* __restrict g, int64_t gs, const T* __restrict hp,
              const T* __restrict hn, const T* __restrict dh, T* __restrict dg, int64_t dgs,
-             T* __restrict dr, int64_t drs_time, T* __restrict drs, int64_t drs_step,
-             T* __restrict dhd) {
+             T* __restrict drn, T* __restrict drs, int64_t drs_step, T* __restrict dhd) {
   for (int64_t k = 0; k < n; ++k) {
     const T rg = g[k], zg = g[gs + k], ng = g[2 * gs + k];
     const T dhk = dh[k];
@@ -187,9 +187,7 @@ void gru_bwd(int64_t n, const T* __restrict g, int64_t gs, const T* __restrict h
     dg[k] = dr_;
     dg[dgs + k] = dz;
     dg[2 * dgs + k] = dn;
-    dr[k] = dr_;
-    dr[drs_time + k] = dz;
-    dr[2 * drs_time + k] = dn * rg;
+    drn[k] = dn * rg;
     drs[k] = dr_;
     drs[drs_step + k] = dz;
     drs[2 * drs_step + k] = dn * rg;

@@ -17,8 +17,7 @@ struct PointwiseTable {
   void (*lstm_bwd)(int64_t n, const T* g, int64_t gs, const T* cp, const T* ct, const T* dm,
                    T* dc, T* dg, int64_t dgs, T* dgr, int64_t dgrs);
   void (*gru_bwd)(int64_t n, const T* g, int64_t gs, const T* hp, const T* hn, const T* dh,
-                  T* dg, int64_t dgs, T* dr, int64_t drs_time, T* drs, int64_t drs_step,
-                  T* dhd);
+                  T* dg, int64_t dgs, T* drn, T* drs, int64_t drs_step, T* dhd);
   void (*rnn_bwd)(int64_t n, const T* h, const T* dh, T* dg, T* dgr, bool relu);
   void (*eval)(int which, int64_t n, const T* x, T* out);  // 0 sigmoid, 1 tanh (tests)
 };
