@@ -88,23 +88,20 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // equal, bit for bit, to the h_n the reserve recorded (a y of another call, or one changed
   // since, would otherwise give wrong gradients without a word).
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t t = time_index((lengths ? lengths[b] : NT) - 1, b, NT, lengths, reverse);
+    const int64_t t = time_index(detail::seq_len(b, NT, lengths) - 1, b, NT, lengths, reverse);
     if (std::memcmp(y + (t * B + b) * Ho, res.h_last + b * Ho, sizeof(T) * Ho) != 0)
       throw std::invalid_argument(
           "y: expected the output y of the forward call that wrote the reserve, got an array "
           "whose last step differs from that forward's h_n (sequence " + std::to_string(b) + ")");
   }
-  // The state before each step: y at the sequence's previous step, or the initial state.
-  const T* h_init = res.h0;
-  const T* c_init = res.c0;
-  auto h_prev = [&](int64_t t, int64_t b) -> const T* {
+  // The state step t of sequence b read, rows of n values: `steps` (y, or the reserve's c) at
+  // the sequence's previous step, or `init` (the saved h0, c0) at its first.
+  auto before = [&](const T* steps, const T* init, int64_t n, int64_t t, int64_t b) {
     const int64_t tp = detail::prev_time(t, b, NT, lengths, reverse);
-    return tp >= 0 ? y + (tp * B + b) * Ho : h_init + b * Ho;
+    return tp >= 0 ? steps + (tp * B + b) * n : init + b * n;
   };
-  auto c_prev = [&](int64_t t, int64_t b) -> const T* {
-    const int64_t tp = detail::prev_time(t, b, NT, lengths, reverse);
-    return tp >= 0 ? res.c + (tp * B + b) * H : c_init + b * H;
-  };
+  auto h_prev = [&](int64_t t, int64_t b) { return before(y, res.h0, Ho, t, b); };
+  auto c_prev = [&](int64_t t, int64_t b) { return before(res.c, res.c0, H, t, b); };
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * B * Ho);
   if (C == Cell::LSTM && dc_n) std::memcpy(dc, dc_n, sizeof(T) * B * H);
 
@@ -227,7 +224,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     const T* zero_row = ws.get<T>(detail::kZeroRow, static_cast<size_t>(Ho), /*zero=*/true);
     for (int64_t t = 0; t < NT; ++t)
       for (int64_t b = 0; b < B; ++b)
-        rows[t * B + b] = t < (lengths ? lengths[b] : NT) ? h_prev(t, b) : zero_row;
+        rows[t * B + b] = t < detail::seq_len(b, NT, lengths) ? h_prev(t, b) : zero_row;
     gemm::PackedB<T>& Hp = ws.packed<T>(detail::kPackGemm);
     Hp.pack_rows(rows, TB, Ho, h_mask, B);
     // dR^T's rows: dG's columns, then (GRU) the n block from dRn.

@@ -52,9 +52,14 @@ struct Reserve {
   }
 };
 
+// Length of sequence b (T without lengths).
+inline int64_t seq_len(int64_t b, int64_t T, const int64_t* lengths) {
+  return lengths ? lengths[b] : T;
+}
+
 // Time index of processing step s for sequence b, or -1 when the sequence has ended.
 inline int64_t time_index(int64_t s, int64_t b, int64_t T, const int64_t* lengths, bool reverse) {
-  const int64_t len = lengths ? lengths[b] : T;
+  const int64_t len = seq_len(b, T, lengths);
   if (s >= len) return -1;
   return reverse ? len - 1 - s : s;
 }
@@ -62,10 +67,9 @@ inline int64_t time_index(int64_t s, int64_t b, int64_t T, const int64_t* length
 // Time index of the step before time t of sequence b in processing order (whose output y is
 // the state h_{t-1} step t read), or -1 when t is the sequence's first step (the state is h0).
 inline int64_t prev_time(int64_t t, int64_t b, int64_t T, const int64_t* lengths, bool reverse) {
-  const int64_t len = lengths ? lengths[b] : T;
+  const int64_t len = seq_len(b, T, lengths);
   return reverse ? (t + 1 < len ? t + 1 : -1) : t - 1;
 }
-
 
 }  // namespace detail
 }  // namespace rnnfast

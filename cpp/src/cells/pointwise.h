@@ -187,10 +187,11 @@ void gru_bwd(int64_t n, const T* __restrict g, int64_t gs, const T* __restrict h
     dg[k] = dr_;
     dg[dgs + k] = dz;
     dg[2 * dgs + k] = dn;
-    drn[k] = dn * rg;
+    const T rdn = dn * rg;
+    drn[k] = rdn;
     drs[k] = dr_;
     drs[drs_step + k] = dz;
-    drs[2 * drs_step + k] = dn * rg;
+    drs[2 * drs_step + k] = rdn;
     dhd[k] = dhk * zg;
   }
 }

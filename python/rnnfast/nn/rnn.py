@@ -77,6 +77,15 @@ def _lengths(lengths, B, T):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
+def _parts(flat, sizes, shapes):
+    """The consecutive pieces of a flat array (or Tensor) of the given sizes, reshaped."""
+    out, o = [], 0
+    for size, shape in zip(sizes, shapes):
+        out.append(flat[o:o + size].reshape(*shape))
+        o += size
+    return out
+
+
 def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask):
     """One layer, one direction, as ONE autograd node. Returns Tensors (y, h_n, c_n or None)."""
     inputs = [x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr]
@@ -95,25 +104,19 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
     present = [i for i, t in enumerate(inputs) if t is not None]
     shapes = (y.shape, h_n.shape, None if c_n is None else c_n.shape)
     x_data = arr[0]
+    y_kept = _parts(packed, sizes, shapes)[0]  # the forward's y, as it was returned: a view
 
     def backward(g):
-        dy = g[:sizes[0]].reshape(shapes[0])
-        dh_n = g[sizes[0]:sizes[0] + sizes[1]].reshape(shapes[1])
-        dc_n = g[sizes[0] + sizes[1]:].reshape(shapes[2]) if shapes[2] is not None else None
-        # The forward's y is the first block of the node's value, as it was returned.
+        dy, dh_n, dc_n = (_parts(g, sizes, shapes) + [None])[:3]
         d = F.backward(mode, reserve, x_data, arr[3], arr[4], arr[5], arr[6],
-                       y=packed[:sizes[0]].reshape(shapes[0]), w_hr=arr[7], lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n,
-                       dc_n=dc_n, h_mask=h_mask)
+                       y=y_kept, w_hr=arr[7], lengths=lengths,
+                       reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=h_mask)
         every = [d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
                  d["w_hr"]]
         return tuple(every[i] for i in present)
 
     node = _make(packed, tuple(inputs[i] for i in present), backward)
-    o = 0
-    outs = []
-    for size, shape in zip(sizes, shapes):
-        outs.append(node[o:o + size].reshape(*shape))
-        o += size
+    outs = _parts(node, sizes, shapes)
     return outs[0], outs[1], (outs[2] if c_n is not None else None)
 
 
@@ -153,22 +156,17 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
     packed = np.concatenate([z.ravel() for z in parts])
     present = [i for i, t in enumerate(inputs) if t is not None]
     per_dir = 3 if arrays[0][2] is not None else 2
-    starts = np.cumsum([0] + sizes)  # each direction's y is its first part in `packed`
-    ys = [packed[starts[d * per_dir]:starts[d * per_dir] + sizes[d * per_dir]]
-          .reshape(shapes[d * per_dir]) for d in range(2)]
+    ys = _parts(packed, sizes, shapes)[::per_dir]  # each direction's y: its first part
 
     def backward(g):
-        pieces, o = [], 0
-        for size, shape in zip(sizes, shapes):
-            pieces.append(g[o:o + size].reshape(shape))
-            o += size
+        pieces = _parts(g, sizes, shapes)
         calls = []
         for d in range(2):
             mine = pieces[d * per_dir:(d + 1) * per_dir]
             calls.append(dict(reserve=reserves[d], x=xa, y=ys[d], w_ih=a[d]["w_ih"],
                               w_hh=a[d]["w_hh"], b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"],
-                              w_hr=a[d]["w_hr"],
-                              lengths=lengths, reverse=bool(d), dy=mine[0], dh_n=mine[1],
+                              w_hr=a[d]["w_hr"], lengths=lengths, reverse=bool(d),
+                              dy=mine[0], dh_n=mine[1],
                               dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d]))
         gf, gr = F.backward_pair(mode, calls[0], calls[1])
         every = [gf["dx"] + gr["dx"]]
@@ -178,10 +176,7 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
         return tuple(every[i] for i in present)
 
     node = _make(packed, tuple(inputs[i] for i in present), backward)
-    outs, o = [], 0
-    for size, shape in zip(sizes, shapes):
-        outs.append(node[o:o + size].reshape(*shape))
-        o += size
+    outs = _parts(node, sizes, shapes)
     if per_dir == 3:
         return (outs[0], outs[1], outs[2]), (outs[3], outs[4], outs[5])
     return (outs[0], outs[1], None), (outs[2], outs[3], None)
