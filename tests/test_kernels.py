@@ -442,16 +442,19 @@ def test_results_are_bitwise_independent_of_threads_and_split(cell, T, monkeypat
 def test_fused_input_projection_matches_the_hoisted_one_bitwise(cell, T, B, I, H, reverse, dtype,
                                                                  monkeypatch):
     """Each cell may compute each step's input projection inside the time loop (fused into the
-    step's product; the GRU's n gate keeps its recurrent part apart) instead of in one GEMM
-    before it. Both are the same sum in the same order (I = 530: two passes over the input
-    depth), so outputs, saved states and gradients are bitwise equal, with biases, recurrent
-    dropout and forward variable lengths; and the fused result matches the NumPy reference."""
+    step's product; the GRU's n gate keeps its recurrent part apart), or each thread its own
+    columns of all steps' projections before the loop ("team"), instead of in one GEMM before
+    it. All are the same sum in the same order (I = 530: two passes over the input depth), so
+    outputs, saved states and gradients are bitwise equal, with biases, recurrent dropout and
+    variable lengths; and the fused result matches the NumPy reference."""
     mode, proj = cell
-    lengths = None if reverse else _lengths(T, B, seed=4)
+    # reversed with lengths, fusing is not allowed: "1" computes the hoisted projection there
+    lengths = _lengths(T, B, seed=4)
     p = make_problem(mode, T, B, I, H, proj=proj and 5, dtype=dtype, seed=13, lengths=lengths)
     h_mask = _mask(B, proj and 5 or H, 0.2, dtype, seed=5)
     runs = _bitwise_equal_runs(mode, p, h_mask, monkeypatch, "RNNFAST_FUSED_INPUT",
-                               ((1, "0"), (1, "1"), (2, "0"), (2, "1")), reverse=reverse)
+                               ((1, "0"), (1, "1"), (1, "team"), (2, "0"), (2, "team"),
+                                (2, "1")), reverse=reverse)
     y_ref = R.forward(mode, p["x"], **_weights(p), h0=p["h0"], c0=p["c0"],
                       lengths=p["lengths"], h_mask=h_mask, reverse=reverse)[0]
     assert_close(runs[-1][0], y_ref, dtype, "y (fused)")

@@ -22,7 +22,7 @@ enum Slot : int {
   // calling thread, backward
   kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kMproj, kRows, kZeroRow,
   // team threads
-  kR, kRn, kRp, kDhp, kCols, kBiasT,
+  kR, kRn, kRp, kDhp, kCols, kBiasT, kPt,
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
   kApack,
   kNumSlots

@@ -42,39 +42,66 @@ void prefetch_rows(const T* p, int64_t rows, int64_t cols, int64_t ld) {
   }
 }
 
-// Whether the time loop computes each step's input projection itself (x_t W_ih^T + biases
-// into the step's product, then += h_{t-1} W_hh^T) instead of one GEMM over all steps before
-// the loop. The hoisted GEMM writes P [T*B, G*H] (26 MB at LSTM large), which the loop reads
-// back from memory step by step; fused, a step's inputs never leave the thread's cache, but
-// each step streams the thread's slice of W_ih too, which pays when the step's product has
-// enough rows to be compute bound, or when both slices stay in L2. Measured on the 2-core
-// Xeon (2 MB L2), LSTM forward, 2 threads: B=64 I=H=512 46 -> 43.5 ms, xlarge 49 -> 46.5,
-// B=64 H=256 23.3 -> 22.6, B=32 H=128 1.46 -> 1.30, B=16 H=256 7.05 -> 6.4, B=1 I=64 H=256
-// 0.88 -> 0.83; slower: B=16 I=H=512 (4 MB of weights per thread) 12.5 -> 13.2, B=2 and 4 at
-// I=H=256 3-15%; 1 thread within +-2% except xlarge -4%. The result is bitwise the same either
-// way (the input part is the same sum, passes of kKC over I, the state's added onto it), so
-// the choice may depend on the split. The GRU's n gate keeps the input and recurrent parts
-// apart (r * (W_hn h + b_hn)): its recurrent part goes to a buffer of its own (GRU forward, 2
-// threads: B=16 H=256 5.3 -> 5.0 ms, B=32 H=128 1.09 -> 1.02, B=1 -2%, larger within noise).
-// Not for reversed variable lengths (each sequence starts at its own time index), the
+// Where the input projection x_t W_ih^T (+ biases) of every step is computed:
+//  - kHoisted: one GEMM over all steps before the loop, into P [T*B, G*H] (shared);
+//  - kFused: by each thread at each step, into the step's product (x_t W_ih^T, then
+//    += h_{t-1} W_hh^T);
+//  - kTeam: by each thread for its own gate columns of all steps, inside the loop's parallel
+//    region before the first step, into a buffer of its own [T*B, G*units].
+// Hoisted, the loop reads P back from memory step by step (26 MB at LSTM large); fused, a
+// step's inputs never leave the thread's cache, but each step streams the thread's slice of
+// W_ih too, which pays when the step's product has enough rows to be compute bound, or when
+// both slices stay in L2. Measured on the 2-core Xeon (2 MB L2), LSTM forward, 2 threads:
+// B=64 I=H=512 46 -> 43.5 ms, xlarge 49 -> 46.5, B=64 H=256 23.3 -> 22.6, B=32 H=128 1.46 ->
+// 1.30, B=16 H=256 7.05 -> 6.4; slower: B=16 I=H=512 (4 MB of weights per thread) 12.5 ->
+// 13.2, B=2 and 4 at I=H=256 3-15%; 1 thread within +-2% except xlarge -4%. The GRU's n gate
+// keeps the input and recurrent parts apart (r * (W_hn h + b_hn)): fused, its recurrent part
+// goes to a buffer of its own (GRU forward, 2 threads: B=16 H=256 5.3 -> 5.0 ms, B=32 H=128
+// 1.09 -> 1.02). With a few rows per step (batch 1, 2, 4) a step is a matrix-vector product
+// that streams the weights from L2: kTeam streams only W_hh, and its input product runs as a
+// GEMM over all steps without a parallel region of its own. Forward, 2 threads, hoisted /
+// fused / kTeam: LSTM B=1 I=64 H=256 0.52 (fused) -> 0.47 ms, B=2 I=H=256 1.18 / 1.29 /
+// 1.03, B=4 1.78 / 1.73 / 1.61, GRU B=4 1.35 / 1.33 / 1.21, B=1 T=300 LSTM 1.47 / 1.49 /
+// 1.41; B=1 I=H=512 (hoisted before) tied.
+// The result is bitwise the same in every mode (the input part is the same sum, passes of kKC
+// over I, the state's added onto it), so the choice may depend on the split. Not for
+// reversed variable lengths when fused (each sequence starts at its own time index), the
 // unpacked short-sequence path, or T*B <= kDirectMaxRows (the hoisted product is then
-// unpacked, another summation order). RNNFAST_FUSED_INPUT=0|1 forces it where allowed.
+// unpacked, another summation order); kTeam only with the split by units.
+// RNNFAST_FUSED_INPUT=0|1|team forces hoisted, fused or team where allowed.
+enum class InputMode { kHoisted, kFused, kTeam };
+
+// Largest per-thread buffer of a kTeam input projection (bytes). It stays in the thread's
+// workspace after the call, next to the backward's buffers (a hoisted P shares its slot with
+// the backward's dG): bounded so that a long sequence cannot hold much memory that way.
+constexpr double kTeamInputBytes = 2.0 * 1024 * 1024;
+
 template <typename T>
-bool fuse_input(Cell cell, const Dims& d, const detail::Split& sp, bool reversed_lengths,
-                bool direct) {
-  if (reversed_lengths || direct || d.T * d.B <= gemm::kDirectMaxRows) return false;
-  if (const char* e = std::getenv("RNNFAST_FUSED_INPUT")) {
-    if (std::strcmp(e, "0") == 0) return false;
-    if (std::strcmp(e, "1") == 0) return true;
-  }
+InputMode input_mode(Cell cell, const Dims& d, const detail::Split& sp, bool reversed_lengths,
+                     bool direct) {
+  if (direct || d.T * d.B <= gemm::kDirectMaxRows) return InputMode::kHoisted;
   const int64_t th = sp.threads > 1 ? sp.threads : 1;
   const int64_t rows = sp.by_units ? d.B : d.B / th;
-  const double bytes = static_cast<double>(d.I + d.H_out) * num_gates(cell) * d.H /
-                       static_cast<double>(sp.by_units ? th : 1) * sizeof(T);
+  const double units = static_cast<double>(d.H) / (sp.by_units ? th : 1);
+  const bool team_ok = sp.by_units;
+  const bool fuse_ok = !reversed_lengths;
+  if (const char* e = std::getenv("RNNFAST_FUSED_INPUT")) {
+    if (std::strcmp(e, "0") == 0) return InputMode::kHoisted;
+    if (std::strcmp(e, "1") == 0) return fuse_ok ? InputMode::kFused : InputMode::kHoisted;
+    if (std::strcmp(e, "team") == 0) return team_ok ? InputMode::kTeam : InputMode::kHoisted;
+  }
+  if (rows < 8 && team_ok &&
+      static_cast<double>(d.T * d.B) * num_gates(cell) * units * sizeof(T) <= kTeamInputBytes)
+    return InputMode::kTeam;
+  if (!fuse_ok) return InputMode::kHoisted;
+  const double bytes = static_cast<double>(d.I + d.H_out) * num_gates(cell) * units * sizeof(T);
   // The GRU's larger products gained nothing measurable (B=64 I=H=512, xlarge) while its
   // packed W_ih slices raised a training step's peak by up to 22 MB: by bytes only.
-  if (rows >= 8) return bytes <= 3.0e6 || (rows >= 32 && cell != Cell::GRU);
-  return 4 * d.I <= d.H_out;  // a few rows: only if W_ih adds at most a quarter to the stream
+  if (rows >= 8)
+    return bytes <= 3.0e6 || (rows >= 32 && cell != Cell::GRU) ? InputMode::kFused
+                                                                : InputMode::kHoisted;
+  // a few rows: only if W_ih adds at most a quarter to the stream
+  return 4 * d.I <= d.H_out ? InputMode::kFused : InputMode::kHoisted;
 }
 
 template <typename T, Cell C>
@@ -88,7 +115,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
   const bool direct = NT <= 2 && B <= 16;  // B, not a thread's rows: the same for any split
-  const bool fuse = fuse_input<T>(C, d, sp, lengths != nullptr && reverse, direct);
+  const InputMode mode = input_mode<T>(C, d, sp, lengths != nullptr && reverse, direct);
+  const bool fuse = mode == InputMode::kFused, team_in = mode == InputMode::kTeam;
 
   // 1. Input projection of every step, biases folded in (GRU keeps b_hn apart: it sits
   //    inside r * (W_hn h + b_hn)); or, fused, at each step into the recurrent product.
@@ -100,7 +128,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       bias[j] = w.b_ih[j] + ((C != Cell::GRU || j < 2 * H) ? w.b_hh[j] : T(0));
   }
   T* P = nullptr;
-  if (!fuse) {
+  if (mode == InputMode::kHoisted) {
     P = ws.get<T>(detail::kP, static_cast<size_t>(TB * GH));
     gemm::gemm<T>(false, true, TB, GH, I, x, I, w.w_ih, I, T(0), P, GH, bias);
   }
@@ -151,6 +179,10 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     T* Rn = nullptr;  // fused GRU: W_hn h_{t-1}, this thread's units
     T* rp = nullptr;
     T* bias_t = nullptr;
+    // Where the pass finds this thread's input part of step position pos, gate g: hoisted,
+    // P[pos, g*H + u0 ..]; kTeam, the thread's own Pt[pos, g*nu ..].
+    const T* Pin = P ? P + u0 : nullptr;
+    int64_t pin_ld = GH, pin_gs = H;
     // Fused, the GRU's state product covers the r and z gates (added onto the input part)
     // and, apart, the n gate.
     const bool fuse_gru = fuse && C == Cell::GRU;
@@ -165,12 +197,19 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         Wn.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols + 2 * nu, nu);
         Rn = tws.get<T>(detail::kRn, static_cast<size_t>(nb * nu), true);
       }
-      if (fuse && gnu > 0) {  // the same columns of W_ih^T and of the folded biases
+      if ((fuse || team_in) && gnu > 0) {  // the same columns of W_ih^T and of the folded biases
         Wx.pack_columns(w.w_ih, I, /*transB=*/true, I, cols, gnu);
         if (bias) {
           bias_t = tws.get<T>(detail::kBiasT, static_cast<size_t>(gnu));
           for (int64_t j = 0; j < gnu; ++j) bias_t[j] = bias[cols[j]];
         }
+      }
+      if (team_in && gnu > 0) {  // this thread's input part of every step, before the loop
+        T* Pt = tws.get<T>(detail::kPt, static_cast<size_t>(TB * gnu));
+        gemm::gemm_serial<T>(TB, x, I, false, Wx, T(0), Pt, gnu, gemm::Walk{}, bias_t);
+        Pin = Pt;
+        pin_ld = gnu;
+        pin_gs = nu;
       }
       R = tws.get<T>(detail::kR, static_cast<size_t>(nb * gnu), true);
       if (proj && nv > 0) {
@@ -196,10 +235,10 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         if (sp.by_units && nth > 1 &&
             nb * Ho * static_cast<int64_t>(sizeof(T)) <= kPrefetchState) {
           prefetch_rows((h_mask ? hmc : hc) + b0 * Ho, nb, Ho, Ho);
-          for (int64_t b = b0; b < b1 && P; ++b) {
+          for (int64_t b = b0; b < b1 && !fuse; ++b) {
             const int64_t t = time_index(s, b, NT, lengths, reverse);
             for (int g = 0; g < G && t >= 0; ++g)
-              prefetch_rows(P + (t * B + b) * GH + g * H + u0, 1, nu, 0);
+              prefetch_rows(Pin + (t * B + b) * pin_ld + g * pin_gs, 1, nu, 0);
           }
         }
         // 2a. this thread's slice of the recurrent product (of the dropped-out state); fused,
@@ -235,9 +274,9 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           const int64_t pos = t * B + b;
           // Fused, the step's product already holds the input part: it is the pass's only
           // operand, with the product's gate stride.
-          const T* p = fuse ? R + (b - b0) * gnu : P + pos * GH + u0;
+          const T* p = fuse ? R + (b - b0) * gnu : Pin + pos * pin_ld;
           const T* r = fuse ? nullptr : R + (b - b0) * gnu;
-          const int64_t ps = fuse ? nu : H;
+          const int64_t ps = fuse ? nu : pin_gs;
           T* sg = res.gates ? res.gates + pos * GH + u0 : nullptr;
           if constexpr (C == Cell::LSTM) {
             T* out = proj ? m + b * H + u0 : hx + b * Ho + u0;
