@@ -133,7 +133,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       if (!error) error = std::current_exception();
       failed = true;
     }
-    step_barrier.wait();  // never an OpenMP barrier: it would bind to an outer team
+    step_barrier.wait(tid, nth);  // never an OpenMP barrier: it would bind to an outer team
     if (!failed.load()) {
       int parity = 0;
       for (int64_t s = NT - 1; s >= 0; --s) {
@@ -150,7 +150,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           if (proj) std::memcpy(dr_all + (t * B + b) * Ho + v0, dhb + v0, sizeof(T) * nv);
         }
         if (proj) {  // dm = dh W_hr on this thread's units (needs all of dh)
-          if (sp.by_units) step_barrier.wait();
+          if (sp.by_units) step_barrier.wait(tid, nth);
           if (nu > 0 && nb > 0) {
             if (direct)
               gemm::gemm_direct<T>(nb, nu, Ho, dh + b0 * Ho, Ho, w.w_hr + u0, H, false, T(0),
@@ -179,7 +179,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             pw.rnn_bwd(nu, y + pos * Ho + u0, dmv + b * H + u0, dg, drs, C == Cell::RNN_RELU);
           }
         }
-        if (sp.by_units) step_barrier.wait();
+        if (sp.by_units) step_barrier.wait(tid, nth);
         // dh_{t-1} = (dR_t W_hh) * h_mask (+ z * dh_t for GRU), this thread's columns;
         // ended sequences keep their dh.
         if (nv > 0 && nb > 0) {

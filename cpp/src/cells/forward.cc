@@ -222,7 +222,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       if (!error) error = std::current_exception();
       failed = true;
     }
-    step_barrier.wait();  // never an OpenMP barrier: it would bind to an outer team
+    step_barrier.wait(tid, nth);  // never an OpenMP barrier: it would bind to an outer team
     if (!failed.load()) {
       T* hc = hbuf;
       T* hx = hbuf + B * Ho;
@@ -295,7 +295,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             for (int64_t k = u0; k < u1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
         }
         if (proj) {  // h_t = m_t W_hr^T, this thread's output columns
-          if (sp.by_units) step_barrier.wait();
+          if (sp.by_units) step_barrier.wait(tid, nth);
           if (nv > 0 && nb > 0) {
             if (direct)
               gemm::gemm_direct<T>(nb, nv, H, m + b0 * H, H, w.w_hr + v0 * H, H, true, T(0), rp,
@@ -319,7 +319,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
               for (int64_t k = v0; k < v1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
           }
         }
-        if (sp.by_units) step_barrier.wait();
+        if (sp.by_units) step_barrier.wait(tid, nth);
         std::swap(hc, hx);
         std::swap(hmc, hmx);
       }
