@@ -20,9 +20,8 @@ inline __m512 v_exp_poly(__m512 x) {  // e^x for x in [-87, 88]; see exp_poly
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_slli_epi32(
-      _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+  // p * 2^n in one instruction (exact, as the multiply by a constructed 2^n it replaces)
+  return _mm512_scalef_ps(p, n);
 }
 
 // 1 / d for d in [1, 2^127): the estimate and one Newton step, r + r * (1 - d * r).
@@ -32,20 +31,18 @@ inline __m512 v_recip(__m512 d) {
 }
 
 inline __m512 v_sigmoid(__m512 x) {
-  // max/min return their second operand for NaN: a NaN x is clamped like any other value
-  // (never reaching the float -> int conversion as NaN) and returned as itself at the end.
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), x),
-                                                _mm512_set1_ps(-87.0f)),
-                                  _mm512_set1_ps(87.0f));
-  __m512 s = v_recip(_mm512_add_ps(_mm512_set1_ps(1.0f), v_exp_poly(xc)));
-  s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ), s,
-                           _mm512_setzero_ps());
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), s, x);
+  // max/min return their second operand when either is NaN: with x's side second, a NaN x
+  // runs through every step as NaN and comes out NaN (x < -87 is false for it).
+  const __m512 nx = _mm512_sub_ps(_mm512_setzero_ps(), x);
+  const __m512 xc = _mm512_min_ps(_mm512_set1_ps(87.0f),
+                                  _mm512_max_ps(_mm512_set1_ps(-87.0f), nx));
+  const __m512 s = v_recip(_mm512_add_ps(_mm512_set1_ps(1.0f), v_exp_poly(xc)));
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ), s);
 }
 
 inline __m512 v_tanh(__m512 x) {
-  const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int32_t>(0x80000000u)));
-  const __m512 ax = _mm512_andnot_ps(sign, x);
+  const __m512i sign = _mm512_set1_epi32(static_cast<int32_t>(0x80000000u));
+  const __m512 ax = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(x)));
   const __m512 z = _mm512_mul_ps(x, x);
   __m512 small = _mm512_set1_ps(-5.70498872745e-3f);
   small = _mm512_fmadd_ps(small, z, _mm512_set1_ps(2.06390887954e-2f));
@@ -53,14 +50,16 @@ inline __m512 v_tanh(__m512 x) {
   small = _mm512_fmadd_ps(small, z, _mm512_set1_ps(1.33314422036e-1f));
   small = _mm512_fmadd_ps(small, z, _mm512_set1_ps(-3.33332819422e-1f));
   small = _mm512_fmadd_ps(_mm512_mul_ps(small, z), x, x);
-  const __m512 e = v_exp_poly(_mm512_min_ps(
-      _mm512_max_ps(_mm512_add_ps(ax, ax), _mm512_setzero_ps()), _mm512_set1_ps(40.0f)));
+  // min returns its second operand when either is NaN: a NaN x stays NaN down this side, and
+  // |x| < 0.625 is false for it.
+  const __m512 e = v_exp_poly(_mm512_min_ps(_mm512_set1_ps(40.0f), _mm512_add_ps(ax, ax)));
   const __m512 q = v_recip(_mm512_add_ps(e, _mm512_set1_ps(1.0f)));
-  __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(q, q));
-  big = _mm512_or_ps(big, _mm512_and_ps(x, sign));  // big >= 0: copy x's sign
-  const __m512 t = _mm512_mask_blend_ps(
-      _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, small);
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), t, x);
+  const __m512 big = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), q, _mm512_set1_ps(1.0f));  // >= 0
+  // big with x's sign bit: (big & ~sign) | (x & sign), one ternary-logic instruction
+  const __m512 sbig = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
+      sign, _mm512_castps_si512(x), _mm512_castps_si512(big), 0xCA));
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ), sbig,
+                              small);
 }
 
 template <__m512 (*F)(__m512)>
