@@ -124,11 +124,11 @@ void rnn_fwd(int64_t n, const T* p, const T* r, T* h, T* y, T* sg, bool relu) {
 // dm: gradient reaching h_t (or the unprojected m_t); dc in: from step t+1, out: to step t-1.
 // cp, ct: c_{t-1} and c_t; tanh(c_t) is recomputed in blocks by the forward's own tanh_n
 // (the same value the forward multiplied by o), then the loop has no transcendental and
-// vectorizes. dg (time-indexed, stride dgs) and dgr (the step's recurrent-side buffer, stride
-// dgrs) both receive the pre-activation gradients.
+// vectorizes. dg (time-indexed, stride dgs) and, when given, dgr (the step's recurrent-side
+// buffer, stride dgrs) receive the pre-activation gradients.
 // Every stream a separate restrict pointer: with one pointer plus runtime gate strides the
 // compiler cannot prove the gate blocks disjoint and leaves the loop scalar.
-template <typename T>
+template <typename T, bool Copy>
 void lstm_bwd_impl(int64_t n, const T* __restrict gi, const T* __restrict gf,
                    const T* __restrict gg, const T* __restrict go, const T* __restrict cp,
                    const T* __restrict tcs, const T* __restrict dm, T* __restrict dc,
@@ -146,14 +146,17 @@ void lstm_bwd_impl(int64_t n, const T* __restrict gi, const T* __restrict gf,
     df[k] = vf;
     dgg[k] = vg;
     dgo[k] = vo;
-    ri[k] = vi;
-    rf[k] = vf;
-    rg[k] = vg;
-    ro[k] = vo;
+    if (Copy) {
+      ri[k] = vi;
+      rf[k] = vf;
+      rg[k] = vg;
+      ro[k] = vo;
+    }
     dc[k] = dct * fg;
   }
 }
 
+// dgr: nullptr when the step's product reads dg itself.
 template <typename T>
 void lstm_bwd(int64_t n, const T* g, int64_t gs, const T* cp, const T* ct, const T* dm, T* dc,
               T* dg, int64_t dgs, T* dgr, int64_t dgrs) {
@@ -164,10 +167,16 @@ void lstm_bwd(int64_t n, const T* g, int64_t gs, const T* cp, const T* ct, const
     tanh_n(m, ct + k0, static_cast<const T*>(nullptr), tc);
     const T* gk = g + k0;
     T* dgk = dg + k0;
-    T* dgrk = dgr + k0;
-    lstm_bwd_impl<T>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0, tc, dm + k0, dc + k0,
-                     dgk, dgk + dgs, dgk + 2 * dgs, dgk + 3 * dgs, dgrk, dgrk + dgrs,
-                     dgrk + 2 * dgrs, dgrk + 3 * dgrs);
+    if (dgr) {
+      T* dgrk = dgr + k0;
+      lstm_bwd_impl<T, true>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0, tc, dm + k0,
+                             dc + k0, dgk, dgk + dgs, dgk + 2 * dgs, dgk + 3 * dgs, dgrk,
+                             dgrk + dgrs, dgrk + 2 * dgrs, dgrk + 3 * dgrs);
+    } else {
+      lstm_bwd_impl<T, false>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0, tc, dm + k0,
+                              dc + k0, dgk, dgk + dgs, dgk + 2 * dgs, dgk + 3 * dgs, nullptr,
+                              nullptr, nullptr, nullptr);
+    }
   }
 }
 
@@ -204,7 +213,8 @@ void rnn_bwd(int64_t n, const T* __restrict h, const T* __restrict dh, T* __rest
   } else {
     for (int64_t k = 0; k < n; ++k) dg[k] = dh[k] * (T(1) - h[k] * h[k]);
   }
-  for (int64_t k = 0; k < n; ++k) dgr[k] = dg[k];
+  if (dgr)  // nullptr when the step's product reads dg itself
+    for (int64_t k = 0; k < n; ++k) dgr[k] = dg[k];
 }
 
 template <typename T>
