@@ -20,7 +20,7 @@ enum Slot : int {
   // calling thread, forward
   kP, kBias, kH, kHm, kC, kM,
   // calling thread, backward
-  kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kMproj, kRows, kZeroRow,
+  kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kMproj, kRows, kZeroRow, kBiasSums,
   // team threads
   kR, kRn, kRp, kDhp, kCols, kBiasT, kPt,
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)

@@ -60,8 +60,9 @@ inline void run_rows(int m, int64_t kc, const T* a, int64_t rsa, int64_t csa, co
 // new page): one pass over k spreads each run over the tiles, with the run kPf steps ahead
 // prefetched, as the rows come from L3 or memory and the hardware prefetchers do not follow a
 // new page each step.
+// sums (nullptr: none): sums[i] += op(A)(i, k) for each k in order (see Kernels, asum).
 template <typename T, int MR>
-void pack_a_transposed(int64_t rows, int64_t kc, const T* A, int64_t csa, T* dst) {
+void pack_a_transposed(int64_t rows, int64_t kc, const T* A, int64_t csa, T* dst, T* sums) {
   constexpr int64_t kPf = 8;
   const int64_t run_lines = (rows * static_cast<int64_t>(sizeof(T)) + 63) / 64;
   for (int64_t k = 0; k < kc; ++k) {
@@ -69,6 +70,8 @@ void pack_a_transposed(int64_t rows, int64_t kc, const T* A, int64_t csa, T* dst
       for (int64_t l = 0; l < run_lines; ++l)
         __builtin_prefetch(reinterpret_cast<const char*>(A + (k + kPf) * csa) + 64 * l, 0, 3);
     const T* a = A + k * csa;
+    if (sums)
+      for (int64_t i = 0; i < rows; ++i) sums[i] += a[i];
     for (int64_t i0 = 0, t = 0; i0 < rows; i0 += MR, ++t) {
       const int64_t m = imin(MR, rows - i0);
       T* d = dst + t * MR * kc + k * MR;
@@ -80,7 +83,7 @@ void pack_a_transposed(int64_t rows, int64_t kc, const T* A, int64_t csa, T* dst
 template <typename T, int MR, int NR, typename UK>
 void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
                    int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
-                   int64_t ldc, T* apack, const Walk& walk) {
+                   int64_t ldc, T* apack, T* asum, const Walk& walk) {
   if (K == 0) {  // C = beta*C (+ bias)
     for (int64_t i = m0; i < m1; ++i)
       for (int64_t j = p0 * NR; j < imin(N, p1 * NR); ++j)
@@ -99,8 +102,12 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
       // the block: read in place, each step of k is a new cache line and page (dW += dG^T X
       // at LSTM large: 66 -> 113 GFLOP/s on one core of the 2 MB-L2 Xeon). Rows of a plain A
       // are read in place: packing them measured 4-15% slower on the same machine.
-      const bool packed = apack && rsa == 1 && csa != 1 && p1 - p0 >= 2 && kc <= kKC;
-      if (packed) pack_a_transposed<T, MR>(rows, kc, A + ic + pc * csa, csa, apack);
+      // (Packed whenever its row sums are asked for: even for one panel, or a one-row A.)
+      const bool packed =
+          apack && rsa == 1 && ((csa != 1 && p1 - p0 >= 2) || asum) && kc <= kKC;
+      if (packed)
+        pack_a_transposed<T, MR>(rows, kc, A + ic + pc * csa, csa, apack,
+                                 asum ? asum + (ic - m0) : nullptr);
       const int64_t brsa = packed ? 1 : rsa, bcsa = packed ? MR : csa;
       // The next panel's slice (2*kc lines of 64 bytes for a 128-byte panel row) is
       // prefetched into L2 in shares over this panel's tiles: a packed B larger than L2
@@ -202,9 +209,9 @@ void direct_product(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, co
 template <typename T, int MR, typename UK>
 void serial_fn(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
                int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
-               int64_t ldc, T* apack, const Walk& walk) {
+               int64_t ldc, T* apack, T* asum, const Walk& walk) {
   serial_driver<T, MR, UK::NR, UK>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, bias, C, ldc,
-                                   apack, walk);
+                                   apack, asum, walk);
 }
 
 template <int MR, typename KF, typename KD>

@@ -5,6 +5,7 @@
 #include "gemm/gemm.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <type_traits>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -199,20 +200,21 @@ void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   serial_of<T>(Bp.kernels())(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta,
-                             bias, C, ldc, apack_buffer<T>(Bp.kernels(), transA), walk);
+                             bias, C, ldc, apack_buffer<T>(Bp.kernels(), transA), nullptr, walk);
 }
 
 template <typename T>
 void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
-                 T* C, int64_t ldc, const T* bias) {
+                 T* C, int64_t ldc, const T* bias, T* asum) {
   if (M <= 0 || Bp.N() <= 0) return;
+  if (asum && !transA) throw std::invalid_argument("gemm_packed: asum needs a transposed A");
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   const int64_t P = Bp.panels();
   const SerialFn<T> serial = serial_of<T>(Bp.kernels());
   const int nt = detail::threads_for(2.0 * M * Bp.N() * Bp.K());
   if (nt <= 1) {
     serial(0, M, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc,
-           apack_buffer<T>(Bp.kernels(), transA), Walk{});
+           apack_buffer<T>(Bp.kernels(), transA), asum, Walk{});
     return;
   }
   const int MR = Bp.kernels().mr;
@@ -222,8 +224,10 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   // block by block from memory) is split by rows, so that each thread reads and packs only its
   // half of it: dW += dG^T X on the 2-core Xeon, 2 threads, LSTM medium 245 -> 267 GFLOP/s,
   // large 266 -> 285, xlarge 294 -> 311, while the plain-A products split by rows got slower.
-  const bool split_n = transA && mblocks >= nt ? false
-                                                : P >= nt && (P >= mblocks || P >= 2 * nt);
+  // Row sums of A: by rows, so that each row is summed by one thread.
+  const bool split_n = (transA && mblocks >= nt) || asum
+                           ? false
+                           : P >= nt && (P >= mblocks || P >= 2 * nt);
 #pragma omp parallel num_threads(nt)
   {
     const int64_t tid = omp_get_thread_num(), n_th = omp_get_num_threads();
@@ -232,13 +236,13 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
       const int64_t p0 = P * tid / n_th, p1 = P * (tid + 1) / n_th;
       if (p1 > p0)
         serial(0, M, p0, p1, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc, apack,
-               Walk{});
+               nullptr, Walk{});
     } else {
       const int64_t b0 = mblocks * tid / n_th, b1 = mblocks * (tid + 1) / n_th;
       const int64_t m0 = b0 * MR, m1 = std::min(M, b1 * MR);
       if (m1 > m0)
         serial(m0, m1, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc, apack,
-               Walk{});
+               asum ? asum + m0 : nullptr, Walk{});
     }
   }
 }
@@ -252,7 +256,7 @@ void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
 
 template <typename T>
 void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias) {
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, T* asum) {
   if (M <= 0 || N <= 0) return;
   if (!transA && M <= kDirectMaxRows) {
     gemm_direct<T>(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
@@ -263,7 +267,7 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const T* A,
   }
   PackedB<T>& Bp = detail::thread_workspace().packed<T>(detail::kPackGemm);
   Bp.pack(B, ldb, transB, K, N);
-  gemm_packed<T>(M, A, lda, transA, Bp, beta, C, ldc, bias);
+  gemm_packed<T>(M, A, lda, transA, Bp, beta, C, ldc, bias, asum);
 }
 
 template class PackedB<float>;
@@ -272,9 +276,9 @@ template class PackedB<double>;
   template void gemm_serial<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
                                int64_t, const Walk&, const T*);                                      \
   template void gemm_packed<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
-                               int64_t, const T*);                                             \
+                               int64_t, const T*, T*);                                         \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, const T*,   \
-                        int64_t, T, T*, int64_t, const T*);                                    \
+                        int64_t, T, T*, int64_t, const T*, T*);                                \
   template void gemm_direct<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*,         \
                                int64_t, bool, T, T*, int64_t);
 RNNFAST_INSTANTIATE(float)

@@ -78,10 +78,12 @@ void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
                  T* C, int64_t ldc, const Walk& walk = Walk{}, const T* bias = nullptr);
 
 // C = beta*C + op(A) * Bp (+ bias[n] on every row), threaded over a team when worth it (not
-// inside a parallel region).
+// inside a parallel region). asum (transA only; nullptr: none): asum[i] += sum over k of
+// op(A)(i, k), in order of k (as the blocks of A are packed: the same sums, bitwise, as one
+// pass adding A's rows in order).
 template <typename T>
 void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<T>& Bp, T beta,
-                 T* C, int64_t ldc, const T* bias = nullptr);
+                 T* C, int64_t ldc, const T* bias = nullptr, T* asum = nullptr);
 
 // C = beta*C + A * op(B) without packing, on the calling thread: for a few rows of A.
 template <typename T>
@@ -92,10 +94,11 @@ void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
 constexpr int64_t kDirectMaxRows = 4;
 
 // C = beta*C + op(A) * op(B) (+ bias[n] on every row), packing B internally into the thread's
-// workspace.
+// workspace. asum: as gemm_packed's.
 template <typename T>
 void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr);
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr,
+          T* asum = nullptr);
 
 }  // namespace gemm
 }  // namespace rnnfast

@@ -16,12 +16,16 @@ namespace gemm {
 
 // bias (nullptr: none) adds bias[n] to every row of C. apack (nullptr: A is read in place) is
 // the calling thread's scratch of ceil(kMC / mr) * mr * kKC elements, into which blocks of a
-// transposed A (rsa == 1) are packed (see driver.h). walk: how the driver goes over B (Walk).
+// transposed A (rsa == 1) are packed (see driver.h). asum (nullptr: none; needs apack and the
+// default walk): asum[i - m0] += op(A)(i, k) for every k, in order of k, as the blocks are
+// packed (a bias gradient is the row sums of the dW product's dG^T: no pass of its own).
+// walk: how the driver goes over B (Walk).
 struct Walk;
 template <typename T>
 using SerialFn = void (*)(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A,
                           int64_t rsa, int64_t csa, const T* Bp, int64_t K, int64_t N, T beta,
-                          const T* bias, T* C, int64_t ldc, T* apack, const Walk& walk);
+                          const T* bias, T* C, int64_t ldc, T* apack, T* asum,
+                          const Walk& walk);
 
 // How a serial driver goes over the packed B. The default: passes of kKC over k, panels in
 // ascending order. A time loop's product of the same weights at every step (step = true) takes
