@@ -561,14 +561,19 @@ void test_gradients_accumulate() {
 void test_threads_bitwise() {
   if (!rnnfast::has_openmp()) return;
   const int old = rnnfast::get_num_threads();
-  // The last two: a projection to 5 outputs, so with the time loop split by units the second
-  // thread owns no output column at all, for a packed (T=9) and a direct (T=1) product.
+  // Then a projection to 5 outputs, so with the time loop split by units the second thread
+  // owns no output column at all, for a packed (T=9) and a direct (T=1) product; and 12 units
+  // at batch 3, so that it owns no unit either, where each thread computes its own input
+  // projection before the loop (it once did pointer arithmetic on its null input buffer
+  // there: clang's UBSan, as in the fuzz run, reports that; GCC's does not).
   const std::vector<Case> cases = {
       make_case(Cell::RNN_TANH, 9, 20, 24, 40, 40, true, true, true, true, true, 11),
       make_case(Cell::LSTM, 9, 20, 24, 40, 24, true, true, true, true, true, 11),
       make_case(Cell::GRU, 9, 20, 24, 40, 40, true, true, true, true, true, 11),
       make_case(Cell::LSTM, 9, 3, 4, 40, 5, true, false, true, true, true, 12),
-      make_case(Cell::LSTM, 1, 1, 4, 18, 5, true, true, false, true, false, 13)};
+      make_case(Cell::LSTM, 1, 1, 4, 18, 5, true, true, false, true, false, 13),
+      make_case(Cell::GRU, 9, 3, 4, 12, 12, true, true, true, true, true, 14),
+      make_case(Cell::LSTM, 9, 3, 4, 12, 12, true, false, true, true, true, 15)};
   for (const Case& c : cases) {
     std::vector<Result<float>> runs;
     for (const char* split : {"", "units", "batch"}) {

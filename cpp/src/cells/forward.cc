@@ -235,7 +235,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         if (sp.by_units && nth > 1 &&
             nb * Ho * static_cast<int64_t>(sizeof(T)) <= kPrefetchState) {
           prefetch_rows((h_mask ? hmc : hc) + b0 * Ho, nb, Ho, Ho);
-          for (int64_t b = b0; b < b1 && !fuse; ++b) {
+          for (int64_t b = b0; b < b1 && Pin; ++b) {  // Pin: none when fused (or no units)
             const int64_t t = time_index(s, b, NT, lengths, reverse);
             for (int g = 0; g < G && t >= 0; ++g)
               prefetch_rows(Pin + (t * B + b) * pin_ld + g * pin_gs, 1, nu, 0);
@@ -261,8 +261,9 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(0), R, gnu, {true, (s & 1) != 0});
           }
         }
-        // 2b. fused elementwise pass on this thread's units
-        for (int64_t b = b0; b < b1; ++b) {
+        // 2b. fused elementwise pass on this thread's units (a thread may have none: too few
+        //     units to go round, as with a per-thread input projection it then never made)
+        for (int64_t b = b0; b < b1 && nu > 0; ++b) {
           const int64_t t = time_index(s, b, NT, lengths, reverse);
           if (t < 0) {  // ended: the state carries over
             if (!proj) {
