@@ -33,11 +33,9 @@ namespace {
 
 using detail::time_index;
 
-// out[j] += sum_r A[r, j]  for A [rows, cols], and out2[j] += the same sum for j < cols2;
-// either may be null (the two biases get the same gradient on the columns where dR is dG: one
-// pass for both).
+// out[j] += sum_r A[r, j]  for A [rows, cols]
 template <typename T>
-void add_column_sums(T* out, T* out2, int64_t cols2, const T* A, int64_t rows, int64_t cols) {
+void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
   const int nt = detail::threads_for(static_cast<double>(rows) * cols * 4);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -49,10 +47,7 @@ void add_column_sums(T* out, T* out2, int64_t cols2, const T* A, int64_t rows, i
         const T* a = A + r * cols + c0;
         for (int64_t j = 0; j < c1 - c0; ++j) acc[j] += a[j];
       }
-      if (out)
-        for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] += acc[j];
-      if (out2)
-        for (int64_t j = 0; j < std::min(c1, cols2) - c0; ++j) out2[c0 + j] += acc[j];
+      for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] += acc[j];
     }
   }
 }
@@ -146,7 +141,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       int parity = 0;
       for (int64_t s = NT - 1; s >= 0; --s) {
         // Rows of this step's dR (ended sequences: zero rows, their dh is kept below).
-        T* dRcur = in_place ? dG + (reverse ? NT - 1 - s : s) * B * GH : dRs + parity * B * GH;
+        T* dRcur = in_place ? dG + time_index(s, 0, NT, nullptr, reverse) * B * GH
+                            : dRs + parity * B * GH;
         // dh_t += dy_t on this thread's output columns
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t t = time_index(s, b, NT, lengths, reverse);
@@ -222,20 +218,24 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // Weight and input gradients: one GEMM each over all steps.
   if (dx) gemm::gemm<T>(false, false, TB, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
   // The bias gradients are column sums of dG (db_hh: of dR, which is dG but for the GRU's n
-  // block, dRn). With dW_ih asked for, its product sums dG's columns as it packs dG^T, in the
-  // same order as a pass of their own would (GRU medium training: -0.7 ms of ~50): the sums
-  // land in `sums` and are added to both biases from there.
+  // block, dRn), gathered in `sums` and added to both biases from there. The dW products take
+  // them as they pack dG^T (and dRn^T), in the same order as a pass of their own, which runs
+  // only when the product is not asked for (GRU medium training: -0.7 ms of ~50).
   const int64_t same = C == Cell::GRU ? 2 * H : GH;  // columns where dR is dG
-  const bool want_db = dw.db_ih || dw.db_hh;
-  T* sums = want_db && dw.dw_ih ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true)
-                                : nullptr;
-  if (dw.dw_ih) gemm::gemm<T>(true, false, GH, I, TB, dG, GH, x, I, T(1), dw.dw_ih, I, nullptr, sums);
+  T* sums = dw.db_ih || dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true)
+                                 : nullptr;
+  if (dw.dw_ih)
+    gemm::gemm<T>(true, false, GH, I, TB, dG, GH, x, I, T(1), dw.dw_ih, I, nullptr, sums);
+  else if (sums)
+    add_column_sums<T>(sums, dG, TB, GH);
   if (sums) {
     for (int64_t j = 0; j < GH && dw.db_ih; ++j) dw.db_ih[j] += sums[j];
     for (int64_t j = 0; j < same && dw.db_hh; ++j) dw.db_hh[j] += sums[j];
-  } else if (want_db) {
-    add_column_sums<T>(dw.db_ih, dw.db_hh, same, dG, TB, GH);
   }
+  // (GRU) db_hh's n block: dRn's column sums, in the same slot (sums is spent).
+  T* nsums = C == Cell::GRU && dw.db_hh
+                 ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(H), true)
+                 : nullptr;
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
     // H_prev, row (t,b), is y at the sequence's previous step or h0 at its first (zeros past
     // its end, where dR is zero too): packed for the GEMM straight from there, the mask
@@ -249,15 +249,13 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     Hp.pack_rows(rows, TB, Ho, h_mask, B);
     // dR^T's rows: dG's columns, then (GRU) the n block from dRn.
     gemm::gemm_packed<T>(same, dG, GH, /*transA=*/true, Hp, T(1), dw.dw_hh, Ho);
-    if (C == Cell::GRU) {  // its n rows, summing dRn's columns for db_hh's n block likewise
-      T* nsums = dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(H), true) : nullptr;
+    if (C == Cell::GRU)  // its n rows
       gemm::gemm_packed<T>(H, dRn, H, /*transA=*/true, Hp, T(1), dw.dw_hh + 2 * H * Ho, Ho,
                            nullptr, nsums);
-      for (int64_t j = 0; j < H && nsums; ++j) dw.db_hh[2 * H + j] += nsums[j];
-    }
+  } else if (nsums) {
+    add_column_sums<T>(nsums, dRn, TB, H);
   }
-  if (C == Cell::GRU && dw.db_hh && !dw.dw_hh)
-    add_column_sums<T>(dw.db_hh + 2 * H, nullptr, 0, dRn, TB, H);
+  for (int64_t j = 0; j < H && nsums; ++j) dw.db_hh[2 * H + j] += nsums[j];
   if constexpr (C == Cell::LSTM) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) from the reserve
       T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(TB * H));

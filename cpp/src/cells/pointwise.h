@@ -167,16 +167,18 @@ void lstm_bwd(int64_t n, const T* g, int64_t gs, const T* cp, const T* ct, const
     tanh_n(m, ct + k0, static_cast<const T*>(nullptr), tc);
     const T* gk = g + k0;
     T* dgk = dg + k0;
-    if (dgr) {
-      T* dgrk = dgr + k0;
-      lstm_bwd_impl<T, true>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0, tc, dm + k0,
-                             dc + k0, dgk, dgk + dgs, dgk + 2 * dgs, dgk + 3 * dgs, dgrk,
-                             dgrk + dgrs, dgrk + 2 * dgrs, dgrk + 3 * dgrs);
-    } else {
-      lstm_bwd_impl<T, false>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0, tc, dm + k0,
-                              dc + k0, dgk, dgk + dgs, dgk + 2 * dgs, dgk + 3 * dgs, nullptr,
-                              nullptr, nullptr, nullptr);
-    }
+    T* r[4] = {nullptr, nullptr, nullptr, nullptr};
+    for (int q = 0; q < 4 && dgr; ++q) r[q] = dgr + k0 + q * dgrs;
+    auto pass = [&](auto copy) {
+      lstm_bwd_impl<T, decltype(copy)::value>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0,
+                                              tc, dm + k0, dc + k0, dgk, dgk + dgs,
+                                              dgk + 2 * dgs, dgk + 3 * dgs, r[0], r[1], r[2],
+                                              r[3]);
+    };
+    if (dgr)
+      pass(std::true_type{});
+    else
+      pass(std::false_type{});
   }
 }
 

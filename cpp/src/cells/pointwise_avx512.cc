@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>  // pointwise.h: std::true_type
 
 #include "cells/pointwise_table.h"
 

@@ -1,6 +1,7 @@
 // The fused elementwise passes compiled for portable (flags set per file in CMakeLists.txt);
 // everything here has internal linkage but the exported table.
 #include <cstdint>
+#include <type_traits>  // pointwise.h: std::true_type
 
 #include "cells/pointwise_table.h"
 

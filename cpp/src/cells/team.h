@@ -70,10 +70,10 @@ inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, 
 class StepBarrier {
  public:
   // For a team of up to n threads.
-  explicit StepBarrier(int n) : n_(n), count_(n > 1 ? new Count[n] : nullptr) {}
+  explicit StepBarrier(int n) : count_(n > 1 ? new Count[n] : nullptr) {}
   // Thread tid of the team's nth (nth <= n: the team the runtime actually gave).
   void wait(int tid, int nth) {
-    if (nth <= 1 || n_ <= 1) return;
+    if (nth <= 1 || !count_) return;
     const int64_t mine = count_[tid].v.load(std::memory_order_relaxed) + 1;
     count_[tid].v.store(mine, std::memory_order_release);
     for (int j = 0; j < nth; ++j) {
@@ -95,8 +95,7 @@ class StepBarrier {
   struct alignas(128) Count {  // two lines: the adjacent-line prefetcher pairs them
     std::atomic<int64_t> v{0};
   };
-  const int n_;
-  std::unique_ptr<Count[]> count_;
+  std::unique_ptr<Count[]> count_;  // one per thread; none for a team of one
 };
 
 // [lo, hi) of n items for thread t of nt, in multiples of `align` where possible.
