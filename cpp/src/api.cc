@@ -139,6 +139,7 @@ void run_pair(const std::function<void()>& a, const std::function<void()>& b,
   std::exception_ptr err[2];
 #pragma omp parallel num_threads(2)
   {
+    const detail::DenormalsOff flush;
     const int t = omp_get_thread_num();
     try {
       if (t == 0) a();
@@ -168,6 +169,7 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B
   if (M == 0 || N == 0) return;
   if (!C) fail("C: expected a [M,N] output buffer, got a null pointer");
   if (K > 0 && (!A || !B)) fail(std::string(!A ? "A" : "B") + ": expected a matrix, got a null pointer");
+  const detail::DenormalsOff flush;
   gemm::gemm<T>(false, false, M, N, K, A, lda, B, ldb, T(0), C, ldc);
 }
 template void matmul<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*,

@@ -27,6 +27,14 @@
 #include "common.h"
 #include "gemm/gemm.h"  // internal: the packed-panel storage check below
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define TEST_MXCSR 1
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace {
 
 using rnnfast::Cell;
@@ -806,6 +814,71 @@ void test_packed_alignment() {
   check_packed_alignment<double>("double");
 }
 
+#ifdef TEST_MXCSR
+constexpr unsigned kFtzDaz = 0x8040;  // MXCSR: bit 15 flush-to-zero, bit 6 denormals-are-zero
+
+// MXCSR's FTZ/DAZ bits of the calling thread and of every thread of a 2-thread OpenMP team
+// (the runtime reuses its threads, so these are the threads the kernels ran on).
+std::vector<unsigned> team_flags(unsigned set_to, bool set) {
+  std::vector<unsigned> out(3, 0);
+  if (set) _mm_setcsr((_mm_getcsr() & ~kFtzDaz) | set_to);
+  out[0] = _mm_getcsr() & kFtzDaz;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(2)
+  {
+    if (set) _mm_setcsr((_mm_getcsr() & ~kFtzDaz) | set_to);
+    out[1 + omp_get_thread_num()] = _mm_getcsr() & kFtzDaz;
+  }
+#endif
+  return out;
+}
+#endif
+
+// The kernels run with flush-to-zero and denormals-are-zero (docs/NUMERICS.md) and leave every
+// thread's floating-point control state as they found it: the caller's and the team's, with the
+// flags off and with them on. Inside, a subnormal input is read as zero.
+void test_denormals_flushed_and_state_restored() {
+#ifdef TEST_MXCSR
+  const int old = rnnfast::get_num_threads();
+  Case c = make_case(Cell::LSTM, 9, 20, 24, 40, 40, true, true, true, true, true, 31);
+  Case rev = c;
+  rev.reverse = true;
+  for (unsigned state : {0u, kFtzDaz}) {
+    for (int n : {1, 2}) {
+      rnnfast::set_num_threads(n);
+      const std::vector<unsigned> before = team_flags(state, true);
+      for (Cell cell : {Cell::LSTM, Cell::GRU, Cell::RNN_TANH}) {
+        c.cell = rev.cell = cell;
+        run<float>(c);
+        run<double>(c);
+      }
+      rnnfast::run_pair([&] { run<float>(c); }, [&] { run<float>(rev); }, 0.0);
+      std::vector<float> a(64 * 300, 1.0f), b(300 * 70, 1.0f), out(64 * 70);
+      rnnfast::matmul<float>(64, 70, 300, a.data(), 300, b.data(), 70, out.data(), 70);
+      const std::vector<unsigned> after = team_flags(0, false);
+      check(after == before, "FTZ/DAZ state of the caller and the team restored after calls "
+                             "with " + std::to_string(n) + " threads, flags " +
+                             std::to_string(state) + " before, caller " +
+                             std::to_string(after[0]) + " after");
+    }
+  }
+  // A subnormal input (1e-40 < 1.2e-38) is read as zero by the kernels (DAZ), while the same
+  // product computed by the caller afterwards keeps it.
+  team_flags(0, true);
+  volatile float tiny = 1e-40f;
+  for (int n : {1, 2}) {
+    rnnfast::set_num_threads(n);
+    std::vector<float> a(40 * 40, static_cast<float>(tiny)), b(40 * 40, 1.0f), out(40 * 40, -1.0f);
+    rnnfast::matmul<float>(40, 40, 40, a.data(), 40, b.data(), 40, out.data(), 40);
+    check(std::all_of(out.begin(), out.end(), [](float v) { return v == 0.0f; }),
+          "matmul reads subnormal inputs as zero with " + std::to_string(n) + " threads");
+  }
+  const float kept = tiny * 1.0f;
+  check(kept != 0.0f, "the caller still computes with subnormals after the calls");
+  rnnfast::set_num_threads(old);
+#endif
+}
+
 int main(int argc, char** argv) {
   const std::string group = argc > 1 ? argv[1] : "all";
   try {
@@ -822,6 +895,7 @@ int main(int argc, char** argv) {
       test_nonfinite_inputs();
       test_matmul();
       test_packed_alignment();
+      test_denormals_flushed_and_state_restored();
     } else {
       std::printf("usage: test_api [all|bad_alloc]\n");
       return 2;

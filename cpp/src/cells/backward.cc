@@ -39,6 +39,7 @@ void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
   const int nt = detail::threads_for(static_cast<double>(rows) * cols * 4);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
+    const detail::DenormalsOff flush;
     const int64_t tid = omp_get_thread_num(), n = omp_get_num_threads();
     const int64_t c0 = cols * tid / n, c1 = cols * (tid + 1) / n;
     if (c1 > c0) {
@@ -277,6 +278,7 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
               const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
               bool reverse) {
   detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths);
+  const detail::DenormalsOff flush;
   if (!reserve)
     throw std::invalid_argument("reserve: expected the reserve of a training forward, got a null pointer");
   if (!y)

@@ -340,6 +340,7 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
              const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
              bool reverse) {
   detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths);
+  const detail::DenormalsOff flush;
   if (!x) throw std::invalid_argument("x: expected a [T,B,I] input, got a null pointer");
   if (!y) throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
   switch (cell) {

@@ -130,7 +130,10 @@ template <typename F>
 void run_team(const Split& sp, F&& team) {
   if (sp.threads > 1) {
 #pragma omp parallel num_threads(sp.threads)
-    team(omp_get_thread_num(), omp_get_num_threads());
+    {
+      const DenormalsOff flush;
+      team(omp_get_thread_num(), omp_get_num_threads());
+    }
   } else {
     team(0, 1);
   }
