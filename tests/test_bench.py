@@ -485,7 +485,8 @@ def test_cli_selection():
     assert cells == list(bench.CELLS) and sizes is None and mem is None and top == ()
     full = suite._cases(cells, sizes)
     assert ("lstm_2x_bi", "medium") in full and ("lstm_2x_bi", "small") not in full
-    assert ("rnn_tanh", "xlarge") in full and len(full) == 3 * len(suite.DEFAULT_SIZES) + 1
+    assert ("rnn_tanh", "xlarge") in full and len(full) == 3 * len(suite.DEFAULT_SIZES) + 3
+    assert ("gru_bi", "classifier") in full and ("gru_bi_final", "classifier") in full
     assert _select("--cells", "lstm_2x_bi", "--sizes", "small")[:2] == (["lstm_2x_bi"],
                                                                          ["small"])
     with pytest.raises(ValueError, match="cell"):
@@ -577,3 +578,33 @@ def test_summary_geomean_worst_case_and_scaling():
                             "threads": [1, 2]}
     text = "\n".join(report.summary_lines(rep))
     assert "geometric mean of 2 cases: 2.00x" in text and "1.67x (gru medium infer)" in text
+
+
+def test_final_state_loss_case(full_report):
+    """gru_bi_final: the loss on h_n only (dy is None, dh_n [D,B,H]); checked like the others,
+    every gradient against the float64 reference (and torch), and summarised against gru_bi."""
+    p = suite.make_problem("gru_bi_final", TINY)
+    T, B, I, H = p.dims
+    assert p.dy is None and p.dh_n.shape == (2, B, H)
+    case = next(c for c in full_report["cases"] if c["cell"] == "gru_bi_final")
+    errors = case["check"]["errors"]["numpy reference (float64)"]["train"]
+    assert {"dx", "dh0", "weight_hh_l0", "weight_hh_l0_reverse"} <= set(errors)
+    if HAS_TORCH:
+        assert set(case["check"]["errors"]["torch"]["train"]) == set(errors)
+    s = report.summary(full_report)
+    assert [f["case"] for f in s["final_state"]] == [f"gru_bi_final {case['size']}"]
+    rep = {"cases": [_case("gru_bi", "classifier", 2, {"infer": 1.0, "train": 20.0},
+                           {"infer": 2.0, "train": 40.0}),
+                     _case("gru_bi_final", "classifier", 2, {"infer": 1.0, "train": 23.0},
+                           {"infer": 2.0, "train": 40.0})], "notes": [], "failures": []}
+    text = "\n".join(report.summary_lines(rep))
+    assert "gru_bi_final classifier training step 23.0 ms against 20.0 ms" in text
+    assert "(1.15x)" in text
+
+
+def test_compare_floor_is_the_smallest_normal_float32():
+    """A reference value below float32's normal range is matched by the flushed zero; a normal
+    one is not."""
+    suite.compare("case", "dh0", np.zeros(3), np.full(3, -5e-39))
+    with pytest.raises(bench.MismatchError, match="dh0 differs"):
+        suite.compare("case", "dh0", np.zeros(3), np.full(3, -5e-30))

@@ -73,17 +73,22 @@ def _torch_states(torch, p):
             None if c0 is None else torch.from_numpy(c0.copy()))
 
 
-def module_train_step(m, xg, h0g, c0g, hx, dy):
+def module_train_step(m, xg, h0g, c0g, hx, dy, dh_n=None):
     """One training step of a torch.nn-shaped module (torch's or rnnfast's): fresh gradients
     for the parameters and the leaves xg, h0g, c0g (as an optimizer's zero_grad(set_to_none=True)
     leaves them), forward, and y.backward(dy), the gradient of (y*dy).sum() without building the
-    product. hx(h0, c0) makes the module's state argument. Returns the module's output."""
+    product; with dh_n (and dy None), h_n.backward(dh_n) instead: a loss on the final state.
+    hx(h0, c0) makes the module's state argument. Returns the module's output."""
     m.zero_grad(set_to_none=True)
     for t in (xg, h0g, c0g):
         if t is not None:
             t.grad = None
     out = m(xg, hx(h0g, c0g))
-    out[0].backward(dy)
+    if dh_n is not None:
+        h_n = out[1][0] if isinstance(out[1], tuple) else out[1]
+        h_n.backward(dh_n)
+    else:
+        out[0].backward(dy)
     return out
 
 
@@ -98,7 +103,9 @@ class TorchImpl:
         self.m = _torch_module(p)
         self.x = torch.from_numpy(p.x.copy())
         self.h0, self.c0 = _torch_states(torch, p)
-        self.dy = torch.from_numpy(p.dy.copy())
+        self.dy = None if p.dy is None else torch.from_numpy(p.dy.copy())
+        dh_n = getattr(p, "dh_n", None)
+        self.dh_n = None if dh_n is None else torch.from_numpy(dh_n.copy())
         # Leaves with requires_grad for the training step: rnnfast computes dx, dh0, dc0 too.
         self.xg = self.x.clone().requires_grad_(True)
         self.h0g = self.h0.clone().requires_grad_(True)
@@ -112,7 +119,8 @@ class TorchImpl:
             return self.m(self.x, self._hx(self.h0, self.c0))
 
     def train(self):
-        return module_train_step(self.m, self.xg, self.h0g, self.c0g, self._hx, self.dy)
+        return module_train_step(self.m, self.xg, self.h0g, self.c0g, self._hx, self.dy,
+                                 self.dh_n)
 
     def _state(self, t):
         """A state or its gradient in the case's layout ([B,H] for one layer, else [L*D,B,H])."""

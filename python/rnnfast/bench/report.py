@@ -129,7 +129,7 @@ def header(rep):
 
 # Column widths: case columns, then per implementation (ms, rnnfast GFLOP/s or speedup), and
 # rnnfast's percent of the GEMM rate.
-_CASE_W = (12, 9, 20, 4, 6)  # cell, size, TxBxIxH, threads, phase
+_CASE_W = (14, 11, 20, 4, 6)  # cell, size, TxBxIxH, threads, phase
 _NUM_W = 10
 _PCT_W = 8
 
@@ -283,6 +283,19 @@ def summary(rep):
                     worst = {"ratio": ratio, "case": f"{c['cell']} {c['size']} {phase}",
                              "threads": [lo, hi]}
         out["scaling"] = worst
+    # A loss on the final state against one on every output, same model and size (STACKS):
+    # rnnfast's training step with each, per thread count.
+    out["final_state"] = []
+    for n, cases in sorted(by_threads.items()):
+        train = {(c["cell"], c["size"]): c["results"].get("rnnfast", {}).get("train")
+                 for c in cases}
+        for (cell, size), r in train.items():
+            base = train.get((cell[:-len("_final")], size)) if cell.endswith("_final") else None
+            if r and base:
+                out["final_state"].append({
+                    "threads": n, "case": f"{cell} {size}", "final_ms": r["median_ms"],
+                    "outputs_ms": base["median_ms"],
+                    "ratio": r["median_ms"] / base["median_ms"]})
     return out
 
 
@@ -300,6 +313,11 @@ def summary_lines(rep):
         if w:
             parts.append(f"lowest speedup over the faster peer: {w['speedup']:.2f}x ({w['case']})")
         lines.append(f"Summary, {n} thread{'s' if n > 1 else ''}: " + "; ".join(parts) + ".")
+    for f in s["final_state"]:
+        lines.append(f"Final-state loss, {f['threads']} thread{'s' if f['threads'] > 1 else ''}: "
+                     f"{f['case']} training step {f['final_ms']:.1f} ms against "
+                     f"{f['outputs_ms']:.1f} ms with a loss on every output "
+                     f"({f['ratio']:.2f}x).")
     if s["scaling"]:
         w = s["scaling"]
         lines.append(f"Summary: lowest {w['threads'][1]}-thread speedup over {w['threads'][0]} "
@@ -315,8 +333,11 @@ def footer(rep):
               "1 rnn; a training step 3x forward.")]
     if any(c.get("layers", 1) > 1 or c.get("bidirectional") for c in rep["cases"]):
         lines.append("lstm_2x_bi: 2-layer bidirectional LSTM (rnnfast.nn.LSTM against "
-                     "torch.nn.LSTM, num_layers=2, bidirectional=True); FLOPs summed over layers "
-                     "and directions, the second layer's input being 2H.")
+                     "torch.nn.LSTM, num_layers=2, bidirectional=True); gru_bi: a bidirectional "
+                     "GRU (nn.GRU(I, H, bidirectional=True)), its loss on every output as in the "
+                     "other cases, gru_bi_final: the same with the loss on h_n only (a sequence "
+                     "classifier); FLOPs summed over layers and directions, the second layer's "
+                     "input being 2H.")
     libs = rep.get("gemm_libraries")
     if libs and rep["cases"]:
         names = ", ".join(lib["function"] for lib in libs)
