@@ -537,3 +537,63 @@ def test_matmul_rejects_bad_arguments():
         _core.matmul(a, b, np.empty((5, 3), np.float32).T)
     with pytest.raises(TypeError, match="one float dtype"):
         _core.matmul(a, b.astype(np.float64), np.empty((3, 5), np.float32))
+
+
+@pytest.mark.parametrize("split", ["auto", "units", "batch"])
+@pytest.mark.parametrize("fused", ["auto", "0", "1", "team"])
+@pytest.mark.parametrize("T, B, I, H", [(9, 20, 24, 40), (2, 3, 5, 7), (17, 1, 8, 33)])
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_batch_first_reads_and_writes_in_place(cell, T, B, I, H, fused, split, threads,
+                                               monkeypatch):
+    """batch_first=True: x, y, dx, dy are [B,T,..]. The outputs, h_n, dx and dh0 are bitwise
+    those of the time-major call on the transposed arrays (each row is the same computation);
+    the parameter gradients, sums over all positions in another order, match the float64
+    reference. With lengths, reversed, and a recurrent dropout mask; every input-projection
+    place and time split."""
+    monkeypatch.setenv("RNNFAST_FUSED_INPUT", fused)
+    monkeypatch.setenv("RNNFAST_TIME_PARALLEL", split)
+    mode, proj = cell
+    proj = proj and min(proj, H - 1)
+    Ho = proj or H
+    for reverse, lengths in ((False, None), (True, _lengths(T, B, seed=6))):
+        p = make_problem(mode, T, B, I, H, proj=proj, dtype=np.float32, seed=3, lengths=lengths)
+        h_mask = _mask(B, Ho, 0.2, np.float32, seed=5)
+        w = _weights(p)
+        kw = dict(h0=p["h0"], c0=p["c0"], lengths=lengths, reverse=reverse, h_mask=h_mask)
+        y, h_n, c_n, res = F.forward(mode, p["x"], **w, **kw)
+        xb = np.ascontiguousarray(p["x"].transpose(1, 0, 2))
+        yb, h_nb, c_nb, resb = F.forward(mode, xb, **w, **kw, batch_first=True)
+        assert yb.shape == (B, T, Ho)
+        np.testing.assert_array_equal(yb.transpose(1, 0, 2), y)
+        np.testing.assert_array_equal(h_nb, h_n)
+        dy, dh_n, dc_n = make_cotangents(mode, T, B, H, proj=proj, dtype=np.float32)
+        bkw = dict(lengths=lengths, reverse=reverse, h_mask=h_mask, dh_n=dh_n, dc_n=dc_n)
+        g = F.backward(mode, res, p["x"], **w, y=y, dy=dy, **bkw)
+        gb = F.backward(mode, resb, xb, **w, y=yb, dy=np.ascontiguousarray(dy.transpose(1, 0, 2)),
+                        batch_first=True, **bkw)
+        assert gb["dx"].shape == (B, T, I)
+        np.testing.assert_array_equal(gb["dx"].transpose(1, 0, 2), g["dx"])
+        np.testing.assert_array_equal(gb["dh0"], g["dh0"])
+        p64 = make_problem(mode, T, B, I, H, proj=proj, dtype=np.float64, seed=3, lengths=lengths)
+        _, _, _, cache = R.forward(mode, **p64, reverse=reverse, h_mask=h_mask.astype(np.float64))
+        want = R.backward(cache, dy=dy.astype(np.float64), dh_n=dh_n.astype(np.float64),
+                          dc_n=None if dc_n is None else dc_n.astype(np.float64))
+        for k in ("w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "dc0"):
+            if want[k] is not None:
+                assert_close(gb[k], want[k], np.float32, k)
+
+
+def test_batch_first_shapes_are_checked():
+    p = make_problem("gru", 4, 3, 5, 6, dtype=np.float32)
+    w = _weights(p)
+    y, h_n, _, res = F.forward("gru", p["x"].transpose(1, 0, 2), **w, batch_first=True)
+    with pytest.raises(ValueError, match=r"y: expected shape \(3, 4, 6\)"):
+        F.backward("gru", res, p["x"].transpose(1, 0, 2), **w, y=y.transpose(1, 0, 2),
+                   batch_first=True)
+    with pytest.raises(ValueError, match=r"dy: expected shape \(3, 4, 6\)"):
+        F.backward("gru", res, p["x"].transpose(1, 0, 2), **w, y=y, dy=np.zeros((4, 3, 6)),
+                   batch_first=True)
+    with pytest.raises(ValueError, match=r"x: expected a 3-D array \(B, T, I\)"):
+        F.forward("gru", p["x"][0], **w, batch_first=True)
+    with pytest.raises(ValueError, match=r"lengths: expected shape \(3,\)"):
+        F.forward("gru", p["x"].transpose(1, 0, 2), **w, lengths=[1, 2, 3, 4], batch_first=True)

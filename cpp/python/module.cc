@@ -206,17 +206,20 @@ Cell to_cell(int c) {
 template <typename T>
 Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
              const py::array_t<T>& w_hh, const Opt<T>& b_ih, const Opt<T>& b_hh,
-             const Opt<T>& w_hr) {
+             const Opt<T>& w_hr, bool batch_first) {
   const int G = rnnfast::num_gates(cell);
   if (x.ndim() != 3)
-    throw py::value_error("x: expected a 3-D array (T, B, I), got shape " + shape_str(x));
+    throw py::value_error(std::string("x: expected a 3-D array ") +
+                          (batch_first ? "(B, T, I)" : "(T, B, I)") + ", got shape " +
+                          shape_str(x));
   if (w_ih.ndim() != 2)
     throw py::value_error("w_ih: expected a 2-D array (G*H, I), got shape " + shape_str(w_ih));
   if (w_hh.ndim() != 2)
     throw py::value_error("w_hh: expected a 2-D array (G*H, H_out), got shape " + shape_str(w_hh));
   Dims d;
-  d.T = x.shape(0);
-  d.B = x.shape(1);
+  d.batch_first = batch_first;
+  d.T = x.shape(batch_first ? 1 : 0);
+  d.B = x.shape(batch_first ? 0 : 1);
   d.I = x.shape(2);
   if (w_ih.shape(0) % G != 0 || w_ih.shape(0) == 0)
     throw py::value_error("w_ih: expected " + std::to_string(G) +
@@ -271,14 +274,14 @@ struct Layer {
 
   Layer(Cell cell, const py::object& xo, const py::object& w_iho, const py::object& w_hho,
         const py::object& b_iho, const py::object& b_hho, const py::object& w_hro,
-        const py::object& lengthso)
+        const py::object& lengthso, bool batch_first)
       : x(*get<T>("x", xo, true)),
         w_ih(*get<T>("w_ih", w_iho, true)),
         w_hh(*get<T>("w_hh", w_hho, true)),
         b_ih(get<T>("b_ih", b_iho, false)),
         b_hh(get<T>("b_hh", b_hho, false)),
         w_hr(get<T>("w_hr", w_hro, false)) {
-    d = dims_of<T>(cell, x, w_ih, w_hh, b_ih, b_hh, w_hr);
+    d = dims_of<T>(cell, x, w_ih, w_hh, b_ih, b_hh, w_hr, batch_first);
     lengths = get_lengths(lengthso, d.B);
     len = lengths ? lengths->data() : nullptr;
     w.w_ih = w_ih.data();
@@ -286,6 +289,10 @@ struct Layer {
     w.b_ih = b_ih ? b_ih->data() : nullptr;
     w.b_hh = b_hh ? b_hh->data() : nullptr;
     w.w_hr = w_hr ? w_hr->data() : nullptr;
+  }
+  // The shape of a per-position array with n features: (T, B, n), or (B, T, n).
+  std::vector<int64_t> steps(int64_t n) const {
+    return d.batch_first ? std::vector<int64_t>{d.B, d.T, n} : std::vector<int64_t>{d.T, d.B, n};
   }
 };
 
@@ -305,9 +312,9 @@ struct ForwardCall {
   ForwardCall(Cell cell_, const py::object& xo, const py::object& w_iho, const py::object& w_hho,
               const py::object& b_iho, const py::object& b_hho, const py::object& w_hro,
               const py::object& h0o, const py::object& c0o, const py::object& lengthso,
-              const py::object& h_masko, bool reverse_, bool training_)
+              const py::object& h_masko, bool reverse_, bool training_, bool batch_first)
       : cell(cell_),
-        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso),
+        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, batch_first),
         reverse(reverse_),
         training(training_) {
     const Dims& d = L.d;
@@ -322,7 +329,8 @@ struct ForwardCall {
     h_mask = get<T>("h_mask", h_masko, false);
     if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
     const int64_t rsize = training ? rnnfast::reserve_size(cell, d) : 0;
-    y = output<T>({d.T, d.B, d.H_out});
+    const std::vector<int64_t> ys = L.steps(d.H_out);
+    y = output<T>({ys[0], ys[1], ys[2]});
     h_n = output<T>({d.B, d.H_out});
     if (cell == Cell::LSTM) {
       py::array_t<T> a = output<T>({d.B, d.H});
@@ -365,19 +373,20 @@ struct BackwardCall {
                const py::object& w_iho, const py::object& w_hho, const py::object& b_iho,
                const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                const py::object& h_masko, bool reverse_, const py::object& dyo,
-               const py::object& dh_no, const py::object& dc_no, const py::object& yo)
+               const py::object& dh_no, const py::object& dc_no, const py::object& yo,
+               bool batch_first)
       : cell(cell_),
-        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso),
+        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, batch_first),
         reserve(*get<T>("reserve", reserveo, true)),
         y(*get<T>("y", yo, true)),
         reverse(reverse_) {
     const Dims& d = L.d;
-    check_shape("y", y, {d.T, d.B, d.H_out});
+    check_shape("y", y, L.steps(d.H_out));
     dy = get<T>("dy", dyo, false);
     dh_n = get<T>("dh_n", dh_no, false);
     dc_n = get<T>("dc_n", dc_no, false);
     check_shape("reserve", reserve, {rnnfast::reserve_size(cell, d)});
-    if (dy) check_shape("dy", *dy, {d.T, d.B, d.H_out});
+    if (dy) check_shape("dy", *dy, L.steps(d.H_out));
     if (dh_n) check_shape("dh_n", *dh_n, {d.B, d.H_out});
     if (dc_n) {
       if (cell != Cell::LSTM)
@@ -387,7 +396,8 @@ struct BackwardCall {
     h_mask = get<T>("h_mask", h_masko, false);
     if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
     const int64_t G = rnnfast::num_gates(cell);
-    dx = output<T>({d.T, d.B, d.I});
+    const std::vector<int64_t> xs = L.steps(d.I);
+    dx = output<T>({xs[0], xs[1], xs[2]});
     dh0 = output<T>({d.B, d.H_out});
     if (cell == Cell::LSTM) {
       py::array_t<T> a = output<T>({d.B, d.H});
@@ -452,9 +462,9 @@ py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
                     const py::object& w_hho, const py::object& b_iho, const py::object& b_hho,
                     const py::object& w_hro, const py::object& h0o, const py::object& c0o,
                     const py::object& lengthso, const py::object& h_masko, bool reverse,
-                    bool training) {
+                    bool training, bool batch_first) {
   ForwardCall<T> c(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, h0o, c0o, lengthso, h_masko,
-                   reverse, training);
+                   reverse, training, batch_first);
   return run_one(c, "forward");
 }
 
@@ -463,30 +473,31 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
                      const py::object& w_iho, const py::object& w_hho, const py::object& b_iho,
                      const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                      const py::object& h_masko, bool reverse, const py::object& dyo,
-                     const py::object& dh_no, const py::object& dc_no, const py::object& yo) {
+                     const py::object& dh_no, const py::object& dc_no, const py::object& yo,
+                     bool batch_first) {
   BackwardCall<T> c(cell, reserveo, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, h_masko,
-                    reverse, dyo, dh_no, dc_no, yo);
+                    reverse, dyo, dh_no, dc_no, yo, batch_first);
   return run_one(c, "backward");
 }
 
-// args: the 12 arguments of forward after `cell` (x .. training), as a tuple.
+// args: the 13 arguments of forward after `cell` (x .. batch_first), as a tuple.
 template <typename T>
 ForwardCall<T> forward_call(Cell cell, const py::tuple& a) {
-  if (a.size() != 12)
-    throw py::value_error("forward_pair: expected 12 arguments per call, got " +
+  if (a.size() != 13)
+    throw py::value_error("forward_pair: expected 13 arguments per call, got " +
                           std::to_string(a.size()));
   return ForwardCall<T>(cell, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-                        a[10].cast<bool>(), a[11].cast<bool>());
+                        a[10].cast<bool>(), a[11].cast<bool>(), a[12].cast<bool>());
 }
 
-// args: the 14 arguments of backward after `cell` (reserve .. y), as a tuple.
+// args: the 15 arguments of backward after `cell` (reserve .. batch_first), as a tuple.
 template <typename T>
 BackwardCall<T> backward_call(Cell cell, const py::tuple& a) {
-  if (a.size() != 14)
-    throw py::value_error("backward_pair: expected 14 arguments per call, got " +
+  if (a.size() != 15)
+    throw py::value_error("backward_pair: expected 15 arguments per call, got " +
                           std::to_string(a.size()));
   return BackwardCall<T>(cell, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
-                         a[9].cast<bool>(), a[10], a[11], a[12], a[13]);
+                         a[9].cast<bool>(), a[10], a[11], a[12], a[13], a[14].cast<bool>());
 }
 
 bool is_float64(const py::object& w_ih) {
@@ -508,35 +519,36 @@ PYBIND11_MODULE(_core, m) {
       "forward",
       [](int cell, py::object x, py::object w_ih, py::object w_hh, py::object b_ih,
          py::object b_hh, py::object w_hr, py::object h0, py::object c0, py::object lengths,
-         py::object h_mask, bool reverse, bool training) {
+         py::object h_mask, bool reverse, bool training, bool batch_first) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
           return forward_t<double>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask,
-                                   reverse, training);
+                                   reverse, training, batch_first);
         return forward_t<float>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask,
-                                reverse, training);
+                                reverse, training, batch_first);
       },
       py::arg("cell"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("w_hr"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
-      py::arg("h_mask"), py::arg("reverse"), py::arg("training"),
+      py::arg("h_mask"), py::arg("reverse"), py::arg("training"), py::arg("batch_first") = false,
       "One layer, one direction -> (y, h_n, c_n or None, reserve or None)");
   m.def(
       "backward",
       [](int cell, py::object reserve, py::object x, py::object w_ih, py::object w_hh,
          py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths,
          py::object h_mask, bool reverse, py::object dy, py::object dh_n, py::object dc_n,
-         py::object y) {
+         py::object y, bool batch_first) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
           return backward_t<double>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
-                                    h_mask, reverse, dy, dh_n, dc_n, y);
+                                    h_mask, reverse, dy, dh_n, dc_n, y, batch_first);
         return backward_t<float>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask,
-                                 reverse, dy, dh_n, dc_n, y);
+                                 reverse, dy, dh_n, dc_n, y, batch_first);
       },
       py::arg("cell"), py::arg("reserve"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
       py::arg("b_ih"), py::arg("b_hh"), py::arg("w_hr"), py::arg("lengths"), py::arg("h_mask"),
       py::arg("reverse"),
       py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("y"),
+      py::arg("batch_first") = false,
       "BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr)");
   m.def(
       "forward_pair",

@@ -6,7 +6,8 @@ LSTM with optional projection, GRU) and, when ``training``, returns an opaque ``
 PyTorch's (gate order, formulas, weight layout, packed-sequence semantics for ``lengths``);
 see ``rnnfast.reference`` for the plain NumPy version of the same maths.
 
-Shapes: x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (LSTM); y [T,B,H_out];
+Shapes: x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (LSTM); y [T,B,H_out]; with
+``batch_first=True`` x, y (and dx, dy) are [B,T,..] instead, read and written in place;
 w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected LSTM only);
 lengths [B] integers in [1, T]. G = 1 (rnn_*), 4 (lstm), 3 (gru).
 
@@ -62,13 +63,14 @@ def _lengths(lengths):
 
 
 def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
-            lengths=None, reverse=False, training=True, h_mask=None):
+            lengths=None, reverse=False, training=True, h_mask=None, batch_first=False):
     """Run one layer over a whole sequence.
 
     Returns ``(y, h_n, c_n, reserve)``; ``c_n`` is None unless ``mode == "lstm"`` and
     ``reserve`` is None unless ``training``. All float arrays are cast to ``w_ih``'s dtype.
     ``h_mask`` [B,H_out] is a recurrent (variational) dropout mask, already scaled: W_hh sees
-    h_{t-1} * h_mask at every step.
+    h_{t-1} * h_mask at every step. ``batch_first``: x is [B,T,I] and y [B,T,H_out] (the
+    kernels read and write that layout in place).
     """
     cell = _mode_id(mode)
     dt = _dtype_of(w_ih)
@@ -76,15 +78,16 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         cell, _as("x", x, dt, False), _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False),
         _as("b_ih", b_ih, dt), _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _as("h0", h0, dt),
         _as("c0", c0, dt), _lengths(lengths), _as("h_mask", h_mask, dt), bool(reverse),
-        bool(training))
+        bool(training), bool(batch_first))
 
 
 def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
-             lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None):
+             lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
+             batch_first=False):
     """Backpropagation through time for a ``forward(..., training=True)`` call.
 
-    ``mode``, ``x``, the weights, ``lengths``, ``h_mask`` and ``reverse`` must be those of the
-    forward call, and ``y`` its output, unchanged: the state each step read is ``y`` one step
+    ``mode``, ``x``, the weights, ``lengths``, ``h_mask``, ``reverse`` and ``batch_first`` must
+    be those of the forward call, and ``y`` its output, unchanged: the state each step read is ``y`` one step
     back, so the reserve does not hold it twice (as cuDNN's RNN backward takes y). A ``y`` whose
     last steps differ from that forward's ``h_n`` raises ValueError.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
@@ -96,22 +99,23 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None
     dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
         cell, *_backward_args(reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr,
                               lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
-                              h_mask=h_mask))
+                              h_mask=h_mask, batch_first=batch_first))
     return {"dx": dx, "dh0": dh0, "dc0": dc0, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih,
             "b_hh": db_hh, "w_hr": dw_hr}
 
 
 def _forward_args(x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
-                  lengths=None, reverse=False, training=True, h_mask=None):
+                  lengths=None, reverse=False, training=True, h_mask=None, batch_first=False):
     dt = _dtype_of(w_ih)
     return (_as("x", x, dt, False), _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False),
             _as("b_ih", b_ih, dt), _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt),
             _as("h0", h0, dt), _as("c0", c0, dt), _lengths(lengths), _as("h_mask", h_mask, dt),
-            bool(reverse), bool(training))
+            bool(reverse), bool(training), bool(batch_first))
 
 
 def _backward_args(reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
-                   lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None):
+                   lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
+                   batch_first=False):
     dt = _dtype_of(w_ih)
     if reserve is None:
         raise ValueError("reserve: expected the reserve of a forward(training=True) call, got None")
@@ -121,7 +125,7 @@ def _backward_args(reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None
             _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False), _as("b_ih", b_ih, dt),
             _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _lengths(lengths),
             _as("h_mask", h_mask, dt), bool(reverse), _as("dy", dy, dt), _as("dh_n", dh_n, dt),
-            _as("dc_n", dc_n, dt), _as("y", y, dt, False))
+            _as("dc_n", dc_n, dt), _as("y", y, dt, False), bool(batch_first))
 
 
 def forward_pair(mode, a, b):

@@ -5,6 +5,8 @@
 //
 // Shape legend (row-major, time-major, every pointer annotated with its shape):
 //   T      steps            B  batch           I  input features
+//   [T,B,..]  a per-step, per-sequence array (x, y, dx, dy); with Dims::batch_first it is laid
+//          out [B,T,..] instead (PyTorch's batch_first), read and written in place, no copy
 //   H      hidden units     H_out  H, or the LSTM projection size (proj_size) when 0 < H_out < H
 //   G      gates: 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)  -- PyTorch's order and formulas
 //     LSTM  i,f,o = sigmoid, g = tanh, c' = f*c + i*g, h' = o*tanh(c') (then h' = W_hr h' if projected)
@@ -40,6 +42,7 @@ const char* cell_name(Cell cell);
 struct Dims {
   int64_t T = 0, B = 0, I = 0, H = 0;
   int64_t H_out = 0;  // == H, or the projection size for a projected LSTM (0 < H_out < H)
+  bool batch_first = false;  // x, y, dx, dy are [B,T,..] instead of [T,B,..]
 };
 
 template <typename T>

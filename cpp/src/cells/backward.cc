@@ -61,6 +61,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
   const bool proj = Ho != H;
+  const detail::Rows row(d);
   const detail::Reserve<T> res(C, d, const_cast<T*>(reserve));
 
   // Time-indexed gradients (zero where a sequence has ended) and shared step buffers.
@@ -85,6 +86,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // ms, large 130-136 -> 126-131; a quarter fewer stores in the pass). Otherwise the pass
   // also writes them to a step buffer, double-buffered so that one barrier per step suffices.
   const bool in_place = C != Cell::GRU && !(lengths && reverse);
+  const int64_t ldr = in_place ? row.sb * GH : GH;  // between the rows of a step's dR
   T* dRs = in_place ? nullptr : ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);
   T* dhd = C == Cell::GRU ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
   T* dm = proj ? ws.get<T>(detail::kDm, bh, true) : nullptr;
@@ -93,7 +95,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // since, would otherwise give wrong gradients without a word).
   for (int64_t b = 0; b < B; ++b) {
     const int64_t t = time_index(detail::seq_len(b, NT, lengths) - 1, b, NT, lengths, reverse);
-    if (std::memcmp(y + (t * B + b) * Ho, res.h_last + b * Ho, sizeof(T) * Ho) != 0)
+    if (std::memcmp(y + row(t, b) * Ho, res.h_last + b * Ho, sizeof(T) * Ho) != 0)
       throw std::invalid_argument(
           "y: expected the output y of the forward call that wrote the reserve, got an array "
           "whose last step differs from that forward's h_n (sequence " + std::to_string(b) + ")");
@@ -102,7 +104,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // the sequence's previous step, or `init` (the saved h0, c0) at its first.
   auto before = [&](const T* steps, const T* init, int64_t n, int64_t t, int64_t b) {
     const int64_t tp = detail::prev_time(t, b, NT, lengths, reverse);
-    return tp >= 0 ? steps + (tp * B + b) * n : init + b * n;
+    return tp >= 0 ? steps + row(tp, b) * n : init + b * n;
   };
   auto h_prev = [&](int64_t t, int64_t b) { return before(y, res.h0, Ho, t, b); };
   auto c_prev = [&](int64_t t, int64_t b) { return before(res.c, res.c0, H, t, b); };
@@ -142,7 +144,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       int parity = 0;
       for (int64_t s = NT - 1; s >= 0; --s) {
         // Rows of this step's dR (ended sequences: zero rows, their dh is kept below).
-        T* dRcur = in_place ? dG + time_index(s, 0, NT, nullptr, reverse) * B * GH
+        T* dRcur = in_place ? dG + row(time_index(s, 0, NT, nullptr, reverse), 0) * GH
                             : dRs + parity * B * GH;
         // dh_t += dy_t on this thread's output columns
         for (int64_t b = b0; b < b1; ++b) {
@@ -150,10 +152,10 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           if (t < 0) continue;
           T* dhb = dh + b * Ho;
           if (dy) {
-            const T* dyb = dy + (t * B + b) * Ho;
+            const T* dyb = dy + row(t, b) * Ho;
             for (int64_t k = v0; k < v1; ++k) dhb[k] += dyb[k];
           }
-          if (proj) std::memcpy(dr_all + (t * B + b) * Ho + v0, dhb + v0, sizeof(T) * nv);
+          if (proj) std::memcpy(dr_all + row(t, b) * Ho + v0, dhb + v0, sizeof(T) * nv);
         }
         if (proj) {  // dm = dh W_hr on this thread's units (needs all of dh)
           if (sp.by_units) step_barrier.wait(tid, nth);
@@ -171,7 +173,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t t = time_index(s, b, NT, lengths, reverse);
           if (t < 0) continue;
-          const int64_t pos = t * B + b;
+          const int64_t pos = row(t, b);
           T* dg = dG + pos * GH + u0;
           T* drs = in_place ? nullptr : dRcur + b * GH + u0;
           if constexpr (C == Cell::LSTM) {
@@ -190,10 +192,10 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         // ended sequences keep their dh.
         if (nv > 0 && nb > 0) {
           if (direct)
-            gemm::gemm_direct<T>(nb, nv, GH, dRcur + b0 * GH, GH, w.w_hh + v0, Ho, false, T(0),
-                                 dhp, nv);
+            gemm::gemm_direct<T>(nb, nv, GH, dRcur + b0 * ldr, ldr, w.w_hh + v0, Ho, false,
+                                 T(0), dhp, nv);
           else
-            gemm::gemm_serial<T>(nb, dRcur + b0 * GH, GH, false, Wb, T(0), dhp, nv,
+            gemm::gemm_serial<T>(nb, dRcur + b0 * ldr, ldr, false, Wb, T(0), dhp, nv,
                                  {true, (s & 1) != 0});
         }
         for (int64_t b = b0; b < b1; ++b) {
@@ -245,9 +247,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     const T* zero_row = ws.get<T>(detail::kZeroRow, static_cast<size_t>(Ho), /*zero=*/true);
     for (int64_t t = 0; t < NT; ++t)
       for (int64_t b = 0; b < B; ++b)
-        rows[t * B + b] = t < detail::seq_len(b, NT, lengths) ? h_prev(t, b) : zero_row;
+        rows[row(t, b)] = t < detail::seq_len(b, NT, lengths) ? h_prev(t, b) : zero_row;
     gemm::PackedB<T>& Hp = ws.packed<T>(detail::kPackGemm);
-    Hp.pack_rows(rows, TB, Ho, h_mask, B);
+    Hp.pack_rows(rows, TB, Ho, h_mask, B, row.sb);  // row k is sequence (k / sb) % B
     // dR^T's rows: dG's columns, then (GRU) the n block from dRn.
     gemm::gemm_packed<T>(same, dG, GH, /*transA=*/true, Hp, T(1), dw.dw_hh, Ho);
     if (C == Cell::GRU)  // its n rows

@@ -15,8 +15,8 @@ namespace detail {
 void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih,
               bool has_b_hh, bool has_w_hr, const int64_t* lengths);
 
-// The training reserve. The blocks of gates, c and hn are time-indexed [T,B,...] (position
-// (t,b) holds what step t of sequence b saved), so the post-loop weight gradients are single
+// The training reserve. The blocks of gates, c and hn are position-indexed [T,B,...] (position
+// (t,b), at row Rows(d)(t, b), holds what step t of sequence b saved), so the post-loop weight gradients are single
 // GEMMs over all steps; positions past a sequence's end hold zeros. It holds only what the
 // forward's output y does not: the state h_{t-1} a step read is y at the sequence's previous
 // step (prev_time below), or h0 at its first, so backward takes y, and the reserve keeps the
@@ -50,6 +50,16 @@ struct Reserve {
     }
     h_last = p;
   }
+};
+
+// The row of position (t, b) in a [T,B,..] array, or a [B,T,..] one with d.batch_first: every
+// per-position array of a call (x, y, dx, dy, the reserve, the work buffers of all steps) uses
+// the same order, so the products over all positions pair their rows up whichever it is. The
+// rows of one step, b = 0..B-1, are `sb` rows apart.
+struct Rows {
+  int64_t st, sb;  // rows between consecutive steps, and between consecutive sequences
+  explicit Rows(const Dims& d) : st(d.batch_first ? 1 : d.B), sb(d.batch_first ? d.T : 1) {}
+  int64_t operator()(int64_t t, int64_t b) const { return t * st + b * sb; }
 };
 
 // Length of sequence b (T without lengths).

@@ -111,6 +111,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
   const bool proj = Ho != H;
+  const detail::Rows row(d);
 
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
@@ -139,7 +140,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   if (lengths) {
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t t = lengths[b]; t < NT; ++t) {
-        const int64_t pos = t * B + b;
+        const int64_t pos = row(t, b);
         std::fill_n(y + pos * Ho, Ho, T(0));
         if (res.gates) std::fill_n(res.gates + pos * GH, GH, T(0));
         if (res.c) std::fill_n(res.c + pos * H, H, T(0));
@@ -238,7 +239,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           for (int64_t b = b0; b < b1 && Pin; ++b) {  // Pin: none when fused (or no units)
             const int64_t t = time_index(s, b, NT, lengths, reverse);
             for (int g = 0; g < G && t >= 0; ++g)
-              prefetch_rows(Pin + (t * B + b) * pin_ld + g * pin_gs, 1, nu, 0);
+              prefetch_rows(Pin + row(t, b) * pin_ld + g * pin_gs, 1, nu, 0);
           }
         }
         // 2a. this thread's slice of the recurrent product (of the dropped-out state); fused,
@@ -248,7 +249,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           const T* A = (h_mask ? hmc : hc) + b0 * Ho;
           if (fuse) {
             const int64_t t = reverse ? NT - 1 - s : s;  // no lengths when reversed (fuse_input)
-            gemm::gemm_serial<T>(nb, x + (t * B + b0) * I, I, false, Wx, T(0), R, gnu,
+            gemm::gemm_serial<T>(nb, x + row(t, b0) * I, row.sb * I, false, Wx, T(0), R, gnu,
                                  gemm::Walk{}, bias_t);
             gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(1), R, gnu, {true, (s & 1) != 0});
             if (fuse_gru)
@@ -272,7 +273,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             }
             continue;
           }
-          const int64_t pos = t * B + b;
+          const int64_t pos = row(t, b);
           // Fused, the step's product already holds the input part: it is the pass's only
           // operand, with the product's gate stride.
           const T* p = fuse ? R + (b - b0) * gnu : Pin + pos * pin_ld;
@@ -313,7 +314,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
               if (h_mask) std::memcpy(hmx + b * Ho + v0, hmc + b * Ho + v0, sizeof(T) * nv);
               continue;
             }
-            const int64_t pos = t * B + b;
+            const int64_t pos = row(t, b);
             std::memcpy(hxb, rp + (b - b0) * nv, sizeof(T) * nv);
             std::memcpy(y + pos * Ho + v0, hxb, sizeof(T) * nv);
             if (h_mask)
