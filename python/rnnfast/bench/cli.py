@@ -4,6 +4,9 @@ With no options it runs the quick default (QUICK_CASES at 1 thread and at all co
 the table as cases finish, then the peak-memory table, optionally writes JSON and a PNG chart,
 and exits 0 on success, 1 when a result check failed, 2 when rnnfast itself cannot run (e.g. the
 C++ module is not built) or an option is wrong.
+
+With ``--programs [NAMES...]`` it runs the programs benchmark instead (programs.py: whole
+training programs against their plain-PyTorch twins), with the same exit codes.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import argparse
 import importlib.util
 import sys
 
-from . import plot, report, suite
+from . import plot, programs, report, suite
 
 __all__ = ["build_parser", "main"]
 
@@ -62,8 +65,9 @@ def build_parser():
                    help=f"thread counts for rnnfast, the peers and the GEMM rate, one pass over "
                         f"the cases each (default: 1 and all cores, here "
                         f"{','.join(map(str, suite.default_threads()))})")
-    p.add_argument("--repeats", type=int, default=7,
-                   help="timed rounds per case (default 7); medians are reported")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed rounds per case (default 7; with --programs, epochs per "
+                        "framework, default 5); medians are reported")
     p.add_argument("--warmup", type=int, default=1, help="warm-up calls per implementation")
     p.add_argument("--settle", type=float, default=500.0, metavar="MS",
                    help="before switching implementations, wait up to MS for the previous "
@@ -83,6 +87,27 @@ def build_parser():
     p.add_argument("--no-onnxruntime", action="store_true", help="skip onnxruntime")
     p.add_argument("--no-check", action="store_true", help="time without checking results")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights")
+    prog = p.add_argument_group(
+        "programs, not kernels",
+        "--programs times whole training programs instead of kernels: each example's training "
+        "loop at a fixed size (benchmarks/programs/), rnnfast against its plain-PyTorch twin "
+        "with the same data, model, initial weights, batch, optimizer and loss. Both are "
+        "checked first at a tiny size (same per-step losses), then epochs of each are timed "
+        "interleaved after --warmup epochs; the table gives seconds per epoch (medians), "
+        "their ratio and the final losses, then the geometric mean of the ratios. --threads "
+        "N sets rnnfast's, torch's and numpy's BLAS threads (default all cores); --repeats, "
+        "--warmup, --settle, --seed, --no-check and --json apply. Needs torch.")
+    prog.add_argument("--programs", nargs="*", metavar="NAME",
+                      help="run these programs (default: all; comma or space separated)")
+    prog.add_argument("--programs-dir", metavar="DIR",
+                      help="the programs' directory (default: benchmarks/programs under the "
+                           "current directory, else under rnnfast's checkout)")
+    prog.add_argument("--check", action="store_true",
+                      help="with --programs: only the check, at the tiny size (one short epoch "
+                           "of each framework, data in a fixed order); seconds")
+    prog.add_argument("--profile", type=int, default=0, metavar="N",
+                      help="with --programs: after the timing, one more rnnfast epoch of each "
+                           "program under cProfile; print its top N entries")
     return p
 
 
@@ -109,6 +134,15 @@ def _select(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.programs is not None:
+        return programs.main(args)
+    for flag in ("programs_dir", "check", "profile"):
+        if getattr(args, flag):
+            print(f"error: --{flag.replace('_', '-')} applies only with --programs",
+                  file=sys.stderr)
+            return 2
+    if args.repeats is None:
+        args.repeats = 7
     try:
         cells, sizes, cases, memory_cases, top_only = _select(args)
         threads = [int(t) for t in _list(args.threads)] if args.threads else None

@@ -1,0 +1,82 @@
+"""Data shared by more than one program: fixed slices of the real datasets, prepared with NumPy
+and rnnfast.data once and then handed to both twins (the preparation is not timed).
+
+The loaders read files of pip packages through rnnfast.datasets; a missing package raises
+ModuleNotFoundError with the pip command, which the runner reports as a skipped program.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+
+from rnnfast import data, datasets
+
+
+@functools.lru_cache(maxsize=None)
+def _imdb_split():
+    texts, labels = datasets.imdb_reviews()
+    # The examples' split (80/20, stratified, seed 0); the programs train on its first part.
+    tr_x, _, tr_y, _ = datasets.train_test_split(texts, labels, test_size=0.2, seed=0,
+                                                 stratify=labels)
+    return tr_x, tr_y
+
+
+def imdb(n, vocab_size, maxlen, label=int):
+    """The first ``n`` training reviews of the examples' IMDB split as a list of (word ids
+    (L,) int64, label) pairs: a vocabulary of the ``vocab_size`` most frequent words of these
+    reviews (ids 0 <pad>, 1 <unk>), each review's last ``maxlen`` words, ``label`` applied to
+    the 0/1 label. Returns (vocabulary size, pairs)."""
+    tr_x, tr_y = _imdb_split()
+    tokens = [data.tokenize_words(t)[-maxlen:] for t in tr_x[:n]]
+    vocab = data.Vocab.build(tokens, max_size=vocab_size)
+    pairs = []
+    for toks, y in zip(tokens, tr_y[:n]):
+        ids = vocab.encode(toks).astype(np.int64)
+        pairs.append((ids if len(ids) else np.array([vocab.unk_index], np.int64), label(y)))
+    return len(vocab), pairs
+
+
+@functools.lru_cache(maxsize=None)
+def shakespeare():
+    return datasets.shakespeare()
+
+
+def char_windows(n_chars, T):
+    """The first ``n_chars`` characters of Shakespeare as consecutive, non-overlapping windows:
+    inputs (N, T) int64 and next-character targets (N, T), and the number of symbols (over the
+    whole text, so the vocabulary does not depend on the slice)."""
+    text = shakespeare()
+    chars = sorted(set(text))
+    stoi = {c: i for i, c in enumerate(chars)}
+    ids = np.array([stoi[c] for c in text[:n_chars + 1]], dtype=np.int64)
+    n = (len(ids) - 1) // T
+    return ids[:n * T].reshape(n, T), ids[1:n * T + 1].reshape(n, T), len(chars)
+
+
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|[.,;:!?]|\n")
+
+
+def word_windows(n_tokens, T, vocab_size):
+    """Shakespeare as lower-cased words, punctuation marks and line breaks (text_generator's
+    tokens): the first ``n_tokens`` tokens as consecutive windows of T, inputs (N, T) int64 and
+    next-token targets (N, T), over a vocabulary of the ``vocab_size`` most frequent tokens of
+    the slice. Returns (inputs, targets, vocabulary size)."""
+    text = shakespeare()
+    # About 4.2 characters per token: read only as much text as the slice needs.
+    tokens = _TOKEN.findall(re.sub(r"\n+", "\n", text[:n_tokens * 6].lower()))[:n_tokens + 1]
+    vocab = data.Vocab.build(tokens, max_size=vocab_size)
+    ids = vocab.encode(tokens).astype(np.int64)
+    n = (len(ids) - 1) // T
+    return ids[:n * T].reshape(n, T), ids[1:n * T + 1].reshape(n, T), len(vocab)
+
+
+def shakespeare_words(min_letters, max_letters, n):
+    """``n`` distinct words of min_letters..max_letters letters from Shakespeare, in a fixed
+    shuffled order (seq2seq_attention's words)."""
+    words = sorted({w for w in re.findall(r"[a-z]+", shakespeare().lower())
+                    if min_letters <= len(w) <= max_letters})
+    order = np.random.default_rng(0).permutation(len(words))
+    return [words[i] for i in order[:n]]

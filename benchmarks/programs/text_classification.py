@@ -1,0 +1,121 @@
+"""text_classification (examples/text_classification.py) as a benchmark program: IMDB reviews,
+Embedding -> tanh RNN over padded batches with their lengths -> Linear on the final hidden
+state, CrossEntropyLoss, Adam, gradient clipping, a shuffling DataLoader with a padding
+collate function.
+
+Fixed size: the first 2,000 reviews of the examples' training split, each review's last 200
+words, a 10,000-word vocabulary, 64 embedding dims and 64 hidden units (the example's full
+run), batches of 64. The torch twin packs each batch (pack_padded_sequence), as a torch
+tutorial does; rnnfast takes ``lengths=`` with the same semantics.
+"""
+
+from ._harness import build as _build
+from . import _data
+
+DATA = "movie_reviews"
+
+SIZES = {
+    "full": dict(n=2000, vocab=10000, maxlen=200, emb=64, hidden=64, batch=64, lr=2e-3),
+    "tiny": dict(n=128, vocab=500, maxlen=30, emb=8, hidden=8, batch=32, lr=2e-3),
+}
+
+
+def make_data(cfg, seed):
+    vocab_size, pairs = _data.imdb(cfg["n"], cfg["vocab"], cfg["maxlen"], int)
+    return dict(vocab_size=vocab_size, train_set=pairs)
+
+
+def torch_program(data, cfg, seed, shuffle):
+    import torch
+    from torch import nn, optim
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
+    from torch.utils.data import DataLoader
+
+    class ReviewClassifier(nn.Module):
+        def __init__(self, vocab_size, emb, hidden, num_classes=2):
+            super().__init__()
+            self.embed = nn.Embedding(vocab_size, emb, padding_idx=0)
+            self.rnn = nn.RNN(emb, hidden, batch_first=True)
+            self.fc = nn.Linear(hidden, num_classes)
+
+        def forward(self, ids, lengths):
+            x = self.embed(ids)
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            _, h_n = self.rnn(x)
+            return self.fc(h_n[-1])
+
+    def collate(batch):
+        ids = [torch.tensor(s) for s, _ in batch]
+        lengths = torch.tensor([len(s) for s in ids])
+        labels = torch.tensor([y for _, y in batch])
+        return pad_sequence(ids, batch_first=True), lengths, labels
+
+    torch.manual_seed(seed)
+    model = ReviewClassifier(data["vocab_size"], cfg["emb"], cfg["hidden"])
+    loader = DataLoader(data["train_set"], batch_size=cfg["batch"], shuffle=shuffle,
+                        collate_fn=collate)
+    optimizer = optim.Adam(model.parameters(), lr=cfg["lr"])
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_epoch():
+        model.train()
+        losses = []
+        for ids, lengths, labels in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(ids, lengths), labels)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            losses.append(loss.item())
+        return losses
+
+    return model, train_epoch
+
+
+def rnnfast_program(data, cfg, seed, shuffle):
+    import rnnfast as torch
+    from rnnfast import nn, optim
+    from rnnfast.data import DataLoader, pad_collate
+
+    class ReviewClassifier(nn.Module):
+        def __init__(self, vocab_size, emb, hidden, num_classes=2):
+            super().__init__()
+            self.embed = nn.Embedding(vocab_size, emb, padding_idx=0)
+            self.rnn = nn.RNN(emb, hidden, batch_first=True)
+            self.fc = nn.Linear(hidden, num_classes)
+
+        def forward(self, ids, lengths):
+            x = self.embed(ids)
+            # port: no pack_padded_sequence: the lengths go to the layer itself
+            _, h_n = self.rnn(x, lengths=lengths)
+            return self.fc(h_n[-1])
+
+    # port: no nn.utils.rnn.pad_sequence to write the collate function with; pad_collate
+    collate = pad_collate  # port: returns the same (padded ids, lengths, labels)
+
+    torch.manual_seed(seed)
+    model = ReviewClassifier(data["vocab_size"], cfg["emb"], cfg["hidden"])
+    loader = DataLoader(data["train_set"], batch_size=cfg["batch"], shuffle=shuffle,
+                        collate_fn=collate)
+    optimizer = optim.Adam(model.parameters(), lr=cfg["lr"])
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_epoch():
+        model.train()
+        losses = []
+        for ids, lengths, labels in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(ids, lengths), labels)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            losses.append(loss.item())
+        return losses
+
+    return model, train_epoch
+
+
+def build(framework, seed=0, size="full", shuffle=True):
+    """This program for ``framework`` ("rnnfast" or "torch"); see _harness.build."""
+    import sys
+    return _build(sys.modules[__name__], framework, seed, size, shuffle)
