@@ -119,9 +119,11 @@ GRAD_CASES = {
     "mean_neg_dim": (lambda a: a.mean(-1, keepdim=True), [rand(3, 4)]),
     "mean_dims": (lambda a: a.mean((0, 1)), [rand(3, 4, 2)]),
     "max_all": (lambda a: a.max(), [rand(3, 4)]),
-    "max_dim": (lambda a: a.max(1), [rand(3, 4)]),
-    "max_dim_keepdim": (lambda a: a.max(0, keepdim=True), [rand(3, 4)]),
-    "min_dim": (lambda a: a.min(-1), [rand(3, 4)]),
+    "max_dim": (lambda a: a.max(1).values, [rand(3, 4)]),
+    "max_dim_keepdim": (lambda a: a.max(0, keepdim=True)[0], [rand(3, 4)]),
+    "min_dim": (lambda a: a.min(-1).values, [rand(3, 4)]),
+    "amax_dim": (lambda a: a.amax(1), [rand(3, 4)]),
+    "amin_dims": (lambda a: a.amin((0, 1)), [rand(3, 4)]),
     # elementwise
     "exp": (lambda a: a.exp(), [rand(3, 2)]),
     "log": (lambda a: a.log(), [np.abs(rand(3, 2, low=0.5))]),
@@ -192,10 +194,12 @@ def test_values_and_gradients_match_torch(case):
 
 
 def test_torch_max_with_dim_torch_style():
-    # torch's max(dim) returns (values, indices); ours returns values only (documented).
+    # max(dim) returns (values, indices) as torch's does
     torch = pytest.importorskip("torch")
     d = RNG.standard_normal((3, 4)).astype(np.float32)
-    np.testing.assert_array_equal(rnnfast.tensor(d).max(1).data, torch.tensor(d).max(1)[0])
+    values, indices = rnnfast.tensor(d).max(1)
+    np.testing.assert_array_equal(values.data, torch.tensor(d).max(1)[0])
+    np.testing.assert_array_equal(indices.data, torch.tensor(d).max(1).indices)
     np.testing.assert_array_equal(rnnfast.tensor(d).argmax(1).data, torch.tensor(d).argmax(1))
 
 
@@ -382,6 +386,8 @@ def test_dtype_rules():
     assert rnnfast.tensor([True, False]).dtype == np.bool_
     assert rnnfast.tensor([1, 2], dtype=np.float64).dtype == np.float64
     assert rnnfast.Tensor(np.zeros(2), dtype="float32").dtype == np.float32
+    assert rnnfast.Tensor(np.zeros(2)).dtype == np.float32     # torch.Tensor: always float32
+    assert rnnfast.Tensor([1, 2]).dtype == np.float32
     # a float scalar is 'weak': it keeps a float32 tensor float32
     x = rnnfast.tensor([1.0])
     assert (x * 2.5).dtype == np.float32 and (np.float64(2.5) * x).dtype == np.float32

@@ -99,7 +99,7 @@ def test_fit_arrays_with_lengths_calls_model_with_lengths():
 
     class Probe(SeqClassifier):
         def forward(self, x, lengths=None):
-            seen.append(None if lengths is None else lengths.copy())
+            seen.append(None if lengths is None else lengths.clone())
             return super().forward(x, lengths)
 
     rnnfast.manual_seed(0)

@@ -5,27 +5,37 @@ The hot loops are C++ (rnnfast._core, private); this package is the thin Python 
 ``rnnfast.reference`` (the plain NumPy oracle), and ``rnnfast.bench`` (``python -m rnnfast``).
 """
 
+import builtins as _builtins
+
 from . import _core
 from . import functional, reference
-from .tensor import (Tensor, cat, is_grad_enabled, manual_seed, no_grad, stack, tensor,
-                     where)
+from .tensor import (Tensor, cat, enable_grad, is_grad_enabled, manual_seed, no_grad, stack,
+                     tensor, where)
+from . import _torch_api
+from ._torch_api import *  # noqa: F401,F403  (torch's top-level names; see _torch_api.__all__)
 from . import nn
-from . import data, optim, train
+from . import data, optim, train, utils
+from . import accelerator, cuda
 from .io import load, save
 
 __version__ = _core.version()
 
+# Note: the torch names shadow builtins here (rnnfast.float, rnnfast.max, ...); code in this
+# module reaches the builtins through _builtins.
 __all__ = ["functional", "reference", "set_num_threads", "get_num_threads", "__version__",
-           "tensor", "Tensor", "no_grad", "is_grad_enabled", "manual_seed", "cat", "stack",
-           "where", "nn", "optim", "data", "train", "save", "load", "use_deterministic",
-           "is_deterministic"]
+           "tensor", "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
+           "cat", "stack", "where", "nn", "optim", "data", "train", "utils", "cuda",
+           "accelerator", "save", "load", "use_deterministic", "is_deterministic",
+           "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
+           ] + list(_torch_api.__all__)
 
 
 def set_num_threads(n):
     """Set the number of threads the kernels use (like torch.set_num_threads)."""
-    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
+    if isinstance(n, _builtins.bool) or not isinstance(n, (_builtins.int,)) \
+            and not hasattr(n, "__index__"):
         raise TypeError(f"n: expected an int, got {type(n).__name__}")
-    n = int(n)
+    n = _builtins.int(n)
     if n < 1:
         raise ValueError(f"n: expected a thread count >= 1, got {n}")
     _core.set_num_threads(n)
@@ -51,7 +61,7 @@ def use_deterministic(mode):
     differently), training runs repeat bit for bit. The flag is recorded so code written for
     torch can state its intent, and ``is_deterministic()`` reports it; it changes no kernel.
     """
-    if not isinstance(mode, bool):
+    if not isinstance(mode, _builtins.bool):
         raise TypeError(f"mode: expected a bool, got {type(mode).__name__}")
     global _deterministic
     _deterministic = mode
@@ -60,4 +70,14 @@ def use_deterministic(mode):
 def is_deterministic():
     """Whether ``use_deterministic(True)`` is in force (the kernels are deterministic either
     way; see ``use_deterministic``)."""
+    return _deterministic
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """torch's name for ``use_deterministic`` (rnnfast's kernels are deterministic anyway)."""
+    use_deterministic(mode)
+
+
+def are_deterministic_algorithms_enabled():
+    """torch's name for ``is_deterministic``."""
     return _deterministic

@@ -1,10 +1,12 @@
-"""Data loading over NumPy arrays: Dataset, TensorDataset and DataLoader with torch.utils.data's
-names and behaviour (batches are NumPy arrays, not tensors); ``pad_collate`` for
+"""Data loading with torch.utils.data's names and behaviour: Dataset, TensorDataset, Subset,
+random_split, the samplers and DataLoader, whose batches are rnnfast Tensors as torch's are
+(``.numpy()`` gives the array; NumPy functions accept them as they are); ``pad_collate`` for
 variable-length sequences, whose lengths go straight to ``layer(x, lengths=...)``; Keras'
 ``pad_sequences``; and a small token ``Vocab`` with ``tokenize_words``.
 
-Deliberately absent: worker processes, samplers, pinned memory, iterable-style datasets.
-Shuffling draws from ``rnnfast.manual_seed``'s generator unless a ``seed`` is given.
+Deliberately absent: worker processes (``num_workers`` is accepted and the batches are loaded
+in the calling process), pinned memory, batch samplers, iterable-style datasets. Shuffling
+draws from ``rnnfast.manual_seed``'s generator unless a ``seed`` / ``generator`` is given.
 """
 
 from __future__ import annotations
@@ -17,10 +19,32 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .tensor import Tensor, default_generator
+from .tensor import Tensor, _wrap, default_generator
 
-__all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate", "pad_collate",
+__all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "Sampler", "SequentialSampler",
+           "RandomSampler", "DataLoader", "default_collate", "default_convert", "pad_collate",
            "pad_sequences", "Vocab", "tokenize_words", "tokenize_chars"]
+
+
+def _tensor(arr):
+    """A NumPy array (or scalar) of numbers as a Tensor sharing its memory; other data (strings)
+    as it is."""
+    arr = np.asarray(arr)
+    return _wrap(arr) if arr.dtype.kind in "biuf" else arr
+
+
+def default_convert(data):
+    """NumPy arrays and scalars of numbers in ``data`` (nested in tuples, lists and dicts) as
+    Tensors, as torch's default_convert; Tensors, Python numbers and strings unchanged."""
+    if isinstance(data, (np.ndarray, np.generic)):
+        return _tensor(data)
+    if isinstance(data, Mapping):
+        return {k: default_convert(v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(v) for v in data))
+    if isinstance(data, (tuple, list)):
+        return type(data)(default_convert(v) for v in data)
+    return data
 
 
 class Dataset:
@@ -45,7 +69,8 @@ def _as_data_array(x, name):
 
 class TensorDataset(Dataset):
     """Samples are tuples ``(a[i], b[i], ...)`` of the given arrays (NumPy arrays, rnnfast
-    Tensors or anything ``np.asarray`` accepts), which must share their first dim."""
+    Tensors or anything ``np.asarray`` accepts), which must share their first dim; numeric
+    items come back as Tensors (views, as torch's TensorDataset returns)."""
 
     def __init__(self, *arrays):
         if not arrays:
@@ -61,37 +86,142 @@ class TensorDataset(Dataset):
                                  f"{a.shape[0]}, arrays[0] has {n}")
 
     def __getitem__(self, index):
-        return tuple(a[index] for a in self.arrays)
+        return tuple(_tensor(a[index]) for a in self.arrays)
 
     def __len__(self):
         return self.arrays[0].shape[0]
 
 
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
+
+    def __getitem__(self, index):
+        return self.dataset[self.indices[index]]
+
+    def __len__(self):
+        return len(self.indices)
+
+
+def random_split(dataset, lengths, generator=None):
+    """Split ``dataset`` into non-overlapping Subsets of the given ``lengths`` (ints adding up
+    to ``len(dataset)``, or fractions adding up to 1, whose remainders go one each to the
+    first subsets, as torch does), in a random order from ``generator`` (an int seed or an
+    ``np.random.Generator``; default ``rnnfast.manual_seed``'s generator)."""
+    n = len(dataset)
+    lengths = list(lengths)
+    if not lengths:
+        raise ValueError("lengths: expected at least one length")
+    if all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in lengths):
+        sizes = [int(x) for x in lengths]
+    elif math.isclose(sum(lengths), 1.0) and all(0 <= x <= 1 for x in lengths):
+        sizes = [int(math.floor(n * f)) for f in lengths]
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+    else:
+        raise ValueError(f"lengths: expected ints adding up to {n} (the dataset's length) or "
+                         f"fractions adding up to 1, got {lengths}")
+    if any(x < 0 for x in sizes) or sum(sizes) != n:
+        raise ValueError(f"lengths: expected non-negative sizes adding up to {n} (the "
+                         f"dataset's length), got {sizes}")
+    order = _as_generator(generator, "generator").permutation(n)
+    bounds = np.cumsum([0] + sizes)
+    return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _as_generator(seed, name):
+    """An int seed, an np.random.Generator or None (the global generator, looked up at each
+    use) -> the generator to draw from."""
+    if seed is None:
+        return default_generator()
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
+        return np.random.Generator(np.random.PCG64(int(seed)))
+    raise TypeError(f"{name}: expected a non-negative int, an np.random.Generator or None, "
+                    f"got {seed!r}")
+
+
+class Sampler:
+    """An iterable of dataset indices (subclasses define ``__iter__`` and ``__len__``)."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} does not define __iter__")
+
+
+class SequentialSampler(Sampler):
+    """0, 1, ..., len(data_source) - 1."""
+
+    def __init__(self, data_source):
+        self.data_source = data_source
+
+    def __iter__(self):
+        return iter(range(len(self.data_source)))
+
+    def __len__(self):
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A new random order of the indices each epoch (``replacement``: ``num_samples`` draws
+    with replacement), from ``generator`` (int seed, np.random.Generator, or None for
+    ``rnnfast.manual_seed``'s generator)."""
+
+    def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+        self.data_source = data_source
+        self.replacement = bool(replacement)
+        if num_samples is not None and (isinstance(num_samples, bool) or
+                                        not isinstance(num_samples, numbers.Integral) or
+                                        num_samples < 1):
+            raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
+        if num_samples is not None and not replacement:
+            raise ValueError("num_samples: only with replacement=True (without replacement "
+                             "every index is drawn once)")
+        self._num_samples = num_samples
+        self._generator = None if generator is None else _as_generator(generator, "generator")
+
+    @property
+    def num_samples(self):
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self):
+        gen = self._generator if self._generator is not None else default_generator()
+        n = len(self.data_source)
+        if self.replacement:
+            return iter(int(i) for i in gen.integers(0, n, self.num_samples))
+        return iter(int(i) for i in gen.permutation(n))
+
+    def __len__(self):
+        return self.num_samples
+
+
 def default_collate(batch):
-    """Stack a list of samples into a batch: NumPy arrays / Tensors -> stacked array (new first
-    dim); numbers -> 1-D array (Python ints int64, floats float64, as torch); strings -> list;
-    tuples / lists -> tuple of collated fields; dicts -> dict of collated values."""
+    """Stack a list of samples into a batch, as torch's default_collate: Tensors / NumPy
+    arrays -> one Tensor with a new first dim; numbers -> a 1-D Tensor (Python ints int64,
+    floats float64, as torch); strings -> list; tuples / lists -> tuple of collated fields;
+    dicts -> dict of collated values."""
     if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)) or not len(batch):
         raise TypeError(f"batch: expected a non-empty list of samples, got {type(batch).__name__}")
     elem = batch[0]
-    if isinstance(elem, Tensor):
-        return np.stack([b.data for b in batch])
-    if isinstance(elem, (np.ndarray, np.generic)):
-        arrs = [np.asarray(b) for b in batch]
-        if elem.dtype.hasobject:
+    if isinstance(elem, (Tensor, np.ndarray, np.generic)):
+        arrs = [b.data if isinstance(b, Tensor) else np.asarray(b) for b in batch]
+        if arrs[0].dtype.hasobject:
             raise TypeError("default_collate: cannot collate arrays of dtype object")
         shapes = {a.shape for a in arrs}
         if len(shapes) > 1:
             raise ValueError(f"default_collate: samples have different shapes {sorted(shapes)}; "
                              f"use collate_fn=rnnfast.data.pad_collate for sequences of "
                              f"different lengths")
-        return np.stack(arrs)
+        return _tensor(np.stack(arrs))
     if isinstance(elem, bool):
-        return np.array(batch, dtype=bool)
+        return _wrap(np.array(batch, dtype=bool))
     if isinstance(elem, numbers.Integral):
-        return np.array(batch, dtype=np.int64)
+        return _wrap(np.array(batch, dtype=np.int64))
     if isinstance(elem, numbers.Real):
-        return np.array(batch, dtype=np.float64)
+        return _wrap(np.array(batch, dtype=np.float64))
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, Mapping):
@@ -110,10 +240,11 @@ def default_collate(batch):
 def pad_collate(batch, padding_value=0, batch_first=True):
     """Collate ``(sequence, label, ...)`` samples whose sequences differ in length.
 
-    Each sequence is an array (or list) of shape (L_i, ...). Returns ``(padded, lengths,
-    labels, ...)``: ``padded`` (B, L_max, ...) (or (L_max, B, ...) without ``batch_first``),
-    padded after each sequence's end with ``padding_value`` and in the sequences' common
-    dtype; ``lengths`` an int64 array (B,); the other fields collated by ``default_collate``.
+    Each sequence is a Tensor, array or list of shape (L_i, ...). Returns ``(padded, lengths,
+    labels, ...)``, all Tensors: ``padded`` (B, L_max, ...) (or (L_max, B, ...) without
+    ``batch_first``), padded after each sequence's end with ``padding_value`` and in the
+    sequences' common dtype; ``lengths`` int64 (B,); the other fields collated by
+    ``default_collate``.
     Samples that are bare sequences give ``(padded, lengths)``. To change the options pass
     ``functools.partial(pad_collate, padding_value=-1)`` as the ``collate_fn``.
     """
@@ -141,6 +272,7 @@ def pad_collate(batch, padding_value=0, batch_first=True):
         padded[i, :len(s)] = s
     if not batch_first:
         padded = np.ascontiguousarray(np.swapaxes(padded, 0, 1))
+    padded, lengths = _tensor(padded), _wrap(lengths)
     if bare:
         return padded, lengths
     rest = [list(s[1:]) for s in batch]
@@ -149,13 +281,19 @@ def pad_collate(batch, padding_value=0, batch_first=True):
 
 class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` samples merged by ``collate_fn``
-    (``default_collate`` if None). ``shuffle`` draws a new order every epoch from ``seed``'s
-    generator (an int or an ``np.random.Generator``), or from rnnfast's global generator
-    (``rnnfast.manual_seed``) when ``seed`` is None. ``drop_last`` drops a last, incomplete
-    batch. ``batch_size=None`` yields the samples one by one, uncollated."""
+    (``default_collate`` if None), as torch's DataLoader: batches are Tensors. ``shuffle``
+    draws a new order every epoch from ``seed``'s generator (an int or an
+    ``np.random.Generator``; ``generator=`` is the same), or from rnnfast's global generator
+    (``rnnfast.manual_seed``) when both are None. ``sampler`` (an iterable of indices, such
+    as ``RandomSampler``) replaces the order, and excludes ``shuffle``. ``drop_last`` drops a
+    last, incomplete batch. ``batch_size=None`` yields the samples one by one, uncollated
+    (NumPy data converted to Tensors). ``num_workers``, ``pin_memory``,
+    ``persistent_workers``, ``prefetch_factor`` and ``timeout`` are accepted for torch's
+    signature; batches are always loaded in the calling process."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
-                 seed=None):
+                 seed=None, *, sampler=None, generator=None, num_workers=0, pin_memory=False,
+                 persistent_workers=False, prefetch_factor=None, timeout=0):
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise TypeError(f"dataset: expected a map-style dataset (with __getitem__ and "
                             f"__len__), got {type(dataset).__name__}")
@@ -168,31 +306,42 @@ class DataLoader:
             batch_size = int(batch_size)
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError("collate_fn: expected a callable")
-        if seed is None or isinstance(seed, np.random.Generator):
-            self._generator = seed
-        elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
-            self._generator = np.random.Generator(np.random.PCG64(int(seed)))
-        else:
-            raise TypeError(f"seed: expected a non-negative int, an np.random.Generator or "
-                            f"None, got {seed!r}")
+        if seed is not None and generator is not None:
+            raise ValueError("seed and generator: give one of them (they are the same option)")
+        seed = generator if seed is None else seed
+        self._generator = None if seed is None else _as_generator(seed, "seed")
+        if sampler is not None:
+            if shuffle:
+                raise ValueError("sampler: mutually exclusive with shuffle=True")
+            if not hasattr(sampler, "__iter__"):
+                raise TypeError(f"sampler: expected an iterable of indices, got "
+                                f"{type(sampler).__name__}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral) \
+                or num_workers < 0:
+            raise ValueError(f"num_workers: expected an int >= 0, got {num_workers!r}")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
         self.seed = seed
+        self.sampler = sampler
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
 
     @property
     def generator(self):
         return self._generator if self._generator is not None else default_generator()
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self):
+        if self.sampler is not None:
+            return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         n = len(self.dataset)
         return self.generator.permutation(n) if self.shuffle else np.arange(n)
 
@@ -200,7 +349,7 @@ class DataLoader:
         order = self._order()
         if self.batch_size is None:
             for i in order:
-                yield self.dataset[int(i)]
+                yield default_convert(self.dataset[int(i)])
             return
         bs = self.batch_size
         stop = len(order) - len(order) % bs if self.drop_last else len(order)
@@ -208,7 +357,7 @@ class DataLoader:
         for start in range(0, stop, bs):
             idx = order[start:start + bs]
             if fast:            # same result as collating the samples, one fancy index per array
-                yield tuple(a[idx] for a in self.dataset.arrays)
+                yield tuple(_tensor(a[idx]) for a in self.dataset.arrays)
                 continue
             samples = [self.dataset[int(i)] for i in idx]
             yield (self.collate_fn or default_collate)(samples)

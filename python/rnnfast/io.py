@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import _device
 from .tensor import Tensor
 
 __all__ = ["save", "load", "META_KEY", "FORMAT_VERSION"]
@@ -136,11 +137,14 @@ def _read_member(zf, name, where):
                          f"({type(e).__name__}: {e})") from None
 
 
-def load(path):
+def load(path, *, map_location=None, weights_only=True):
     """Read a file written by ``rnnfast.save``: a plain dict (in the saved order) of NumPy
     arrays, e.g. for ``module.load_state_dict``. Never unpickles. A missing file raises
     FileNotFoundError; a truncated, corrupted, non-npz, object-dtype or non-rnnfast file
-    raises ValueError naming ``path``."""
+    raises ValueError naming ``path``. ``map_location`` (None or the CPU) and
+    ``weights_only`` are accepted for torch.load's signature: arrays load on the CPU, and
+    weights are all a file holds."""
+    _device.check_device(map_location, "map_location")
     where = _describe(path)
     if isinstance(path, (str, bytes, os.PathLike)) and not os.path.exists(path):
         raise FileNotFoundError(f"{where}: no such file")

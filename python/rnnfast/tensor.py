@@ -17,10 +17,13 @@ module's other names are reached with ``from rnnfast.tensor import ...``.
 
 from __future__ import annotations
 
+import collections
 import functools
 import threading
 
 import numpy as np
+
+from . import _device
 
 __all__ = [
     "Tensor", "as_tensor", "cat", "default_generator", "enable_grad", "is_grad_enabled",
@@ -28,6 +31,12 @@ __all__ = [
 ]
 
 DEFAULT_FLOAT = np.dtype(np.float32)
+
+# The legacy type names torch prints for each dtype (Tensor.type()).
+_TYPE_NAMES = {np.dtype(np.float32): "Float", np.dtype(np.float64): "Double",
+               np.dtype(np.float16): "Half", np.dtype(np.int64): "Long",
+               np.dtype(np.int32): "Int", np.dtype(np.int16): "Short", np.dtype(np.int8): "Char",
+               np.dtype(np.uint8): "Byte", np.dtype(np.bool_): "Bool"}
 
 # ----------------------------------------------------------------------------------------------
 # Grad mode (thread-local, like torch) and the global random generator.
@@ -136,6 +145,30 @@ def _to_array(x, dtype=None, name="data", copy=False) -> np.ndarray:
     return arr.copy() if copy else arr
 
 
+def _is_size(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _new_array(args, dtype, fn) -> np.ndarray:
+    """The array of the legacy constructors ``Tensor(...)``, ``LongTensor(...)``: no argument
+    (empty), sizes (uninitialised), or one piece of data (copied and cast to ``dtype``)."""
+    if not args:
+        return np.empty((0,), dtype)
+    if all(_is_size(a) for a in args):
+        size = tuple(int(a) for a in args)
+        if any(a < 0 for a in size):
+            raise ValueError(f"{fn}: expected non-negative sizes, got {size}")
+        return np.empty(size, dtype)
+    if len(args) > 1:
+        raise TypeError(f"{fn}: expected sizes (ints) or one sequence of data, got "
+                        f"{', '.join(type(a).__name__ for a in args)}")
+    data = args[0]
+    if isinstance(data, (bool, float, complex, np.bool_, np.floating)):
+        raise TypeError(f"{fn}: data must be a sequence (got {type(data).__name__}); for a "
+                        f"0-d tensor use rnnfast.tensor({data!r})")
+    return _to_array(data, dtype, "data", copy=True)
+
+
 def _is_float(dt) -> bool:
     return np.dtype(dt).kind == "f"
 
@@ -167,15 +200,45 @@ def unbroadcast(grad: np.ndarray, shape) -> np.ndarray:
     return grad
 
 
+class _Version:
+    """The version counter of one array buffer, shared by a tensor and its views: every
+    in-place write (``t[i] = v``, ``fill_``, ...) bumps it, and backward refuses a node whose
+    saved input has moved on since the node was recorded (as torch does)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self):
+        self.n = 0
+
+
+def _counter(t) -> _Version:
+    c = t._vcount
+    if c is None:
+        c = t._vcount = _Version()
+    return c
+
+
+def _version(t) -> int:
+    return 0 if t._vcount is None else t._vcount.n
+
+
 class _Node:
-    """History of one non-leaf tensor: its parents and the closure computing their grads."""
+    """History of one non-leaf tensor: its parents, the closure computing their grads, and
+    the versions of the parents whose data that closure reads.
 
-    __slots__ = ("parents", "fn", "name")
+    ``pnodes`` / ``preq`` are each parent's node and requires_grad when this node was made:
+    backward follows them rather than the parents' current state, so an in-place write that
+    gives a tensor new history (``t[i] = v``) leaves the uses recorded before it intact."""
 
-    def __init__(self, parents, fn, name):
+    __slots__ = ("parents", "fn", "name", "checks", "pnodes", "preq")
+
+    def __init__(self, parents, fn, name, checks=()):
         self.parents = parents
         self.fn = fn
         self.name = name
+        self.checks = checks
+        self.pnodes = tuple(p._node if isinstance(p, Tensor) else None for p in parents)
+        self.preq = tuple(isinstance(p, Tensor) and p._requires_grad for p in parents)
 
 
 def _wrap(data: np.ndarray, requires_grad=False, cls=None) -> Tensor:
@@ -187,20 +250,65 @@ def _wrap(data: np.ndarray, requires_grad=False, cls=None) -> Tensor:
     return t
 
 
-def _make(data, parents: tuple, backward, *, name=None) -> Tensor:
+def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=False) -> Tensor:
     """Result of a differentiable op. If grad mode is on and any parent requires grad, the
     result requires grad and records ``backward``, a function grad_out (np.ndarray, the result's
     shape and dtype; never modify it in place) -> tuple of np.ndarray-or-None, one per parent
     (None = no gradient for that parent). Otherwise a plain tensor without history.
-    Results of non-float dtype never record history."""
+    Results of non-float dtype never record history.
+
+    ``saves``: the positions of the parents whose data ``backward`` reads (default: all);
+    ``saves_out``: whether it reads the result's own data. An in-place write into one of
+    those before backward makes backward raise."""
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)
     out = _wrap(data)
-    if (data.dtype.kind == "f" and is_grad_enabled()
+    if not is_grad_enabled():
+        return out
+    for p in parents:
+        if isinstance(p, Tensor) and p._view_base is not None \
+                and p._view_base._node is not p._view_node:
+            raise RuntimeError(
+                "a view taken before its base was written in place with a value that requires "
+                "grad is being used: its gradient would miss that write. Take the view again "
+                "after the write (t[i] = v; row = t[0])")
+    if (data.dtype.kind == "f"
             and any(isinstance(p, Tensor) and p._requires_grad for p in parents)):
         out._requires_grad = True
-        out._node = _Node(tuple(parents), backward, name or getattr(backward, "__qualname__", ""))
+        which = parents if saves is None else [parents[i] for i in saves]
+        checks = tuple((p, _version(p)) for p in which if isinstance(p, Tensor))
+        if saves_out:                   # the counter, not the tensor: no reference cycle
+            checks += ((_counter(out), 0),)
+        out._node = _Node(tuple(parents), backward, name or getattr(backward, "__qualname__", ""),
+                          checks)
     return out
+
+
+def _view(out: Tensor, base: Tensor, track=True) -> Tensor:
+    """Mark ``out`` as a view of ``base`` when their data overlap: they share one version
+    counter, so an in-place write through either is seen by the other's saved uses. With
+    ``track`` (every view but detach) the view remembers its base and the base's history at
+    that moment, so a write through the view, or a use of it after the base got new history
+    by a write, is refused instead of losing gradients."""
+    if np.may_share_memory(out.data, base.data):
+        out._vcount = _counter(base)
+        if track:
+            root = base if base._view_base is None else base._view_base
+            out._view_base = root
+            out._view_node = root._node
+    return out
+
+
+def _check_versions(node):
+    for p, v in node.checks:
+        now = p.n if isinstance(p, _Version) else _version(p)
+        if now != v:
+            what = (f"the output of {node.name}" if isinstance(p, _Version) else
+                    f"[{p.dtype} tensor of shape {tuple(p.shape)}], needed by {node.name},")
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: {what} is at version {now}; expected version {v} instead. "
+                f"Write into a copy (t = t.clone()) or before the tensor is used")
 
 
 def _norm_dim(dim, ndim, name="dim"):
@@ -239,6 +347,36 @@ def _stable_sigmoid(x):
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
+def _cross_saves(a, b):
+    """The parents a product's backward reads: a's data for b's gradient and b's for a's."""
+    return tuple(i for i, needed in ((0, b._requires_grad), (1, a._requires_grad)) if needed)
+
+
+def _descending_key(x):
+    """A sort key whose ascending order is ``x``'s descending one (ties keep their order)."""
+    return -x.astype(np.int64) if x.dtype.kind in "biu" else -x
+
+
+# The named tuples torch returns (torch.return_types.max, ...): (values, indices).
+_MaxMin = {name: collections.namedtuple(name, ["values", "indices"])
+           for name in ("max", "min", "topk", "sort")}
+
+
+def _binary_extreme(a, b, which):
+    """Elementwise maximum / minimum; where a == b the gradient is split in half (torch)."""
+    fn = np.maximum if which == "max" else np.minimum
+    out = fn(a.data, b.data)
+
+    def backward(g):
+        pick_a = a.data > b.data if which == "max" else a.data < b.data
+        tie = a.data == b.data
+        wa = np.where(tie, 0.5, pick_a.astype(g.dtype)).astype(g.dtype)
+        return (unbroadcast(g * wa, a.shape) if a._requires_grad else None,
+                unbroadcast(g * (1 - wa), b.shape) if b._requires_grad else None)
+    return _make(out, (a, b), backward, name="MaximumBackward" if which == "max"
+                 else "MinimumBackward")
+
+
 def _index_data(idx):
     if isinstance(idx, Tensor):
         return idx.data
@@ -263,16 +401,22 @@ def _is_basic_index(idx):
 class Tensor:
     """An ``np.ndarray`` (``.data``) with optional gradient tracking.
 
-    ``Tensor(data, dtype=None, requires_grad=False)`` is the same as ``rnnfast.tensor(...)``:
-    it copies ``data``; Python floats become float32, NumPy arrays keep their dtype, Python
-    ints become int64. Only float tensors can require grad.
+    As ``torch.Tensor``: ``Tensor(data)`` copies ``data`` into a float32 tensor whatever its
+    type (lists, NumPy arrays of any numeric dtype, tensors); ``Tensor(2, 3)`` is an
+    uninitialised float32 tensor of shape (2, 3) and ``Tensor()`` an empty one. ``dtype=``
+    picks another dtype. ``rnnfast.tensor(data)`` infers the dtype instead (as
+    ``torch.tensor``). Only float tensors can require grad.
     """
 
     __array_priority__ = 1000      # ndarray (op) Tensor defers to Tensor's reflected ops
     __hash__ = object.__hash__     # == is elementwise, hashing is by identity
+    _vcount = None                 # _Version, created at the first in-place write or view
+    _view_base = None              # the tensor whose data this one views (see _view)
+    _view_node = None              # the base's node when this view was taken
 
-    def __init__(self, data, dtype=None, requires_grad=False):
-        self.data = _to_array(data, dtype, "data", copy=True)
+    def __init__(self, *args, dtype=None, requires_grad=False):
+        dt = DEFAULT_FLOAT if dtype is None else _check_dtype(np.dtype(dtype), "dtype")
+        self.data = _new_array(args, dt, "Tensor")
         self._grad = None
         self._requires_grad = False
         self._node = None
@@ -399,31 +543,94 @@ class Tensor:
 
     def detach(self):
         """Same data (shared), no history, no grad."""
-        return _wrap(self.data)
+        return _view(_wrap(self.data), self, track=False)
 
     def clone(self):
-        return _make(self.data.copy(), (self,), lambda g: (g,), name="CloneBackward")
+        return _make(self.data.copy(), (self,), lambda g: (g,), name="CloneBackward", saves=())
 
-    # -- dtype -------------------------------------------------------------------------------
-    def to(self, dtype):
-        """Differentiable cast (returns ``self`` if the dtype already matches)."""
+    # -- dtype and device --------------------------------------------------------------------
+    def _cast(self, dtype):
+        """Differentiable cast (``self`` if the dtype already matches)."""
         dtype = _check_dtype(np.dtype(dtype), "dtype")
         if dtype == self.dtype:
             return self
         src = self.dtype
         return _make(self.data.astype(dtype), (self,), lambda g: (g.astype(src),),
-                     name="ToCopyBackward")
+                     name="ToCopyBackward", saves=())
 
-    astype = to
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype) as
+        torch: a differentiable cast, ``self`` when nothing changes (unless ``copy``). The
+        device must be the CPU (``"cpu"``); another raises ValueError."""
+        if len(args) > 2:
+            raise TypeError(f"to(): expected at most 2 positional arguments, got {len(args)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype if dtype is None else dtype
+            elif _device.is_device_like(a) or (isinstance(a, int) and not isinstance(a, bool)):
+                device = a
+            elif dtype is None:
+                dtype = a
+            else:
+                raise TypeError(f"to(): the dtype is given twice ({dtype!r} and {a!r})")
+        _device.check_device(device)
+        out = self if dtype is None else self._cast(dtype)
+        return out.clone() if copy and out is self else out
+
+    def astype(self, dtype):
+        """NumPy's name for a differentiable cast."""
+        return self._cast(dtype)
+
+    def type(self, dtype=None):
+        """Without an argument, the type name (``'rnnfast.FloatTensor'``); else ``to(dtype)``."""
+        if dtype is None:
+            return "rnnfast." + _TYPE_NAMES.get(self.dtype, str(self.dtype)) + "Tensor"
+        return self._cast(dtype)
+
+    def type_as(self, other):
+        return self._cast(other.dtype)
 
     def float(self):
-        return self.to(np.float32)
+        return self._cast(np.float32)
 
     def double(self):
-        return self.to(np.float64)
+        return self._cast(np.float64)
 
     def long(self):
-        return self.to(np.int64)
+        return self._cast(np.int64)
+
+    def int(self):
+        return self._cast(np.int32)
+
+    def bool(self):
+        return self._cast(np.bool_)
+
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    @property
+    def device(self):
+        """Always the CPU."""
+        return _device.CPU
+
+    is_cuda = False
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None, non_blocking=False):
+        """Raises ValueError: rnnfast runs on the CPU only."""
+        _device.check_device("cuda" if device is None else device)
+
+    def contiguous(self):
+        """``self`` when its data is C-contiguous, else a contiguous copy (differentiable)."""
+        if self.data.flags.c_contiguous:
+            return self
+        return _make(np.ascontiguousarray(self.data), (self,), lambda g: (g,),
+                     name="CloneBackward", saves=())
+
+    def is_contiguous(self):
+        return bool(self.data.flags.c_contiguous)
 
     # -- backward ----------------------------------------------------------------------------
     def backward(self, grad=None, retain_graph=False):
@@ -445,50 +652,51 @@ class Tensor:
                                    f"output has a shape of {self.shape}")
             grad = grad.astype(self.dtype, copy=False)
 
-        # Reverse topological order by an iterative DFS (graphs of unrolled loops are deep).
-        order, seen, stack = [], set(), [(self, False)]
+        if self._node is None:                  # a leaf: its own gradient
+            if self._grad is None:
+                self._grad = np.array(grad, dtype=self.dtype, copy=True)
+            else:
+                self._grad += grad
+            return
+
+        # Reverse topological order of the nodes, by an iterative DFS (graphs of unrolled
+        # loops are deep). Edges are the parents' nodes as recorded (node.pnodes).
+        order, seen, stack = [], set(), [(self._node, False)]
         while stack:
-            t, done = stack.pop()
+            node, done = stack.pop()
             if done:
-                order.append(t)
+                order.append(node)
                 continue
-            if id(t) in seen:
+            if id(node) in seen:
                 continue
-            seen.add(id(t))
-            stack.append((t, True))
-            node = t._node
-            if node is None:
-                continue
+            seen.add(id(node))
+            stack.append((node, True))
             if node.fn is None:
                 raise RuntimeError(
                     "Trying to backward through the graph a second time (or directly access "
                     "saved tensors after they have already been freed). Saved intermediate "
                     "values of the graph are freed when you call .backward(). Specify "
                     "retain_graph=True if you need to backward through the graph a second time.")
-            for p in node.parents:
-                if isinstance(p, Tensor) and p._requires_grad and id(p) not in seen:
-                    stack.append((p, False))
+            for pn, req in zip(node.pnodes, node.preq):
+                if req and pn is not None and id(pn) not in seen:
+                    stack.append((pn, False))
 
-        grads = {id(self): grad}
-        for t in reversed(order):
-            g = grads.pop(id(t), None)
+        grads = {id(self._node): grad}
+        leaves = {}                             # id -> [leaf tensor, summed gradient]
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
             if g is None:
-                continue
-            node = t._node
-            if node is None:
-                if t._grad is None:
-                    t._grad = np.array(g, dtype=t.dtype, copy=True)
-                else:
-                    t._grad += g
                 continue
             if not g.flags.c_contiguous:
                 g = np.ascontiguousarray(g)     # hand closures plain arrays, never views
+            if node.checks:
+                _check_versions(node)
             pgrads = node.fn(g)
             if not isinstance(pgrads, (tuple, list)) or len(pgrads) != len(node.parents):
                 raise RuntimeError(f"backward of {node.name} returned {type(pgrads).__name__} "
                                    f"instead of one gradient per parent ({len(node.parents)})")
-            for p, pg in zip(node.parents, pgrads):
-                if pg is None or not isinstance(p, Tensor) or not p._requires_grad:
+            for p, pn, req, pg in zip(node.parents, node.pnodes, node.preq, pgrads):
+                if pg is None or not req:
                     continue
                 pg = np.asarray(pg)
                 if pg.shape != p.shape:
@@ -496,11 +704,24 @@ class Tensor:
                                        f"{pg.shape} for a parent of shape {p.shape}")
                 if pg.dtype != p.dtype:
                     pg = pg.astype(p.dtype)
-                k = id(p)
-                grads[k] = pg if k not in grads else grads[k] + pg
+                if pn is None:
+                    k = id(p)
+                    if k in leaves:
+                        leaves[k][1] = leaves[k][1] + pg
+                    else:
+                        leaves[k] = [p, pg]
+                else:
+                    k = id(pn)
+                    grads[k] = pg if k not in grads else grads[k] + pg
             if not retain_graph:
                 node.fn = None
-                node.parents = ()
+                node.parents = node.pnodes = ()
+                node.checks = ()
+        for t, g in leaves.values():
+            if t._grad is None:
+                t._grad = np.array(g, dtype=t.dtype, copy=True)
+            else:
+                t._grad += g
 
     # -- elementwise arithmetic --------------------------------------------------------------
     def _operand(self, other):
@@ -530,7 +751,7 @@ class Tensor:
         def backward(g):
             return (unbroadcast(g, a.shape) if a._requires_grad else None,
                     unbroadcast(g, b.shape) if b._requires_grad else None)
-        return _make(a.data + b.data, (a, b), backward, name="AddBackward")
+        return _make(a.data + b.data, (a, b), backward, name="AddBackward", saves=())
 
     def __radd__(self, other):
         return self._operand(other).__add__(self)
@@ -542,7 +763,7 @@ class Tensor:
         def backward(g):
             return (unbroadcast(g, a.shape) if a._requires_grad else None,
                     unbroadcast(-g, b.shape) if b._requires_grad else None)
-        return _make(a.data - b.data, (a, b), backward, name="SubBackward")
+        return _make(a.data - b.data, (a, b), backward, name="SubBackward", saves=())
 
     def __rsub__(self, other):
         return self._operand(other).__sub__(self)
@@ -554,7 +775,8 @@ class Tensor:
         def backward(g):
             return (unbroadcast(g * b.data, a.shape) if a._requires_grad else None,
                     unbroadcast(g * a.data, b.shape) if b._requires_grad else None)
-        return _make(a.data * b.data, (a, b), backward, name="MulBackward")
+        return _make(a.data * b.data, (a, b), backward, name="MulBackward",
+                     saves=_cross_saves(a, b))
 
     def __rmul__(self, other):
         return self._operand(other).__mul__(self)
@@ -567,13 +789,14 @@ class Tensor:
             return (unbroadcast(g / b.data, a.shape) if a._requires_grad else None,
                     unbroadcast(-g * a.data / (b.data * b.data), b.shape)
                     if b._requires_grad else None)
-        return _make(a.data / b.data, (a, b), backward, name="DivBackward")
+        return _make(a.data / b.data, (a, b), backward, name="DivBackward",
+                     saves=(1,) if not b._requires_grad else (0, 1))
 
     def __rtruediv__(self, other):
         return self._operand(other).__truediv__(self)
 
     def __neg__(self):
-        return _make(-self.data, (self,), lambda g: (-g,), name="NegBackward")
+        return _make(-self.data, (self,), lambda g: (-g,), name="NegBackward", saves=())
 
     def __pos__(self):
         return self
@@ -602,7 +825,7 @@ class Tensor:
                 gb = np.where((a.data == 0) & (b.data >= 0), 0, g * out * logs)
                 gb = unbroadcast(gb, b.shape)
             return ga, gb
-        return _make(out, (a, b), backward, name="PowBackward1")
+        return _make(out, (a, b), backward, name="PowBackward1", saves_out=True)
 
     def __rpow__(self, other):
         return self._operand(other).__pow__(self)
@@ -629,7 +852,7 @@ class Tensor:
             if b._requires_grad:
                 gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
             return ga, gb
-        return _make(out, (a, b), backward, name="MmBackward")
+        return _make(out, (a, b), backward, name="MmBackward", saves=_cross_saves(a, b))
 
     def __rmatmul__(self, other):
         return self._operand(other).__matmul__(self)
@@ -673,7 +896,12 @@ class Tensor:
     def __getitem__(self, idx):
         idx = _index_data(idx)
         shape, basic = self.shape, _is_basic_index(idx)
-        out = self.data[idx]
+        if basic and not any(i is Ellipsis for i in (idx if isinstance(idx, tuple) else (idx,))):
+            # a trailing ... keeps a full integer index a 0-d view (NumPy would copy a
+            # scalar out), so t[i].fill_(v) writes into t as in torch
+            out = self.data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+        else:
+            out = self.data[idx]
 
         def backward(g):
             full = np.zeros(shape, dtype=g.dtype)
@@ -682,21 +910,34 @@ class Tensor:
             else:
                 np.add.at(full, idx, g)     # repeated integer indices accumulate
             return (full,)
-        return _make(out, (self,), backward, name="IndexBackward")
+        return _view(_make(out, (self,), backward, name="IndexBackward", saves=()), self)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         src = self.shape
-        return _make(self.data.reshape(shape), (self,), lambda g: (g.reshape(src),),
-                     name="ReshapeBackward")
+        return _view(_make(self.data.reshape(shape), (self,), lambda g: (g.reshape(src),),
+                           name="ReshapeBackward", saves=()), self)
 
     view = reshape
 
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
     def transpose(self, dim0, dim1):
         d0, d1 = _norm_dim(dim0, self.ndim, "dim0"), _norm_dim(dim1, self.ndim, "dim1")
-        return _make(np.swapaxes(self.data, d0, d1), (self,),
-                     lambda g: (np.swapaxes(g, d0, d1),), name="TransposeBackward")
+        return _view(_make(np.swapaxes(self.data, d0, d1), (self,),
+                           lambda g: (np.swapaxes(g, d0, d1),), name="TransposeBackward",
+                           saves=()), self)
+
+    def t(self):
+        """Transpose of a tensor of at most 2 dims (as torch.Tensor.t)."""
+        if self.ndim > 2:
+            raise ValueError(f"t(): expected a tensor of at most 2 dims, got {self.ndim} "
+                             f"(use transpose(dim0, dim1))")
+        return self if self.ndim < 2 else self.transpose(0, 1)
 
     def permute(self, *dims):
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -705,8 +946,9 @@ class Tensor:
         if sorted(axes) != list(range(self.ndim)):
             raise ValueError(f"dims: {dims} is not a permutation of the {self.ndim} dims")
         inv = tuple(np.argsort(axes))
-        return _make(np.transpose(self.data, axes), (self,), lambda g: (np.transpose(g, inv),),
-                     name="PermuteBackward")
+        return _view(_make(np.transpose(self.data, axes), (self,),
+                           lambda g: (np.transpose(g, inv),), name="PermuteBackward", saves=()),
+                     self)
 
     @property
     def T(self):
@@ -719,14 +961,14 @@ class Tensor:
         else:
             axes = tuple(a for a in _norm_dims(dim, self.ndim) if self.shape[a] == 1)
         src = self.shape
-        return _make(np.squeeze(self.data, axes), (self,), lambda g: (g.reshape(src),),
-                     name="SqueezeBackward")
+        return _view(_make(np.squeeze(self.data, axes), (self,), lambda g: (g.reshape(src),),
+                           name="SqueezeBackward", saves=()), self)
 
     def unsqueeze(self, dim):
         d = _norm_dim(dim, self.ndim + 1)
         src = self.shape
-        return _make(np.expand_dims(self.data, d), (self,), lambda g: (g.reshape(src),),
-                     name="UnsqueezeBackward")
+        return _view(_make(np.expand_dims(self.data, d), (self,), lambda g: (g.reshape(src),),
+                           name="UnsqueezeBackward", saves=()), self)
 
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
@@ -745,8 +987,12 @@ class Tensor:
         lead = len(shape) - self.ndim
         shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
         src = self.shape
-        return _make(np.broadcast_to(self.data, shape), (self,),
-                     lambda g: (unbroadcast(g, src),), name="ExpandBackward")
+        return _view(_make(np.broadcast_to(self.data, shape), (self,),
+                           lambda g: (unbroadcast(g, src),), name="ExpandBackward", saves=()),
+                     self)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
 
     def chunk(self, chunks, dim=0):
         """Split into ``chunks`` pieces along ``dim`` (the last one may be smaller)."""
@@ -784,13 +1030,71 @@ class Tensor:
                                    else out.reshape(()))
         return _make(res, (self,), backward, name=name)
 
+    def amax(self, dim=None, keepdim=False):
+        """Maximum over ``dim`` (all dims when None); tied maxima share the gradient equally,
+        as ``torch.amax``."""
+        return self._extreme(np.max, dim, keepdim, "AmaxBackward")
+
+    def amin(self, dim=None, keepdim=False):
+        """Minimum over ``dim`` (all dims when None), ties sharing the gradient."""
+        return self._extreme(np.min, dim, keepdim, "AminBackward")
+
+    def _extreme_dim(self, fn, dim, keepdim, name):
+        """(values, indices) along one dim, the gradient going to the chosen index."""
+        d = _norm_dim(dim, self.ndim)
+        x = self.data if self.ndim else self.data.reshape(1)
+        if x.shape[d] == 0:
+            raise IndexError(f"{name[:3].lower()}(): cannot reduce dim {dim} of size 0")
+        idx = np.expand_dims(fn(x, axis=d), d)
+        vals = np.take_along_axis(x, idx, axis=d)
+        shape = self.shape
+
+        def backward(g):
+            full = np.zeros(x.shape, dtype=g.dtype)
+            np.put_along_axis(full, idx, g if keepdim else np.expand_dims(g, d), axis=d)
+            return (full.reshape(shape),)
+        ind = idx
+        if not keepdim or self.ndim == 0:
+            vals, ind = np.squeeze(vals, d), np.squeeze(idx, d)
+            if self.ndim == 0:
+                vals, ind = vals.reshape(()), ind.reshape(())
+        values = _make(vals, (self,), backward, name=name, saves=())
+        return _MaxMin[name[:3].lower()](values, _wrap(ind.astype(np.int64)))
+
+    def _max_min(self, dim, keepdim, which):
+        if isinstance(dim, Tensor):     # max(other): the elementwise maximum
+            if keepdim:
+                raise TypeError(f"{which}(): keepdim goes with a dim, not another tensor")
+            return _binary_extreme(self, dim, which)
+        if dim is not None and not _is_size(dim):
+            raise TypeError(f"dim: expected an int (or another tensor), got "
+                            f"{type(dim).__name__}")
+        if dim is None:
+            if keepdim:
+                raise TypeError(f"{which}(): keepdim needs a dim")
+            if self.data.size == 0:
+                raise ValueError(f"{which}(): the tensor is empty; give a dim to reduce")
+            return self._extreme(np.max if which == "max" else np.min, None, False,
+                                 "MaxBackward1" if which == "max" else "MinBackward1")
+        return self._extreme_dim(np.argmax if which == "max" else np.argmin, dim, keepdim,
+                                 "MaxBackward0" if which == "max" else "MinBackward0")
+
     def max(self, dim=None, keepdim=False):
-        """Maximum over ``dim`` (values only, unlike torch's (values, indices) for a dim)."""
-        return self._extreme(np.max, dim, keepdim, "MaxBackward")
+        """As ``torch.Tensor.max``: without ``dim`` the maximum (a 0-d tensor; tied maxima
+        share the gradient); with ``dim`` a named tuple ``(values, indices)`` (the first
+        maximal index; the gradient goes to it); with another tensor the elementwise
+        maximum."""
+        return self._max_min(dim, keepdim, "max")
 
     def min(self, dim=None, keepdim=False):
-        """Minimum over ``dim`` (values only)."""
-        return self._extreme(np.min, dim, keepdim, "MinBackward")
+        """As ``torch.Tensor.min`` (see ``max``)."""
+        return self._max_min(dim, keepdim, "min")
+
+    def maximum(self, other):
+        return _binary_extreme(self, self._operand(other), "max")
+
+    def minimum(self, other):
+        return _binary_extreme(self, self._operand(other), "min")
 
     def argmax(self, dim=None, keepdim=False):
         if dim is None:
@@ -802,10 +1106,67 @@ class Tensor:
             return _wrap(np.asarray(np.argmin(self.data)))
         return _wrap(np.argmin(self.data, axis=_norm_dim(dim, self.ndim), keepdims=keepdim))
 
+    def all(self, dim=None, keepdim=False):
+        return _wrap(np.asarray(np.all(self.data, axis=_norm_dims(dim, self.ndim),
+                                       keepdims=keepdim)))
+
+    def any(self, dim=None, keepdim=False):
+        return _wrap(np.asarray(np.any(self.data, axis=_norm_dims(dim, self.ndim),
+                                       keepdims=keepdim)))
+
+    def cumsum(self, dim):
+        d = _norm_dim(dim, self.ndim)
+        x = self.data
+        out = np.cumsum(x, axis=d, dtype=np.int64 if x.dtype.kind in "biu" else x.dtype)
+
+        def backward(g):    # d/dx_j sum_{i>=j} g_i: a reversed cumulative sum
+            return (np.flip(np.cumsum(np.flip(g, d), axis=d), d),)
+        return _make(out.reshape(self.shape), (self,), backward, name="CumsumBackward",
+                     saves=())
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The ``k`` largest (``largest=False``: smallest) entries along ``dim`` as a named
+        tuple ``(values, indices)``, in order (ties: lower index first)."""
+        d = _norm_dim(dim, self.ndim)
+        n = self.shape[d] if self.ndim else 1
+        if not _is_size(k):
+            raise TypeError(f"k: expected an int, got {type(k).__name__}")
+        if not 0 <= k <= n:
+            raise IndexError(f"k: expected 0 <= k <= {n} (the size of dim {dim}), got {k}")
+        x = self.data if self.ndim else self.data.reshape(1)
+        idx = np.argsort(_descending_key(x) if largest else x, axis=d, kind="stable")
+        idx = np.take(idx, np.arange(k), axis=d)
+        return self._gather_values(x, idx, d, "topk", "TopkBackward")
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """Sorted values and the indices they came from, as ``torch.sort`` (stable order)."""
+        d = _norm_dim(dim, self.ndim)
+        x = self.data if self.ndim else self.data.reshape(1)
+        idx = np.argsort(_descending_key(x) if descending else x, axis=d, kind="stable")
+        return self._gather_values(x, idx, d, "sort", "SortBackward")
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return self.sort(dim, descending, stable).indices
+
+    def _gather_values(self, x, idx, d, kind, name):
+        shape = self.shape
+        vals = np.take_along_axis(x, idx, axis=d)
+
+        def backward(g):
+            full = np.zeros(x.shape, dtype=g.dtype)
+            np.put_along_axis(full, idx, g, axis=d)
+            return (full.reshape(shape),)
+        ind = idx.reshape(shape) if self.ndim == 0 else idx
+        if self.ndim == 0:
+            vals = vals.reshape(shape)
+        return _MaxMin[kind](_make(vals, (self,), backward, name=name, saves=()),
+                             _wrap(ind.astype(np.int64)))
+
     # -- elementwise functions ---------------------------------------------------------------
     def exp(self):
         out = np.exp(self.data)
-        return _make(out, (self,), lambda g: (g * out,), name="ExpBackward")
+        return _make(out, (self,), lambda g: (g * out,), name="ExpBackward", saves=(),
+                     saves_out=True)
 
     def log(self):
         x = self.data
@@ -813,15 +1174,18 @@ class Tensor:
 
     def sqrt(self):
         out = np.sqrt(self.data)
-        return _make(out, (self,), lambda g: (g / (2 * out),), name="SqrtBackward")
+        return _make(out, (self,), lambda g: (g / (2 * out),), name="SqrtBackward", saves=(),
+                     saves_out=True)
 
     def tanh(self):
         out = np.tanh(self.data)
-        return _make(out, (self,), lambda g: (g * (1 - out * out),), name="TanhBackward")
+        return _make(out, (self,), lambda g: (g * (1 - out * out),), name="TanhBackward",
+                     saves=(), saves_out=True)
 
     def sigmoid(self):
         out = _stable_sigmoid(self.data)
-        return _make(out, (self,), lambda g: (g * out * (1 - out),), name="SigmoidBackward")
+        return _make(out, (self,), lambda g: (g * out * (1 - out),), name="SigmoidBackward",
+                     saves=(), saves_out=True)
 
     def relu(self):
         x = self.data
@@ -854,7 +1218,7 @@ class Tensor:
 
         def backward(g):
             return (out * (g - np.sum(g * out, axis=d, keepdims=True)),)
-        return _make(out, (self,), backward, name="SoftmaxBackward")
+        return _make(out, (self,), backward, name="SoftmaxBackward", saves=(), saves_out=True)
 
     def log_softmax(self, dim):
         d = _norm_dim(dim, self.ndim)
@@ -863,7 +1227,8 @@ class Tensor:
 
         def backward(g):
             return (g - np.exp(out) * np.sum(g, axis=d, keepdims=True),)
-        return _make(out, (self,), backward, name="LogSoftmaxBackward")
+        return _make(out, (self,), backward, name="LogSoftmaxBackward", saves=(),
+                     saves_out=True)
 
     def masked_fill(self, mask, value):
         """Copy with ``value`` where ``mask`` (broadcast to self's shape) is True."""
@@ -877,10 +1242,305 @@ class Tensor:
             raise ValueError(f"mask: shape {m.shape} does not broadcast to {self.shape}")
         return _make(out, (self,), lambda g: (np.where(m, 0, g),), name="MaskedFillBackward")
 
+    # -- torch's method names for ops defined above --------------------------------------------
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else self._operand(other) * alpha)
 
-def tensor(data, dtype=None, requires_grad=False) -> Tensor:
-    """A new leaf tensor holding a copy of ``data`` (see ``Tensor`` for the dtype rules)."""
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+    def sub(self, other, alpha=1):
+        return self - (other if alpha == 1 else self._operand(other) * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def matmul(self, other):
+        return self @ other
+
+    def mm(self, mat2):
+        """Product of two matrices (2-D only, as torch.mm)."""
+        m2 = self._operand(mat2)
+        if self.ndim != 2 or m2.ndim != 2:
+            raise ValueError(f"mm: expected two 2-D tensors, got shapes {self.shape} and "
+                             f"{m2.shape}")
+        return self @ m2
+
+    def bmm(self, mat2):
+        """Batched product (B, n, m) @ (B, m, p) -> (B, n, p), as torch.bmm."""
+        m2 = self._operand(mat2)
+        if self.ndim != 3 or m2.ndim != 3 or self.shape[0] != m2.shape[0] \
+                or self.shape[2] != m2.shape[1]:
+            raise ValueError(f"bmm: expected shapes (B, n, m) and (B, m, p), got {self.shape} "
+                             f"and {m2.shape}")
+        return self @ m2
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
+
+    def logical_not(self):
+        return _wrap(np.logical_not(self.data))
+
+    def nelement(self):
+        return self.numel()
+
+    def square(self):
+        return self * self
+
+    # -- indexing by tensors, repetition, splitting --------------------------------------------
+    def index_select(self, dim, index):
+        """The entries at integer ``index`` (1-D) along ``dim``; repeated indices accumulate
+        their gradients."""
+        d = _norm_dim(dim, self.ndim)
+        idx = np.asarray(index.data if isinstance(index, Tensor) else index)
+        if idx.dtype.kind not in "iu" or idx.ndim > 1:
+            raise TypeError(f"index: expected a 1-D tensor of integers, got dtype {idx.dtype} "
+                            f"and shape {idx.shape}")
+        n = self.shape[d] if self.ndim else 1
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"index: out of range for dim {dim} of size {n}")
+        idx = idx.reshape(-1)
+        shape = self.shape
+
+        def backward(g):
+            full = np.zeros(shape, dtype=g.dtype)
+            np.add.at(full, (slice(None),) * d + (idx,), g)
+            return (full,)
+        return _make(np.take(self.data, idx, axis=d), (self,), backward,
+                     name="IndexSelectBackward", saves=())
+
+    def gather(self, dim, index):
+        """``out[i][j] = self[i][index[i][j]]`` along ``dim`` (torch.gather)."""
+        d = _norm_dim(dim, self.ndim)
+        idx = np.asarray(index.data if isinstance(index, Tensor) else index)
+        if idx.dtype.kind not in "iu" or idx.ndim != self.ndim:
+            raise TypeError(f"index: expected integers with {self.ndim} dims, got dtype "
+                            f"{idx.dtype} and shape {idx.shape}")
+        for a in range(self.ndim):
+            if a != d and idx.shape[a] > self.shape[a]:
+                raise ValueError(f"index: shape {idx.shape} exceeds the input's {self.shape} "
+                                 f"in dim {a}")
+        n = self.shape[d]
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"index: out of range for dim {dim} of size {n}")
+        x = self.data[tuple(slice(0, s) if a != d else slice(None)
+                            for a, s in enumerate(idx.shape))]
+        shape = self.shape
+
+        def backward(g):
+            full = np.zeros(shape, dtype=g.dtype)
+            grid = list(np.indices(idx.shape, sparse=True))
+            grid[d] = idx
+            np.add.at(full, tuple(grid), g)
+            return (full,)
+        return _make(np.take_along_axis(x, idx, axis=d), (self,), backward,
+                     name="GatherBackward", saves=())
+
+    def narrow(self, dim, start, length):
+        """The slice ``start:start + length`` along ``dim`` (a view)."""
+        d = _norm_dim(dim, self.ndim)
+        n = self.shape[d]
+        if not (_is_size(start) and _is_size(length)):
+            raise TypeError("narrow(): start and length must be ints")
+        start = start + n if start < 0 else start
+        if not (0 <= start <= n and 0 <= length <= n - start):
+            raise IndexError(f"narrow(): start ({start}) + length ({length}) exceeds dim {dim} "
+                             f"of size {n}")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def split(self, split_size, dim=0):
+        """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given
+        sizes when ``split_size`` is a list."""
+        d = _norm_dim(dim, self.ndim)
+        n = self.shape[d]
+        if isinstance(split_size, (list, tuple)):
+            if sum(split_size) != n:
+                raise ValueError(f"split_size: sizes {list(split_size)} do not add up to "
+                                 f"{n} (dim {dim})")
+            bounds = np.cumsum([0] + list(split_size))
+        else:
+            if not _is_size(split_size) or split_size < 1:
+                raise ValueError(f"split_size: expected an int >= 1, got {split_size!r}")
+            bounds = list(range(0, n, split_size)) + [n]
+        pre = (slice(None),) * d
+        return tuple(self[pre + (slice(int(a), int(b)),)] for a, b in zip(bounds[:-1],
+                                                                         bounds[1:]))
+
+    def repeat(self, *sizes):
+        """Tile the tensor ``sizes[i]`` times along each dim (torch.Tensor.repeat)."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        if len(sizes) < self.ndim or not all(_is_size(r) and r >= 0 for r in sizes):
+            raise ValueError(f"repeat: expected at least {self.ndim} non-negative ints, got "
+                             f"{sizes}")
+        src = (1,) * (len(sizes) - self.ndim) + self.shape
+        out = np.tile(self.data.reshape(src), sizes)
+        shape = self.shape
+
+        def backward(g):
+            split = []
+            for r, s in zip(sizes, src):
+                split += [r, s]
+            return (g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(shape),)
+        return _make(out, (self,), backward, name="RepeatBackward", saves=())
+
+    # -- new tensors like this one -------------------------------------------------------------
+    def _like(self, size, dtype, fill):
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        dt = self.dtype if dtype is None else _check_dtype(np.dtype(dtype), "dtype")
+        if fill is None:
+            return _wrap(np.empty(size, dt))
+        return _wrap(np.full(size, fill, dt))
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        _device.check_device(device)
+        return self._like(size, dtype, 0).requires_grad_(requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        _device.check_device(device)
+        return self._like(size, dtype, 1).requires_grad_(requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        _device.check_device(device)
+        return self._like((size,), dtype, fill_value).requires_grad_(requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        _device.check_device(device)
+        return self._like(size, dtype, None).requires_grad_(requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return tensor(data, dtype=self.dtype if dtype is None else dtype, device=device,
+                      requires_grad=requires_grad)
+
+    # -- in-place writes -----------------------------------------------------------------------
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.data.reshape(()))
+
+    def _check_inplace(self, op):
+        if self._requires_grad and self._node is None and is_grad_enabled():
+            raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an "
+                               f"in-place operation (wrap it in rnnfast.no_grad(), or write "
+                               f"into p.data)")
+
+    def __setitem__(self, idx, value):
+        """``t[idx] = value`` in place, as in torch. A write of a value that requires grad (or
+        into a tensor with history) is recorded: gradients flow to ``value`` for the written
+        entries and to the old contents elsewhere. Any write bumps the tensor's version, so a
+        backward that needs the overwritten data raises instead of using it."""
+        self._check_inplace("__setitem__")
+        idx = _index_data(idx)
+        vt = value if isinstance(value, Tensor) else None
+        v = value.data if vt is not None else value
+        track = is_grad_enabled() and self.dtype.kind == "f" and (
+            self._requires_grad or (vt is not None and vt._requires_grad))
+        if not track:
+            self.data[idx] = v
+            _counter(self).n += 1
+            return
+        if self._view_base is not None:
+            raise RuntimeError("__setitem__: writing a tensor that requires grad into a view "
+                               "(such as t[i] of t) is not recorded by rnnfast; index the "
+                               "tensor itself in one step: t[i, j] = value")
+        # The old contents and history move to a new tensor `old`; self becomes the result of
+        # the write, with parents (old, value). The data is written in place: the write's own
+        # backward never reads it, and any other saved use of it sees the version bump.
+        old = _wrap(self.data)
+        old._node, old._requires_grad = self._node, self._requires_grad
+        self.data[idx] = v
+        _counter(self).n += 1
+
+        def backward(g):
+            g_old = g.copy()
+            g_old[idx] = 0
+            g_val = None
+            if vt is not None and vt._requires_grad:
+                sel = g[idx]        # each value entry gets the gradient of where it went
+                g_val = unbroadcast(sel, vt.shape) if sel.ndim >= vt.ndim else \
+                    sel.reshape(vt.shape)
+            return g_old, g_val
+        self._node = _Node((old, vt), backward, "CopySlices")
+        self._requires_grad = True
+
+    def fill_(self, value):
+        self[...] = value
+        return self
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def copy_(self, src):
+        """Copy ``src`` (broadcast to this shape) into this tensor in place."""
+        s = src.data if isinstance(src, Tensor) else np.asarray(src)
+        if np.broadcast_shapes(s.shape, self.shape) != self.shape:
+            raise ValueError(f"copy_: src of shape {s.shape} does not broadcast to "
+                             f"{self.shape}")
+        self[...] = src
+        return self
+
+    def uniform_(self, a=0.0, b=1.0):
+        """Fill in place from U(a, b) drawn with ``rnnfast.manual_seed``'s generator."""
+        self._check_inplace("uniform_")
+        self[...] = _GENERATOR.uniform(a, b, self.shape).astype(self.dtype)
+        return self
+
+    def normal_(self, mean=0.0, std=1.0):
+        """Fill in place from N(mean, std^2) drawn with ``rnnfast.manual_seed``'s generator."""
+        self._check_inplace("normal_")
+        self[...] = (mean + std * _GENERATOR.standard_normal(self.shape)).astype(self.dtype)
+        return self
+
+    def _reshape_(self, data, op):
+        if self._requires_grad and is_grad_enabled():
+            raise RuntimeError(f"{op}: in-place shape changes of a tensor that requires grad "
+                               f"are not supported; use the out-of-place {op[:-1]}")
+        self.data = data
+        _counter(self).n += 1
+        return self
+
+    def unsqueeze_(self, dim):
+        return self._reshape_(np.expand_dims(self.data, _norm_dim(dim, self.ndim + 1)),
+                              "unsqueeze_")
+
+    def squeeze_(self, dim=None):
+        return self._reshape_(self.squeeze(dim).data, "squeeze_")
+
+    def detach_(self):
+        """Drop this tensor's history in place (it becomes a leaf without grad)."""
+        self._node = None
+        self._requires_grad = False
+        return self
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data``, its dtype inferred as ``torch.tensor``
+    does: Python floats become float32, Python ints int64, bools bool; NumPy arrays and
+    tensors keep their dtype. ``dtype`` casts; ``device`` must be the CPU."""
+    _device.check_device(device)
+    t = _wrap(_to_array(data, dtype, "data", copy=True))
+    t.requires_grad = requires_grad
+    return t
 
 
 def _as_tensor_list(tensors, fn):

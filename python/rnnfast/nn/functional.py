@@ -13,6 +13,7 @@ from ..tensor import Tensor, _make, _stable_sigmoid, _wrap, as_tensor, default_g
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax",
+    "layer_norm",
     "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
 ]
@@ -142,6 +143,62 @@ def softmax(input, dim=-1) -> Tensor:
 
 def log_softmax(input, dim=-1) -> Tensor:
     return _float_input(input).log_softmax(dim)
+
+
+def _normalized_shape(normalized_shape):
+    if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+        normalized_shape = (normalized_shape,)
+    try:
+        shape = tuple(int(s) for s in normalized_shape)
+    except TypeError:
+        raise TypeError(f"normalized_shape: expected an int or a tuple of ints, got "
+                        f"{type(normalized_shape).__name__}") from None
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"normalized_shape: expected positive sizes, got {normalized_shape}")
+    return shape
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
+    """Layer normalization over the last dims (``normalized_shape``), as torch's:
+    ``(x - mean) / sqrt(var + eps) * weight + bias`` with the biased variance, one autograd
+    node. ``weight`` and ``bias`` have shape ``normalized_shape`` (or are None)."""
+    x = _float_input(input)
+    shape = _normalized_shape(normalized_shape)
+    k = len(shape)
+    if x.shape[x.ndim - k:] != shape or x.ndim < k:
+        raise ValueError(f"input: expected shape (*, {', '.join(map(str, shape))}) for "
+                         f"normalized_shape={list(shape)}, got {x.shape}")
+    w = None if weight is None else as_tensor(weight, name="weight")
+    b = None if bias is None else as_tensor(bias, name="bias")
+    for name, p in (("weight", w), ("bias", b)):
+        if p is not None and p.shape != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {p.shape}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    lead = tuple(range(x.ndim - k))
+    xd = x.data
+    mu = xd.mean(axis=axes, keepdims=True)
+    xc = xd - mu
+    rstd = (1.0 / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)).astype(xd.dtype)
+    xhat = xc * rstd
+    out = xhat
+    if w is not None:
+        out = out * w.data
+    if b is not None:
+        out = out + b.data
+
+    def backward(g):
+        gx = gw = gb = None
+        if x.requires_grad:
+            # d/dx of (x - mean) * rstd: rstd * (g' - mean(g') - xhat * mean(g' * xhat))
+            gh = g * w.data if w is not None else g
+            gx = rstd * (gh - gh.mean(axis=axes, keepdims=True)
+                         - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+        if w is not None and w.requires_grad:
+            gw = (g * xhat).sum(axis=lead)
+        if b is not None and b.requires_grad:
+            gb = g.sum(axis=lead)
+        return gx, gw, gb
+    return _make(out, (x, w, b), backward, name="NativeLayerNormBackward")
 
 
 # ----------------------------------------------------------------------------------------------

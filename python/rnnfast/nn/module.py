@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .. import _device
 from ..tensor import Tensor, _to_array, _wrap, as_tensor
 
 __all__ = ["Parameter", "Module", "Sequential"]
@@ -312,9 +313,23 @@ class Module:
             else:
                 p.grad.fill(0)
 
-    def to(self, dtype):
-        """Convert float parameters (and their grads) and float buffers to ``dtype`` in place;
-        returns self."""
+    def to(self, *args, dtype=None, device=None, non_blocking=False):
+        """As torch's ``Module.to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or
+        ``to(tensor)`` (its dtype). Converts float parameters (and their grads) and float
+        buffers to the float ``dtype`` in place; the device must be the CPU (``"cpu"``,
+        ``rnnfast.device("cpu")``), another raises ValueError. Returns self."""
+        if len(args) > 2:
+            raise TypeError(f"to(): expected at most 2 positional arguments, got {len(args)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif _device.is_device_like(a) or (isinstance(a, int) and not isinstance(a, bool)):
+                device = a
+            else:
+                dtype = a
+        _device.check_device(device)
+        if dtype is None:
+            return self
         dt = _float_dtype(dtype)
         for m in self.modules():
             for p in m._parameters.values():
@@ -329,6 +344,13 @@ class Module:
 
     def double(self):
         return self.to(np.float64)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        """Raises ValueError: rnnfast runs on the CPU only."""
+        _device.check_device("cuda" if device is None else device)
 
     def float(self):
         return self.to(np.float32)

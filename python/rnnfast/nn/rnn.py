@@ -12,6 +12,7 @@ Masks come from ``rnnfast.manual_seed``'s generator.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from .. import functional as F
 from ..tensor import (Tensor, _make, _wrap, as_tensor, cat, default_generator, is_grad_enabled,
                       stack)
 from .module import Module, Parameter, _check_size, _float_dtype
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -196,6 +198,10 @@ class RNNBase(Module):
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = _check_prob("dropout", dropout, allow_one=True)
+        if self.dropout > 0 and self.num_layers == 1:     # torch's warning, word for word
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                          "non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}", stacklevel=3)
         self.bidirectional = bool(bidirectional)
         self.proj_size = _check_size(proj_size, "proj_size", minimum=0)
         if self.proj_size and mode != "lstm":
@@ -270,6 +276,18 @@ class RNNBase(Module):
 
     # -- forward -----------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
+        """Run the layers over ``input``: (T, B, I), (B, T, I) with ``batch_first``, (T, I)
+        unbatched, or a PackedSequence (then the output is one too, and ``lengths`` comes from
+        it). Returns ``(output, h_n)``, for LSTM ``(output, (h_n, c_n))``."""
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError("lengths: a PackedSequence carries its own lengths; give "
+                                 "lengths= only with a padded tensor")
+            output, state = self._forward(input.padded, hx, input.lengths, False)
+            return input._with_padded(output), state
+        return self._forward(input, hx, lengths, self.batch_first)
+
+    def _forward(self, input, hx, lengths, batch_first):
         dt = self._dtype
         x = _as_input(input, dt)
         if x.ndim not in (2, 3):
@@ -278,7 +296,7 @@ class RNNBase(Module):
         batched = x.ndim == 3
         if not batched:
             x = x.reshape(x.shape[0], 1, x.shape[1])
-        elif self.batch_first:
+        elif batch_first:
             x = x.transpose(0, 1)
         T, B, I = x.shape
         if I != self.input_size:
@@ -345,7 +363,7 @@ class RNNBase(Module):
             output = output.reshape(T, output.shape[2])
             h_n = h_n.reshape(L * D, H_out)
             c_n = c_n.reshape(L * D, H) if c_n is not None else None
-        elif self.batch_first:
+        elif batch_first:
             output = output.transpose(0, 1)
         if self.mode == "lstm":
             return output, (h_n, c_n)

@@ -1,5 +1,6 @@
-"""Gradient clipping with torch.nn.utils' names and semantics: clip_grad_norm_ and
-clip_grad_value_, in place on the parameters' ``.grad`` NumPy arrays.
+"""torch.nn.utils' names: gradient clipping (clip_grad_norm_ and clip_grad_value_, in place
+on the parameters' ``.grad`` NumPy arrays) and, in ``rnnfast.nn.utils.rnn``, packed
+sequences.
 
 Deliberately absent: foreach variants, parameter/vector conversion helpers, weight norm.
 """
@@ -11,9 +12,10 @@ import numbers
 
 import numpy as np
 
-from ..tensor import Tensor
+from ...tensor import Tensor
+from . import rnn
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "rnn"]
 
 
 def _grads(parameters):

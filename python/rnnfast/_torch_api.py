@@ -1,0 +1,638 @@
+"""torch's top-level names, so a PyTorch program ports by changing its imports
+(``import rnnfast as torch``): dtypes, factories (zeros, randn, arange, ...), the functional
+forms of tensor methods (torch.max, torch.softmax, ...), legacy typed constructors
+(LongTensor, ...), grad-mode helpers and devices. rnnfast re-exports them all.
+
+Semantics are torch's: the same defaults (float32 for floats, int64 for ints), the same
+signatures (``dim``, ``keepdim``, sizes as ``*size`` or one tuple), the same return types
+(``max(x, dim)`` is a named tuple ``(values, indices)``). Random draws come from
+``rnnfast.manual_seed``'s generator (a ``generator=`` may be an ``np.random.Generator``;
+torch.Generator objects do not exist here), so they are reproducible but not torch's numbers.
+Deliberately absent: devices other than the CPU, complex and half-precision compute, sparse
+and quantized tensors, ``out=`` arguments.
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+
+import numpy as np
+
+from . import _device
+from .tensor import (DEFAULT_FLOAT, Tensor, _check_dtype, _new_array, _wrap,
+                     as_tensor as _as_tensor, cat as _cat, default_generator, enable_grad,
+                     is_grad_enabled, no_grad)
+
+__all__ = [
+    # dtypes
+    "float32", "float", "float64", "double", "float16", "half", "int64", "long", "int32", "int",
+    "int16", "short", "int8", "uint8", "bool", "get_default_dtype", "Size",
+    # devices and grad mode
+    "device", "set_grad_enabled", "inference_mode",
+    # typed constructors
+    "FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "ByteTensor",
+    # creation
+    "from_numpy", "as_tensor", "is_tensor", "is_floating_point", "numel", "zeros", "ones",
+    "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint", "randperm",
+    "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like",
+    "randint_like", "multinomial",
+    # functional forms of tensor methods
+    "argmax", "argmin", "max", "min", "amax", "amin", "maximum", "minimum", "sum", "mean",
+    "softmax", "log_softmax", "topk", "sort", "argsort", "exp", "log", "sqrt", "abs", "tanh",
+    "sigmoid", "relu", "clamp", "clip", "pow", "square", "flatten", "transpose", "reshape",
+    "squeeze", "unsqueeze", "permute", "t", "matmul", "mm", "bmm", "cumsum", "index_select",
+    "gather", "masked_fill", "chunk", "split", "narrow", "eq", "ne", "lt", "le", "gt", "ge",
+    "all", "any", "concat", "concatenate",
+]
+
+# ----------------------------------------------------------------------------------------------
+# dtypes: NumPy's, under torch's names (x.dtype == rnnfast.long works as in torch).
+
+float32 = float = np.dtype(np.float32)
+float64 = double = np.dtype(np.float64)
+float16 = half = np.dtype(np.float16)
+int64 = long = np.dtype(np.int64)
+int32 = int = np.dtype(np.int32)
+int16 = short = np.dtype(np.int16)
+int8 = np.dtype(np.int8)
+uint8 = np.dtype(np.uint8)
+bool = np.dtype(np.bool_)
+
+device = _device.device
+
+
+def get_default_dtype():
+    """float32, the dtype of Python floats in new tensors (fixed in rnnfast)."""
+    return DEFAULT_FLOAT
+
+
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple (``x.shape == rnnfast.Size([2, 3])`` holds)."""
+
+    def __repr__(self):
+        return f"rnnfast.Size({list(self)})"
+
+    def numel(self):
+        return builtins.int(np.prod(self, dtype=np.int64))
+
+
+# ----------------------------------------------------------------------------------------------
+# Grad mode.
+
+
+class set_grad_enabled:
+    """Turn gradient recording on or off: as a function call (``set_grad_enabled(False)``)
+    or as a context manager, which restores the previous mode on exit."""
+
+    def __init__(self, mode):
+        if not isinstance(mode, builtins.bool):
+            raise TypeError(f"mode: expected a bool, got {type(mode).__name__}")
+        self._ctx = enable_grad() if mode else no_grad()
+        self._prev = is_grad_enabled()
+        self._ctx.__enter__()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._ctx._prev = self._prev
+        self._ctx.__exit__(*exc)
+        return False
+
+
+def inference_mode(mode=True):
+    """``no_grad()`` (``mode=True``) or ``enable_grad()``; rnnfast has no separate
+    inference-tensor mode."""
+    if callable(mode) and not isinstance(mode, builtins.bool):     # used as a bare decorator
+        return no_grad()(mode)
+    if not isinstance(mode, builtins.bool):
+        raise TypeError(f"mode: expected a bool, got {type(mode).__name__}")
+    return no_grad() if mode else enable_grad()
+
+
+# ----------------------------------------------------------------------------------------------
+# Legacy typed constructors: LongTensor([1, 2]), FloatTensor(2, 3); isinstance(x, LongTensor).
+
+
+class _TypedTensorMeta(type):
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype
+
+    def __repr__(cls):
+        return f"<class 'rnnfast.{cls.__name__}'>"
+
+
+def _typed(name, dt):
+    def __new__(cls, *args):
+        return _wrap(_new_array(args, dt, name))
+    doc = (f"``{name}(data)`` copies data into a {dt} tensor (casting as NumPy does); "
+           f"``{name}(*sizes)`` is an uninitialised one. ``isinstance(x, {name})`` checks the "
+           f"dtype.")
+    return _TypedTensorMeta(name, (), {"__new__": __new__, "dtype": dt, "__doc__": doc})
+
+
+FloatTensor = _typed("FloatTensor", float32)
+DoubleTensor = _typed("DoubleTensor", float64)
+LongTensor = _typed("LongTensor", int64)
+IntTensor = _typed("IntTensor", int32)
+BoolTensor = _typed("BoolTensor", bool)
+ByteTensor = _typed("ByteTensor", uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# Creation.
+
+
+def _size(size, fn):
+    """``*size`` as torch takes it: ints, or one tuple / list of ints."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = s.__index__()
+        if isinstance(s, builtins.bool) or not isinstance(s, (numbers.Integral,)):
+            raise TypeError(f"{fn}(): size: expected ints, got {type(s).__name__}")
+        if s < 0:
+            raise ValueError(f"{fn}(): size: expected non-negative sizes, got {tuple(size)}")
+        out.append(builtins.int(s))
+    return tuple(out)
+
+
+def _dtype(dtype, default):
+    return default if dtype is None else _check_dtype(np.dtype(dtype), "dtype")
+
+
+def _leaf(arr, requires_grad, device):
+    _device.check_device(device)
+    t = _wrap(arr)
+    t.requires_grad = requires_grad
+    return t
+
+
+def _generator(generator):
+    if generator is None:
+        return default_generator()
+    if isinstance(generator, np.random.Generator):
+        return generator
+    raise TypeError(f"generator: expected None (rnnfast.manual_seed seeds every draw) or an "
+                    f"np.random.Generator, got {type(generator).__name__}")
+
+
+def from_numpy(ndarray) -> Tensor:
+    """A tensor sharing ``ndarray``'s memory and dtype (writes show through both ways)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy(): expected np.ndarray, got {type(ndarray).__name__}")
+    _check_dtype(ndarray.dtype, "ndarray")
+    return _wrap(ndarray)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor without a copy where possible: a tensor or NumPy array of the
+    requested dtype is shared; other data is converted as ``rnnfast.tensor`` does."""
+    _device.check_device(device)
+    t = _as_tensor(data, name="data")
+    return t if dtype is None else t.to(dtype)
+
+
+def is_tensor(obj) -> builtins.bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input) -> builtins.bool:
+    return _t(input).is_floating_point()
+
+
+def numel(input) -> builtins.int:
+    return _t(input).numel()
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _leaf(np.zeros(_size(size, "zeros"), _dtype(dtype, float32)), requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _leaf(np.ones(_size(size, "ones"), _dtype(dtype, float32)), requires_grad, device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialised tensor (its values are whatever the memory held)."""
+    return _leaf(np.empty(_size(size, "empty"), _dtype(dtype, float32)), requires_grad, device)
+
+
+def _scalar_dtype(value):
+    """The dtype torch gives a Python scalar: bool, int64 or float32."""
+    if isinstance(value, (builtins.bool, np.bool_)):
+        return bool
+    if isinstance(value, numbers.Integral):
+        return int64
+    if isinstance(value, numbers.Real):
+        return float32
+    raise TypeError(f"fill_value: expected a number, got {type(value).__name__}")
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``; its dtype follows the value (bool,
+    int64 or float32) unless ``dtype`` is given."""
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    dt = _dtype(dtype, _scalar_dtype(fill_value))
+    size = _size(size if isinstance(size, (tuple, list)) else (size,), "full")
+    return _leaf(np.full(size, fill_value, dt), requires_grad, device)
+
+
+def _number(v, name):
+    if isinstance(v, Tensor):
+        v = v.item()
+    if isinstance(v, builtins.bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {type(v).__name__}")
+    return v
+
+
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from ``start`` (inclusive) to ``end`` (exclusive) by ``step``; ``arange(n)``
+    counts from 0. int64 when all three are ints, else float32 (torch's rule)."""
+    if end is None:
+        start, end = 0, start
+    start, end, step = (_number(start, "start"), _number(end, "end"),
+                        _number(step, "step"))
+    if step == 0:
+        raise ValueError("step: expected a non-zero step, got 0")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange(): upper bound and larger bound inconsistent with step sign "
+                         f"(start={start}, end={end}, step={step})")
+    ints = builtins.all(isinstance(v, numbers.Integral) for v in (start, end, step))
+    dt = _dtype(dtype, int64 if ints else float32)
+    # the count in float64 as torch computes it, then the values start + i * step
+    n = builtins.int(np.ceil((end - start) / step))
+    arr = (start + np.arange(n, dtype=np.float64 if not ints else np.int64) * step).astype(dt)
+    return _leaf(arr, requires_grad, device)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32)."""
+    if isinstance(steps, builtins.bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps: expected a non-negative int, got {steps!r}")
+    arr = np.linspace(_number(start, "start"), _number(end, "end"), builtins.int(steps))
+    return _leaf(arr.astype(_dtype(dtype, float32)), requires_grad, device)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    n, = _size((n,), "eye")
+    m = n if m is None else _size((m,), "eye")[0]
+    return _leaf(np.eye(n, m, dtype=_dtype(dtype, float32)), requires_grad, device)
+
+
+def _float_dtype(dtype, fn):
+    dt = _dtype(dtype, float32)
+    if dt.kind != "f":
+        raise TypeError(f"{fn}(): dtype: expected a floating point dtype, got {dt}")
+    return dt
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples from [0, 1) (float32), from ``rnnfast.manual_seed``'s generator."""
+    dt = _float_dtype(dtype, "rand")
+    arr = _generator(generator).random(_size(size, "rand"), dtype=np.float64).astype(dt)
+    return _leaf(arr, requires_grad, device)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples (float32), from ``rnnfast.manual_seed``'s generator."""
+    dt = _float_dtype(dtype, "randn")
+    arr = _generator(generator).standard_normal(_size(size, "randn")).astype(dt)
+    return _leaf(arr, requires_grad, device)
+
+
+def randint(*args, size=None, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
+    """Integers uniform in [low, high): ``randint(high, size)`` or ``randint(low, high,
+    size)``, size a tuple; int64 unless ``dtype``."""
+    if size is not None:
+        args = args + (size,)
+    if len(args) == 2:
+        low, (high, size) = 0, args
+    elif len(args) == 3:
+        low, high, size = args
+    else:
+        raise TypeError("randint(): expected (high, size) or (low, high, size)")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint(): size: expected a tuple of ints, got {type(size).__name__}")
+    low, high = _number(low, "low"), _number(high, "high")
+    if not high > low:
+        raise ValueError(f"randint(): expected low < high, got low={low}, high={high}")
+    arr = _generator(generator).integers(builtins.int(low), builtins.int(high),
+                                         _size(size, "randint"))
+    return _leaf(arr.astype(_dtype(dtype, int64)), requires_grad, device)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A random permutation of 0 .. n-1 (int64)."""
+    n, = _size((n,), "randperm")
+    arr = _generator(generator).permutation(n)
+    return _leaf(arr.astype(_dtype(dtype, int64)), requires_grad, device)
+
+
+def _t(input, name="input") -> Tensor:
+    return _as_tensor(input, name=name)
+
+
+def _like_dtype(input, dtype):
+    return _t(input).dtype if dtype is None else _check_dtype(np.dtype(dtype), "dtype")
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _leaf(np.zeros(_t(input).shape, _like_dtype(input, dtype)), requires_grad, device)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _leaf(np.ones(_t(input).shape, _like_dtype(input, dtype)), requires_grad, device)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _leaf(np.empty(_t(input).shape, _like_dtype(input, dtype)), requires_grad, device)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _leaf(np.full(_t(input).shape, fill_value, _like_dtype(input, dtype)), requires_grad,
+                 device)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return rand(_t(input).shape, dtype=_like_dtype(input, dtype), device=device,
+                requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return randn(_t(input).shape, dtype=_like_dtype(input, dtype), device=device,
+                 requires_grad=requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None,
+                 requires_grad=False) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, _t(input).shape, dtype=_like_dtype(input, dtype), device=device,
+                   requires_grad=requires_grad)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
+    """Indices drawn from the categorical distributions whose (unnormalised, non-negative)
+    weights are the rows of ``input`` (1-D or 2-D, float): ``num_samples`` per row, without
+    replacement unless ``replacement``. int64, of shape (num_samples,) or (rows,
+    num_samples)."""
+    w = _t(input).data
+    if w.dtype.kind != "f":
+        raise TypeError(f"input: multinomial needs floating point weights, got dtype {w.dtype}")
+    if w.ndim not in (1, 2):
+        raise ValueError(f"input: expected 1 or 2 dims (categories, or rows of categories), got "
+                         f"shape {w.shape}")
+    if isinstance(num_samples, builtins.bool) or not isinstance(num_samples, numbers.Integral) \
+            or num_samples < 1:
+        raise ValueError(f"num_samples: expected an int >= 1, got {num_samples!r}")
+    rows = w.reshape(-1, w.shape[-1]).astype(np.float64)
+    n = rows.shape[1]
+    if n == 0:
+        raise ValueError("input: expected at least one category")
+    if not np.isfinite(rows).all() or (rows < 0).any():
+        raise ValueError("input: weights must be finite and non-negative")
+    totals = rows.sum(axis=1)
+    if (totals <= 0).any():
+        raise ValueError("input: every row of weights needs a positive sum")
+    if not replacement:
+        if num_samples > n:
+            raise ValueError(f"num_samples: cannot draw {num_samples} samples without "
+                             f"replacement from {n} categories")
+        if ((rows > 0).sum(axis=1) < num_samples).any():
+            raise ValueError(f"num_samples: a row has fewer than {num_samples} categories of "
+                             f"non-zero weight to draw without replacement")
+    rng = _generator(generator)
+    out = np.stack([rng.choice(n, size=num_samples, replace=builtins.bool(replacement),
+                               p=r / r.sum()) for r in rows])
+    out = out.astype(np.int64)
+    return _wrap(out.reshape(num_samples) if w.ndim == 1 else out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Functional forms of tensor methods (torch.max(x, 1), torch.softmax(x, dim=1), ...).
+
+
+def argmax(input, dim=None, keepdim=False) -> Tensor:
+    return _t(input).argmax(dim, keepdim)
+
+
+def argmin(input, dim=None, keepdim=False) -> Tensor:
+    return _t(input).argmin(dim, keepdim)
+
+
+def max(input, dim=None, keepdim=False):
+    """``max(x)`` (0-d), ``max(x, dim, keepdim=False)`` -> ``(values, indices)``, or
+    ``max(x, other)`` (elementwise), as torch.max."""
+    return _t(input).max(dim, keepdim)
+
+
+def min(input, dim=None, keepdim=False):
+    """As ``max``, for the minimum."""
+    return _t(input).min(dim, keepdim)
+
+
+def amax(input, dim=None, keepdim=False) -> Tensor:
+    return _t(input).amax(dim, keepdim)
+
+
+def amin(input, dim=None, keepdim=False) -> Tensor:
+    return _t(input).amin(dim, keepdim)
+
+
+def maximum(input, other) -> Tensor:
+    return _t(input).maximum(other)
+
+
+def minimum(input, other) -> Tensor:
+    return _t(input).minimum(other)
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:
+    x = _t(input)
+    return (x if dtype is None else x.to(dtype)).sum(dim, keepdim)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:
+    x = _t(input)
+    return (x if dtype is None else x.to(dtype)).mean(dim, keepdim)
+
+
+def softmax(input, dim, dtype=None) -> Tensor:
+    x = _t(input)
+    return (x if dtype is None else x.to(dtype)).softmax(dim)
+
+
+def log_softmax(input, dim, dtype=None) -> Tensor:
+    x = _t(input)
+    return (x if dtype is None else x.to(dtype)).log_softmax(dim)
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    return _t(input).topk(k, dim, largest, sorted)
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    return _t(input).sort(dim, descending, stable)
+
+
+def argsort(input, dim=-1, descending=False, stable=False) -> Tensor:
+    return _t(input).argsort(dim, descending, stable)
+
+
+def exp(input) -> Tensor:
+    return _t(input).exp()
+
+
+def log(input) -> Tensor:
+    return _t(input).log()
+
+
+def sqrt(input) -> Tensor:
+    return _t(input).sqrt()
+
+
+def abs(input) -> Tensor:
+    return _t(input).abs()
+
+
+def tanh(input) -> Tensor:
+    return _t(input).tanh()
+
+
+def sigmoid(input) -> Tensor:
+    return _t(input).sigmoid()
+
+
+def relu(input) -> Tensor:
+    return _t(input).relu()
+
+
+def clamp(input, min=None, max=None) -> Tensor:
+    return _t(input).clamp(min, max)
+
+
+clip = clamp
+
+
+def pow(input, exponent) -> Tensor:
+    if isinstance(input, Tensor):
+        return input ** exponent
+    return _t(exponent, "exponent").__rpow__(input)
+
+
+def square(input) -> Tensor:
+    return _t(input).square()
+
+
+def flatten(input, start_dim=0, end_dim=-1) -> Tensor:
+    return _t(input).flatten(start_dim, end_dim)
+
+
+def transpose(input, dim0, dim1) -> Tensor:
+    return _t(input).transpose(dim0, dim1)
+
+
+def reshape(input, shape) -> Tensor:
+    return _t(input).reshape(shape)
+
+
+def squeeze(input, dim=None) -> Tensor:
+    return _t(input).squeeze(dim)
+
+
+def unsqueeze(input, dim) -> Tensor:
+    return _t(input).unsqueeze(dim)
+
+
+def permute(input, dims) -> Tensor:
+    return _t(input).permute(dims)
+
+
+def t(input) -> Tensor:
+    return _t(input).t()
+
+
+def matmul(input, other) -> Tensor:
+    return _t(input) @ other
+
+
+def mm(input, mat2) -> Tensor:
+    return _t(input).mm(mat2)
+
+
+def bmm(input, mat2) -> Tensor:
+    return _t(input).bmm(mat2)
+
+
+def cumsum(input, dim) -> Tensor:
+    return _t(input).cumsum(dim)
+
+
+def index_select(input, dim, index) -> Tensor:
+    return _t(input).index_select(dim, index)
+
+
+def gather(input, dim, index) -> Tensor:
+    return _t(input).gather(dim, index)
+
+
+def masked_fill(input, mask, value) -> Tensor:
+    return _t(input).masked_fill(mask, value)
+
+
+def chunk(input, chunks, dim=0):
+    return _t(input).chunk(chunks, dim)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    return _t(tensor, "tensor").split(split_size_or_sections, dim)
+
+
+def narrow(input, dim, start, length) -> Tensor:
+    return _t(input).narrow(dim, start, length)
+
+
+def eq(input, other) -> Tensor:
+    return _t(input) == other
+
+
+def ne(input, other) -> Tensor:
+    return _t(input) != other
+
+
+def lt(input, other) -> Tensor:
+    return _t(input) < other
+
+
+def le(input, other) -> Tensor:
+    return _t(input) <= other
+
+
+def gt(input, other) -> Tensor:
+    return _t(input) > other
+
+
+def ge(input, other) -> Tensor:
+    return _t(input) >= other
+
+
+def all(input, dim=None, keepdim=False) -> Tensor:
+    return _t(input).all(dim, keepdim)
+
+
+def any(input, dim=None, keepdim=False) -> Tensor:
+    return _t(input).any(dim, keepdim)
+
+
+def concat(tensors, dim=0) -> Tensor:
+    """Alias of ``rnnfast.cat``."""
+    return _cat(tensors, dim)
+
+
+concatenate = concat
