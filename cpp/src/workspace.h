@@ -18,9 +18,9 @@ namespace detail {
 
 enum Slot : int {
   // calling thread, forward
-  kP, kBias, kH, kHm, kC, kM,
+  kP, kBias, kH, kHm, kC, kM, kXp,
   // calling thread, backward
-  kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kMproj, kRows, kZeroRow, kBiasSums,
+  kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kMproj, kRows, kScaleRows, kDxp, kBiasSums,
   // team threads
   kR, kRn, kRp, kDhp, kCols, kBiasT, kPt,
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)

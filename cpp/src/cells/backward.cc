@@ -59,34 +59,31 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
                   const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
                   bool reverse) {
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
-  const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
+  const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H;
   const bool proj = Ho != H;
   const detail::Rows row(d);
+  const detail::Layout L(d, lengths, reverse);  // the forward's: the same lengths give the same
+  const int64_t NR = L.rows();                 // order (common.h)
   const detail::Reserve<T> res(C, d, const_cast<T*>(reserve));
 
-  // Time-indexed gradients (zero where a sequence has ended) and shared step buffers.
+  // Per-position gradients (every row is written by the loop: packed, there are no rows past
+  // a sequence's end) and shared step buffers, by slot.
   detail::Workspace& ws = detail::thread_workspace();
-  const size_t tbgh = static_cast<size_t>(TB * GH), bho = static_cast<size_t>(B * Ho),
-               bh = static_cast<size_t>(B * H);
-  // Without lengths every position is written by the loop; with lengths the ended ones must
-  // read as zero in the post-loop GEMMs.
-  const bool holes = lengths != nullptr;
+  const size_t bho = static_cast<size_t>(B * Ho), bh = static_cast<size_t>(B * H);
   // dG lives in the forward's slot of P (the input projection, scratch once the forward is
-  // done): one T*B*G*H buffer per thread instead of two.
-  T* dG = ws.get<T>(detail::kP, tbgh, /*zero=*/holes);
-  // The recurrent-side gradient dR: dG itself but for the GRU's n block, dRn [T*B, H].
-  T* dRn = C == Cell::GRU ? ws.get<T>(detail::kDR, static_cast<size_t>(TB * H), holes) : nullptr;
-  T* dr_all = proj ? ws.get<T>(detail::kDr, static_cast<size_t>(TB * Ho), holes) : nullptr;
+  // done): one rows*G*H buffer per thread instead of two.
+  T* dG = ws.get<T>(detail::kP, static_cast<size_t>(NR * GH));
+  // The recurrent-side gradient dR: dG itself but for the GRU's n block, dRn [rows, H].
+  T* dRn = C == Cell::GRU ? ws.get<T>(detail::kDR, static_cast<size_t>(NR * H)) : nullptr;
+  T* dr_all = proj ? ws.get<T>(detail::kDr, static_cast<size_t>(NR * Ho)) : nullptr;
   T* dh = ws.get<T>(detail::kDh, bho, true);
   T* dc = C == Cell::LSTM ? ws.get<T>(detail::kDc, bh, true) : nullptr;
-  // The step's product dh_{t-1} = dR_t W_hh reads dR_t's rows [B, G*H] in one block. For the
-  // LSTM and RNN (dR is dG) these are dG's rows of time t themselves, contiguous unless
-  // sequences of different lengths run reversed (each is then at its own time index): the
-  // product reads them in place (training step, 2 threads: LSTM medium 68.9-69.8 -> 66.7-68.8
-  // ms, large 130-136 -> 126-131; a quarter fewer stores in the pass). Otherwise the pass
-  // also writes them to a step buffer, double-buffered so that one barrier per step suffices.
-  const bool in_place = C != Cell::GRU && !(lengths && reverse);
-  const int64_t ldr = in_place ? row.sb * GH : GH;  // between the rows of a step's dR
+  // The step's product dh_{t-1} = dR_t W_hh reads dR_t's running rows. For the LSTM and RNN
+  // (dR is dG) these are dG's rows of the step themselves, read in place (training step, 2
+  // threads: LSTM medium 68.9-69.8 -> 66.7-68.8 ms, large 130-136 -> 126-131; a quarter fewer
+  // stores in the pass). Otherwise the pass also writes them to a step buffer, by slot,
+  // double-buffered so that one barrier per step suffices.
+  const bool in_place = C != Cell::GRU;
   T* dRs = in_place ? nullptr : ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);
   T* dhd = C == Cell::GRU ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
   T* dm = proj ? ws.get<T>(detail::kDm, bh, true) : nullptr;
@@ -100,16 +97,20 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           "y: expected the output y of the forward call that wrote the reserve, got an array "
           "whose last step differs from that forward's h_n (sequence " + std::to_string(b) + ")");
   }
-  // The state step t of sequence b read, rows of n values: `steps` (y, or the reserve's c) at
-  // the sequence's previous step, or `init` (the saved h0, c0) at its first.
-  auto before = [&](const T* steps, const T* init, int64_t n, int64_t t, int64_t b) {
+  // The state h_{t-1} step t of sequence b read: y at the sequence's previous step, or h0 at
+  // its first; c_{t-1} of slot j at processing step s: the reserve's c one step back, or c0.
+  auto h_prev = [&](int64_t t, int64_t b) {
     const int64_t tp = detail::prev_time(t, b, NT, lengths, reverse);
-    return tp >= 0 ? steps + row(tp, b) * n : init + b * n;
+    return tp >= 0 ? y + row(tp, b) * Ho : res.h0 + b * Ho;
   };
-  auto h_prev = [&](int64_t t, int64_t b) { return before(y, res.h0, Ho, t, b); };
-  auto c_prev = [&](int64_t t, int64_t b) { return before(res.c, res.c0, H, t, b); };
-  if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM && dc_n) std::memcpy(dc, dc_n, sizeof(T) * B * H);
+  auto c_prev = [&](int64_t s, int64_t j, int64_t b) {
+    return s > 0 ? res.c + L.pos(s - 1, j) * H : res.c0 + b * H;
+  };
+  for (int64_t j = 0; j < B; ++j) {
+    const int64_t b = L.seq(j);
+    if (dh_n) std::memcpy(dh + j * Ho, dh_n + b * Ho, sizeof(T) * Ho);
+    if (C == Cell::LSTM && dc_n) std::memcpy(dc + j * H, dc_n + b * H, sizeof(T) * H);
+  }
 
   const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
@@ -119,8 +120,12 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
 
   detail::run_team(sp, [&](const int tid, const int nth) {
     const detail::Share sh = detail::share_of(sp, tid, nth, B, H, Ho);
-    const int64_t b0 = sh.b0, b1 = sh.b1, u0 = sh.u0, u1 = sh.u1, v0 = sh.v0, v1 = sh.v1;
-    const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0;
+    const detail::ThreadSlots ts = detail::slots_of(sp, sh, L, tid, nth);
+    const int64_t f = ts.f, q = ts.q, nbmax = ts.at(L, 0);
+    const int64_t u0 = sh.u0, u1 = sh.u1, v0 = sh.v0, v1 = sh.v1;
+    const int64_t nu = u1 - u0, nv = v1 - v0;
+    // Rows between this thread's consecutive slots in the state buffers and in dG.
+    const int64_t hq = q, pq = q * L.slot_stride();
     const bool direct = NT <= 2 && B <= 16;  // too few steps to amortize packing (B: same path for any thread count)
     // W_hh [GH, Ho] columns v0..v1; W_hr [Ho, H] columns u0..u1
     detail::Workspace& tws = detail::thread_workspace();
@@ -133,7 +138,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       if (nv > 0 && !direct) Wb.pack_columns(w.w_hh, Ho, /*transB=*/false, GH, cols, nv);
       for (int64_t k = 0; k < nu; ++k) cols[k] = u0 + k;
       if (proj && nu > 0 && !direct) Wr.pack_columns(w.w_hr, H, /*transB=*/false, Ho, cols, nu);
-      dhp = tws.get<T>(detail::kDhp, static_cast<size_t>(nb * nv), true);
+      dhp = tws.get<T>(detail::kDhp, static_cast<size_t>(nbmax * nv), true);
     } catch (...) {
 #pragma omp critical(rnnfast_backward_error)
       if (!error) error = std::current_exception();
@@ -143,70 +148,71 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     if (!failed.load()) {
       int parity = 0;
       for (int64_t s = NT - 1; s >= 0; --s) {
-        // Rows of this step's dR (ended sequences: zero rows, their dh is kept below).
-        T* dRcur = in_place ? dG + row(time_index(s, 0, NT, nullptr, reverse), 0) * GH
-                            : dRs + parity * B * GH;
+        const int64_t nb = ts.at(L, s);  // this thread's running slots f, f+q, .. (nb of them)
+        const int64_t p0 = nb > 0 ? L.pos(s, f) : 0;
+        T* dRstep = in_place ? nullptr : dRs + parity * B * GH;  // by slot
         // dh_t += dy_t on this thread's output columns
-        for (int64_t b = b0; b < b1; ++b) {
+        for (int64_t i = 0; i < nb; ++i) {
+          const int64_t j = f + i * q, b = L.seq(j);
           const int64_t t = time_index(s, b, NT, lengths, reverse);
-          if (t < 0) continue;
-          T* dhb = dh + b * Ho;
+          T* dhb = dh + j * Ho;
           if (dy) {
             const T* dyb = dy + row(t, b) * Ho;
             for (int64_t k = v0; k < v1; ++k) dhb[k] += dyb[k];
           }
-          if (proj) std::memcpy(dr_all + row(t, b) * Ho + v0, dhb + v0, sizeof(T) * nv);
+          if (proj) std::memcpy(dr_all + (p0 + i * pq) * Ho + v0, dhb + v0, sizeof(T) * nv);
         }
         if (proj) {  // dm = dh W_hr on this thread's units (needs all of dh)
           if (sp.by_units) step_barrier.wait(tid, nth);
           if (nu > 0 && nb > 0) {
             if (direct)
-              gemm::gemm_direct<T>(nb, nu, Ho, dh + b0 * Ho, Ho, w.w_hr + u0, H, false, T(0),
-                                   dm + b0 * H + u0, H);
+              gemm::gemm_direct<T>(nb, nu, Ho, dh + f * Ho, hq * Ho, w.w_hr + u0, H, false, T(0),
+                                   dm + f * H + u0, hq * H);
             else
-              gemm::gemm_serial<T>(nb, dh + b0 * Ho, Ho, false, Wr, T(0), dm + b0 * H + u0, H,
-                                   {true, (s & 1) != 0});
+              gemm::gemm_serial<T>(nb, dh + f * Ho, hq * Ho, false, Wr, T(0), dm + f * H + u0,
+                                   hq * H, {true, (s & 1) != 0});
           }
         }
         const T* dmv = proj ? dm : dh;
         // fused elementwise pass on this thread's units
-        for (int64_t b = b0; b < b1; ++b) {
+        for (int64_t i = 0; i < nb; ++i) {
+          const int64_t j = f + i * q, b = L.seq(j);
           const int64_t t = time_index(s, b, NT, lengths, reverse);
-          if (t < 0) continue;
-          const int64_t pos = row(t, b);
+          const int64_t pos = p0 + i * pq;
           T* dg = dG + pos * GH + u0;
-          T* drs = in_place ? nullptr : dRcur + b * GH + u0;
+          T* drs = in_place ? nullptr : dRstep + j * GH + u0;
           if constexpr (C == Cell::LSTM) {
-            pw.lstm_bwd(nu, res.gates + pos * GH + u0, H, c_prev(t, b) + u0,
-                        res.c + pos * H + u0, dmv + b * H + u0, dc + b * H + u0, dg, H, drs, H);
+            pw.lstm_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
+                        res.c + pos * H + u0, dmv + j * H + u0, dc + j * H + u0, dg, H, drs, H);
           } else if constexpr (C == Cell::GRU) {
             pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
-                       res.hn + pos * H + u0, dmv + b * H + u0, dg, H, dRn + pos * H + u0,
-                       drs, H, dhd + b * Ho + u0);
+                       res.hn + pos * H + u0, dmv + j * H + u0, dg, H, dRn + pos * H + u0,
+                       drs, H, dhd + j * Ho + u0);
           } else {  // the RNN's gate is h_t: y (H_out == H)
-            pw.rnn_bwd(nu, y + pos * Ho + u0, dmv + b * H + u0, dg, drs, C == Cell::RNN_RELU);
+            pw.rnn_bwd(nu, y + row(t, b) * Ho + u0, dmv + j * H + u0, dg, drs,
+                       C == Cell::RNN_RELU);
           }
         }
         if (sp.by_units) step_barrier.wait(tid, nth);
         // dh_{t-1} = (dR_t W_hh) * h_mask (+ z * dh_t for GRU), this thread's columns;
         // ended sequences keep their dh.
         if (nv > 0 && nb > 0) {
+          const T* A = in_place ? dG + p0 * GH : dRstep + f * GH;
+          const int64_t lda = (in_place ? pq : hq) * GH;
           if (direct)
-            gemm::gemm_direct<T>(nb, nv, GH, dRcur + b0 * ldr, ldr, w.w_hh + v0, Ho, false,
-                                 T(0), dhp, nv);
+            gemm::gemm_direct<T>(nb, nv, GH, A, lda, w.w_hh + v0, Ho, false, T(0), dhp, nv);
           else
-            gemm::gemm_serial<T>(nb, dRcur + b0 * ldr, ldr, false, Wb, T(0), dhp, nv,
-                                 {true, (s & 1) != 0});
+            gemm::gemm_serial<T>(nb, A, lda, false, Wb, T(0), dhp, nv, {true, (s & 1) != 0});
         }
-        for (int64_t b = b0; b < b1; ++b) {
-          if (time_index(s, b, NT, lengths, reverse) < 0) continue;
-          T* dhb = dh + b * Ho;
-          const T* src = dhp + (b - b0) * nv;
+        for (int64_t i = 0; i < nb; ++i) {
+          const int64_t j = f + i * q, b = L.seq(j);
+          T* dhb = dh + j * Ho;
+          const T* src = dhp + i * nv;
           const T* mb = h_mask ? h_mask + b * Ho : nullptr;
           for (int64_t k = 0; k < nv; ++k) {
             T v = src[k];
             if (mb) v *= mb[v0 + k];
-            if constexpr (C == Cell::GRU) v += dhd[b * Ho + v0 + k];
+            if constexpr (C == Cell::GRU) v += dhd[j * Ho + v0 + k];
             dhb[v0 + k] = v;
           }
         }
@@ -215,11 +221,41 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     }
   });
   if (error) std::rethrow_exception(error);
-  if (dh0) std::memcpy(dh0, dh, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM && dc0) std::memcpy(dc0, dc, sizeof(T) * B * H);
+  for (int64_t j = 0; j < B; ++j) {
+    const int64_t b = L.seq(j);
+    if (dh0) std::memcpy(dh0 + b * Ho, dh + j * Ho, sizeof(T) * Ho);
+    if (C == Cell::LSTM && dc0) std::memcpy(dc0 + b * H, dc + j * H, sizeof(T) * H);
+  }
 
-  // Weight and input gradients: one GEMM each over all steps.
-  if (dx) gemm::gemm<T>(false, false, TB, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
+  // The forward's input rows in the order of dG: x itself, or (packed) gathered again.
+  const T* xin = x;
+  if (L.packed && dw.dw_ih) {
+    T* xp = ws.get<T>(detail::kXp, static_cast<size_t>(NR * I));
+    for (int64_t s = 0; s < NT; ++s)
+      for (int64_t j = 0; j < L.running(s); ++j) {
+        const int64_t b = L.seq(j);
+        std::memcpy(xp + L.pos(s, j) * I, x + row(time_index(s, b, NT, lengths, reverse), b) * I,
+                    sizeof(T) * I);
+      }
+    xin = xp;
+  }
+  // Weight and input gradients: one GEMM each over all positions.
+  if (dx) {
+    if (!L.packed) {
+      gemm::gemm<T>(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
+    } else {  // in packed order, then to the caller's rows (zeros past each sequence's end)
+      T* dxp = ws.get<T>(detail::kDxp, static_cast<size_t>(NR * I));
+      gemm::gemm<T>(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dxp, I);
+      for (int64_t s = 0; s < NT; ++s)
+        for (int64_t j = 0; j < L.running(s); ++j) {
+          const int64_t b = L.seq(j);
+          std::memcpy(dx + row(time_index(s, b, NT, lengths, reverse), b) * I,
+                      dxp + L.pos(s, j) * I, sizeof(T) * I);
+        }
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = lengths[b]; t < NT; ++t) std::fill_n(dx + row(t, b) * I, I, T(0));
+    }
+  }
   // The bias gradients are column sums of dG (db_hh: of dR, which is dG but for the GRU's n
   // block, dRn), gathered in `sums` and added to both biases from there. The dW products take
   // them as they pack dG^T (and dRn^T), in the same order as a pass of their own, which runs
@@ -228,9 +264,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   T* sums = dw.db_ih || dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true)
                                  : nullptr;
   if (dw.dw_ih)
-    gemm::gemm<T>(true, false, GH, I, TB, dG, GH, x, I, T(1), dw.dw_ih, I, nullptr, sums);
+    gemm::gemm<T>(true, false, GH, I, NR, dG, GH, xin, I, T(1), dw.dw_ih, I, nullptr, sums);
   else if (sums)
-    add_column_sums<T>(sums, dG, TB, GH);
+    add_column_sums<T>(sums, dG, NR, GH);
   if (sums) {
     for (int64_t j = 0; j < GH && dw.db_ih; ++j) dw.db_ih[j] += sums[j];
     for (int64_t j = 0; j < same && dw.db_hh; ++j) dw.db_hh[j] += sums[j];
@@ -240,34 +276,38 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
                  ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(H), true)
                  : nullptr;
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
-    // H_prev, row (t,b), is y at the sequence's previous step or h0 at its first (zeros past
-    // its end, where dR is zero too): packed for the GEMM straight from there, the mask
-    // applied as it is packed. The same sum over all steps as from a [T*B, H_out] copy.
-    const T** rows = ws.get<const T*>(detail::kRows, static_cast<size_t>(TB));
-    const T* zero_row = ws.get<T>(detail::kZeroRow, static_cast<size_t>(Ho), /*zero=*/true);
-    for (int64_t t = 0; t < NT; ++t)
-      for (int64_t b = 0; b < B; ++b)
-        rows[row(t, b)] = t < detail::seq_len(b, NT, lengths) ? h_prev(t, b) : zero_row;
+    // H_prev, row pos, is y at the sequence's previous step or h0 at its first: packed for the
+    // GEMM straight from there, the sequence's mask applied as it is packed. The same sum
+    // over all positions as from a [rows, H_out] copy.
+    const T** rows = ws.get<const T*>(detail::kRows, static_cast<size_t>(NR));
+    const T** scales = h_mask ? ws.get<const T*>(detail::kScaleRows, static_cast<size_t>(NR))
+                              : nullptr;
+    for (int64_t s = 0; s < NT; ++s)
+      for (int64_t j = 0; j < L.running(s); ++j) {
+        const int64_t b = L.seq(j), pos = L.pos(s, j);
+        rows[pos] = h_prev(time_index(s, b, NT, lengths, reverse), b);
+        if (scales) scales[pos] = h_mask + b * Ho;
+      }
     gemm::PackedB<T>& Hp = ws.packed<T>(detail::kPackGemm);
-    Hp.pack_rows(rows, TB, Ho, h_mask, B, row.sb);  // row k is sequence (k / sb) % B
+    Hp.pack_rows(rows, NR, Ho, scales);
     // dR^T's rows: dG's columns, then (GRU) the n block from dRn.
     gemm::gemm_packed<T>(same, dG, GH, /*transA=*/true, Hp, T(1), dw.dw_hh, Ho);
     if (C == Cell::GRU)  // its n rows
       gemm::gemm_packed<T>(H, dRn, H, /*transA=*/true, Hp, T(1), dw.dw_hh + 2 * H * Ho, Ho,
                            nullptr, nsums);
   } else if (nsums) {
-    add_column_sums<T>(nsums, dRn, TB, H);
+    add_column_sums<T>(nsums, dRn, NR, H);
   }
   for (int64_t j = 0; j < H && nsums; ++j) dw.db_hh[2 * H + j] += nsums[j];
   if constexpr (C == Cell::LSTM) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) from the reserve
-      T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(TB * H));
-      for (int64_t pos = 0; pos < TB; ++pos) {  // tanh(c_t) by the forward's own function
+      T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(NR * H));
+      for (int64_t pos = 0; pos < NR; ++pos) {  // tanh(c_t) by the forward's own function
         T* mp = M + pos * H;
         pw.eval(1, H, res.c + pos * H, mp);
         for (int64_t k = 0; k < H; ++k) mp[k] *= res.gates[pos * GH + 3 * H + k];
       }
-      gemm::gemm<T>(true, false, Ho, H, TB, dr_all, Ho, M, H, T(1), dw.dw_hr, H);
+      gemm::gemm<T>(true, false, Ho, H, NR, dr_all, Ho, M, H, T(1), dw.dw_hr, H);
     }
   }
 }

@@ -3,8 +3,10 @@
 // reference: PyTorch's gate order and formulas (LSTM i,f,g,o; GRU r,z,n), see rnnfast.h.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "rnnfast/rnnfast.h"
 
@@ -15,8 +17,9 @@ namespace detail {
 void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih,
               bool has_b_hh, bool has_w_hr, const int64_t* lengths);
 
-// The training reserve. The blocks of gates, c and hn are position-indexed [T,B,...] (position
-// (t,b), at row Rows(d)(t, b), holds what step t of sequence b saved), so the post-loop weight gradients are single
+// The training reserve. The blocks of gates, c and hn are position-indexed [T,B,...] (the row
+// of slot j at processing step s, Layout::pos: packed by step with lengths, the caller's order
+// of x without; rows past sum(lengths) unused), so the post-loop weight gradients are single
 // GEMMs over all steps; positions past a sequence's end hold zeros. It holds only what the
 // forward's output y does not: the state h_{t-1} a step read is y at the sequence's previous
 // step (prev_time below), or h0 at its first, so backward takes y, and the reserve keeps the
@@ -60,6 +63,70 @@ struct Rows {
   int64_t st, sb;  // rows between consecutive steps, and between consecutive sequences
   explicit Rows(const Dims& d) : st(d.batch_first ? 1 : d.B), sb(d.batch_first ? d.T : 1) {}
   int64_t operator()(int64_t t, int64_t b) const { return t * st + b * sb; }
+};
+
+// Sequences of different lengths (Dims plus lengths) run packed, as PyTorch's packed
+// sequences: the kernels order the sequences by length, longest first (ties by index) -- the
+// "slots" of the state buffers -- so that at processing step s the n[s] sequences still
+// running are slots 0..n[s]-1, and keep their per-position arrays (the reserve, the gathered
+// inputs, P, dG) packed by step: slot j of step s at row off[s] + j. A step then multiplies,
+// passes and saves only its running rows, and the products over all positions run over
+// sum(lengths) rows instead of T*B. Without lengths the slots are the sequences themselves and
+// the per-position arrays are in the caller's order, Rows above (no gather of x, no scatter of
+// dx). Everything a caller passes or gets (x, y, dx, dy, h0, h_n, ...) stays in its own order.
+struct Layout {
+  Rows row;
+  bool packed = false;
+  int64_t T = 0, B = 0;
+  bool reverse = false;
+  const int64_t* lengths = nullptr;
+  std::vector<int64_t> order;  // [B] slot -> sequence (packed only)
+  std::vector<int64_t> slot;   // [B] sequence -> slot (packed only)
+  std::vector<int64_t> count;  // [T] running sequences at step s (packed only)
+  std::vector<int64_t> off;    // [T+1] first packed row of step s (packed only)
+
+  Layout(const Dims& d, const int64_t* lengths_, bool reverse_)
+      : row(d), packed(lengths_ != nullptr), T(d.T), B(d.B), reverse(reverse_),
+        lengths(lengths_) {
+    if (!packed) return;
+    order.resize(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) order[b] = b;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
+    slot.resize(static_cast<size_t>(B));
+    for (int64_t j = 0; j < B; ++j) slot[order[j]] = j;
+    count.assign(static_cast<size_t>(T), 0);
+    for (int64_t b = 0; b < B; ++b) ++count[lengths[b] - 1];  // ends after step len-1
+    for (int64_t s = T - 2; s >= 0; --s) count[s] += count[s + 1];
+    off.assign(static_cast<size_t>(T + 1), 0);
+    for (int64_t s = 0; s < T; ++s) off[s + 1] = off[s] + count[s];
+  }
+  // Rows of the per-position arrays: sum(lengths), or T*B.
+  int64_t rows() const { return packed ? off[T] : T * B; }
+  // Sequences running at step s (slots 0..running(s)-1).
+  int64_t running(int64_t s) const { return packed ? count[s] : B; }
+  int64_t seq(int64_t j) const { return packed ? order[j] : j; }
+  int64_t slot_of(int64_t b) const { return packed ? slot[b] : b; }
+  // Per-position row of slot j at step s (j < running(s)).
+  int64_t pos(int64_t s, int64_t j) const {
+    return packed ? off[s] + j : row(reverse ? T - 1 - s : s, j);
+  }
+  // Rows between slots j and j+1 of one step in the per-position arrays.
+  int64_t slot_stride() const { return packed ? 1 : row.sb; }
+};
+
+// The slots one thread of a time loop's team works on: f, f+q, f+2q, ... while running. Split
+// by units, every thread takes all running slots; by batch rows, unpacked, a contiguous range
+// (share_of); packed, every nth slot from its own id, so that the long and the short sequences
+// are shared out evenly (a contiguous range of slots sorted by length would give the first
+// thread the longest sequences).
+struct ThreadSlots {
+  int64_t f = 0, q = 1, fixed = -1;  // fixed >= 0: that many at every step (unpacked)
+  int64_t at(const Layout& L, int64_t s) const {
+    if (fixed >= 0) return fixed;
+    const int64_t n = L.running(s);
+    return n > f ? (n - f + q - 1) / q : 0;
+  }
 };
 
 // Length of sequence b (T without lengths).

@@ -64,10 +64,9 @@ void prefetch_rows(const T* p, int64_t rows, int64_t cols, int64_t ld) {
 // 1.03, B=4 1.78 / 1.73 / 1.61, GRU B=4 1.35 / 1.33 / 1.21, B=1 T=300 LSTM 1.47 / 1.49 /
 // 1.41; B=1 I=H=512 (hoisted before) tied.
 // The result is bitwise the same in every mode (the input part is the same sum, passes of kKC
-// over I, the state's added onto it), so the choice may depend on the split. Not for
-// reversed variable lengths when fused (each sequence starts at its own time index), the
-// unpacked short-sequence path, or T*B <= kDirectMaxRows (the hoisted product is then
-// unpacked, another summation order); kTeam only with the split by units.
+// over I, the state's added onto it), so the choice may depend on the split. Not for the
+// unpacked short-sequence path, or <= kDirectMaxRows positions in all (the hoisted product is
+// then unpacked, another summation order); kTeam only with the split by units.
 // RNNFAST_FUSED_INPUT=0|1|team forces hoisted, fused or team where allowed.
 enum class InputMode { kHoisted, kFused, kTeam };
 
@@ -77,23 +76,21 @@ enum class InputMode { kHoisted, kFused, kTeam };
 constexpr double kTeamInputBytes = 2.0 * 1024 * 1024;
 
 template <typename T>
-InputMode input_mode(Cell cell, const Dims& d, const detail::Split& sp, bool reversed_lengths,
+InputMode input_mode(Cell cell, const Dims& d, const detail::Split& sp, int64_t rows_all,
                      bool direct) {
-  if (direct || d.T * d.B <= gemm::kDirectMaxRows) return InputMode::kHoisted;
+  if (direct || rows_all <= gemm::kDirectMaxRows) return InputMode::kHoisted;
   const int64_t th = sp.threads > 1 ? sp.threads : 1;
   const int64_t rows = sp.by_units ? d.B : d.B / th;
   const double units = static_cast<double>(d.H) / (sp.by_units ? th : 1);
   const bool team_ok = sp.by_units;
-  const bool fuse_ok = !reversed_lengths;
   if (const char* e = std::getenv("RNNFAST_FUSED_INPUT")) {
     if (std::strcmp(e, "0") == 0) return InputMode::kHoisted;
-    if (std::strcmp(e, "1") == 0) return fuse_ok ? InputMode::kFused : InputMode::kHoisted;
+    if (std::strcmp(e, "1") == 0) return InputMode::kFused;
     if (std::strcmp(e, "team") == 0) return team_ok ? InputMode::kTeam : InputMode::kHoisted;
   }
   if (rows < 8 && team_ok &&
-      static_cast<double>(d.T * d.B) * num_gates(cell) * units * sizeof(T) <= kTeamInputBytes)
+      static_cast<double>(rows_all) * num_gates(cell) * units * sizeof(T) <= kTeamInputBytes)
     return InputMode::kTeam;
-  if (!fuse_ok) return InputMode::kHoisted;
   const double bytes = static_cast<double>(d.I + d.H_out) * num_gates(cell) * units * sizeof(T);
   // The GRU's larger products gained nothing measurable (B=64 I=H=512, xlarge) while its
   // packed W_ih slices raised a training step's peak by up to 22 MB: by bytes only.
@@ -109,19 +106,33 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
                  const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
                  bool reverse) {
   constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
-  const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H, TB = NT * B;
+  const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H;
   const bool proj = Ho != H;
   const detail::Rows row(d);
+  const detail::Layout L(d, lengths, reverse);
+  const int64_t NR = L.rows();  // per-position rows: sum(lengths), or T*B
 
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
   const bool direct = NT <= 2 && B <= 16;  // B, not a thread's rows: the same for any split
-  const InputMode mode = input_mode<T>(C, d, sp, lengths != nullptr && reverse, direct);
+  const InputMode mode = input_mode<T>(C, d, sp, NR, direct);
   const bool fuse = mode == InputMode::kFused, team_in = mode == InputMode::kTeam;
 
   // 1. Input projection of every step, biases folded in (GRU keeps b_hn apart: it sits
   //    inside r * (W_hn h + b_hn)); or, fused, at each step into the recurrent product.
+  //    Packed, the projection reads x's running rows gathered in packed order.
   detail::Workspace& ws = detail::thread_workspace();
+  const T* xin = x;
+  if (L.packed) {
+    T* xp = ws.get<T>(detail::kXp, static_cast<size_t>(NR * I));
+    for (int64_t s = 0; s < NT; ++s)
+      for (int64_t j = 0; j < L.running(s); ++j) {
+        const int64_t b = L.seq(j);
+        std::memcpy(xp + L.pos(s, j) * I, x + row(time_index(s, b, NT, lengths, reverse), b) * I,
+                    sizeof(T) * I);
+      }
+    xin = xp;
+  }
   T* bias = nullptr;
   if (w.b_ih) {  // added by the GEMM as it stores P: no extra pass over P
     bias = ws.get<T>(detail::kBias, static_cast<size_t>(GH));
@@ -130,37 +141,46 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   }
   T* P = nullptr;
   if (mode == InputMode::kHoisted) {
-    P = ws.get<T>(detail::kP, static_cast<size_t>(TB * GH));
-    gemm::gemm<T>(false, true, TB, GH, I, x, I, w.w_ih, I, T(0), P, GH, bias);
+    P = ws.get<T>(detail::kP, static_cast<size_t>(NR * GH));
+    gemm::gemm<T>(false, true, NR, GH, I, xin, I, w.w_ih, I, T(0), P, GH, bias);
   }
   const T* b_hn = (C == Cell::GRU && w.b_hh) ? w.b_hh + 2 * H : nullptr;
 
   detail::Reserve<T> res(C, d, reserve);
-  // Positions past a sequence's end: zero output, zero reserve (so post-loop GEMMs see 0).
+  if (L.packed) {  // the reserve's rows past sum(lengths) are unused: zeros, not stale memory
+    const int64_t spare = NT * B - NR;
+    if (res.gates) std::fill_n(res.gates + NR * GH, spare * GH, T(0));
+    if (res.c) std::fill_n(res.c + NR * H, spare * H, T(0));
+    if (res.hn) std::fill_n(res.hn + NR * H, spare * H, T(0));
+  }
+  // Positions past a sequence's end: zero output.
   if (lengths) {
-    for (int64_t b = 0; b < B; ++b) {
-      for (int64_t t = lengths[b]; t < NT; ++t) {
-        const int64_t pos = row(t, b);
-        std::fill_n(y + pos * Ho, Ho, T(0));
-        if (res.gates) std::fill_n(res.gates + pos * GH, GH, T(0));
-        if (res.c) std::fill_n(res.c + pos * H, H, T(0));
-        if (res.hn) std::fill_n(res.hn + pos * H, H, T(0));
-      }
-    }
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = lengths[b]; t < NT; ++t) std::fill_n(y + row(t, b) * Ho, Ho, T(0));
   }
 
-  // Shared state: h double-buffered (read all of h_{t-1}, write own slice of h_t), the
+  // Shared state, by slot: h double-buffered (read all of h_{t-1}, write own slice of h_t), the
   // dropped-out copy W_hh sees, c and the unprojected m (each thread touches its own units).
   T* hbuf = ws.get<T>(detail::kH, static_cast<size_t>(2 * B * Ho), /*zero=*/true);
   T* hmbuf = h_mask ? ws.get<T>(detail::kHm, static_cast<size_t>(2 * B * Ho), true) : nullptr;
   T* c = C == Cell::LSTM ? ws.get<T>(detail::kC, static_cast<size_t>(B * H), true) : nullptr;
   T* m = proj ? ws.get<T>(detail::kM, static_cast<size_t>(B * H), true) : nullptr;
-  if (h0) std::memcpy(hbuf, h0, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM && c0) std::memcpy(c, c0, sizeof(T) * B * H);
-  if (res.h0) std::memcpy(res.h0, hbuf, sizeof(T) * B * Ho);  // the initial states, for backward
-  if (res.c0) std::memcpy(res.c0, c, sizeof(T) * B * H);
-  if (h_mask)
-    for (int64_t i = 0; i < B * Ho; ++i) hmbuf[i] = hbuf[i] * h_mask[i];
+  for (int64_t j = 0; j < B; ++j) {
+    const int64_t b = L.seq(j);
+    if (h0) std::memcpy(hbuf + j * Ho, h0 + b * Ho, sizeof(T) * Ho);
+    if (C == Cell::LSTM && c0) std::memcpy(c + j * H, c0 + b * H, sizeof(T) * H);
+    if (h_mask)
+      for (int64_t k = 0; k < Ho; ++k) hmbuf[j * Ho + k] = hbuf[j * Ho + k] * h_mask[b * Ho + k];
+  }
+  // The initial states, for backward, in the caller's order (zeros when none was given).
+  if (res.h0) {
+    if (h0) std::memcpy(res.h0, h0, sizeof(T) * B * Ho);
+    else std::fill_n(res.h0, B * Ho, T(0));
+  }
+  if (res.c0) {
+    if (c0) std::memcpy(res.c0, c0, sizeof(T) * B * H);
+    else std::fill_n(res.c0, B * H, T(0));
+  }
 
   const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
   std::atomic<bool> failed{false};
@@ -169,8 +189,13 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
 
   detail::run_team(sp, [&](const int tid, const int nth) {
     const detail::Share sh = detail::share_of(sp, tid, nth, B, H, Ho);
-    const int64_t b0 = sh.b0, b1 = sh.b1, u0 = sh.u0, u1 = sh.u1, v0 = sh.v0, v1 = sh.v1;
-    const int64_t nb = b1 - b0, nu = u1 - u0, nv = v1 - v0, gnu = G * nu;
+    const detail::ThreadSlots ts = detail::slots_of(sp, sh, L, tid, nth);
+    const int64_t f = ts.f, q = ts.q, nbmax = ts.at(L, 0);
+    const int64_t u0 = sh.u0, u1 = sh.u1, v0 = sh.v0, v1 = sh.v1;
+    const int64_t nu = u1 - u0, nv = v1 - v0, gnu = G * nu;
+    // Rows between this thread's consecutive slots: in the state buffers, and in the
+    // per-position arrays (x gathered or in place, P, the reserve).
+    const int64_t hq = q, pq = q * L.slot_stride();
     detail::Workspace& tws = detail::thread_workspace();
     gemm::PackedB<T>& Wt = tws.packed<T>(detail::kPackWh);
     gemm::PackedB<T>& Wx = tws.packed<T>(detail::kPackWx);
@@ -180,7 +205,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     T* Rn = nullptr;  // fused GRU: W_hn h_{t-1}, this thread's units
     T* rp = nullptr;
     T* bias_t = nullptr;
-    // Where the pass finds this thread's input part of step position pos, gate g: hoisted,
+    // Where the pass finds this thread's input part of position pos, gate g: hoisted,
     // P[pos, g*H + u0 ..]; kTeam, the thread's own Pt[pos, g*nu ..].
     const T* Pin = P ? P + u0 : nullptr;
     int64_t pin_ld = GH, pin_gs = H;
@@ -196,7 +221,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       if (gnu > 0 && !direct) Wt.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols, gnu_h);
       if (fuse_gru && nu > 0) {
         Wn.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols + 2 * nu, nu);
-        Rn = tws.get<T>(detail::kRn, static_cast<size_t>(nb * nu), true);
+        Rn = tws.get<T>(detail::kRn, static_cast<size_t>(nbmax * nu), true);
       }
       if ((fuse || team_in) && gnu > 0) {  // the same columns of W_ih^T and of the folded biases
         Wx.pack_columns(w.w_ih, I, /*transB=*/true, I, cols, gnu);
@@ -205,18 +230,18 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           for (int64_t j = 0; j < gnu; ++j) bias_t[j] = bias[cols[j]];
         }
       }
-      if (team_in && gnu > 0) {  // this thread's input part of every step, before the loop
-        T* Pt = tws.get<T>(detail::kPt, static_cast<size_t>(TB * gnu));
-        gemm::gemm_serial<T>(TB, x, I, false, Wx, T(0), Pt, gnu, gemm::Walk{}, bias_t);
+      if (team_in && gnu > 0) {  // this thread's input part of every position, before the loop
+        T* Pt = tws.get<T>(detail::kPt, static_cast<size_t>(NR * gnu));
+        gemm::gemm_serial<T>(NR, xin, I, false, Wx, T(0), Pt, gnu, gemm::Walk{}, bias_t);
         Pin = Pt;
         pin_ld = gnu;
         pin_gs = nu;
       }
-      R = tws.get<T>(detail::kR, static_cast<size_t>(nb * gnu), true);
+      R = tws.get<T>(detail::kR, static_cast<size_t>(nbmax * gnu), true);
       if (proj && nv > 0) {
         for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
         if (!direct) Wr.pack_columns(w.w_hr, H, /*transB=*/true, H, cols, nv);
-        rp = tws.get<T>(detail::kRp, static_cast<size_t>(nb * nv), true);
+        rp = tws.get<T>(detail::kRp, static_cast<size_t>(nbmax * nv), true);
       }
     } catch (...) {
 #pragma omp critical(rnnfast_forward_error)
@@ -230,95 +255,84 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       T* hmc = h_mask ? hmbuf : nullptr;
       T* hmx = h_mask ? hmbuf + B * Ho : nullptr;
       for (int64_t s = 0; s < NT; ++s) {
+        const int64_t nb = ts.at(L, s);  // this thread's running slots f, f+q, .. (nb of them)
+        const int64_t p0 = nb > 0 ? L.pos(s, f) : 0;  // their first per-position row
         // With a small state split by units (batch 1 and the like), the other threads wrote
         // part of h_{t-1} and the step's inputs P_t were made long before: fetch both at once
         // now rather than one cache line at a time as the product and the pass reach them.
         if (sp.by_units && nth > 1 &&
             nb * Ho * static_cast<int64_t>(sizeof(T)) <= kPrefetchState) {
-          prefetch_rows((h_mask ? hmc : hc) + b0 * Ho, nb, Ho, Ho);
-          for (int64_t b = b0; b < b1 && Pin; ++b) {  // Pin: none when fused (or no units)
-            const int64_t t = time_index(s, b, NT, lengths, reverse);
-            for (int g = 0; g < G && t >= 0; ++g)
-              prefetch_rows(Pin + row(t, b) * pin_ld + g * pin_gs, 1, nu, 0);
-          }
+          prefetch_rows((h_mask ? hmc : hc) + f * Ho, nb, Ho, hq * Ho);
+          for (int64_t i = 0; i < nb && Pin; ++i)  // Pin: none when fused (or no units)
+            for (int g = 0; g < G; ++g)
+              prefetch_rows(Pin + (p0 + i * pq) * pin_ld + g * pin_gs, 1, nu, 0);
         }
         // 2a. this thread's slice of the recurrent product (of the dropped-out state); fused,
         //     first the step's input product with the biases (the same sum as the hoisted
         //     GEMM's: passes of kKC over I), the state's added onto it.
         if (gnu > 0 && nb > 0) {
-          const T* A = (h_mask ? hmc : hc) + b0 * Ho;
+          const T* A = (h_mask ? hmc : hc) + f * Ho;
           if (fuse) {
-            const int64_t t = reverse ? NT - 1 - s : s;  // no lengths when reversed (fuse_input)
-            gemm::gemm_serial<T>(nb, x + row(t, b0) * I, row.sb * I, false, Wx, T(0), R, gnu,
+            gemm::gemm_serial<T>(nb, xin + p0 * I, pq * I, false, Wx, T(0), R, gnu,
                                  gemm::Walk{}, bias_t);
-            gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(1), R, gnu, {true, (s & 1) != 0});
+            gemm::gemm_serial<T>(nb, A, hq * Ho, false, Wt, T(1), R, gnu, {true, (s & 1) != 0});
             if (fuse_gru)
-              gemm::gemm_serial<T>(nb, A, Ho, false, Wn, T(0), Rn, nu, {true, (s & 1) != 0});
+              gemm::gemm_serial<T>(nb, A, hq * Ho, false, Wn, T(0), Rn, nu,
+                                   {true, (s & 1) != 0});
           } else if (direct) {
             for (int g = 0; g < G; ++g)
-              gemm::gemm_direct<T>(nb, nu, Ho, A, Ho, w.w_hh + (g * H + u0) * Ho, Ho, true, T(0),
-                                   R + g * nu, gnu);
+              gemm::gemm_direct<T>(nb, nu, Ho, A, hq * Ho, w.w_hh + (g * H + u0) * Ho, Ho, true,
+                                   T(0), R + g * nu, gnu);
           } else {
-            gemm::gemm_serial<T>(nb, A, Ho, false, Wt, T(0), R, gnu, {true, (s & 1) != 0});
+            gemm::gemm_serial<T>(nb, A, hq * Ho, false, Wt, T(0), R, gnu, {true, (s & 1) != 0});
           }
         }
         // 2b. fused elementwise pass on this thread's units (a thread may have none: too few
         //     units to go round, as with a per-thread input projection it then never made)
-        for (int64_t b = b0; b < b1 && nu > 0; ++b) {
+        for (int64_t i = 0; i < nb && nu > 0; ++i) {
+          const int64_t j = f + i * q, b = L.seq(j);
           const int64_t t = time_index(s, b, NT, lengths, reverse);
-          if (t < 0) {  // ended: the state carries over
-            if (!proj) {
-              std::memcpy(hx + b * Ho + u0, hc + b * Ho + u0, sizeof(T) * nu);
-              if (h_mask) std::memcpy(hmx + b * Ho + u0, hmc + b * Ho + u0, sizeof(T) * nu);
-            }
-            continue;
-          }
-          const int64_t pos = row(t, b);
+          const int64_t pos = p0 + i * pq, yrow = row(t, b);
           // Fused, the step's product already holds the input part: it is the pass's only
           // operand, with the product's gate stride.
-          const T* p = fuse ? R + (b - b0) * gnu : Pin + pos * pin_ld;
-          const T* r = fuse ? nullptr : R + (b - b0) * gnu;
+          const T* p = fuse ? R + i * gnu : Pin + pos * pin_ld;
+          const T* r = fuse ? nullptr : R + i * gnu;
           const int64_t ps = fuse ? nu : pin_gs;
           T* sg = res.gates ? res.gates + pos * GH + u0 : nullptr;
           if constexpr (C == Cell::LSTM) {
-            T* out = proj ? m + b * H + u0 : hx + b * Ho + u0;
-            pw.lstm_fwd(nu, p, ps, r, nu, c + b * H + u0, out,
-                        proj ? nullptr : y + pos * Ho + u0, sg, H,
+            T* out = proj ? m + j * H + u0 : hx + j * Ho + u0;
+            pw.lstm_fwd(nu, p, ps, r, nu, c + j * H + u0, out,
+                        proj ? nullptr : y + yrow * Ho + u0, sg, H,
                         res.c ? res.c + pos * H + u0 : nullptr);
           } else if constexpr (C == Cell::GRU) {
-            pw.gru_fwd(nu, p, ps, r, nu, fuse ? Rn + (b - b0) * nu : r + 2 * nu,
-                       b_hn ? b_hn + u0 : nullptr, hc + b * Ho + u0,
-                       hx + b * Ho + u0, y + pos * Ho + u0, sg, H,
+            pw.gru_fwd(nu, p, ps, r, nu, fuse ? Rn + i * nu : r + 2 * nu,
+                       b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0,
+                       hx + j * Ho + u0, y + yrow * Ho + u0, sg, H,
                        res.hn ? res.hn + pos * H + u0 : nullptr);
           } else {
-            pw.rnn_fwd(nu, p, r, hx + b * Ho + u0, y + pos * Ho + u0, sg, C == Cell::RNN_RELU);
+            pw.rnn_fwd(nu, p, r, hx + j * Ho + u0, y + yrow * Ho + u0, sg, C == Cell::RNN_RELU);
           }
           if (h_mask && !proj)
-            for (int64_t k = u0; k < u1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
+            for (int64_t k = u0; k < u1; ++k) hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
         }
         if (proj) {  // h_t = m_t W_hr^T, this thread's output columns
           if (sp.by_units) step_barrier.wait(tid, nth);
           if (nv > 0 && nb > 0) {
             if (direct)
-              gemm::gemm_direct<T>(nb, nv, H, m + b0 * H, H, w.w_hr + v0 * H, H, true, T(0), rp,
-                                   nv);
+              gemm::gemm_direct<T>(nb, nv, H, m + f * H, hq * H, w.w_hr + v0 * H, H, true, T(0),
+                                   rp, nv);
             else
-              gemm::gemm_serial<T>(nb, m + b0 * H, H, false, Wr, T(0), rp, nv,
+              gemm::gemm_serial<T>(nb, m + f * H, hq * H, false, Wr, T(0), rp, nv,
                                    {true, (s & 1) != 0});
           }
-          for (int64_t b = b0; b < b1 && nv > 0; ++b) {  // nv == 0: rp was never allocated
+          for (int64_t i = 0; i < nb && nv > 0; ++i) {  // nv == 0: rp was never allocated
+            const int64_t j = f + i * q, b = L.seq(j);
             const int64_t t = time_index(s, b, NT, lengths, reverse);
-            T* hxb = hx + b * Ho + v0;
-            if (t < 0) {
-              std::memcpy(hxb, hc + b * Ho + v0, sizeof(T) * nv);
-              if (h_mask) std::memcpy(hmx + b * Ho + v0, hmc + b * Ho + v0, sizeof(T) * nv);
-              continue;
-            }
-            const int64_t pos = row(t, b);
-            std::memcpy(hxb, rp + (b - b0) * nv, sizeof(T) * nv);
-            std::memcpy(y + pos * Ho + v0, hxb, sizeof(T) * nv);
+            T* hxb = hx + j * Ho + v0;
+            std::memcpy(hxb, rp + i * nv, sizeof(T) * nv);
+            std::memcpy(y + row(t, b) * Ho + v0, hxb, sizeof(T) * nv);
             if (h_mask)
-              for (int64_t k = v0; k < v1; ++k) hmx[b * Ho + k] = hx[b * Ho + k] * h_mask[b * Ho + k];
+              for (int64_t k = v0; k < v1; ++k) hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
           }
         }
         if (sp.by_units) step_barrier.wait(tid, nth);
@@ -328,10 +342,15 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     }
   });
   if (error) std::rethrow_exception(error);
-  const T* h_final = hbuf + (NT % 2 == 0 ? 0 : B * Ho);
-  if (h_n) std::memcpy(h_n, h_final, sizeof(T) * B * Ho);
-  if (res.h_last) std::memcpy(res.h_last, h_final, sizeof(T) * B * Ho);
-  if (C == Cell::LSTM && c_n) std::memcpy(c_n, c, sizeof(T) * B * H);
+  // A sequence's final state is in the buffer its last step wrote, step len-1 (h ping-pongs
+  // between the two halves of hbuf), untouched since: later steps write running slots only.
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t j = L.slot_of(b);
+    const T* hf = hbuf + (detail::seq_len(b, NT, lengths) % 2 == 0 ? 0 : B * Ho) + j * Ho;
+    if (h_n) std::memcpy(h_n + b * Ho, hf, sizeof(T) * Ho);
+    if (res.h_last) std::memcpy(res.h_last + b * Ho, hf, sizeof(T) * Ho);
+    if (C == Cell::LSTM && c_n) std::memcpy(c_n + b * H, c + j * H, sizeof(T) * H);
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "cells/common.h"
 #include "threads.h"
 
 namespace rnnfast {
@@ -122,6 +123,24 @@ inline Share share_of(const Split& sp, int tid, int nth, int64_t B, int64_t H, i
     }
   }
   return s;
+}
+
+// The slots thread tid of nth works on in a time loop (common.h, ThreadSlots).
+inline ThreadSlots slots_of(const Split& sp, const Share& sh, const Layout& L, int tid,
+                            int nth) {
+  ThreadSlots t;
+  if (nth > 1 && !sp.by_units) {
+    if (L.packed) {
+      t.f = tid;
+      t.q = nth;
+    } else {
+      t.f = sh.b0;
+      t.fixed = sh.b1 - sh.b0;
+    }
+  } else if (!L.packed) {
+    t.fixed = L.B;
+  }
+  return t;
 }
 
 // Runs team(tid, nth) on sp.threads threads, or inline as (0, 1) with one: no parallel region

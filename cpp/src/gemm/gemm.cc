@@ -162,8 +162,8 @@ void PackedB<T>::pack(const T* B, int64_t ldb, bool transB, int64_t K, int64_t N
 }
 
 template <typename T>
-void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N, const T* scale,
-                           int64_t period, int64_t group) {
+void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N,
+                           const T* const* scales) {
   reset(K, N);
   const int NR = nr_;
   T* out = data_.data();
@@ -174,8 +174,8 @@ void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N, const T* 
     for (int64_t k = 0; k < K; ++k) {
       const T* src = rows[k] + n0;
       T* d = dst + k * NR;
-      if (scale) {
-        const T* sc = scale + ((k / group) % period) * N + n0;
+      if (scales) {
+        const T* sc = scales[k] + n0;
         for (int j = 0; j < valid; ++j) d[j] = src[j] * sc[j];
       } else {
         for (int j = 0; j < valid; ++j) d[j] = src[j];

@@ -50,12 +50,11 @@ class PackedB {
   // Packs the columns cols[0..N) of op(B) (a gather: e.g. the gate columns of some units).
   void pack_columns(const T* B, int64_t ldb, bool transB, int64_t K, const int64_t* cols,
                     int64_t N);
-  // Packs op(B) [K,N] given row by row: row k is rows[k][0..N), times scale[((k / group) %
-  // period) * N + n] elementwise when scale is given (a matrix gathered from pieces, e.g. the
-  // state each step of a time loop read, with a dropout mask per batch row: period B, and
-  // group 1 for rows in [T,B] order, T for [B,T]). Threads like pack().
-  void pack_rows(const T* const* rows, int64_t K, int64_t N, const T* scale = nullptr,
-                 int64_t period = 1, int64_t group = 1);
+  // Packs op(B) [K,N] given row by row: row k is rows[k][0..N), times scales[k][0..N)
+  // elementwise when scales is given (a matrix gathered from pieces, e.g. the state each step
+  // of a time loop read, with the dropout mask of its sequence). Threads like pack().
+  void pack_rows(const T* const* rows, int64_t K, int64_t N,
+                 const T* const* scales = nullptr);
   int64_t K() const { return K_; }
   int64_t N() const { return N_; }
   int nr() const { return nr_; }
