@@ -485,7 +485,8 @@ def test_cli_selection():
     assert cells == list(bench.CELLS) and sizes is None and mem is None and top == ()
     full = suite._cases(cells, sizes)
     assert ("lstm_2x_bi", "medium") in full and ("lstm_2x_bi", "small") not in full
-    assert ("rnn_tanh", "xlarge") in full and len(full) == 3 * len(suite.DEFAULT_SIZES) + 3
+    assert ("rnn_tanh", "xlarge") in full and len(full) == 3 * len(suite.DEFAULT_SIZES) + 5
+    assert ("lstm_ragged", "long") in full and ("lstm", "long") in full
     assert ("gru_bi", "classifier") in full and ("gru_bi_final", "classifier") in full
     assert _select("--cells", "lstm_2x_bi", "--sizes", "small")[:2] == (["lstm_2x_bi"],
                                                                          ["small"])
@@ -599,7 +600,30 @@ def test_final_state_loss_case(full_report):
                            {"infer": 2.0, "train": 40.0})], "notes": [], "failures": []}
     text = "\n".join(report.summary_lines(rep))
     assert "gru_bi_final classifier training step 23.0 ms against 20.0 ms" in text
-    assert "(1.15x)" in text
+    assert "(1.15x; torch 1.00x)" in text
+
+
+def test_ragged_case(full_report):
+    """lstm_ragged: lengths uniform in [1, T] (one of them T), checked against the float64
+    reference with lengths and torch's packed path; its full-batch partner (lstm at the same
+    size) runs beside it, and the summary gives the ratio of the two."""
+    p = suite.make_problem("lstm_ragged", "20x9x4x5")
+    assert p.mode == "lstm" and p.lengths.shape == (9,) and p.lengths.max() == 20
+    assert 0 < p.token_fraction < 1
+    assert ("lstm", "long") in suite._cases(["lstm_ragged"], None)
+    case = next(c for c in full_report["cases"] if c["cell"] == "lstm_ragged")
+    assert {"dx", "w_hh", "b_ih"} <= set(case["check"]["errors"]["numpy reference (float64)"]
+                                         ["train"])
+    if HAS_TORCH:
+        assert "torch" in case["check"]["errors"]
+    assert "onnxruntime" not in case["results"]
+    rep = {"cases": [_case("lstm", "long", 2, {"infer": 1.0, "train": 100.0},
+                           {"infer": 2.0, "train": 200.0}),
+                     _case("lstm_ragged", "long", 2, {"infer": 1.0, "train": 60.0},
+                           {"infer": 2.0, "train": 600.0})], "notes": [], "failures": []}
+    text = "\n".join(report.summary_lines(rep))
+    assert ("Ragged batch, 2 threads: lstm_ragged long training step 60.0 ms against 100.0 ms "
+            "for the full batch (0.60x; torch 3.00x).") in text
 
 
 def test_compare_floor_is_the_smallest_normal_float32():

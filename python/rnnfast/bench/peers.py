@@ -73,13 +73,14 @@ def _torch_states(torch, p):
             None if c0 is None else torch.from_numpy(c0.copy()))
 
 
-def module_train_step(m, xg, h0g, c0g, hx, dy, dh_n=None):
+def module_train_step(m, xg, h0g, c0g, hx, dy, dh_n=None, zero_grad=None):
     """One training step of a torch.nn-shaped module (torch's or rnnfast's): fresh gradients
     for the parameters and the leaves xg, h0g, c0g (as an optimizer's zero_grad(set_to_none=True)
     leaves them), forward, and y.backward(dy), the gradient of (y*dy).sum() without building the
     product; with dh_n (and dy None), h_n.backward(dh_n) instead: a loss on the final state.
-    hx(h0, c0) makes the module's state argument. Returns the module's output."""
-    m.zero_grad(set_to_none=True)
+    hx(h0, c0) makes the module's state argument; zero_grad, the module's, when m is a
+    function calling it. Returns the module's output."""
+    (zero_grad or m.zero_grad)(set_to_none=True)
     for t in (xg, h0g, c0g):
         if t is not None:
             t.grad = None
@@ -103,6 +104,8 @@ class TorchImpl:
         self.m = _torch_module(p)
         self.x = torch.from_numpy(p.x.copy())
         self.h0, self.c0 = _torch_states(torch, p)
+        lengths = getattr(p, "lengths", None)
+        self.lengths = None if lengths is None else torch.from_numpy(lengths.copy())
         self.dy = None if p.dy is None else torch.from_numpy(p.dy.copy())
         dh_n = getattr(p, "dh_n", None)
         self.dh_n = None if dh_n is None else torch.from_numpy(dh_n.copy())
@@ -114,13 +117,23 @@ class TorchImpl:
     def _hx(self, h0, c0):
         return (h0, c0) if self.lstm else h0
 
+    def _module(self, x, hx):
+        """The module's call; with lengths through torch's packed path (unsorted) and back to
+        the padded layout, as a user of variable lengths writes it."""
+        if self.lengths is None:
+            return self.m(x, hx)
+        rnn = self.torch.nn.utils.rnn
+        packed = rnn.pack_padded_sequence(x, self.lengths, enforce_sorted=False)
+        out, state = self.m(packed, hx)
+        return rnn.pad_packed_sequence(out, total_length=self.p.T)[0], state
+
     def infer(self):
         with self.torch.no_grad():
-            return self.m(self.x, self._hx(self.h0, self.c0))
+            return self._module(self.x, self._hx(self.h0, self.c0))
 
     def train(self):
-        return module_train_step(self.m, self.xg, self.h0g, self.c0g, self._hx, self.dy,
-                                 self.dh_n)
+        return module_train_step(self._module, self.xg, self.h0g, self.c0g, self._hx, self.dy,
+                                 self.dh_n, zero_grad=self.m.zero_grad)
 
     def _state(self, t):
         """A state or its gradient in the case's layout ([B,H] for one layer, else [L*D,B,H])."""
@@ -207,6 +220,9 @@ class OnnxImpl:
 def make_onnxruntime(p, threads, notes):
     """An OnnxImpl for the case, or None (with a note) when torch, onnxruntime or export fail."""
     if torch_version() is None or onnxruntime_version() is None:
+        return None
+    if getattr(p, "lengths", None) is not None:
+        notes.append(f"{p.cell} {p.size}: no onnxruntime column (the export takes no lengths)")
         return None
     import onnxruntime as ort
     import torch

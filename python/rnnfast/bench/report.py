@@ -283,20 +283,29 @@ def summary(rep):
                     worst = {"ratio": ratio, "case": f"{c['cell']} {c['size']} {phase}",
                              "threads": [lo, hi]}
         out["scaling"] = worst
-    # A loss on the final state against one on every output, same model and size (STACKS):
-    # rnnfast's training step with each, per thread count.
-    out["final_state"] = []
-    for n, cases in sorted(by_threads.items()):
-        train = {(c["cell"], c["size"]): c["results"].get("rnnfast", {}).get("train")
-                 for c in cases}
-        for (cell, size), r in train.items():
-            base = train.get((cell[:-len("_final")], size)) if cell.endswith("_final") else None
-            if r and base:
-                out["final_state"].append({
-                    "threads": n, "case": f"{cell} {size}", "final_ms": r["median_ms"],
-                    "outputs_ms": base["median_ms"],
-                    "ratio": r["median_ms"] / base["median_ms"]})
+    # Cases timed beside a partner of the same size (suite.STACKS, suite.RAGGED): a loss on the
+    # final state against one on every output; a ragged batch against the full one. The
+    # training step of each, per thread count: rnnfast's, and torch's where it ran.
+    for kind, suffix in PAIRED.items():
+        out[kind] = []
+        for n, cases in sorted(by_threads.items()):
+            train = {(c["cell"], c["size"]): {k: v.get("train") for k, v in c["results"].items()}
+                     for c in cases}
+            for (cell, size), r in train.items():
+                base = train.get((cell[:-len(suffix)], size)) if cell.endswith(suffix) else None
+                if not base or not r.get("rnnfast") or not base.get("rnnfast"):
+                    continue
+                row = {"threads": n, "case": f"{cell} {size}", "ms": r["rnnfast"]["median_ms"],
+                       "base_ms": base["rnnfast"]["median_ms"]}
+                row["ratio"] = row["ms"] / row["base_ms"]
+                if r.get("torch") and base.get("torch"):
+                    row["torch_ratio"] = r["torch"]["median_ms"] / base["torch"]["median_ms"]
+                out[kind].append(row)
     return out
+
+
+# Paired cases (see summary): kind -> the suffix of the cell timed beside its partner.
+PAIRED = {"final_state": "_final", "ragged": "_ragged"}
 
 
 def summary_lines(rep):
@@ -313,11 +322,14 @@ def summary_lines(rep):
         if w:
             parts.append(f"lowest speedup over the faster peer: {w['speedup']:.2f}x ({w['case']})")
         lines.append(f"Summary, {n} thread{'s' if n > 1 else ''}: " + "; ".join(parts) + ".")
-    for f in s["final_state"]:
-        lines.append(f"Final-state loss, {f['threads']} thread{'s' if f['threads'] > 1 else ''}: "
-                     f"{f['case']} training step {f['final_ms']:.1f} ms against "
-                     f"{f['outputs_ms']:.1f} ms with a loss on every output "
-                     f"({f['ratio']:.2f}x).")
+    what = {"final_state": ("Final-state loss", "with a loss on every output"),
+            "ragged": ("Ragged batch", "for the full batch")}
+    for kind, (title, base) in what.items():
+        for f in s[kind]:
+            torch_part = (f"; torch {f['torch_ratio']:.2f}x" if "torch_ratio" in f else "")
+            lines.append(f"{title}, {f['threads']} thread{'s' if f['threads'] > 1 else ''}: "
+                         f"{f['case']} training step {f['ms']:.1f} ms against "
+                         f"{f['base_ms']:.1f} ms {base} ({f['ratio']:.2f}x{torch_part}).")
     if s["scaling"]:
         w = s["scaling"]
         lines.append(f"Summary: lowest {w['threads'][1]}-thread speedup over {w['threads'][0]} "

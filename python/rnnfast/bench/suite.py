@@ -25,7 +25,10 @@ layer's input, the second layer's is 2H). Each case runs in four stages:
 
 By default every case runs at 1 thread and at all cores (default_threads).
 
-What it does not do: no variable lengths, no projections, no float64 timing; NumPy's own BLAS
+lstm_ragged times variable lengths (rnnfast's lengths=, torch's PackedSequence; no
+onnxruntime column) beside the full batch of the same size.
+
+What it does not do: no projections, no float64 timing; NumPy's own BLAS
 thread count is left as it is.
 """
 
@@ -56,8 +59,13 @@ __all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "QUICK_TOP_THR
 # gru_bi shows what that costs.
 STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True, "outputs"),
           "gru_bi_final": ("gru", 1, True, "final")}
-CELLS = ("lstm", "gru", "rnn_tanh", *STACKS)
-GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "lstm_2x_bi": 4, "gru_bi": 3, "gru_bi_final": 3}
+# Ragged cells: one layer with variable lengths (uniform in [1, T], one of them T), as
+# lengths= (rnnfast, the reference) and as a PackedSequence (torch): name -> the one-layer cell,
+# whose full batch at the same size runs beside it (the cost of the padding, or its absence).
+RAGGED = {"lstm_ragged": "lstm"}
+CELLS = ("lstm", "gru", "rnn_tanh", *STACKS, *RAGGED)
+GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "lstm_2x_bi": 4, "gru_bi": 3, "gru_bi_final": 3,
+         "lstm_ragged": 4}
 
 # (T, B, I, H). "tiny" exists for smoke tests; it is never part of a default run.
 SIZES = {
@@ -67,12 +75,13 @@ SIZES = {
     "xlarge": (25, 32, 1024, 1024),
     "latency": (100, 1, 64, 256),
     "classifier": (200, 32, 128, 64),
+    "long": (200, 64, 128, 256),
     "tiny": (3, 2, 4, 5),
 }
 DEFAULT_SIZES = ("small", "medium", "large", "xlarge", "latency")
 # The sizes a cell runs at when none are given (--full, or --cells without --sizes).
 CELL_SIZES = {"lstm_2x_bi": ("medium",), "gru_bi": ("classifier",),
-              "gru_bi_final": ("classifier",)}
+              "gru_bi_final": ("classifier",), "lstm_ragged": ("long",)}
 
 # What `python -m rnnfast` runs with no options, at 1 thread and at all cores: small enough
 # for the NumPy reference to keep the whole run under a minute on a 2-core machine. Cases in
@@ -102,7 +111,8 @@ def _structure(cell):
     """(one-layer mode, layers, directions) of a cell."""
     if cell not in GATES:
         raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
-    mode, layers, bidirectional, _ = STACKS.get(cell, (cell, 1, False, "outputs"))
+    mode, layers, bidirectional, _ = STACKS.get(cell, (RAGGED.get(cell, cell), 1, False,
+                                                       "outputs"))
     return mode, layers, 2 if bidirectional else 1
 
 
@@ -164,13 +174,14 @@ class Problem:
     h0: np.ndarray
     c0: np.ndarray | None
     dy: np.ndarray
+    lengths: np.ndarray | None = None  # ragged cells: [B] int64
 
     layers = 1
     bidirectional = False
 
     @property
     def mode(self):
-        return self.cell
+        return RAGGED.get(self.cell, self.cell)
 
     @property
     def grad_keys(self):
@@ -202,7 +213,12 @@ class Problem:
             return None if a is None else a.astype(dtype)
         return {"x": cast(self.x), "w_ih": cast(self.w_ih), "w_hh": cast(self.w_hh),
                 "b_ih": cast(self.b_ih), "b_hh": cast(self.b_hh), "h0": cast(self.h0),
-                "c0": cast(self.c0)}
+                "c0": cast(self.c0), "lengths": self.lengths}
+
+    @property
+    def token_fraction(self):
+        """The share of the T*B positions that are real steps (1 without lengths)."""
+        return 1.0 if self.lengths is None else float(self.lengths.sum()) / (self.T * self.B)
 
 
 @dataclass
@@ -260,11 +276,16 @@ def make_problem(cell, size, seed=0):
 
     lstm = mode == "lstm"
     if cell not in STACKS:
-        return Problem(
+        p = Problem(
             cell=cell, size=label, T=T, B=B, I=I, H=H,
             x=u(T, B, I, scale=1.0), w_ih=u(G * H, I), w_hh=u(G * H, H), b_ih=u(G * H),
             b_hh=u(G * H), h0=u(B, H, scale=0.5), c0=u(B, H, scale=0.5) if lstm else None,
             dy=rng.standard_normal((T, B, H)).astype(np.float32))
+        if cell in RAGGED:
+            lengths = rng.integers(1, T + 1, size=B)
+            lengths[rng.integers(0, B)] = T  # the padded output keeps its T steps
+            p.lengths = lengths.astype(np.int64)
+        return p
     x = u(T, B, I, scale=1.0)
     params = {}
     for layer in range(layers):  # torch's names, in its order
@@ -316,16 +337,17 @@ class RnnfastImpl(_ArrayResults):
 
     def infer(self):
         kw = self.kw
-        return self._f.forward(self.p.cell, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
-                               kw["b_hh"], h0=kw["h0"], c0=kw["c0"], training=False)
+        return self._f.forward(self.p.mode, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
+                               kw["b_hh"], h0=kw["h0"], c0=kw["c0"], lengths=kw["lengths"],
+                               training=False)
 
     def train(self):
-        kw, cell = self.kw, self.p.cell
+        kw, cell = self.kw, self.p.mode
         y, h_n, c_n, reserve = self._f.forward(cell, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
                                                kw["b_hh"], h0=kw["h0"], c0=kw["c0"],
-                                               training=True)
+                                               lengths=kw["lengths"], training=True)
         grads = self._f.backward(cell, reserve, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
-                                 kw["b_hh"], y=y, dy=self.p.dy)
+                                 kw["b_hh"], y=y, dy=self.p.dy, lengths=kw["lengths"])
         return y, h_n, c_n, grads
 
 
@@ -343,10 +365,10 @@ class ReferenceImpl(RnnfastImpl):
         self.dy = p.dy.astype(dtype)
 
     def infer(self):
-        return self._r.forward(self.p.cell, **self.kw)
+        return self._r.forward(self.p.mode, **self.kw)
 
     def train(self):
-        y, h_n, c_n, cache = self._r.forward(self.p.cell, **self.kw)
+        y, h_n, c_n, cache = self._r.forward(self.p.mode, **self.kw)
         return y, h_n, c_n, self._r.backward(cache, dy=self.dy)
 
 
@@ -734,9 +756,10 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
                       repeats=opts.gemm_repeats, min_sample=opts.min_sample, settle=opts.settle)
 
     results = {}
+    share = getattr(p, "token_fraction", 1.0)  # a ragged batch's real steps only
     for (name, phase), s in samples.items():
         med = float(np.median(s))
-        gflops = flops(cell, *p.dims, phase) / med / 1e9
+        gflops = share * flops(cell, *p.dims, phase) / med / 1e9
         results.setdefault(name, {})[phase] = {
             "median_ms": med * 1e3,
             "min_ms": float(np.min(s)) * 1e3,
@@ -765,6 +788,7 @@ def _case(cell, size):
 
 
 def _cases(cells, sizes):
+    """The (cell, size) pairs of a run; a ragged cell brings its full-batch partner along."""
     if cells is None and sizes is None:
         return list(QUICK_CASES)
     cells = list(cells) if cells is not None else list(CELLS)
@@ -772,6 +796,9 @@ def _cases(cells, sizes):
     for c in cells:
         for s in (sizes if sizes is not None else CELL_SIZES.get(c, DEFAULT_SIZES)):
             out.append(_case(c, s))
+    for c, s in list(out):
+        if c in RAGGED and (RAGGED[c], s) not in out:
+            out.append((RAGGED[c], s))
     return out
 
 
