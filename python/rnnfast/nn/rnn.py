@@ -88,14 +88,15 @@ def _parts(flat, sizes, shapes):
     return out
 
 
-def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask):
+def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
+               batch_first=False):
     """One layer, one direction, as ONE autograd node. Returns Tensors (y, h_n, c_n or None)."""
     inputs = [x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr]
     track = is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs)
     arr = [None if t is None else t.data for t in inputs]
     y, h_n, c_n, reserve = F.forward(
         mode, arr[0], arr[3], arr[4], arr[5], arr[6], w_hr=arr[7], h0=arr[1], c0=arr[2],
-        lengths=lengths, reverse=reverse, training=track, h_mask=h_mask)
+        lengths=lengths, reverse=reverse, training=track, h_mask=h_mask, batch_first=batch_first)
     if not track:
         return _wrap(y), _wrap(h_n), (None if c_n is None else _wrap(c_n))
 
@@ -112,7 +113,8 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
         dy, dh_n, dc_n = (_parts(g, sizes, shapes) + [None])[:3]
         d = F.backward(mode, reserve, x_data, arr[3], arr[4], arr[5], arr[6],
                        y=y_kept, w_hr=arr[7], lengths=lengths,
-                       reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=h_mask)
+                       reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=h_mask,
+                       batch_first=batch_first)
         every = [d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
                  d["w_hr"]]
         return tuple(every[i] for i in present)
@@ -122,7 +124,7 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
     return outs[0], outs[1], (outs[2] if c_n is not None else None)
 
 
-def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
+def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=False):
     """Both directions of one layer as ONE autograd node whose forward and backward each run
     the two directions at once in C++ (functional.forward_pair / backward_pair).
 
@@ -140,7 +142,8 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
         w_ih, w_hh, b_ih, b_hh, w_hr = (None if t is None else t.data for t in weights[d])
         return dict(x=xa, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, w_hr=w_hr,
                     h0=None if h0 is None else h0.data, c0=None if c0 is None else c0.data,
-                    lengths=lengths, reverse=bool(d), training=track, h_mask=h_masks[d])
+                    lengths=lengths, reverse=bool(d), training=track, h_mask=h_masks[d],
+                    batch_first=batch_first)
 
     a = [args(0), args(1)]
     res = F.forward_pair(mode, a[0], a[1])
@@ -169,7 +172,8 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks):
                               w_hh=a[d]["w_hh"], b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"],
                               w_hr=a[d]["w_hr"], lengths=lengths, reverse=bool(d),
                               dy=mine[0], dh_n=mine[1],
-                              dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d]))
+                              dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d],
+                              batch_first=batch_first))
         gf, gr = F.backward_pair(mode, calls[0], calls[1])
         every = [gf["dx"] + gr["dx"]]
         for gd in (gf, gr):
@@ -294,11 +298,10 @@ class RNNBase(Module):
             raise ValueError(f"input: expected a 2-D (unbatched) or 3-D (batched) input, got "
                              f"{x.ndim}-D with shape {tuple(x.shape)}")
         batched = x.ndim == 3
+        bf = batched and batch_first  # the kernels read and write (B, T, ..) in place
         if not batched:
             x = x.reshape(x.shape[0], 1, x.shape[1])
-        elif batch_first:
-            x = x.transpose(0, 1)
-        T, B, I = x.shape
+        T, B, I = (x.shape[1], x.shape[0], x.shape[2]) if bf else x.shape
         if I != self.input_size:
             raise ValueError(f"input: expected {self.input_size} features (input_size), got "
                              f"{I} (input shape {tuple(input.shape) if hasattr(input, 'shape') else tuple(x.shape)})")
@@ -327,7 +330,8 @@ class RNNBase(Module):
         layer_in = x
         for layer in range(L):
             if training and self.input_dropout > 0:
-                mask = _dropout_mask((1, B, layer_in.shape[2]), self.input_dropout, dt)
+                shape = (B, 1, layer_in.shape[2]) if bf else (1, B, layer_in.shape[2])
+                mask = _dropout_mask(shape, self.input_dropout, dt)
                 layer_in = layer_in * mask
             masks = [None] * D
             if training and self.recurrent_dropout > 0:
@@ -337,11 +341,11 @@ class RNNBase(Module):
             if D == 2:  # both directions at once, one node
                 results = _run_bidirectional(self.mode, layer_in, states,
                                              [self._weights(layer, d) for d in range(2)],
-                                             lengths, masks)
+                                             lengths, masks, bf)
             else:
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, 0)
                 results = [_run_layer(self.mode, layer_in, states[0][0], states[0][1], w_ih,
-                                      w_hh, b_ih, b_hh, w_hr, lengths, False, masks[0])]
+                                      w_hh, b_ih, b_hh, w_hr, lengths, False, masks[0], bf)]
             outs = []
             for y, hn, cn in results:
                 outs.append(y)
@@ -363,8 +367,6 @@ class RNNBase(Module):
             output = output.reshape(T, output.shape[2])
             h_n = h_n.reshape(L * D, H_out)
             c_n = c_n.reshape(L * D, H) if c_n is not None else None
-        elif batch_first:
-            output = output.transpose(0, 1)
         if self.mode == "lstm":
             return output, (h_n, c_n)
         return output, h_n
