@@ -814,6 +814,43 @@ void test_packed_alignment() {
   check_packed_alignment<double>("double");
 }
 
+// [T,B,n] <-> [B,T,n] (the same function both ways given the leading two sizes).
+template <typename V>
+std::vector<V> swap_steps(const std::vector<V>& a, int64_t T, int64_t B, int64_t n) {
+  std::vector<V> out(a.size());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b = 0; b < B; ++b)
+      std::copy_n(a.begin() + (t * B + b) * n, n, out.begin() + (b * T + t) * n);
+  return out;
+}
+
+// Dims::batch_first: x, y, dx, dy are [B,T,..], read and written in place. y, h_n, dx and dh0
+// are bitwise those of the time-major call on the transposed arrays (each row is the same
+// computation); the parameter gradients (sums over positions, in another order) are close.
+void test_batch_first() {
+  const std::vector<Case> cases = {
+      make_case(Cell::LSTM, 9, 20, 24, 40, 24, true, true, true, true, true, 41),
+      make_case(Cell::GRU, 9, 20, 24, 40, 40, true, false, true, true, true, 42),
+      make_case(Cell::RNN_TANH, 7, 3, 5, 33, 33, false, true, false, false, false, 43),
+      make_case(Cell::GRU, 1, 2, 3, 17, 17, true, true, true, true, false, 44)};
+  for (const Case& c : cases) {
+    const int64_t T = c.d.T, B = c.d.B;
+    Case bf = c;
+    bf.d.batch_first = true;
+    bf.x = swap_steps(c.x, T, B, c.d.I);
+    bf.dy = swap_steps(c.dy, T, B, c.d.H_out);
+    const Result<float> a = run<float>(c), b = run<float>(bf);
+    check(swap_steps(b.y, B, T, c.d.H_out) == a.y && b.h_n == a.h_n && b.c_n == a.c_n,
+          c.name + " batch_first: y, h_n, c_n bitwise those of the time-major call");
+    check(swap_steps(b.dx, B, T, c.d.I) == a.dx && b.dh0 == a.dh0 && b.dc0 == a.dc0,
+          c.name + " batch_first: dx, dh0, dc0 bitwise those of the time-major call");
+    std::string why;
+    bool ok = close(b.dw_ih, a.dw_ih, 1e-5, &why) && close(b.dw_hh, a.dw_hh, 1e-5, &why) &&
+              close(b.db_ih, a.db_ih, 1e-5, &why) && close(b.dw_hr, a.dw_hr, 1e-5, &why);
+    check(ok, c.name + " batch_first: parameter gradients " + why);
+  }
+}
+
 #ifdef TEST_MXCSR
 constexpr unsigned kFtzDaz = 0x8040;  // MXCSR: bit 15 flush-to-zero, bit 6 denormals-are-zero
 
@@ -896,6 +933,7 @@ int main(int argc, char** argv) {
       test_matmul();
       test_packed_alignment();
       test_denormals_flushed_and_state_restored();
+      test_batch_first();
     } else {
       std::printf("usage: test_api [all|bad_alloc]\n");
       return 2;
