@@ -855,6 +855,7 @@ class GRUClassifier(nn.Module):
 
 
 def make_model():
+    torch.manual_seed(0)
     return GRUClassifier(vocab_size=20, embed_dim=8, hidden_size=16, num_classes=3)
 
 
@@ -954,7 +955,7 @@ def test_gru_classifier_program_runs_unchanged_with_rnnfast(torch):
     assert len(losses_o) == len(losses_t) == 12
     # float32 training: the two runs agree closely, step after step
     np.testing.assert_allclose(losses_o, losses_t, rtol=1e-3)
-    assert losses_o[-1] < losses_o[0]
+    assert np.mean(losses_o[-4:]) < np.mean(losses_o[:4])    # the last epoch beats the first
     assert abs(acc_o - acc_t) <= 2 / 64
     np.testing.assert_allclose(probs_o, probs_t, rtol=2e-3, atol=2e-3)
 
