@@ -435,6 +435,58 @@ def test_inplace_writes_that_would_corrupt_a_gradient_raise(torch):
         tz.backward()
 
 
+def test_inplace_arithmetic_matches_torch(torch):
+    def fn(m, x, w):
+        loss = m.Tensor([0]).double()           # the char-RNN tutorial's accumulator
+        for i in range(3):
+            loss += (x * w[i]).sum()
+        h = m.zeros(3, dtype=m.float64)
+        h += x
+        h *= w[0]
+        h -= x * 0.5
+        h /= 2.0
+        h.add_(w[1], alpha=-0.5).sub_(w[2], alpha=2).mul_(1.5).div_(3.0)
+        return h * loss
+    grads_match(lambda a, b: fn(rnnfast, a, b), lambda a, b: fn(torch, a, b), torch,
+                RNG.standard_normal(3), RNG.standard_normal((3, 3)))
+    for m in (rnnfast, torch):                 # an SGD step written by hand
+        p = m.nn.Parameter(m.ones(2))
+        (p * m.tensor([1.0, 2.0])).sum().backward()
+        grad = p.grad if m is torch else m.from_numpy(p.grad)
+        alias = p
+        with m.no_grad():
+            p -= 0.1 * grad
+            p.add_(grad, alpha=-0.5)
+        assert alias is p and np.allclose(np_of(p), [0.4, -0.2])
+        with pytest.raises(RuntimeError, match="leaf"):
+            p += 1.0
+        t = m.zeros(3, dtype=m.long)
+        with pytest.raises(RuntimeError):
+            t += 1.5                            # a float cannot go into an int tensor in place
+        t += 2
+        assert t.tolist() == [2, 2, 2]
+    with pytest.raises(RuntimeError, match="broadcast shape"):
+        v = rnnfast.zeros(2)
+        v += rnnfast.ones(3, 2)
+
+
+def test_small_torch_habits_work(torch):
+    assert f"{rnnfast.tensor(2.5):.2f}" == f"{torch.tensor(2.5):.2f}" == "2.50"
+    assert f"{rnnfast.tensor([0.125]):.1%}" == f"{torch.tensor([0.125]).item():.1%}"
+    nn.LSTM(2, 3).flatten_parameters()
+    rnnfast.backends.cudnn.deterministic = True
+    assert not rnnfast.backends.mps.is_available() and not rnnfast.backends.cudnn.is_available()
+    assert_same(nn.functional.one_hot(rnnfast.tensor([0, 2, 1])),
+                torch.nn.functional.one_hot(torch.tensor([0, 2, 1])))
+    assert_same(nn.functional.one_hot(rnnfast.tensor([[1], [0]]), 4),
+                torch.nn.functional.one_hot(torch.tensor([[1], [0]]), 4))
+    with pytest.raises(ValueError, match="num_classes"):
+        nn.functional.one_hot(rnnfast.tensor([3]), 2)
+    rnnfast.use_deterministic_algorithms(True)
+    assert rnnfast.are_deterministic_algorithms_enabled()
+    rnnfast.use_deterministic_algorithms(False)
+
+
 # ----------------------------------------------------------------------------------------------
 # Devices and grad mode.
 
@@ -674,6 +726,55 @@ def test_init_functions_follow_torchs_formulas():
     assert w.requires_grad and w.grad is None
     with pytest.raises(ValueError, match="fan"):
         nn.init.xavier_uniform_(nn.Parameter(np.zeros(3, np.float32)))
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("layout", ["offsets", "last_offset", "rows", "padding"])
+def test_embedding_bag_matches_torch(torch, mode, layout):
+    kw = dict(mode=mode)
+    inp = np.array([1, 2, 4, 5, 4, 3, 2, 9])
+    off = np.array([0, 4, 4, 6])              # bag 1 is empty
+    if layout == "last_offset":
+        kw["include_last_offset"] = True
+        off = np.array([0, 4, 4, 6, 8])
+    elif layout == "rows":
+        inp, off = inp.reshape(2, 4), None
+    elif layout == "padding":
+        kw["padding_idx"] = 4
+    t = torch.nn.EmbeddingBag(10, 3, dtype=torch.float64, **kw)
+    m = nn.EmbeddingBag(10, 3, dtype=np.float64, **kw)
+    assert list(m.state_dict()) == list(t.state_dict())
+    if layout == "padding":
+        assert not m.weight.numpy()[4].any()
+    m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+    psw = RNG.standard_normal(inp.shape) if mode == "sum" else None
+    po = None if psw is None else rnnfast.tensor(psw, requires_grad=True)
+    pt = None if psw is None else torch.tensor(psw, requires_grad=True)
+    oo = None if off is None else rnnfast.tensor(off)
+    ot = None if off is None else torch.tensor(off)
+    yo, yt = m(rnnfast.tensor(inp), oo, per_sample_weights=po), t(torch.tensor(inp), ot,
+                                                                    per_sample_weights=pt)
+    assert_same(yo, yt)
+    cot = RNG.standard_normal(tuple(yt.shape))
+    (yo * cot).sum().backward()
+    (yt * torch.tensor(cot)).sum().backward()
+    np.testing.assert_allclose(m.weight.grad, t.weight.grad.numpy(), **tol(np.float64))
+    if psw is not None:
+        np.testing.assert_allclose(po.grad, pt.grad.numpy(), **tol(np.float64))
+
+
+def test_embedding_bag_errors():
+    bag = nn.EmbeddingBag(5, 2, mode="mean")
+    with pytest.raises(ValueError, match="offsets: required"):
+        bag(rnnfast.tensor([1, 2]))
+    with pytest.raises(ValueError, match="offsets"):
+        bag(rnnfast.tensor([1, 2]), rnnfast.tensor([1]))
+    with pytest.raises(ValueError, match="per_sample_weights"):
+        bag(rnnfast.tensor([1, 2]), rnnfast.tensor([0]), per_sample_weights=rnnfast.ones(2))
+    with pytest.raises(IndexError, match="out of range"):
+        bag(rnnfast.tensor([1, 7]), rnnfast.tensor([0]))
+    with pytest.raises(ValueError, match="max_norm"):
+        nn.EmbeddingBag(5, 2, max_norm=1.0)
 
 
 @pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
@@ -934,6 +1035,72 @@ def train(model, names, labels, epochs=2):
 """
 
 
+# The text-classification tutorial: EmbeddingBag over offsets built by a collate_fn, SGD with
+# StepLR, gradient clipping, accuracy from argmax.
+TEXT_CLASSIFICATION = """
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class TextClassificationModel(nn.Module):
+    def __init__(self, vocab_size, embed_dim, num_class):
+        super(TextClassificationModel, self).__init__()
+        self.embedding = nn.EmbeddingBag(vocab_size, embed_dim, sparse=False)
+        self.fc = nn.Linear(embed_dim, num_class)
+        self.init_weights()
+
+    def init_weights(self):
+        initrange = 0.5
+        nn.init.uniform_(self.embedding.weight, -initrange, initrange)
+        nn.init.uniform_(self.fc.weight, -initrange, initrange)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, text, offsets):
+        embedded = self.embedding(text, offsets)
+        return self.fc(embedded)
+
+
+def collate_batch(batch):
+    label_list, text_list, offsets = [], [], [0]
+    for _label, _text in batch:
+        label_list.append(_label)
+        processed_text = torch.tensor(_text, dtype=torch.int64)
+        text_list.append(processed_text)
+        offsets.append(processed_text.size(0))
+    label_list = torch.tensor(label_list, dtype=torch.int64)
+    offsets = torch.tensor(offsets[:-1]).cumsum(dim=0)
+    text_list = torch.cat(text_list)
+    return label_list.to(device), text_list.to(device), offsets.to(device)
+
+
+def make_model():
+    return TextClassificationModel(30, 8, 2).to(device)
+
+
+def train(model, dataset, epochs=3):
+    dataloader = DataLoader(dataset, batch_size=8, shuffle=False, collate_fn=collate_batch)
+    criterion = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=5)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)
+    losses, accuracies = [], []
+    for epoch in range(epochs):
+        model.train()
+        total_acc, total_count = 0, 0
+        for idx, (label, text, offsets) in enumerate(dataloader):
+            optimizer.zero_grad()
+            predicted_label = model(text, offsets)
+            loss = criterion(predicted_label, label)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+            optimizer.step()
+            total_acc += (predicted_label.argmax(1) == label).sum().item()
+            total_count += label.size(0)
+            losses.append(loss.item())
+        accuracies.append(total_acc / total_count)
+        scheduler.step()
+    return losses, accuracies
+"""
+
+
 def run_program(body, imports):
     namespace = {}
     exec(compile(imports + body, "<tutorial>", "exec"), namespace)
@@ -971,3 +1138,23 @@ def test_char_rnn_tutorial_program_runs_unchanged_with_rnnfast(torch):
     losses_t, guesses_t = theirs["train"](model_t, names, labels)
     np.testing.assert_allclose(losses_o, losses_t, rtol=1e-4)
     assert guesses_o == guesses_t
+
+
+def test_text_classification_program_runs_unchanged_with_rnnfast(torch):
+    rng = np.random.default_rng(1)
+    dataset = []
+    for i in range(48):
+        label = i % 2
+        words = rng.integers(0, 30, size=rng.integers(3, 12))
+        words[0] = 5 + 20 * label                 # a word that gives the label away
+        dataset.append((label, words.tolist()))
+    ours, theirs = (run_program(TEXT_CLASSIFICATION, RNNFAST_IMPORTS),
+                    run_program(TEXT_CLASSIFICATION, TORCH_IMPORTS))
+    model_t = theirs["make_model"]()
+    model_o = ours["make_model"]()
+    model_o.load_state_dict({k: v.detach().numpy() for k, v in model_t.state_dict().items()})
+    losses_o, acc_o = ours["train"](model_o, dataset)
+    losses_t, acc_t = theirs["train"](model_t, dataset)
+    np.testing.assert_allclose(losses_o, losses_t, rtol=1e-4)
+    assert acc_o == acc_t
+    assert acc_o[-1] > acc_o[0]

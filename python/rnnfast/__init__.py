@@ -15,7 +15,7 @@ from . import _torch_api
 from ._torch_api import *  # noqa: F401,F403  (torch's top-level names; see _torch_api.__all__)
 from . import nn
 from . import data, optim, train, utils
-from . import accelerator, cuda
+from . import accelerator, backends, cuda
 from .io import load, save
 
 __version__ = _core.version()
@@ -25,7 +25,7 @@ __version__ = _core.version()
 __all__ = ["functional", "reference", "set_num_threads", "get_num_threads", "__version__",
            "tensor", "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
            "cat", "stack", "where", "nn", "optim", "data", "train", "utils", "cuda",
-           "accelerator", "save", "load", "use_deterministic", "is_deterministic",
+           "accelerator", "backends", "save", "load", "use_deterministic", "is_deterministic",
            "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
            ] + list(_torch_api.__all__)
 

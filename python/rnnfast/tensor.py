@@ -513,6 +513,12 @@ class Tensor:
     def __float__(self):
         return float(self.item())
 
+    def __format__(self, spec):
+        """One-element tensors format as their number (f"{loss:.3f}"), as torch's."""
+        if self.data.size == 1 and spec:
+            return format(self.item(), spec)
+        return format(repr(self), spec) if spec else repr(self)
+
     def __int__(self):
         return int(self.item())
 
@@ -1482,6 +1488,73 @@ class Tensor:
             return g_old, g_val
         self._node = _Node((old, vt), backward, "CopySlices")
         self._requires_grad = True
+
+    def _inplace(self, other, op, ufunc, name):
+        """``self op= other`` in place, as torch: the data is updated where no gradient is
+        involved; otherwise the out-of-place result is written back (a recorded write), so
+        ``loss += l`` and ``h *= mask`` keep their gradients."""
+        self._check_inplace(name)
+        track = is_grad_enabled() and self.dtype.kind == "f" and (
+            self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
+        if track:
+            # the result is computed from a copy of the old values, which its backward may
+            # need, and then written over them
+            old = _wrap(self.data.copy())
+            old._node, old._requires_grad = self._node, self._requires_grad
+            new = op(old, other)
+            if new.shape != self.shape:
+                raise RuntimeError(f"{name}: output with shape {self.shape} doesn't match the "
+                                   f"broadcast shape {new.shape}")
+            self[...] = new
+            return self
+        o = other.data if isinstance(other, Tensor) else other
+        if np.broadcast_shapes(np.shape(o), self.shape) != self.shape:
+            raise RuntimeError(f"{name}: output with shape {self.shape} doesn't match the "
+                               f"broadcast shape {np.broadcast_shapes(np.shape(o), self.shape)}")
+        try:
+            ufunc(self.data, o, out=self.data, casting="same_kind")
+        except TypeError as e:      # numpy's UFuncTypeError: e.g. a float into an int tensor
+            raise RuntimeError(f"{name}: result type can't be cast to the desired output type "
+                               f"{self.dtype} ({e})") from None
+        _counter(self).n += 1
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(other, Tensor.__add__, np.add, "add_")
+
+    def __isub__(self, other):
+        return self._inplace(other, Tensor.__sub__, np.subtract, "sub_")
+
+    def __imul__(self, other):
+        return self._inplace(other, Tensor.__mul__, np.multiply, "mul_")
+
+    def __itruediv__(self, other):
+        return self._inplace(other, Tensor.__truediv__, np.divide, "div_")
+
+    def add_(self, other, alpha=1):
+        """In-place ``self += alpha * other`` (as torch; e.g. ``p.add_(p.grad, alpha=-lr)``
+        under ``no_grad``)."""
+        if alpha != 1:
+            other = (other if isinstance(other, Tensor) else as_tensor(other, name="other")) \
+                * alpha
+        return self._inplace(other, Tensor.__add__, np.add, "add_")
+
+    def sub_(self, other, alpha=1):
+        if alpha != 1:
+            other = (other if isinstance(other, Tensor) else as_tensor(other, name="other")) \
+                * alpha
+        return self._inplace(other, Tensor.__sub__, np.subtract, "sub_")
+
+    def mul_(self, other):
+        return self._inplace(other, Tensor.__mul__, np.multiply, "mul_")
+
+    def div_(self, other):
+        return self._inplace(other, Tensor.__truediv__, np.divide, "div_")
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace("clamp_")
+        self[...] = self.clamp(min, max)
+        return self
 
     def fill_(self, value):
         self[...] = value

@@ -13,7 +13,7 @@ from ..tensor import Tensor, _make, _stable_sigmoid, _wrap, as_tensor, default_g
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax",
-    "layer_norm",
+    "layer_norm", "embedding_bag", "one_hot",
     "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
 ]
@@ -143,6 +143,124 @@ def softmax(input, dim=-1) -> Tensor:
 
 def log_softmax(input, dim=-1) -> Tensor:
     return _float_input(input).log_softmax(dim)
+
+
+def _bags(indices, offsets, num, include_last_offset):
+    """(flat indices (N,), bag of each index (N,), number of bags) of embedding_bag's input."""
+    idx = _check_indices(indices, num, "input")
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError("offsets: has to be None when input is 2-D (each row is a bag)")
+        B, n = idx.shape
+        return idx.reshape(-1), np.repeat(np.arange(B), n), B
+    if idx.ndim != 1:
+        raise ValueError(f"input: expected a 1-D (with offsets) or 2-D tensor of indices, got "
+                         f"shape {idx.shape}")
+    if offsets is None:
+        raise ValueError("offsets: required when input is 1-D")
+    off = np.asarray(_data(offsets))
+    if off.dtype.kind not in "iu" or off.ndim != 1:
+        raise TypeError(f"offsets: expected a 1-D tensor of integers, got dtype {off.dtype} and "
+                        f"shape {off.shape}")
+    N = idx.shape[0]
+    if include_last_offset:
+        if off.size == 0 or off[-1] != N:
+            raise ValueError(f"offsets: with include_last_offset the last offset must be the "
+                             f"input's length {N}")
+        off = off[:-1]
+    if off.size and (off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] > N):
+        raise ValueError(f"offsets: expected non-decreasing offsets starting at 0 and at most "
+                         f"{N}, got {off.tolist()}")
+    seg = np.zeros(N, dtype=np.int64)
+    if off.size > 1:
+        # bag of each position: the number of bag starts at or before it, minus one
+        seg = np.searchsorted(off, np.arange(N), side="right") - 1
+    return idx, seg, off.size
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
+                  mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False,
+                  padding_idx=None) -> Tensor:
+    """Sums, means or maxima of bags of embedding rows without materializing the rows, as
+    torch.nn.functional.embedding_bag: ``input`` 2-D (each row a bag) or 1-D with ``offsets``
+    (where each bag starts). Entries equal to ``padding_idx`` are left out (and not counted
+    in a mean); an empty bag gives zeros. ``per_sample_weights`` (mode 'sum' only) scale each
+    row. ``sparse=True`` is accepted and gives the same (dense) gradient; ``max_norm`` and
+    ``scale_grad_by_freq`` are not supported."""
+    if max_norm is not None:
+        raise ValueError("max_norm: renormalizing the weight in place is not supported; got "
+                         f"{max_norm!r}, expected None")
+    if scale_grad_by_freq:
+        raise ValueError("scale_grad_by_freq: not supported, expected False")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"mode: expected 'sum', 'mean' or 'max', got {mode!r}")
+    w = as_tensor(weight, name="weight")
+    if w.ndim != 2:
+        raise ValueError(f"weight: expected 2 dims (num_embeddings, dim), got {w.shape}")
+    V, D = w.shape
+    idx, seg, B = _bags(input, offsets, V, include_last_offset)
+    psw = None
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise ValueError(f"per_sample_weights: only supported for mode='sum', got "
+                             f"mode={mode!r}")
+        psw = _float_input(per_sample_weights, "per_sample_weights")
+        if psw.shape != np.shape(_data(input)):
+            raise ValueError(f"per_sample_weights: expected the input's shape "
+                             f"{np.shape(_data(input))}, got {psw.shape}")
+    keep = np.ones(idx.shape, bool) if padding_idx is None else idx != (padding_idx % V)
+    idx_k, seg_k = idx[keep], seg[keep]
+    rows = w.data[idx_k]
+    scale = None
+    out = np.zeros((B, D), dtype=w.dtype)
+    if mode == "max":
+        arg = np.full((B, D), -1, dtype=np.int64)       # position in idx_k of each maximum
+        starts = np.searchsorted(seg_k, np.arange(B))
+        ends = np.searchsorted(seg_k, np.arange(B), side="right")
+        for b in range(B):
+            if ends[b] > starts[b]:
+                a = np.argmax(rows[starts[b]:ends[b]], axis=0)
+                arg[b] = starts[b] + a
+                out[b] = rows[arg[b], np.arange(D)]
+    else:
+        scale = np.ones(idx_k.shape, dtype=w.dtype)
+        if psw is not None:
+            scale = psw.data.reshape(-1)[keep].astype(w.dtype)
+        if mode == "mean":
+            counts = np.bincount(seg_k, minlength=B)
+            scale = scale / np.maximum(counts, 1)[seg_k].astype(w.dtype)
+        np.add.at(out, seg_k, rows * scale[:, None])
+
+    def backward(g):
+        gw = gp = None
+        if w.requires_grad:
+            gw = np.zeros(w.shape, dtype=g.dtype)
+            if mode == "max":
+                b, d = np.nonzero(arg >= 0)
+                np.add.at(gw, (idx_k[arg[b, d]], d), g[b, d])
+            else:
+                np.add.at(gw, idx_k, g[seg_k] * scale[:, None])
+        if psw is not None and psw.requires_grad:
+            gflat = np.zeros(idx.shape, dtype=g.dtype)
+            gflat[keep] = np.einsum("nd,nd->n", g[seg_k], rows)
+            gp = gflat.reshape(psw.shape)
+        return gw, gp
+    return _make(out, (w, psw), backward, name="EmbeddingBagBackward")
+
+
+def one_hot(tensor, num_classes=-1) -> Tensor:
+    """int64 one-hot rows (..., num_classes) of integer class indices; ``num_classes=-1``
+    takes the largest index + 1, as torch."""
+    t = np.asarray(_data(tensor))
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"tensor: one_hot is only applicable to index tensors, got dtype "
+                        f"{t.dtype}")
+    if num_classes == -1:
+        num_classes = int(t.max()) + 1 if t.size else 0
+    if t.size and (t.min() < 0 or t.max() >= num_classes):
+        raise ValueError(f"tensor: class values must be in [0, {num_classes}) (num_classes), "
+                         f"got {int(t.min())}..{int(t.max())}")
+    return _wrap(np.eye(num_classes, dtype=np.int64)[t])
 
 
 def _normalized_shape(normalized_shape):

@@ -249,6 +249,9 @@ class RNNBase(Module):
     def _dtype(self):
         return self._parameters["weight_ih_l0"].dtype
 
+    def flatten_parameters(self):
+        """A no-op, as torch's on the CPU (it compacts cuDNN's weight buffer on a GPU)."""
+
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size:
