@@ -237,8 +237,8 @@ class _Node:
         self.fn = fn
         self.name = name
         self.checks = checks
-        self.pnodes = tuple(p._node if isinstance(p, Tensor) else None for p in parents)
-        self.preq = tuple(isinstance(p, Tensor) and p._requires_grad for p in parents)
+        self.pnodes = tuple([None if p is None else p._node for p in parents])
+        self.preq = tuple([p is not None and p._requires_grad for p in parents])
 
 
 def _wrap(data: np.ndarray, requires_grad=False, cls=None) -> Tensor:
@@ -251,7 +251,8 @@ def _wrap(data: np.ndarray, requires_grad=False, cls=None) -> Tensor:
 
 
 def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=False) -> Tensor:
-    """Result of a differentiable op. If grad mode is on and any parent requires grad, the
+    """Result of a differentiable op over ``parents`` (Tensors, or None for an absent
+    operand such as a missing bias). If grad mode is on and any parent requires grad, the
     result requires grad and records ``backward``, a function grad_out (np.ndarray, the result's
     shape and dtype; never modify it in place) -> tuple of np.ndarray-or-None, one per parent
     (None = no gradient for that parent). Otherwise a plain tensor without history.
@@ -263,39 +264,48 @@ def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=Fa
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)
     out = _wrap(data)
-    if not is_grad_enabled():
+    if not getattr(_state, "enabled", True):        # is_grad_enabled(), inlined: a hot path
         return out
-    for p in parents:
-        if isinstance(p, Tensor) and p._view_base is not None \
-                and p._view_base._node is not p._view_node:
+    track = False
+    for p in parents:               # each a Tensor or None
+        if p is None:
+            continue
+        if p._requires_grad:
+            track = True
+        base = p._view_base
+        if base is not None and base._node is not p._view_node:
             raise RuntimeError(
                 "a view taken before its base was written in place with a value that requires "
                 "grad is being used: its gradient would miss that write. Take the view again "
                 "after the write (t[i] = v; row = t[0])")
-    if (data.dtype.kind == "f"
-            and any(isinstance(p, Tensor) and p._requires_grad for p in parents)):
+    if track and data.dtype.kind == "f":
         out._requires_grad = True
         which = parents if saves is None else [parents[i] for i in saves]
-        checks = tuple((p, _version(p)) for p in which if isinstance(p, Tensor))
+        checks = tuple([(p, 0 if p._vcount is None else p._vcount.n) for p in which
+                        if p is not None])
         if saves_out:                   # the counter, not the tensor: no reference cycle
             checks += ((_counter(out), 0),)
-        out._node = _Node(tuple(parents), backward, name or getattr(backward, "__qualname__", ""),
-                          checks)
+        out._node = _Node(tuple(parents), backward, name or backward.__qualname__, checks)
     return out
 
 
-def _view(out: Tensor, base: Tensor, track=True) -> Tensor:
-    """Mark ``out`` as a view of ``base`` when their data overlap: they share one version
-    counter, so an in-place write through either is seen by the other's saved uses. With
-    ``track`` (every view but detach) the view remembers its base and the base's history at
-    that moment, so a write through the view, or a use of it after the base got new history
-    by a write, is refused instead of losing gradients."""
-    if np.may_share_memory(out.data, base.data):
-        out._vcount = _counter(base)
-        if track:
-            root = base if base._view_base is None else base._view_base
-            out._view_base = root
-            out._view_node = root._node
+def _view(out: Tensor, base: Tensor, track=True, check=False) -> Tensor:
+    """Mark ``out`` as a view of ``base`` (with ``check``: only if their data overlap, for ops
+    that may copy, such as reshape): they share one version counter, so an in-place write
+    through either is seen by the other's saved uses. With ``track`` (every view but detach)
+    the view remembers its base and the base's history at that moment, so a write through the
+    view, or a use of it after the base got new history by a write, is refused instead of
+    losing gradients."""
+    if check and not np.may_share_memory(out.data, base.data):
+        return out
+    c = base._vcount
+    if c is None:
+        c = base._vcount = _Version()
+    out._vcount = c
+    if track:
+        root = base if base._view_base is None else base._view_base
+        out._view_base = root
+        out._view_node = root._node
     return out
 
 
@@ -916,14 +926,15 @@ class Tensor:
             else:
                 np.add.at(full, idx, g)     # repeated integer indices accumulate
             return (full,)
-        return _view(_make(out, (self,), backward, name="IndexBackward", saves=()), self)
+        res = _make(out, (self,), backward, name="IndexBackward", saves=())
+        return _view(res, self) if basic else res       # advanced indexing copies
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         src = self.shape
         return _view(_make(self.data.reshape(shape), (self,), lambda g: (g.reshape(src),),
-                           name="ReshapeBackward", saves=()), self)
+                           name="ReshapeBackward", saves=()), self, check=True)
 
     view = reshape
 
