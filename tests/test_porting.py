@@ -923,17 +923,21 @@ def test_save_and_load_a_state_dict_with_torchs_call(tmp_path):
 # Demo: tutorial-style programs that run with only their imports changed.
 
 TORCH_IMPORTS = """\
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch import optim
+from torch.utils.data import DataLoader, TensorDataset, SequentialSampler
 """
 
 RNNFAST_IMPORTS = """\
+import numpy as np
 import rnnfast as torch
 import rnnfast.nn as nn
 import rnnfast.nn.functional as F
-from rnnfast.utils.data import DataLoader, TensorDataset
+from rnnfast import optim
+from rnnfast.utils.data import DataLoader, TensorDataset, SequentialSampler
 """
 
 # An Embedding + GRU classifier trained as the PyTorch tutorials do.
@@ -1101,6 +1105,147 @@ def train(model, dataset, epochs=3):
 """
 
 
+# The seq2seq translation tutorial: GRU encoder, Bahdanau attention written out with Linear,
+# tanh, softmax and bmm, a decoding loop with teacher forcing and topk, a DataLoader over
+# LongTensors with a sampler, NLLLoss, two Adam optimizers. (Dropout is switched off by eval()
+# so both libraries compute the same numbers.)
+SEQ2SEQ_ATTENTION = """
+MAX_LENGTH = 6
+SOS_token, EOS_token = 0, 1
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+class EncoderRNN(nn.Module):
+    def __init__(self, input_size, hidden_size, dropout_p=0.1):
+        super(EncoderRNN, self).__init__()
+        self.hidden_size = hidden_size
+        self.embedding = nn.Embedding(input_size, hidden_size)
+        self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(dropout_p)
+
+    def forward(self, input):
+        embedded = self.dropout(self.embedding(input))
+        output, hidden = self.gru(embedded)
+        return output, hidden
+
+class BahdanauAttention(nn.Module):
+    def __init__(self, hidden_size):
+        super(BahdanauAttention, self).__init__()
+        self.Wa = nn.Linear(hidden_size, hidden_size)
+        self.Ua = nn.Linear(hidden_size, hidden_size)
+        self.Va = nn.Linear(hidden_size, 1)
+
+    def forward(self, query, keys):
+        scores = self.Va(torch.tanh(self.Wa(query) + self.Ua(keys)))
+        scores = scores.squeeze(2).unsqueeze(1)
+        weights = F.softmax(scores, dim=-1)
+        context = torch.bmm(weights, keys)
+        return context, weights
+
+class AttnDecoderRNN(nn.Module):
+    def __init__(self, hidden_size, output_size, dropout_p=0.1):
+        super(AttnDecoderRNN, self).__init__()
+        self.embedding = nn.Embedding(output_size, hidden_size)
+        self.attention = BahdanauAttention(hidden_size)
+        self.gru = nn.GRU(2 * hidden_size, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, output_size)
+        self.dropout = nn.Dropout(dropout_p)
+
+    def forward(self, encoder_outputs, encoder_hidden, target_tensor=None):
+        batch_size = encoder_outputs.size(0)
+        decoder_input = torch.empty(batch_size, 1, dtype=torch.long,
+                                    device=device).fill_(SOS_token)
+        decoder_hidden = encoder_hidden
+        decoder_outputs = []
+        attentions = []
+        for i in range(MAX_LENGTH):
+            decoder_output, decoder_hidden, attn_weights = self.forward_step(
+                decoder_input, decoder_hidden, encoder_outputs)
+            decoder_outputs.append(decoder_output)
+            attentions.append(attn_weights)
+            if target_tensor is not None:
+                decoder_input = target_tensor[:, i].unsqueeze(1)
+            else:
+                _, topi = decoder_output.topk(1)
+                decoder_input = topi.squeeze(-1).detach()
+        decoder_outputs = torch.cat(decoder_outputs, dim=1)
+        decoder_outputs = F.log_softmax(decoder_outputs, dim=-1)
+        attentions = torch.cat(attentions, dim=1)
+        return decoder_outputs, decoder_hidden, attentions
+
+    def forward_step(self, input, hidden, encoder_outputs):
+        embedded = self.dropout(self.embedding(input))
+        query = hidden.permute(1, 0, 2)
+        context, attn_weights = self.attention(query, encoder_outputs)
+        input_gru = torch.cat((embedded, context), dim=2)
+        output, hidden = self.gru(input_gru, hidden)
+        output = self.out(output)
+        return output, hidden, attn_weights
+
+def get_dataloader(batch_size, pairs_in, pairs_out):
+    n = len(pairs_in)
+    input_ids = np.zeros((n, MAX_LENGTH), dtype=np.int32)
+    target_ids = np.zeros((n, MAX_LENGTH), dtype=np.int32)
+    for idx, (inp, tgt) in enumerate(zip(pairs_in, pairs_out)):
+        inp = inp + [EOS_token]; tgt = tgt + [EOS_token]
+        input_ids[idx, :len(inp)] = inp
+        target_ids[idx, :len(tgt)] = tgt
+    train_data = TensorDataset(torch.LongTensor(input_ids).to(device),
+                               torch.LongTensor(target_ids).to(device))
+    train_sampler = SequentialSampler(train_data)
+    return DataLoader(train_data, sampler=train_sampler, batch_size=batch_size)
+
+def train_epoch(dataloader, encoder, decoder, encoder_optimizer, decoder_optimizer, criterion):
+    total_loss = 0
+    for data in dataloader:
+        input_tensor, target_tensor = data
+        encoder_optimizer.zero_grad()
+        decoder_optimizer.zero_grad()
+        encoder_outputs, encoder_hidden = encoder(input_tensor)
+        decoder_outputs, _, _ = decoder(encoder_outputs, encoder_hidden, target_tensor)
+        loss = criterion(
+            decoder_outputs.view(-1, decoder_outputs.size(-1)),
+            target_tensor.view(-1)
+        )
+        loss.backward()
+        encoder_optimizer.step()
+        decoder_optimizer.step()
+        total_loss += loss.item()
+    return total_loss / len(dataloader)
+
+def evaluate(encoder, decoder, input_ids):
+    with torch.no_grad():
+        input_tensor = torch.tensor(input_ids + [EOS_token], dtype=torch.long,
+                                    device=device).view(1, -1)
+        encoder_outputs, encoder_hidden = encoder(input_tensor)
+        decoder_outputs, decoder_hidden, decoder_attn = decoder(encoder_outputs, encoder_hidden)
+        _, topi = decoder_outputs.topk(1)
+        decoded_ids = topi.squeeze()
+        decoded_words = []
+        for idx in decoded_ids:
+            if idx.item() == EOS_token:
+                decoded_words.append('<EOS>')
+                break
+            decoded_words.append(idx.item())
+    return decoded_words, decoder_attn
+
+def make_models(vocab, hidden):
+    torch.manual_seed(0)
+    return EncoderRNN(vocab, hidden), AttnDecoderRNN(hidden, vocab)
+
+def run(encoder, decoder, pairs_in, pairs_out, epochs=5):
+    encoder.eval()                   # no dropout: the same in both libraries
+    decoder.eval()
+    loader = get_dataloader(4, pairs_in, pairs_out)
+    encoder_optimizer = optim.Adam(encoder.parameters(), lr=0.01)
+    decoder_optimizer = optim.Adam(decoder.parameters(), lr=0.01)
+    criterion = nn.NLLLoss()
+    losses = [train_epoch(loader, encoder, decoder, encoder_optimizer, decoder_optimizer,
+                          criterion) for _ in range(epochs)]
+    words, attn = evaluate(encoder, decoder, pairs_in[0])
+    return losses, words, attn.cpu().numpy()
+"""
+
+
 def run_program(body, imports):
     namespace = {}
     exec(compile(imports + body, "<tutorial>", "exec"), namespace)
@@ -1158,3 +1303,21 @@ def test_text_classification_program_runs_unchanged_with_rnnfast(torch):
     np.testing.assert_allclose(losses_o, losses_t, rtol=1e-4)
     assert acc_o == acc_t
     assert acc_o[-1] > acc_o[0]
+
+
+def test_seq2seq_attention_tutorial_program_runs_unchanged_with_rnnfast(torch):
+    rng = np.random.default_rng(0)
+    pairs_in = [list(rng.integers(2, 12, size=rng.integers(2, 5))) for _ in range(16)]
+    pairs_out = [list(reversed(p)) for p in pairs_in]
+    ours, theirs = (run_program(SEQ2SEQ_ATTENTION, RNNFAST_IMPORTS),
+                    run_program(SEQ2SEQ_ATTENTION, TORCH_IMPORTS))
+    enc_t, dec_t = theirs["make_models"](12, 16)
+    enc_o, dec_o = ours["make_models"](12, 16)
+    for mo, mt in ((enc_o, enc_t), (dec_o, dec_t)):
+        mo.load_state_dict({k: v.detach().numpy() for k, v in mt.state_dict().items()})
+    losses_o, words_o, attn_o = ours["run"](enc_o, dec_o, pairs_in, pairs_out)
+    losses_t, words_t, attn_t = theirs["run"](enc_t, dec_t, pairs_in, pairs_out)
+    np.testing.assert_allclose(losses_o, losses_t, rtol=1e-4)
+    assert losses_o[-1] < losses_o[0]
+    assert words_o == words_t
+    np.testing.assert_allclose(attn_o, attn_t, atol=1e-4)
