@@ -343,6 +343,21 @@ def test_dataloader_style_batches_work_with_numpy_functions():
     assert labels[rnnfast.tensor([2, 0])].tolist() == ["c", "a"]
     assert labels[rnnfast.tensor(1)] == "b"
     assert list(range(rnnfast.tensor(3))) == [0, 1, 2]
+    # rnnfast's own helpers take the tensors that DataLoaders yield
+    from rnnfast import datasets
+    xtr, xte = datasets.train_test_split(rnnfast.arange(10), test_size=0.3, seed=0)
+    assert isinstance(xtr, rnnfast.Tensor) and sorted(xtr.tolist() + xte.tolist()) == \
+        list(range(10))
+    np.testing.assert_array_equal(
+        rnnfast.data.pad_sequences([rnnfast.tensor([1, 2, 3]), rnnfast.tensor([4])]),
+        [[1, 2, 3], [0, 0, 4]])
+    y, h_n, _, _ = rnnfast.functional.forward(
+        "gru", rnnfast.ones(2, 1, 3), rnnfast.ones(6, 3), rnnfast.ones(6, 2), training=False,
+        lengths=rnnfast.tensor([2]))
+    yr, h_r = rnnfast.reference.forward("gru", np.ones((2, 1, 3), np.float32),
+                                        np.ones((6, 3), np.float32), np.ones((6, 2), np.float32),
+                                        lengths=np.array([2]))[:2]
+    np.testing.assert_allclose(y, yr, **tol(np.float32))
 
 
 # ----------------------------------------------------------------------------------------------

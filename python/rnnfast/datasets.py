@@ -33,6 +33,8 @@ import re
 
 import numpy as np
 
+from .tensor import Tensor
+
 __all__ = [
     "DATA_PACKAGES",
     "available",
@@ -167,7 +169,7 @@ def train_test_split(*arrays, test_size=0.2, seed=0, stratify=None):
         train_idx = rng.permutation(np.concatenate(train_parts))
 
     def take(a, idx):
-        if isinstance(a, np.ndarray):
+        if isinstance(a, (np.ndarray, Tensor)):     # arrays and tensors stay what they are
             return a[idx]
         return [a[i] for i in idx]
 
