@@ -7,9 +7,15 @@ reverse topological order, accumulates into the leaves' ``.grad`` (NumPy arrays)
 the closures unless ``retain_graph=True``. A recurrent layer is a single node whose closure
 calls the C++ BPTT once (see ``rnnfast.nn``).
 
-Deliberately left out: in-place ops on tensors, higher-order gradients (``create_graph``),
-hooks, devices. Shape and dtype rules follow NumPy; the default float dtype is float32, as in
-PyTorch.
+In-place writes (``t[i] = v``, ``+=``, ``fill_``, ...) follow torch: each bumps a version
+counter shared by a tensor and its views, nodes record the versions of the data their
+backward reads and raise if it changed; a write that involves gradients gives the tensor new
+history (a CopySlices node) while the nodes recorded before keep the parents' history as it
+was (``_Node.pnodes``).
+
+Deliberately left out: higher-order gradients (``create_graph``), hooks, devices other than
+the CPU. Shape and dtype rules follow NumPy; the default float dtype is float32, as in
+PyTorch. The method and function names are torch's (see also ``rnnfast._torch_api``).
 
 Note: ``rnnfast.tensor`` (the package attribute) is the factory function, as in PyTorch; this
 module's other names are reached with ``from rnnfast.tensor import ...``.
