@@ -253,6 +253,12 @@ XTIE = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 0.0, 2.0, -1.0], [0.5, 0.5, 0.5, 0.
     ("clamp", lambda m, x: m.clamp(x, min=-0.5, max=0.5)),
     ("abs_sqrt_pow", lambda m, x: m.sqrt(m.abs(x) + 1) ** 2),
     ("add_alpha", lambda m, x: x.add(x * x, alpha=0.5).sub(x, alpha=2).mul(3).div(2)),
+    ("std", lambda m, x: m.std(x)),
+    ("var_dim", lambda m, x: x.var(1) + x.var(dim=1, correction=0)),
+    ("std_keepdim", lambda m, x: x.std(0, unbiased=False, keepdim=True)),
+    ("norm", lambda m, x: m.norm(x)),
+    ("norm_p", lambda m, x: x.norm(1, dim=1) + x.norm(3, dim=1)),
+    ("piecewise", lambda m, x: m.round(x * 3) + m.floor(x) + m.ceil(x) + m.sign(x) + x),
 ])
 @pytest.mark.parametrize("data", ["random", "ties"])
 def test_ops_values_and_gradients_match_torch(torch, name, fn, data):
@@ -497,6 +503,9 @@ def test_small_torch_habits_work(torch):
                 torch.nn.functional.one_hot(torch.tensor([[1], [0]]), 4))
     with pytest.raises(ValueError, match="num_classes"):
         nn.functional.one_hot(rnnfast.tensor([3]), 2)
+    z = rnnfast.zeros(3, requires_grad=True)
+    z.norm().backward()                  # the gradient of a norm at zero is zero, as torch's
+    np.testing.assert_array_equal(z.grad, np.zeros(3))
     rnnfast.use_deterministic_algorithms(True)
     assert rnnfast.are_deterministic_algorithms_enabled()
     rnnfast.use_deterministic_algorithms(False)

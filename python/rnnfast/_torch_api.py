@@ -43,7 +43,8 @@ __all__ = [
     "sigmoid", "relu", "clamp", "clip", "pow", "square", "flatten", "transpose", "reshape",
     "squeeze", "unsqueeze", "permute", "t", "matmul", "mm", "bmm", "cumsum", "index_select",
     "gather", "masked_fill", "chunk", "split", "narrow", "eq", "ne", "lt", "le", "gt", "ge",
-    "all", "any", "concat", "concatenate",
+    "all", "any", "concat", "concatenate", "round", "floor", "ceil", "sign", "var", "std",
+    "norm",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -528,6 +529,34 @@ def pow(input, exponent) -> Tensor:
 
 def square(input) -> Tensor:
     return _t(input).square()
+
+
+def round(input) -> Tensor:
+    return _t(input).round()
+
+
+def floor(input) -> Tensor:
+    return _t(input).floor()
+
+
+def ceil(input) -> Tensor:
+    return _t(input).ceil()
+
+
+def sign(input) -> Tensor:
+    return _t(input).sign()
+
+
+def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
+    return _t(input).var(dim, unbiased, keepdim, correction=correction)
+
+
+def std(input, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
+    return _t(input).std(dim, unbiased, keepdim, correction=correction)
+
+
+def norm(input, p="fro", dim=None, keepdim=False) -> Tensor:
+    return _t(input).norm(p, dim, keepdim)
 
 
 def flatten(input, start_dim=0, end_dim=-1) -> Tensor:

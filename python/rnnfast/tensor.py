@@ -1233,6 +1233,60 @@ class Tensor:
 
     clip = clamp
 
+    def _piecewise_constant(self, fn, name):
+        """round / floor / ceil / sign: their gradient is zero (as torch defines it)."""
+        return _make(fn(self.data), (self,), lambda g: (np.zeros_like(g),), name=name, saves=())
+
+    def round(self):
+        """Round half to even, as torch.round (gradient zero)."""
+        return self._piecewise_constant(np.round, "RoundBackward")
+
+    def floor(self):
+        return self._piecewise_constant(np.floor, "FloorBackward")
+
+    def ceil(self):
+        return self._piecewise_constant(np.ceil, "CeilBackward")
+
+    def sign(self):
+        return self._piecewise_constant(np.sign, "SignBackward")
+
+    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        """Variance over ``dim`` (all dims when None) with Bessel's correction by default
+        (``correction=1``, or ``unbiased=False`` for 0), as torch.var."""
+        if not _is_float(self.dtype):
+            raise TypeError(f"var(): expected a floating point tensor, got dtype {self.dtype}")
+        c = (1 if unbiased else 0) if correction is None else correction
+        axes = _norm_dims(dim, self.ndim)
+        n = self.data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
+        centered = self - self.mean(dim, keepdim=True)
+        return (centered * centered).sum(dim, keepdim) / max(n - c, 0)
+
+    def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        """Standard deviation: ``var(...).sqrt()``, with torch.std's arguments."""
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        """The ``p``-norm over ``dim`` (all entries when None) for a number ``p`` >= 1 or
+        ``"fro"`` (2); the gradient at a zero vector is zero, as torch's."""
+        if p == "fro":
+            p = 2
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not p >= 1:
+            raise ValueError(f"p: expected a number >= 1 or 'fro', got {p!r}")
+        if p == np.inf:
+            return self.abs().amax(dim, keepdim)
+        axes, shape, x = _norm_dims(dim, self.ndim), self.shape, self.data
+        out = np.sum(np.abs(x) ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+        out = np.asarray(out, dtype=x.dtype)
+
+        def backward(g):
+            # d||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); zero where the norm is zero
+            n = _expand_reduced(out, shape, axes, keepdim)
+            gg = _expand_reduced(g, shape, axes, keepdim)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where(n > 0, np.sign(x) * np.abs(x) ** (p - 1) / n ** (p - 1), 0)
+            return ((gg * d).astype(x.dtype, copy=False),)
+        return _make(out, (self,), backward, name="NormBackward", saves_out=True)
+
     def softmax(self, dim):
         d = _norm_dim(dim, self.ndim)
         z = self.data - np.max(self.data, axis=d, keepdims=True)
