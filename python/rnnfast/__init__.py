@@ -3,6 +3,8 @@
 The hot loops are C++ (rnnfast._core, private); this package is the thin Python side:
 ``rnnfast.functional`` (one layer, one direction, forward and BPTT through the kernels),
 ``rnnfast.reference`` (the plain NumPy oracle), and ``rnnfast.bench`` (``python -m rnnfast``).
+torch's top-level names (dtypes, factories, functional forms, devices; ``rnnfast._torch_api``)
+are re-exported here, so ``import rnnfast as torch`` ports a program (docs/PORTING.md).
 """
 
 import builtins as _builtins
