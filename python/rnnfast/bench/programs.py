@@ -229,7 +229,8 @@ def profile_epoch(program, top=12):
     prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
-    lines = buf.getvalue().splitlines()
+    # File names relative to the checkout, so that a report names no local directory.
+    lines = buf.getvalue().replace(str(_repo_root()) + os.sep, "").splitlines()
     start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls")), 0)
     return "\n".join(ln for ln in lines[start:] if ln.strip())
 
@@ -310,7 +311,7 @@ def run(names=None, directory=None, threads=None, repeats=5, warmup=1, seed=0, c
     if size not in ("full", "tiny"):
         raise ValueError(f"size: expected 'full' or 'tiny', got {size!r}")
     size = "tiny" if check_only else size
-    rep = {"kind": "programs", "directory": str(directory),
+    rep = {"kind": "programs",
            "options": {"repeats": 1 if check_only else repeats,
                        "warmup": 0 if check_only else warmup, "seed": seed,
                        "check": bool(check or check_only), "check_only": bool(check_only),
