@@ -8,7 +8,7 @@ words, the example's full-run vocabulary (the 20,000 most frequent words of the 
 training reviews), 64 embedding dims and 64 units each way, batches of 64: 5 steps per epoch
 (the torch twin takes about ten times rnnfast's time). Without the example's dropout: its Keras-style recurrent and per-sequence
 input dropout have no torch counterpart, and with the same model in both frameworks the losses
-can be compared. The torch twin packs each batch (pack_padded_sequence).
+can be compared. Both versions pad and pack each batch (pad_sequence, pack_padded_sequence).
 """
 
 from ._harness import build as _build
@@ -78,7 +78,8 @@ def torch_program(data, cfg, seed, shuffle):
 def rnnfast_program(data, cfg, seed, shuffle):
     import rnnfast as torch
     from rnnfast import nn, optim
-    from rnnfast.data import DataLoader, pad_collate
+    from rnnfast.nn.utils.rnn import pack_padded_sequence, pad_sequence
+    from rnnfast.utils.data import DataLoader
 
     class BiGRUSentiment(nn.Module):
         def __init__(self, vocab_size, emb, hidden):
@@ -89,12 +90,15 @@ def rnnfast_program(data, cfg, seed, shuffle):
 
         def forward(self, ids, lengths):
             x = self.embed(ids)
-            # port: no pack_padded_sequence: the lengths go to the layer itself
-            _, h_n = self.gru(x, lengths=lengths)
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            _, h_n = self.gru(x)
             return self.fc(torch.cat([h_n[0], h_n[1]], dim=1)).reshape(-1)
 
-    # port: no nn.utils.rnn.pad_sequence to write the collate function with; pad_collate
-    collate = pad_collate  # port: returns the same (padded ids, lengths, labels)
+    def collate(batch):
+        ids = [torch.tensor(s) for s, _ in batch]
+        lengths = torch.tensor([len(s) for s in ids])
+        labels = torch.tensor([y for _, y in batch])
+        return pad_sequence(ids, batch_first=True), lengths, labels
 
     torch.manual_seed(seed)
     model = BiGRUSentiment(data["vocab_size"], cfg["emb"], cfg["hidden"])

@@ -68,7 +68,7 @@ def torch_program(data, cfg, seed, shuffle):
 def rnnfast_program(data, cfg, seed, shuffle):
     import rnnfast as torch
     from rnnfast import nn, optim
-    from rnnfast.data import DataLoader, TensorDataset
+    from rnnfast.utils.data import DataLoader, TensorDataset
 
     class CharModel(nn.Module):
         def __init__(self, vocab, emb, hidden, layers):

@@ -74,7 +74,7 @@ def torch_program(data, cfg, seed, shuffle):
 def rnnfast_program(data, cfg, seed, shuffle):
     import rnnfast as torch
     from rnnfast import nn, optim
-    from rnnfast.data import DataLoader, TensorDataset
+    from rnnfast.utils.data import DataLoader, TensorDataset
 
     class Forecaster(nn.Module):
         def __init__(self, hidden):

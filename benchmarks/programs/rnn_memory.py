@@ -65,7 +65,7 @@ def torch_program(data, cfg, seed, shuffle):
 def rnnfast_program(data, cfg, seed, shuffle):
     import rnnfast as torch
     from rnnfast import nn, optim
-    from rnnfast.data import DataLoader, TensorDataset
+    from rnnfast.utils.data import DataLoader, TensorDataset
 
     class ManyToOne(nn.Module):
         def __init__(self, hidden):

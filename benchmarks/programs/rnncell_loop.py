@@ -65,10 +65,9 @@ def torch_program(data, cfg, seed, shuffle):
 
 
 def rnnfast_program(data, cfg, seed, shuffle):
-    import numpy as np
     import rnnfast as torch
     from rnnfast import nn, optim
-    from rnnfast.data import DataLoader, TensorDataset
+    from rnnfast.utils.data import DataLoader, TensorDataset
 
     class SumRegressor(nn.Module):
         def __init__(self, hidden_size):
@@ -78,7 +77,7 @@ def rnnfast_program(data, cfg, seed, shuffle):
             self.hidden_size = hidden_size
 
         def forward(self, x):
-            h = np.zeros((x.shape[0], self.hidden_size), np.float32)  # port: no rnnfast.zeros
+            h = torch.zeros(x.shape[0], self.hidden_size)
             for t in range(x.shape[1]):
                 h = self.cell(x[:, t], h)
             return self.head(h).reshape(-1)

@@ -6,8 +6,8 @@ DataLoader over a TensorDataset; each batch trimmed to its longest word.
 
 Fixed size: the example's full-run model (16 embedding dims, 64 units, attention size 64) on
 1,920 distinct words of 3 to 10 letters from Shakespeare, batches of 64: 30 steps per epoch,
-each with up to 11 decoder steps of about 15 autograd operations. The torch twin packs the
-encoder's input (pack_padded_sequence) and unpacks its output (pad_packed_sequence).
+each with up to 11 decoder steps of about 15 autograd operations. The encoder's input is
+packed (pack_padded_sequence) and its output unpacked (pad_packed_sequence).
 """
 
 import numpy as np
@@ -116,10 +116,10 @@ def torch_program(data, cfg, seed, shuffle):
 
 
 def rnnfast_program(data, cfg, seed, shuffle):
-    import numpy as np
     import rnnfast as torch
     from rnnfast import nn, optim
-    from rnnfast.data import DataLoader, TensorDataset
+    from rnnfast.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    from rnnfast.utils.data import DataLoader, TensorDataset
 
     class Seq2Seq(nn.Module):
         def __init__(self, vocab, emb, hidden, attn):
@@ -136,8 +136,9 @@ def rnnfast_program(data, cfg, seed, shuffle):
 
         def encode(self, src, lengths):
             x = self.src_embed(src)
-            # port: no pack_padded_sequence / pad_packed_sequence: lengths go to the layer
-            enc, h_n = self.encoder(x, lengths=lengths)
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            enc, h_n = self.encoder(x)
+            enc, _ = pad_packed_sequence(enc, batch_first=True, total_length=src.shape[1])
             s0 = self.bridge(torch.cat([h_n[0], h_n[1]], dim=1)).tanh()
             return enc, self.W_k(enc), s0
 
@@ -151,7 +152,7 @@ def rnnfast_program(data, cfg, seed, shuffle):
 
         def forward(self, src, lengths, tgt_in):
             enc, keys, s = self.encode(src, lengths)
-            positions = np.arange(src.shape[1])  # port: no rnnfast.arange
+            positions = torch.arange(src.shape[1])
             mask = torch.where(positions[None, :] < lengths[:, None], 0.0, NEG)
             logits = []
             for t in range(tgt_in.shape[1]):

@@ -7,8 +7,8 @@ function.
 Fixed size: the first 1,600 utterances of the examples' training split (6 to 92 frames of 13
 coefficients, standardized), the example's full-run model (2 layers of 64 units each way,
 dropout 0.2 between them), batches of 32: 50 steps per epoch. The tiny size of the check has
-no dropout (the two frameworks draw different masks). The torch twin packs each batch
-(pack_padded_sequence).
+no dropout (the two frameworks draw different masks). Both versions pad and pack each batch
+(pad_sequence, pack_padded_sequence).
 """
 
 import numpy as np
@@ -84,7 +84,8 @@ def torch_program(data, cfg, seed, shuffle):
 def rnnfast_program(data, cfg, seed, shuffle):
     import rnnfast as torch
     from rnnfast import nn, optim
-    from rnnfast.data import DataLoader, pad_collate
+    from rnnfast.nn.utils.rnn import pack_padded_sequence, pad_sequence
+    from rnnfast.utils.data import DataLoader
 
     class DigitClassifier(nn.Module):
         def __init__(self, n_features, hidden, layers, dropout, n_classes=10):
@@ -94,12 +95,15 @@ def rnnfast_program(data, cfg, seed, shuffle):
             self.fc = nn.Linear(2 * hidden, n_classes)
 
         def forward(self, x, lengths):
-            # port: no pack_padded_sequence: the lengths go to the layer itself
-            _, (h_n, _) = self.lstm(x, lengths=lengths)
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            _, (h_n, _) = self.lstm(x)
             return self.fc(torch.cat([h_n[-2], h_n[-1]], dim=1))
 
-    # port: no nn.utils.rnn.pad_sequence to write the collate function with; pad_collate
-    collate = pad_collate  # port: returns the same (padded frames, lengths, labels)
+    def collate(batch):
+        xs = [torch.tensor(s) for s, _ in batch]
+        lengths = torch.tensor([len(s) for s in xs])
+        labels = torch.tensor([y for _, y in batch])
+        return pad_sequence(xs, batch_first=True), lengths, labels
 
     torch.manual_seed(seed)
     model = DigitClassifier(13, cfg["hidden"], cfg["layers"], cfg["dropout"])

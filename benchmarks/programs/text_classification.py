@@ -5,8 +5,9 @@ collate function.
 
 Fixed size: the first 2,000 reviews of the examples' training split, each review's last 200
 words, the example's full-run vocabulary (the 10,000 most frequent words of the 20,000
-training reviews), 64 embedding dims and 64 hidden units, batches of 64: 32 steps per epoch. The torch twin packs each batch (pack_padded_sequence), as a torch
-tutorial does; rnnfast takes ``lengths=`` with the same semantics.
+training reviews), 64 embedding dims and 64 hidden units, batches of 64: 32 steps per epoch.
+Both versions pad each batch (pad_sequence) and pack it (pack_padded_sequence), as a torch
+tutorial does.
 """
 
 from ._harness import build as _build
@@ -76,7 +77,8 @@ def torch_program(data, cfg, seed, shuffle):
 def rnnfast_program(data, cfg, seed, shuffle):
     import rnnfast as torch
     from rnnfast import nn, optim
-    from rnnfast.data import DataLoader, pad_collate
+    from rnnfast.nn.utils.rnn import pack_padded_sequence, pad_sequence
+    from rnnfast.utils.data import DataLoader
 
     class ReviewClassifier(nn.Module):
         def __init__(self, vocab_size, emb, hidden, num_classes=2):
@@ -87,12 +89,15 @@ def rnnfast_program(data, cfg, seed, shuffle):
 
         def forward(self, ids, lengths):
             x = self.embed(ids)
-            # port: no pack_padded_sequence: the lengths go to the layer itself
-            _, h_n = self.rnn(x, lengths=lengths)
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            _, h_n = self.rnn(x)
             return self.fc(h_n[-1])
 
-    # port: no nn.utils.rnn.pad_sequence to write the collate function with; pad_collate
-    collate = pad_collate  # port: returns the same (padded ids, lengths, labels)
+    def collate(batch):
+        ids = [torch.tensor(s) for s, _ in batch]
+        lengths = torch.tensor([len(s) for s in ids])
+        labels = torch.tensor([y for _, y in batch])
+        return pad_sequence(ids, batch_first=True), lengths, labels
 
     torch.manual_seed(seed)
     model = ReviewClassifier(data["vocab_size"], cfg["emb"], cfg["hidden"])
