@@ -3,12 +3,17 @@
 Each function here is one autograd node with a hand-written backward, numerically stable
 (log-sum-exp, softplus), with torch's semantics for reductions, class weights, ignore_index and
 label smoothing. This is not ``rnnfast.functional`` (the raw recurrent kernels).
+
+linear, embedding, cross_entropy, binary_cross_entropy_with_logits and mse_loss run on the C++
+kernels (rnnfast/ops.h) for float32 and float64 data; other dtypes (and mixed ones) take the
+NumPy code beside them, which stays as the reference the kernels are tested against.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _core
 from ..tensor import Tensor, _make, _stable_sigmoid, _wrap, as_tensor, default_generator
 
 __all__ = [
@@ -30,6 +35,26 @@ def _data(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _kernel_dtype(*arrays):
+    """The common dtype of ``arrays`` (None entries skipped) if the C++ kernels take it:
+    float32 or float64, all the same; else None (the NumPy path)."""
+    dt = None
+    for a in arrays:
+        if a is None:
+            continue
+        if a.dtype not in _KERNEL_DTYPES or (dt is not None and a.dtype != dt):
+            return None
+        dt = a.dtype
+    return dt
+
+
+def _c(a):
+    return np.ascontiguousarray(a)
+
+
 # ----------------------------------------------------------------------------------------------
 # Layers.
 
@@ -44,8 +69,20 @@ def linear(input, weight, bias=None) -> Tensor:
     if x.ndim == 0 or x.shape[-1] != in_f:
         raise ValueError(f"input: expected shape (..., {in_f}) for in_features={in_f}, "
                          f"got {x.shape}")
-    # As one 2-D product: NumPy's batched matmul against a transposed weight skips BLAS.
     lead = x.shape[:-1]
+    rows = int(np.prod(lead, dtype=np.int64))
+    if _kernel_dtype(x.data, w.data, None if b is None else b.data) is not None:
+        x2, w2 = _c(x.data).reshape(rows, in_f), _c(w.data)
+        out = _core.linear_forward(x2, w2, None if b is None else _c(b.data))
+
+        def backward_kernel(g):
+            need_b = b is not None and b.requires_grad
+            gx, gw, gb = _core.linear_backward(g.reshape(rows, out_f), x2, w2, x.requires_grad,
+                                               w.requires_grad, need_b)
+            return (None if gx is None else gx.reshape(*lead, in_f)), gw, gb
+        return _make(out.reshape(*lead, out_f), (x, w, b), backward_kernel,
+                     name="LinearBackward")
+    # As one 2-D product: NumPy's batched matmul against a transposed weight skips BLAS.
     out = (x.data.reshape(-1, in_f) @ w.data.T).reshape(*lead, out_f)
     if b is not None:
         out = out + b.data
@@ -92,6 +129,15 @@ def embedding(indices, weight, padding_idx=None) -> Tensor:
     idx = _check_indices(indices, w.shape[0])
     if padding_idx is not None and padding_idx < 0:
         padding_idx += w.shape[0]
+    if _kernel_dtype(w.data) is not None:
+        flat = _c(idx.astype(np.int64, copy=False)).reshape(-1)
+        V, D = w.shape
+        out = _core.embedding_forward(flat, _c(w.data)).reshape(*idx.shape, D)
+
+        def backward_kernel(g):
+            return (_core.embedding_backward(g.reshape(flat.size, D), flat, V,
+                                             -1 if padding_idx is None else padding_idx),)
+        return _make(out, (w,), backward_kernel, name="EmbeddingBackward")
 
     def backward(g):
         gw = np.zeros(w.shape, dtype=g.dtype)
@@ -350,6 +396,39 @@ def _split_classes(x):
     return cdim, x.shape[cdim], x.shape[:cdim] + x.shape[cdim + 1:]
 
 
+def _rcs(x, C):
+    """(R, C, S) of an input (C,), (N, C) or (N, C, d1, ...): the kernels' view [R, C, S]."""
+    if x.ndim == 1:
+        return 1, C, 1
+    return x.shape[0], C, int(np.prod(x.shape[2:], dtype=np.int64))
+
+
+def _kernel_weight(weight, C, dt):
+    """A class weight for the kernels: None, or a C-contiguous (C,) array of dtype dt."""
+    return None if weight is None else _c(_class_weight(weight, C, dt))
+
+
+def _cross_entropy_kernel(x, t, weight, ignore_index, reduction, eps, tshape):
+    """cross_entropy over class indices on the C++ kernel (one node)."""
+    C = _split_classes(x)[1]
+    R, _, S = _rcs(x, C)
+    dt = x.dtype
+    x3 = _c(x.data).reshape(R, C, S)
+    t2 = _c(t.astype(np.int64, copy=False)).reshape(R, S)
+    w = _kernel_weight(weight, C, dt)
+    ignore_index = int(ignore_index)
+    loss, lse = _core.cross_entropy_forward(x3, t2, w, ignore_index, eps, reduction)
+    out = loss.reshape(tshape) if reduction == "none" else loss
+
+    def backward(g):
+        d = _core.cross_entropy_backward(g, lse, x3, t2, w, ignore_index, eps, reduction)
+        return (d.reshape(x.shape),)
+    return _make(out, (x,), backward, name="CrossEntropyBackward")
+
+
+_INT64 = np.iinfo(np.int64)
+
+
 def _class_index_loss(x, target, weight, ignore_index, reduction, eps, from_logits, name):
     """Shared by cross_entropy (from_logits) and nll_loss: one node over class indices."""
     cdim, C, tshape = _split_classes(x)
@@ -357,6 +436,10 @@ def _class_index_loss(x, target, weight, ignore_index, reduction, eps, from_logi
     if t.shape != tshape:
         raise ValueError(f"target: expected shape {tshape} for input of shape {x.shape}, "
                          f"got {t.shape}")
+    if (from_logits and _kernel_dtype(x.data) is not None
+            and _INT64.min <= ignore_index <= _INT64.max
+            and not (t.dtype.kind == "u" and t.dtype.itemsize == 8)):
+        return _cross_entropy_kernel(x, t, weight, ignore_index, reduction, eps, tshape)
     flat = t.reshape(-1)
     valid = flat != ignore_index
     bad = valid & ((flat < 0) | (flat >= C))
@@ -418,6 +501,19 @@ def _probability_loss(x, target, weight, reduction, eps):
     q = target if isinstance(target, Tensor) else _wrap(np.asarray(target))
     dt = x.dtype
     qd = q.data.astype(dt, copy=False)
+    if _kernel_dtype(x.data) is not None:
+        R, _, S = _rcs(x, C)
+        x3, q3 = _c(x.data).reshape(R, C, S), _c(qd).reshape(R, C, S)
+        w = _kernel_weight(weight, C, dt)
+        loss, lse = _core.cross_entropy_prob_forward(x3, q3, w, eps, reduction)
+        out = loss.reshape(x.shape[:cdim] + x.shape[cdim + 1:]) if reduction == "none" else loss
+
+        def backward_kernel(g):
+            gx, gq = _core.cross_entropy_prob_backward(g, lse, x3, q3, w, eps, reduction,
+                                                       x.requires_grad, q.requires_grad)
+            return (None if gx is None else gx.reshape(x.shape),
+                    None if gq is None else gq.reshape(x.shape))
+        return _make(out, (x, q), backward_kernel, name="CrossEntropyBackward")
     qs = qd * (1 - eps) + eps / C if eps else qd
     wshape = [1] * x.ndim
     wshape[cdim] = C
@@ -522,10 +618,32 @@ def _reduce_elementwise(loss, parents, grads, reduction, name):
     return _make(np.asarray(out, dtype=loss.dtype), parents, backward, name=name)
 
 
+def _flat_pair(x, y):
+    return _c(x.data).reshape(-1), _c(y.data).reshape(-1)
+
+
+def _elementwise_kernel(loss, x, y, reduction, backward_fn, name):
+    """One node for a kernel's elementwise loss: ``backward_fn(g, need_dx, need_dy)`` returns
+    flat gradients (or None)."""
+    out = loss.reshape(x.shape) if reduction == "none" else loss
+
+    def backward(g):
+        gx, gy = backward_fn(g, x.requires_grad, y.requires_grad)
+        return (None if gx is None else gx.reshape(x.shape),
+                None if gy is None else gy.reshape(y.shape))
+    return _make(out, (x, y), backward, name=name)
+
+
 def mse_loss(input, target, reduction="mean") -> Tensor:
     """Mean squared error; input and target must have the same shape."""
     _check_reduction(reduction)
     x, y = _pair(input, target)
+    if _kernel_dtype(x.data, y.data) is not None:
+        xf, yf = _flat_pair(x, y)
+        return _elementwise_kernel(
+            _core.mse_forward(xf, yf, reduction), x, y, reduction,
+            lambda g, nx, ny: _core.mse_backward(g, xf, yf, reduction, nx, ny),
+            "MseLossBackward")
     diff = x.data - y.data
     return _reduce_elementwise(diff * diff, (x, y), (2 * diff, -2 * diff), reduction,
                                "MseLossBackward")
@@ -555,6 +673,21 @@ def _broadcast_weight(weight, shape, dtype, name="weight"):
         raise ValueError(f"{name}: shape {w.shape} does not broadcast to the input's shape "
                          f"{shape}")
     return w.astype(dtype, copy=False)
+
+
+def _periodic(w, shape):
+    """A weight that broadcasts to ``shape`` as the kernels read it: a flat array whose entry
+    i % len is element i's (a weight over the trailing dims, e.g. pos_weight (C,)), or the
+    weight broadcast to the whole shape; None stays None."""
+    n = int(np.prod(shape, dtype=np.int64))
+    if w is None or n == 0:
+        return None                     # no elements: nothing to weigh
+    ws = w.shape
+    while ws and ws[0] == 1:
+        ws = ws[1:]
+    if tuple(shape[len(shape) - len(ws):]) == tuple(ws):
+        return _c(w).reshape(-1)
+    return _c(np.broadcast_to(w, shape)).reshape(-1)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean") -> Tensor:
@@ -588,6 +721,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     xd, yd = x.data, y.data
     w = _broadcast_weight(weight, x.shape, x.dtype)
     pw = _broadcast_weight(pos_weight, x.shape, x.dtype, "pos_weight")
+    if _kernel_dtype(xd, yd) is not None:
+        xf, yf = _flat_pair(x, y)
+        wp, pwp = _periodic(w, x.shape), _periodic(pw, x.shape)
+        return _elementwise_kernel(
+            _core.bce_with_logits_forward(xf, yf, wp, pwp, reduction), x, y, reduction,
+            lambda g, nx, ny: _core.bce_with_logits_backward(g, xf, yf, wp, pwp, reduction,
+                                                             nx, ny),
+            "BinaryCrossEntropyWithLogitsBackward")
     tail = np.log1p(np.exp(-np.abs(xd)))
     sp_pos = np.maximum(xd, 0) + tail        # softplus(x)  = -log(1 - sigmoid(x))
     sp_neg = np.maximum(-xd, 0) + tail       # softplus(-x) = -log sigmoid(x)

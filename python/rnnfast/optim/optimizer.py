@@ -3,7 +3,9 @@ AdamW, RMSprop, Adagrad, and their base class Optimizer.
 
 Every update is done in place on ``p.data`` in the parameter's dtype (scalars stay Python
 floats, so float32 parameters are updated in float32 as in torch); parameters whose ``.grad``
-is None are skipped. ``state_dict()`` mirrors torch's: ``{"state": {index: {name: array}},
+is None are skipped. For float32 and float64 parameters one C++ call updates a whole group
+(rnnfast/ops.h: torch's single-tensor formulas, the group's elements split over the threads);
+other dtypes take the NumPy update beside it (``_update``). ``state_dict()`` mirrors torch's: ``{"state": {index: {name: array}},
 "param_groups": [{option: value, ..., "params": [index, ...]}]}`` with NumPy arrays (copies) in
 place of tensors, so a torch optimizer state_dict converted to NumPy loads unchanged.
 Deliberately absent: foreach/fused/capturable/differentiable flavours, sparse gradients,
@@ -18,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from .. import _core
 from ..tensor import Tensor, enable_grad
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
@@ -49,6 +52,21 @@ def _check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
     return bool(value)
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _kernel_ready(dtype, *arrays):
+    """True if every array (None entries skipped) is a C-contiguous, writeable array of
+    ``dtype``, as the C++ steps update them in place."""
+    for a in arrays:
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray) or a.dtype != dtype or not a.flags.c_contiguous \
+                or not a.flags.writeable:
+            return False
+    return True
 
 
 def _as_array(value, dtype):
@@ -155,17 +173,39 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            by_dtype = {}
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 grad = np.asarray(p.grad)
                 if grad.dtype != p.dtype:
                     grad = grad.astype(p.dtype)
-                self._update(p, grad, group, self.state.setdefault(p, {}))
+                by_dtype.setdefault(p.dtype, ([], []))
+                by_dtype[p.dtype][0].append(p)
+                by_dtype[p.dtype][1].append(grad)
+            for dt, (params, grads) in by_dtype.items():
+                if not (dt in _KERNEL_DTYPES and self._kernel_step(group, params, grads)):
+                    for p, grad in zip(params, grads):
+                        self._update(p, grad, group, self.state.setdefault(p, {}))
         return loss
+
+    def _kernel_step(self, group, params, grads):
+        """Update ``params`` (of one float32 or float64 dtype, each with its gradient in
+        ``grads``) with one C++ call; return False, changing nothing, where the kernel does not
+        apply (then ``_update`` runs per parameter)."""
+        return False
 
     def _update(self, p, grad, group, state):
         raise NotImplementedError
+
+    @staticmethod
+    def _kernel_arrays(params, grads):
+        """The parameters' data and their gradients as the kernels take them, or None."""
+        datas = [p.data for p in params]
+        grads = [np.ascontiguousarray(g) for g in grads]
+        if not _kernel_ready(params[0].dtype, *datas):
+            return None
+        return datas, grads
 
     @staticmethod
     def _effective_grad(p, grad, group, decoupled=False):
@@ -282,6 +322,30 @@ class SGD(Optimizer):
             raise ValueError("nesterov: Nesterov momentum requires momentum > 0 and "
                              "dampening = 0")
 
+    def _kernel_step(self, group, params, grads):
+        arrays = self._kernel_arrays(params, grads)
+        if arrays is None:
+            return False
+        mu = group["momentum"]
+        bufs = first = None
+        if mu != 0:
+            states = [self.state.setdefault(p, {}) for p in params]
+            if not _kernel_ready(params[0].dtype, *(st.get("momentum_buffer") for st in states)):
+                return False
+            first = [st.get("momentum_buffer") is None for st in states]
+            for st, p, new in zip(states, params, first):
+                if new:     # the first step sets it to the gradient
+                    st["momentum_buffer"] = np.empty_like(p.data)
+            bufs = [st["momentum_buffer"] for st in states]
+        else:
+            for p in params:
+                self.state.setdefault(p, {})
+            first = [False] * len(params)
+        _core.sgd_step(*arrays, bufs, first, float(group["lr"]), float(mu),
+                       float(group["dampening"]), float(group["weight_decay"]),
+                       bool(group["nesterov"]), bool(group["maximize"]))
+        return True
+
     def _update(self, p, grad, group, state):
         # torch.optim.SGD: g = ±grad + wd*p; b = mu*b + (1-dampening)*g (b_1 = g);
         # g = g + mu*b if nesterov else b; p -= lr*g
@@ -321,15 +385,42 @@ class Adam(Optimizer):
         for key in ("amsgrad", "maximize", "decoupled_weight_decay"):
             _check_bool(key, g[key])
 
-    def _update(self, p, grad, group, state):
-        # torch.optim.Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; (AMSGrad: v_max =
-        # max(v_max, v)); p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+    @staticmethod
+    def _init_state(p, group, state):
         if not state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(p.data)
             state["exp_avg_sq"] = np.zeros_like(p.data)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = np.zeros_like(p.data)
+
+    def _kernel_step(self, group, params, grads):
+        arrays = self._kernel_arrays(params, grads)
+        if arrays is None:
+            return False
+        states = [self.state.setdefault(p, {}) for p in params]
+        for p, st in zip(params, states):
+            self._init_state(p, group, st)
+        ams = group["amsgrad"]
+        names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if ams else ())
+        if not all(name in st and _kernel_ready(params[0].dtype, st[name])
+                   for st in states for name in names):
+            return False
+        for st in states:
+            st["step"] += 1
+        b1, b2 = group["betas"]
+        _core.adam_step(*arrays, [st["exp_avg"] for st in states],
+                        [st["exp_avg_sq"] for st in states],
+                        [st["max_exp_avg_sq"] for st in states] if ams else None,
+                        [int(st["step"]) for st in states], float(group["lr"]), float(b1),
+                        float(b2), float(group["eps"]), float(group["weight_decay"]), bool(ams),
+                        bool(group["maximize"]), bool(group["decoupled_weight_decay"]))
+        return True
+
+    def _update(self, p, grad, group, state):
+        # torch.optim.Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; (AMSGrad: v_max =
+        # max(v_max, v)); p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+        self._init_state(p, group, state)
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         state["step"] += 1
         t = state["step"]
@@ -378,9 +469,8 @@ class RMSprop(Optimizer):
         _check_bool("centered", g["centered"])
         _check_bool("maximize", g["maximize"])
 
-    def _update(self, p, grad, group, state):
-        # torch.optim.RMSprop: s = a*s + (1-a)*g^2; (centered: gbar = a*gbar + (1-a)*g,
-        # s~ = s - gbar^2); d = sqrt(s~) + eps; b = mu*b + g/d, p -= lr*b (mu = 0: p -= lr*g/d)
+    @staticmethod
+    def _init_state(p, group, state):
         if not state:
             state["step"] = 0
             state["square_avg"] = np.zeros_like(p.data)
@@ -388,6 +478,34 @@ class RMSprop(Optimizer):
                 state["momentum_buffer"] = np.zeros_like(p.data)
             if group["centered"]:
                 state["grad_avg"] = np.zeros_like(p.data)
+
+    def _kernel_step(self, group, params, grads):
+        arrays = self._kernel_arrays(params, grads)
+        if arrays is None:
+            return False
+        states = [self.state.setdefault(p, {}) for p in params]
+        for p, st in zip(params, states):
+            self._init_state(p, group, st)
+        mom, centered = group["momentum"] > 0, group["centered"]
+        names = ("square_avg",) + (("momentum_buffer",) if mom else ()) + \
+            (("grad_avg",) if centered else ())
+        if not all(name in st and _kernel_ready(params[0].dtype, st[name])
+                   for st in states for name in names):
+            return False
+        for st in states:
+            st["step"] += 1
+        _core.rmsprop_step(*arrays, [st["square_avg"] for st in states],
+                           [st["momentum_buffer"] for st in states] if mom else None,
+                           [st["grad_avg"] for st in states] if centered else None,
+                           float(group["lr"]), float(group["alpha"]), float(group["eps"]),
+                           float(group["weight_decay"]), float(group["momentum"]),
+                           bool(centered), bool(group["maximize"]))
+        return True
+
+    def _update(self, p, grad, group, state):
+        # torch.optim.RMSprop: s = a*s + (1-a)*g^2; (centered: gbar = a*gbar + (1-a)*g,
+        # s~ = s - gbar^2); d = sqrt(s~) + eps; b = mu*b + g/d, p -= lr*b (mu = 0: p -= lr*g/d)
+        self._init_state(p, group, state)
         state["step"] += 1
         alpha, mu = group["alpha"], group["momentum"]
         g = self._effective_grad(p, grad, group)
@@ -437,6 +555,23 @@ class Adagrad(Optimizer):
         _check_real("initial_accumulator_value", g["initial_accumulator_value"])
         _check_real("eps", g["eps"])
         _check_bool("maximize", g["maximize"])
+
+    def _kernel_step(self, group, params, grads):
+        arrays = self._kernel_arrays(params, grads)
+        if arrays is None:
+            return False
+        states = [self.state.setdefault(p, {}) for p in params]
+        for p, st in zip(params, states):
+            self._init_state(p, group, st)
+        if not all(_kernel_ready(params[0].dtype, st["sum"]) for st in states):
+            return False
+        for st in states:
+            st["step"] += 1
+        _core.adagrad_step(*arrays, [st["sum"] for st in states],
+                           [int(st["step"]) for st in states], float(group["lr"]),
+                           float(group["lr_decay"]), float(group["weight_decay"]),
+                           float(group["eps"]), bool(group["maximize"]))
+        return True
 
     def _update(self, p, grad, group, state):
         # torch.optim.Adagrad: clr = lr / (1 + (t-1)*lr_decay); s += g^2;
