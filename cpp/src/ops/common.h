@@ -98,6 +98,16 @@ inline OpsScratch& scratch() {
   return s;
 }
 
+// Threads for work of about `ns` nanoseconds on one thread: a team only when a call is long
+// enough that its fork and join are noise -- microseconds on an idle machine, but up to a
+// scheduler time slice when the cores are shared: on the 2-core VM, loaded by other
+// processes, a 0.05 ms MSE took 8-12 ms on two threads and 0.05 ms on one. Most of these ops
+// are memory-bound, so a second core gains them less than 2x even on an idle machine.
+constexpr double kMinTeamNs = 1.0e6;
+inline int team_for_ns(double ns) {
+  return ns < kMinTeamNs ? 1 : rnnfast::detail::threads_for(1.0e30);
+}
+
 // Runs body(i0, i1) over [0, n) in nt equal contiguous parts (nt = 1: on the calling thread).
 // An exception (std::bad_alloc from scratch) is rethrown after the team has finished.
 template <typename F>

@@ -72,16 +72,25 @@ inline T tmax(T a, T b) { return a > b ? a : b; }
 template <typename T>
 inline T tabs(T a) { return a < T(0) ? -a : a; }
 
-// sum over k < n of f(k), in kLanes partial sums added in a fixed order.
+// sum over k < n of f(k) in kLanes partial sums (value k goes to sum k % kLanes, the last
+// n % kLanes values to a running sum), added in a fixed order. The values are made kBlock at a
+// time by a plain loop into a buffer, which the compiler vectorizes as a loop; called inside
+// the 16-lane loop, f would only be straight-line (SLP) vectorized, if at all.
 template <typename T, typename F>
 inline T lane_sum(int64_t n, F f) {
+  constexpr int64_t kBlock = 256;  // a multiple of kLanes
+  alignas(64) T buf[kBlock];
   T part[kLanes];
   for (int j = 0; j < kLanes; ++j) part[j] = T(0);
-  int64_t k = 0;
-  for (; k + kLanes <= n; k += kLanes)
-    for (int j = 0; j < kLanes; ++j) part[j] += f(k + j);
   T acc = T(0);
-  for (; k < n; ++k) acc += f(k);
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    const int64_t len = n - k0 < kBlock ? n - k0 : kBlock;
+    for (int64_t k = 0; k < len; ++k) buf[k] = f(k0 + k);
+    int64_t k = 0;
+    for (; k + kLanes <= len; k += kLanes)
+      for (int j = 0; j < kLanes; ++j) part[j] += buf[k + j];
+    for (; k < len; ++k) acc += buf[k];  // only in the last block
+  }
   for (int j = 0; j < kLanes; ++j) acc += part[j];
   return acc;
 }
@@ -176,186 +185,281 @@ void ce_prob_bwd(int64_t C, const T* __restrict x, T lse, const T* __restrict q,
 }
 
 // ---- elementwise losses --------------------------------------------------------------------
+// Each loop is instantiated per combination of weights given (W, PW) and per kind of dloss
+// (GS: one value for all elements), so that every loop is a plain vectorizable one.
 
 template <typename T>
 inline T softplus_neg(T x) {  // softplus(-x) = -log sigmoid(x)
   return tmax(-x, T(0)) + log1p_exp_neg(tabs(x));
 }
 
-template <typename T>
-T bce_fwd(int64_t len, const T* x, const T* y, WeightRun<T> wr, T* out) {
-  const T* w = wr.w;
-  const T* pw = wr.pw;
-  auto f = [=](int64_t i) {
-    const T lw = pw ? T(1) + (pw[i] - T(1)) * y[i] : T(1);
-    const T l = (T(1) - y[i]) * x[i] + lw * softplus_neg(x[i]);
-    return w ? l * w[i] : l;
-  };
+template <typename T, bool W, bool PW>
+inline T bce_value(T x, T y, const T* w, const T* pw, int64_t i) {
+  T lw = T(1);
+  if constexpr (PW) lw = T(1) + (pw[i] - T(1)) * y;
+  const T l = (T(1) - y) * x + lw * softplus_neg(x);
+  if constexpr (W) return l * w[i];
+  return l;
+}
+
+template <typename T, bool W, bool PW>
+T bce_fwd_t(int64_t len, const T* __restrict x, const T* __restrict y, const T* __restrict w,
+            const T* __restrict pw, T* __restrict out) {
   if (out) {
-    for (int64_t i = 0; i < len; ++i) out[i] = f(i);
+    for (int64_t i = 0; i < len; ++i) out[i] = bce_value<T, W, PW>(x[i], y[i], w, pw, i);
     return lane_sum<T>(len, [=](int64_t i) { return out[i]; });
   }
-  return lane_sum<T>(len, f);
+  return lane_sum<T>(len, [=](int64_t i) { return bce_value<T, W, PW>(x[i], y[i], w, pw, i); });
 }
 
 template <typename T>
-void bce_bwd(int64_t len, const T* __restrict x, const T* __restrict y, WeightRun<T> wr,
-             const T* __restrict g, int64_t g_step, T* __restrict dx, T* __restrict dy) {
-  const T* w = wr.w;
-  const T* pw = wr.pw;
-  if (dx) {
+T bce_fwd(int64_t len, const T* x, const T* y, WeightRun<T> wr, T* out) {
+  if (wr.w)
+    return wr.pw ? bce_fwd_t<T, true, true>(len, x, y, wr.w, wr.pw, out)
+                 : bce_fwd_t<T, true, false>(len, x, y, wr.w, wr.pw, out);
+  return wr.pw ? bce_fwd_t<T, false, true>(len, x, y, wr.w, wr.pw, out)
+               : bce_fwd_t<T, false, false>(len, x, y, wr.w, wr.pw, out);
+}
+
+// d/dx: (1 - y + pw y) sigmoid(x) - pw y (pw = 1: sigmoid(x) - y); d/dy: log sigmoid(-x) -
+// pw log sigmoid(x) (pw = 1: -x); each times dloss and the weight.
+template <typename T, bool W, bool PW, bool GS>
+void bce_bwd_t(int64_t len, const T* __restrict x, const T* __restrict y,
+               const T* __restrict w, const T* __restrict pw, const T* __restrict g,
+               T* __restrict dx, T* __restrict dy) {
+  const T g0 = g[0];
+  if (dx)
     for (int64_t i = 0; i < len; ++i) {
       const T s = sigmoid_stable(x[i]);
       T d;
-      if (pw) {
+      if constexpr (PW) {
         const T t = pw[i] * y[i];
         d = (t + T(1) - y[i]) * s - t;
       } else {
         d = s - y[i];
       }
-      d = d * g[i * g_step];
-      dx[i] = w ? d * w[i] : d;
+      d = d * (GS ? g0 : g[i]);
+      dx[i] = W ? d * w[i] : d;
     }
-  }
-  if (dy) {
+  if (dy)
     for (int64_t i = 0; i < len; ++i) {
       T d;
-      if (pw) {  // log sigmoid(-x) - pw log sigmoid(x)
+      if constexpr (PW) {
         const T tail = log1p_exp_neg(tabs(x[i]));
         d = -(tmax(x[i], T(0)) + tail) + pw[i] * (tmax(-x[i], T(0)) + tail);
       } else {
         d = -x[i];
       }
-      d = d * g[i * g_step];
-      dy[i] = w ? d * w[i] : d;
+      d = d * (GS ? g0 : g[i]);
+      dy[i] = W ? d * w[i] : d;
     }
+}
+
+template <typename T, bool GS>
+void bce_bwd_g(int64_t len, const T* x, const T* y, WeightRun<T> wr, const T* g, T* dx,
+               T* dy) {
+  if (wr.w) {
+    if (wr.pw) bce_bwd_t<T, true, true, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
+    else bce_bwd_t<T, true, false, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
+  } else {
+    if (wr.pw) bce_bwd_t<T, false, true, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
+    else bce_bwd_t<T, false, false, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
   }
 }
 
 template <typename T>
-T mse_fwd(int64_t len, const T* x, const T* y, T* out) {
-  auto f = [=](int64_t i) {
-    const T d = x[i] - y[i];
-    return d * d;
-  };
+void bce_bwd(int64_t len, const T* x, const T* y, WeightRun<T> wr, const T* g, int64_t g_step,
+             T* dx, T* dy) {
+  if (g_step == 0) bce_bwd_g<T, true>(len, x, y, wr, g, dx, dy);
+  else bce_bwd_g<T, false>(len, x, y, wr, g, dx, dy);
+}
+
+template <typename T>
+T mse_fwd(int64_t len, const T* __restrict x, const T* __restrict y, T* __restrict out) {
   if (out) {
-    for (int64_t i = 0; i < len; ++i) out[i] = f(i);
+    for (int64_t i = 0; i < len; ++i) out[i] = (x[i] - y[i]) * (x[i] - y[i]);
     return lane_sum<T>(len, [=](int64_t i) { return out[i]; });
   }
-  return lane_sum<T>(len, f);
+  return lane_sum<T>(len, [=](int64_t i) { return (x[i] - y[i]) * (x[i] - y[i]); });
+}
+
+template <typename T, bool GS>
+void mse_bwd_t(int64_t len, const T* __restrict x, const T* __restrict y, const T* __restrict g,
+               T* __restrict dx, T* __restrict dy) {
+  const T g0 = g[0];
+  if (dx)
+    for (int64_t i = 0; i < len; ++i) dx[i] = T(2) * (x[i] - y[i]) * (GS ? g0 : g[i]);
+  if (dy)
+    for (int64_t i = 0; i < len; ++i) dy[i] = -(T(2) * (x[i] - y[i]) * (GS ? g0 : g[i]));
 }
 
 template <typename T>
-void mse_bwd(int64_t len, const T* __restrict x, const T* __restrict y, const T* __restrict g,
-             int64_t g_step, T* __restrict dx, T* __restrict dy) {
-  for (int64_t i = 0; i < len; ++i) {
-    const T d = T(2) * (x[i] - y[i]) * g[i * g_step];
-    if (dx) dx[i] = d;
-    if (dy) dy[i] = -d;
-  }
+void mse_bwd(int64_t len, const T* x, const T* y, const T* g, int64_t g_step, T* dx, T* dy) {
+  if (g_step == 0) mse_bwd_t<T, true>(len, x, y, g, dx, dy);
+  else mse_bwd_t<T, false>(len, x, y, g, dx, dy);
 }
 
 // ---- optimizers (torch.optim's single-tensor formulas) -------------------------------------
+// The scalars are copied to locals (through the reference the compiler would reload them after
+// every store to the arrays) and the options that change the loop are template flags, so that
+// every loop vectorizes. maximize is a factor of -1 (exact, as torch's negation).
 
-// The gradient with maximize and L2 weight decay applied: (+-grad) + wd p.
-template <typename T>
-inline T effective_grad(T grad, T p, const OptimScalars<T>& s) {
-  const T g = s.maximize ? -grad : grad;
-  return s.decay && !s.decoupled ? g + s.wd * p : g;
+template <typename T, bool Decay>
+inline T effective_grad(T grad, T p, T sign, T wd) {  // (+-grad) + wd p
+  const T g = sign * grad;
+  if constexpr (Decay) return g + wd * p;
+  return g;
 }
 
 // torch.optim.SGD: b = mu b + (1 - dampening) g (b_1 = g); g = g + mu b if nesterov else b;
 // p += -lr g
-template <typename T>
-void sgd(const SgdParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+template <typename T, bool Decay, bool Momentum, bool Nesterov, bool First>
+void sgd_t(const SgdParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
   T* __restrict p = pr.param;
   const T* __restrict gr = pr.grad;
   T* __restrict b = pr.momentum_buffer;
+  const T sign = s.maximize ? T(-1) : T(1), wd = s.wd, mu = s.mu, damp_c = s.damp_c,
+          neg_lr = s.neg_lr;
   for (int64_t i = i0; i < i1; ++i) {
-    T g = effective_grad(gr[i], p[i], s);
-    if (s.momentum) {
-      const T bi = pr.first ? g : b[i] * s.mu + s.damp_c * g;
+    T g = effective_grad<T, Decay>(gr[i], p[i], sign, wd);
+    if constexpr (Momentum) {
+      const T bi = First ? g : b[i] * mu + damp_c * g;
       b[i] = bi;
-      g = s.nesterov ? g + s.mu * bi : bi;
+      g = Nesterov ? g + mu * bi : bi;
     }
-    p[i] = p[i] + s.neg_lr * g;
+    p[i] = p[i] + neg_lr * g;
   }
+}
+
+template <typename T, bool Decay>
+void sgd_d(const SgdParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+  if (!s.momentum) return sgd_t<T, Decay, false, false, false>(pr, i0, i1, s);
+  if (pr.first)
+    return s.nesterov ? sgd_t<T, Decay, true, true, true>(pr, i0, i1, s)
+                      : sgd_t<T, Decay, true, false, true>(pr, i0, i1, s);
+  return s.nesterov ? sgd_t<T, Decay, true, true, false>(pr, i0, i1, s)
+                    : sgd_t<T, Decay, true, false, false>(pr, i0, i1, s);
+}
+
+template <typename T>
+void sgd(const SgdParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+  if (s.decay) sgd_d<T, true>(pr, i0, i1, s);
+  else sgd_d<T, false>(pr, i0, i1, s);
 }
 
 // torch.optim.Adam: m = lerp(m, g, 1 - b1); v = b2 v + (1 - b2) g^2; (AMSGrad: vmax =
 // max(vmax, v)); p += -lr/(1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). AdamW first
-// p *= 1 - lr wd.
-template <typename T>
-void adam(const AdamParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+// p *= 1 - lr wd (keep = 1 otherwise: exact).
+template <typename T, bool L2, bool Ams>
+void adam_t(const AdamParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
   T* __restrict p = pr.param;
   const T* __restrict gr = pr.grad;
   T* __restrict m = pr.exp_avg;
   T* __restrict v = pr.exp_avg_sq;
   T* __restrict vmax = pr.max_exp_avg_sq;
+  const T sign = s.maximize ? T(-1) : T(1), wd = s.wd, keep = s.keep, b1c = s.beta1_c,
+          b2 = s.beta2, b2c = s.beta2_c, bc2 = s.bc2_sqrt, eps = s.eps, neg_lr = s.neg_lr;
   for (int64_t i = i0; i < i1; ++i) {
-    T pi = p[i];
-    if (s.decay && s.decoupled) pi = pi * s.keep;
-    const T g = effective_grad(gr[i], pi, s);
-    const T mi = m[i] + s.beta1_c * (g - m[i]);  // torch's lerp for a weight below 0.5
-    const T vi = v[i] * s.beta2 + s.beta2_c * g * g;
+    const T pi = p[i] * keep;
+    const T g = effective_grad<T, L2>(gr[i], pi, sign, wd);
+    const T mi = m[i] + b1c * (g - m[i]);  // torch's lerp for a weight below 0.5
+    const T vi = v[i] * b2 + b2c * g * g;
     m[i] = mi;
     v[i] = vi;
     T vd = vi;
-    if (s.amsgrad) {  // torch.maximum: NaN propagates
+    if constexpr (Ams) {  // torch.maximum: NaN propagates
       const T mx = vi > vmax[i] ? vi : vmax[i];
       vd = vi != vi ? vi : mx;
       vmax[i] = vd;
     }
-    const T denom = tsqrt(vd) / s.bc2_sqrt + s.eps;
-    p[i] = pi + s.neg_lr * (mi / denom);
+    const T denom = tsqrt(vd) / bc2 + eps;
+    p[i] = pi + neg_lr * (mi / denom);
+  }
+}
+
+template <typename T>
+void adam(const AdamParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+  const bool l2 = s.decay && !s.decoupled;
+  if (l2) {
+    if (s.amsgrad) adam_t<T, true, true>(pr, i0, i1, s);
+    else adam_t<T, true, false>(pr, i0, i1, s);
+  } else {
+    if (s.amsgrad) adam_t<T, false, true>(pr, i0, i1, s);
+    else adam_t<T, false, false>(pr, i0, i1, s);
   }
 }
 
 // torch.optim.RMSprop: sq = a sq + (1 - a) g^2; (centered: ga = lerp(ga, g, 1 - a), avg =
 // sqrt(sq - ga^2)) else avg = sqrt(sq); avg += eps; momentum: b = mu b + g / avg, p += -lr b;
 // else p += -lr g / avg
-template <typename T>
-void rmsprop(const RmspropParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+template <typename T, bool Decay, bool Centered, bool Momentum>
+void rmsprop_t(const RmspropParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
   T* __restrict p = pr.param;
   const T* __restrict gr = pr.grad;
   T* __restrict sq = pr.square_avg;
   T* __restrict b = pr.momentum_buffer;
   T* __restrict ga = pr.grad_avg;
+  const T sign = s.maximize ? T(-1) : T(1), wd = s.wd, a = s.beta2, ac = s.beta2_c,
+          eps = s.eps, mu = s.mu, neg_lr = s.neg_lr;
   for (int64_t i = i0; i < i1; ++i) {
-    const T g = effective_grad(gr[i], p[i], s);
-    const T si = sq[i] * s.beta2 + s.beta2_c * g * g;
+    const T g = effective_grad<T, Decay>(gr[i], p[i], sign, wd);
+    const T si = sq[i] * a + ac * g * g;
     sq[i] = si;
     T avg;
-    if (s.centered) {
-      const T gi = ga[i] + s.beta2_c * (g - ga[i]);
+    if constexpr (Centered) {
+      const T gi = ga[i] + ac * (g - ga[i]);
       ga[i] = gi;
       avg = tsqrt(si - gi * gi);
     } else {
       avg = tsqrt(si);
     }
-    avg = avg + s.eps;
-    if (s.momentum) {
-      const T bi = b[i] * s.mu + g / avg;
+    avg = avg + eps;
+    if constexpr (Momentum) {
+      const T bi = b[i] * mu + g / avg;
       b[i] = bi;
-      p[i] = p[i] + s.neg_lr * bi;
+      p[i] = p[i] + neg_lr * bi;
     } else {
-      p[i] = p[i] + s.neg_lr * (g / avg);
+      p[i] = p[i] + neg_lr * (g / avg);
     }
   }
 }
 
-// torch.optim.Adagrad: clr = lr / (1 + (t - 1) lr_decay); s += g^2; p += -clr g / (sqrt(s) + eps)
+template <typename T, bool Decay>
+void rmsprop_d(const RmspropParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+  if (s.centered) {
+    if (s.momentum) rmsprop_t<T, Decay, true, true>(pr, i0, i1, s);
+    else rmsprop_t<T, Decay, true, false>(pr, i0, i1, s);
+  } else {
+    if (s.momentum) rmsprop_t<T, Decay, false, true>(pr, i0, i1, s);
+    else rmsprop_t<T, Decay, false, false>(pr, i0, i1, s);
+  }
+}
+
 template <typename T>
-void adagrad(const AdagradParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+void rmsprop(const RmspropParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+  if (s.decay) rmsprop_d<T, true>(pr, i0, i1, s);
+  else rmsprop_d<T, false>(pr, i0, i1, s);
+}
+
+// torch.optim.Adagrad: clr = lr / (1 + (t - 1) lr_decay); s += g^2; p += -clr g / (sqrt(s) + eps)
+template <typename T, bool Decay>
+void adagrad_t(const AdagradParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
   T* __restrict p = pr.param;
   const T* __restrict gr = pr.grad;
   T* __restrict sm = pr.sum;
+  const T sign = s.maximize ? T(-1) : T(1), wd = s.wd, eps = s.eps, neg_lr = s.neg_lr;
   for (int64_t i = i0; i < i1; ++i) {
-    const T g = effective_grad(gr[i], p[i], s);
+    const T g = effective_grad<T, Decay>(gr[i], p[i], sign, wd);
     const T si = sm[i] + g * g;
     sm[i] = si;
-    p[i] = p[i] + s.neg_lr * (g / (tsqrt(si) + s.eps));
+    p[i] = p[i] + neg_lr * (g / (tsqrt(si) + eps));
   }
+}
+
+template <typename T>
+void adagrad(const AdagradParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
+  if (s.decay) adagrad_t<T, true>(pr, i0, i1, s);
+  else adagrad_t<T, false>(pr, i0, i1, s);
 }
 
 template <typename T>

@@ -87,7 +87,7 @@ void embedding_forward(T* y, const int64_t* indices, const T* weight, int64_t n,
                               " embeddings (valid indices: 0 to " + str(V - 1) + ")");
   }
   if (D == 0) return;
-  const int nt = rnnfast::detail::threads_for(static_cast<double>(n) * D);
+  const int nt = detail::team_for_ns(static_cast<double>(n) * D * 0.3);
   detail::split(n, nt, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i)
       std::memcpy(y + i * D, weight + indices[i] * D, sizeof(T) * D);
@@ -118,7 +118,7 @@ void embedding_backward(T* dweight, const T* dy, const int64_t* indices, int64_t
   auto add_row = [D](T* __restrict dst, const T* __restrict src) {
     for (int64_t j = 0; j < D; ++j) dst[j] += src[j];
   };
-  const int nt = rnnfast::detail::threads_for(static_cast<double>(n) * D);
+  const int nt = detail::team_for_ns(static_cast<double>(n) * D * 0.5);
   if (nt <= 1) {
     for (int64_t i = 0; i < n; ++i)
       if (indices[i] != padding_idx) add_row(dweight + indices[i] * D, dy + i * D);

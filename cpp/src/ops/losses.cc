@@ -94,7 +94,7 @@ void each_row(int64_t R, int64_t C, int64_t S, const T* x, const T* q, T* dst, T
 }
 
 int threads_for_rows(int64_t P, int64_t C) {
-  return rnnfast::detail::threads_for(static_cast<double>(P) * C * 8.0);
+  return detail::team_for_ns(static_cast<double>(P) * C * 1.0);
 }
 
 // The reduced loss from per-position losses rows[0..P), added in order: sum, or sum / denom.
@@ -277,10 +277,10 @@ const T* weight_run(const Periodic<T>& w, int64_t i0, int64_t len, detail::OpsSl
 // body(i0, len, WeightRun) for each chunk of kChunk elements over the team; sums: each
 // chunk's result, when body returns one.
 template <typename T, typename Body>
-void each_chunk(int64_t n, Periodic<T> w, Periodic<T> pw, double flops_per_element,
+void each_chunk(int64_t n, Periodic<T> w, Periodic<T> pw, double ns_per_element,
                 Body body) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-  const int nt = rnnfast::detail::threads_for(static_cast<double>(n) * flops_per_element);
+  const int nt = detail::team_for_ns(static_cast<double>(n) * ns_per_element);
   detail::split(chunks, nt, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
@@ -306,12 +306,12 @@ void check_elementwise(const T* out, const char* out_name, const T* x, const T* 
 // Forward of an elementwise loss: body(i0, len, wr, out) -> the chunk's sum.
 template <typename T, typename Body>
 void elementwise_forward(T* loss, int64_t n, Reduction red, Periodic<T> w, Periodic<T> pw,
-                         double flops, Body body) {
+                         double ns_per_element, Body body) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   T* sums = red == Reduction::None
                 ? nullptr
                 : detail::scratch().get<T>(detail::kRowLoss, static_cast<size_t>(chunks));
-  each_chunk<T>(n, w, pw, flops, [&](int64_t c, int64_t i0, int64_t len,
+  each_chunk<T>(n, w, pw, ns_per_element, [&](int64_t c, int64_t i0, int64_t len,
                                       detail::WeightRun<T> wr) {
     const T s = body(i0, len, wr, red == Reduction::None ? loss + i0 : nullptr);
     if (sums) sums[c] = s;
@@ -328,7 +328,7 @@ void bce_with_logits_forward(T* loss, const T* x, const T* y, Periodic<T> weight
   check_periodic("weight", weight, n);
   check_periodic("pos_weight", pos_weight, n);
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
-  elementwise_forward<T>(loss, n, reduction, weight, pos_weight, 40.0,
+  elementwise_forward<T>(loss, n, reduction, weight, pos_weight, 1.5,
                          [&](int64_t i0, int64_t len, detail::WeightRun<T> wr, T* out) {
                            return tb.bce_fwd(len, x + i0, y + i0, wr, out);
                          });
@@ -344,7 +344,7 @@ void bce_with_logits_backward(T* dx, T* dy, const T* dloss, const T* x, const T*
   if (n == 0 || (!dx && !dy)) return;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   const Coef<T> coef(dloss, reduction, static_cast<double>(n));
-  each_chunk<T>(n, weight, pos_weight, 40.0,
+  each_chunk<T>(n, weight, pos_weight, 1.5,
                 [&](int64_t, int64_t i0, int64_t len, detail::WeightRun<T> wr) {
                   const bool none = reduction == Reduction::None;
                   tb.bce_bwd(len, x + i0, y + i0, wr, none ? dloss + i0 : &coef.scalar,
@@ -356,7 +356,7 @@ template <typename T>
 void mse_forward(T* loss, const T* x, const T* y, int64_t n, Reduction reduction) {
   check_elementwise<T>(loss, "loss", x, y, n, reduction);
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
-  elementwise_forward<T>(loss, n, reduction, Periodic<T>{}, Periodic<T>{}, 3.0,
+  elementwise_forward<T>(loss, n, reduction, Periodic<T>{}, Periodic<T>{}, 0.2,
                          [&](int64_t i0, int64_t len, detail::WeightRun<T>, T* out) {
                            return tb.mse_fwd(len, x + i0, y + i0, out);
                          });
@@ -369,7 +369,7 @@ void mse_backward(T* dx, T* dy, const T* dloss, const T* x, const T* y, int64_t 
   if (n == 0 || (!dx && !dy)) return;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   const Coef<T> coef(dloss, reduction, static_cast<double>(n));
-  each_chunk<T>(n, Periodic<T>{}, Periodic<T>{}, 3.0,
+  each_chunk<T>(n, Periodic<T>{}, Periodic<T>{}, 0.2,
                 [&](int64_t, int64_t i0, int64_t len, detail::WeightRun<T>) {
                   const bool none = reduction == Reduction::None;
                   tb.mse_bwd(len, x + i0, y + i0, none ? dloss + i0 : &coef.scalar,

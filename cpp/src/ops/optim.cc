@@ -60,7 +60,7 @@ void each_element(const P* params, int64_t count,
                   const std::vector<detail::OptimScalars<T>>& sc, Fn fn) {
   int64_t total = 0;
   for (int64_t i = 0; i < count; ++i) total += params[i].n;
-  const int nt = rnnfast::detail::threads_for(static_cast<double>(total) * 10.0);
+  const int nt = detail::team_for_ns(static_cast<double>(total) * 1.2);
   detail::split(total, nt, [&](int64_t g0, int64_t g1) {
     int64_t off = 0;
     for (int64_t i = 0; i < count && off < g1; ++i) {
@@ -118,7 +118,7 @@ void adam_step(const AdamParam<T>* params, int64_t count, const AdamOptions& o) 
     const double t = static_cast<double>(p.step);
     const double bc1 = 1.0 - std::pow(o.beta1, t), bc2 = 1.0 - std::pow(o.beta2, t);
     s.decoupled = o.decoupled_weight_decay;
-    s.keep = static_cast<T>(1.0 - o.lr * o.weight_decay);
+    if (o.decoupled_weight_decay) s.keep = static_cast<T>(1.0 - o.lr * o.weight_decay);
     s.neg_lr = static_cast<T>(-(o.lr / bc1));
     s.bc2_sqrt = static_cast<T>(std::sqrt(bc2));
     s.beta1_c = static_cast<T>(1.0 - o.beta1);
