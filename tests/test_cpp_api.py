@@ -2,7 +2,8 @@
 RNNFAST_BUILD_TESTS=ON in a temporary directory, build it, and run it through ctest and
 directly: argument validation (std::invalid_argument naming the argument, nothing written),
 closed-form cases, float against double, finite differences, accumulation, bitwise thread
-independence, NaN/Inf, and std::bad_alloc for impossible sizes followed by working calls.
+independence, NaN/Inf, and std::bad_alloc for impossible sizes followed by working calls; and
+the ops' test program (tests/cpp/test_ops.cc) from the same build.
 
 Needs a cmake executable (PATH or the `cmake` package) and skips cleanly without one.
 """
@@ -25,10 +26,10 @@ def build_dir(tmp_path_factory):
     return build
 
 
-def _program(build_dir, group):
-    exe = find_program(str(build_dir), "rnnfast_test_api")
-    proc = subprocess.run([exe, group], capture_output=True, text=True, timeout=STEP_TIMEOUT,
-                          check=False)
+def _program(build_dir, group, name="rnnfast_test_api"):
+    exe = find_program(str(build_dir), name)
+    proc = subprocess.run([exe] + ([group] if group else []), capture_output=True, text=True,
+                          timeout=STEP_TIMEOUT, check=False)
     out = proc.stdout + proc.stderr
     m = re.search(r"(\d+) passed, (\d+) failed", out)
     return proc.returncode, out, (int(m.group(1)), int(m.group(2))) if m else None
@@ -38,6 +39,14 @@ def test_api_program(build_dir):
     rc, out, counts = _program(build_dir, "all")
     assert rc == 0 and counts is not None and counts[1] == 0, out[-6000:]
     assert counts[0] >= 400, f"only {counts[0]} checks ran:\n{out[-3000:]}"
+
+
+def test_ops_program(build_dir):
+    """tests/cpp/test_ops.cc: the ops' API (rnnfast/ops.h) -- argument checks, accumulation,
+    float against double, layouts, closed forms, bitwise thread independence."""
+    rc, out, counts = _program(build_dir, None, "rnnfast_test_ops")
+    assert rc == 0 and counts is not None and counts[1] == 0, out[-6000:]
+    assert counts[0] >= 200, f"only {counts[0]} checks ran:\n{out[-3000:]}"
 
 
 def test_api_bad_alloc(build_dir):

@@ -100,7 +100,10 @@ def linear(input, weight, bias=None) -> Tensor:
     return _make(out, (x, w, b), backward, name="LinearBackward")
 
 
-def _check_indices(indices, num, name="indices"):
+def _check_indices(indices, num, name="indices", check_range=True):
+    """``indices`` as an integer array; with ``check_range``, each in [0, num) (IndexError
+    naming the first that is not). Without it, indices above int64's range are still checked:
+    the caller converts to int64."""
     idx = _data(indices)
     if not isinstance(idx, np.ndarray):
         try:
@@ -112,6 +115,8 @@ def _check_indices(indices, num, name="indices"):
             idx = idx.astype(np.int64)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer indices, got dtype {idx.dtype}")
+    if not check_range and idx.dtype != np.uint64:
+        return idx                      # the kernel checks the range
     bad = (idx < 0) | (idx >= num)
     if bad.any():
         v = int(idx[bad].flat[0])
@@ -126,10 +131,11 @@ def embedding(indices, weight, padding_idx=None) -> Tensor:
     w = as_tensor(weight, name="weight")
     if w.ndim != 2:
         raise ValueError(f"weight: expected 2 dims (num_embeddings, dim), got {w.shape}")
-    idx = _check_indices(indices, w.shape[0])
+    kernel = _kernel_dtype(w.data) is not None
+    idx = _check_indices(indices, w.shape[0], check_range=not kernel)
     if padding_idx is not None and padding_idx < 0:
         padding_idx += w.shape[0]
-    if _kernel_dtype(w.data) is not None:
+    if kernel:
         flat = _c(idx.astype(np.int64, copy=False)).reshape(-1)
         V, D = w.shape
         out = _core.embedding_forward(flat, _c(w.data)).reshape(*idx.shape, D)
