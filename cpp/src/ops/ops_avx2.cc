@@ -1,5 +1,7 @@
 // The ops' elementwise kernels compiled for avx2 (flags set per file in CMakeLists.txt);
 // everything here has internal linkage but the exported table.
+#include <immintrin.h>
+
 #include <cstdint>
 
 #include "ops/table.h"
