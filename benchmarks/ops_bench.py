@@ -247,6 +247,65 @@ def case_optimizer(name, **kw):
         torch_fn
 
 
+class _WordLM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, EMB)
+        self.lstm = nn.LSTM(EMB, HIDDEN)
+        self.out = nn.Linear(HIDDEN, VOCAB)
+
+    def forward(self, idx):
+        y, _ = self.lstm(self.embed(idx))
+        return self.out(y)
+
+
+def case_word_lm():
+    """One training step of the word-level language model: Embedding, LSTM, Linear over the
+    vocabulary, cross entropy at every step, Adam (the LSTM is the same kernel in both
+    rnnfast columns)."""
+    rng = _rng()
+    idx = rng.integers(0, VOCAB, (35, 64))
+    tgt = rng.integers(0, VOCAB, (35, 64))
+    rnnfast.manual_seed(0)
+    model = _WordLM()
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    init = {k: v.copy() for k, v in model.state_dict().items()}
+
+    def ours():
+        opt.zero_grad()
+        loss = loss_fn(model(idx).reshape(-1, VOCAB), tgt.reshape(-1))
+        loss.backward()
+        opt.step()
+        return (loss.data,)
+
+    def torch_fn(torch):
+        class TorchLM(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = torch.nn.Embedding(VOCAB, EMB)
+                self.lstm = torch.nn.LSTM(EMB, HIDDEN)
+                self.out = torch.nn.Linear(HIDDEN, VOCAB)
+
+            def forward(self, i):
+                y, _ = self.lstm(self.embed(i))
+                return self.out(y)
+        tm = TorchLM()
+        tm.load_state_dict({k: torch.from_numpy(v) for k, v in init.items()})
+        topt = torch.optim.Adam(tm.parameters(), lr=1e-3)
+        it, tt = torch.from_numpy(idx), torch.from_numpy(tgt.reshape(-1))
+
+        def run():
+            topt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(tm(it).reshape(-1, VOCAB), tt)
+            loss.backward()
+            topt.step()
+            return (loss,)
+        return run
+    return (f"word LM step: Embedding, LSTM {EMB}->{HIDDEN}, Linear, CE, Adam; 35x64", ours,
+            torch_fn)
+
+
 CASES = {
     "linear": case_linear,
     "linear_inference": case_linear_fwd,
@@ -260,6 +319,7 @@ CASES = {
     "sgd": lambda: case_optimizer("SGD", lr=0.1, momentum=0.9),
     "rmsprop": lambda: case_optimizer("RMSprop", lr=1e-3),
     "adagrad": lambda: case_optimizer("Adagrad", lr=1e-2),
+    "word_lm_step": case_word_lm,
 }
 
 
