@@ -3,7 +3,8 @@
 // epilogue, and the bias gradient is summed as the dW product packs dy^T (gemm.h, asum).
 // Embedding's backward adds each table row's gradients in order of the indices, rows split over
 // the team by a counting sort of the indices: bitwise numpy.add.at's result, at any thread
-// count.
+// count (for normal numbers: like every kernel, the ops run with subnormals flushed to zero,
+// threads.h DenormalsOff).
 #include <algorithm>
 #include <cstring>
 
@@ -37,6 +38,7 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t M, int64_t
   detail::need(x, "x", "[M,K]", M * K);
   detail::need(w, "w", "[N,K]", N * K);
   if (M == 0 || N == 0) return;
+  const rnnfast::detail::DenormalsOff flush;
   const int64_t ld = K > 1 ? K : 1;
   gemm::gemm<T>(false, true, M, N, K, x, ld, w, ld, T(0), y, N, b);
 }
@@ -49,6 +51,7 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   if (dx) detail::need(w, "w", "[N,K] (to compute dx)", N * K);
   if (dw) detail::need(x, "x", "[M,K] (to compute dw)", M * K);
   if (M == 0) return;  // nothing to write, nothing to add
+  const rnnfast::detail::DenormalsOff flush;
   const int64_t ldk = K > 1 ? K : 1;
   if (dx && K > 0) {
     if (N == 0)
@@ -87,7 +90,7 @@ void embedding_forward(T* y, const int64_t* indices, const T* weight, int64_t n,
                               " embeddings (valid indices: 0 to " + str(V - 1) + ")");
   }
   if (D == 0) return;
-  const int nt = detail::team_for_ns(static_cast<double>(n) * D * 0.3);
+  const int nt = detail::team_for_ns(static_cast<double>(n) * D * 0.3);  // copies only
   detail::split(n, nt, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i)
       std::memcpy(y + i * D, weight + indices[i] * D, sizeof(T) * D);
@@ -115,6 +118,7 @@ void embedding_backward(T* dweight, const T* dy, const int64_t* indices, int64_t
                               " embeddings (valid indices: 0 to " + str(V - 1) + ")");
   }
   if (n == 0 || D == 0) return;
+  const rnnfast::detail::DenormalsOff flush;
   auto add_row = [D](T* __restrict dst, const T* __restrict src) {
     for (int64_t j = 0; j < D; ++j) dst[j] += src[j];
   };

@@ -139,6 +139,7 @@ void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* targ
   detail::need(loss, "loss", o.reduction == Reduction::None ? "[R*S]" : "[1]",
                o.reduction == Reduction::None ? P : 1);
   const double denom = check_targets(target, P, C, o.ignore_index, weight);
+  const rnnfast::detail::DenormalsOff flush;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   T* rows = o.reduction == Reduction::None
                 ? loss
@@ -172,6 +173,7 @@ void cross_entropy_backward(T* dlogits, const T* dloss, const T* lse, const T* l
                o.reduction == Reduction::None ? P : 1);
   const double denom = check_targets(target, P, C, o.ignore_index, weight);
   if (P == 0) return;
+  const rnnfast::detail::DenormalsOff flush;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   const T eps = static_cast<T>(o.label_smoothing);
   const T eps_c = eps / static_cast<T>(C);
@@ -210,6 +212,7 @@ void cross_entropy_prob_forward(T* loss, T* lse, const T* logits, const T* targe
   detail::need(lse, "lse", "[R*S]", P);
   detail::need(loss, "loss", o.reduction == Reduction::None ? "[R*S]" : "[1]",
                o.reduction == Reduction::None ? P : 1);
+  const rnnfast::detail::DenormalsOff flush;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   T* rows = o.reduction == Reduction::None
                 ? loss
@@ -237,6 +240,7 @@ void cross_entropy_prob_backward(T* dlogits, T* dtarget, const T* dloss, const T
   detail::need(dloss, "dloss", o.reduction == Reduction::None ? "[R*S]" : "[1]",
                o.reduction == Reduction::None ? P : 1);
   if (P == 0 || (!dlogits && !dtarget)) return;
+  const rnnfast::detail::DenormalsOff flush;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   const T eps = static_cast<T>(o.label_smoothing);
   const Coef<T> coef(dloss, o.reduction, static_cast<double>(P));
@@ -327,6 +331,7 @@ void bce_with_logits_forward(T* loss, const T* x, const T* y, Periodic<T> weight
   check_elementwise<T>(loss, "loss", x, y, n, reduction);
   check_periodic("weight", weight, n);
   check_periodic("pos_weight", pos_weight, n);
+  const rnnfast::detail::DenormalsOff flush;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   elementwise_forward<T>(loss, n, reduction, weight, pos_weight, 1.5,
                          [&](int64_t i0, int64_t len, detail::WeightRun<T> wr, T* out) {
@@ -342,6 +347,7 @@ void bce_with_logits_backward(T* dx, T* dy, const T* dloss, const T* x, const T*
   check_periodic("weight", weight, n);
   check_periodic("pos_weight", pos_weight, n);
   if (n == 0 || (!dx && !dy)) return;
+  const rnnfast::detail::DenormalsOff flush;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   const Coef<T> coef(dloss, reduction, static_cast<double>(n));
   each_chunk<T>(n, weight, pos_weight, 1.5,
@@ -355,6 +361,7 @@ void bce_with_logits_backward(T* dx, T* dy, const T* dloss, const T* x, const T*
 template <typename T>
 void mse_forward(T* loss, const T* x, const T* y, int64_t n, Reduction reduction) {
   check_elementwise<T>(loss, "loss", x, y, n, reduction);
+  const rnnfast::detail::DenormalsOff flush;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   elementwise_forward<T>(loss, n, reduction, Periodic<T>{}, Periodic<T>{}, 0.2,
                          [&](int64_t i0, int64_t len, detail::WeightRun<T>, T* out) {
@@ -367,6 +374,7 @@ void mse_backward(T* dx, T* dy, const T* dloss, const T* x, const T* y, int64_t 
                   Reduction reduction) {
   check_elementwise<T>(dloss, "dloss", x, y, n, reduction);
   if (n == 0 || (!dx && !dy)) return;
+  const rnnfast::detail::DenormalsOff flush;
   const detail::OpsTable<T>& tb = detail::table<T>(detail::active_ops());
   const Coef<T> coef(dloss, reduction, static_cast<double>(n));
   each_chunk<T>(n, Periodic<T>{}, Periodic<T>{}, 0.2,

@@ -60,6 +60,7 @@ void each_element(const P* params, int64_t count,
                   const std::vector<detail::OptimScalars<T>>& sc, Fn fn) {
   int64_t total = 0;
   for (int64_t i = 0; i < count; ++i) total += params[i].n;
+  const rnnfast::detail::DenormalsOff flush;
   const int nt = detail::team_for_ns(static_cast<double>(total) * 1.2);
   detail::split(total, nt, [&](int64_t g0, int64_t g1) {
     int64_t off = 0;
