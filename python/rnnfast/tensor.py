@@ -2,16 +2,18 @@
 
 A ``Tensor`` wraps one ``np.ndarray`` (``.data``). Every differentiable op builds its result
 with ``_make(data, parents, backward)``: ``backward`` is a closure that maps the gradient of
-the result to one gradient (or None) per parent. ``Tensor.backward()`` walks the graph in
-reverse topological order, accumulates into the leaves' ``.grad`` (NumPy arrays) and then frees
-the closures unless ``retain_graph=True``. A recurrent layer is a single node whose closure
-calls the C++ BPTT once (see ``rnnfast.nn``).
+the result to one gradient (or None) per parent. An op with several results builds them with
+``_make_many``: one node, one gradient slot per result. ``Tensor.backward()`` runs each node
+once all the nodes that feed it a gradient have run, accumulates into the leaves' ``.grad``
+(NumPy arrays) and then frees the closures unless ``retain_graph=True``. A recurrent layer or
+cell call is a single node (results y, h_n, c_n) whose closure calls the C++ BPTT once (see
+``rnnfast.nn``).
 
 In-place writes (``t[i] = v``, ``+=``, ``fill_``, ...) follow torch: each bumps a version
 counter shared by a tensor and its views, nodes record the versions of the data their
 backward reads and raise if it changed; a write that involves gradients gives the tensor new
 history (a CopySlices node) while the nodes recorded before keep the parents' history as it
-was (``_Node.pnodes``).
+was (``_Node.edges``).
 
 Deliberately left out: higher-order gradients (``create_graph``), hooks, devices other than
 the CPU. Shape and dtype rules follow NumPy; the default float dtype is float32, as in
@@ -229,22 +231,27 @@ def _version(t) -> int:
 
 
 class _Node:
-    """History of one non-leaf tensor: its parents, the closure computing their grads, and
-    the versions of the parents whose data that closure reads.
+    """History of one op's result (or results): the function computing the gradients of its
+    parents, the edges to the parents that need one, and the versions of the data that function
+    reads.
 
-    ``pnodes`` / ``preq`` are each parent's node and requires_grad when this node was made:
-    backward follows them rather than the parents' current state, so an in-place write that
-    gives a tensor new history (``t[i] = v``) leaves the uses recorded before it intact."""
+    ``edges`` holds ``(i, parent, parent's node, parent's slot)`` for each parent ``i`` that
+    required grad when this node was made: backward follows the parents' nodes as recorded
+    rather than their current state, so an in-place write that gives a tensor new history
+    (``t[i] = v``) leaves the uses recorded before it intact. ``nout`` is 0 for an op with one
+    result (its function takes one gradient) and the number of results for an op with several
+    (``_make_many``): its function takes a tuple of that many gradients, None for a result that
+    got none, and each result tensor holds its position in that tuple (``Tensor._slot``)."""
 
-    __slots__ = ("parents", "fn", "name", "checks", "pnodes", "preq")
+    __slots__ = ("fn", "name", "nparents", "edges", "checks", "nout")
 
-    def __init__(self, parents, fn, name, checks=()):
-        self.parents = parents
+    def __init__(self, fn, name, nparents, edges, checks=(), nout=0):
         self.fn = fn
         self.name = name
+        self.nparents = nparents
+        self.edges = edges
         self.checks = checks
-        self.pnodes = tuple([None if p is None else p._node for p in parents])
-        self.preq = tuple([p is not None and p._requires_grad for p in parents])
+        self.nout = nout
 
 
 def _wrap(data: np.ndarray, requires_grad=False, cls=None) -> Tensor:
@@ -254,6 +261,43 @@ def _wrap(data: np.ndarray, requires_grad=False, cls=None) -> Tensor:
     t._requires_grad = requires_grad
     t._node = None
     return t
+
+
+def _record(parents, saves):
+    """The edges and version checks of a node over ``parents`` (Tensors or None), or None when
+    no parent requires grad. ``saves``: positions of the parents whose data the node's
+    backward reads (None: all). Raises if a parent is a view whose base has been given new
+    history by an in-place write since the view was taken."""
+    edges = None
+    every = saves is None
+    checks = []
+    i = 0
+    for p in parents:
+        if p is not None:
+            base = p._view_base
+            if base is not None and base._node is not p._view_node:
+                raise RuntimeError(
+                    "a view taken before its base was written in place with a value that "
+                    "requires grad is being used: its gradient would miss that write. Take the "
+                    "view again after the write (t[i] = v; row = t[0])")
+            if p._requires_grad:
+                if edges is None:
+                    edges = [(i, p, p._node, p._slot)]
+                else:
+                    edges.append((i, p, p._node, p._slot))
+            if every:
+                c = p._vcount
+                checks.append((p, 0 if c is None else c.n))
+        i += 1
+    if edges is None:
+        return None
+    if saves:
+        for i in saves:
+            p = parents[i]
+            if p is not None:
+                c = p._vcount
+                checks.append((p, 0 if c is None else c.n))
+    return edges, checks
 
 
 def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=False) -> Tensor:
@@ -269,30 +313,49 @@ def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=Fa
     those before backward makes backward raise."""
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)
-    out = _wrap(data)
+    out = object.__new__(Tensor)
+    out.data = data
+    out._grad = None
+    out._requires_grad = False
+    out._node = None
     if not getattr(_state, "enabled", True):        # is_grad_enabled(), inlined: a hot path
         return out
-    track = False
-    for p in parents:               # each a Tensor or None
-        if p is None:
-            continue
-        if p._requires_grad:
-            track = True
-        base = p._view_base
-        if base is not None and base._node is not p._view_node:
-            raise RuntimeError(
-                "a view taken before its base was written in place with a value that requires "
-                "grad is being used: its gradient would miss that write. Take the view again "
-                "after the write (t[i] = v; row = t[0])")
-    if track and data.dtype.kind == "f":
-        out._requires_grad = True
-        which = parents if saves is None else [parents[i] for i in saves]
-        checks = tuple([(p, 0 if p._vcount is None else p._vcount.n) for p in which
-                        if p is not None])
-        if saves_out:                   # the counter, not the tensor: no reference cycle
-            checks += ((_counter(out), 0),)
-        out._node = _Node(tuple(parents), backward, name or backward.__qualname__, checks)
+    rec = _record(parents, saves)
+    if rec is None or data.dtype.kind != "f":
+        return out
+    edges, checks = rec
+    if saves_out:                   # the counter, not the tensor: no reference cycle
+        c = out._vcount = _Version()
+        checks.append((c, 0))
+    out._requires_grad = True
+    out._node = _Node(backward, name or backward.__qualname__, len(parents), edges, checks)
     return out
+
+
+def _make_many(datas, parents: tuple, backward, *, name, saves=None, saves_out=()) -> tuple:
+    """Results of one differentiable op with several outputs (e.g. a recurrent layer's y,
+    h_n and c_n): one node owns them all, and each result has a gradient of its own.
+
+    As ``_make``, except that ``backward`` takes a tuple with one gradient per result (None
+    for a result that received none: e.g. only h_n of (y, h_n) was used) and ``saves_out``
+    lists the positions of the results whose data ``backward`` reads. Returns a tuple of
+    Tensors; results of non-float dtype never record history."""
+    outs = tuple([_wrap(d if isinstance(d, np.ndarray) else np.asarray(d)) for d in datas])
+    if not getattr(_state, "enabled", True):
+        return outs
+    rec = _record(parents, saves)
+    if rec is None:
+        return outs
+    edges, checks = rec
+    for k in saves_out:
+        checks.append((_counter(outs[k]), 0))
+    node = _Node(backward, name, len(parents), edges, checks, len(outs))
+    for k, t in enumerate(outs):
+        if t.data.dtype.kind == "f":
+            t._requires_grad = True
+            t._node = node
+            t._slot = k
+    return outs
 
 
 def _view(out: Tensor, base: Tensor, track=True, check=False) -> Tensor:
@@ -359,8 +422,43 @@ def _expand_reduced(g, shape, axes, keepdim):
 
 
 def _stable_sigmoid(x):
-    e = np.exp(-np.abs(x))          # in (0, 1]: never overflows
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    """1 / (1 + exp(-x)) in x's dtype without overflow: with e = exp(-|x|) in (0, 1],
+    1 / (1 + e) where x >= 0 and e / (1 + e) elsewhere."""
+    if x.ndim == 0 or x.dtype.kind != "f":
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    d = e + 1
+    np.copyto(e, 1, where=x >= 0)
+    e /= d
+    return e
+
+
+def _sum_grad(g, shape, kept):
+    """The gradient of a sum: ``g`` (reduced, its dims kept as ``kept`` says) repeated over the
+    summed dims, as a new C-contiguous array of the input's ``shape``."""
+    out = np.empty(shape, g.dtype)
+    out[...] = g if kept is None else g.reshape(kept)
+    return out
+
+
+def _kept_shape(shape, axes, keepdim):
+    """The shape a reduction's result has with its dims kept, or None if it already has it."""
+    if keepdim:
+        return None
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple([1 if i in axes else n for i, n in enumerate(shape)])
+
+
+def _identity_grad(g):
+    return (g,)
+
+
+def _negated_grad(g):
+    return (-g,)
 
 
 def _cross_saves(a, b):
@@ -429,6 +527,7 @@ class Tensor:
     _vcount = None                 # _Version, created at the first in-place write or view
     _view_base = None              # the tensor whose data this one views (see _view)
     _view_node = None              # the base's node when this view was taken
+    _slot = 0                      # which result of its node this is (see _make_many)
 
     def __init__(self, *args, dtype=None, requires_grad=False):
         dt = DEFAULT_FLOAT if dtype is None else _check_dtype(np.dtype(dtype), "dtype")
@@ -681,64 +780,95 @@ class Tensor:
                 self._grad += grad
             return
 
-        # Reverse topological order of the nodes, by an iterative DFS (graphs of unrolled
-        # loops are deep). Edges are the parents' nodes as recorded (node.pnodes).
-        order, seen, stack = [], set(), [(self._node, False)]
+        # Count the edges into every node the walk reaches (an iterative traversal: graphs of
+        # unrolled loops are deep); a node runs once every node that feeds it a gradient has
+        # run. Edges are the parents' nodes as recorded (node.edges).
+        root = self._node
+        deps = {root: 0}
+        stack = [root]
         while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
+            node = stack.pop()
             if node.fn is None:
                 raise RuntimeError(
                     "Trying to backward through the graph a second time (or directly access "
                     "saved tensors after they have already been freed). Saved intermediate "
                     "values of the graph are freed when you call .backward(). Specify "
                     "retain_graph=True if you need to backward through the graph a second time.")
-            for pn, req in zip(node.pnodes, node.preq):
-                if req and pn is not None and id(pn) not in seen:
-                    stack.append((pn, False))
+            for e in node.edges:
+                pn = e[2]
+                if pn is not None:
+                    n = deps.get(pn)
+                    if n is None:
+                        deps[pn] = 1
+                        stack.append(pn)
+                    else:
+                        deps[pn] = n + 1
 
-        grads = {id(self._node): grad}
+        if root.nout:
+            first = [None] * root.nout
+            first[self._slot] = grad
+            grads = {root: first}
+        else:
+            grads = {root: grad}
         leaves = {}                             # id -> [leaf tensor, summed gradient]
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
-            if g is None:
+        ready = [root]
+        while ready:
+            node = ready.pop()
+            g = grads.pop(node, None)
+            if g is None:                       # no gradient reached it: only release its parents
+                for e in node.edges:
+                    pn = e[2]
+                    if pn is not None:
+                        n = deps[pn] - 1
+                        deps[pn] = n
+                        if not n:
+                            ready.append(pn)
                 continue
-            if not g.flags.c_contiguous:
-                g = np.ascontiguousarray(g)     # hand closures plain arrays, never views
+            if node.nout:                       # hand closures plain arrays, never views
+                g = tuple([x if x is None or x.flags.c_contiguous else np.ascontiguousarray(x)
+                           for x in g])
+            elif not g.flags.c_contiguous:
+                g = np.ascontiguousarray(g)
             if node.checks:
                 _check_versions(node)
             pgrads = node.fn(g)
-            if not isinstance(pgrads, (tuple, list)) or len(pgrads) != len(node.parents):
+            if not isinstance(pgrads, (tuple, list)) or len(pgrads) != node.nparents:
                 raise RuntimeError(f"backward of {node.name} returned {type(pgrads).__name__} "
-                                   f"instead of one gradient per parent ({len(node.parents)})")
-            for p, pn, req, pg in zip(node.parents, node.pnodes, node.preq, pgrads):
-                if pg is None or not req:
-                    continue
-                pg = np.asarray(pg)
-                if pg.shape != p.shape:
-                    raise RuntimeError(f"backward of {node.name} returned a gradient of shape "
-                                       f"{pg.shape} for a parent of shape {p.shape}")
-                if pg.dtype != p.dtype:
-                    pg = pg.astype(p.dtype)
-                if pn is None:
-                    k = id(p)
-                    if k in leaves:
-                        leaves[k][1] = leaves[k][1] + pg
+                                   f"instead of one gradient per parent ({node.nparents})")
+            for i, p, pn, slot in node.edges:
+                pg = pgrads[i]
+                if pg is not None:
+                    if type(pg) is not np.ndarray:
+                        pg = np.asarray(pg)
+                    pd = p.data
+                    if pg.shape != pd.shape:
+                        raise RuntimeError(f"backward of {node.name} returned a gradient of "
+                                           f"shape {pg.shape} for a parent of shape {pd.shape}")
+                    if pg.dtype != pd.dtype:
+                        pg = pg.astype(pd.dtype)
+                    if pn is None:
+                        k = id(p)
+                        if k in leaves:
+                            leaves[k][1] = leaves[k][1] + pg
+                        else:
+                            leaves[k] = [p, pg]
+                    elif pn.nout:
+                        slots = grads.get(pn)
+                        if slots is None:
+                            slots = grads[pn] = [None] * pn.nout
+                        prev = slots[slot]
+                        slots[slot] = pg if prev is None else prev + pg
                     else:
-                        leaves[k] = [p, pg]
-                else:
-                    k = id(pn)
-                    grads[k] = pg if k not in grads else grads[k] + pg
+                        prev = grads.get(pn)
+                        grads[pn] = pg if prev is None else prev + pg
+                if pn is not None:
+                    n = deps[pn] - 1
+                    deps[pn] = n
+                    if not n:
+                        ready.append(pn)
             if not retain_graph:
                 node.fn = None
-                node.parents = node.pnodes = ()
-                node.checks = ()
+                node.edges = node.checks = ()
         for t, g in leaves.values():
             if t._grad is None:
                 t._grad = np.array(g, dtype=t.dtype, copy=True)
@@ -766,55 +896,109 @@ class Tensor:
             return _wrap(np.asarray(other, dtype=dt))
         return as_tensor(other, name="other")
 
+    # Binary ops: a Python int or float with a float tensor takes a fast path without a tensor
+    # for the scalar (NumPy's weak scalars keep the tensor's dtype, as _operand does); and a
+    # gradient of the operand's own shape skips unbroadcast.
     def __add__(self, other):
-        o = self._operand(other)
-        a, b = self, o
+        a = self
+        t = type(other)
+        if (t is float or t is int) and a.data.dtype.kind == "f":
+            return _make(a.data + other, (a,), _identity_grad, name="AddBackward", saves=())
+        b = self._operand(other)
+        sa, sb = a.shape, b.shape
 
         def backward(g):
-            return (unbroadcast(g, a.shape) if a._requires_grad else None,
-                    unbroadcast(g, b.shape) if b._requires_grad else None)
+            return ((g if g.shape == sa else unbroadcast(g, sa)) if a._requires_grad else None,
+                    (g if g.shape == sb else unbroadcast(g, sb)) if b._requires_grad else None)
         return _make(a.data + b.data, (a, b), backward, name="AddBackward", saves=())
 
     def __radd__(self, other):
+        t = type(other)
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            return _make(other + self.data, (self,), _identity_grad, name="AddBackward",
+                         saves=())
         return self._operand(other).__add__(self)
 
     def __sub__(self, other):
-        o = self._operand(other)
-        a, b = self, o
+        a = self
+        t = type(other)
+        if (t is float or t is int) and a.data.dtype.kind == "f":
+            return _make(a.data - other, (a,), _identity_grad, name="SubBackward", saves=())
+        b = self._operand(other)
+        sa, sb = a.shape, b.shape
 
         def backward(g):
-            return (unbroadcast(g, a.shape) if a._requires_grad else None,
-                    unbroadcast(-g, b.shape) if b._requires_grad else None)
+            return ((g if g.shape == sa else unbroadcast(g, sa)) if a._requires_grad else None,
+                    (-g if g.shape == sb else unbroadcast(-g, sb)) if b._requires_grad
+                    else None)
         return _make(a.data - b.data, (a, b), backward, name="SubBackward", saves=())
 
     def __rsub__(self, other):
+        t = type(other)
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            return _make(other - self.data, (self,), _negated_grad, name="SubBackward",
+                         saves=())
         return self._operand(other).__sub__(self)
 
     def __mul__(self, other):
-        o = self._operand(other)
-        a, b = self, o
+        a = self
+        t = type(other)
+        if (t is float or t is int) and a.data.dtype.kind == "f":
+            return _make(a.data * other, (a,), lambda g: (g * other,), name="MulBackward",
+                         saves=())
+        b = self._operand(other)
+        sa, sb = a.shape, b.shape
 
         def backward(g):
-            return (unbroadcast(g * b.data, a.shape) if a._requires_grad else None,
-                    unbroadcast(g * a.data, b.shape) if b._requires_grad else None)
+            ga = gb = None
+            if a._requires_grad:
+                ga = g * b.data
+                if ga.shape != sa:
+                    ga = unbroadcast(ga, sa)
+            if b._requires_grad:
+                gb = g * a.data
+                if gb.shape != sb:
+                    gb = unbroadcast(gb, sb)
+            return ga, gb
         return _make(a.data * b.data, (a, b), backward, name="MulBackward",
                      saves=_cross_saves(a, b))
 
     def __rmul__(self, other):
+        t = type(other)
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            return _make(other * self.data, (self,), lambda g: (g * other,),
+                         name="MulBackward", saves=())
         return self._operand(other).__mul__(self)
 
     def __truediv__(self, other):
-        o = self._operand(other)
-        a, b = self, o
+        a = self
+        t = type(other)
+        if (t is float or t is int) and a.data.dtype.kind == "f":
+            return _make(a.data / other, (a,), lambda g: (g / other,), name="DivBackward",
+                         saves=())
+        b = self._operand(other)
+        sa, sb = a.shape, b.shape
 
         def backward(g):
-            return (unbroadcast(g / b.data, a.shape) if a._requires_grad else None,
-                    unbroadcast(-g * a.data / (b.data * b.data), b.shape)
-                    if b._requires_grad else None)
+            ga = gb = None
+            if a._requires_grad:
+                ga = g / b.data
+                if ga.shape != sa:
+                    ga = unbroadcast(ga, sa)
+            if b._requires_grad:
+                gb = -g * a.data / (b.data * b.data)
+                if gb.shape != sb:
+                    gb = unbroadcast(gb, sb)
+            return ga, gb
         return _make(a.data / b.data, (a, b), backward, name="DivBackward",
                      saves=(1,) if not b._requires_grad else (0, 1))
 
     def __rtruediv__(self, other):
+        t = type(other)
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            x = self.data
+            return _make(other / x, (self,), lambda g: (-g * other / (x * x),),
+                         name="DivBackward")
         return self._operand(other).__truediv__(self)
 
     def __neg__(self):
@@ -859,6 +1043,11 @@ class Tensor:
             raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} "
                              f"and {b.shape}")
         out = a.data @ b.data
+        if a.ndim == 2 and b.ndim == 2:
+            def backward2(g):
+                return (g @ b.data.T if a._requires_grad else None,
+                        a.data.T @ g if b._requires_grad else None)
+            return _make(out, (a, b), backward2, name="MmBackward", saves=_cross_saves(a, b))
 
         def backward(g):
             # Promote 1-D operands to matrices (row for a, column for b) as numpy does, then
@@ -916,14 +1105,36 @@ class Tensor:
 
     # -- indexing and shape ------------------------------------------------------------------
     def __getitem__(self, idx):
-        idx = _index_data(idx)
-        shape, basic = self.shape, _is_basic_index(idx)
-        if basic and not any(i is Ellipsis for i in (idx if isinstance(idx, tuple) else (idx,))):
-            # a trailing ... keeps a full integer index a 0-d view (NumPy would copy a
-            # scalar out), so t[i].fill_(v) writes into t as in torch
-            out = self.data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
-        else:
-            out = self.data[idx]
+        # A trailing ... keeps a full integer index a 0-d view (NumPy would copy a scalar
+        # out), so t[i].fill_(v) writes into t as in torch. Ints, slices and tuples of them
+        # (and None, ...) take a fast path; everything else goes through _index_data.
+        t = type(idx)
+        basic = None
+        if t is int or t is slice:
+            basic = True
+            out = self.data[idx, ...]
+        elif t is tuple:
+            ellipsis = False
+            for i in idx:
+                ti = type(i)
+                if ti is int or ti is slice or i is None:
+                    continue
+                if i is Ellipsis:
+                    ellipsis = True
+                    continue
+                break
+            else:
+                basic = True
+                out = self.data[idx if ellipsis else idx + (Ellipsis,)]
+        if basic is None:
+            idx = _index_data(idx)
+            basic = _is_basic_index(idx)
+            if basic and not any(i is Ellipsis
+                                 for i in (idx if isinstance(idx, tuple) else (idx,))):
+                out = self.data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+            else:
+                out = self.data[idx]
+        shape = self.data.shape
 
         def backward(g):
             full = np.zeros(shape, dtype=g.dtype)
@@ -1029,16 +1240,24 @@ class Tensor:
 
     # -- reductions --------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
-        axes, shape = _norm_dims(dim, self.ndim), self.shape
-        return _make(np.sum(self.data, axis=axes, keepdims=keepdim), (self,),
-                     lambda g: (_expand_reduced(g, shape, axes, keepdim),), name="SumBackward")
+        x = self.data
+        axes, shape = (None if dim is None else _norm_dims(dim, x.ndim)), x.shape
+        kept = _kept_shape(shape, axes, keepdim)
+        # np.add.reduce is what np.sum runs for an ndarray, without its Python wrapper
+        return _make(np.add.reduce(x, axis=axes, keepdims=keepdim), (self,),
+                     lambda g: (_sum_grad(g, shape, kept),), name="SumBackward", saves=())
 
     def mean(self, dim=None, keepdim=False):
-        axes, shape = _norm_dims(dim, self.ndim), self.shape
-        count = self.data.size if axes is None else int(np.prod([shape[a] for a in axes]))
-        return _make(np.mean(self.data, axis=axes, keepdims=keepdim), (self,),
-                     lambda g: (_expand_reduced(g / count, shape, axes, keepdim),),
-                     name="MeanBackward")
+        x = self.data
+        axes, shape = (None if dim is None else _norm_dims(dim, x.ndim)), x.shape
+        count = x.size if axes is None else int(np.prod([shape[a] for a in axes]))
+        kept = _kept_shape(shape, axes, keepdim)
+        if x.dtype == np.float32 or x.dtype == np.float64:
+            out = np.add.reduce(x, axis=axes, keepdims=keepdim) / count    # as np.mean does
+        else:
+            out = np.mean(x, axis=axes, keepdims=keepdim)
+        return _make(out, (self,), lambda g: (_sum_grad(g / count, shape, kept),),
+                     name="MeanBackward", saves=())
 
     def _extreme(self, fn, dim, keepdim, name):
         axes, shape, x = _norm_dims(dim, self.ndim), self.shape, self.data
@@ -1544,7 +1763,7 @@ class Tensor:
         # the write, with parents (old, value). The data is written in place: the write's own
         # backward never reads it, and any other saved use of it sees the version bump.
         old = _wrap(self.data)
-        old._node, old._requires_grad = self._node, self._requires_grad
+        old._node, old._requires_grad, old._slot = self._node, self._requires_grad, self._slot
         self.data[idx] = v
         _counter(self).n += 1
 
@@ -1557,7 +1776,10 @@ class Tensor:
                 g_val = unbroadcast(sel, vt.shape) if sel.ndim >= vt.ndim else \
                     sel.reshape(vt.shape)
             return g_old, g_val
-        self._node = _Node((old, vt), backward, "CopySlices")
+        edges = [(i, p, p._node, p._slot) for i, p in enumerate((old, vt))
+                 if p is not None and p._requires_grad]
+        self._node = _Node(backward, "CopySlices", 2, edges)
+        self._slot = 0
         self._requires_grad = True
 
     def _inplace(self, other, op, ufunc, name):
@@ -1571,7 +1793,8 @@ class Tensor:
             # the result is computed from a copy of the old values, which its backward may
             # need, and then written over them
             old = _wrap(self.data.copy())
-            old._node, old._requires_grad = self._node, self._requires_grad
+            old._node, old._requires_grad, old._slot = (self._node, self._requires_grad,
+                                                        self._slot)
             new = op(old, other)
             if new.shape != self.shape:
                 raise RuntimeError(f"{name}: output with shape {self.shape} doesn't match the "
@@ -1700,11 +1923,15 @@ def cat(tensors, dim=0) -> Tensor:
     ts = _as_tensor_list(tensors, "cat")
     d = _norm_dim(dim, ts[0].ndim)
     out = np.concatenate([t.data for t in ts], axis=d)
-    bounds = np.cumsum([t.shape[d] for t in ts])[:-1]
+    pre = (slice(None),) * d
+    pieces, end = [], 0
+    for t in ts:
+        start, end = end, end + t.data.shape[d]
+        pieces.append(pre + (slice(start, end),))
 
     def backward(g):
-        return tuple(np.split(g, bounds, axis=d))
-    return _make(out, tuple(ts), backward, name="CatBackward")
+        return tuple([g[p] for p in pieces])
+    return _make(out, tuple(ts), backward, name="CatBackward", saves=())
 
 
 def stack(tensors, dim=0) -> Tensor:

@@ -16,9 +16,10 @@ import warnings
 
 import numpy as np
 
+from .. import _core
 from .. import functional as F
-from ..tensor import (Tensor, _make, _wrap, as_tensor, cat, default_generator, is_grad_enabled,
-                      stack)
+from ..tensor import (Tensor, _make, _make_many, _state, _wrap, cat, default_generator,
+                      is_grad_enabled, stack)
 from .module import Module, Parameter, _check_size, _float_dtype
 from .utils.rnn import PackedSequence
 
@@ -79,54 +80,78 @@ def _lengths(lengths, B, T):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _parts(flat, sizes, shapes):
-    """The consecutive pieces of a flat array (or Tensor) of the given sizes, reshaped."""
-    out, o = [], 0
-    for size, shape in zip(sizes, shapes):
-        out.append(flat[o:o + size].reshape(*shape))
-        o += size
-    return out
+# The kernels' cell ids (rnnfast.functional.MODES order) and the names of the autograd nodes.
+_CELL_ID = {m: i for i, m in enumerate(F.MODES)}
+_NODE_NAME = {"rnn_tanh": "RNNTanhBackward", "rnn_relu": "RNNReluBackward",
+              "lstm": "LSTMBackward", "gru": "GRUBackward"}
+
+
+def _kernel_forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask, reverse,
+                    training, batch_first):
+    """functional.forward on arrays, straight into the compiled kernel when every array already
+    has the kernel's layout (C-contiguous, w_ih's dtype): its checks are the kernel's own.
+    Anything else goes through functional.forward, which converts what it may and raises the
+    same errors for what it may not."""
+    try:
+        return _core.forward(_CELL_ID[mode], x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths,
+                             h_mask, reverse, training, batch_first)
+    except (TypeError, ValueError):
+        return F.forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
+                         lengths=lengths, reverse=reverse, training=training, h_mask=h_mask,
+                         batch_first=batch_first)
+
+
+def _kernel_backward(mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask, reverse,
+                     dy, dh_n, dc_n, y, batch_first):
+    """functional.backward as a tuple (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr), with
+    _kernel_forward's fast path."""
+    try:
+        return _core.backward(_CELL_ID[mode], reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr,
+                              lengths, h_mask, reverse, dy, dh_n, dc_n, y, batch_first)
+    except (TypeError, ValueError):
+        d = F.backward(mode, reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr,
+                       lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
+                       h_mask=h_mask, batch_first=batch_first)
+        return (d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
+                d["w_hr"])
+
+
+def _contiguous(a):
+    return a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
                batch_first=False):
-    """One layer, one direction, as ONE autograd node. Returns Tensors (y, h_n, c_n or None)."""
-    inputs = [x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr]
-    track = is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs)
-    arr = [None if t is None else t.data for t in inputs]
-    y, h_n, c_n, reserve = F.forward(
-        mode, arr[0], arr[3], arr[4], arr[5], arr[6], w_hr=arr[7], h0=arr[1], c0=arr[2],
-        lengths=lengths, reverse=reverse, training=track, h_mask=h_mask, batch_first=batch_first)
+    """One layer, one direction, as ONE autograd node whose results are y, h_n (and c_n), each
+    with its own gradient. Returns Tensors (y, h_n, c_n or None)."""
+    inputs = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+    track = is_grad_enabled() and any(t is not None and t._requires_grad for t in inputs)
+    arr = [None if t is None else _contiguous(t.data) for t in inputs]
+    y, h_n, c_n, reserve = _kernel_forward(mode, arr[0], arr[3], arr[4], arr[5], arr[6], arr[7],
+                                           arr[1], arr[2], lengths, h_mask, reverse, track,
+                                           batch_first)
     if not track:
         return _wrap(y), _wrap(h_n), (None if c_n is None else _wrap(c_n))
-
-    # The node's value is y, h_n (and c_n) packed into one flat array; the three results are
-    # views of it taken by differentiable slices, so gradients from any of them reach here.
-    sizes = [y.size, h_n.size] + ([c_n.size] if c_n is not None else [])
-    packed = np.concatenate([y.ravel(), h_n.ravel()] + ([c_n.ravel()] if c_n is not None else []))
     present = [i for i, t in enumerate(inputs) if t is not None]
-    shapes = (y.shape, h_n.shape, None if c_n is None else c_n.shape)
-    x_data = arr[0]
-    y_kept = _parts(packed, sizes, shapes)[0]  # the forward's y, as it was returned: a view
 
-    def backward(g):
-        dy, dh_n, dc_n = (_parts(g, sizes, shapes) + [None])[:3]
-        d = F.backward(mode, reserve, x_data, arr[3], arr[4], arr[5], arr[6],
-                       y=y_kept, w_hr=arr[7], lengths=lengths,
-                       reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=h_mask,
-                       batch_first=batch_first)
-        every = [d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
-                 d["w_hr"]]
-        return tuple(every[i] for i in present)
+    def backward(grads):
+        every = _kernel_backward(mode, reserve, arr[0], arr[3], arr[4], arr[5], arr[6], arr[7],
+                                 lengths, h_mask, reverse, grads[0], grads[1],
+                                 grads[2] if len(grads) == 3 else None, y, batch_first)
+        # kernel order dx, dh0, dc0, w_ih, w_hh, b_ih, b_hh, w_hr: the inputs' order
+        return tuple([every[i] for i in present])
 
-    node = _make(packed, tuple(inputs[i] for i in present), backward)
-    outs = _parts(node, sizes, shapes)
+    # the backward reads the forward's y: an in-place write into it makes backward raise
+    outs = _make_many((y, h_n) if c_n is None else (y, h_n, c_n),
+                      tuple([inputs[i] for i in present]), backward, name=_NODE_NAME[mode],
+                      saves_out=(0,))
     return outs[0], outs[1], (outs[2] if c_n is not None else None)
 
 
 def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=False):
     """Both directions of one layer as ONE autograd node whose forward and backward each run
-    the two directions at once in C++ (functional.forward_pair / backward_pair).
+    the two directions at once in C++ (functional.forward_pair / backward_pair); its results
+    are each direction's y, h_n (and c_n).
 
     states: ((h0_f, c0_f), (h0_r, c0_r)); weights: (5-tuple forward, 5-tuple reverse);
     h_masks: (mask_f, mask_r). Returns ((y, h_n, c_n), (y, h_n, c_n)) as Tensors.
@@ -150,24 +175,17 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
     if not track:
         return tuple((_wrap(y), _wrap(h), None if c is None else _wrap(c)) for y, h, c, _ in res)
 
-    # The backward keeps only the reserves: res also holds each direction's y, h_n and c_n,
-    # which `packed` copies (capturing res would keep both copies alive until backward).
     reserves = [r[3] for r in res]
-    arrays = [r[:3] for r in res]
+    ys = [r[0] for r in res]
+    per_dir = 3 if res[0][2] is not None else 2
+    results = [z for r in res for z in r[:per_dir]]
     del res
-    parts = [z for trio in arrays for z in trio if z is not None]
-    sizes = [z.size for z in parts]
-    shapes = [z.shape for z in parts]
-    packed = np.concatenate([z.ravel() for z in parts])
     present = [i for i, t in enumerate(inputs) if t is not None]
-    per_dir = 3 if arrays[0][2] is not None else 2
-    ys = _parts(packed, sizes, shapes)[::per_dir]  # each direction's y: its first part
 
-    def backward(g):
-        pieces = _parts(g, sizes, shapes)
+    def backward(grads):
         calls = []
         for d in range(2):
-            mine = pieces[d * per_dir:(d + 1) * per_dir]
+            mine = grads[d * per_dir:(d + 1) * per_dir]
             calls.append(dict(reserve=reserves[d], x=xa, y=ys[d], w_ih=a[d]["w_ih"],
                               w_hh=a[d]["w_hh"], b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"],
                               w_hr=a[d]["w_hr"], lengths=lengths, reverse=bool(d),
@@ -181,8 +199,9 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
                       gd["w_hr"]]
         return tuple(every[i] for i in present)
 
-    node = _make(packed, tuple(inputs[i] for i in present), backward)
-    outs = _parts(node, sizes, shapes)
+    # the backward reads each direction's y: an in-place write into one makes backward raise
+    outs = _make_many(results, tuple(inputs[i] for i in present), backward,
+                      name=_NODE_NAME[mode], saves_out=(0, per_dir))
     if per_dir == 3:
         return (outs[0], outs[1], outs[2]), (outs[3], outs[4], outs[5])
     return (outs[0], outs[1], None), (outs[2], outs[3], None)
@@ -441,36 +460,91 @@ class RNNCellBase(Module):
         return s
 
     def _step(self, input, h, c):
-        dt = self.weight_ih.dtype
-        x = _as_input(input, dt)
-        if x.ndim not in (1, 2):
-            raise ValueError(f"input: expected a 1-D (unbatched) or 2-D (batch, "
-                             f"{self.input_size}) input, got shape {tuple(x.shape)}")
-        batched = x.ndim == 2
-        if not batched:
-            x = x.reshape(1, x.shape[0])
-        B, I = x.shape
+        """One step: (h', c') as Tensors (c' None unless LSTM), ONE autograd node whose
+        forward and backward are one kernel call each with T = 1."""
+        params = self._parameters
+        w_ih, w_hh = params["weight_ih"], params["weight_hh"]
+        dt = w_ih.data.dtype
+        x = input if type(input) is Tensor and input.data.dtype == dt else _as_input(input, dt)
+        if x.ndim != 2:
+            if x.ndim != 1:
+                raise ValueError(f"input: expected a 1-D (unbatched) or 2-D (batch, "
+                                 f"{self.input_size}) input, got shape {tuple(x.shape)}")
+            return self._unbatched_step(x, h, c, dt)
+        B, I = x.data.shape
         if I != self.input_size:
             raise ValueError(f"input: expected {self.input_size} features (input_size), got {I}")
         if B == 0:
             raise ValueError("input: expected a batch of at least one, got 0")
+        want = (B, self.hidden_size)
+        h = _cell_state("h", h, want, dt)
+        c = _cell_state("c", c, want, dt)
+        return _cell_step(self.mode, x, h, c, w_ih, w_hh, params.get("bias_ih"),
+                          params.get("bias_hh"))
 
-        def state(name, s):
-            if s is None:
-                return None
-            s = _as_input(s, dt, name)
-            want = (B, self.hidden_size) if batched else (self.hidden_size,)
-            if tuple(s.shape) != want:
-                raise ValueError(f"{name}: expected shape {want}, got {tuple(s.shape)}")
-            return s if batched else s.reshape(1, self.hidden_size)
+    def _unbatched_step(self, x, h, c, dt):
+        H = self.hidden_size
+        if x.shape[0] != self.input_size:
+            raise ValueError(f"input: expected {self.input_size} features (input_size), got "
+                             f"{x.shape[0]}")
+        h = _cell_state("h", h, (H,), dt)
+        c = _cell_state("c", c, (H,), dt)
+        params = self._parameters
+        hn, cn = _cell_step(self.mode, x.reshape(1, x.shape[0]),
+                            None if h is None else h.reshape(1, H),
+                            None if c is None else c.reshape(1, H), params["weight_ih"],
+                            params["weight_hh"], params.get("bias_ih"), params.get("bias_hh"))
+        return hn.reshape(H), (None if cn is None else cn.reshape(H))
 
-        h, c = state("h", h), state("c", c)
-        _, hn, cn = _run_layer(self.mode, x.reshape(1, B, I), h, c, self.weight_ih,
-                               self.weight_hh, self.bias_ih, self.bias_hh, None, None, False, None)
-        if not batched:
-            hn = hn.reshape(self.hidden_size)
-            cn = cn.reshape(self.hidden_size) if cn is not None else None
-        return hn, cn
+
+def _cell_state(name, s, want, dt):
+    """A cell's h or c argument as a Tensor of shape ``want`` and dtype ``dt`` (or None)."""
+    if s is None:
+        return None
+    if not (type(s) is Tensor and s.data.dtype == dt):
+        s = _as_input(s, dt, name)
+    if s.data.shape != want:
+        raise ValueError(f"{name}: expected shape {want}, got {tuple(s.shape)}")
+    return s
+
+
+def _cell_step(mode, x, h, c, w_ih, w_hh, b_ih, b_hh):
+    """One kernel step of a cell on Tensors x (B, I), h, c (B, H) or None, and the cell's
+    parameters: (h', c' or None), one node whose results are h' and c'."""
+    inputs = (x, h, c, w_ih, w_hh, b_ih, b_hh)
+    track = False
+    if getattr(_state, "enabled", True):        # is_grad_enabled(), inlined: a hot path
+        for t in inputs:
+            if t is not None and t._requires_grad:
+                track = True
+                break
+    xd = x.data
+    B, I = xd.shape
+    xa = _contiguous(xd.reshape(1, B, I))
+    ha = None if h is None else _contiguous(h.data)
+    ca = None if c is None else _contiguous(c.data)
+    wi, wh = w_ih.data, w_hh.data
+    bi = None if b_ih is None else b_ih.data
+    bh = None if b_hh is None else b_hh.data
+    y, h_n, c_n, reserve = _kernel_forward(mode, xa, wi, wh, bi, bh, None, ha, ca, None, None,
+                                           False, track, False)
+    if not track:
+        return _wrap(h_n), (None if c_n is None else _wrap(c_n))
+    present = [i for i, t in enumerate(inputs) if t is not None]
+    lstm = c_n is not None
+
+    def backward(g):
+        dh, dc = g if lstm else (g, None)
+        every = list(_kernel_backward(mode, reserve, xa, wi, wh, bi, bh, None, None, None,
+                                      False, None, dh, dc, y, False))
+        every[0] = every[0].reshape(B, I)
+        # the kernel's order dx, dh0, dc0, w_ih, w_hh, b_ih, b_hh (w_hr): the inputs' order
+        return tuple([every[i] for i in present])
+
+    parents = tuple([inputs[i] for i in present])
+    if lstm:
+        return _make_many((h_n, c_n), parents, backward, name=_NODE_NAME[mode])
+    return _make(h_n, parents, backward, name=_NODE_NAME[mode]), None
 
 
 class RNNCell(RNNCellBase):
