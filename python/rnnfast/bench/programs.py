@@ -423,8 +423,11 @@ def footer(rep):
     if loads:
         lines.append(f"load average (1 min) at the start {loads[0]:.2f}, at the end "
                      f"{loads[-1]:.2f}")
-        # What this run adds is at most its thread count; beyond the cores left, others ran.
-        if max(loads) > env["cores_available"] - env["threads"] + 0.5:
+        # At the start the load is others' (and what is left of an earlier run); at the end it
+        # includes this run's own threads, up to their count.
+        busy = [loads[0] - (env["cores_available"] - env["threads"]),
+                loads[-1] - env["cores_available"]]
+        if max(busy) > 0.5:
             lines.append(f"warning: other processes were using the cores (load average "
                          f"{max(loads):.2f} on {env['cores_available']} cores, {env['threads']} "
                          f"thread(s) here): times are inflated, most for thread teams that "
