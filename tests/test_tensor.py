@@ -193,6 +193,42 @@ def test_values_and_gradients_match_torch(case):
         np.testing.assert_allclose(a.grad, b.grad.numpy(), **tol(np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_2d_matmul_on_rnnfast_gemm_matches_torch(dtype, monkeypatch):
+    """2-D products from _OWN_GEMM_MIN multiply-adds run on rnnfast's GEMM, forward and both
+    backward products, strided (transposed) operands included; mixed dtypes stay NumPy's."""
+    torch = pytest.importorskip("torch")
+    import importlib
+    tensor_module = importlib.import_module("rnnfast.tensor")   # rnnfast.tensor: the factory
+    from rnnfast.tensor import _OWN_GEMM_MIN
+    calls = []
+
+    class CountingCore:                  # rnnfast._core, counting its matmul calls
+        def matmul(self, a, b, out):
+            calls.append(a.shape)
+            return core.matmul(a, b, out)
+    core = tensor_module._core
+    monkeypatch.setattr(tensor_module, "_core", CountingCore())
+    M, K, N = 70, 80, 60
+    assert M * K * N >= _OWN_GEMM_MIN
+    data = [RNG.standard_normal(s).astype(dtype) for s in ((M, K), (N, K))]
+    ours = [rnnfast.tensor(d, requires_grad=True) for d in data]
+    theirs = [torch.tensor(d, requires_grad=True) for d in data]
+    outs = [(a @ w.t(), a.t() @ a) for a, w in (ours, theirs)]
+    for o, r in zip(*outs):
+        assert o.dtype == dtype
+        np.testing.assert_allclose(o.data, r.detach().numpy(), **tol(dtype))
+    cots = [RNG.standard_normal(o.shape).astype(dtype) for o in outs[0]]
+    sum((o * c).sum() for o, c in zip(outs[0], cots)).backward()
+    sum((o * torch.tensor(c)).sum() for o, c in zip(outs[1], cots)).backward()
+    for o, r in zip(ours, theirs):
+        np.testing.assert_allclose(o.grad, r.grad.numpy(), **tol(dtype))
+    assert len(calls) == 2 + 4                 # two forward products, two backward each
+    mixed = ours[0] @ rnnfast.tensor(data[1].T.astype(np.float64 if dtype == np.float32
+                                                      else np.float32))
+    assert mixed.dtype == np.float64 and len(calls) == 6
+
+
 def test_torch_max_with_dim_torch_style():
     # max(dim) returns (values, indices) as torch's does
     torch = pytest.importorskip("torch")

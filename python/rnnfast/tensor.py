@@ -31,7 +31,7 @@ import threading
 
 import numpy as np
 
-from . import _device
+from . import _core, _device
 
 __all__ = [
     "Tensor", "as_tensor", "cat", "default_generator", "enable_grad", "is_grad_enabled",
@@ -320,10 +320,33 @@ def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=Fa
     out._node = None
     if not getattr(_state, "enabled", True):        # is_grad_enabled(), inlined: a hot path
         return out
-    rec = _record(parents, saves)
-    if rec is None or data.dtype.kind != "f":
+    # _record, inlined: the hot path of every op
+    edges = None
+    every = saves is None
+    checks = []
+    i = 0
+    for p in parents:
+        if p is not None:
+            base = p._view_base
+            if base is not None and base._node is not p._view_node:
+                _record(parents, saves)             # raises the stale-view error
+            if p._requires_grad:
+                if edges is None:
+                    edges = [(i, p, p._node, p._slot)]
+                else:
+                    edges.append((i, p, p._node, p._slot))
+            if every:
+                c = p._vcount
+                checks.append((p, 0 if c is None else c.n))
+        i += 1
+    if edges is None or data.dtype.kind != "f":
         return out
-    edges, checks = rec
+    if saves:
+        for i in saves:
+            p = parents[i]
+            if p is not None:
+                c = p._vcount
+                checks.append((p, 0 if c is None else c.n))
     if saves_out:                   # the counter, not the tensor: no reference cycle
         c = out._vcount = _Version()
         checks.append((c, 0))
@@ -422,17 +445,17 @@ def _expand_reduced(g, shape, axes, keepdim):
 
 
 def _stable_sigmoid(x):
-    """1 / (1 + exp(-x)) in x's dtype without overflow: with e = exp(-|x|) in (0, 1],
-    1 / (1 + e) where x >= 0 and e / (1 + e) elsewhere."""
+    """1 / (1 + exp(-x)) in x's dtype, without warnings: where exp(-x) overflows (x below
+    about -88 in float32, -709 in float64; the exact value is subnormal) the result is 0, as
+    the kernels' sigmoid gives; elsewhere each step is accurate to rounding."""
     if x.ndim == 0 or x.dtype.kind != "f":
-        e = np.exp(-np.abs(x))
+        e = np.exp(-np.abs(x))          # in (0, 1]: never overflows
         return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
-    e = np.abs(x)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    d = e + 1
-    np.copyto(e, 1, where=x >= 0)
-    e /= d
+    e = np.negative(x)
+    with np.errstate(over="ignore"):
+        np.exp(e, out=e)
+    e += 1
+    np.reciprocal(e, out=e)
     return e
 
 
@@ -451,6 +474,28 @@ def _kept_shape(shape, axes, keepdim):
     if axes is None:
         return (1,) * len(shape)
     return tuple([1 if i in axes else n for i, n in enumerate(shape)])
+
+
+# 2-D products of at least this many multiply-adds (M*N*K) run on rnnfast's own GEMM
+# (rnnfast._core.matmul, on the kernels' OpenMP team) instead of NumPy's BLAS. OpenBLAS runs
+# products from about 1e6 on all cores, and its threads spin after each call: the next kernel
+# call of the team then shares the cores with them (an LSTM forward measured 8x slower right
+# after a 64x128x128 NumPy product on the 2-core VM; see benchmarks/README.md, "Python
+# overhead"). From this size on rnnfast's GEMM is as fast as one BLAS thread or faster; below
+# it NumPy's call is cheaper and OpenBLAS stays on one thread.
+_OWN_GEMM_MIN = 1 << 18
+
+
+def _mm(a, b):
+    """a @ b for 2-D arrays: large float32/float64 products on rnnfast's GEMM."""
+    M, K = a.shape
+    N = b.shape[1]
+    dt = a.dtype
+    if M * N * K >= _OWN_GEMM_MIN and dt == b.dtype and (dt == np.float32 or dt == np.float64):
+        out = np.empty((M, N), dt)
+        _core.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+        return out
+    return a @ b
 
 
 def _identity_grad(g):
@@ -810,7 +855,9 @@ class Tensor:
             grads = {root: first}
         else:
             grads = {root: grad}
-        leaves = {}                             # id -> [leaf tensor, summed gradient]
+        # id -> [leaf tensor, summed gradient, whether the walk allocated it]: a leaf used
+        # at every step of a loop (a weight) sums its gradients in place in one array
+        leaves = {}
         ready = [root]
         while ready:
             node = ready.pop()
@@ -847,11 +894,14 @@ class Tensor:
                     if pg.dtype != pd.dtype:
                         pg = pg.astype(pd.dtype)
                     if pn is None:
-                        k = id(p)
-                        if k in leaves:
-                            leaves[k][1] = leaves[k][1] + pg
+                        acc = leaves.get(id(p))
+                        if acc is None:
+                            leaves[id(p)] = [p, pg, False]
+                        elif acc[2]:
+                            acc[1] += pg
                         else:
-                            leaves[k] = [p, pg]
+                            acc[1] = acc[1] + pg
+                            acc[2] = True
                     elif pn.nout:
                         slots = grads.get(pn)
                         if slots is None:
@@ -869,9 +919,10 @@ class Tensor:
             if not retain_graph:
                 node.fn = None
                 node.edges = node.checks = ()
-        for t, g in leaves.values():
+        for t, g, owned in leaves.values():
             if t._grad is None:
-                t._grad = np.array(g, dtype=t.dtype, copy=True)
+                t._grad = g if owned and g.flags.c_contiguous else np.array(g, dtype=t.dtype,
+                                                                              copy=True)
             else:
                 t._grad += g
 
@@ -904,8 +955,8 @@ class Tensor:
         t = type(other)
         if (t is float or t is int) and a.data.dtype.kind == "f":
             return _make(a.data + other, (a,), _identity_grad, name="AddBackward", saves=())
-        b = self._operand(other)
-        sa, sb = a.shape, b.shape
+        b = other if isinstance(other, Tensor) else self._operand(other)
+        sa, sb = a.data.shape, b.data.shape
 
         def backward(g):
             return ((g if g.shape == sa else unbroadcast(g, sa)) if a._requires_grad else None,
@@ -924,8 +975,8 @@ class Tensor:
         t = type(other)
         if (t is float or t is int) and a.data.dtype.kind == "f":
             return _make(a.data - other, (a,), _identity_grad, name="SubBackward", saves=())
-        b = self._operand(other)
-        sa, sb = a.shape, b.shape
+        b = other if isinstance(other, Tensor) else self._operand(other)
+        sa, sb = a.data.shape, b.data.shape
 
         def backward(g):
             return ((g if g.shape == sa else unbroadcast(g, sa)) if a._requires_grad else None,
@@ -946,8 +997,8 @@ class Tensor:
         if (t is float or t is int) and a.data.dtype.kind == "f":
             return _make(a.data * other, (a,), lambda g: (g * other,), name="MulBackward",
                          saves=())
-        b = self._operand(other)
-        sa, sb = a.shape, b.shape
+        b = other if isinstance(other, Tensor) else self._operand(other)
+        sa, sb = a.data.shape, b.data.shape
 
         def backward(g):
             ga = gb = None
@@ -976,8 +1027,8 @@ class Tensor:
         if (t is float or t is int) and a.data.dtype.kind == "f":
             return _make(a.data / other, (a,), lambda g: (g / other,), name="DivBackward",
                          saves=())
-        b = self._operand(other)
-        sa, sb = a.shape, b.shape
+        b = other if isinstance(other, Tensor) else self._operand(other)
+        sa, sb = a.data.shape, b.data.shape
 
         def backward(g):
             ga = gb = None
@@ -1042,12 +1093,13 @@ class Tensor:
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} "
                              f"and {b.shape}")
-        out = a.data @ b.data
         if a.ndim == 2 and b.ndim == 2:
             def backward2(g):
-                return (g @ b.data.T if a._requires_grad else None,
-                        a.data.T @ g if b._requires_grad else None)
-            return _make(out, (a, b), backward2, name="MmBackward", saves=_cross_saves(a, b))
+                return (_mm(g, b.data.T) if a._requires_grad else None,
+                        _mm(a.data.T, g) if b._requires_grad else None)
+            return _make(_mm(a.data, b.data), (a, b), backward2, name="MmBackward",
+                         saves=_cross_saves(a, b))
+        out = a.data @ b.data
 
         def backward(g):
             # Promote 1-D operands to matrices (row for a, column for b) as numpy does, then
@@ -1915,7 +1967,7 @@ def _as_tensor_list(tensors, fn):
         raise TypeError(f"{fn}: expected a list or tuple of tensors, got {type(tensors).__name__}")
     if not tensors:
         raise ValueError(f"{fn}: expected a non-empty list of tensors")
-    return [as_tensor(t, name="tensors") for t in tensors]
+    return [t if isinstance(t, Tensor) else as_tensor(t, name="tensors") for t in tensors]
 
 
 def cat(tensors, dim=0) -> Tensor:
