@@ -325,6 +325,31 @@ def test_one_element_output_backward_without_grad():
     np.testing.assert_allclose(x.grad, [[4.0]])
 
 
+def test_gradients_summed_over_many_uses():
+    """Several contributions to one tensor's gradient are summed (in place, in arrays the walk
+    owns): a 0-d leaf and intermediates stay ndarrays, and a gradient shared by two parents
+    (add hands g to both) is never summed into."""
+    x = rnnfast.tensor(2.0, requires_grad=True)
+    y = x * 1.5
+    (y * y + y * 3 + y).backward()             # d/dx = 1.5 (2y + 4)
+    assert type(x.grad) is np.ndarray and x.grad.shape == ()
+    np.testing.assert_allclose(x.grad, 1.5 * (2 * 3 + 4))
+    x.grad = None
+    (x * x + x * x + x).backward()
+    assert type(x.grad) is np.ndarray
+    np.testing.assert_allclose(x.grad, 4 * 2 + 1)
+    torch = pytest.importorskip("torch")
+    d = RNG.standard_normal((3, 4))
+    grads = []
+    for t in (rnnfast.tensor(d, requires_grad=True), torch.tensor(d, requires_grad=True)):
+        u, v = t * 2, t.tanh()
+        s = u + v                              # one g for both u and v
+        out = (s * s).sum() + (u * v).sum() + (u + u * v + v).sum() + (s * u).sum()
+        out.backward()
+        grads.append(t.grad)
+    np.testing.assert_allclose(grads[0], grads[1].numpy(), **tol(np.float64))
+
+
 def test_deep_graph_has_no_recursion_limit():
     x = rnnfast.tensor(1.0, requires_grad=True)
     y = x

@@ -49,12 +49,16 @@ _TYPE_NAMES = {np.dtype(np.float32): "Float", np.dtype(np.float64): "Double",
 # ----------------------------------------------------------------------------------------------
 # Grad mode (thread-local, like torch) and the global random generator.
 
-_state = threading.local()
+class _GradState(threading.local):
+    enabled = True              # each thread starts with grad mode on
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
     """True unless inside ``no_grad()`` (per thread)."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class _GradMode:
@@ -318,7 +322,7 @@ def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=Fa
     out._grad = None
     out._requires_grad = False
     out._node = None
-    if not getattr(_state, "enabled", True):        # is_grad_enabled(), inlined: a hot path
+    if not _state.enabled:         # is_grad_enabled(), inlined: a hot path
         return out
     # _record, inlined: the hot path of every op
     edges = None
@@ -364,7 +368,7 @@ def _make_many(datas, parents: tuple, backward, *, name, saves=None, saves_out=(
     lists the positions of the results whose data ``backward`` reads. Returns a tuple of
     Tensors; results of non-float dtype never record history."""
     outs = tuple([_wrap(d if isinstance(d, np.ndarray) else np.asarray(d)) for d in datas])
-    if not getattr(_state, "enabled", True):
+    if not _state.enabled:
         return outs
     rec = _record(parents, saves)
     if rec is None:
@@ -496,6 +500,12 @@ def _mm(a, b):
         _core.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
         return out
     return a @ b
+
+
+def _sum_array(a, b):
+    """a + b as a new writable array (NumPy returns a scalar for 0-d operands)."""
+    s = a + b
+    return s if type(s) is np.ndarray else np.array(s)
 
 
 def _identity_grad(g):
@@ -858,10 +868,20 @@ class Tensor:
         # id -> [leaf tensor, summed gradient, whether the walk allocated it]: a leaf used
         # at every step of a loop (a weight) sums its gradients in place in one array
         leaves = {}
+        # the gradients the walk itself allocated (sums of two or more contributions), keyed
+        # by node or (node, slot): the next contributions are added in place, and only to
+        # these (a closure's result may be shared, e.g. add hands g to both parents)
+        owned = set()
         ready = [root]
         while ready:
             node = ready.pop()
             g = grads.pop(node, None)
+            if owned:
+                if node.nout:
+                    for k in range(node.nout):
+                        owned.discard((node, k))
+                else:
+                    owned.discard(node)
             if g is None:                       # no gradient reached it: only release its parents
                 for e in node.edges:
                     pn = e[2]
@@ -900,17 +920,29 @@ class Tensor:
                         elif acc[2]:
                             acc[1] += pg
                         else:
-                            acc[1] = acc[1] + pg
+                            acc[1] = _sum_array(acc[1], pg)
                             acc[2] = True
                     elif pn.nout:
                         slots = grads.get(pn)
                         if slots is None:
                             slots = grads[pn] = [None] * pn.nout
                         prev = slots[slot]
-                        slots[slot] = pg if prev is None else prev + pg
+                        if prev is None:
+                            slots[slot] = pg
+                        elif (pn, slot) in owned:
+                            prev += pg
+                        else:
+                            slots[slot] = _sum_array(prev, pg)
+                            owned.add((pn, slot))
                     else:
                         prev = grads.get(pn)
-                        grads[pn] = pg if prev is None else prev + pg
+                        if prev is None:
+                            grads[pn] = pg
+                        elif pn in owned:
+                            prev += pg
+                        else:
+                            grads[pn] = _sum_array(prev, pg)
+                            owned.add(pn)
                 if pn is not None:
                     n = deps[pn] - 1
                     deps[pn] = n
@@ -1247,14 +1279,14 @@ class Tensor:
         else:
             axes = tuple(a for a in _norm_dims(dim, self.ndim) if self.shape[a] == 1)
         src = self.shape
-        return _view(_make(np.squeeze(self.data, axes), (self,), lambda g: (g.reshape(src),),
+        return _view(_make(self.data.squeeze(axes), (self,), lambda g: (g.reshape(src),),
                            name="SqueezeBackward", saves=()), self)
 
     def unsqueeze(self, dim):
         d = _norm_dim(dim, self.ndim + 1)
         src = self.shape
-        return _view(_make(np.expand_dims(self.data, d), (self,), lambda g: (g.reshape(src),),
-                           name="UnsqueezeBackward", saves=()), self)
+        return _view(_make(self.data[(slice(None),) * d + (None,)], (self,),
+                           lambda g: (g.reshape(src),), name="UnsqueezeBackward", saves=()), self)
 
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
@@ -1560,21 +1592,22 @@ class Tensor:
 
     def softmax(self, dim):
         d = _norm_dim(dim, self.ndim)
-        z = self.data - np.max(self.data, axis=d, keepdims=True)
+        # the ufuncs' reduce: what np.max / np.sum run for an ndarray, without their wrappers
+        z = self.data - np.maximum.reduce(self.data, axis=d, keepdims=True)
         e = np.exp(z)
-        out = e / e.sum(axis=d, keepdims=True)
+        out = e / np.add.reduce(e, axis=d, keepdims=True)
 
         def backward(g):
-            return (out * (g - np.sum(g * out, axis=d, keepdims=True)),)
+            return (out * (g - np.add.reduce(g * out, axis=d, keepdims=True)),)
         return _make(out, (self,), backward, name="SoftmaxBackward", saves=(), saves_out=True)
 
     def log_softmax(self, dim):
         d = _norm_dim(dim, self.ndim)
-        z = self.data - np.max(self.data, axis=d, keepdims=True)
-        out = z - np.log(np.exp(z).sum(axis=d, keepdims=True))
+        z = self.data - np.maximum.reduce(self.data, axis=d, keepdims=True)
+        out = z - np.log(np.add.reduce(np.exp(z), axis=d, keepdims=True))
 
         def backward(g):
-            return (g - np.exp(out) * np.sum(g, axis=d, keepdims=True),)
+            return (g - np.exp(out) * np.add.reduce(g, axis=d, keepdims=True),)
         return _make(out, (self,), backward, name="LogSoftmaxBackward", saves=(),
                      saves_out=True)
 

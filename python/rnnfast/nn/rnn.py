@@ -18,8 +18,8 @@ import numpy as np
 
 from .. import _core
 from .. import functional as F
-from ..tensor import (Tensor, _make, _make_many, _state, _wrap, cat, default_generator,
-                      is_grad_enabled, stack)
+from ..tensor import (Tensor, _make, _make_many, _state as _grad_mode, _wrap, cat,
+                      default_generator, is_grad_enabled, stack)
 from .module import Module, Parameter, _check_size, _float_dtype
 from .utils.rnn import PackedSequence
 
@@ -513,7 +513,7 @@ def _cell_step(mode, x, h, c, w_ih, w_hh, b_ih, b_hh):
     parameters: (h', c' or None), one node whose results are h' and c'."""
     inputs = (x, h, c, w_ih, w_hh, b_ih, b_hh)
     track = False
-    if getattr(_state, "enabled", True):        # is_grad_enabled(), inlined: a hot path
+    if _grad_mode.enabled:                      # is_grad_enabled(), inlined: a hot path
         for t in inputs:
             if t is not None and t._requires_grad:
                 track = True
