@@ -236,8 +236,17 @@ def test_missing_directory_says_where_it_looked(tmp_path, capsys, monkeypatch):
 
 
 def test_default_directory_from_the_checkout(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)                       # no benchmarks/ here: the checkout's
-    assert programs.find_dir() == PROGRAMS_DIR.resolve()
+    """Away from the repository's root, the programs are found through rnnfast's checkout when
+    rnnfast is imported from one (an editable install); an installed copy has no checkout, and
+    the error then names every place it looked."""
+    monkeypatch.chdir(tmp_path)                       # no benchmarks/ here
+    package = pathlib.Path(programs.__file__).resolve()
+    if ROOT in package.parents:
+        assert programs.find_dir() == PROGRAMS_DIR.resolve()
+    else:
+        with pytest.raises(FileNotFoundError, match="--programs-dir") as e:
+            programs.find_dir()
+        assert str(tmp_path / "benchmarks" / "programs") in str(e.value)
 
 
 def test_without_torch_exit_2(monkeypatch, capsys):
