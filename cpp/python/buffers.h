@@ -23,10 +23,9 @@ namespace py = pybind11;
 
 // Output arrays of 1 MiB and more come from a process-wide cache of the buffers of freed
 // outputs (a training step's reserve, y, dx and weight gradients have the same sizes every
-// step). On the VMs this is built on, every page of fresh memory costs a page fault at first
-// touch (several microseconds each, with the kernel's reclaim running): a 2-layer
-// bidirectional LSTM step at B=64, H=256 made ~6,000 faults and spent 15-110 ms in the kernel
-// out of ~300 ms, bimodally; from the cache it makes none. Bounded: at most kCacheBytes are
+// step). On virtual machines every page of fresh memory costs a page fault at first touch,
+// a large share of a training step (docs/ARCHITECTURE.md, "Memory"); from the cache a step
+// makes none. Bounded: at most kCacheBytes are
 // kept (the rest is freed at once); buffers are reused only within 1.25x of the size asked.
 class BufferCache {
  public:

@@ -36,8 +36,7 @@ inline int threads_for(double flops) {
 // Every kernel entry point and every parallel region body holds one, so all threads of a call
 // compute without subnormal floats and leave the way they came (docs/NUMERICS.md). Why: a loss
 // on the final state alone lets BPTT gradients decay through the subnormal range over the
-// steps, where x86 arithmetic takes a microcode assist per operation (a training step ran
-// 5-12x slower). The flags change only values below the smallest normal float (1.2e-38;
+// steps, where Intel cores take a microcode assist per operation (docs/NUMERICS.md). The flags change only values below the smallest normal float (1.2e-38;
 // 2.2e-308 in double), which are replaced by zero. A no-op off x86.
 class DenormalsOff {
  public:

@@ -1,5 +1,5 @@
 // Per-thread scratch memory that outlives a call. On virtual machines first-touching freshly
-// allocated pages runs at well under 1 GB/s, so the kernels keep their work buffers and packed
+// allocated pages is slow (docs/ARCHITECTURE.md, "Memory"), so the kernels keep their work buffers and packed
 // weights between calls: each slot grows to the largest size its thread has needed and is
 // reused after that (freed at thread exit). Each OS thread (a Python thread calling in, or an
 // OpenMP worker) has its own, so concurrent calls share nothing mutable.

@@ -483,9 +483,8 @@ def _kept_shape(shape, axes, keepdim):
 # 2-D products of at least this many multiply-adds (M*N*K) run on rnnfast's own GEMM
 # (rnnfast._core.matmul, on the kernels' OpenMP team) instead of NumPy's BLAS. OpenBLAS runs
 # products from about 1e6 on all cores, and its threads spin after each call: the next kernel
-# call of the team then shares the cores with them (an LSTM forward measured 8x slower right
-# after a 64x128x128 NumPy product on the 2-core VM; see benchmarks/README.md, "Python
-# overhead"). From this size on rnnfast's GEMM is as fast as one BLAS thread or faster; below
+# call of the team then shares the cores with them (docs/ARCHITECTURE.md, "Ops and Python").
+# From this size on rnnfast's GEMM is as fast as one BLAS thread or faster; below
 # it NumPy's call is cheaper and OpenBLAS stays on one thread.
 _OWN_GEMM_MIN = 1 << 18
 

@@ -3,8 +3,8 @@
 // pointwise.h. The same range reduction, polynomials and saturation as act_sigmoid / act_tanh,
 // with one difference: the divisions 1 / (1 + e) and 2 / (e + 1) are a reciprocal estimate
 // (VRCP14PS, relative error < 2^-14) and one Newton step with a fused residual, about 0.56 ulp
-// against the division's 0.5. A zmm division occupies the divider for ~10 cycles on the Xeons
-// these sessions measured: with five per LSTM unit it was ~10% of an LSTM forward at medium.
+// against the division's 0.5. A zmm division occupies the divider for many cycles, a visible
+// share of an LSTM forward (docs/ARCHITECTURE.md).
 // Tails go through the same code under a mask, so every element sees the same operations.
 
 inline __m512 v_exp_poly(__m512 x) {  // e^x for x in [-87, 88]; see exp_poly

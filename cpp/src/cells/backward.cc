@@ -79,9 +79,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   T* dh = ws.get<T>(detail::kDh, bho, true);
   T* dc = C == Cell::LSTM ? ws.get<T>(detail::kDc, bh, true) : nullptr;
   // The step's product dh_{t-1} = dR_t W_hh reads dR_t's running rows. For the LSTM and RNN
-  // (dR is dG) these are dG's rows of the step themselves, read in place (training step, 2
-  // threads: LSTM medium 68.9-69.8 -> 66.7-68.8 ms, large 130-136 -> 126-131; a quarter fewer
-  // stores in the pass). Otherwise the pass also writes them to a step buffer, by slot,
+  // (dR is dG) these are dG's rows of the step themselves, read in place (a quarter fewer
+  // stores in the pass; docs/ARCHITECTURE.md, "Time loop"). Otherwise the pass also writes them to a step buffer, by slot,
   // double-buffered so that one barrier per step suffices.
   const bool in_place = C != Cell::GRU;
   T* dRs = in_place ? nullptr : ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);
@@ -259,7 +258,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // The bias gradients are column sums of dG (db_hh: of dR, which is dG but for the GRU's n
   // block, dRn), gathered in `sums` and added to both biases from there. The dW products take
   // them as they pack dG^T (and dRn^T), in the same order as a pass of their own, which runs
-  // only when the product is not asked for (GRU medium training: -0.7 ms of ~50).
+  // only when the product is not asked for: one pass over dG less.
   const int64_t same = C == Cell::GRU ? 2 * H : GH;  // columns where dR is dG
   T* sums = dw.db_ih || dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true)
                                  : nullptr;

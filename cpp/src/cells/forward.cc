@@ -51,18 +51,12 @@ void prefetch_rows(const T* p, int64_t rows, int64_t cols, int64_t ld) {
 // Hoisted, the loop reads P back from memory step by step (26 MB at LSTM large); fused, a
 // step's inputs never leave the thread's cache, but each step streams the thread's slice of
 // W_ih too, which pays when the step's product has enough rows to be compute bound, or when
-// both slices stay in L2. Measured on the 2-core Xeon (2 MB L2), LSTM forward, 2 threads:
-// B=64 I=H=512 46 -> 43.5 ms, xlarge 49 -> 46.5, B=64 H=256 23.3 -> 22.6, B=32 H=128 1.46 ->
-// 1.30, B=16 H=256 7.05 -> 6.4; slower: B=16 I=H=512 (4 MB of weights per thread) 12.5 ->
-// 13.2, B=2 and 4 at I=H=256 3-15%; 1 thread within +-2% except xlarge -4%. The GRU's n gate
-// keeps the input and recurrent parts apart (r * (W_hn h + b_hn)): fused, its recurrent part
-// goes to a buffer of its own (GRU forward, 2 threads: B=16 H=256 5.3 -> 5.0 ms, B=32 H=128
-// 1.09 -> 1.02). With a few rows per step (batch 1, 2, 4) a step is a matrix-vector product
-// that streams the weights from L2: kTeam streams only W_hh, and its input product runs as a
-// GEMM over all steps without a parallel region of its own. Forward, 2 threads, hoisted /
-// fused / kTeam: LSTM B=1 I=64 H=256 0.52 (fused) -> 0.47 ms, B=2 I=H=256 1.18 / 1.29 /
-// 1.03, B=4 1.78 / 1.73 / 1.61, GRU B=4 1.35 / 1.33 / 1.21, B=1 T=300 LSTM 1.47 / 1.49 /
-// 1.41; B=1 I=H=512 (hoisted before) tied.
+// both slices stay in L2; with many weights per thread and few rows it loses. The GRU's n
+// gate keeps the input and recurrent parts apart (r * (W_hn h + b_hn)): fused, its recurrent
+// part goes to a buffer of its own. With a few rows per step (batch 1, 2, 4) a step is a
+// matrix-vector product that streams the weights from L2: kTeam streams only W_hh, and its
+// input product runs as a GEMM over all steps without a parallel region of its own. The
+// measurements behind the choice below: docs/ARCHITECTURE.md, "Time loop".
 // The result is bitwise the same in every mode (the input part is the same sum, passes of kKC
 // over I, the state's added onto it), so the choice may depend on the split. Not for the
 // unpacked short-sequence path, or <= kDirectMaxRows positions in all (the hoisted product is

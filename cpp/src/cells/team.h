@@ -26,8 +26,8 @@ struct Split {
 };
 
 // A step's recurrent product must be worth a barrier: below this many flops per step (well
-// under a microsecond of one core) the team costs more than it saves. Measured on the 2-core
-// machine: at 1.3e5 flops per step (tanh RNN, B=1, H=256) two threads already run 1.6x faster.
+// under a microsecond of one core) the team costs more than it saves; just above it two
+// threads already win (docs/ARCHITECTURE.md, "Time loop").
 constexpr double kMinStepFlops = 1.0e5;
 
 inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, int64_t T) {
@@ -47,9 +47,8 @@ inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, 
   // Batch rows need enough rows per thread to fill the micro-kernel's tile (>= 16) and the
   // whole recurrent weight must fit a core's L2 cache (about 1 MB) as each thread streams all
   // of it at every step; otherwise the unit split halves each thread's weights.
-  // 1 MiB still counts: at LSTM B=64, H=256 (exactly 1 MiB of W_hh) the batch split ran the
-  // backward time loop in 8.9 ms against 10.2 ms by units (the forward ties), a training step
-  // 61 ms against 67 ms, on the 2-core Zen 5 machine.
+  // 1 MiB still counts: at LSTM B=64, H=256 (exactly 1 MiB of W_hh) the batch split wins
+  // (docs/ARCHITECTURE.md).
   const double weight_bytes = static_cast<double>(G) * H * Ho * elem;
   const bool rows_enough = B / s.threads >= 16;
   s.by_units = !(rows_enough && weight_bytes <= 1.1e6);
@@ -62,8 +61,7 @@ inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, 
 // The per-step barrier of a time loop. Each thread counts its arrivals in a cache line of its
 // own and waits until every other thread's count has caught up with its own: one line changes
 // hands per thread and step (a shared counter and generation flag took two to three, and
-// their contention: 250-460 ns per step on the 2-core Xeon against 120-130, a few percent of a
-// batch-1 step). Counts only grow, so a fast thread can never mistake the next step's arrival
+// their contention: half the barrier's cost, docs/ARCHITECTURE.md). Counts only grow, so a fast thread can never mistake the next step's arrival
 // for this one's, and a thread leaves step s only once all have arrived at it. It spins
 // briefly (a step's partner usually arrives within microseconds) and then yields the core
 // instead of spinning on: on a loaded machine a waiting thread that keeps spinning takes the

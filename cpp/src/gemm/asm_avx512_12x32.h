@@ -13,9 +13,8 @@
 // beta and bias. The next panel's prefetch (see driver.h) is spread over the tile's groups of
 // 4 steps: each of the first groups prefetches 1, 2, 4 or 8 lines into L2, the fewest that
 // cover the tile's share over all its groups. Prefetches in bursts (4 lines per group over the
-// first third of a 512-deep tile, as before) hold more L3 misses in flight at once than the
-// core tracks well: spread, on the 2 MB-L2 Xeon (interleaved runs), dW += dG^T X at LSTM
-// large/xlarge (2 threads) 280-288 -> 291-305 GFLOP/s, the LSTM large forward 1-4% faster.
+// first third of a 512-deep tile) hold more L3 misses in flight at once than the core tracks
+// well (docs/ARCHITECTURE.md).
 // Included only inside the anonymous namespace of ukernel_avx512.cc (compiled with -mavx512f).
 // Results are bitwise those of SimdKernel<float, F32x16, 2>::run<12>: each element is the same
 // chain of FMAs over k in order.

@@ -99,9 +99,8 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
       const int64_t mc_end = imin(m1, ic + kMC);
       const int64_t rows = mc_end - ic;
       // A transposed A (the weight gradients' dG^T) is packed when two or more panels reuse
-      // the block: read in place, each step of k is a new cache line and page (dW += dG^T X
-      // at LSTM large: 66 -> 113 GFLOP/s on one core of the 2 MB-L2 Xeon). Rows of a plain A
-      // are read in place: packing them measured 4-15% slower on the same machine.
+      // the block: read in place, each step of k is a new cache line and page. Rows of a plain
+      // A are read in place: packing them is slower (docs/ARCHITECTURE.md).
       // (Packed whenever its row sums are asked for: even for one panel, or a one-row A.)
       const bool packed =
           apack && rsa == 1 && ((csa != 1 && p1 - p0 >= 2) || asum) && kc <= kKC;
@@ -112,7 +111,7 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
       // The next panel's slice (2*kc lines of 64 bytes for a 128-byte panel row) is
       // prefetched into L2 in shares over this panel's tiles: a packed B larger than L2
       // otherwise reaches each panel's first tile from L3 on demand, at a fraction of the
-      // rate the kernel consumes it (measured on a 2 MB-L2 Xeon: +5-10% on big products).
+      // rate the kernel consumes it.
       const int64_t tiles = (rows + MR - 1) / MR;
       const int64_t lines = kc * NR * static_cast<int64_t>(sizeof(T)) / 64;
       const int64_t share = (lines + tiles - 1) / tiles;

@@ -96,8 +96,7 @@ void pack_panel(const T* B, int64_t ldb, bool transB, int64_t K, int NR, Col col
     int j = 0;
 #if defined(__SSE2__)
     // float: 4 columns x 4 steps of k at a time, as 4x4 transposes in SSE registers (every
-    // x86-64 has them). Element by element the pass ran at ~1 ns per element: packing W_ih
-    // and W_hh of a GRU at B = 1, H = 256 took 22 + 36 us, now 8 + 17-22 (2-core Xeon).
+    // x86-64 has them): about twice as fast as element by element (docs/ARCHITECTURE.md).
     if constexpr (std::is_same<T, float>::value) {
       for (; j + 4 <= NR; j += 4) {
         const int64_t c0 = col(j), c1 = col(j + 1), c2 = col(j + 2), c3 = col(j + 3);
@@ -226,8 +225,7 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   // By column panels when there are enough (each thread then reads all of A, in place, and
   // only its panels of B); but a transposed A (the weight gradients' dG^T, packed per thread
   // block by block from memory) is split by rows, so that each thread reads and packs only its
-  // half of it: dW += dG^T X on the 2-core Xeon, 2 threads, LSTM medium 245 -> 267 GFLOP/s,
-  // large 266 -> 285, xlarge 294 -> 311, while the plain-A products split by rows got slower.
+  // half of it (the plain-A products split by rows got slower; docs/ARCHITECTURE.md, "GEMM").
   // Row sums of A: by rows, so that each row is summed by one thread.
   const bool split_n = (transA && mblocks >= nt) || asum
                            ? false

@@ -23,8 +23,7 @@ namespace gemm {
 
 // Storage on 64-byte (cache line) boundaries. The kernels load a panel's rows 64 bytes at a
 // time; std::vector's storage is only 16-byte aligned (a big one sits 16 bytes into its pages),
-// which made every such load straddle two lines: on the 2 MB-L2 Xeon a batch-1 step product
-// (K 256, N 512, from L2) ran at ~105 GB/s instead of ~165.
+// which made every such load straddle two lines (docs/ARCHITECTURE.md, "Memory").
 template <typename T>
 struct CacheAligned {
   using value_type = T;

@@ -33,19 +33,18 @@ using SerialFn = void (*)(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const 
 // each pass over C would cost a reload), and with reverse = true goes over the panels in
 // descending order: alternating the order from step to step, the panels a step read last --
 // still in L2 -- are the first the next step needs. Each element of C is the same chain of FMAs
-// in either panel order, so results do not depend on it. Measured on the 2 MB-L2 Xeon, 2
-// threads, the step products of LSTM xlarge (K 1024, 8 MB of weights per thread): 305-309 ->
-// 320-335 GFLOP/s; of its backward (K 2048): +2-4%; at 2 MB per thread or less: unchanged.
+// in either panel order, so results do not depend on it. It pays when a thread's weights
+// exceed L2 (docs/ARCHITECTURE.md, "GEMM micro-kernels and drivers").
 struct Walk {
   bool step = false;
   bool reverse = false;
 };
 
 // Blocking shared by every ISA. KC: depth of one pass over a panel; MC: rows of A per block.
-// On Zen 5 (48 KB L1, 1 MB L2) KC = 512 ran the LSTM sizes' products 3-8% faster than 256 or
-// 384 (half the passes over C; the 64 KB panel slice is read from L2). Packing blocks of A
-// (BLIS style) measured slower here: at these shapes each thread re-packs all of A for only a
-// few panels, and the hardware streams the strided rows of A well enough.
+// KC = 512 beats 256 and 384 at the LSTM sizes (half the passes over C; the 64 KB panel slice
+// is read from L2). Blocks of A are not packed (BLIS style): at these shapes each thread would
+// re-pack all of A for only a few panels, and the hardware streams the strided rows of A well
+// enough (docs/ARCHITECTURE.md).
 constexpr int64_t kKC = 512;
 constexpr int64_t kMC = 96;
 

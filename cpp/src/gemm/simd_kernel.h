@@ -67,8 +67,7 @@ struct SimdKernel {
     const char* pfc = reinterpret_cast<const char*>(pf);
     const int64_t pf_end = pf_lines * 64, pf_step = pf_lines > kc ? 128 : 64;
     int64_t pf_off = 0;
-    // Two steps of k per iteration: 5-8% on the Xeon's products (interleaved runs; 4 steps
-    // gained nothing more, and on Zen 5 unrolling made no difference).
+    // Two steps of k per iteration (four gain nothing more; docs/ARCHITECTURE.md).
 #pragma GCC unroll 2
     for (int64_t k = 0; k < kc; ++k) {
       if (pf_off < pf_end) {
@@ -97,9 +96,8 @@ struct SimdKernel {
   // M*NV accumulators, each a chain of dependent FMAs, so a lone row (batch 1) would wait on
   // the FMA latency; P panels give P times the independent chains. Each element is still summed
   // over k in order, so the result is bitwise that of run<M> panel by panel.
-  // P for M = 1 (M = 2 takes half): half the vector registers as accumulators. Measured on
-  // Zen 5 with H = 256 (K = 256, 16 panels): 8 panels per call stream the weights from L2 at
-  // ~220 GB/s, 4 panels at ~135; with K >= 512, 4 panels already reach ~230.
+  // P for M = 1 (M = 2 takes half): half the vector registers as accumulators, which streams
+  // the weights from L2 near its bandwidth even at K = 256 (docs/ARCHITECTURE.md).
   static constexpr int kWidePanels = Vt::kRegs / 2 / NV;
   template <int M, int P>
   static void run_panels(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp,

@@ -1,7 +1,6 @@
 // avx512::ukernel_12x32 (float) / 12x16 (double): AVX-512F register tiles, 24 accumulators.
 // 12 rows rather than 8: per step of k, 2 loads of B serve 24 FMAs instead of 16, which takes
-// a third off the bytes of B each FMA needs; on a 2 MB-L2 Xeon (2 FMA ports, ~85 GB/s from L2
-// per core) the LSTM large forward ran 7-10% faster, with batch 1 and small sizes unchanged.
+// a third off the bytes of B each FMA needs, which the L2 bandwidth limits (docs/ARCHITECTURE.md).
 // Built with -mavx512f (and -mfma) for this file only; chosen at run time by dispatch.cc.
 #include <immintrin.h>
 
@@ -43,9 +42,7 @@ struct F64x8 {
 constexpr int kMR = 12;
 
 // Float: full 12-row tiles of a plain or transposed A run the assembly tile
-// (asm_avx512_12x32.h); shorter tiles and other layouts the intrinsics. Measured on the 2 MB-L2
-// Xeon (one core, tile loop over 8-row blocks x 16-64 panels of a 512-deep B): 160-168 ->
-// 166-181 GFLOP/s.
+// (asm_avx512_12x32.h), the faster of the two; shorter tiles and other layouts the intrinsics.
 struct KF : SimdKernel<float, F32x16, 2> {
   using Base = SimdKernel<float, F32x16, 2>;
   template <int M>

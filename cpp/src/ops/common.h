@@ -100,9 +100,8 @@ inline OpsScratch& scratch() {
 
 // Threads for work of about `ns` nanoseconds on one thread: a team only when a call is long
 // enough that its fork and join are noise -- microseconds on an idle machine, but up to a
-// scheduler time slice when the cores are shared: on the 2-core VM, loaded by other
-// processes, a 0.05 ms MSE took 8-12 ms on two threads and 0.05 ms on one. Most of these ops
-// are memory-bound, so a second core gains them less than 2x even on an idle machine.
+// scheduler time slice when the cores are shared. Most of these ops are memory-bound, so a
+// second core gains them less than 2x even on an idle machine (docs/ARCHITECTURE.md).
 constexpr double kMinTeamNs = 1.0e6;
 inline int team_for_ns(double ns) {
   return ns < kMinTeamNs ? 1 : rnnfast::detail::threads_for(1.0e30);

@@ -9,10 +9,8 @@ off with --no-torch), and numpy.matmul: its BLAS threads are limited to n with t
 when that is installed (the bench extra); without it numpy's thread count cannot be set, so
 numpy takes part only at the thread count its BLAS runs at anyway (OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS, else every core): a 2-thread numpy must not be the yardstick of a 1-thread
-case. On the 2-core Zen 5 machine torch's MKL and NumPy's OpenBLAS both ran AVX2 kernels
-(about 110 and 125 GFLOP/s per core) while rnnfast's AVX-512 kernels reached about 245 (FMA
-peak 264); on the 2-core Xeon (AVX-512, 2 MB L2, FMA peak about 226 per core) MKL and OpenBLAS
-run AVX-512 kernels at about 145-170 per core, beside rnnfast's 130-155.
+case. Which library is fastest depends on the CPU: MKL and OpenBLAS pick AVX2 or AVX-512
+kernels by CPU model (rates measured on the project's machines: docs/ARCHITECTURE.md).
 Each shape is timed with suite.time_tasks (warm-up, then the median of ``repeats`` samples) and
 measured once per (library, shape, threads) in a run.
 

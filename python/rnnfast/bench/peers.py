@@ -246,9 +246,9 @@ def make_onnxruntime(p, threads, notes):
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # onnxruntime's workers spin between and after runs, as they do by default (about 30 ms
-        # after a run here): turning spinning off costs it up to 2x when its idle core must be
-        # woken up; the suite instead waits for the spinning to end before timing the next one.
+        # onnxruntime's workers spin between and after runs, as they do by default: turning
+        # spinning off slows it when its idle core must be woken up (docs/ARCHITECTURE.md); the
+        # suite instead waits for the spinning to end before timing the next one.
         try:
             session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         except Exception as e:

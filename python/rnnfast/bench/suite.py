@@ -86,8 +86,8 @@ CELL_SIZES = {"lstm_2x_bi": ("medium",), "gru_bi": ("classifier",),
 # What `python -m rnnfast` runs with no options, at 1 thread and at all cores: small enough
 # for the NumPy reference to keep the whole run under a minute on a 2-core machine. Cases in
 # QUICK_TOP_THREADS_ONLY run in the pass of the largest thread count only (lstm/medium at 1
-# thread alone would add about 11 s), and QUICK_MEMORY_CASES are the only ones whose memory is
-# measured (torch's fresh process takes about 1.5 s to start).
+# thread is the slowest case), and QUICK_MEMORY_CASES are the only ones whose memory is
+# measured (each takes a fresh torch process).
 QUICK_CASES = tuple([(c, s) for c in CELLS[:3] for s in ("small", "latency")]
                     + [("lstm", "medium")])
 QUICK_TOP_THREADS_ONLY = (("lstm", "medium"),)
@@ -613,10 +613,9 @@ def _running_threads(me):
 def wait_idle(max_wait=0.5, poll=0.0005, quiet=0.025):
     """Sleep until no other thread of the process burns CPU, for at most ``max_wait`` seconds.
 
-    Thread pools spin after a call before they sleep: on the 2-core VM this was written on,
-    OpenBLAS under NumPy about 0.1 s (2**28 cycles), onnxruntime about 30 ms, libgomp (rnnfast,
-    torch) about 8 ms. A spinning pool steals the cores of whatever is timed next: rnnfast and
-    torch right after the NumPy reference were measured 2x slower. Returns the seconds waited.
+    Thread pools (OpenBLAS under NumPy, onnxruntime, libgomp) spin after a call before they
+    sleep, and a spinning pool steals the cores of whatever is timed next (how long and how
+    much: docs/ARCHITECTURE.md, "Benchmark suite"). Returns the seconds waited.
 
     On Linux the threads' scheduler states are polled every ``poll`` seconds: idle is no other
     thread running or runnable in two polls in a row. A spinning thread is always runnable, so
@@ -659,9 +658,8 @@ def time_tasks(tasks, repeats, warmup=1, min_sample=0.002, settle=0.5):
     the previous one's threads are first let go idle (``wait_idle``, at most ``settle``
     seconds; 0 skips both steps) and, in the timed rounds, the next one is called untimed for
     at least ``REWARM`` seconds (at least once): after an idle pause the first calls are slower
-    on a VM (threads, vCPUs and caches warm up again). One call was not enough: on the 2-core
-    VM, torch's 1 ms inference right after the NumPy reference's 0.1 s of spinning measured
-    about 20% slower than without the reference, with 30 ms of calls it measured the same.
+    on a VM (threads, vCPUs and caches warm up again); one call was not enough
+    (docs/ARCHITECTURE.md, "Benchmark suite").
     """
     keys = list(tasks)
     previous = [None]
