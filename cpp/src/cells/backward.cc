@@ -230,12 +230,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const T* xin = x;
   if (L.packed && dw.dw_ih) {
     T* xp = ws.get<T>(detail::kXp, static_cast<size_t>(NR * I));
-    for (int64_t s = 0; s < NT; ++s)
-      for (int64_t j = 0; j < L.running(s); ++j) {
-        const int64_t b = L.seq(j);
-        std::memcpy(xp + L.pos(s, j) * I, x + row(time_index(s, b, NT, lengths, reverse), b) * I,
-                    sizeof(T) * I);
-      }
+    L.gather(x, I, xp);
     xin = xp;
   }
   // Weight and input gradients: one GEMM each over all positions.
@@ -245,12 +240,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     } else {  // in packed order, then to the caller's rows (zeros past each sequence's end)
       T* dxp = ws.get<T>(detail::kDxp, static_cast<size_t>(NR * I));
       gemm::gemm<T>(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dxp, I);
-      for (int64_t s = 0; s < NT; ++s)
-        for (int64_t j = 0; j < L.running(s); ++j) {
-          const int64_t b = L.seq(j);
-          std::memcpy(dx + row(time_index(s, b, NT, lengths, reverse), b) * I,
-                      dxp + L.pos(s, j) * I, sizeof(T) * I);
-        }
+      L.scatter(dxp, I, dx);
       for (int64_t b = 0; b < B; ++b)
         for (int64_t t = lengths[b]; t < NT; ++t) std::fill_n(dx + row(t, b) * I, I, T(0));
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "rnnfast/rnnfast.h"
@@ -113,6 +114,16 @@ struct Layout {
   }
   // Rows between slots j and j+1 of one step in the per-position arrays.
   int64_t slot_stride() const { return packed ? 1 : row.sb; }
+  // Packed: copies the caller's row of every running position ([T,B,n] or [B,T,n], n values
+  // each) from src to its packed row of dst (gather), or back (scatter).
+  template <typename V>
+  void gather(const V* src, int64_t n, V* dst) const { copy(src, n, dst, true); }
+  template <typename V>
+  void scatter(const V* src, int64_t n, V* dst) const { copy(src, n, dst, false); }
+
+ private:
+  template <typename V>
+  void copy(const V* src, int64_t n, V* dst, bool to_packed) const;
 };
 
 // The slots one thread of a time loop's team works on: f, f+q, f+2q, ... while running. Split
@@ -146,6 +157,17 @@ inline int64_t time_index(int64_t s, int64_t b, int64_t T, const int64_t* length
 inline int64_t prev_time(int64_t t, int64_t b, int64_t T, const int64_t* lengths, bool reverse) {
   const int64_t len = seq_len(b, T, lengths);
   return reverse ? (t + 1 < len ? t + 1 : -1) : t - 1;
+}
+
+template <typename V>
+void Layout::copy(const V* src, int64_t n, V* dst, bool to_packed) const {
+  for (int64_t s = 0; s < T; ++s)
+    for (int64_t j = 0; j < running(s); ++j) {
+      const int64_t b = seq(j);
+      const int64_t user = row(time_index(s, b, T, lengths, reverse), b), mine = pos(s, j);
+      std::memcpy(dst + (to_packed ? mine : user) * n, src + (to_packed ? user : mine) * n,
+                  sizeof(V) * n);
+    }
 }
 
 }  // namespace detail

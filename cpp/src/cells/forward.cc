@@ -119,12 +119,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   const T* xin = x;
   if (L.packed) {
     T* xp = ws.get<T>(detail::kXp, static_cast<size_t>(NR * I));
-    for (int64_t s = 0; s < NT; ++s)
-      for (int64_t j = 0; j < L.running(s); ++j) {
-        const int64_t b = L.seq(j);
-        std::memcpy(xp + L.pos(s, j) * I, x + row(time_index(s, b, NT, lengths, reverse), b) * I,
-                    sizeof(T) * I);
-      }
+    L.gather(x, I, xp);
     xin = xp;
   }
   T* bias = nullptr;
