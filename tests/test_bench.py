@@ -611,6 +611,8 @@ def test_ragged_case(full_report):
     assert p.mode == "lstm" and p.lengths.shape == (9,) and p.lengths.max() == 20
     assert 0 < p.token_fraction < 1
     assert ("lstm", "long") in suite._cases(["lstm_ragged"], None)
+    rep = _run(cases=[("lstm_ragged", TINY)], reference=False, torch=False)  # as --cells does
+    assert [c["cell"] for c in rep["cases"]] == ["lstm_ragged", "lstm"]
     case = next(c for c in full_report["cases"] if c["cell"] == "lstm_ragged")
     assert {"dx", "w_hh", "b_ih"} <= set(case["check"]["errors"]["numpy reference (float64)"]
                                          ["train"])

@@ -50,7 +50,7 @@ from . import peers
 __all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "QUICK_TOP_THREADS_ONLY",
            "SIZES", "STACKS", "MismatchError", "Problem", "StackedProblem", "all_cores",
            "default_threads", "flops", "gemm_shapes", "make_impl", "make_problem", "parse_size",
-           "run", "run_case", "time_tasks", "wait_idle"]
+           "run", "run_case", "time_tasks", "wait_idle", "with_partners"]
 
 # Module cells, run through rnnfast.nn: name -> (one-layer mode, layers, bidirectional, loss).
 # loss "outputs": the training step's loss weighs every output (y.backward(dy)); "final": only
@@ -794,7 +794,13 @@ def _cases(cells, sizes):
     for c in cells:
         for s in (sizes if sizes is not None else CELL_SIZES.get(c, DEFAULT_SIZES)):
             out.append(_case(c, s))
-    for c, s in list(out):
+    return with_partners(out)
+
+
+def with_partners(cases):
+    """cases, with the full-batch partner of each ragged case appended where missing."""
+    out = list(cases)
+    for c, s in cases:
         if c in RAGGED and (RAGGED[c], s) not in out:
             out.append((RAGGED[c], s))
     return out
@@ -838,7 +844,8 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
                    torch=torch, onnxruntime=onnxruntime, check=check, seed=seed,
                    gemm_repeats=max(1, int(gemm_repeats)))
     quick = cases is None and cells is None and sizes is None
-    cases = _cases(cells, sizes) if cases is None else [_case(c, s) for c, s in cases]
+    cases = _cases(cells, sizes) if cases is None else with_partners(
+        [_case(c, s) for c, s in cases])
     if quick and top_threads_only is None:
         top_threads_only = QUICK_TOP_THREADS_ONLY
     if quick and memory is True:
