@@ -500,20 +500,11 @@ void adagrad(const AdagradParam<T>& pr, int64_t i0, int64_t i1, const OptimScala
   else adagrad_t<T, false>(pr, i0, i1, s);
 }
 
+// constexpr so that each instruction set's table is constant-initialized: a file compiled
+// with -mavx512f must run no code at load time, or loading the library on a CPU without that
+// instruction set would fault before the dispatch could choose another.
 template <typename T>
-OpsTable<T> make_ops_table() {
-  OpsTable<T> t;
-  t.ce_fwd = ce_fwd<T>;
-  t.ce_bwd = ce_bwd<T>;
-  t.ce_prob_fwd = ce_prob_fwd<T>;
-  t.ce_prob_bwd = ce_prob_bwd<T>;
-  t.bce_fwd = bce_fwd<T>;
-  t.bce_bwd = bce_bwd<T>;
-  t.mse_fwd = mse_fwd<T>;
-  t.mse_bwd = mse_bwd<T>;
-  t.sgd = sgd<T>;
-  t.adam = adam<T>;
-  t.rmsprop = rmsprop<T>;
-  t.adagrad = adagrad<T>;
-  return t;
+constexpr OpsTable<T> make_ops_table() {
+  return {ce_fwd<T>, ce_bwd<T>, ce_prob_fwd<T>, ce_prob_bwd<T>, bce_fwd<T>, bce_bwd<T>,
+          mse_fwd<T>, mse_bwd<T>, sgd<T>, adam<T>, rmsprop<T>, adagrad<T>};
 }

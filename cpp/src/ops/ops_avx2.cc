@@ -14,7 +14,7 @@ namespace {
 #include "cells/activations.h"
 #include "ops/kernels.h"
 
-const Ops kTable = {"avx2", make_ops_table<float>(), make_ops_table<double>()};
+constexpr Ops kTable = {"avx2", make_ops_table<float>(), make_ops_table<double>()};
 
 }  // namespace
 

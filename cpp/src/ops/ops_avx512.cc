@@ -17,7 +17,7 @@ namespace {
 #include "cells/activations.h"
 #include "ops/kernels.h"
 
-const Ops kTable = {"avx512", make_ops_table<float>(), make_ops_table<double>()};
+constexpr Ops kTable = {"avx512", make_ops_table<float>(), make_ops_table<double>()};
 
 }  // namespace
 

@@ -12,7 +12,7 @@ namespace {
 #include "cells/activations.h"
 #include "ops/kernels.h"
 
-const Ops kTable = {"portable", make_ops_table<float>(), make_ops_table<double>()};
+constexpr Ops kTable = {"portable", make_ops_table<float>(), make_ops_table<double>()};
 
 }  // namespace
 
