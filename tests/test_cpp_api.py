@@ -46,7 +46,9 @@ def test_ops_program(build_dir):
     float against double, layouts, closed forms, bitwise thread independence."""
     rc, out, counts = _program(build_dir, None, "rnnfast_test_ops")
     assert rc == 0 and counts is not None and counts[1] == 0, out[-6000:]
-    assert counts[0] >= 200, f"only {counts[0]} checks ran:\n{out[-3000:]}"
+    # every group but the threads' runs once per instruction set this CPU has (about 89 checks)
+    isas = int(re.search(r"(\d+) instruction sets", out).group(1))
+    assert isas >= 1 and counts[0] >= 85 * isas, f"only {counts[0]} checks ran:\n{out[-3000:]}"
 
 
 def test_api_bad_alloc(build_dir):

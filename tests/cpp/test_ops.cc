@@ -411,7 +411,8 @@ int main() {
     std::printf("FAIL unexpected exception: %s\n", e.what());
     ++g_failed;
   }
-  std::printf("test_ops (%d threads): %d passed, %d failed\n", rnnfast::get_num_threads(),
+  std::printf("test_ops (%d threads, %d instruction sets): %d passed, %d failed\n",
+              rnnfast::get_num_threads(), static_cast<int>(rnnfast::available_isas().size()),
               g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
