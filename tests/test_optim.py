@@ -281,6 +281,10 @@ def test_type_checks():
 SCHEDULERS = [
     ("StepLR", dict(step_size=3)),
     ("StepLR", dict(step_size=2, gamma=0.5)),
+    ("StepLR", dict(step_size=2.0, gamma=0.5)),        # a float step_size, as torch takes
+    ("StepLR", dict(step_size=2.5, gamma=0.5)),        # decays where t % 2.5 == 0: 5, 10
+    ("StepLR", dict(step_size=0.5, gamma=0.9)),        # every epoch
+    ("StepLR", dict(step_size=np.int64(3))),
     ("ExponentialLR", dict(gamma=0.9)),
     ("CosineAnnealingLR", dict(T_max=5)),
     ("CosineAnnealingLR", dict(T_max=4, eta_min=0.01)),
@@ -334,6 +338,29 @@ def test_reduce_on_plateau_matches_torch(kwargs):
         assert s.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-12)
         assert (s.best, s.num_bad_epochs, s.cooldown_counter) == \
             (ts.best, ts.num_bad_epochs, ts.cooldown_counter)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_step_lr_float_step_size_is_kept_and_bad_ones_raise():
+    torch, opt, topt = _lr_pair()
+    s = lr_scheduler.StepLR(opt, step_size=2.0)
+    ts = torch.optim.lr_scheduler.StepLR(topt, step_size=2.0)
+    assert s.step_size == ts.step_size and type(s.step_size) is type(ts.step_size) is float
+    # torch fails at the first step for 0 (ZeroDivisionError) and for non-numbers
+    # (TypeError); rnnfast raises at construction, naming the argument.
+    for bad, err in [(0, ZeroDivisionError), (0.0, ZeroDivisionError), ("2", TypeError),
+                     (None, TypeError)]:
+        ts = torch.optim.lr_scheduler.StepLR(topt, step_size=bad)
+        with pytest.raises(err):
+            ts.step()
+        with pytest.raises(ValueError if err is ZeroDivisionError else TypeError,
+                           match="step_size"):
+            lr_scheduler.StepLR(opt, step_size=bad)
+    for bad in (-2, -1.5, math.nan):         # torch takes these silently
+        with pytest.raises(ValueError, match=r"step_size: expected a value > 0"):
+            lr_scheduler.StepLR(opt, step_size=bad)
+    with pytest.raises(TypeError, match="step_size"):
+        lr_scheduler.StepLR(opt, step_size=True)
 
 
 def test_scheduler_state_dict_and_errors():

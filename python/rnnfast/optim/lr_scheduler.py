@@ -84,11 +84,26 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+def _check_period(name, value):
+    """A period in epochs: an int or a float > 0 (torch takes floats, e.g. 2.0 or 2.5, and
+    divides by them), kept as given; else TypeError / ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number (an int or a float), got "
+                        f"{type(value).__name__}")
+    if not value > 0:                   # also refuses nan
+        raise ValueError(f"{name}: expected a value > 0, got {value}")
+    return value
+
+
 class StepLR(LRScheduler):
-    """Multiply every group's lr by ``gamma`` every ``step_size`` epochs."""
+    """Multiply every group's lr by ``gamma`` every ``step_size`` epochs: at each epoch t > 0
+    with ``t % step_size == 0``, as torch (so a float such as 2.0 acts as 2, and 2.5 decays at
+    epochs 5, 10, ...). A ``step_size`` <= 0 raises ValueError here; torch accepts it and
+    fails at the first ``step()`` (0: ZeroDivisionError) or decays every |step_size| epochs
+    (negative values)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size = _check_int("step_size", step_size, 1)
+        self.step_size = _check_period("step_size", step_size)
         self.gamma = _check_real("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
