@@ -152,6 +152,65 @@ def test_updates_are_in_place_and_keep_dtype():
     assert all(v.dtype == np.float32 for k, v in opt.state[p].items() if k != "step")
 
 
+def _np_grad(p):
+    """A parameter's gradient (rnnfast's NumPy array or torch's tensor) as a NumPy copy."""
+    g = p.grad
+    return None if g is None else np.array(g.numpy() if hasattr(g, "numpy") else g)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict()),
+    ("AdamW", dict()), ("RMSprop", dict(centered=True)), ("Adagrad", dict()),
+])
+@pytest.mark.parametrize("layout", ["kernel", "numpy"])
+def test_step_bumps_versions_so_a_stale_graph_raises_as_torch(name, kwargs, layout):
+    """A graph recorded before step() that saved a parameter the step wrote refuses to run
+    backward, in both libraries; parameters the step skipped (no grad) keep their version.
+    ``numpy``: Fortran-ordered parameters, which take the NumPy update instead of the C++ one."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    init = [rng.standard_normal(s) for s in ((4, 3), (2, 4), (2, 4))]
+    x = rng.standard_normal((5, 3))
+    order = "F" if layout == "numpy" else "C"
+
+    def forward(lib, w1, w2, w3, x):
+        h = lib.tanh(x @ w1.T)
+        return (h @ w2.T).sum(), (h @ w3.T).sum()      # w2 and w3 are saved for h's gradient
+
+    ps = [nn.Parameter(np.array(a, order=order)) for a in init]
+    ts = [torch.nn.Parameter(torch.tensor(a)) for a in init]
+    opt, topt = getattr(optim, name)(ps, **kwargs), getattr(torch.optim, name)(ts, **kwargs)
+    for lib, params, o, xx in ((rnnfast, ps, opt, rnnfast.tensor(x)),
+                               (torch, ts, topt, torch.tensor(x))):
+        loss, other = forward(lib, *params, xx)
+        loss.backward(retain_graph=True)
+        params[2].grad = None                          # w3 is skipped by the step
+        o.step()
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            loss.backward()
+        # The other loss saved w3 (skipped) and x, not w1 (x needs no gradient): it runs.
+        for p in params:
+            p.grad = None
+        other.backward()
+        got = [[_np_grad(p) for p in params]]
+        # A graph recorded after the step runs.
+        for p in params:
+            p.grad = None
+        forward(lib, *params, xx)[0].backward()
+        got.append([_np_grad(p) for p in params])
+        if lib is rnnfast:
+            ours = got
+        else:
+            theirs = got
+    for a, b, want in zip(ours, theirs, ([False, True, False], [False, False, True])):
+        assert [g is None for g in a] == [g is None for g in b] == want
+        for ga, gb in zip(a, b):
+            if ga is not None:
+                np.testing.assert_allclose(ga, gb, **tol(np.float64))
+    for p, t in zip(ps, ts):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), **tol(np.float64))
+
+
 def test_zero_grad():
     p = nn.Parameter(np.ones(3))
     opt = optim.SGD([p], lr=0.1)

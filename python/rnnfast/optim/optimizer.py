@@ -2,8 +2,9 @@
 AdamW, RMSprop, Adagrad, and their base class Optimizer.
 
 Every update is done in place on ``p.data`` in the parameter's dtype (scalars stay Python
-floats, so float32 parameters are updated in float32 as in torch); parameters whose ``.grad``
-is None are skipped. For float32 and float64 parameters one C++ call updates a whole group
+floats, so float32 parameters are updated in float32 as in torch) and bumps the parameter's
+version, so a backward through a graph recorded before the step raises, as in torch;
+parameters whose ``.grad`` is None are skipped (and keep their version). For float32 and float64 parameters one C++ call updates a whole group
 (rnnfast/ops.h: torch's single-tensor formulas, the group's elements split over the threads);
 other dtypes take the NumPy update beside it (``_update``). ``state_dict()`` mirrors torch's: ``{"state": {index: {name: array}},
 "param_groups": [{option: value, ..., "params": [index, ...]}]}`` with NumPy arrays (copies) in
@@ -21,7 +22,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from ..tensor import Tensor, enable_grad
+from ..tensor import Tensor, _Version, enable_grad
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
 
@@ -177,6 +178,12 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
+                # The step writes p in place: bump its version (shared with its views), so a
+                # graph recorded before the step that saved p refuses to backward, as torch's.
+                c = p._vcount
+                if c is None:
+                    c = p._vcount = _Version()
+                c.n += 1
                 grad = np.asarray(p.grad)
                 if grad.dtype != p.dtype:
                     grad = grad.astype(p.dtype)
