@@ -790,6 +790,69 @@ def test_embedding_bag_matches_torch(torch, mode, layout):
         np.testing.assert_allclose(po.grad, pt.grad.numpy(), **tol(np.float64))
 
 
+@pytest.mark.parametrize("cls", ["Embedding", "EmbeddingBag"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("freeze", [True, False])
+@pytest.mark.parametrize("padding_idx", [None, 1, -2])
+def test_from_pretrained_matches_torch(torch, cls, dtype, freeze, padding_idx):
+    vectors = RNG.standard_normal((6, 3)).astype(dtype)        # the padding row is not zero
+    src, tsrc = rnnfast.tensor(vectors.copy()), torch.tensor(vectors.copy())
+    kw = dict(freeze=freeze, padding_idx=padding_idx)
+    if cls == "EmbeddingBag":
+        kw["mode"] = "sum"
+    m = getattr(nn, cls).from_pretrained(src, **kw)
+    t = getattr(torch.nn, cls).from_pretrained(tsrc, **kw)
+    assert (m.num_embeddings, m.embedding_dim, m.padding_idx) == \
+        (t.num_embeddings, t.embedding_dim, t.padding_idx)
+    assert m.weight.requires_grad == t.weight.requires_grad == (not freeze)
+    assert_same(m.weight, t.weight)                            # same dtype, rows kept as given
+    assert np.shares_memory(m.weight.data, src.data)           # no copy, as torch's
+    assert t.weight.data_ptr() == tsrc.data_ptr()
+    assert list(m.state_dict()) == list(t.state_dict())
+    idx = np.array([[1, 4, 1], [0, 5, 4]])
+    yo, yt = m(rnnfast.tensor(idx)), t(torch.tensor(idx))
+    assert_same(yo, yt)
+    assert yo.requires_grad == yt.requires_grad == (not freeze)
+    if not freeze:
+        cot = RNG.standard_normal(tuple(yt.shape))
+        (yo * cot).sum().backward()
+        (yt * torch.tensor(cot, dtype=yt.dtype)).sum().backward()
+        np.testing.assert_allclose(m.weight.grad, t.weight.grad.numpy(), **tol(dtype))
+        if padding_idx is not None:
+            assert not m.weight.grad[padding_idx].any()
+        rnnfast.optim.SGD(m.parameters(), lr=0.5).step()
+        torch.optim.SGD(t.parameters(), lr=0.5).step()
+        assert_same(src, tsrc)                                  # trained through the share
+
+
+def test_from_pretrained_errors(torch):
+    w = rnnfast.randn(4, 3)
+    tw = torch.randn(4, 3)
+    for name in ("Embedding", "EmbeddingBag"):
+        ours, theirs = getattr(nn, name), getattr(torch.nn, name)
+        with pytest.raises(AssertionError, match="2-dimensional"):
+            theirs.from_pretrained(tw[0])
+        with pytest.raises(ValueError, match=r"embeddings: expected 2 dims .* got shape \(3,\)"):
+            ours.from_pretrained(w[0])
+        with pytest.raises(TypeError, match="embeddings: expected float32 or float64 data, "
+                                            "got dtype int64"):
+            ours.from_pretrained(rnnfast.ones(4, 3, dtype=rnnfast.long))
+        with pytest.raises(ValueError, match="max_norm"):
+            ours.from_pretrained(w, max_norm=1.0)
+        with pytest.raises(ValueError, match="scale_grad_by_freq"):
+            ours.from_pretrained(w, scale_grad_by_freq=True)
+        with pytest.raises(AssertionError):
+            theirs.from_pretrained(tw, padding_idx=4)
+        with pytest.raises(ValueError, match=r"padding_idx: expected a value in \[-4, 3\], got 4"):
+            ours.from_pretrained(w, padding_idx=4)
+    with pytest.raises(ValueError, match="sparse"):
+        nn.Embedding.from_pretrained(w, sparse=True)
+    bag = nn.EmbeddingBag.from_pretrained(w, sparse=True)       # accepted: a dense gradient
+    assert bag.sparse and bag(rnnfast.tensor([[0, 1]])).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"_weight: expected shape \(5, 3\)"):
+        nn.Embedding(5, 3, _weight=w)
+
+
 def test_embedding_bag_errors():
     bag = nn.EmbeddingBag(5, 2, mode="mean")
     with pytest.raises(ValueError, match="offsets: required"):

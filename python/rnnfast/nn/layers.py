@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from ..tensor import as_tensor, default_generator
+from .. import _device
+from ..tensor import Tensor, as_tensor, default_generator
 from . import functional as F
 from .module import Module, Parameter, _check_size, _float_dtype
 
@@ -55,31 +56,94 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
+def _check_padding_idx(padding_idx, n):
+    """None, or an int in [-n, n) stored non-negative (as torch); else TypeError/ValueError."""
+    if padding_idx is None:
+        return None
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+        raise TypeError(f"padding_idx: expected an int or None, got "
+                        f"{type(padding_idx).__name__}")
+    if not -n <= padding_idx < n:
+        raise ValueError(f"padding_idx: expected a value in [{-n}, {n - 1}], got {padding_idx}")
+    return int(padding_idx) % n
+
+
+def _given_weight(weight, name):
+    """A given embedding table (an rnnfast Tensor or a NumPy array; other array-likes are
+    converted) as its 2-D float32 / float64 array, not copied: as in torch, the module's
+    weight then shares memory with it."""
+    arr = weight.data if isinstance(weight, Tensor) else weight
+    if not isinstance(arr, np.ndarray):
+        arr = as_tensor(arr, name=name).data
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected 2 dims (num_embeddings, embedding_dim), got shape "
+                         f"{arr.shape}")
+    if arr.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{name}: expected float32 or float64 data, got dtype {arr.dtype}")
+    return arr
+
+
+def _check_unsupported(max_norm, scale_grad_by_freq):
+    if max_norm is not None:
+        raise ValueError(f"max_norm: renormalizing rows in place is not supported; expected "
+                         f"None, got {max_norm!r}")
+    if scale_grad_by_freq:
+        raise ValueError(f"scale_grad_by_freq: not supported; expected False, got "
+                         f"{scale_grad_by_freq!r}")
+
+
 class Embedding(Module):
     """A lookup table: integer indices of any shape -> rows of weight (num_embeddings,
     embedding_dim), initialized N(0, 1). The ``padding_idx`` row starts at zero and gets no
-    gradient. Indices must be integers in [0, num_embeddings)."""
+    gradient. Indices must be integers in [0, num_embeddings).
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32):
+    torch's signature; ``max_norm``, ``scale_grad_by_freq`` and ``sparse=True`` are not
+    supported (ValueError). ``_weight`` (with ``_freeze``) is a given table, used without a
+    copy and without zeroing the padding row, as ``from_pretrained`` does.
+
+    Example::
+
+        emb = nn.Embedding.from_pretrained(rnnfast.tensor([[1.0, 2.3], [4.0, 5.1]]))
+        emb(rnnfast.tensor([1]))        # tensor([[4. , 5.1]]); emb.weight.requires_grad False
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+                 norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
+                 _freeze=False, device=None, dtype=None):
         super().__init__()
+        _device.check_device(device)
         self.num_embeddings = _check_size(num_embeddings, "num_embeddings")
         self.embedding_dim = _check_size(embedding_dim, "embedding_dim")
-        if padding_idx is not None:
-            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
-                raise TypeError(f"padding_idx: expected an int or None, got "
-                                f"{type(padding_idx).__name__}")
-            n = self.num_embeddings
-            if not -n <= padding_idx < n:
-                raise ValueError(f"padding_idx: expected a value in [{-n}, {n - 1}], got "
-                                 f"{padding_idx}")
-            padding_idx = int(padding_idx) % n          # torch stores it non-negative
-        self.padding_idx = padding_idx
-        dt = _float_dtype(dtype)
-        w = default_generator().standard_normal((self.num_embeddings,
-                                                  self.embedding_dim)).astype(dt)
-        if padding_idx is not None:
-            w[padding_idx] = 0
-        self.weight = Parameter(w)
+        _check_unsupported(max_norm, scale_grad_by_freq)
+        if sparse:
+            raise ValueError(f"sparse: sparse gradients are not supported; expected False, got "
+                             f"{sparse!r}")
+        self.padding_idx = _check_padding_idx(padding_idx, self.num_embeddings)
+        self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = \
+            None, norm_type, False, False
+        shape = (self.num_embeddings, self.embedding_dim)
+        if _weight is not None:
+            w = _given_weight(_weight, "_weight")
+            if w.shape != shape:
+                raise ValueError(f"_weight: expected shape {shape} (num_embeddings, "
+                                 f"embedding_dim), got {w.shape}")
+        else:
+            dt = _float_dtype(np.float32 if dtype is None else dtype)
+            w = default_generator().standard_normal(shape).astype(dt)
+            if self.padding_idx is not None:
+                w[self.padding_idx] = 0
+        self.weight = Parameter(w, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
+                        norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+        """An Embedding whose weight is ``embeddings`` (2-D, float32 or float64, kept as it is:
+        no copy, its dtype, its padding row untouched), trainable unless ``freeze``; as
+        torch.nn.Embedding.from_pretrained. The ``padding_idx`` row gets no gradient."""
+        w = _given_weight(embeddings, "embeddings")
+        return cls(w.shape[0], w.shape[1], _weight=w, _freeze=freeze, padding_idx=padding_idx,
+                   max_norm=max_norm, norm_type=norm_type,
+                   scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
     def forward(self, indices):
         return F.embedding(indices, self.weight, self.padding_idx)

@@ -13,6 +13,7 @@ import numpy as np
 from .. import _device
 from ..tensor import default_generator
 from . import functional as F
+from .layers import _check_padding_idx, _check_unsupported, _given_weight
 from .module import Module, Parameter, _check_size, _float_dtype
 
 __all__ = ["EmbeddingBag"]
@@ -28,6 +29,8 @@ class EmbeddingBag(Module):
         include_last_offset: offsets hold one more entry, the input's length.
         sparse: accepted; gradients are dense.
         dtype: float32 (default) or float64.
+        _weight: a given table (float32 or float64), used as it is: no copy, its dtype, its
+            padding row untouched (torch's; see ``from_pretrained``).
 
     Inputs: ``input`` 2-D (B, N), each row a bag, or 1-D (N,) with ``offsets`` (B,), the
     start of each bag; optional ``per_sample_weights`` of the input's shape (mode 'sum').
@@ -48,34 +51,39 @@ class EmbeddingBag(Module):
         self.embedding_dim = _check_size(embedding_dim, "embedding_dim")
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"mode: expected 'sum', 'mean' or 'max', got {mode!r}")
-        if max_norm is not None:
-            raise ValueError(f"max_norm: not supported, expected None, got {max_norm!r}")
-        if scale_grad_by_freq:
-            raise ValueError("scale_grad_by_freq: not supported, expected False")
+        _check_unsupported(max_norm, scale_grad_by_freq)
         n = self.num_embeddings
-        if padding_idx is not None:
-            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
-                raise TypeError(f"padding_idx: expected an int or None, got "
-                                f"{type(padding_idx).__name__}")
-            if not -n <= padding_idx < n:
-                raise ValueError(f"padding_idx: expected a value in [{-n}, {n - 1}], got "
-                                 f"{padding_idx}")
-            padding_idx = int(padding_idx) % n
+        padding_idx = _check_padding_idx(padding_idx, n)
         self.mode, self.sparse = mode, bool(sparse)
         self.include_last_offset = bool(include_last_offset)
         self.padding_idx = padding_idx
         self.max_norm, self.norm_type, self.scale_grad_by_freq = None, norm_type, False
-        dt = _float_dtype(np.float32 if dtype is None else dtype)
         if _weight is not None:
-            w = np.array(_weight.data if hasattr(_weight, "data") else _weight, dtype=dt)
+            # torch's: the given table itself (no copy, its dtype, the padding row untouched)
+            w = _given_weight(_weight, "_weight")
             if w.shape != (n, self.embedding_dim):
                 raise ValueError(f"_weight: expected shape {(n, self.embedding_dim)}, got "
                                  f"{w.shape}")
         else:
+            dt = _float_dtype(np.float32 if dtype is None else dtype)
             w = default_generator().standard_normal((n, self.embedding_dim)).astype(dt)
             if padding_idx is not None:
                 w[padding_idx] = 0
         self.weight = Parameter(w)
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, mode="mean", sparse=False,
+                        include_last_offset=False, padding_idx=None):
+        """An EmbeddingBag whose weight is ``embeddings`` (2-D, float32 or float64, kept as it
+        is: no copy, its dtype, its padding row untouched), trainable unless ``freeze``; as
+        torch.nn.EmbeddingBag.from_pretrained."""
+        w = _given_weight(embeddings, "embeddings")
+        bag = cls(w.shape[0], w.shape[1], max_norm=max_norm, norm_type=norm_type,
+                  scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse, _weight=w,
+                  include_last_offset=include_last_offset, padding_idx=padding_idx)
+        bag.weight.requires_grad = not freeze
+        return bag
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return F.embedding_bag(input, self.weight, offsets, mode=self.mode,
