@@ -474,11 +474,44 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm, dtype):
         p.grad, t.grad = g.copy(), torch.from_numpy(g.copy())
     total = nn.utils.clip_grad_norm_(ps, max_norm, norm_type=norm_type)   # last has no grad
     ttotal = torch.nn.utils.clip_grad_norm_(ts, max_norm, norm_type=norm_type)
-    assert isinstance(total, float)
-    assert total == pytest.approx(float(ttotal), rel=tol(dtype)["rtol"])
+    assert isinstance(total, rnnfast.Tensor) and not total.requires_grad
+    assert total.shape == tuple(ttotal.shape) == ()
+    assert total.dtype == np.dtype(dtype) and ttotal.dtype == torch.from_numpy(grads[0]).dtype
+    assert total.item() == pytest.approx(ttotal.item(), rel=tol(dtype)["rtol"])
+    assert float(total) == pytest.approx(float(ttotal), rel=tol(dtype)["rtol"])
     for p, t in zip(ps, ts):
         assert p.grad.dtype == np.dtype(dtype)
         np.testing.assert_allclose(p.grad, t.grad.numpy(), **tol(dtype))
+
+
+def test_clip_grad_norm_returns_a_tensor_used_as_torchs():
+    """The common uses of torch's 0-d result: item(), float(), comparisons, f-strings, str,
+    accumulation; the dtype is the gradients' (promoted), float32 without gradients."""
+    torch = pytest.importorskip("torch")
+    for dts in [(np.float32,), (np.float64,), (np.float32, np.float64), ()]:
+        g = [np.full(3, 2.0, dt) for dt in dts]
+        ps = [nn.Parameter(np.zeros(3, dt)) for dt in dts] + [nn.Parameter(np.zeros(2))]
+        ts = [torch.nn.Parameter(torch.zeros(3, dtype=torch.from_numpy(a).dtype)) for a in g]
+        for p, t, a in zip(ps, ts, g):
+            p.grad, t.grad = a.copy(), torch.from_numpy(a.copy())
+        n = nn.utils.clip_grad_norm_(ps, 1.0)
+        tn = torch.nn.utils.clip_grad_norm_(ts, 1.0)
+        assert n.dtype == tn.numpy().dtype and n.shape == () == tuple(tn.shape)
+        assert n.item() == pytest.approx(tn.item(), rel=1e-6)
+        assert type(n.item()) is type(tn.item()) is float
+        assert math.isclose(float(n), float(tn), rel_tol=1e-6)
+        for thr in (0.5, 3.0, 100.0):
+            assert bool(n > thr) == bool(tn > thr) and bool(n <= thr) == bool(tn <= thr)
+        assert f"{n:.3f}" == f"{tn:.3f}"
+        assert str(n).startswith("tensor(") and repr(n).startswith("tensor(")
+        total, ttotal = 0.0, 0.0
+        total += n
+        ttotal += tn
+        assert float(total) == pytest.approx(float(ttotal), rel=1e-6)
+        assert np.isfinite(n) and math.isfinite(n)
+        ga = nn.utils.get_total_norm(g)
+        gt = torch.nn.utils.get_total_norm([torch.from_numpy(a) for a in g])
+        assert ga.dtype == gt.numpy().dtype and ga.item() == pytest.approx(gt.item(), rel=1e-6)
 
 
 def test_clip_grad_norm_edge_cases():
@@ -486,6 +519,9 @@ def test_clip_grad_norm_edge_cases():
     p = nn.Parameter(np.ones(2))
     p.grad = np.array([3.0, 4.0])
     assert nn.utils.clip_grad_norm_(p, 1.0) == 5.0                             # one tensor
+    assert nn.utils.get_total_norm(p.grad).item() == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.get_total_norm([np.array([np.nan])], error_if_nonfinite=True)
     np.testing.assert_allclose(p.grad, [0.6, 0.8], rtol=1e-6)
     p.grad = np.array([np.inf, 1.0])
     with pytest.raises(RuntimeError, match="non-finite"):

@@ -1,6 +1,6 @@
 """torch.nn.utils' names: gradient clipping (clip_grad_norm_ and clip_grad_value_, in place
-on the parameters' ``.grad`` NumPy arrays) and, in ``rnnfast.nn.utils.rnn``, packed
-sequences.
+on the parameters' ``.grad`` NumPy arrays; norms returned as 0-d Tensors, as torch's) and, in
+``rnnfast.nn.utils.rnn``, packed sequences.
 
 Deliberately absent: foreach variants, parameter/vector conversion helpers, weight norm.
 """
@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ...tensor import Tensor
+from ...tensor import Tensor, _wrap
 from . import rnn
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "rnn"]
@@ -54,34 +54,50 @@ def _vector_norm(x, p):
     return float(np.sum(x ** p) ** (1.0 / p))
 
 
-def get_total_norm(grads, norm_type=2.0):
-    """The ``norm_type`` norm of all arrays in ``grads`` taken together (as one vector)."""
+def _total_norm(arrays, norm_type, error_if_nonfinite):
+    """(the joint norm as a float computed in float64, the result dtype: the arrays' common
+    float dtype, float32 for none, as torch's)."""
     p = _norm_type(norm_type)
-    norms = [_vector_norm(g, p) for g in grads]
-    return _vector_norm(np.array(norms), p) if norms else 0.0
-
-
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
-    """Scale all gradients together so that their joint ``norm_type`` norm is at most
-    ``max_norm``; returns the norm before clipping as a Python float (torch returns a 0-d
-    tensor). As torch: the scale is ``max_norm / (total + 1e-6)`` clamped to 1, applied to
-    every gradient; with ``error_if_nonfinite`` a nan/inf total raises RuntimeError."""
-    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"max_norm: expected a number, got {type(max_norm).__name__}")
-    grads = _grads(parameters)
-    if not grads:
-        return 0.0
-    total = get_total_norm(grads, norm_type)
+    total = _vector_norm(np.array([_vector_norm(a, p) for a in arrays]), p) if arrays else 0.0
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"The total norm of order {float(norm_type)} for gradients from "
                            f"`parameters` is non-finite ({total}), so it cannot be clipped. To "
                            f"disable this error and scale the gradients by the non-finite norm "
                            f"anyway, set `error_if_nonfinite=False`")
+    dt = np.result_type(*arrays) if arrays else np.dtype(np.float32)
+    return total, (dt if dt.kind == "f" else np.dtype(np.float32))
+
+
+def _norm_tensor(total, dtype):
+    return _wrap(np.array(total, dtype=dtype))
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """The ``norm_type`` norm of all ``tensors`` (NumPy arrays such as gradients, or Tensors)
+    taken together as one vector: a 0-d Tensor of their dtype, as torch's."""
+    if isinstance(tensors, (Tensor, np.ndarray)):
+        tensors = [tensors]
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    return _norm_tensor(*_total_norm(arrays, norm_type, error_if_nonfinite))
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False,
+                    foreach=None):
+    """Scale all gradients together so that their joint ``norm_type`` norm is at most
+    ``max_norm``; returns the norm before clipping as a 0-d Tensor of the gradients' dtype
+    (float32 when no parameter has a gradient), as torch: ``norm.item()``, ``float(norm)``,
+    ``f"{norm:.3f}"`` and comparisons work. The scale is ``max_norm / (total + 1e-6)``
+    clamped to 1, applied to every gradient in place; with ``error_if_nonfinite`` a nan/inf
+    total raises RuntimeError. ``foreach`` is accepted and ignored."""
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm: expected a number, got {type(max_norm).__name__}")
+    grads = _grads(parameters)
+    total, dt = _total_norm(grads, norm_type, error_if_nonfinite)
     # torch.nn.utils.clip_grad_norm_: g *= min(max_norm / (total + 1e-6), 1)
     coef = min(float(max_norm) / (total + 1e-6), 1.0) if not math.isnan(total) else math.nan
     for g in grads:
         g *= coef
-    return total
+    return _norm_tensor(total, dt)
 
 
 def clip_grad_value_(parameters, clip_value):
