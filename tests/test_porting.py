@@ -299,6 +299,119 @@ def test_sort_and_topk_indices_match_torch(torch, fn):
     assert_same(fn(rnnfast, rnnfast.tensor(X34)), fn(torch, torch.tensor(X34)))
 
 
+_IDX = np.array([2, 0, 2, -1, 2, 1, 0])           # repeats and a negative index
+_IDXP = np.array([2, 0, 2, 3, 2, 1, 0])           # index_select: torch takes no negatives
+_MASK = np.array([[True, False, True], [False, False, False], [True, True, True],
+                  [False, True, False]])
+# (name, input shape, gather: fn(x, T) with T making the library's tensor from NumPy data,
+#  np_index: the NumPy index of __getitem__ cases, for the np.add.at oracle)
+GATHER_CASES = [
+    ("rows", (4, 3), lambda x, T: x[T(_IDX)], _IDX),
+    ("rows_3d", (4, 2, 3), lambda x, T: x[T(_IDX)], _IDX),
+    ("rows_2d_index", (4, 3), lambda x, T: x[T(_IDX[:6].reshape(3, 2))], _IDX[:6].reshape(3, 2)),
+    ("rows_ellipsis", (4, 2, 3), lambda x, T: x[T(_IDX), ...], (_IDX, Ellipsis)),
+    ("rows_slice", (4, 3), lambda x, T: x[T(_IDX), :], (_IDX, slice(None))),
+    ("list", (4, 3), lambda x, T: x[[2, 0, 2, 2]], [2, 0, 2, 2]),
+    ("vector", (4,), lambda x, T: x[T(_IDX)], _IDX),
+    ("columns", (3, 4), lambda x, T: x[:, T(_IDX)], (slice(None), _IDX)),
+    ("pairs", (4, 4), lambda x, T: x[T(_IDX), T(_IDX[::-1].copy())], (_IDX, _IDX[::-1])),
+    ("mask", (4, 3), lambda x, T: x[T(_MASK)], _MASK),
+    ("int_and_array", (4, 3), lambda x, T: x[T(_IDX), 1], (_IDX, 1)),
+    ("index_select0", (4, 3), lambda x, T: x.index_select(0, T(_IDXP)), None),
+    ("index_select1", (3, 2, 4), lambda x, T: x.index_select(2, T(_IDXP)), None),
+    ("gather0", (4, 3), lambda x, T: x.gather(0, T(np.array([[0, 3, 3], [3, 3, 0]]))), None),
+    ("gather1", (3, 4), lambda x, T: x.gather(1, T(np.array([[0, 0, 3], [2, 2, 2]]))), None),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,shape,fn,np_index", GATHER_CASES,
+                         ids=[c[0] for c in GATHER_CASES])
+def test_gather_gradients_sum_repeats_as_torch(torch, name, shape, fn, np_index, dtype):
+    """The backward of indexing, index_select and gather (a scatter-add: the C++ row scatter
+    or one bincount) against torch, and for indexing against np.add.at: bitwise in float64
+    (both add each position's terms in order)."""
+    data = RNG.standard_normal(shape).astype(dtype)
+    xo = rnnfast.tensor(data, requires_grad=True)
+    xt = torch.tensor(data, requires_grad=True)
+    yo, yt = fn(xo, rnnfast.tensor), fn(xt, torch.tensor)
+    assert_same(yo, yt)
+    cot = RNG.standard_normal(yo.shape).astype(dtype)
+    (yo * cot).sum().backward()
+    (yt * torch.tensor(cot)).sum().backward()
+    assert xo.grad.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(xo.grad, xt.grad.numpy(), **tol(dtype))
+    if np_index is not None:
+        ref = np.zeros(shape, dtype)
+        np.add.at(ref, np_index, cot)
+        if dtype == np.float64:
+            np.testing.assert_array_equal(xo.grad, ref)
+        else:
+            np.testing.assert_allclose(xo.grad, ref, **tol(dtype))
+    # float16 (no C++ kernel): the float64 sums of the same terms, rounded once
+    x16 = rnnfast.tensor(data.astype(np.float16), requires_grad=True)
+    fn(x16, rnnfast.tensor).backward(rnnfast.tensor(cot.astype(np.float16)))
+    x64 = rnnfast.tensor(data.astype(np.float16).astype(np.float64), requires_grad=True)
+    fn(x64, rnnfast.tensor).backward(rnnfast.tensor(cot.astype(np.float16).astype(np.float64)))
+    assert x16.grad.dtype == np.float16
+    np.testing.assert_array_equal(x16.grad, x64.grad.astype(np.float16))
+
+
+def test_embedding_of_a_float16_table_sums_repeats_in_float64():
+    """F.embedding on a table the C++ kernel does not take (float16): the gradient is the
+    float64 sum of the same terms, rounded once; the padding row gets none."""
+    table = RNG.standard_normal((5, 3)).astype(np.float16)
+    idx = np.array([[4, 1, 4], [0, 4, 2]])
+    cot = RNG.standard_normal((2, 3, 3)).astype(np.float16)
+    w16 = rnnfast.tensor(table, requires_grad=True)
+    out = nn.functional.embedding(rnnfast.tensor(idx), w16, padding_idx=2)
+    np.testing.assert_array_equal(out.numpy(), table[idx])
+    out.backward(rnnfast.tensor(cot))
+    ref = np.zeros((5, 3))
+    np.add.at(ref, idx, cot.astype(np.float64))
+    ref[2] = 0
+    assert w16.grad.dtype == np.float16
+    np.testing.assert_array_equal(w16.grad, ref.astype(np.float16))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_row_scatters_are_deterministic_and_equal_add_at(dtype):
+    """Large enough for the C++ scatter to split rows over threads: 1 and 2 threads give the
+    same bits as np.add.at (rows summed in order of the indices), for indexing and for
+    EmbeddingBag's forward and backward."""
+    rng = np.random.default_rng(5)
+    V, D, n = 300, 64, 20000
+    idx = rng.integers(-V, V, n)
+    table = rng.standard_normal((V, D)).astype(dtype)
+    cot = rng.standard_normal((n, D)).astype(dtype)
+    ref = np.zeros((V, D), dtype)
+    np.add.at(ref, idx, cot)
+    bag_idx = rng.integers(0, V, n)
+    offsets = np.sort(rng.choice(np.arange(1, n), 99, replace=False))
+    offsets = np.concatenate([[0], offsets])
+    seg = np.searchsorted(offsets, np.arange(n), side="right") - 1
+    bag_ref = np.zeros((100, D), dtype)
+    np.add.at(bag_ref, seg, table[bag_idx])
+    bag_cot = rng.standard_normal((100, D)).astype(dtype)
+    bag_gref = np.zeros((V, D), dtype)
+    np.add.at(bag_gref, bag_idx, bag_cot[seg])
+    old = rnnfast.get_num_threads()
+    try:
+        for threads in (1, 2):
+            rnnfast.set_num_threads(threads)
+            x = rnnfast.tensor(table, requires_grad=True)
+            x[rnnfast.tensor(idx)].backward(rnnfast.tensor(cot))
+            np.testing.assert_array_equal(x.grad, ref)
+            w = rnnfast.tensor(table, requires_grad=True)
+            out = nn.functional.embedding_bag(rnnfast.tensor(bag_idx), w,
+                                              rnnfast.tensor(offsets), mode="sum")
+            np.testing.assert_array_equal(out.numpy(), bag_ref)
+            out.backward(rnnfast.tensor(bag_cot))
+            np.testing.assert_array_equal(w.grad, bag_gref)
+    finally:
+        rnnfast.set_num_threads(old)
+
+
 def test_max_forms_and_return_types(torch):
     x = rnnfast.tensor(XTIE)
     r = rnnfast.max(x, 1)

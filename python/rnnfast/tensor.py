@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import threading
 
 import numpy as np
@@ -560,6 +561,74 @@ def _is_basic_index(idx):
     return all(i is None or i is Ellipsis or isinstance(i, slice)
                or (isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)))
                for i in items)
+
+
+# Scatter-adds: the backward of gathers (advanced indexing, index_select, gather, embedding
+# bags). np.add.at over rows or several dims is slow; rows go to the C++ embedding scatter
+# (float32 / float64), everything else to one np.bincount over flat positions. Both add each
+# position's contributions in order, so results are deterministic.
+
+_ROW_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INT64 = np.dtype(np.int64)
+
+
+def _scatter_flat(lin, src, size, dtype):
+    """zeros(size) of ``dtype`` with each element of ``src`` added at its flat position in
+    ``lin`` (an integer array of src's size, values in [0, size)); sums in float64."""
+    out = np.bincount(np.ravel(lin), weights=np.ravel(src), minlength=size)
+    return out.astype(dtype, copy=False)
+
+
+def _scatter_rows(index, src, n):
+    """The (n, ...) array with ``src[i]`` added to row ``index[i]``: ``index`` an integer
+    array of any shape with values in [-n, n) (negatives count from the end), ``src`` of
+    shape ``index.shape + row shape``; np.add.at(zeros, index, src), computed fast."""
+    index = np.asarray(index)
+    rest = src.shape[index.ndim:]
+    flat = index.reshape(-1)                    # C-contiguous (a copy if index was not)
+    if flat.dtype != _INT64:
+        flat = flat.astype(_INT64)
+    D = math.prod(rest)
+    if src.dtype in _ROW_KERNEL_DTYPES:
+        src2 = np.ascontiguousarray(src).reshape(flat.size, D)
+        try:
+            out = _core.embedding_backward(src2, flat, n, -1)
+        except IndexError:      # negative indices, which the kernel refuses before any write
+            out = _core.embedding_backward(src2, flat % n, n, -1)
+    else:
+        lin = ((flat % n)[:, None] * D + np.arange(D)).reshape(-1)
+        out = _scatter_flat(lin, src, n * D, src.dtype)
+    return out.reshape((n,) + rest)
+
+
+def _row_index(idx):
+    """The integer array of an advanced index that only picks rows of dim 0 (``a``, ``[..]``,
+    ``(a,)``, ``(a, ...)``, ``(a, :, :)``), else None."""
+    if isinstance(idx, tuple):
+        if not idx or sum(r is Ellipsis for r in idx[1:]) > 1 or not all(
+                r is Ellipsis or (isinstance(r, slice) and r == slice(None)) for r in idx[1:]):
+            return None
+        idx = idx[0]
+    if isinstance(idx, (np.ndarray, list)):
+        try:
+            arr = np.asarray(idx)
+        except ValueError:                  # a ragged list: NumPy's indexing raised already
+            return None
+        if arr.dtype.kind in "iu":
+            return arr
+    return None
+
+
+def _index_backward(shape, idx, g):
+    """The gradient of ``data[idx]`` (``data`` of ``shape``, ``idx`` an advanced index):
+    zeros with ``g`` added wherever ``idx`` picked, repeated positions summing."""
+    rows = _row_index(idx)
+    if rows is not None and len(shape) >= 1:
+        return _scatter_rows(rows, g, shape[0])
+    size = math.prod(shape)
+    # NumPy's own indexing of the flat positions maps each element of g to its source.
+    lin = np.arange(size).reshape(shape)[idx]
+    return _scatter_flat(lin, g, size, g.dtype).reshape(shape)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1220,11 +1289,10 @@ class Tensor:
         shape = self.data.shape
 
         def backward(g):
+            if not basic:                   # repeated integer indices accumulate
+                return (_index_backward(shape, idx, g),)
             full = np.zeros(shape, dtype=g.dtype)
-            if basic:
-                full[idx] = g               # a basic index selects every element at most once
-            else:
-                np.add.at(full, idx, g)     # repeated integer indices accumulate
+            full[idx] = g                   # a basic index selects every element at most once
             return (full,)
         res = _make(out, (self,), backward, name="IndexBackward", saves=())
         return _view(res, self) if basic else res       # advanced indexing copies
@@ -1701,9 +1769,11 @@ class Tensor:
         shape = self.shape
 
         def backward(g):
-            full = np.zeros(shape, dtype=g.dtype)
-            np.add.at(full, (slice(None),) * d + (idx,), g)
-            return (full,)
+            if d == 0 and shape:
+                return (_scatter_rows(idx, g, shape[0]),)
+            size = math.prod(shape)
+            lin = np.take(np.arange(size).reshape(shape), idx, axis=d)
+            return (_scatter_flat(lin, g, size, g.dtype).reshape(shape),)
         return _make(np.take(self.data, idx, axis=d), (self,), backward,
                      name="IndexSelectBackward", saves=())
 
@@ -1721,16 +1791,14 @@ class Tensor:
         n = self.shape[d]
         if idx.size and (idx.min() < -n or idx.max() >= n):
             raise IndexError(f"index: out of range for dim {dim} of size {n}")
-        x = self.data[tuple(slice(0, s) if a != d else slice(None)
-                            for a, s in enumerate(idx.shape))]
+        region = tuple(slice(0, s) if a != d else slice(None) for a, s in enumerate(idx.shape))
+        x = self.data[region]
         shape = self.shape
 
         def backward(g):
-            full = np.zeros(shape, dtype=g.dtype)
-            grid = list(np.indices(idx.shape, sparse=True))
-            grid[d] = idx
-            np.add.at(full, tuple(grid), g)
-            return (full,)
+            size = math.prod(shape)
+            lin = np.take_along_axis(np.arange(size).reshape(shape)[region], idx, axis=d)
+            return (_scatter_flat(lin, g, size, g.dtype).reshape(shape),)
         return _make(np.take_along_axis(x, idx, axis=d), (self,), backward,
                      name="GatherBackward", saves=())
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ..tensor import Tensor, _make, _stable_sigmoid, _wrap, as_tensor, default_generator
+from ..tensor import (Tensor, _make, _scatter_flat, _scatter_rows, _stable_sigmoid, _wrap,
+                      as_tensor, default_generator)
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax",
@@ -146,8 +147,7 @@ def embedding(indices, weight, padding_idx=None) -> Tensor:
         return _make(out, (w,), backward_kernel, name="EmbeddingBackward")
 
     def backward(g):
-        gw = np.zeros(w.shape, dtype=g.dtype)
-        np.add.at(gw, idx, g)               # repeated indices accumulate
+        gw = _scatter_rows(idx, g, w.shape[0])      # repeated indices accumulate
         if padding_idx is not None:
             gw[padding_idx] = 0
         return (gw,)
@@ -264,8 +264,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     idx_k, seg_k = idx[keep], seg[keep]
     rows = w.data[idx_k]
     scale = None
-    out = np.zeros((B, D), dtype=w.dtype)
     if mode == "max":
+        out = np.zeros((B, D), dtype=w.dtype)
         arg = np.full((B, D), -1, dtype=np.int64)       # position in idx_k of each maximum
         starts = np.searchsorted(seg_k, np.arange(B))
         ends = np.searchsorted(seg_k, np.arange(B), side="right")
@@ -281,17 +281,17 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         if mode == "mean":
             counts = np.bincount(seg_k, minlength=B)
             scale = scale / np.maximum(counts, 1)[seg_k].astype(w.dtype)
-        np.add.at(out, seg_k, rows * scale[:, None])
+        out = _scatter_rows(seg_k, rows * scale[:, None], B)
 
     def backward(g):
         gw = gp = None
         if w.requires_grad:
-            gw = np.zeros(w.shape, dtype=g.dtype)
             if mode == "max":
                 b, d = np.nonzero(arg >= 0)
-                np.add.at(gw, (idx_k[arg[b, d]], d), g[b, d])
+                gw = _scatter_flat(idx_k[arg[b, d]] * D + d, g[b, d], V * D,
+                                   g.dtype).reshape(V, D)
             else:
-                np.add.at(gw, idx_k, g[seg_k] * scale[:, None])
+                gw = _scatter_rows(idx_k, g[seg_k] * scale[:, None], V)
         if psw is not None and psw.requires_grad:
             gflat = np.zeros(idx.shape, dtype=g.dtype)
             gflat[keep] = np.einsum("nd,nd->n", g[seg_k], rows)
