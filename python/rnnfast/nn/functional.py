@@ -11,6 +11,8 @@ NumPy code beside them, which stays as the reference the kernels are tested agai
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _core
@@ -71,7 +73,7 @@ def linear(input, weight, bias=None) -> Tensor:
         raise ValueError(f"input: expected shape (..., {in_f}) for in_features={in_f}, "
                          f"got {x.shape}")
     lead = x.shape[:-1]
-    rows = int(np.prod(lead, dtype=np.int64))
+    rows = math.prod(lead)
     if _kernel_dtype(x.data, w.data, None if b is None else b.data) is not None:
         x2, w2 = _c(x.data).reshape(rows, in_f), _c(w.data)
         out = _core.linear_forward(x2, w2, None if b is None else _c(b.data))
@@ -406,7 +408,7 @@ def _rcs(x, C):
     """(R, C, S) of an input (C,), (N, C) or (N, C, d1, ...): the kernels' view [R, C, S]."""
     if x.ndim == 1:
         return 1, C, 1
-    return x.shape[0], C, int(np.prod(x.shape[2:], dtype=np.int64))
+    return x.shape[0], C, math.prod(x.shape[2:])
 
 
 def _kernel_weight(weight, C, dt):
@@ -685,7 +687,7 @@ def _periodic(w, shape):
     """A weight that broadcasts to ``shape`` as the kernels read it: a flat array whose entry
     i % len is element i's (a weight over the trailing dims, e.g. pos_weight (C,)), or the
     weight broadcast to the whole shape; None stays None."""
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)
     if w is None or n == 0:
         return None                     # no elements: nothing to weigh
     ws = w.shape
