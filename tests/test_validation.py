@@ -4,6 +4,8 @@ Checked both through rnnfast.functional and directly against the binding (which 
 its own, as does the C++ API beneath it: the lengths check below is the C++ one).
 """
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -130,6 +132,46 @@ def test_binding_checks_its_own_arguments():
         _core.forward(**dict(good, lengths=np.array([1, 2, 3], np.int32)))
     with pytest.raises(TypeError, match="w_ih: expected dtype float32 or float64"):
         _core.forward(**dict(good, w_ih=p["w_ih"].astype(np.float16)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_arrays_that_went_through_pickle_are_accepted(dtype):
+    """An unpickled array's dtype is a different (equal) dtype object: the bindings compare
+    dtypes by equality, so every argument may come from pickle (multiprocessing, DataLoader
+    workers) and the results are those of the fresh arrays."""
+    p = _p(mode="lstm", proj=4, dtype=dtype)
+    unpickle = lambda a: pickle.loads(pickle.dumps(a))          # noqa: E731
+    assert unpickle(p["x"]).dtype is not p["x"].dtype
+    args = dict(cell=2, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"],
+                b_hh=p["b_hh"], w_hr=p["w_hr"], h0=p["h0"], c0=p["c0"],
+                lengths=np.array([4, 2, 3], np.int64), h_mask=None, reverse=False,
+                training=True)
+    fresh = _core.forward(**args)
+    pickled = _core.forward(**{k: unpickle(v) if isinstance(v, np.ndarray) else v
+                               for k, v in args.items()})
+    for a, b in zip(fresh, pickled):
+        np.testing.assert_array_equal(a, b)
+    y, h_n, c_n, reserve = fresh
+    bargs = dict(cell=2, reserve=reserve, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"],
+                 b_ih=p["b_ih"], b_hh=p["b_hh"], w_hr=p["w_hr"], lengths=args["lengths"],
+                 h_mask=None, reverse=False, dy=np.ones_like(y), dh_n=np.ones_like(h_n),
+                 dc_n=np.ones_like(c_n), y=y)
+    fresh_b = _core.backward(**bargs)
+    pickled_b = _core.backward(**{k: unpickle(v) if isinstance(v, np.ndarray) else v
+                                  for k, v in bargs.items()})
+    for a, b in zip(fresh_b, pickled_b):
+        np.testing.assert_array_equal(a, b)
+    a, b = unpickle(np.ones((3, 4), dtype)), unpickle(np.ones((4, 2), dtype))
+    out = unpickle(np.empty((3, 2), dtype))
+    _core.matmul(a, b, out)
+    np.testing.assert_array_equal(out, np.full((3, 2), 4.0))
+    # And through a module whose parameters and input went through pickle.
+    rnnfast.manual_seed(0)
+    lstm = rnnfast.nn.LSTM(5, 6, dtype=dtype)
+    ref = lstm(rnnfast.tensor(p["x"]))[0].numpy()
+    for w in lstm.parameters():
+        w.data = unpickle(w.data)
+    np.testing.assert_array_equal(lstm(unpickle(p["x"]))[0].numpy(), ref)
 
 
 def test_non_contiguous_inputs_give_correct_results():

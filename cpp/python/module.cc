@@ -64,7 +64,7 @@ Opt<T> get(const char* name, const py::object& o, bool required) {
     throw py::type_error(std::string(name) + ": expected a numpy array, got " +
                          std::string(py::str(o.get_type().attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(o);
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!a.dtype().equal(py::dtype::of<T>()))
     throw py::type_error(std::string(name) + ": expected dtype " +
                          std::string(py::str(py::dtype::of<T>())) + " (the dtype of w_ih), got " +
                          std::string(py::str(a.dtype())));
@@ -151,7 +151,7 @@ std::optional<py::array_t<int64_t>> get_lengths(const py::object& o, int64_t B) 
     throw py::type_error("lengths: expected a numpy int64 array, got " +
                          std::string(py::str(o.get_type().attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(o);
-  if (!a.dtype().is(py::dtype::of<int64_t>()))
+  if (!a.dtype().equal(py::dtype::of<int64_t>()))
     throw py::type_error("lengths: expected dtype int64, got " + std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style))
     throw py::value_error("lengths: expected a C-contiguous array");
@@ -402,8 +402,8 @@ bool is_float64(const py::object& w_ih) {
     throw py::type_error("w_ih: expected a numpy array, got " +
                          std::string(py::str(w_ih.get_type().attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(w_ih);
-  if (a.dtype().is(py::dtype::of<double>())) return true;
-  if (a.dtype().is(py::dtype::of<float>())) return false;
+  if (a.dtype().equal(py::dtype::of<double>())) return true;
+  if (a.dtype().equal(py::dtype::of<float>())) return false;
   throw py::type_error("w_ih: expected dtype float32 or float64, got " +
                        std::string(py::str(a.dtype())));
 }
