@@ -42,16 +42,23 @@ def _norm_type(norm_type):
 
 
 def _vector_norm(x, p):
-    x = np.abs(np.asarray(x, dtype=np.float64).ravel())
+    x = np.asarray(x).ravel()
     if x.size == 0:
         return 0.0
+    if x.dtype.kind != "f" or x.dtype.itemsize < 4:  # ints, bools, float16, complex
+        x = np.abs(x).astype(np.float64)
+    if p == 2:  # the common case, without float64 copies: squares summed in float64
+        return math.sqrt(float(np.add.reduce(np.square(x), dtype=np.float64)))
+    x = np.abs(x)
     if p == math.inf:
         return float(x.max())
     if p == -math.inf:
         return float(x.min())
     if p == 0:
         return float(np.count_nonzero(x))
-    return float(np.sum(x ** p) ** (1.0 / p))
+    if p == 1:
+        return float(np.add.reduce(x, dtype=np.float64))
+    return float(np.sum(x.astype(np.float64) ** p) ** (1.0 / p))
 
 
 def _total_norm(arrays, norm_type, error_if_nonfinite):
