@@ -121,13 +121,18 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
         const T* bsp = bs ? bs + p * NR : nullptr;
         const int n = static_cast<int>(imin(NR, N - p * NR));
         const T* nx = next >= 0 ? Bp + next * K * NR + pc * NR : nullptr;
-        for (int64_t i = ic, t = 0; i < mc_end; i += MR, ++t) {
-          const int m = static_cast<int>(imin(MR, mc_end - i));
+        for (int64_t i = ic, t = 0, m = 0; i < mc_end; i += m, ++t) {
+          // A last tile of a few rows has too few accumulators to hide the FMA latency: with
+          // at most MR/2 rows past a full tile, the two share the rows evenly (7 -> 4 + 3
+          // instead of 6 + 1). Each element is still summed over k in order: bitwise the same.
+          // A packed A is laid out in tiles of MR rows and keeps them.
+          const int64_t left = mc_end - i;
+          m = !packed && left > MR && left - MR <= MR / 2 ? (left + 1) / 2 : imin(MR, left);
           const T* a = packed ? apack + t * MR * kc : A + i * rsa + pc * csa;
           T* c = C + i * ldc + p * NR;
           const int64_t first = t * share;
           const int64_t count = nx && first < lines ? imin(share, lines - first) : 0;
-          run_rows<T, MR, UK>(m, kc, a, brsa, bcsa, bp, c, ldc, n, b, bsp,
+          run_rows<T, MR, UK>(static_cast<int>(m), kc, a, brsa, bcsa, bp, c, ldc, n, b, bsp,
                               count ? nx + first * (64 / sizeof(T)) : nullptr, count);
         }
       };
