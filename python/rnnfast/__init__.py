@@ -32,8 +32,17 @@ __all__ = ["functional", "reference", "set_num_threads", "get_num_threads", "__v
            ] + list(_torch_api.__all__)
 
 
+# Whether set_num_threads was called: until then rnnfast.torch's modules follow
+# torch.get_num_threads(), so that rnnfast and torch size their thread teams alike.
+_threads_explicit = False
+
+
 def set_num_threads(n):
-    """Set the number of threads the kernels use (like torch.set_num_threads)."""
+    """Set the number of threads the kernels use (like torch.set_num_threads).
+
+    Once called, rnnfast.torch's modules use this count too instead of following
+    torch.get_num_threads()."""
+    global _threads_explicit
     if isinstance(n, _builtins.bool) or not isinstance(n, (_builtins.int,)) \
             and not hasattr(n, "__index__"):
         raise TypeError(f"n: expected an int, got {type(n).__name__}")
@@ -41,6 +50,7 @@ def set_num_threads(n):
     if n < 1:
         raise ValueError(f"n: expected a thread count >= 1, got {n}")
     _core.set_num_threads(n)
+    _threads_explicit = True
 
 
 def get_num_threads():

@@ -1,0 +1,435 @@
+"""torch.nn.RNN, LSTM, GRU and the cells RNNCell, LSTMCell, GRUCell, running rnnfast's kernels.
+
+Each class subclasses its torch.nn counterpart: the constructor, the parameters (names,
+shapes, initialization, the Parameter objects themselves), ``state_dict``, ``repr`` and the
+call are torch's; only ``forward`` differs, running one ``torch.ops.rnnfast.rnn_layer`` per
+layer (both directions of a bidirectional layer in one call) and torch's own ops around it
+(inter-layer dropout, concatenation, packing). Extras: ``lengths=`` on the call (ragged
+batches without packing) and ``recurrent_dropout=`` in the constructor.
+
+Not supported, and refused with an exception saying so: tensors on a device other than the
+CPU, dtypes other than float32 and float64, double backward (see _ops.py).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from ._ops import MODES, layer as _rnn_layer
+
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "InputError"]
+
+_DTYPES = (torch.float32, torch.float64)
+_SLOT = {"weight_ih": 0, "weight_hh": 1, "bias_ih": 2, "bias_hh": 3, "weight_hr": 4}
+
+
+class InputError(ValueError, RuntimeError):
+    """A module call's arguments do not fit the module (shapes, sizes): a ValueError, and a
+    RuntimeError too, the class torch.nn raises for the same mistakes."""
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+def _check_params(module, w):
+    """The parameters must be what the kernels run: CPU, float32 or float64."""
+    name = type(module).__name__
+    if w.device.type != "cpu":
+        raise ValueError(
+            f"{name}: rnnfast.torch runs on the CPU only, but the parameters are on {w.device}: "
+            "move the model to the CPU (model.cpu()), or revert it (rnnfast.torch.revert) to run "
+            "torch's own kernels on that device")
+    if w.dtype not in _DTYPES:
+        raise TypeError(
+            f"{name}: rnnfast.torch runs float32 and float64, but the parameters are {w.dtype}: "
+            "convert the model (model.float() or model.double()), or revert it "
+            "(rnnfast.torch.revert) to run torch's own kernels in that dtype")
+
+
+def _check_tensor(module, name, t, dtype):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if t.device.type != "cpu":
+        raise ValueError(
+            f"{name}: rnnfast.torch runs on the CPU only, got a tensor on {t.device}: move it "
+            "and the model to the CPU, or revert the model (rnnfast.torch.revert) to run "
+            "torch's own kernels on that device")
+    if t.dtype != dtype:  # torch's message (RNNBase.check_input)
+        raise ValueError(
+            f"{name}: {type(module).__name__} input dtype ({t.dtype}) does not match weight "
+            f"dtype ({dtype}). Convert input: input.to({dtype}), or convert model: "
+            f"model.to({t.dtype})")
+
+
+def _lengths(lengths, B, batched):
+    """``lengths=`` as an int64 CPU tensor (B,); its values are checked by the kernel."""
+    if isinstance(lengths, Tensor):
+        t = lengths
+    else:
+        arr = np.asarray(lengths)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"lengths: expected integers, got {arr.dtype} ({lengths!r})")
+        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.int64))
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(f"lengths: expected integers, got {t.dtype}")
+    if t.device.type != "cpu":
+        raise ValueError(f"lengths: expected a CPU tensor (or a list), got one on {t.device}")
+    if not batched and t.dim() == 0:
+        t = t.reshape(1)
+    if tuple(t.shape) != (B,):
+        raise InputError(f"lengths: expected shape ({B},) (one length per sequence), got "
+                         f"{tuple(t.shape)}")
+    return t.to(torch.int64)
+
+
+def _packed_layout(data, batch_sizes, sorted_indices, unsorted_indices):
+    """A PackedSequence's layout, checked: its lengths in the batch's own order and, for each
+    row of ``data``, its position t * B + b in a (T, B, ..) padded batch."""
+    if (not isinstance(batch_sizes, Tensor) or batch_sizes.dim() != 1
+            or batch_sizes.dtype != torch.int64 or batch_sizes.device.type != "cpu"):
+        got = (f"{batch_sizes.dim()}-D {batch_sizes.dtype} on {batch_sizes.device}"
+               if isinstance(batch_sizes, Tensor) else type(batch_sizes).__name__)
+        raise ValueError(f"batch_sizes: expected a 1-D int64 CPU tensor, got {got}")
+    if data.dim() != 2:
+        raise InputError(f"input: expected the data of a PackedSequence to be 2-D "
+                         f"(steps, features), got {data.dim()}-D")
+    bs = batch_sizes.numpy()
+    T = bs.shape[0]
+    if T == 0:
+        raise ValueError("batch_sizes: expected at least one step, got an empty tensor")
+    if bs.min() < 1 or (T > 1 and np.any(bs[1:] > bs[:-1])):
+        raise ValueError(f"batch_sizes: expected positive sizes that never increase, got "
+                         f"{bs.tolist()}")
+    if int(bs.sum()) != data.shape[0]:
+        raise ValueError(f"batch_sizes: expected sizes summing to the {data.shape[0]} rows of "
+                         f"data, got {bs.tolist()} (sum {int(bs.sum())})")
+    B = int(bs[0])
+    if sorted_indices is None:
+        if unsorted_indices is not None:
+            raise ValueError("sorted_indices: expected a permutation since unsorted_indices is "
+                             "given, got None")
+        order = np.arange(B)
+    else:
+        order = _permutation("sorted_indices", sorted_indices, B)
+        if unsorted_indices is not None:
+            inv = _permutation("unsorted_indices", unsorted_indices, B)
+            if not np.array_equal(order[inv], np.arange(B)):
+                raise ValueError("unsorted_indices: expected the inverse permutation of "
+                                 f"sorted_indices {order.tolist()}, got {inv.tolist()}")
+    lengths = np.empty(B, np.int64)
+    lengths[order] = (bs[None, :] > np.arange(B)[:, None]).sum(1)
+    rows = (np.arange(T)[:, None] * B + order[None, :])[np.arange(B)[None, :] < bs[:, None]]
+    return torch.from_numpy(lengths), torch.from_numpy(rows), T, B
+
+
+def _permutation(name, t, B):
+    if not isinstance(t, Tensor) or t.dim() != 1 or t.dtype != torch.int64:
+        raise ValueError(f"{name}: expected a 1-D int64 tensor, got "
+                         f"{type(t).__name__ if not isinstance(t, Tensor) else t.dtype}")
+    a = t.detach().cpu().numpy()
+    if a.shape[0] != B or not np.array_equal(np.sort(a), np.arange(B)):
+        raise ValueError(f"{name}: expected a permutation of range({B}) (batch_sizes[0] = {B}), "
+                         f"got {a.tolist()}")
+    return a
+
+
+def _check_prob(name, p):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name}: expected a float, got {type(p).__name__}")
+    p = float(p)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {p}")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# RNN, LSTM, GRU
+
+class _RNNMixin:
+    """forward() of RNN, LSTM and GRU over rnnfast's kernels; torch's RNNBase holds the rest.
+
+    ``recurrent_dropout`` is a class default so that a module converted in place
+    (rnnfast.torch.convert, which swaps the class and runs no constructor) has it.
+    """
+
+    recurrent_dropout = 0.0
+
+    def _set_recurrent_dropout(self, p):
+        p = _check_prob("recurrent_dropout", p)
+        if p:
+            self.recurrent_dropout = p
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        if self.recurrent_dropout:
+            s += f", recurrent_dropout={self.recurrent_dropout}"
+        return s
+
+    def _layer_weights(self, k):
+        """The 5 weights (w_ih, w_hh, b_ih, b_hh, w_hr; None if absent) of layer-direction k."""
+        w = [None] * 5
+        for name in self._all_weights[k]:
+            w[_SLOT[name.rsplit("_l", 1)[0]]] = getattr(self, name)
+        return w
+
+    def _run(self, input, hx, lengths):
+        mode = MODES[self.mode]
+        L, D = self.num_layers, 2 if self.bidirectional else 1
+        H = self.hidden_size
+        H_out = self.proj_size or H
+        cls = type(self).__name__
+        weights = [self._layer_weights(k) for k in range(L * D)]
+        w0 = weights[0][0]
+        _check_params(self, w0)
+        dt = w0.dtype
+
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError("lengths: a PackedSequence carries its own lengths; give "
+                                 "lengths= only with a padded tensor")
+            data, batch_sizes, sorted_indices, unsorted_indices = input
+            _check_tensor(self, "input", data, dt)
+            lens, rows, T, B = _packed_layout(data, batch_sizes, sorted_indices,
+                                              unsorted_indices)
+            if data.shape[1] != self.input_size:
+                raise InputError(f"input.size(-1) must be equal to input_size. Expected "
+                                 f"{self.input_size}, got {data.shape[1]}")
+            x = data.new_zeros(T * B, data.shape[1]).index_copy(0, rows, data)
+            x = x.view(T, B, data.shape[1])
+            batched, bf = True, False
+        else:
+            _check_tensor(self, "input", input, dt)
+            if input.dim() not in (2, 3):
+                raise ValueError(f"{cls}: Expected input to be 2D or 3D, got {input.dim()}D "
+                                 "instead")
+            batched, bf = input.dim() == 3, self.batch_first
+            x = input if batched else input.unsqueeze(0 if bf else 1)
+            if x.shape[2] != self.input_size:
+                raise InputError(f"input.size(-1) must be equal to input_size. Expected "
+                                 f"{self.input_size}, got {x.shape[2]}")
+            T, B = (x.shape[1], x.shape[0]) if bf else (x.shape[0], x.shape[1])
+            if T == 0 or B == 0:
+                raise InputError(f"input: expected at least one step and one sequence, got "
+                                 f"shape {tuple(input.shape)}")
+            lens = None if lengths is None else _lengths(lengths, B, batched)
+
+        h0 = c0 = None
+        if hx is not None:
+            if mode == "lstm":
+                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                    raise TypeError(f"hx: expected a tuple (h_0, c_0) for LSTM, got "
+                                    f"{type(hx).__name__}")
+                h0 = self._state("hx[0]", hx[0], (L * D, B, H_out), batched, dt)
+                c0 = self._state("hx[1]", hx[1], (L * D, B, H), batched, dt)
+            else:
+                h0 = self._state("hx", hx, (L * D, B, H_out), batched, dt)
+
+        grad = torch.is_grad_enabled()
+        drop = self.training and self.dropout > 0
+        rec = self.training and self.recurrent_dropout > 0
+        hs, cs = [], []
+        layer_in = x
+        for layer in range(L):
+            ws = weights[layer * D]
+            ws_r = weights[layer * D + 1] if D == 2 else [None] * 5
+            s = slice(layer * D, layer * D + D)
+            h0_l = None if h0 is None else h0[s]
+            c0_l = None if c0 is None else c0[s]
+            mask = None
+            if rec:
+                q = 1.0 - self.recurrent_dropout
+                mask = torch.empty(D, B, H_out, dtype=dt).bernoulli_(q).div_(q)
+            train = grad and (layer_in.requires_grad or any(
+                t is not None and t.requires_grad for t in (*ws, *ws_r, h0_l, c0_l)))
+            y, y_r, h_n, c_n, _, _ = _rnn_layer(mode, layer_in, *ws, *ws_r, h0_l, c0_l, lens,
+                                                mask, train, bf)
+            out = y if D == 1 else torch.cat((y, y_r), 2)
+            hs.append(h_n)
+            cs.append(c_n)
+            if drop and layer < L - 1:
+                out = F.dropout(out, self.dropout, True)
+            layer_in = out
+
+        out = layer_in
+        h_n = hs[0] if L == 1 else torch.cat(hs, 0)
+        c_n = None
+        if mode == "lstm":
+            c_n = cs[0] if L == 1 else torch.cat(cs, 0)
+        if packed:
+            out = PackedSequence(out.reshape(T * B, out.shape[2]).index_select(0, rows),
+                                 batch_sizes, sorted_indices, unsorted_indices)
+        elif not batched:
+            out = out.squeeze(0 if bf else 1)
+            h_n = h_n.squeeze(1)
+            c_n = None if c_n is None else c_n.squeeze(1)
+        return out, (h_n if c_n is None else (h_n, c_n))
+
+    def _state(self, name, s, shape, batched, dt):
+        _check_tensor(self, name, s, dt)
+        if batched and s.dim() != 3:
+            raise InputError(f"{name}: for batched 3-D input, the hidden state should also be "
+                             f"3-D, got a {s.dim()}-D tensor")
+        if not batched:
+            if s.dim() != 2:
+                raise InputError(f"{name}: for unbatched 2-D input, the hidden state should "
+                                 f"also be 2-D, got a {s.dim()}-D tensor")
+            s = s.unsqueeze(1)
+        if tuple(s.shape) != shape:
+            want = shape if batched else (shape[0], shape[2])
+            got = tuple(s.shape) if batched else (s.shape[0], s.shape[2])
+            raise InputError(f"{name}: expected hidden size {want}, got {got}")
+        return s
+
+
+_FORWARD_DOC = """Run the layers over ``input``, as torch.nn.{name}.forward.
+
+        Args:
+            input: (L, H_in), (L, N, H_in), or (N, L, H_in) with batch_first; or a
+                torch.nn.utils.rnn.PackedSequence (sorted or not), then the output is one too.
+            hx: {hx}, or None for zeros.
+            lengths: (N,) integers in [1, L], or None (keyword only, rnnfast's extra): each
+                sequence's own length, as a PackedSequence has them; outputs past a sequence's
+                end are zero and h_n is the state at its last step (the reverse direction
+                starts there).
+
+        Returns:
+            ``{ret}`` exactly as torch.nn.{name}.
+
+        Raises:
+            ValueError naming the device for tensors off the CPU, TypeError naming the dtype
+            for parameters other than float32 and float64, ValueError for a PackedSequence with
+            a bad ``batch_sizes``, InputError (a ValueError and RuntimeError) for shapes that
+            do not fit the module; NotImplementedError for double backward.
+        """
+
+
+class RNN(_RNNMixin, nn.RNN):
+    __doc__ = ("torch.nn.RNN on rnnfast's kernels: the same constructor (plus "
+               "``recurrent_dropout=``), parameters and call (plus ``lengths=``).\n\n"
+               "    recurrent_dropout: probability of dropping each unit of h_{t-1} before "
+               "W_hh in training, one mask per sequence, layer and direction (variational "
+               "dropout); 0 by default.\n")
+
+    def __init__(self, *args, recurrent_dropout=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_recurrent_dropout(recurrent_dropout)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        return self._run(input, hx, lengths)
+
+    forward.__doc__ = _FORWARD_DOC.format(name="RNN", hx="(D*num_layers, N, H_out)",
+                                          ret="(output, h_n)")
+
+
+class LSTM(_RNNMixin, nn.LSTM):
+    __doc__ = RNN.__doc__.replace("torch.nn.RNN", "torch.nn.LSTM")
+
+    def __init__(self, *args, recurrent_dropout=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_recurrent_dropout(recurrent_dropout)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        return self._run(input, hx, lengths)
+
+    forward.__doc__ = _FORWARD_DOC.format(name="LSTM",
+                                          hx="a tuple (h_0 (D*num_layers, N, H_out), c_0 "
+                                             "(D*num_layers, N, H_cell))",
+                                          ret="(output, (h_n, c_n))")
+
+
+class GRU(_RNNMixin, nn.GRU):
+    __doc__ = RNN.__doc__.replace("torch.nn.RNN", "torch.nn.GRU")
+
+    def __init__(self, *args, recurrent_dropout=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_recurrent_dropout(recurrent_dropout)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        return self._run(input, hx, lengths)
+
+    forward.__doc__ = _FORWARD_DOC.format(name="GRU", hx="(D*num_layers, N, H_out)",
+                                          ret="(output, h_n)")
+
+
+# ---------------------------------------------------------------------------------------------
+# cells
+
+def _cell_step(cell, mode, input, h, c):
+    """One step of a cell as one kernel call with T = 1: (h', c' or None)."""
+    cls = type(cell).__name__
+    w_ih, w_hh, b_ih, b_hh = cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
+    _check_params(cell, w_ih)
+    dt = w_ih.dtype
+    _check_tensor(cell, "input", input, dt)
+    if input.dim() not in (1, 2):
+        raise ValueError(f"{cls}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+    batched = input.dim() == 2
+    x = input if batched else input.unsqueeze(0)
+    if x.shape[1] != cell.input_size:
+        raise InputError(f"input has inconsistent input_size: got {x.shape[1]}, expected "
+                         f"{cell.input_size}")
+    B, H = x.shape[0], cell.hidden_size
+    if B == 0:
+        raise InputError("input: expected a batch of at least one, got 0")
+    states = []
+    for name, s in (("hx[0]" if c is not None else "hx", h), ("hx[1]", c)):
+        if s is None:
+            states.append(None)
+            continue
+        _check_tensor(cell, name, s, dt)
+        if s.dim() != input.dim():
+            raise InputError(f"{name}: expected a {input.dim()}-D hidden state for "
+                             f"{input.dim()}-D input, got {s.dim()}-D")
+        s = s if batched else s.unsqueeze(0)
+        if tuple(s.shape) != (B, H):
+            raise InputError(f"{name}: expected hidden size {(B, H) if batched else (H,)}, "
+                             f"got {tuple(s.shape) if batched else (s.shape[1],)}")
+        states.append(s.unsqueeze(0))
+    train = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, w_ih, w_hh, b_ih, b_hh, *states))
+    _, _, h_n, c_n, _, _ = _rnn_layer(mode, x.unsqueeze(0), w_ih, w_hh, b_ih, b_hh, None, None,
+                                      None, None, None, None, states[0], states[1], None, None,
+                                      train, False)
+    h1 = h_n[0] if batched else h_n[0, 0]
+    if mode != "lstm":
+        return h1, None
+    return h1, (c_n[0] if batched else c_n[0, 0])
+
+
+class RNNCell(nn.RNNCell):
+    """torch.nn.RNNCell on rnnfast's kernels (one kernel call per step)."""
+
+    def forward(self, input, hx=None):
+        if hx is not None and not isinstance(hx, Tensor):
+            raise TypeError(f"hx: expected a tensor, got {type(hx).__name__}")
+        mode = "rnn_tanh" if self.nonlinearity == "tanh" else "rnn_relu"
+        return _cell_step(self, mode, input, hx, None)[0]
+
+
+class LSTMCell(nn.LSTMCell):
+    """torch.nn.LSTMCell on rnnfast's kernels (one kernel call per step)."""
+
+    def forward(self, input, hx=None):
+        if hx is None:
+            h = c = None
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"hx: expected a tuple (h, c), got {type(hx).__name__}")
+            h, c = hx
+        return _cell_step(self, "lstm", input, h, c)
+
+
+class GRUCell(nn.GRUCell):
+    """torch.nn.GRUCell on rnnfast's kernels (one kernel call per step)."""
+
+    def forward(self, input, hx=None):
+        if hx is not None and not isinstance(hx, Tensor):
+            raise TypeError(f"hx: expected a tensor, got {type(hx).__name__}")
+        return _cell_step(self, "gru", input, hx, None)[0]
