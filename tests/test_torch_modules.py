@@ -540,3 +540,80 @@ def test_fake_implementation_matches_the_kernels():
         torch.library.opcheck(torch.ops.rnnfast.rnn_layer.default, args)
         res = torch.ops.rnnfast.rnn_layer.default(*args)[4]
         assert res.numel() == _ops.reserve_size(mode, T, B, H, H_out)
+
+
+# ---------------------------------------------------------------------------------------------
+# convert / revert
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(10, 4, dtype=torch.float64)
+        self.lstm = torch.nn.LSTM(4, 5, num_layers=2, bidirectional=True, dtype=torch.float64)
+        self.stack = torch.nn.ModuleList([torch.nn.RNN(10, 3, nonlinearity="relu",
+                                                       dtype=torch.float64)])
+        self.cell = torch.nn.GRUCell(3, 3, dtype=torch.float64)
+        self.own = MyLSTM(3, 2, dtype=torch.float64)
+
+    def forward(self, tokens):
+        y, _ = self.lstm(self.emb(tokens))
+        y, _ = self.stack[0](y)
+        h = self.cell(y[-1])
+        return h, self.own(y)[0]
+
+
+class MyLSTM(torch.nn.LSTM):
+    """A user's subclass: convert leaves it alone (its forward may be its own)."""
+
+
+def _step(model, opt, tokens):
+    opt.zero_grad()
+    outs = model(tokens)
+    sum(o.pow(2).sum() for o in outs).backward()
+    opt.step()
+    return [o.detach() for o in outs] + [p.detach().clone() for p in model.parameters()]
+
+
+def test_convert_swaps_modules_in_place_keeping_parameters_and_optimizer():
+    import copy
+    torch.manual_seed(0)
+    model = Net()
+    reference = copy.deepcopy(model)
+    params = list(model.parameters())
+    ptrs = [p.data_ptr() for p in params]
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)       # made before the conversion
+    opt_ref = torch.optim.Adam(reference.parameters(), lr=0.01)
+    lstm = model.lstm
+    assert rt.convert(model) is model
+    assert model.lstm is lstm and type(lstm) is rt.LSTM and isinstance(lstm, torch.nn.LSTM)
+    assert type(model.stack[0]) is rt.RNN and type(model.cell) is rt.GRUCell
+    assert type(model.own) is MyLSTM
+    assert all(a is b for a, b in zip(params, model.parameters()))
+    assert [p.data_ptr() for p in model.parameters()] == ptrs
+    assert model.state_dict().keys() == reference.state_dict().keys()
+    tokens = torch.randint(0, 10, (6, 3), generator=torch.Generator().manual_seed(1))
+    for _ in range(2):                       # two optimizer steps through the rnnfast modules
+        assert_same(_step(reference, opt_ref, tokens), _step(model, opt, tokens), np.float64)
+    assert rt.revert(model) is model
+    assert type(model.lstm) is torch.nn.LSTM and type(model.cell) is torch.nn.GRUCell
+    assert type(model.stack[0]) is torch.nn.RNN and "recurrent_dropout" not in repr(model)
+    assert_same(_step(reference, opt_ref, tokens), _step(model, opt, tokens), np.float64)
+
+
+def test_convert_a_bare_module_and_revert_refusals():
+    torch.manual_seed(0)
+    m = torch.nn.GRU(3, 4)
+    assert rt.convert(m) is m and type(m) is rt.GRU
+    x = torch.randn(5, 2, 3)
+    m.recurrent_dropout = 0.2
+    with pytest.raises(ValueError, match="recurrent_dropout=0.2"):
+        rt.revert(torch.nn.Sequential(torch.nn.Linear(3, 3), m))
+    assert type(m) is rt.GRU                   # nothing changed
+    m.recurrent_dropout = 0.0
+    rt.revert(m)
+    assert type(m) is torch.nn.GRU
+    torch.manual_seed(0)
+    assert torch.equal(m(x)[0], torch.nn.GRU(3, 4)(x)[0])
+    for fn in (rt.convert, rt.revert):
+        with pytest.raises(TypeError, match="model: expected a torch.nn.Module"):
+            fn([m])

@@ -5,7 +5,8 @@ counterparts (``isinstance(m, torch.nn.LSTM)`` holds) with torch's constructor, 
 ``state_dict`` and call; their forward and backward run rnnfast's kernels, registered as the
 torch.library custom ops ``torch.ops.rnnfast.rnn_layer`` / ``rnn_layer_backward``, so
 ``torch.compile`` (with ``torch._dynamo.config.allow_rnn = True``) and ``torch.export`` keep
-them in the graph. rnnfast's extras: ``lengths=`` on the call and
+them in the graph. ``convert(model)`` / ``revert(model)`` swap the modules of a model in place,
+keeping the very Parameter objects. rnnfast's extras: ``lengths=`` on the call and
 ``recurrent_dropout=`` in the constructor.
 
 Threads: the kernels follow ``torch.get_num_threads()`` unless ``rnnfast.set_num_threads`` was
@@ -23,6 +24,8 @@ except ImportError as e:  # pragma: no cover - exercised only without torch
                       "install torch)") from e
 
 from . import _ops  # noqa: F401  (registers torch.ops.rnnfast.*)
+from .convert import convert, revert
 from .modules import GRU, LSTM, RNN, GRUCell, InputError, LSTMCell, RNNCell
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "InputError"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "convert", "revert",
+           "InputError"]
