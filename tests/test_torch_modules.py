@@ -356,6 +356,38 @@ def test_cells_loop_over_time_matches_torch():
     assert_same(res[0], res[1], np.float64)
 
 
+def test_torch_func_grad_matches_torch():
+    theirs, ours = pair("lstm", 3, 4, bidirectional=True)
+    x = data(5, 2, 3)
+
+    def loss(module):
+        return lambda w, x: torch.func.functional_call(
+            module, {"weight_ih_l0": w}, (x,))[0].pow(2).sum()
+
+    g_t = torch.func.grad(loss(theirs), argnums=(0, 1))(theirs.weight_ih_l0.detach(), x)
+    g_o = torch.func.grad(loss(ours), argnums=(0, 1))(ours.weight_ih_l0.detach(), x)
+    assert_same(g_t, g_o, np.float64)
+
+
+def test_autocast_runs_the_parameters_dtype():
+    # torch.autocast("cpu") hands a bfloat16 activation to a float32 layer: the kernels run it
+    # in float32 (torch.nn's own layer would run bfloat16)
+    torch.manual_seed(0)
+    ours = rt.GRU(4, 5)
+    cell = rt.LSTMCell(4, 5)
+    x = data(6, 2, 4, dtype=np.float32).to(torch.bfloat16).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, h = ours(x)
+        hc, cc = cell(x[0])
+    assert y.dtype == torch.float32 and hc.dtype == torch.float32
+    assert torch.equal(y, ours(x.detach().float())[0])
+    assert torch.equal(hc, cell(x[0].detach().float())[0])
+    y.sum().backward()
+    assert x.grad.dtype == torch.bfloat16 and x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="does not match weight dtype"):
+        ours(x)                                         # outside autocast: torch's refusal
+
+
 # ---------------------------------------------------------------------------------------------
 # inference, zero copy, threads
 

@@ -145,8 +145,8 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r, direct=False):
     """rnn_layer's autograd formula: one rnn_layer_backward call. ``direct`` (the eager path,
-    _Layer) calls its implementation without the dispatcher, unless a graph of the gradient is
-    being recorded (create_graph=True): the op's autograd formula then refuses double backward."""
+    _Layer) calls its implementation without the dispatcher (through _LayerBackward when a graph
+    of the gradient is recorded). Either way a double backward raises NotImplementedError."""
     if not ctx.training:
         raise RuntimeError("rnnfast::rnn_layer: backward of a call made with training=False "
                            "(nothing was saved); call it with training=True to differentiate")
@@ -160,9 +160,10 @@ def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r, direct=False):
         dc_n = None
     if dy is None and dy_r is None and dh_n is None and dc_n is None:
         return (None,) * 18
-    fn = torch.ops.rnnfast.rnn_layer_backward.default
-    if direct and not torch.is_grad_enabled():
-        fn = _backward_impl
+    if not direct:
+        fn = torch.ops.rnnfast.rnn_layer_backward.default
+    else:
+        fn = _LayerBackward.apply if torch.is_grad_enabled() else _backward_impl
     g = fn(ctx.mode, x, *weights, lengths, h_mask, y, y_r, res, res_r, dy, dy_r, dh_n, dc_n,
            ctx.batch_first)
     dx, dh0, dc0, dws = g[0], g[1], g[2], g[3:]
@@ -179,10 +180,12 @@ class _Layer(torch.autograd.Function):
     dispatcher's per-call cost (tens of microseconds, a T = 1 cell step's whole budget)."""
 
     @staticmethod
-    def forward(ctx, *args):
-        out = _forward_impl(*args)
-        _setup_context(ctx, args, out)
-        return out
+    def forward(*args):
+        return _forward_impl(*args)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _setup_context(ctx, inputs, output)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -271,3 +274,20 @@ def _no_double_backward(ctx, *grads):
 
 
 rnn_layer_backward.register_autograd(_no_double_backward)
+
+
+class _LayerBackward(torch.autograd.Function):
+    """rnn_layer_backward in eager mode while a graph of the gradient is recorded
+    (create_graph=True, torch.func.grad): the first backward runs, a second one raises."""
+
+    @staticmethod
+    def forward(*args):
+        return _backward_impl(*args)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, *grads):
+        _no_double_backward(ctx, *grads)

@@ -55,16 +55,20 @@ def _check_params(module, w):
 def _check_tensor(module, name, t, dtype):
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
+    if not t.is_cpu:
         raise ValueError(
             f"{name}: rnnfast.torch runs on the CPU only, got a tensor on {t.device}: move it "
             "and the model to the CPU, or revert the model (rnnfast.torch.revert) to run "
             "torch's own kernels on that device")
-    if t.dtype != dtype:  # torch's message (RNNBase.check_input)
+    if t.dtype != dtype:
+        if t.is_floating_point() and torch.is_autocast_enabled("cpu"):
+            return t.to(dtype)  # under autocast the kernels run the parameters' dtype
+        # torch's message (RNNBase.check_input)
         raise ValueError(
             f"{name}: {type(module).__name__} input dtype ({t.dtype}) does not match weight "
             f"dtype ({dtype}). Convert input: input.to({dtype}), or convert model: "
             f"model.to({t.dtype})")
+    return t
 
 
 def _lengths(lengths, B, batched):
@@ -195,7 +199,7 @@ class _RNNMixin:
                 raise ValueError("lengths: a PackedSequence carries its own lengths; give "
                                  "lengths= only with a padded tensor")
             data, batch_sizes, sorted_indices, unsorted_indices = input
-            _check_tensor(self, "input", data, dt)
+            data = _check_tensor(self, "input", data, dt)
             lens, rows, T, B = _packed_layout(data, batch_sizes, sorted_indices,
                                               unsorted_indices)
             if data.shape[1] != self.input_size:
@@ -205,7 +209,7 @@ class _RNNMixin:
             x = x.view(T, B, data.shape[1])
             batched, bf = True, False
         else:
-            _check_tensor(self, "input", input, dt)
+            input = _check_tensor(self, "input", input, dt)
             if input.dim() not in (2, 3):
                 raise ValueError(f"{cls}: Expected input to be 2D or 3D, got {input.dim()}D "
                                  "instead")
@@ -272,7 +276,7 @@ class _RNNMixin:
         return out, (h_n if c_n is None else (h_n, c_n))
 
     def _state(self, name, s, shape, batched, dt):
-        _check_tensor(self, name, s, dt)
+        s = _check_tensor(self, name, s, dt)
         if batched and s.dim() != 3:
             raise InputError(f"{name}: for batched 3-D input, the hidden state should also be "
                              f"3-D, got a {s.dim()}-D tensor")
@@ -367,7 +371,7 @@ def _cell_step(cell, mode, input, h, c):
     w_ih, w_hh, b_ih, b_hh = cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
     _check_params(cell, w_ih)
     dt = w_ih.dtype
-    _check_tensor(cell, "input", input, dt)
+    input = _check_tensor(cell, "input", input, dt)
     if input.dim() not in (1, 2):
         raise ValueError(f"{cls}: Expected input to be 1D or 2D, got {input.dim()}D instead")
     batched = input.dim() == 2
@@ -383,7 +387,7 @@ def _cell_step(cell, mode, input, h, c):
         if s is None:
             states.append(None)
             continue
-        _check_tensor(cell, name, s, dt)
+        s = _check_tensor(cell, name, s, dt)
         if s.dim() != input.dim():
             raise InputError(f"{name}: expected a {input.dim()}-D hidden state for "
                              f"{input.dim()}-D input, got {s.dim()}-D")
