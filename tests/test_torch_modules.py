@@ -141,6 +141,20 @@ def test_state_dict_loads_both_ways(kind):
     assert torch.allclose(fresh(x)[0], ours(x)[0], **tol(np.float64))
 
 
+def test_copies_and_pickles_stay_rnnfast_modules():
+    import copy
+    import io
+    import pickle
+    m = rt.LSTM(3, 4, num_layers=2, recurrent_dropout=0.1, dtype=torch.float64).eval()
+    buf = io.BytesIO()
+    torch.save(m, buf)
+    buf.seek(0)
+    x = data(5, 2, 3)
+    for c in (copy.deepcopy(m), pickle.loads(pickle.dumps(m)), torch.load(buf, weights_only=False)):
+        assert type(c) is rt.LSTM and c.recurrent_dropout == 0.1
+        assert torch.equal(c(x)[0], m(x)[0])
+
+
 # ---------------------------------------------------------------------------------------------
 # forward and backward against torch.nn
 
@@ -265,22 +279,27 @@ def test_dropout_in_training_uses_torchs_masks(kind):
     assert torch.allclose(ours(x, h)[0], theirs(x, h)[0], **tol(np.float64))
 
 
-def test_dropout_statistics_and_p_one():
+def test_dropout_p_one_and_packed_statistics():
     # p = 1 drops every unit between layers: the last layer sees zeros, as in torch
     theirs, ours = pair("gru", 3, 4, num_layers=2, dropout=1.0)
     x = data(4, 2, 3)
     assert torch.allclose(ours(x)[0], theirs(x)[0], **tol(np.float64))
-    # a packed batch: dropout draws on the padded layout, so compare statistics: the mean of
-    # the second layer's input over many draws is the first layer's output (inverted dropout)
-    ours = rt.RNN(3, 4, num_layers=2, dropout=0.5, dtype=torch.float64)
-    packed = _packed_batch([3, 2], 3)
+    # a packed batch: torch draws its masks on the packed rows, rnnfast.torch on the padded
+    # batch, so the draws differ; their distributions agree: the mean and variance of the
+    # output over many draws match torch's within sampling error
+    theirs, ours = pair("rnn_tanh", 3, 4, num_layers=2, dropout=0.5)
+    packed = _packed_batch([3, 5, 2], 3)
+    n = 400
     with torch.no_grad():
-        ref = ours.eval()(packed)[0].data
-        ours.train()
         torch.manual_seed(0)
-        outs = torch.stack([ours(packed)[0].data for _ in range(200)])
-    assert not torch.allclose(outs[0], ref)
-    assert outs.std(0).max() > 0.01
+        a = torch.stack([theirs(packed)[0].data for _ in range(n)])
+        torch.manual_seed(1)
+        b = torch.stack([ours(packed)[0].data for _ in range(n)])
+    assert a.std(0).min() > 0.01                          # dropout acts
+    se = ((a.var(0) + b.var(0)) / n).sqrt()
+    assert torch.all((a.mean(0) - b.mean(0)).abs() < 5 * se)
+    ratio = b.var(0) / a.var(0)
+    assert ratio.min() > 0.6 and ratio.max() < 1.6
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
