@@ -9,8 +9,6 @@ Nothing here stacks layers, applies inter-layer dropout or checks a module's arg
 modules do (modules.py). Double backward is refused by the backward op's autograd formula.
 """
 
-from __future__ import annotations
-
 from typing import Optional, Tuple
 
 import numpy as np
@@ -74,11 +72,11 @@ def _none_or(a, d):
 # forward
 
 def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-              b_hh: Optional[Tensor], w_hr: Optional[Tensor], w_ih_r: Optional[Tensor],
-              w_hh_r: Optional[Tensor], b_ih_r: Optional[Tensor], b_hh_r: Optional[Tensor],
-              w_hr_r: Optional[Tensor], h0: Optional[Tensor], c0: Optional[Tensor],
-              lengths: Optional[Tensor], h_mask: Optional[Tensor], training: bool,
-              batch_first: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+                  b_hh: Optional[Tensor], w_hr: Optional[Tensor], w_ih_r: Optional[Tensor],
+                  w_hh_r: Optional[Tensor], b_ih_r: Optional[Tensor], b_hh_r: Optional[Tensor],
+                  w_hr_r: Optional[Tensor], h0: Optional[Tensor], c0: Optional[Tensor],
+                  lengths: Optional[Tensor], h_mask: Optional[Tensor], training: bool,
+                  batch_first: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """One recurrent layer over a whole sequence; both directions in one call when the
     ``*_r`` (reverse direction) weights are given.
 
@@ -207,15 +205,15 @@ def layer(*args):
 # backward
 
 def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                       b_hh: Optional[Tensor], w_hr: Optional[Tensor], w_ih_r: Optional[Tensor],
-                       w_hh_r: Optional[Tensor], b_ih_r: Optional[Tensor],
-                       b_hh_r: Optional[Tensor], w_hr_r: Optional[Tensor],
-                       lengths: Optional[Tensor], h_mask: Optional[Tensor], y: Tensor,
-                       y_r: Tensor, reserve: Tensor, reserve_r: Tensor, dy: Optional[Tensor],
-                       dy_r: Optional[Tensor], dh_n: Optional[Tensor], dc_n: Optional[Tensor],
-                       batch_first: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor,
-                                                   Tensor, Tensor, Tensor, Tensor, Tensor,
-                                                   Tensor, Tensor, Tensor]:
+                   b_hh: Optional[Tensor], w_hr: Optional[Tensor], w_ih_r: Optional[Tensor],
+                   w_hh_r: Optional[Tensor], b_ih_r: Optional[Tensor],
+                   b_hh_r: Optional[Tensor], w_hr_r: Optional[Tensor],
+                   lengths: Optional[Tensor], h_mask: Optional[Tensor], y: Tensor,
+                   y_r: Tensor, reserve: Tensor, reserve_r: Tensor, dy: Optional[Tensor],
+                   dy_r: Optional[Tensor], dh_n: Optional[Tensor], dc_n: Optional[Tensor],
+                   batch_first: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                                               Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                                               Tensor]:
     """BPTT of one ``rnn_layer(..., training=True)`` call, from its inputs and outputs and the
     gradients of y, y_r, h_n and c_n (None: zeros). Returns (dx, dh0 (D, B, H_out), dc0
     (D, B, H), then the gradients of the ten weights in rnn_layer's order); empty tensors
