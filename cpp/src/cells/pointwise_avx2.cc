@@ -12,7 +12,7 @@ namespace {
 #include "cells/activations.h"
 #include "cells/pointwise.h"
 
-const Pointwise kTable = {"avx2", make_table<float>(), make_table<double>()};
+constexpr Pointwise kTable = {"avx2", make_table<float>(), make_table<double>()};
 
 }  // namespace
 

@@ -19,7 +19,7 @@ namespace {
 #include "cells/activations_avx512.h"
 #include "cells/pointwise.h"
 
-const Pointwise kTable = {"avx512", make_table<float>(), make_table<double>()};
+constexpr Pointwise kTable = {"avx512", make_table<float>(), make_table<double>()};
 
 }  // namespace
 

@@ -12,7 +12,7 @@ namespace {
 #include "cells/activations.h"
 #include "cells/pointwise.h"
 
-const Pointwise kTable = {"portable", make_table<float>(), make_table<double>()};
+constexpr Pointwise kTable = {"portable", make_table<float>(), make_table<double>()};
 
 }  // namespace
 
