@@ -1,6 +1,8 @@
 // Argument validation, the reserve size, threads and version: everything of the public API
 // that is not numerical. Validation messages name the argument, the expected and given value.
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <limits>
@@ -58,6 +60,42 @@ const char* cell_name(Cell cell) {
 }
 
 namespace detail {
+
+namespace {
+std::atomic<int64_t> g_serial_until{0};           // run on one thread before this time
+std::atomic<int64_t> g_backoff{kMinBackoffNs};    // the next backoff period
+std::atomic<int64_t> g_last_late{0};              // when a team thread last came late
+
+bool contention_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("RNNFAST_CONTENTION");
+    return !(e && (std::strcmp(e, "off") == 0 || std::strcmp(e, "0") == 0));
+  }();
+  return on;
+}
+}  // namespace
+
+bool cores_contended() {
+  const int64_t until = g_serial_until.load(std::memory_order_relaxed);
+  return until != 0 && now_ns() < until;
+}
+
+void note_late_thread() {
+  if (!contention_enabled()) return;
+  const int64_t now = now_ns();
+  g_last_late.store(now, std::memory_order_relaxed);
+  // One backoff per late team: a second report while the period runs changes nothing.
+  if (now < g_serial_until.load(std::memory_order_relaxed)) return;
+  const int64_t b = g_backoff.load(std::memory_order_relaxed);
+  g_serial_until.store(now + b, std::memory_order_relaxed);
+  g_backoff.store(b * 2 < kMaxBackoffNs ? b * 2 : kMaxBackoffNs, std::memory_order_relaxed);
+}
+
+void note_team_done(int64_t fork_ns) {
+  if (g_last_late.load(std::memory_order_relaxed) < fork_ns &&
+      g_backoff.load(std::memory_order_relaxed) != kMinBackoffNs)
+    g_backoff.store(kMinBackoffNs, std::memory_order_relaxed);
+}
 
 int num_threads() {
   const int n = g_threads.load(std::memory_order_relaxed);
@@ -131,15 +169,26 @@ void run_pair(const std::function<void()>& a, const std::function<void()>& b,
   // Two threads: one per call beats a team per call (no per-step barrier). More threads: only
   // while a call's step is too small for a team of its own.
   const bool concurrent = nt >= 2 && (nt == 2 || step_flops < detail::kMinStepFlops * nt);
-  if (!concurrent) {
-    a();
-    b();
+  std::exception_ptr err[2];
+  if (!concurrent) {  // one after the other; both run, as they would concurrently
+    try {
+      a();
+    } catch (...) {
+      err[0] = std::current_exception();
+    }
+    try {
+      b();
+    } catch (...) {
+      err[1] = std::current_exception();
+    }
+    for (auto& e : err)
+      if (e) std::rethrow_exception(e);
     return;
   }
-  std::exception_ptr err[2];
+  const detail::TeamFork fork(2);
 #pragma omp parallel num_threads(2)
   {
-    const detail::DenormalsOff flush;
+    const detail::TeamThread member(fork);
     const int t = omp_get_thread_num();
     try {
       if (t == 0) a();

@@ -37,9 +37,10 @@ using detail::time_index;
 template <typename T>
 void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
   const int nt = detail::threads_for(static_cast<double>(rows) * cols * 4);
+  const detail::TeamFork fork(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    const detail::DenormalsOff flush;
+    const detail::TeamThread member(fork);
     const int64_t tid = omp_get_thread_num(), n = omp_get_num_threads();
     const int64_t c0 = cols * tid / n, c1 = cols * (tid + 1) / n;
     if (c1 > c0) {

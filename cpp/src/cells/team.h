@@ -37,7 +37,7 @@ inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, 
   const bool force_units = env && std::strcmp(env, "units") == 0;
   const bool force_batch = env && std::strcmp(env, "batch") == 0;
   if (force_units || force_batch) {
-    s.threads = threads_for(1e30);
+    s.threads = threads_for(1e30, /*adaptive=*/false);
     s.by_units = !(force_batch && B >= s.threads);
     return s;
   }
@@ -77,12 +77,20 @@ class StepBarrier {
     count_[tid].v.store(mine, std::memory_order_release);
     for (int j = 0; j < nth; ++j) {
       if (j == tid) continue;
+      int64_t since = 0;  // when the spinning ended
+      bool late = false;
       for (int i = 0; count_[j].v.load(std::memory_order_acquire) < mine; ++i) {
         if (i < kSpins) {
 #if defined(__x86_64__) || defined(__i386__)
           __builtin_ia32_pause();
 #endif
         } else {
+          // A partner this late has lost its core to another process (threads.h).
+          if (!since) since = now_ns();
+          else if (!late && now_ns() - since > kLateNs) {
+            late = true;
+            note_late_thread();
+          }
           std::this_thread::yield();
         }
       }
@@ -146,9 +154,10 @@ inline ThreadSlots slots_of(const Split& sp, const Share& sh, const Layout& L, i
 template <typename F>
 void run_team(const Split& sp, F&& team) {
   if (sp.threads > 1) {
+    const TeamFork fork(sp.threads);
 #pragma omp parallel num_threads(sp.threads)
     {
-      const DenormalsOff flush;
+      const TeamThread member(fork);
       team(omp_get_thread_num(), omp_get_num_threads());
     }
   } else {

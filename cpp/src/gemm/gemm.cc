@@ -140,9 +140,10 @@ void pack_panel(const T* B, int64_t ldb, bool transB, int64_t K, int NR, Col col
 template <typename Fill>
 void each_panel(int64_t P, int64_t K, int64_t N, Fill fill) {
   const int nt = detail::threads_for(static_cast<double>(K) * N * 4);
+  const detail::TeamFork fork(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    const detail::DenormalsOff flush;
+    const detail::TeamThread member(fork);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < P; ++p) fill(p);
   }
@@ -230,9 +231,10 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   const bool split_n = (transA && mblocks >= nt) || asum
                            ? false
                            : P >= nt && (P >= mblocks || P >= 2 * nt);
+  const detail::TeamFork fork(nt);
 #pragma omp parallel num_threads(nt)
   {
-    const detail::DenormalsOff flush;
+    const detail::TeamThread member(fork);
     const int64_t tid = omp_get_thread_num(), n_th = omp_get_num_threads();
     T* apack = apack_buffer<T>(Bp.kernels(), transA);
     if (split_n) {

@@ -116,12 +116,13 @@ void split(int64_t n, int nt, F body) {
     return;
   }
   std::exception_ptr err;
+  const rnnfast::detail::TeamFork fork(nt);
 #pragma omp parallel num_threads(nt)
   {
     const int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
     const int64_t i0 = n * t / k, i1 = n * (t + 1) / k;
     try {
-      const rnnfast::detail::DenormalsOff flush;  // each team thread, as the calling thread
+      const rnnfast::detail::TeamThread member(fork);  // FTZ/DAZ as the calling thread
       if (i1 > i0) body(i0, i1);
     } catch (...) {
 #pragma omp critical(rnnfast_ops_split)
