@@ -65,6 +65,8 @@ namespace {
 std::atomic<int64_t> g_serial_until{0};           // run on one thread before this time
 std::atomic<int64_t> g_backoff{kMinBackoffNs};    // the next backoff period
 std::atomic<int64_t> g_last_late{0};              // when a team thread last came late
+std::atomic<int64_t> g_window_start{0};           // the late threads counted since then
+std::atomic<int> g_late_in_window{0};
 
 bool contention_enabled() {
   static const bool on = [] {
@@ -86,6 +88,16 @@ void note_late_thread() {
   g_last_late.store(now, std::memory_order_relaxed);
   // One backoff per late team: a second report while the period runs changes nothing.
   if (now < g_serial_until.load(std::memory_order_relaxed)) return;
+  // A late thread now and then (a short-lived process, the system's own work) costs less than
+  // one thread would: only kLateInWindow of them within kLateWindowNs start a period.
+  const int64_t w = g_window_start.load(std::memory_order_relaxed);
+  if (now - w > kLateWindowNs) {
+    g_window_start.store(now, std::memory_order_relaxed);
+    g_late_in_window.store(1, std::memory_order_relaxed);
+    return;
+  }
+  if (g_late_in_window.fetch_add(1, std::memory_order_relaxed) + 1 < kLateInWindow) return;
+  g_late_in_window.store(0, std::memory_order_relaxed);
   const int64_t b = g_backoff.load(std::memory_order_relaxed);
   g_serial_until.store(now + b, std::memory_order_relaxed);
   g_backoff.store(b * 2 < kMaxBackoffNs ? b * 2 : kMaxBackoffNs, std::memory_order_relaxed);

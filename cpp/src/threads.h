@@ -23,13 +23,16 @@ int num_threads();  // the count set by set_num_threads (default: OpenMP's max t
 // step barrier and join of a team waits for the scheduler to give the team's other thread a
 // time slice (milliseconds): a small call on two threads then runs ten times slower than on
 // one. A team thread that starts its region, or waits at a step barrier, more than kLateNs
-// after its partner shows it; the process then runs every call on one thread for a backoff
+// after its partner shows it; after kLateInWindow such threads within kLateWindowNs the
+// process runs every call on one thread for a backoff
 // period (kMinBackoffNs, doubling up to kMaxBackoffNs while teams keep coming late), and the
 // first team after the period that runs on time resets it. RNNFAST_CONTENTION=off disables
 // it (every call gets its team as before). docs/ARCHITECTURE.md, "Time loop".
 // A woken idle thread starts within tens of microseconds; a scheduler's time slice is
 // milliseconds.
 constexpr int64_t kLateNs = 500 * 1000;
+constexpr int64_t kLateWindowNs = 100 * 1000 * 1000;  // 3 late threads within 0.1 s: contended
+constexpr int kLateInWindow = 3;
 constexpr int64_t kMinBackoffNs = 100 * 1000 * 1000;
 constexpr int64_t kMaxBackoffNs = 3200 * 1000 * 1000LL;
 
