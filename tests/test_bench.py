@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import types
 import time
 
 import numpy as np
@@ -424,9 +425,25 @@ def test_wait_idle_waits_for_a_spinning_thread(monkeypatch, proc):
         pytest.skip("no /proc/self/task here")
     if not proc:
         monkeypatch.setattr(suite, "_running_threads", lambda me: None)
+        # The process's CPU time as the fallback reads it: this thread's own, plus the wall time
+        # while the spinner runs, as if it always had a core. The real CPU time depends on the
+        # machine's load (a descheduled spinner burns nothing and rightly looks idle), which
+        # made this case fail on a loaded machine.
+        spinning = {"since": None, "until": None}
+
+        def process_time():
+            cpu = time.thread_time()
+            s, u = spinning["since"], spinning["until"]
+            if s is not None:
+                cpu += min(time.perf_counter(), u) - s
+            return cpu
+        monkeypatch.setattr(suite, "time", types.SimpleNamespace(
+            perf_counter=time.perf_counter, sleep=time.sleep, process_time=process_time))
     suite.wait_idle(1.0)  # whatever earlier tests left spinning
     spinner = threading.Thread(target=_spin, args=(0.3,))
     t0 = time.perf_counter()
+    if not proc:
+        spinning.update(since=t0, until=t0 + 0.3)
     spinner.start()
     try:
         suite.wait_idle(2.0)
