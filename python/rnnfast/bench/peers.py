@@ -156,6 +156,36 @@ class TorchImpl:
         return out
 
 
+class RnnfastTorchImpl(TorchImpl):
+    """rnnfast.torch: the same torch module converted in place (rnnfast.torch.convert), called
+    and trained exactly as torch's: what a torch user gets from the one-line change."""
+    name = "rnnfast.torch"
+
+    def __init__(self, p):
+        super().__init__(p)
+        import rnnfast.torch as rtorch
+        rtorch.convert(self.m)
+
+
+def rnnfast_torch_available():
+    """Whether rnnfast.torch imports (torch installed)."""
+    if torch_version() is None:
+        return False
+    try:
+        import rnnfast.torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_rnnfast_torch(p, threads):
+    """An RnnfastTorchImpl for the case, or None without torch. Sets torch's thread count."""
+    if not rnnfast_torch_available():
+        return None
+    set_torch_threads(threads)
+    return RnnfastTorchImpl(p)
+
+
 def make_torch(p, threads):
     """A TorchImpl for the case, or None without torch. Sets torch's thread count."""
     if torch_version() is None:

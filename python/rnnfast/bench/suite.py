@@ -728,6 +728,9 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
         t = peers.make_torch(p, threads)
         if t is not None:
             impls["torch"] = t
+        rt = peers.make_rnnfast_torch(p, threads)
+        if rt is not None:
+            impls["rnnfast.torch"] = rt
     if opts.onnxruntime and opts.torch:
         o = peers.make_onnxruntime(p, threads, notes)
         if o is not None:
@@ -861,6 +864,8 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
     if torch:
         if peers.torch_version() is not None:
             impls.append("torch")
+            if peers.rnnfast_torch_available():
+                impls.append("rnnfast.torch")
         else:
             notes.append("torch not importable: torch and onnxruntime columns skipped")
     if torch and onnxruntime and "torch" in impls:
