@@ -651,3 +651,25 @@ def test_compare_floor_is_the_smallest_normal_float32():
     suite.compare("case", "dh0", np.zeros(3), np.full(3, -5e-39))
     with pytest.raises(bench.MismatchError, match="dh0 differs"):
         suite.compare("case", "dh0", np.zeros(3), np.full(3, -5e-30))
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+def test_torch_model_script_trains_both_models_alike(capsys):
+    """benchmarks/torch_model.py at a tiny size: the converted model starts from torch's
+    weights and takes the same steps (its losses agree with torch's to float rounding)."""
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "torch_model.py")
+    spec = importlib.util.spec_from_file_location("torch_model_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--threads", "1", "--steps", "2", "--warmup", "1", "--batch", "4",
+                     "--tokens", "6", "--vocab", "50", "--emb", "8", "--hidden", "8"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+            if line.startswith(("torch ", "rnnfast.torch ")) and "/" not in line}
+    (t_ms, t_first, t_last), (r_ms, r_first, r_last) = rows["torch"], rows["rnnfast.torch"]
+    assert float(t_ms) > 0 and float(r_ms) > 0
+    assert float(r_first) == pytest.approx(float(t_first), rel=1e-5)
+    assert float(r_last) == pytest.approx(float(t_last), rel=1e-4)
+    assert "torch / rnnfast.torch:" in out
+    with pytest.raises(ValueError, match="--threads"):
+        mod.main(["--threads", "0"])
