@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-import rnnfast
 from rnnfast import _core
+
+from ._threads import sync_threads  # the thread rule (torchrun included)
 
 __all__ = ["layer", "rnn_layer", "rnn_layer_backward", "reserve_size", "sync_threads", "MODES"]
 
@@ -24,16 +25,6 @@ __all__ = ["layer", "rnn_layer", "rnn_layer_backward", "reserve_size", "sync_thr
 MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
 _CELL_ID = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
 _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-
-
-def sync_threads():
-    """rnnfast's kernels follow torch.get_num_threads() unless rnnfast.set_num_threads was
-    called: both then size their OpenMP teams alike and share the cores."""
-    if rnnfast._threads_explicit:
-        return
-    n = torch.get_num_threads()
-    if _core.get_num_threads() != n:
-        _core.set_num_threads(n)
 
 
 def reserve_size(mode, T, B, H, H_out):
