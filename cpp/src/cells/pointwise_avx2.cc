@@ -1,5 +1,7 @@
 // The fused elementwise passes compiled for avx2 (flags set per file in CMakeLists.txt);
 // everything here has internal linkage but the exported table.
+#include <immintrin.h>
+
 #include <cstdint>
 #include <type_traits>  // pointwise.h: std::true_type
 
@@ -10,6 +12,7 @@ namespace detail {
 namespace {
 
 #include "cells/activations.h"
+#include "cells/activations_avx2.h"
 #include "cells/pointwise.h"
 
 constexpr Pointwise kTable = {"avx2", make_table<float>(), make_table<double>()};
