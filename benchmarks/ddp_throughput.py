@@ -9,9 +9,10 @@ the values). "1x2" is one ordinary process (no DDP) with torch.set_num_threads(2
 rnnfast.set_num_threads(2) on the whole batch; "2x1" is torchrun --standalone
 --nproc_per_node 2 with DDP, each rank taking 32 sequences with 1 thread (torch's and
 rnnfast's). A run times --steps steps after 3 warm-up steps (the ranks meet at a barrier before
-and after); samples per second = steps x 64 / seconds. Runs of the configurations alternate
-(1x2, 2x1, 1x2, ...) for --rounds rounds and the medians are reported, with the load average
-before and after (the machine may be shared).
+and after, and the DDP ranks check that their parameters are still identical); samples per
+second = steps x 64 / seconds. Runs of the configurations alternate (1x2, 2x1, 2x1, 1x2, ...)
+for --rounds rounds and the medians are reported, with the load average before and after (the
+machine may be shared).
 
 Run from the repository root (needs torch):
 
@@ -109,6 +110,12 @@ def worker(args):
     if distributed:
         dist.barrier()
     seconds = time.perf_counter() - start
+    if distributed:             # check before reporting: DDP kept the replicas identical
+        flat = torch.cat([q.detach().reshape(-1) for q in model.parameters()])
+        ref = flat.clone()
+        dist.broadcast(ref, src=0)
+        if not torch.equal(flat, ref):
+            sys.exit(f"rank {rank}: parameters differ from rank 0's after {args.steps} steps")
     if rank == 0:
         print("RESULT " + json.dumps({"samples_per_s": args.steps * GLOBAL_BATCH / seconds,
                                       "world": world, "threads": rnnfast.get_num_threads(),
