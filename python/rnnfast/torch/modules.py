@@ -7,6 +7,9 @@ layer (both directions of a bidirectional layer in one call) and torch's own ops
 (inter-layer dropout, concatenation, packing). Extras: ``lengths=`` on the call (ragged
 batches without packing) and ``recurrent_dropout=`` in the constructor.
 
+Under torch.onnx.export the layers run _onnx.layer instead of the kernels (standard ONNX
+RNN/LSTM/GRU operators), and the cells and PackedSequence inputs run torch's own forward.
+
 Not supported, and refused with an exception saying so: tensors on a device other than the
 CPU, dtypes other than float32 and float64, double backward (see _ops.py).
 """
@@ -21,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from . import _onnx
 from ._ops import MODES, layer as _rnn_layer
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "InputError"]
@@ -194,6 +198,23 @@ class _RNNMixin:
         dt = w0.dtype
 
         packed = isinstance(input, PackedSequence)
+        export = _onnx.exporting()
+        if export:
+            if self.training and self.recurrent_dropout > 0:
+                raise ValueError(
+                    f"{cls}: recurrent_dropout has no ONNX equivalent: export the model in "
+                    "eval mode (model.eval()), where it does nothing")
+            if packed:
+                if lengths is not None:
+                    raise ValueError("lengths: a PackedSequence carries its own lengths; give "
+                                     "lengths= only with a padded tensor")
+                if self.proj_size:
+                    raise ValueError(
+                        f"{cls}: an LSTM with proj_size exports with a padded tensor and "
+                        "lengths=, not with a PackedSequence")
+                # torch's own forward, which torch's exporters map to ONNX (the TorchScript
+                # one turns the packing into sequence_lens)
+                return super().forward(input, hx)
         if packed:
             if lengths is not None:
                 raise ValueError("lengths: a PackedSequence carries its own lengths; give "
@@ -240,6 +261,9 @@ class _RNNMixin:
         rec = self.training and self.recurrent_dropout > 0
         hs, cs = [], []
         layer_in = x
+        bf_export = export and bf
+        if bf_export:  # the ONNX operators run time-major
+            layer_in, bf = x.transpose(0, 1), False
         for layer in range(L):
             ws = weights[layer * D]
             ws_r = weights[layer * D + 1] if D == 2 else [None] * 5
@@ -252,9 +276,13 @@ class _RNNMixin:
                 mask = torch.empty(D, B, H_out, dtype=dt).bernoulli_(q).div_(q)
             train = grad and (layer_in.requires_grad or any(
                 t is not None and t.requires_grad for t in (*ws, *ws_r, h0_l, c0_l)))
-            y, y_r, h_n, c_n, _, _ = _rnn_layer(mode, layer_in, *ws, *ws_r, h0_l, c0_l, lens,
-                                                mask, train, bf)
-            out = y if D == 1 else torch.cat((y, y_r), 2)
+            if export:
+                out, h_n, c_n = _onnx.layer(mode, layer_in, ws, ws_r if D == 2 else None, h0_l,
+                                            c0_l, lens)
+            else:
+                y, y_r, h_n, c_n, _, _ = _rnn_layer(mode, layer_in, *ws, *ws_r, h0_l, c0_l,
+                                                    lens, mask, train, bf)
+                out = y if D == 1 else torch.cat((y, y_r), 2)
             hs.append(h_n)
             cs.append(c_n)
             if drop and layer < L - 1:
@@ -262,6 +290,8 @@ class _RNNMixin:
             layer_in = out
 
         out = layer_in
+        if bf_export:
+            out, bf = out.transpose(0, 1), True
         h_n = hs[0] if L == 1 else torch.cat(hs, 0)
         c_n = None
         if mode == "lstm":
@@ -411,6 +441,8 @@ class RNNCell(nn.RNNCell):
     """torch.nn.RNNCell on rnnfast's kernels (one kernel call per step)."""
 
     def forward(self, input, hx=None):
+        if _onnx.exporting():  # torch's cell, which torch's exporters map to ONNX
+            return super().forward(input, hx)
         if hx is not None and not isinstance(hx, Tensor):
             raise TypeError(f"hx: expected a tensor, got {type(hx).__name__}")
         mode = "rnn_tanh" if self.nonlinearity == "tanh" else "rnn_relu"
@@ -421,6 +453,8 @@ class LSTMCell(nn.LSTMCell):
     """torch.nn.LSTMCell on rnnfast's kernels (one kernel call per step)."""
 
     def forward(self, input, hx=None):
+        if _onnx.exporting():  # torch's cell, which torch's exporters map to ONNX
+            return super().forward(input, hx)
         if hx is None:
             h = c = None
         else:
@@ -434,6 +468,8 @@ class GRUCell(nn.GRUCell):
     """torch.nn.GRUCell on rnnfast's kernels (one kernel call per step)."""
 
     def forward(self, input, hx=None):
+        if _onnx.exporting():  # torch's cell, which torch's exporters map to ONNX
+            return super().forward(input, hx)
         if hx is not None and not isinstance(hx, Tensor):
             raise TypeError(f"hx: expected a tensor, got {type(hx).__name__}")
         return _cell_step(self, "gru", input, hx, None)[0]
