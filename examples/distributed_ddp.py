@@ -20,7 +20,8 @@ Result on this machine (2 cores, shared with other jobs): torchrun --nproc_per_n
 --quick (1 layer of 32 units per direction, global batch 32, 6 epochs; 26 s including
 torchrun's and torch's start-up, 1 thread per rank) reaches 0.990 test accuracy on the 600
 held-out utterances; one process (python ... --quick --threads 1, 17 s) reaches 0.985 (the
-shuffles differ with the number of ranks). Chance is 0.1.
+shuffles differ with the number of ranks); the full run under torchrun (2 layers of 64, 30
+epochs, 83 s) reaches 0.993. Chance is 0.1.
 
 One machine:
 
