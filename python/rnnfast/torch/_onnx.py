@@ -116,8 +116,14 @@ def layer(mode, x, ws, ws_r, h0, c0, lens):
 def _emit(op, inputs, attrs, dt, shapes):
     if torch.jit.is_tracing():  # the TorchScript-based exporter
         return _Symbolic.apply(op, tuple(sorted(attrs.items())), shapes, *inputs)
-    return torch.onnx.ops.symbolic_multi_out(op, inputs, attrs, dtypes=[dt] * len(shapes),
-                                             shapes=shapes)
+    try:
+        from torch.onnx.ops import symbolic_multi_out
+    except ImportError as e:  # torch < 2.8
+        raise RuntimeError(
+            f"rnnfast.torch: ONNX export with the dynamo-based exporter needs torch.onnx.ops "
+            f"(torch 2.8 or later), this is torch {torch.__version__}: upgrade torch, or "
+            "export with dynamo=False") from e
+    return symbolic_multi_out(op, inputs, attrs, dtypes=[dt] * len(shapes), shapes=shapes)
 
 
 class _Symbolic(torch.autograd.Function):
