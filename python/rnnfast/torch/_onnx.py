@@ -30,9 +30,24 @@ _GATES = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "rnn_tanh": (0,), "rnn_relu": 
 _OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
 
 
+_FLAGS = None  # (TorchScript exporter's GLOBALS, dynamo exporter's _flags), on first use
+
+
 def exporting():
-    """True while torch.onnx.export (either exporter) runs the model."""
-    return torch.onnx.is_in_onnx_export()
+    """True while torch.onnx.export (either exporter) runs the model: the flags that
+    torch.onnx.is_in_onnx_export reads, without its two imports per call (torch.onnx is
+    imported at the first call, not with rnnfast.torch)."""
+    global _FLAGS
+    if _FLAGS is None:
+        try:
+            from torch.onnx._internal.exporter import _flags
+            from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
+            _FLAGS = (GLOBALS, _flags)
+        except ImportError:  # another torch layout: the public function
+            _FLAGS = False
+    if _FLAGS is False or torch.compiler.is_compiling():  # Dynamo traces only the public one
+        return torch.onnx.is_in_onnx_export()
+    return _FLAGS[0].in_onnx_export or _FLAGS[1]._is_onnx_exporting
 
 
 def _gates(ws, mode, H):
