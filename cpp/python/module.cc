@@ -511,6 +511,8 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "set_num_threads", [](int n) { rnnfast::set_num_threads(n); }, py::arg("n"));
   m.def("get_num_threads", &rnnfast::get_num_threads);
+  m.def("_reset_thread_backoff", &rnnfast::reset_thread_backoff,
+        "Forget the contention seen so far (the benchmark suite, after other pools went idle)");
   m.def("has_openmp", &rnnfast::has_openmp);
   m.def("version", &rnnfast::version);
   m.def("isa", &rnnfast::isa, "The instruction set of the GEMM micro-kernels in use");

@@ -245,6 +245,13 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return detail::num_threads(); }
 
+void reset_thread_backoff() {
+  detail::g_serial_until.store(0, std::memory_order_relaxed);
+  detail::g_backoff.store(detail::kMinBackoffNs, std::memory_order_relaxed);
+  detail::g_late_in_window.store(0, std::memory_order_relaxed);
+  detail::g_window_start.store(0, std::memory_order_relaxed);
+}
+
 bool has_openmp() {
 #ifdef _OPENMP
   return true;

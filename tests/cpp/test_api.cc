@@ -952,6 +952,12 @@ void test_contention_backoff() {
             (u.empty() || std::memcmp(u.data(), v.data(), u.size() * sizeof(float)) == 0);
   }
   check(same, "results during the backoff period are bitwise the team's");
+  if (enabled) {
+    rnnfast::reset_thread_backoff();
+    check(!d::cores_contended() && d::threads_for(1e9) == 2,
+          "reset_thread_backoff ends the period at once");
+    for (int i = 0; i < d::kLateInWindow; ++i) d::note_late_thread();
+  }
   d::note_team_done(d::now_ns());  // on time: the next period is the shortest again
   for (int i = 0; i < 400 && d::cores_contended(); ++i) usleep(10000);
   check(!d::cores_contended(), "the backoff period ends by itself");

@@ -126,6 +126,10 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B
 // Threads used by the kernels (OpenMP). 1 when built without OpenMP.
 void set_num_threads(int n);
 int get_num_threads();
+// When another process keeps the cores busy, calls run on one thread for a backoff period
+// (RNNFAST_CONTENTION=off disables it). This forgets what was seen: the next call gets its full
+// team. The benchmark suite calls it after it has let other thread pools go idle.
+void reset_thread_backoff();
 // True when built with OpenMP.
 bool has_openmp();
 
