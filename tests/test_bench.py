@@ -673,3 +673,25 @@ def test_torch_model_script_trains_both_models_alike(capsys):
     assert "torch / rnnfast.torch:" in out
     with pytest.raises(ValueError, match="--threads"):
         mod.main(["--threads", "0"])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+def test_torch_overhead_script_times_the_three_ways(capsys):
+    """benchmarks/torch_overhead.py at a tiny size: its floor (a bare autograd.Function over the
+    kernels) checks its gradients against rnnfast.torch's, every way and phase gets a row, and
+    the kernels' timing wrapper is removed afterwards."""
+    from rnnfast.torch import _ops
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "torch_overhead.py")
+    spec = importlib.util.spec_from_file_location("torch_overhead_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    core = _ops._core
+    assert mod.main(["--threads", "1", "--rounds", "1", "--calls", "1", "--steps", "3"]) == 0
+    assert _ops._core is core
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if not line.startswith(("#", "cell"))]
+    ways = {(r[0], r[2], " ".join(r[3:5]) if r[3] == "torch" else r[3]) for r in rows}
+    assert ways == {(c, ph, w) for c in ("lstm", "gru", "rnn_tanh") for ph in ("train", "infer")
+                    for w in ("rnnfast.nn", "rnnfast.torch", "torch floor")}
+    with pytest.raises(ValueError, match="--calls"):
+        mod.main(["--calls", "0"])

@@ -6,6 +6,8 @@ inference path, zero-copy hand-off to the kernels, threads and the errors for wh
 supported. torch.compile and torch.export: tests/test_torch_compile.py.
 """
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -314,7 +316,8 @@ def test_recurrent_dropout_matches_reference_with_the_same_mask(kind):
     torch.manual_seed(3)
     mask = torch.empty(1, 2, 4, dtype=torch.float64).bernoulli_(1 - p).div_(1 - p)
     assert (mask == 0).any()
-    w = [None if t is None else t.detach().numpy() for t in m._layer_weights(0)]
+    w = [getattr(m, n + "_l0").detach().numpy() for n in ("weight_ih", "weight_hh", "bias_ih",
+                                                         "bias_hh")]
     y_ref = reference.forward(kind, x.numpy(), w[0], w[1], w[2], w[3],
                               h_mask=mask[0].numpy())[0]
     np.testing.assert_allclose(y.detach().numpy(), y_ref, **tol(np.float64))
@@ -373,6 +376,53 @@ def test_cells_loop_over_time_matches_torch():
         torch.stack(outs).pow(2).sum().backward()
         res.append([torch.stack(outs), x.grad, cell.weight_hh.grad])
     assert_same(res[0], res[1], np.float64)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_cached_weight_views_follow_every_change_of_the_parameters(grad):
+    # rnnfast.torch keeps NumPy views of the weights between calls: each way a user changes
+    # the parameters must reach the kernels, as it reaches torch's own module
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(4, 4, num_layers=2, bidirectional=True, dtype=torch.float64)
+    ours = rt.convert(copy.deepcopy(theirs))
+    cell_t = torch.nn.GRUCell(4, 4, dtype=torch.float64)
+    cell_o = rt.convert(copy.deepcopy(cell_t))
+    x = data(3, 2, 4)
+
+    def check():
+        with torch.set_grad_enabled(grad):
+            assert_same([theirs(x)[0], cell_t(x[0])], [ours(x)[0], cell_o(x[0])], np.float64)
+
+    check()
+    for m in (theirs, ours, cell_t, cell_o):       # an optimizer's in-place update
+        torch.optim.SGD(m.parameters(), lr=0.5).zero_grad()
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.1 * torch.ones_like(p))
+    check()
+    w = torch.randn(16, 4, dtype=torch.float64)
+    for m in (theirs, ours):                        # .data replaced: the same Parameter object
+        m.weight_hh_l1.data = w.clone()
+    cell_t.weight_hh.data, cell_o.weight_hh.data = (torch.randn(12, 4, dtype=torch.float64),) * 2
+    check()
+    v = torch.randn(16, 8, dtype=torch.float64)
+    for m in (theirs, ours):                        # a new Parameter
+        m.weight_ih_l1_reverse = torch.nn.Parameter(v.clone())
+    check()
+    ours.load_state_dict(theirs.state_dict())       # copied in place
+    check()
+    sq_t, sq_o = torch.nn.RNN(4, 4, dtype=torch.float64), None
+    sq_o = rt.convert(copy.deepcopy(sq_t))
+    with torch.set_grad_enabled(grad):
+        assert_same([sq_t(x)[0]], [sq_o(x)[0]], np.float64)
+        for m in (sq_t, sq_o):                      # same memory, same shape, transposed
+            m.weight_hh_l0.data = m.weight_hh_l0.data.t()
+        assert not sq_o.weight_hh_l0.is_contiguous()
+        assert_same([sq_t(x)[0]], [sq_o(x)[0]], np.float64)
+    theirs.float()
+    ours.float()                                    # a new dtype
+    with torch.set_grad_enabled(grad):
+        assert_same([theirs(x.float())[0]], [ours(x.float())[0]], np.float32)
 
 
 def test_torch_func_grad_matches_torch():

@@ -9,6 +9,7 @@ Nothing here stacks layers, applies inter-layer dropout or checks a module's arg
 modules do (modules.py). Double backward is refused by the backward op's autograd formula.
 """
 
+import weakref
 from typing import Optional, Tuple
 
 import numpy as np
@@ -19,7 +20,8 @@ from rnnfast import _core
 
 from ._threads import sync_threads  # the thread rule (torchrun included)
 
-__all__ = ["layer", "rnn_layer", "rnn_layer_backward", "reserve_size", "sync_threads", "MODES"]
+__all__ = ["layer", "rnn_layer", "rnn_layer_backward", "reserve_size", "sync_threads", "MODES",
+           "layer_weights"]
 
 # torch's mode names (RNNBase.mode) -> the kernels' cell names and ids (rnnfast.functional.MODES).
 MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
@@ -59,6 +61,108 @@ def _none_or(a, d):
     return None if a is None else a[d]
 
 
+# owner module -> (its flat weight tensors, their (data pointer, shape), layer_weights' result)
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def layer_weights(owner, flat, slots, D, views=True):
+    """A module's weights for the kernels: ``flat`` its weight tensors in torch's order
+    (RNNBase._flat_weights_names), each layer-direction's ``slots`` (indices among w_ih, w_hh,
+    b_ih, b_hh, w_hr), D directions. Returns (each layer-direction's 5 tensors, None where
+    absent; each layer's NumPy views of them, (forward's 5, reverse's 5 or None), or None).
+
+    With ``views`` the result is cached per module while ``flat`` holds the same tensor objects
+    over the same memory, so that a call does not convert them again (about 3 us each). There
+    are no views while torch.compile or a torch.func transform traces, or when a weight is not
+    C-contiguous (its view would be a copy, stale after the next in-place update)."""
+    if views and (torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()):
+        views = False
+    if views:
+        cached = _CACHE.get(owner)
+        if cached is not None and len(cached[0]) == len(flat):
+            for a, t, k in zip(cached[0], flat, cached[1]):
+                if a is not t or t.data_ptr() != k[0] or t.shape != k[1] or not t.is_contiguous():
+                    break
+            else:
+                return cached[2]
+        views = all(t.is_contiguous() for t in flat)
+    n = len(slots)
+
+    def group(ts):
+        out = []
+        for k in range(0, len(ts), n):
+            w = [None] * 5
+            for j, s in enumerate(slots):
+                w[s] = ts[k + j]
+            out.append(w)
+        return out
+
+    weights = group(flat)
+    if not views:
+        return weights, [None] * (len(weights) // D)
+    va = group([_np(t) for t in flat])
+    result = weights, [(va[k], va[k + 1] if D == 2 else None) for k in range(0, len(va), D)]
+    _CACHE[owner] = (flat, [(t.data_ptr(), t.shape) for t in flat], result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# the kernels' calls on NumPy views, shared by the custom ops and the eager path
+
+def _forward_arrays(mode, xa, wf, wr, h0a, c0a, la, ma, training, batch_first):
+    """One layer's forward on arrays: wf, wr the 5 arrays (w_ih, w_hh, b_ih, b_hh, w_hr) of
+    each direction (wr None for one direction). Returns (y, y_r, h_n (D, B, H_out), c_n,
+    reserve, reserve_r), None where absent."""
+    sync_threads()
+    cell = _CELL_ID[mode]
+
+    def args(d, w):
+        return (xa, *w, _none_or(h0a, d), _none_or(c0a, d), la, _none_or(ma, d), bool(d),
+                training, batch_first)
+
+    if wr is None:
+        y, h_n, c_n, res = _core.forward(cell, *args(0, wf))
+        return y, None, h_n[None], None if c_n is None else c_n[None], res, None
+    (y, h_n, c_n, res), (y_r, h_r, c_r, res_r) = _core.forward_pair(cell, args(0, wf),
+                                                                   args(1, wr))
+    return (y, y_r, np.stack((h_n, h_r)), None if c_n is None else np.stack((c_n, c_r)), res,
+            res_r)
+
+
+def _backward_arrays(mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, dya, dy_ra, dhna, dcna,
+                     batch_first):
+    """BPTT of one layer on arrays (arguments as _forward_arrays', the forward's y, y_r and
+    reserves, the gradients of y, y_r, h_n, c_n or None). Returns (dx, dh0 (D, B, H_out),
+    dc0, then the 5 weight gradients of each direction), None where absent."""
+    sync_threads()
+    cell = _CELL_ID[mode]
+
+    def args(d, w, yd, res, dyd):
+        return (res, xa, *w, la, _none_or(ma, d), bool(d), dyd, _none_or(dhna, d),
+                _none_or(dcna, d), yd, batch_first)
+
+    if wr is None:
+        dx, dh0, dc0, *dw = _core.backward(cell, *args(0, wf, ya, resa, dya))
+        return (dx, dh0[None], None if dc0 is None else dc0[None], *dw, None, None, None, None,
+                None)
+    ga, gb = _core.backward_pair(cell, args(0, wf, ya, resa, dya),
+                                 args(1, wr, y_ra, res_ra, dy_ra))
+    dx = ga[0]
+    dx += gb[0]
+    dc0 = None if ga[2] is None else np.stack((ga[2], gb[2]))
+    return (dx, np.stack((ga[1], gb[1])), dc0, *ga[3:], *gb[3:])
+
+
+def _weights_np(w):
+    return None if w[0] is None else [_np(t) for t in w]
+
+
+def _tensors(arrays, like):
+    """The kernels' arrays as tensors; a fresh empty tensor for each absent one (a custom op's
+    outputs never alias one another)."""
+    return tuple(like.new_empty(0) if a is None else _t(a) for a in arrays)
+
+
 # ---------------------------------------------------------------------------------------------
 # forward
 
@@ -77,29 +181,19 @@ def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Option
     Returns (y, y_r, h_n, c_n, reserve, reserve_r): y and y_r each direction's output, laid out
     as x; h_n (D, B, H_out); c_n (D, B, H) (lstm); empty tensors stand for what does not exist.
     """
-    sync_threads()
-    cell = _CELL_ID[mode]
-    xa = _np(x)
-    h0a, c0a, ma = _np(h0), _np(c0), _np(h_mask)
-    la = _np(lengths)
+    return _tensors(_forward_np(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r,
+                                b_hh_r, w_hr_r, h0, c0, lengths, h_mask, training,
+                                batch_first), x)
 
-    def args(d, w):
-        return (xa, *[_np(t) for t in w], _none_or(h0a, d), _none_or(c0a, d), la,
-                _none_or(ma, d), bool(d), training, batch_first)
 
-    def out(a):  # outputs never alias one another: a fresh empty tensor for each absent one
-        return x.new_empty(0) if a is None else _t(a)
-
-    if w_ih_r is None:
-        y, h_n, c_n, res = _core.forward(cell, *args(0, (w_ih, w_hh, b_ih, b_hh, w_hr)))
-        return (_t(y), out(None), _t(h_n[None]), out(None if c_n is None else c_n[None]),
-                out(res), out(None))
-    (y, h_n, c_n, res), (y_r, h_r, c_r, res_r) = _core.forward_pair(
-        cell, args(0, (w_ih, w_hh, b_ih, b_hh, w_hr)),
-        args(1, (w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)))
-    h_n = np.stack((h_n, h_r))
-    c_n = None if c_n is None else np.stack((c_n, c_r))
-    return _t(y), _t(y_r), _t(h_n), out(c_n), out(res), out(res_r)
+def _forward_np(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r,
+                h0, c0, lengths, h_mask, training, batch_first, views=None):
+    """_forward_arrays on the NumPy views of rnn_layer's arguments (the weights' given as
+    ``views``, (forward's 5, reverse's 5 or None), when the caller has them)."""
+    wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr)),
+                       _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)))
+    return _forward_arrays(mode, _np(x), wf, wr, _np(h0), _np(c0), _np(lengths), _np(h_mask),
+                           training, batch_first)
 
 
 rnn_layer = torch.library.custom_op("rnnfast::rnn_layer", _forward_impl, mutates_args=())
@@ -122,20 +216,26 @@ def _rnn_layer_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_
 def _setup_context(ctx, inputs, output):
     (mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, h0, c0,
      lengths, h_mask, training, batch_first) = inputs
-    y, y_r, h_n, c_n, res, res_r = output
-    ctx.mark_non_differentiable(res, res_r)
+    y, y_r, h_n, c_n, res, res_r = output[:6]
+    ctx.mark_non_differentiable(*[t for t in (res, res_r) if t is not None])
     ctx.set_materialize_grads(False)
     ctx.mode, ctx.batch_first, ctx.training = mode, batch_first, training
     ctx.has_h0, ctx.has_c0 = h0 is not None, c0 is not None
     weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)
-    ctx.has_w = tuple(w is not None for w in weights)
+    ctx.has_w = [w is not None for w in weights]
     ctx.save_for_backward(x, *weights, lengths, h_mask, y, y_r, res, res_r)
 
 
-def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r, direct=False):
-    """rnn_layer's autograd formula: one rnn_layer_backward call. ``direct`` (the eager path,
-    _Layer) calls its implementation without the dispatcher (through _LayerBackward when a graph
-    of the gradient is recorded). Either way a double backward raises NotImplementedError."""
+def _grads(ctx, dx, dh0, dc0, dws):
+    """rnn_layer's input gradients in its argument order, None for what was not given."""
+    dws = [d if has else None for d, has in zip(dws, ctx.has_w)]
+    return (None, dx, *dws, dh0 if ctx.has_h0 else None, dc0 if ctx.has_c0 else None, None,
+            None, None, None)
+
+
+def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r):
+    """rnn_layer's autograd formula: one rnn_layer_backward call, whose own formula refuses a
+    double backward."""
     if not ctx.training:
         raise RuntimeError("rnnfast::rnn_layer: backward of a call made with training=False "
                            "(nothing was saved); call it with training=True to differentiate")
@@ -149,47 +249,89 @@ def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r, direct=False):
         dc_n = None
     if dy is None and dy_r is None and dh_n is None and dc_n is None:
         return (None,) * 18
-    if not direct:
-        fn = torch.ops.rnnfast.rnn_layer_backward.default
-    else:
-        fn = _LayerBackward.apply if torch.is_grad_enabled() else _backward_impl
-    g = fn(ctx.mode, x, *weights, lengths, h_mask, y, y_r, res, res_r, dy, dy_r, dh_n, dc_n,
-           ctx.batch_first)
-    dx, dh0, dc0, dws = g[0], g[1], g[2], g[3:]
-    dws = [d if has else None for d, has in zip(dws, ctx.has_w)]
-    return (None, dx, *dws, dh0 if ctx.has_h0 else None, dc0 if ctx.has_c0 else None, None,
-            None, None, None)
+    g = torch.ops.rnnfast.rnn_layer_backward.default(
+        ctx.mode, x, *weights, lengths, h_mask, y, y_r, res, res_r, dy, dy_r, dh_n, dc_n,
+        ctx.batch_first)
+    return _grads(ctx, g[0], g[1], g[2], g[3:])
 
 
 rnn_layer.register_autograd(_backward, setup_context=_setup_context)
 
 
+# ---------------------------------------------------------------------------------------------
+# eager mode: rnn_layer without the dispatcher
+
 class _Layer(torch.autograd.Function):
-    """rnn_layer in eager mode: the same implementation and autograd formula without the
-    dispatcher's per-call cost (tens of microseconds, a T = 1 cell step's whole budget)."""
+    """rnn_layer in eager mode while autograd records: the same kernels and formula as the
+    custom op, without the dispatcher's per-call cost (tens of microseconds, a T = 1 cell
+    step's whole budget). Absent outputs and gradients are None rather than empty tensors,
+    and forward returns, after rnn_layer's six outputs, the NumPy views it passed to the
+    kernels, which backward reuses instead of converting the saved tensors again. Its last
+    argument is layer()'s ``views``."""
 
     @staticmethod
-    def forward(*args):
-        return _forward_impl(*args)
+    def forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r,
+                h0, c0, lengths, h_mask, training, batch_first, views):
+        xa, la, ma = _np(x), _np(lengths), _np(h_mask)
+        wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr)),
+                           _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)))
+        out = _forward_arrays(mode, xa, wf, wr, _np(h0), _np(c0), la, ma, training,
+                              batch_first)
+        return (*[None if a is None else _t(a) for a in out],
+                (xa, wf, wr, la, ma, out[0], out[1], out[4], out[5]))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _setup_context(ctx, inputs, output)
+        _setup_context(ctx, inputs[:18], output)
+        ctx.arrays = output[6]
 
     @staticmethod
-    def backward(ctx, *grads):
-        return _backward(ctx, *grads, direct=True)
+    def backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r, _arrays):
+        if not ctx.training:
+            return _backward(ctx, dy, dy_r, dh_n, dc_n, None, None)  # raises
+        saved = ctx.saved_tensors  # torch's check that nothing saved was modified in place
+        if ctx.mode != "lstm":
+            dc_n = None
+        if dy is None and dy_r is None and dh_n is None and dc_n is None:
+            return (None,) * 19
+        if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
+            x, *rest = saved
+            g = _LayerBackward.apply(ctx.mode, x, *rest, dy, dy_r, dh_n, dc_n, ctx.batch_first)
+            return (*_grads(ctx, g[0], g[1], g[2], g[3:]), None)
+        xa, wf, wr, la, ma, ya, y_ra, resa, res_ra = ctx.arrays
+        g = _backward_arrays(ctx.mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, _np(dy),
+                             _np(dy_r), _np(dh_n), _np(dc_n), ctx.batch_first)
+        # tensors only for the gradients returned
+        dh0 = _t(g[1]) if ctx.has_h0 else None
+        dc0 = _t(g[2]) if ctx.has_c0 else None
+        dws = [_t(a) if has else None for a, has in zip(g[3:], ctx.has_w)]
+        return (None, _t(g[0]), *dws, dh0, dc0, None, None, None, None, None)
 
 
-def layer(*args):
+# Function.apply's Python wrapper binds the arguments to forward's signature (inspect, tens of
+# microseconds) and unwraps functorch's dead wrappers, both no-ops here unless a functorch
+# transform (torch.func) is active; without one, the C entry point it ends in is called.
+try:
+    _apply_c = super(torch.autograd.Function, _Layer).apply
+except AttributeError:  # a torch whose Function no longer ends in _C._FunctionBase.apply
+    _apply_c = None
+
+
+def layer(*args, views=None):
     """rnn_layer(*args): the custom op while torch.compile or torch.export traces (so the graph
-    holds it), else straight to the implementation (through _Layer when autograd records)."""
+    holds it), else straight to the kernels, through _Layer when autograd records (callers
+    pass ``training`` true exactly when grad mode is on and an input requires grad). In eager
+    mode absent outputs are None rather than empty tensors, and ``views`` (a layer's weight
+    views from layer_weights) spare converting the weights."""
     if torch.compiler.is_compiling():
         return torch.ops.rnnfast.rnn_layer.default(*args)
-    if torch.is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad
-                                       for a in args):
-        return _Layer.apply(*args)
-    return _forward_impl(*args)
+    if args[16] and torch.is_grad_enabled():  # training: some input requires grad
+        if _apply_c is not None and not torch._C._are_functorch_transforms_active():
+            return _apply_c(*args, views)[:6]
+        return _Layer.apply(*args, views)[:6]
+    y, y_r, h_n, c_n, res, res_r = _forward_np(*args, views=views)
+    return (_t(y), None if y_r is None else _t(y_r), _t(h_n), None if c_n is None else _t(c_n),
+            None if res is None else _t(res), None if res_r is None else _t(res_r))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,31 +351,11 @@ def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optio
     gradients of y, y_r, h_n and c_n (None: zeros). Returns (dx, dh0 (D, B, H_out), dc0
     (D, B, H), then the gradients of the ten weights in rnn_layer's order); empty tensors
     stand for what does not exist."""
-    sync_threads()
-    cell = _CELL_ID[mode]
-    xa, la, ma = _np(x), _np(lengths), _np(h_mask)
-    dhn, dcn = _np(dh_n), _np(dc_n)
-    w_f = (w_ih, w_hh, b_ih, b_hh, w_hr)
-    w_r = (w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)
-
-    def args(d, w, yd, res, dyd):
-        return (_np(res), xa, *[_np(t) for t in w], la, _none_or(ma, d), bool(d), _np(dyd),
-                _none_or(dhn, d), _none_or(dcn, d), _np(yd), batch_first)
-
-    def out(a):  # outputs never alias one another: a fresh empty tensor for each absent one
-        return x.new_empty(0) if a is None else _t(a)
-
-    if w_ih_r is None:
-        dx, dh0, dc0, *dw = _core.backward(cell, *args(0, w_f, y, reserve, dy))
-        return (_t(dx), _t(dh0[None]), out(None if dc0 is None else dc0[None]),
-                *[out(a) for a in dw], *[out(None) for _ in range(5)])
-    ga, gb = _core.backward_pair(cell, args(0, w_f, y, reserve, dy),
-                                 args(1, w_r, y_r, reserve_r, dy_r))
-    dx = ga[0]
-    dx += gb[0]
-    dh0 = np.stack((ga[1], gb[1]))
-    dc0 = None if ga[2] is None else np.stack((ga[2], gb[2]))
-    return (_t(dx), _t(dh0), out(dc0), *[out(a) for a in ga[3:]], *[out(a) for a in gb[3:]])
+    g = _backward_arrays(mode, _np(x), _weights_np((w_ih, w_hh, b_ih, b_hh, w_hr)),
+                         _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)), _np(lengths),
+                         _np(h_mask), _np(y), _np(y_r), _np(reserve), _np(reserve_r), _np(dy),
+                         _np(dy_r), _np(dh_n), _np(dc_n), batch_first)
+    return _tensors(g, x)
 
 
 rnn_layer_backward = torch.library.custom_op("rnnfast::rnn_layer_backward", _backward_impl,

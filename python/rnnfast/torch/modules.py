@@ -25,12 +25,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import _onnx
-from ._ops import MODES, layer as _rnn_layer
+from ._ops import MODES, layer as _rnn_layer, layer_weights
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "InputError"]
 
 _DTYPES = (torch.float32, torch.float64)
-_SLOT = {"weight_ih": 0, "weight_hh": 1, "bias_ih": 2, "bias_hh": 3, "weight_hr": 4}
 
 
 class InputError(ValueError, RuntimeError):
@@ -43,6 +42,8 @@ class InputError(ValueError, RuntimeError):
 
 def _check_params(module, w):
     """The parameters must be what the kernels run: CPU, float32 or float64."""
+    if w.is_cpu and w.dtype in _DTYPES:
+        return
     name = type(module).__name__
     if w.device.type != "cpu":
         raise ValueError(
@@ -179,12 +180,15 @@ class _RNNMixin:
             s += f", recurrent_dropout={self.recurrent_dropout}"
         return s
 
-    def _layer_weights(self, k):
-        """The 5 weights (w_ih, w_hh, b_ih, b_hh, w_hr; None if absent) of layer-direction k."""
-        w = [None] * 5
-        for name in self._all_weights[k]:
-            w[_SLOT[name.rsplit("_l", 1)[0]]] = getattr(self, name)
-        return w
+    def _weights(self, views):
+        """layer_weights of this module, its weights read by name as torch's forward does
+        (torch.func.functional_call swaps them)."""
+        params = self._parameters
+        flat = [params[name] if name in params else getattr(self, name, None)
+                for name in self._flat_weights_names]
+        _check_params(self, flat[0])
+        slots = (0, 1, 2, 3)[:4 if self.bias else 2] + ((4,) if self.proj_size else ())
+        return layer_weights(self, flat, slots, 2 if self.bidirectional else 1, views)
 
     def _run(self, input, hx, lengths):
         mode = MODES[self.mode]
@@ -192,13 +196,11 @@ class _RNNMixin:
         H = self.hidden_size
         H_out = self.proj_size or H
         cls = type(self).__name__
-        weights = [self._layer_weights(k) for k in range(L * D)]
-        w0 = weights[0][0]
-        _check_params(self, w0)
-        dt = w0.dtype
+        export = _onnx.exporting()
+        weights, views = self._weights(not export)
+        dt = weights[0][0].dtype
 
         packed = isinstance(input, PackedSequence)
-        export = _onnx.exporting()
         if export:
             if self.training and self.recurrent_dropout > 0:
                 raise ValueError(
@@ -281,7 +283,7 @@ class _RNNMixin:
                                             c0_l, lens)
             else:
                 y, y_r, h_n, c_n, _, _ = _rnn_layer(mode, layer_in, *ws, *ws_r, h0_l, c0_l,
-                                                    lens, mask, train, bf)
+                                                    lens, mask, train, bf, views=views[layer])
                 out = y if D == 1 else torch.cat((y, y_r), 2)
             hs.append(h_n)
             cs.append(c_n)
@@ -428,9 +430,11 @@ def _cell_step(cell, mode, input, h, c):
         states.append(s.unsqueeze(0))
     train = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, w_ih, w_hh, b_ih, b_hh, *states))
+    views = layer_weights(cell, (w_ih, w_hh, b_ih, b_hh) if cell.bias else (w_ih, w_hh),
+                          (0, 1, 2, 3) if cell.bias else (0, 1), 1)[1][0]
     _, _, h_n, c_n, _, _ = _rnn_layer(mode, x.unsqueeze(0), w_ih, w_hh, b_ih, b_hh, None, None,
                                       None, None, None, None, states[0], states[1], None, None,
-                                      train, False)
+                                      train, False, views=views)
     h1 = h_n[0] if batched else h_n[0, 0]
     if mode != "lstm":
         return h1, None
