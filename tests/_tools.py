@@ -1,5 +1,6 @@
 """Build tools for the tests that configure the repository with CMake (test_cpp_api.py,
-test_cpp_package.py): finding cmake and ninja, running one build step, finding a built program.
+test_cpp_package.py): finding cmake and ninja, running one build step, finding a built program;
+and pyproject.toml's version, the one every build reports (test_version.py).
 
 cmake and ninja come from PATH or from their PyPI packages; nothing here installs them, and a
 test without cmake skips (``cmake_or_skip``).
@@ -7,6 +8,7 @@ test without cmake skips (``cmake_or_skip``).
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 
@@ -70,3 +72,17 @@ def find_program(build_dir, name):
         if exe in files:
             return os.path.join(root, exe)
     raise AssertionError(f"{exe} not found under {build_dir}")
+
+
+def pyproject_version():
+    """``[project] version`` of the repository's pyproject.toml."""
+    path = os.path.join(REPO, "pyproject.toml")
+    try:
+        import tomllib  # Python 3.11+
+    except ModuleNotFoundError:  # Python 3.10: the one line CMakeLists.txt reads too
+        with open(path, encoding="utf-8") as f:
+            m = re.search(r'^version *= *"([^"]+)"', f.read(), re.M)
+        assert m, f"no version line in {path}"
+        return m.group(1)
+    with open(path, "rb") as f:
+        return tomllib.load(f)["project"]["version"]

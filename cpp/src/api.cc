@@ -260,6 +260,10 @@ bool has_openmp() {
 #endif
 }
 
-const char* version() { return "0.1.0"; }
+// The version string is pyproject.toml's, defined by CMakeLists.txt for this file only.
+#ifndef RNNFAST_VERSION_STRING
+#error "RNNFAST_VERSION_STRING is not defined: build with CMakeLists.txt (it reads pyproject.toml)"
+#endif
+const char* version() { return RNNFAST_VERSION_STRING; }
 
 }  // namespace rnnfast

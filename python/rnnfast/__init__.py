@@ -20,7 +20,19 @@ from . import data, optim, train, utils
 from . import accelerator, backends, cuda
 from .io import load, save
 
-__version__ = _core.version()
+
+def _dist_version():
+    """The installed distribution's version (pyproject.toml's, from the package metadata).
+    A source checkout that was never installed has no metadata: then the compiled module's
+    version, which the build took from the same pyproject.toml."""
+    from importlib import metadata
+    try:
+        return metadata.version("rnnfast")
+    except metadata.PackageNotFoundError:
+        return _core.version()
+
+
+__version__ = _dist_version()
 
 # Note: the torch names shadow builtins here (rnnfast.float, rnnfast.max, ...); code in this
 # module reaches the builtins through _builtins.
