@@ -1,13 +1,24 @@
-"""A small reverse-mode autograd over NumPy arrays (micrograd-style closures).
+"""A small reverse-mode autograd over NumPy arrays (micrograd-style closures, named ops).
 
 A ``Tensor`` wraps one ``np.ndarray`` (``.data``). Every differentiable op builds its result
-with ``_make(data, parents, backward)``: ``backward`` is a closure that maps the gradient of
-the result to one gradient (or None) per parent. An op with several results builds them with
-``_make_many``: one node, one gradient slot per result. ``Tensor.backward()`` runs each node
-once all the nodes that feed it a gradient have run, accumulates into the leaves' ``.grad``
-(NumPy arrays) and then frees the closures unless ``retain_graph=True``. A recurrent layer or
-cell call is a single node (results y, h_n, c_n) whose closure calls the C++ BPTT once (see
-``rnnfast.nn``).
+with ``_make(data, parents, backward, op=..., attrs=...)``: ``backward`` is a closure that maps
+the gradient of the result to one gradient (or None) per parent. An op with several results
+builds them with ``_make_many``: one node, one gradient slot per result. ``Tensor.backward()``
+runs each node once all the nodes that feed it a gradient have run, accumulates into the
+leaves' ``.grad`` (NumPy arrays) and then frees the closures unless ``retain_graph=True``. A
+recurrent layer or cell call is a single node (results y, h_n, c_n) whose closure calls the
+C++ BPTT once (see ``rnnfast.nn``).
+
+Each op is named: ``op`` is its entry in the registry ``OPS`` (an ``_Op``: the name a tracer
+maps, such as "add" or "lstm", torch's grad_fn name, the names of its attributes and the NumPy
+function that computes its result from its inputs' arrays and attributes), and the node keeps
+the op, its inputs (``parents``, Tensors or None, in order) and its attribute values
+(``attrs``: axes, shapes, indices, scalar operands, ...). A graph can so be walked from a
+result and each node read as (op, inputs, attributes): ``rnnfast.onnx`` traces models that way.
+The backward stays a closure over what the forward computed (cheaper than a context object).
+Ops whose results are integers or booleans record no history; while a tracer records
+(``_state.trace``), they and every other result computed from its inputs without a node are
+reported to it, and in-place writes are refused.
 
 In-place writes (``t[i] = v``, ``+=``, ``fill_``, ...) follow torch: each bumps a version
 counter shared by a tensor and its views, nodes record the versions of the data their
@@ -52,6 +63,7 @@ _TYPE_NAMES = {np.dtype(np.float32): "Float", np.dtype(np.float64): "Double",
 
 class _GradState(threading.local):
     enabled = True              # each thread starts with grad mode on
+    trace = None                # the tracer of rnnfast.onnx while it records this thread
 
 
 _state = _GradState()
@@ -67,7 +79,8 @@ class _GradMode:
 
     def __enter__(self):
         self._prev = is_grad_enabled()
-        _state.enabled = self._mode
+        # a tracer records through no_grad blocks too: they compute the model's results
+        _state.enabled = self._mode or _state.trace is not None
         return self
 
     def __exit__(self, *exc):
@@ -235,10 +248,46 @@ def _version(t) -> int:
     return 0 if t._vcount is None else t._vcount.n
 
 
+class _Op:
+    """A named operation of the autograd (an entry of ``OPS``).
+
+    ``name``: what the op is called in a traced graph ("add", "getitem", "lstm", ...);
+    ``grad_name``: the name of its nodes (torch's grad_fn name, e.g. "AddBackward");
+    ``attrs``: the names of the attribute values each node records, in order;
+    ``forward``: ``forward(*input_arrays, **attributes)`` computes the op's result (a tuple for
+    an op with several) from its inputs' arrays (None for an absent input) and its attributes,
+    as the op itself does; None for an op that does not name one (the losses)."""
+
+    __slots__ = ("name", "grad_name", "attrs", "forward")
+
+    def __init__(self, name, grad_name, attrs=(), forward=None):
+        self.name = name
+        self.grad_name = grad_name
+        self.attrs = tuple(attrs)
+        self.forward = forward
+
+    def __repr__(self):
+        return f"<op {self.name} ({self.grad_name})>"
+
+
+# name -> _Op: every named op (rnnfast.nn's layers and functions register theirs too)
+OPS = {}
+
+
+def register_op(name, grad_name, attrs=(), forward=None) -> _Op:
+    """Add a named op to ``OPS`` and return it (each name once)."""
+    if name in OPS:
+        raise ValueError(f"name: op {name!r} is already registered")
+    op = OPS[name] = _Op(name, grad_name, attrs, forward)
+    return op
+
+
 class _Node:
     """History of one op's result (or results): the function computing the gradients of its
     parents, the edges to the parents that need one, and the versions of the data that function
-    reads.
+    reads; and what the op was: ``op`` (an ``_Op``), ``inputs`` (its parents, Tensors or None,
+    in order) and ``attrs`` (the attribute values named by ``op.attrs``), freed with the
+    function after a backward without ``retain_graph``.
 
     ``edges`` holds ``(i, parent, parent's node, parent's slot)`` for each parent ``i`` that
     required grad when this node was made: backward follows the parents' nodes as recorded
@@ -248,15 +297,33 @@ class _Node:
     (``_make_many``): its function takes a tuple of that many gradients, None for a result that
     got none, and each result tensor holds its position in that tuple (``Tensor._slot``)."""
 
-    __slots__ = ("fn", "name", "nparents", "edges", "checks", "nout")
+    __slots__ = ("fn", "op", "attrs", "inputs", "edges", "checks", "nout")
 
-    def __init__(self, fn, name, nparents, edges, checks=(), nout=0):
+    def __init__(self, fn, op, attrs, inputs, edges, checks=(), nout=0):
         self.fn = fn
-        self.name = name
-        self.nparents = nparents
+        self.op = op
+        self.attrs = attrs
+        self.inputs = inputs
         self.edges = edges
         self.checks = checks
         self.nout = nout
+
+    @property
+    def name(self):
+        """The node's name (torch's grad_fn name, e.g. "AddBackward")."""
+        return self.op.grad_name
+
+    def attributes(self) -> dict:
+        """The op's attributes by name."""
+        return dict(zip(self.op.attrs, self.attrs, strict=True))
+
+    def __repr__(self):
+        return f"<{self.op.grad_name} node of {self.op.name}>"
+
+
+def _unnamed(name, backward):
+    """The op of a node made without a registered one (``name=`` only): named, not traceable."""
+    return _Op(None, name or backward.__qualname__)
 
 
 def _wrap(data: np.ndarray, requires_grad=False, cls=None) -> Tensor:
@@ -266,6 +333,16 @@ def _wrap(data: np.ndarray, requires_grad=False, cls=None) -> Tensor:
     t._requires_grad = requires_grad
     t._node = None
     return t
+
+
+def _untracked(data, operands, op, attrs=()) -> Tensor:
+    """A result of ``op`` that records no history (a comparison, the indices of max, ...),
+    wrapped; a tracer (rnnfast.onnx) is told which op made it from which operands."""
+    out = _wrap(data)
+    tr = _state.trace
+    if tr is not None:
+        tr.untracked(out, operands, op, attrs)
+    return out
 
 
 def _record(parents, saves):
@@ -305,13 +382,16 @@ def _record(parents, saves):
     return edges, checks
 
 
-def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=False) -> Tensor:
-    """Result of a differentiable op over ``parents`` (Tensors, or None for an absent
-    operand such as a missing bias). If grad mode is on and any parent requires grad, the
+def _make(data, parents: tuple, backward, *, op=None, attrs=(), name=None, saves=None,
+          saves_out=False) -> Tensor:
+    """Result of a differentiable op ``op`` (an entry of ``OPS``; its attribute values
+    ``attrs``) over ``parents`` (Tensors, or None for an absent operand such as a missing
+    bias). If grad mode is on and any parent requires grad, the
     result requires grad and records ``backward``, a function grad_out (np.ndarray, the result's
     shape and dtype; never modify it in place) -> tuple of np.ndarray-or-None, one per parent
     (None = no gradient for that parent). Otherwise a plain tensor without history.
-    Results of non-float dtype never record history.
+    Results of non-float dtype never record history. ``name`` names a node without a
+    registered ``op`` (such a node cannot be traced).
 
     ``saves``: the positions of the parents whose data ``backward`` reads (default: all);
     ``saves_out``: whether it reads the result's own data. An in-place write into one of
@@ -345,6 +425,8 @@ def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=Fa
                 checks.append((p, 0 if c is None else c.n))
         i += 1
     if edges is None or data.dtype.kind != "f":
+        if _state.trace is not None:
+            _state.trace.untracked(out, parents, op, attrs)
         return out
     if saves:
         for i in saves:
@@ -356,11 +438,12 @@ def _make(data, parents: tuple, backward, *, name=None, saves=None, saves_out=Fa
         c = out._vcount = _Version()
         checks.append((c, 0))
     out._requires_grad = True
-    out._node = _Node(backward, name or backward.__qualname__, len(parents), edges, checks)
+    out._node = _Node(backward, op or _unnamed(name, backward), attrs, parents, edges, checks)
     return out
 
 
-def _make_many(datas, parents: tuple, backward, *, name, saves=None, saves_out=()) -> tuple:
+def _make_many(datas, parents: tuple, backward, *, op=None, attrs=(), name=None, saves=None,
+               saves_out=()) -> tuple:
     """Results of one differentiable op with several outputs (e.g. a recurrent layer's y,
     h_n and c_n): one node owns them all, and each result has a gradient of its own.
 
@@ -373,11 +456,14 @@ def _make_many(datas, parents: tuple, backward, *, name, saves=None, saves_out=(
         return outs
     rec = _record(parents, saves)
     if rec is None:
+        if _state.trace is not None:
+            _state.trace.untracked_many(outs, parents, op, attrs)
         return outs
     edges, checks = rec
     for k in saves_out:
         checks.append((_counter(outs[k]), 0))
-    node = _Node(backward, name, len(parents), edges, checks, len(outs))
+    node = _Node(backward, op or _unnamed(name, backward), attrs, parents, edges, checks,
+                 len(outs))
     for k, t in enumerate(outs):
         if t.data.dtype.kind == "f":
             t._requires_grad = True
@@ -542,8 +628,7 @@ def _binary_extreme(a, b, which):
         wa = np.where(tie, 0.5, pick_a.astype(g.dtype)).astype(g.dtype)
         return (unbroadcast(g * wa, a.shape) if a._requires_grad else None,
                 unbroadcast(g * (1 - wa), b.shape) if b._requires_grad else None)
-    return _make(out, (a, b), backward, name="MaximumBackward" if which == "max"
-                 else "MinimumBackward")
+    return _make(out, (a, b), backward, op=_MAXIMUM if which == "max" else _MINIMUM)
 
 
 def _index_data(idx):
@@ -629,6 +714,205 @@ def _index_backward(shape, idx, g):
     # NumPy's own indexing of the flat positions maps each element of g to its source.
     lin = np.arange(size).reshape(shape)[idx]
     return _scatter_flat(lin, g, size, g.dtype).reshape(shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# The named ops of this module (rnnfast.nn registers its layers' and functions' own). Each
+# ``forward`` computes what the op computes, from its inputs' arrays and its attributes.
+
+
+def _matmul_forward(a, b):
+    return _mm(a, b) if a.ndim == 2 and b.ndim == 2 else a @ b
+
+
+def _mean_forward(x, dim, keepdim):
+    if x.dtype == np.float32 or x.dtype == np.float64:
+        count = x.size if dim is None else math.prod([x.shape[a] for a in dim])
+        return np.add.reduce(x, axis=dim, keepdims=keepdim) / count
+    return np.mean(x, axis=dim, keepdims=keepdim)
+
+
+def _extreme_forward(fn):
+    def forward(x, dim, keepdim):
+        return np.asarray(fn(x, axis=dim, keepdims=keepdim))
+    return forward
+
+
+def _cumsum_forward(x, dim):
+    return np.cumsum(x, axis=dim, dtype=np.int64 if x.dtype.kind in "biu" else x.dtype)
+
+
+def _sorted_forward(x, dim, descending, k=None):
+    x1 = x if x.ndim else x.reshape(1)
+    idx = np.argsort(_descending_key(x1) if descending else x1, axis=dim, kind="stable")
+    if k is not None:
+        idx = np.take(idx, np.arange(k), axis=dim)
+    return np.take_along_axis(x1, idx, axis=dim).reshape(x.shape if not x.ndim else idx.shape)
+
+
+def _norm_forward(x, p, dim, keepdim):
+    if p == np.inf:
+        return np.asarray(np.max(np.abs(x), axis=dim, keepdims=keepdim))
+    out = np.sum(np.abs(x) ** p, axis=dim, keepdims=keepdim) ** (1.0 / p)
+    return np.asarray(out, dtype=x.dtype)
+
+
+def _softmax_forward(x, dim):
+    e = np.exp(x - np.maximum.reduce(x, axis=dim, keepdims=True))
+    return e / np.add.reduce(e, axis=dim, keepdims=True)
+
+
+def _log_softmax_forward(x, dim):
+    z = x - np.maximum.reduce(x, axis=dim, keepdims=True)
+    return z - np.log(np.add.reduce(np.exp(z), axis=dim, keepdims=True))
+
+
+def _gather_forward(x, dim, index):
+    region = tuple(slice(0, s) if a != dim else slice(None) for a, s in enumerate(index.shape))
+    return np.take_along_axis(x[region], index, axis=dim)
+
+
+def _repeat_forward(x, sizes):
+    return np.tile(x.reshape((1,) * (len(sizes) - x.ndim) + x.shape), sizes)
+
+
+def _copy_slices_forward(old, value, index):
+    out = old.copy()
+    out[index] = value
+    return out
+
+
+def _scalar_op(fn):
+    return lambda x, other: fn(x, other)
+
+
+def _sorted_indices(x, dim, descending, k=None):
+    x1 = x if x.ndim else x.reshape(1)
+    idx = np.argsort(_descending_key(x1) if descending else x1, axis=dim, kind="stable")
+    if k is not None:
+        idx = np.take(idx, np.arange(k), axis=dim)
+    return idx.astype(np.int64).reshape(x.shape if not x.ndim else idx.shape)
+
+
+def _arg_forward(fn):
+    def forward(x, dim, keepdim):
+        return np.asarray(fn(x, axis=dim, keepdims=keepdim) if dim is not None else fn(x))
+    return forward
+
+
+def _logic_forward(fn):
+    def forward(x, other):
+        return np.asarray(fn(x, other))
+    return forward
+
+
+_CLONE = register_op("clone", "CloneBackward", (), np.copy)
+_CONTIGUOUS = register_op("contiguous", "CloneBackward", (), np.ascontiguousarray)
+_CAST = register_op("cast", "ToCopyBackward", ("dtype",), lambda x, dtype: x.astype(dtype))
+_DETACH = register_op("detach", None, (), lambda x: x)
+_ADD = register_op("add", "AddBackward", (), np.add)
+_SUB = register_op("sub", "SubBackward", (), np.subtract)
+_MUL = register_op("mul", "MulBackward", (), np.multiply)
+_DIV = register_op("div", "DivBackward", (), np.true_divide)
+_POW = register_op("pow", "PowBackward1", (), np.power)
+# a Python number as the other operand (x + c, c - x, ...): the number is the attribute
+_ADD_SCALAR = register_op("add_scalar", "AddBackward", ("other",), _scalar_op(np.add))
+_SUB_SCALAR = register_op("sub_scalar", "SubBackward", ("other",), _scalar_op(np.subtract))
+_RSUB_SCALAR = register_op("rsub_scalar", "SubBackward", ("other",),
+                           lambda x, other: other - x)
+_MUL_SCALAR = register_op("mul_scalar", "MulBackward", ("other",), _scalar_op(np.multiply))
+_DIV_SCALAR = register_op("div_scalar", "DivBackward", ("other",), _scalar_op(np.true_divide))
+_RDIV_SCALAR = register_op("rdiv_scalar", "DivBackward", ("other",),
+                           lambda x, other: other / x)
+_POW_SCALAR = register_op("pow_scalar", "PowBackward0", ("exponent",),
+                          lambda x, exponent: x ** exponent)
+_NEG = register_op("neg", "NegBackward", (), np.negative)
+_MAXIMUM = register_op("maximum", "MaximumBackward", (), np.maximum)
+_MINIMUM = register_op("minimum", "MinimumBackward", (), np.minimum)
+_MATMUL = register_op("matmul", "MmBackward", (), _matmul_forward)
+# index: an int, slice, None, Ellipsis, integer or bool array, or a tuple of those
+_GETITEM = register_op("getitem", "IndexBackward", ("index",), lambda x, index: x[index])
+# shape: the result's shape (-1 resolved)
+_RESHAPE = register_op("reshape", "ReshapeBackward", ("shape",),
+                       lambda x, shape: x.reshape(shape))
+_TRANSPOSE = register_op("transpose", "TransposeBackward", ("dim0", "dim1"),
+                        lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1))
+_PERMUTE = register_op("permute", "PermuteBackward", ("dims",),
+                       lambda x, dims: np.transpose(x, dims))
+_SQUEEZE = register_op("squeeze", "SqueezeBackward", ("dims",), lambda x, dims: x.squeeze(dims))
+_UNSQUEEZE = register_op("unsqueeze", "UnsqueezeBackward", ("dim",),
+                         lambda x, dim: np.expand_dims(x, dim))
+_EXPAND = register_op("expand", "ExpandBackward", ("shape",),
+                      lambda x, shape: np.broadcast_to(x, shape))
+# dim: a tuple of non-negative axes, or None for all
+_SUM = register_op("sum", "SumBackward", ("dim", "keepdim"),
+                   lambda x, dim, keepdim: np.add.reduce(x, axis=dim, keepdims=keepdim))
+_MEAN = register_op("mean", "MeanBackward", ("dim", "keepdim"), _mean_forward)
+_AMAX = register_op("amax", "AmaxBackward", ("dim", "keepdim"), _extreme_forward(np.max))
+_AMIN = register_op("amin", "AminBackward", ("dim", "keepdim"), _extreme_forward(np.min))
+_MAX_ALL = register_op("max", "MaxBackward1", ("dim", "keepdim"), _extreme_forward(np.max))
+_MIN_ALL = register_op("min", "MinBackward1", ("dim", "keepdim"), _extreme_forward(np.min))
+# the values of max(dim) / min(dim) (the indices carry no history)
+_MAX_DIM = register_op("max_dim", "MaxBackward0", ("dim", "keepdim"), _extreme_forward(np.max))
+_MIN_DIM = register_op("min_dim", "MinBackward0", ("dim", "keepdim"), _extreme_forward(np.min))
+_CUMSUM = register_op("cumsum", "CumsumBackward", ("dim",), _cumsum_forward)
+_TOPK = register_op("topk", "TopkBackward", ("k", "dim", "largest"),
+                    lambda x, k, dim, largest: _sorted_forward(x, dim, largest, k))
+_SORT = register_op("sort", "SortBackward", ("dim", "descending"),
+                    lambda x, dim, descending: _sorted_forward(x, dim, descending))
+_EXP = register_op("exp", "ExpBackward", (), np.exp)
+_LOG = register_op("log", "LogBackward", (), np.log)
+_SQRT = register_op("sqrt", "SqrtBackward", (), np.sqrt)
+_TANH = register_op("tanh", "TanhBackward", (), np.tanh)
+_SIGMOID = register_op("sigmoid", "SigmoidBackward", (), _stable_sigmoid)
+_RELU = register_op("relu", "ReluBackward", (),
+                    lambda x: np.maximum(x, 0).astype(x.dtype, copy=False))
+_ABS = register_op("abs", "AbsBackward", (), np.abs)
+# min, max: numbers or arrays (-inf / inf where not given)
+_CLAMP = register_op("clamp", "ClampBackward", ("min", "max"),
+                     lambda x, min, max: np.clip(x, min, max).astype(x.dtype, copy=False))
+_ROUND = register_op("round", "RoundBackward", (), np.round)
+_FLOOR = register_op("floor", "FloorBackward", (), np.floor)
+_CEIL = register_op("ceil", "CeilBackward", (), np.ceil)
+_SIGN = register_op("sign", "SignBackward", (), np.sign)
+_NORM = register_op("norm", "NormBackward", ("p", "dim", "keepdim"), _norm_forward)
+_SOFTMAX = register_op("softmax", "SoftmaxBackward", ("dim",), _softmax_forward)
+_LOG_SOFTMAX = register_op("log_softmax", "LogSoftmaxBackward", ("dim",), _log_softmax_forward)
+# mask: a bool array; value: a number
+_MASKED_FILL = register_op("masked_fill", "MaskedFillBackward", ("mask", "value"),
+                           lambda x, mask, value: np.where(mask, np.asarray(value, x.dtype), x))
+# index: the integer array given (0-d or 1-d), taken as 1-d
+_INDEX_SELECT = register_op("index_select", "IndexSelectBackward", ("dim", "index"),
+                            lambda x, dim, index: np.take(x, np.reshape(index, -1), axis=dim))
+_GATHER = register_op("gather", "GatherBackward", ("dim", "index"), _gather_forward)
+_REPEAT = register_op("repeat", "RepeatBackward", ("sizes",), _repeat_forward)
+_CAT = register_op("cat", "CatBackward", ("dim",),
+                   lambda *xs, dim: np.concatenate(xs, axis=dim))
+_STACK = register_op("stack", "StackBackward", ("dim",), lambda *xs, dim: np.stack(xs, axis=dim))
+# condition: a bool array; inputs (input, other)
+_WHERE = register_op("where", "WhereBackward", ("condition",),
+                     lambda a, b, condition: np.where(condition, a, b))
+# Ops whose results are integers or booleans and record no history (grad_name None); a
+# tracer records them all the same. Inputs (input, other): other a Tensor, array or number.
+_LOGIC_OPS = {fn: register_op(name, None, (), _logic_forward(fn)) for fn, name in (
+    (np.equal, "eq"), (np.not_equal, "ne"), (np.less, "lt"), (np.less_equal, "le"),
+    (np.greater, "gt"), (np.greater_equal, "ge"), (np.bitwise_and, "bitwise_and"),
+    (np.bitwise_or, "bitwise_or"), (np.bitwise_xor, "bitwise_xor"))}
+_INVERT = register_op("invert", None, (), np.invert)
+_LOGICAL_NOT = register_op("logical_not", None, (), np.logical_not)
+# dim: an int, or None for the flattened tensor
+_ARGMAX = register_op("argmax", None, ("dim", "keepdim"), _arg_forward(np.argmax))
+_ARGMIN = register_op("argmin", None, ("dim", "keepdim"), _arg_forward(np.argmin))
+_ALL = register_op("all", None, ("dim", "keepdim"), _extreme_forward(np.all))
+_ANY = register_op("any", None, ("dim", "keepdim"), _extreme_forward(np.any))
+_TOPK_INDICES = register_op("topk_indices", None, ("k", "dim", "largest"),
+                            lambda x, k, dim, largest: _sorted_indices(x, dim, largest, k))
+_SORT_INDICES = register_op("sort_indices", None, ("dim", "descending"),
+                            lambda x, dim, descending: _sorted_indices(x, dim, descending))
+# t[index] = value on a tensor with history: inputs (old contents, value or None)
+_COPY_SLICES = register_op("copy_slices", "CopySlices", ("index", "value"),
+                           lambda old, value_t, index, value: _copy_slices_forward(
+                               old, value if value_t is None else value_t, index))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -787,10 +1071,13 @@ class Tensor:
 
     def detach(self):
         """Same data (shared), no history, no grad."""
-        return _view(_wrap(self.data), self, track=False)
+        out = _view(_wrap(self.data), self, track=False)
+        if _state.trace is not None:        # a tracer sees the value it was computed from
+            _state.trace.untracked(out, (self,), _DETACH)
+        return out
 
     def clone(self):
-        return _make(self.data.copy(), (self,), lambda g: (g,), name="CloneBackward", saves=())
+        return _make(self.data.copy(), (self,), _identity_grad, op=_CLONE, saves=())
 
     # -- dtype and device --------------------------------------------------------------------
     def _cast(self, dtype):
@@ -799,8 +1086,8 @@ class Tensor:
         if dtype == self.dtype:
             return self
         src = self.dtype
-        return _make(self.data.astype(dtype), (self,), lambda g: (g.astype(src),),
-                     name="ToCopyBackward", saves=())
+        return _make(self.data.astype(dtype), (self,), lambda g: (g.astype(src),), op=_CAST,
+                     attrs=(dtype,), saves=())
 
     def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype) as
@@ -870,8 +1157,8 @@ class Tensor:
         """``self`` when its data is C-contiguous, else a contiguous copy (differentiable)."""
         if self.data.flags.c_contiguous:
             return self
-        return _make(np.ascontiguousarray(self.data), (self,), lambda g: (g,),
-                     name="CloneBackward", saves=())
+        return _make(np.ascontiguousarray(self.data), (self,), _identity_grad, op=_CONTIGUOUS,
+                     saves=())
 
     def is_contiguous(self):
         return bool(self.data.flags.c_contiguous)
@@ -967,9 +1254,9 @@ class Tensor:
             if node.checks:
                 _check_versions(node)
             pgrads = node.fn(g)
-            if not isinstance(pgrads, (tuple, list)) or len(pgrads) != node.nparents:
+            if not isinstance(pgrads, (tuple, list)) or len(pgrads) != len(node.inputs):
                 raise RuntimeError(f"backward of {node.name} returned {type(pgrads).__name__} "
-                                   f"instead of one gradient per parent ({node.nparents})")
+                                   f"instead of one gradient per parent ({len(node.inputs)})")
             for i, p, pn, slot in node.edges:
                 pg = pgrads[i]
                 if pg is not None:
@@ -1018,7 +1305,7 @@ class Tensor:
                         ready.append(pn)
             if not retain_graph:
                 node.fn = None
-                node.edges = node.checks = ()
+                node.edges = node.checks = node.inputs = node.attrs = ()
         for t, g, owned in leaves.values():
             if t._grad is None:
                 t._grad = g if owned and g.flags.c_contiguous else np.array(g, dtype=t.dtype,
@@ -1054,27 +1341,29 @@ class Tensor:
         a = self
         t = type(other)
         if (t is float or t is int) and a.data.dtype.kind == "f":
-            return _make(a.data + other, (a,), _identity_grad, name="AddBackward", saves=())
+            return _make(a.data + other, (a,), _identity_grad, op=_ADD_SCALAR, attrs=(other,),
+                         saves=())
         b = other if isinstance(other, Tensor) else self._operand(other)
         sa, sb = a.data.shape, b.data.shape
 
         def backward(g):
             return ((g if g.shape == sa else unbroadcast(g, sa)) if a._requires_grad else None,
                     (g if g.shape == sb else unbroadcast(g, sb)) if b._requires_grad else None)
-        return _make(a.data + b.data, (a, b), backward, name="AddBackward", saves=())
+        return _make(a.data + b.data, (a, b), backward, op=_ADD, saves=())
 
     def __radd__(self, other):
         t = type(other)
         if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _make(other + self.data, (self,), _identity_grad, name="AddBackward",
-                         saves=())
+            return _make(other + self.data, (self,), _identity_grad, op=_ADD_SCALAR,
+                         attrs=(other,), saves=())
         return self._operand(other).__add__(self)
 
     def __sub__(self, other):
         a = self
         t = type(other)
         if (t is float or t is int) and a.data.dtype.kind == "f":
-            return _make(a.data - other, (a,), _identity_grad, name="SubBackward", saves=())
+            return _make(a.data - other, (a,), _identity_grad, op=_SUB_SCALAR, attrs=(other,),
+                         saves=())
         b = other if isinstance(other, Tensor) else self._operand(other)
         sa, sb = a.data.shape, b.data.shape
 
@@ -1082,21 +1371,21 @@ class Tensor:
             return ((g if g.shape == sa else unbroadcast(g, sa)) if a._requires_grad else None,
                     (-g if g.shape == sb else unbroadcast(-g, sb)) if b._requires_grad
                     else None)
-        return _make(a.data - b.data, (a, b), backward, name="SubBackward", saves=())
+        return _make(a.data - b.data, (a, b), backward, op=_SUB, saves=())
 
     def __rsub__(self, other):
         t = type(other)
         if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _make(other - self.data, (self,), _negated_grad, name="SubBackward",
-                         saves=())
+            return _make(other - self.data, (self,), _negated_grad, op=_RSUB_SCALAR,
+                         attrs=(other,), saves=())
         return self._operand(other).__sub__(self)
 
     def __mul__(self, other):
         a = self
         t = type(other)
         if (t is float or t is int) and a.data.dtype.kind == "f":
-            return _make(a.data * other, (a,), lambda g: (g * other,), name="MulBackward",
-                         saves=())
+            return _make(a.data * other, (a,), lambda g: (g * other,), op=_MUL_SCALAR,
+                         attrs=(other,), saves=())
         b = other if isinstance(other, Tensor) else self._operand(other)
         sa, sb = a.data.shape, b.data.shape
 
@@ -1111,22 +1400,21 @@ class Tensor:
                 if gb.shape != sb:
                     gb = unbroadcast(gb, sb)
             return ga, gb
-        return _make(a.data * b.data, (a, b), backward, name="MulBackward",
-                     saves=_cross_saves(a, b))
+        return _make(a.data * b.data, (a, b), backward, op=_MUL, saves=_cross_saves(a, b))
 
     def __rmul__(self, other):
         t = type(other)
         if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _make(other * self.data, (self,), lambda g: (g * other,),
-                         name="MulBackward", saves=())
+            return _make(other * self.data, (self,), lambda g: (g * other,), op=_MUL_SCALAR,
+                         attrs=(other,), saves=())
         return self._operand(other).__mul__(self)
 
     def __truediv__(self, other):
         a = self
         t = type(other)
         if (t is float or t is int) and a.data.dtype.kind == "f":
-            return _make(a.data / other, (a,), lambda g: (g / other,), name="DivBackward",
-                         saves=())
+            return _make(a.data / other, (a,), lambda g: (g / other,), op=_DIV_SCALAR,
+                         attrs=(other,), saves=())
         b = other if isinstance(other, Tensor) else self._operand(other)
         sa, sb = a.data.shape, b.data.shape
 
@@ -1141,7 +1429,7 @@ class Tensor:
                 if gb.shape != sb:
                     gb = unbroadcast(gb, sb)
             return ga, gb
-        return _make(a.data / b.data, (a, b), backward, name="DivBackward",
+        return _make(a.data / b.data, (a, b), backward, op=_DIV,
                      saves=(1,) if not b._requires_grad else (0, 1))
 
     def __rtruediv__(self, other):
@@ -1149,11 +1437,11 @@ class Tensor:
         if (t is float or t is int) and self.data.dtype.kind == "f":
             x = self.data
             return _make(other / x, (self,), lambda g: (-g * other / (x * x),),
-                         name="DivBackward")
+                         op=_RDIV_SCALAR, attrs=(other,))
         return self._operand(other).__truediv__(self)
 
     def __neg__(self):
-        return _make(-self.data, (self,), lambda g: (-g,), name="NegBackward", saves=())
+        return _make(-self.data, (self,), _negated_grad, op=_NEG, saves=())
 
     def __pos__(self):
         return self
@@ -1167,7 +1455,7 @@ class Tensor:
 
             def backward_scalar(g):
                 return (g * p * a.data ** (p - 1) if p != 0 else np.zeros_like(g),)
-            return _make(out, (a,), backward_scalar, name="PowBackward0")
+            return _make(out, (a,), backward_scalar, op=_POW_SCALAR, attrs=(p,))
         b = self._operand(other)
         out = a.data ** b.data
 
@@ -1182,7 +1470,7 @@ class Tensor:
                 gb = np.where((a.data == 0) & (b.data >= 0), 0, g * out * logs)
                 gb = unbroadcast(gb, b.shape)
             return ga, gb
-        return _make(out, (a, b), backward, name="PowBackward1", saves_out=True)
+        return _make(out, (a, b), backward, op=_POW, saves_out=True)
 
     def __rpow__(self, other):
         return self._operand(other).__pow__(self)
@@ -1197,7 +1485,7 @@ class Tensor:
             def backward2(g):
                 return (_mm(g, b.data.T) if a._requires_grad else None,
                         _mm(a.data.T, g) if b._requires_grad else None)
-            return _make(_mm(a.data, b.data), (a, b), backward2, name="MmBackward",
+            return _make(_mm(a.data, b.data), (a, b), backward2, op=_MATMUL,
                          saves=_cross_saves(a, b))
         out = a.data @ b.data
 
@@ -1215,7 +1503,7 @@ class Tensor:
             if b._requires_grad:
                 gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
             return ga, gb
-        return _make(out, (a, b), backward, name="MmBackward", saves=_cross_saves(a, b))
+        return _make(out, (a, b), backward, op=_MATMUL, saves=_cross_saves(a, b))
 
     def __rmatmul__(self, other):
         return self._operand(other).__matmul__(self)
@@ -1223,7 +1511,7 @@ class Tensor:
     # -- comparisons and logic (no gradient) -------------------------------------------------
     def _compare(self, other, op):
         o = other.data if isinstance(other, Tensor) else other
-        return _wrap(np.asarray(op(self.data, o)))
+        return _untracked(np.asarray(op(self.data, o)), (self, other), _LOGIC_OPS[op])
 
     def __lt__(self, other):
         return self._compare(other, np.less)
@@ -1244,7 +1532,7 @@ class Tensor:
         return self._compare(other, np.not_equal)
 
     def __invert__(self):
-        return _wrap(np.asarray(~self.data))
+        return _untracked(np.asarray(~self.data), (self,), _INVERT)
 
     def __and__(self, other):
         return self._compare(other, np.bitwise_and)
@@ -1294,15 +1582,16 @@ class Tensor:
             full = np.zeros(shape, dtype=g.dtype)
             full[idx] = g                   # a basic index selects every element at most once
             return (full,)
-        res = _make(out, (self,), backward, name="IndexBackward", saves=())
+        res = _make(out, (self,), backward, op=_GETITEM, attrs=(idx,), saves=())
         return _view(res, self) if basic else res       # advanced indexing copies
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         src = self.shape
-        return _view(_make(self.data.reshape(shape), (self,), lambda g: (g.reshape(src),),
-                           name="ReshapeBackward", saves=()), self, check=True)
+        out = self.data.reshape(shape)
+        return _view(_make(out, (self,), lambda g: (g.reshape(src),), op=_RESHAPE,
+                           attrs=(out.shape,), saves=()), self, check=True)
 
     view = reshape
 
@@ -1314,8 +1603,8 @@ class Tensor:
     def transpose(self, dim0, dim1):
         d0, d1 = _norm_dim(dim0, self.ndim, "dim0"), _norm_dim(dim1, self.ndim, "dim1")
         return _view(_make(np.swapaxes(self.data, d0, d1), (self,),
-                           lambda g: (np.swapaxes(g, d0, d1),), name="TransposeBackward",
-                           saves=()), self)
+                           lambda g: (np.swapaxes(g, d0, d1),), op=_TRANSPOSE,
+                           attrs=(d0, d1), saves=()), self)
 
     def t(self):
         """Transpose of a tensor of at most 2 dims (as torch.Tensor.t)."""
@@ -1332,7 +1621,8 @@ class Tensor:
             raise ValueError(f"dims: {dims} is not a permutation of the {self.ndim} dims")
         inv = tuple(np.argsort(axes))
         return _view(_make(np.transpose(self.data, axes), (self,),
-                           lambda g: (np.transpose(g, inv),), name="PermuteBackward", saves=()),
+                           lambda g: (np.transpose(g, inv),), op=_PERMUTE, attrs=(axes,),
+                           saves=()),
                      self)
 
     @property
@@ -1347,13 +1637,14 @@ class Tensor:
             axes = tuple(a for a in _norm_dims(dim, self.ndim) if self.shape[a] == 1)
         src = self.shape
         return _view(_make(self.data.squeeze(axes), (self,), lambda g: (g.reshape(src),),
-                           name="SqueezeBackward", saves=()), self)
+                           op=_SQUEEZE, attrs=(axes,), saves=()), self)
 
     def unsqueeze(self, dim):
         d = _norm_dim(dim, self.ndim + 1)
         src = self.shape
         return _view(_make(self.data[(slice(None),) * d + (None,)], (self,),
-                           lambda g: (g.reshape(src),), name="UnsqueezeBackward", saves=()), self)
+                           lambda g: (g.reshape(src),), op=_UNSQUEEZE, attrs=(d,), saves=()),
+                     self)
 
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
@@ -1373,7 +1664,8 @@ class Tensor:
         shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
         src = self.shape
         return _view(_make(np.broadcast_to(self.data, shape), (self,),
-                           lambda g: (unbroadcast(g, src),), name="ExpandBackward", saves=()),
+                           lambda g: (unbroadcast(g, src),), op=_EXPAND, attrs=(shape,),
+                           saves=()),
                      self)
 
     def expand_as(self, other):
@@ -1396,7 +1688,8 @@ class Tensor:
         kept = _kept_shape(shape, axes, keepdim)
         # np.add.reduce is what np.sum runs for an ndarray, without its Python wrapper
         return _make(np.add.reduce(x, axis=axes, keepdims=keepdim), (self,),
-                     lambda g: (_sum_grad(g, shape, kept),), name="SumBackward", saves=())
+                     lambda g: (_sum_grad(g, shape, kept),), op=_SUM, attrs=(axes, keepdim),
+                     saves=())
 
     def mean(self, dim=None, keepdim=False):
         x = self.data
@@ -1407,10 +1700,10 @@ class Tensor:
             out = np.add.reduce(x, axis=axes, keepdims=keepdim) / count    # as np.mean does
         else:
             out = np.mean(x, axis=axes, keepdims=keepdim)
-        return _make(out, (self,), lambda g: (_sum_grad(g / count, shape, kept),),
-                     name="MeanBackward", saves=())
+        return _make(out, (self,), lambda g: (_sum_grad(g / count, shape, kept),), op=_MEAN,
+                     attrs=(axes, keepdim), saves=())
 
-    def _extreme(self, fn, dim, keepdim, name):
+    def _extreme(self, fn, dim, keepdim, op):
         axes, shape, x = _norm_dims(dim, self.ndim), self.shape, self.data
         out = fn(x, axis=axes, keepdims=True)
 
@@ -1421,23 +1714,24 @@ class Tensor:
             return (g * mask / mask.sum(axis=axes, keepdims=True),)
         res = out if keepdim else (np.squeeze(out, axes) if axes is not None
                                    else out.reshape(()))
-        return _make(res, (self,), backward, name=name)
+        return _make(res, (self,), backward, op=op, attrs=(axes, keepdim))
 
     def amax(self, dim=None, keepdim=False):
         """Maximum over ``dim`` (all dims when None); tied maxima share the gradient equally,
         as ``torch.amax``."""
-        return self._extreme(np.max, dim, keepdim, "AmaxBackward")
+        return self._extreme(np.max, dim, keepdim, _AMAX)
 
     def amin(self, dim=None, keepdim=False):
         """Minimum over ``dim`` (all dims when None), ties sharing the gradient."""
-        return self._extreme(np.min, dim, keepdim, "AminBackward")
+        return self._extreme(np.min, dim, keepdim, _AMIN)
 
-    def _extreme_dim(self, fn, dim, keepdim, name):
+    def _extreme_dim(self, fn, dim, keepdim, op):
         """(values, indices) along one dim, the gradient going to the chosen index."""
         d = _norm_dim(dim, self.ndim)
         x = self.data if self.ndim else self.data.reshape(1)
+        which = op.name[:3]
         if x.shape[d] == 0:
-            raise IndexError(f"{name[:3].lower()}(): cannot reduce dim {dim} of size 0")
+            raise IndexError(f"{which}(): cannot reduce dim {dim} of size 0")
         idx = np.expand_dims(fn(x, axis=d), d)
         vals = np.take_along_axis(x, idx, axis=d)
         shape = self.shape
@@ -1451,8 +1745,11 @@ class Tensor:
             vals, ind = np.squeeze(vals, d), np.squeeze(idx, d)
             if self.ndim == 0:
                 vals, ind = vals.reshape(()), ind.reshape(())
-        values = _make(vals, (self,), backward, name=name, saves=())
-        return _MaxMin[name[:3].lower()](values, _wrap(ind.astype(np.int64)))
+        values = _make(vals, (self,), backward, op=op,
+                       attrs=((d,) if self.ndim else None, keepdim), saves=())
+        return _MaxMin[which](values, _untracked(
+            ind.astype(np.int64), (self,), _ARGMAX if which == "max" else _ARGMIN,
+            (d if self.ndim else None, keepdim)))
 
     def _max_min(self, dim, keepdim, which):
         if isinstance(dim, Tensor):     # max(other): the elementwise maximum
@@ -1468,9 +1765,9 @@ class Tensor:
             if self.data.size == 0:
                 raise ValueError(f"{which}(): the tensor is empty; give a dim to reduce")
             return self._extreme(np.max if which == "max" else np.min, None, False,
-                                 "MaxBackward1" if which == "max" else "MinBackward1")
+                                 _MAX_ALL if which == "max" else _MIN_ALL)
         return self._extreme_dim(np.argmax if which == "max" else np.argmin, dim, keepdim,
-                                 "MaxBackward0" if which == "max" else "MinBackward0")
+                                 _MAX_DIM if which == "max" else _MIN_DIM)
 
     def max(self, dim=None, keepdim=False):
         """As ``torch.Tensor.max``: without ``dim`` the maximum (a 0-d tensor; tied maxima
@@ -1491,21 +1788,27 @@ class Tensor:
 
     def argmax(self, dim=None, keepdim=False):
         if dim is None:
-            return _wrap(np.asarray(np.argmax(self.data)))
-        return _wrap(np.argmax(self.data, axis=_norm_dim(dim, self.ndim), keepdims=keepdim))
+            return _untracked(np.asarray(np.argmax(self.data)), (self,), _ARGMAX, (None, False))
+        d = _norm_dim(dim, self.ndim)
+        return _untracked(np.argmax(self.data, axis=d, keepdims=keepdim), (self,), _ARGMAX,
+                          (d, keepdim))
 
     def argmin(self, dim=None, keepdim=False):
         if dim is None:
-            return _wrap(np.asarray(np.argmin(self.data)))
-        return _wrap(np.argmin(self.data, axis=_norm_dim(dim, self.ndim), keepdims=keepdim))
+            return _untracked(np.asarray(np.argmin(self.data)), (self,), _ARGMIN, (None, False))
+        d = _norm_dim(dim, self.ndim)
+        return _untracked(np.argmin(self.data, axis=d, keepdims=keepdim), (self,), _ARGMIN,
+                          (d, keepdim))
 
     def all(self, dim=None, keepdim=False):
-        return _wrap(np.asarray(np.all(self.data, axis=_norm_dims(dim, self.ndim),
-                                       keepdims=keepdim)))
+        axes = _norm_dims(dim, self.ndim)
+        return _untracked(np.asarray(np.all(self.data, axis=axes, keepdims=keepdim)), (self,),
+                          _ALL, (axes, keepdim))
 
     def any(self, dim=None, keepdim=False):
-        return _wrap(np.asarray(np.any(self.data, axis=_norm_dims(dim, self.ndim),
-                                       keepdims=keepdim)))
+        axes = _norm_dims(dim, self.ndim)
+        return _untracked(np.asarray(np.any(self.data, axis=axes, keepdims=keepdim)), (self,),
+                          _ANY, (axes, keepdim))
 
     def cumsum(self, dim):
         d = _norm_dim(dim, self.ndim)
@@ -1514,7 +1817,7 @@ class Tensor:
 
         def backward(g):    # d/dx_j sum_{i>=j} g_i: a reversed cumulative sum
             return (np.flip(np.cumsum(np.flip(g, d), axis=d), d),)
-        return _make(out.reshape(self.shape), (self,), backward, name="CumsumBackward",
+        return _make(out.reshape(self.shape), (self,), backward, op=_CUMSUM, attrs=(d,),
                      saves=())
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
@@ -1529,19 +1832,21 @@ class Tensor:
         x = self.data if self.ndim else self.data.reshape(1)
         idx = np.argsort(_descending_key(x) if largest else x, axis=d, kind="stable")
         idx = np.take(idx, np.arange(k), axis=d)
-        return self._gather_values(x, idx, d, "topk", "TopkBackward")
+        return self._gather_values(x, idx, d, "topk", (_TOPK, _TOPK_INDICES),
+                                   (k, d, bool(largest)))
 
     def sort(self, dim=-1, descending=False, stable=False):
         """Sorted values and the indices they came from, as ``torch.sort`` (stable order)."""
         d = _norm_dim(dim, self.ndim)
         x = self.data if self.ndim else self.data.reshape(1)
         idx = np.argsort(_descending_key(x) if descending else x, axis=d, kind="stable")
-        return self._gather_values(x, idx, d, "sort", "SortBackward")
+        return self._gather_values(x, idx, d, "sort", (_SORT, _SORT_INDICES),
+                                   (d, bool(descending)))
 
     def argsort(self, dim=-1, descending=False, stable=False):
         return self.sort(dim, descending, stable).indices
 
-    def _gather_values(self, x, idx, d, kind, name):
+    def _gather_values(self, x, idx, d, kind, ops, attrs):
         shape = self.shape
         vals = np.take_along_axis(x, idx, axis=d)
 
@@ -1552,42 +1857,42 @@ class Tensor:
         ind = idx.reshape(shape) if self.ndim == 0 else idx
         if self.ndim == 0:
             vals = vals.reshape(shape)
-        return _MaxMin[kind](_make(vals, (self,), backward, name=name, saves=()),
-                             _wrap(ind.astype(np.int64)))
+        return _MaxMin[kind](_make(vals, (self,), backward, op=ops[0], attrs=attrs, saves=()),
+                             _untracked(ind.astype(np.int64), (self,), ops[1], attrs))
 
     # -- elementwise functions ---------------------------------------------------------------
     def exp(self):
         out = np.exp(self.data)
-        return _make(out, (self,), lambda g: (g * out,), name="ExpBackward", saves=(),
+        return _make(out, (self,), lambda g: (g * out,), op=_EXP, saves=(),
                      saves_out=True)
 
     def log(self):
         x = self.data
-        return _make(np.log(x), (self,), lambda g: (g / x,), name="LogBackward")
+        return _make(np.log(x), (self,), lambda g: (g / x,), op=_LOG)
 
     def sqrt(self):
         out = np.sqrt(self.data)
-        return _make(out, (self,), lambda g: (g / (2 * out),), name="SqrtBackward", saves=(),
+        return _make(out, (self,), lambda g: (g / (2 * out),), op=_SQRT, saves=(),
                      saves_out=True)
 
     def tanh(self):
         out = np.tanh(self.data)
-        return _make(out, (self,), lambda g: (g * (1 - out * out),), name="TanhBackward",
-                     saves=(), saves_out=True)
+        return _make(out, (self,), lambda g: (g * (1 - out * out),), op=_TANH, saves=(),
+                     saves_out=True)
 
     def sigmoid(self):
         out = _stable_sigmoid(self.data)
-        return _make(out, (self,), lambda g: (g * out * (1 - out),), name="SigmoidBackward",
-                     saves=(), saves_out=True)
+        return _make(out, (self,), lambda g: (g * out * (1 - out),), op=_SIGMOID, saves=(),
+                     saves_out=True)
 
     def relu(self):
         x = self.data
         return _make(np.maximum(x, 0).astype(x.dtype, copy=False), (self,),
-                     lambda g: (g * (x > 0),), name="ReluBackward")
+                     lambda g: (g * (x > 0),), op=_RELU)
 
     def abs(self):
         x = self.data
-        return _make(np.abs(x), (self,), lambda g: (g * np.sign(x),), name="AbsBackward")
+        return _make(np.abs(x), (self,), lambda g: (g * np.sign(x),), op=_ABS)
 
     __abs__ = abs
 
@@ -1598,27 +1903,27 @@ class Tensor:
         lo = -np.inf if min is None else (min.data if isinstance(min, Tensor) else min)
         hi = np.inf if max is None else (max.data if isinstance(max, Tensor) else max)
         out = np.clip(x, lo, hi).astype(x.dtype, copy=False)
-        return _make(out, (self,), lambda g: (g * ((x >= lo) & (x <= hi)),),
-                     name="ClampBackward")
+        return _make(out, (self,), lambda g: (g * ((x >= lo) & (x <= hi)),), op=_CLAMP,
+                     attrs=(lo, hi))
 
     clip = clamp
 
-    def _piecewise_constant(self, fn, name):
+    def _piecewise_constant(self, fn, op):
         """round / floor / ceil / sign: their gradient is zero (as torch defines it)."""
-        return _make(fn(self.data), (self,), lambda g: (np.zeros_like(g),), name=name, saves=())
+        return _make(fn(self.data), (self,), lambda g: (np.zeros_like(g),), op=op, saves=())
 
     def round(self):
         """Round half to even, as torch.round (gradient zero)."""
-        return self._piecewise_constant(np.round, "RoundBackward")
+        return self._piecewise_constant(np.round, _ROUND)
 
     def floor(self):
-        return self._piecewise_constant(np.floor, "FloorBackward")
+        return self._piecewise_constant(np.floor, _FLOOR)
 
     def ceil(self):
-        return self._piecewise_constant(np.ceil, "CeilBackward")
+        return self._piecewise_constant(np.ceil, _CEIL)
 
     def sign(self):
-        return self._piecewise_constant(np.sign, "SignBackward")
+        return self._piecewise_constant(np.sign, _SIGN)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
         """Variance over ``dim`` (all dims when None) with Bessel's correction by default
@@ -1655,7 +1960,7 @@ class Tensor:
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = np.where(n > 0, np.sign(x) * np.abs(x) ** (p - 1) / n ** (p - 1), 0)
             return ((gg * d).astype(x.dtype, copy=False),)
-        return _make(out, (self,), backward, name="NormBackward", saves_out=True)
+        return _make(out, (self,), backward, op=_NORM, attrs=(p, axes, keepdim), saves_out=True)
 
     def softmax(self, dim):
         d = _norm_dim(dim, self.ndim)
@@ -1666,7 +1971,7 @@ class Tensor:
 
         def backward(g):
             return (out * (g - np.add.reduce(g * out, axis=d, keepdims=True)),)
-        return _make(out, (self,), backward, name="SoftmaxBackward", saves=(), saves_out=True)
+        return _make(out, (self,), backward, op=_SOFTMAX, attrs=(d,), saves=(), saves_out=True)
 
     def log_softmax(self, dim):
         d = _norm_dim(dim, self.ndim)
@@ -1675,7 +1980,7 @@ class Tensor:
 
         def backward(g):
             return (g - np.exp(out) * np.add.reduce(g, axis=d, keepdims=True),)
-        return _make(out, (self,), backward, name="LogSoftmaxBackward", saves=(),
+        return _make(out, (self,), backward, op=_LOG_SOFTMAX, attrs=(d,), saves=(),
                      saves_out=True)
 
     def masked_fill(self, mask, value):
@@ -1688,7 +1993,8 @@ class Tensor:
         out = np.where(m, np.asarray(value, dtype=self.dtype), self.data)
         if out.shape != self.shape:
             raise ValueError(f"mask: shape {m.shape} does not broadcast to {self.shape}")
-        return _make(out, (self,), lambda g: (np.where(m, 0, g),), name="MaskedFillBackward")
+        return _make(out, (self,), lambda g: (np.where(m, 0, g),), op=_MASKED_FILL,
+                     attrs=(m, value))
 
     # -- torch's method names for ops defined above --------------------------------------------
     def add(self, other, alpha=1):
@@ -1745,7 +2051,7 @@ class Tensor:
         return self >= other
 
     def logical_not(self):
-        return _wrap(np.logical_not(self.data))
+        return _untracked(np.logical_not(self.data), (self,), _LOGICAL_NOT)
 
     def nelement(self):
         return self.numel()
@@ -1765,6 +2071,7 @@ class Tensor:
         n = self.shape[d] if self.ndim else 1
         if idx.size and (idx.min() < -n or idx.max() >= n):
             raise IndexError(f"index: out of range for dim {dim} of size {n}")
+        index = idx
         idx = idx.reshape(-1)
         shape = self.shape
 
@@ -1774,8 +2081,8 @@ class Tensor:
             size = math.prod(shape)
             lin = np.take(np.arange(size).reshape(shape), idx, axis=d)
             return (_scatter_flat(lin, g, size, g.dtype).reshape(shape),)
-        return _make(np.take(self.data, idx, axis=d), (self,), backward,
-                     name="IndexSelectBackward", saves=())
+        return _make(np.take(self.data, idx, axis=d), (self,), backward, op=_INDEX_SELECT,
+                     attrs=(d, index), saves=())
 
     def gather(self, dim, index):
         """``out[i][j] = self[i][index[i][j]]`` along ``dim`` (torch.gather)."""
@@ -1799,8 +2106,8 @@ class Tensor:
             size = math.prod(shape)
             lin = np.take_along_axis(np.arange(size).reshape(shape)[region], idx, axis=d)
             return (_scatter_flat(lin, g, size, g.dtype).reshape(shape),)
-        return _make(np.take_along_axis(x, idx, axis=d), (self,), backward,
-                     name="GatherBackward", saves=())
+        return _make(np.take_along_axis(x, idx, axis=d), (self,), backward, op=_GATHER,
+                     attrs=(d, idx), saves=())
 
     def narrow(self, dim, start, length):
         """The slice ``start:start + length`` along ``dim`` (a view)."""
@@ -1848,7 +2155,7 @@ class Tensor:
             for r, s in zip(sizes, src):
                 split += [r, s]
             return (g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(shape),)
-        return _make(out, (self,), backward, name="RepeatBackward", saves=())
+        return _make(out, (self,), backward, op=_REPEAT, attrs=(tuple(sizes),), saves=())
 
     # -- new tensors like this one -------------------------------------------------------------
     def _like(self, size, dtype, fill):
@@ -1887,6 +2194,8 @@ class Tensor:
         return int(self.data.reshape(()))
 
     def _check_inplace(self, op):
+        if _state.trace is not None:
+            _state.trace.inplace(self, op)
         if self._requires_grad and self._node is None and is_grad_enabled():
             raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an "
                                f"in-place operation (wrap it in rnnfast.no_grad(), or write "
@@ -1930,7 +2239,8 @@ class Tensor:
             return g_old, g_val
         edges = [(i, p, p._node, p._slot) for i, p in enumerate((old, vt))
                  if p is not None and p._requires_grad]
-        self._node = _Node(backward, "CopySlices", 2, edges)
+        self._node = _Node(backward, _COPY_SLICES, (idx, None if vt is not None else v),
+                           (old, vt), edges)
         self._slot = 0
         self._requires_grad = True
 
@@ -2031,6 +2341,8 @@ class Tensor:
         return self
 
     def _reshape_(self, data, op):
+        if _state.trace is not None:
+            _state.trace.inplace(self, op)
         if self._requires_grad and is_grad_enabled():
             raise RuntimeError(f"{op}: in-place shape changes of a tensor that requires grad "
                                f"are not supported; use the out-of-place {op[:-1]}")
@@ -2047,6 +2359,8 @@ class Tensor:
 
     def detach_(self):
         """Drop this tensor's history in place (it becomes a leaf without grad)."""
+        if _state.trace is not None:
+            _state.trace.inplace(self, "detach_")
         self._node = None
         self._requires_grad = False
         return self
@@ -2058,6 +2372,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     tensors keep their dtype. ``dtype`` casts; ``device`` must be the CPU."""
     _device.check_device(device)
     t = _wrap(_to_array(data, dtype, "data", copy=True))
+    if _state.trace is not None and isinstance(data, Tensor):   # a copy of a traced value
+        _state.trace.untracked(t, (data,), _CAST, (t.data.dtype,))
     t.requires_grad = requires_grad
     return t
 
@@ -2083,7 +2399,7 @@ def cat(tensors, dim=0) -> Tensor:
 
     def backward(g):
         return tuple([g[p] for p in pieces])
-    return _make(out, tuple(ts), backward, name="CatBackward", saves=())
+    return _make(out, tuple(ts), backward, op=_CAT, attrs=(d,), saves=())
 
 
 def stack(tensors, dim=0) -> Tensor:
@@ -2094,7 +2410,7 @@ def stack(tensors, dim=0) -> Tensor:
 
     def backward(g):
         return tuple(np.take(g, i, axis=d) for i in range(len(ts)))
-    return _make(out, tuple(ts), backward, name="StackBackward")
+    return _make(out, tuple(ts), backward, op=_STACK, attrs=(d,))
 
 
 def where(condition, input, other) -> Tensor:
@@ -2115,4 +2431,4 @@ def where(condition, input, other) -> Tensor:
     def backward(g):
         return (unbroadcast(np.where(c, g, 0), a.shape) if a._requires_grad else None,
                 unbroadcast(np.where(c, 0, g), b.shape) if b._requires_grad else None)
-    return _make(out, (a, b), backward, name="WhereBackward")
+    return _make(out, (a, b), backward, op=_WHERE, attrs=(c,))

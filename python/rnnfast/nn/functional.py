@@ -16,8 +16,8 @@ import math
 import numpy as np
 
 from .. import _core
-from ..tensor import (Tensor, _make, _scatter_flat, _scatter_rows, _stable_sigmoid, _wrap,
-                      as_tensor, default_generator)
+from ..tensor import (Tensor, _make, _scatter_flat, _scatter_rows, _stable_sigmoid, _untracked,
+                      _wrap, as_tensor, default_generator, register_op)
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax",
@@ -59,6 +59,54 @@ def _c(a):
 
 
 # ----------------------------------------------------------------------------------------------
+# The named ops of this module (see rnnfast.tensor.OPS).
+
+
+def _linear_forward(x, w, b):
+    out = x @ w.T
+    return out if b is None else out + b
+
+
+def _layer_norm_forward(x, w, b, normalized_shape, eps):
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    xc = x - x.mean(axis=axes, keepdims=True)
+    out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+    if w is not None:
+        out = out * w
+    return out if b is None else out + b
+
+
+def _embedding_bag_forward(w, per_sample_weights, **attrs):
+    return embedding_bag(attrs["input"], w, attrs["offsets"], mode=attrs["mode"],
+                         per_sample_weights=per_sample_weights,
+                         include_last_offset=attrs["include_last_offset"],
+                         padding_idx=attrs["padding_idx"]).data
+
+
+_LINEAR = register_op("linear", "LinearBackward", (), _linear_forward)
+# indices: the integer array given; the padding_idx row only changes the gradient
+_EMBEDDING = register_op("embedding", "EmbeddingBackward", ("indices", "padding_idx"),
+                         lambda w, indices, padding_idx: w[indices])
+# mask: the drawn mask, already scaled by 1 / (1 - p)
+_DROPOUT = register_op("dropout", "DropoutBackward", ("p", "mask"), lambda x, p, mask: x * mask)
+_EMBEDDING_BAG = register_op("embedding_bag", "EmbeddingBagBackward",
+                             ("input", "offsets", "mode", "include_last_offset", "padding_idx"),
+                             _embedding_bag_forward)
+# int64 one-hot rows of integer indices (no history)
+_ONE_HOT = register_op("one_hot", None, ("num_classes",),
+                       lambda indices, num_classes: np.eye(num_classes, dtype=np.int64)[indices])
+_LAYER_NORM = register_op("layer_norm", "NativeLayerNormBackward", ("normalized_shape", "eps"),
+                          _layer_norm_forward)
+# The losses, by node name: named, without a forward of their own here.
+_LOSSES = {grad: register_op(name, grad) for name, grad in (
+    ("cross_entropy", "CrossEntropyBackward"), ("nll_loss", "NllLossBackward"),
+    ("mse_loss", "MseLossBackward"), ("l1_loss", "L1LossBackward"),
+    ("binary_cross_entropy", "BinaryCrossEntropyBackward"),
+    ("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward"))}
+_CROSS_ENTROPY = _LOSSES["CrossEntropyBackward"]
+
+
+# ----------------------------------------------------------------------------------------------
 # Layers.
 
 
@@ -83,8 +131,7 @@ def linear(input, weight, bias=None) -> Tensor:
             gx, gw, gb = _core.linear_backward(g.reshape(rows, out_f), x2, w2, x.requires_grad,
                                                w.requires_grad, need_b)
             return (None if gx is None else gx.reshape(*lead, in_f)), gw, gb
-        return _make(out.reshape(*lead, out_f), (x, w, b), backward_kernel,
-                     name="LinearBackward")
+        return _make(out.reshape(*lead, out_f), (x, w, b), backward_kernel, op=_LINEAR)
     # As one 2-D product: NumPy's batched matmul against a transposed weight skips BLAS.
     out = (x.data.reshape(-1, in_f) @ w.data.T).reshape(*lead, out_f)
     if b is not None:
@@ -100,7 +147,7 @@ def linear(input, weight, bias=None) -> Tensor:
         if b is not None and b.requires_grad:
             gb = g2.sum(axis=0)
         return gx, gw, gb
-    return _make(out, (x, w, b), backward, name="LinearBackward")
+    return _make(out, (x, w, b), backward, op=_LINEAR)
 
 
 def _check_indices(indices, num, name="indices", check_range=True):
@@ -146,14 +193,14 @@ def embedding(indices, weight, padding_idx=None) -> Tensor:
         def backward_kernel(g):
             return (_core.embedding_backward(g.reshape(flat.size, D), flat, V,
                                              -1 if padding_idx is None else padding_idx),)
-        return _make(out, (w,), backward_kernel, name="EmbeddingBackward")
+        return _make(out, (w,), backward_kernel, op=_EMBEDDING, attrs=(idx, padding_idx))
 
     def backward(g):
         gw = _scatter_rows(idx, g, w.shape[0])      # repeated indices accumulate
         if padding_idx is not None:
             gw[padding_idx] = 0
         return (gw,)
-    return _make(w.data[idx], (w,), backward, name="EmbeddingBackward")
+    return _make(w.data[idx], (w,), backward, op=_EMBEDDING, attrs=(idx, padding_idx))
 
 
 def dropout(input, p=0.5, training=True, generator=None) -> Tensor:
@@ -169,7 +216,7 @@ def dropout(input, p=0.5, training=True, generator=None) -> Tensor:
     else:
         gen = default_generator() if generator is None else generator
         mask = (gen.random(x.shape, dtype=x.dtype) >= p).astype(x.dtype) / x.dtype.type(1 - p)
-    return _make(x.data * mask, (x,), lambda g: (g * mask,), name="DropoutBackward")
+    return _make(x.data * mask, (x,), lambda g: (g * mask,), op=_DROPOUT, attrs=(p, mask))
 
 
 def _check_p(p):
@@ -299,7 +346,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
             gflat[keep] = np.einsum("nd,nd->n", g[seg_k], rows)
             gp = gflat.reshape(psw.shape)
         return gw, gp
-    return _make(out, (w, psw), backward, name="EmbeddingBagBackward")
+    return _make(out, (w, psw), backward, op=_EMBEDDING_BAG,
+                 attrs=(input, offsets, mode, include_last_offset, padding_idx))
 
 
 def one_hot(tensor, num_classes=-1) -> Tensor:
@@ -314,7 +362,8 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
     if t.size and (t.min() < 0 or t.max() >= num_classes):
         raise ValueError(f"tensor: class values must be in [0, {num_classes}) (num_classes), "
                          f"got {int(t.min())}..{int(t.max())}")
-    return _wrap(np.eye(num_classes, dtype=np.int64)[t])
+    return _untracked(np.eye(num_classes, dtype=np.int64)[t], (tensor,), _ONE_HOT,
+                      (num_classes,))
 
 
 def _normalized_shape(normalized_shape):
@@ -370,7 +419,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
         if b is not None and b.requires_grad:
             gb = g.sum(axis=lead)
         return gx, gw, gb
-    return _make(out, (x, w, b), backward, name="NativeLayerNormBackward")
+    return _make(out, (x, w, b), backward, op=_LAYER_NORM, attrs=(shape, eps))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -431,7 +480,7 @@ def _cross_entropy_kernel(x, t, weight, ignore_index, reduction, eps, tshape):
     def backward(g):
         d = _core.cross_entropy_backward(g, lse, x3, t2, w, ignore_index, eps, reduction)
         return (d.reshape(x.shape),)
-    return _make(out, (x,), backward, name="CrossEntropyBackward")
+    return _make(out, (x,), backward, op=_CROSS_ENTROPY)
 
 
 _INT64 = np.iinfo(np.int64)
@@ -500,7 +549,7 @@ def _class_index_loss(x, target, weight, ignore_index, reduction, eps, from_logi
             d[rows, cls] = -cw
         d = d.astype(dt, copy=False).reshape(tshape + (C,))
         return (np.moveaxis(d, -1, cdim),)
-    return _make(np.asarray(out, dtype=dt), (x,), backward, name=name)
+    return _make(np.asarray(out, dtype=dt), (x,), backward, op=_LOSSES[name])
 
 
 def _probability_loss(x, target, weight, reduction, eps):
@@ -521,7 +570,7 @@ def _probability_loss(x, target, weight, reduction, eps):
                                                        x.requires_grad, q.requires_grad)
             return (None if gx is None else gx.reshape(x.shape),
                     None if gq is None else gq.reshape(x.shape))
-        return _make(out, (x, q), backward_kernel, name="CrossEntropyBackward")
+        return _make(out, (x, q), backward_kernel, op=_CROSS_ENTROPY)
     qs = qd * (1 - eps) + eps / C if eps else qd
     wshape = [1] * x.ndim
     wshape[cdim] = C
@@ -548,7 +597,7 @@ def _probability_loss(x, target, weight, reduction, eps):
         if q.requires_grad:
             gq = -(1 - eps) * coef * w * logp
         return gx, gq
-    return _make(np.asarray(out, dtype=dt), (x, q), backward, name="CrossEntropyBackward")
+    return _make(np.asarray(out, dtype=dt), (x, q), backward, op=_CROSS_ENTROPY)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
@@ -623,7 +672,7 @@ def _reduce_elementwise(loss, parents, grads, reduction, name):
         coef = g if reduction == "none" else (g / n if reduction == "mean" else g)
         return tuple(None if d is None or not p.requires_grad else
                      np.broadcast_to(coef * d, p.shape) for p, d in zip(parents, grads))
-    return _make(np.asarray(out, dtype=loss.dtype), parents, backward, name=name)
+    return _make(np.asarray(out, dtype=loss.dtype), parents, backward, op=_LOSSES[name])
 
 
 def _flat_pair(x, y):
@@ -639,7 +688,7 @@ def _elementwise_kernel(loss, x, y, reduction, backward_fn, name):
         gx, gy = backward_fn(g, x.requires_grad, y.requires_grad)
         return (None if gx is None else gx.reshape(x.shape),
                 None if gy is None else gy.reshape(y.shape))
-    return _make(out, (x, y), backward, name=name)
+    return _make(out, (x, y), backward, op=_LOSSES[name])
 
 
 def mse_loss(input, target, reduction="mean") -> Tensor:

@@ -18,8 +18,8 @@ import numpy as np
 
 from .. import _core
 from .. import functional as F
-from ..tensor import (Tensor, _make, _make_many, _state as _grad_mode, _wrap, cat,
-                      default_generator, is_grad_enabled, stack)
+from ..tensor import (OPS, Tensor, _make, _make_many, _state as _grad_mode, _wrap, cat,
+                      default_generator, is_grad_enabled, register_op, stack)
 from .module import Module, Parameter, _check_size, _float_dtype
 from .utils.rnn import PackedSequence
 
@@ -66,6 +66,7 @@ def _as_input(x, dtype, name="input"):
 def _lengths(lengths, B, T):
     if lengths is None:
         return None
+    given = lengths
     if isinstance(lengths, Tensor):
         lengths = lengths.data
     arr = np.asarray(lengths)
@@ -77,8 +78,13 @@ def _lengths(lengths, B, T):
     if B and (arr.min() < 1 or arr.max() > T):
         bad = arr[(arr < 1) | (arr > T)][0]
         raise ValueError(f"lengths: expected every length in [1, {T}], got {bad}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    out = np.ascontiguousarray(arr, dtype=np.int64)
+    if _grad_mode.trace is not None and out is not arr:     # a tracer sees the conversion
+        _grad_mode.trace.untracked(_wrap(out), (given,), _LENGTHS_CAST, (out.dtype,))
+    return out
 
+
+_LENGTHS_CAST = OPS["cast"]
 
 # The kernels' cell ids (rnnfast.functional.MODES order) and the names of the autograd nodes.
 _CELL_ID = {m: i for i, m in enumerate(F.MODES)}
@@ -120,6 +126,52 @@ def _contiguous(a):
     return a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
+# The named ops of the recurrent layers (see rnnfast.tensor.OPS), per cell kind ``mode``:
+# - "<mode>": one layer, one direction; inputs (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr), None
+#   where absent; attributes reverse, batch_first, lengths (int64 (B,) or None) and h_mask
+#   (the recurrent dropout mask or None); results (y, h_n) or (y, h_n, c_n);
+# - "<mode>_bidirectional": both directions of one layer; inputs x, then (h0, c0, w_ih, w_hh,
+#   b_ih, b_hh, w_hr) of the forward direction and of the reverse one; attributes
+#   batch_first, lengths, h_mask, h_mask_reverse; results y, h_n (, c_n) of each direction;
+# - "<mode>_cell": one step of a cell; inputs (x (B, I), h, c, w_ih, w_hh, b_ih, b_hh);
+#   results h' or (h', c').
+# Each forward runs the kernel as the layer does (inference mode).
+
+def _layer_forward(mode):
+    def forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, batch_first, lengths, h_mask):
+        y, h_n, c_n, _ = F.forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
+                                   lengths=lengths, reverse=reverse, training=False,
+                                   h_mask=h_mask, batch_first=batch_first)
+        return (y, h_n) if c_n is None else (y, h_n, c_n)
+    return forward
+
+
+def _bidirectional_forward(mode):
+    one = _layer_forward(mode)
+
+    def forward(x, *weights, batch_first, lengths, h_mask, h_mask_reverse):
+        return (one(x, *weights[:7], False, batch_first, lengths, h_mask)
+                + one(x, *weights[7:], True, batch_first, lengths, h_mask_reverse))
+    return forward
+
+
+def _cell_forward(mode):
+    one = _layer_forward(mode)
+
+    def forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
+        res = one(x[None], h, c, w_ih, w_hh, b_ih, b_hh, None, False, False, None, None)
+        return res[1:] if mode == "lstm" else res[1]
+    return forward
+
+
+_LAYER_OPS = {m: register_op(m, _NODE_NAME[m], ("reverse", "batch_first", "lengths", "h_mask"),
+                             _layer_forward(m)) for m in F.MODES}
+_BIDIRECTIONAL_OPS = {m: register_op(m + "_bidirectional", _NODE_NAME[m],
+                                     ("batch_first", "lengths", "h_mask", "h_mask_reverse"),
+                                     _bidirectional_forward(m)) for m in F.MODES}
+_CELL_OPS = {m: register_op(m + "_cell", _NODE_NAME[m], (), _cell_forward(m)) for m in F.MODES}
+
+
 def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
                batch_first=False):
     """One layer, one direction, as ONE autograd node whose results are y, h_n (and c_n), each
@@ -131,19 +183,21 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
                                            arr[1], arr[2], lengths, h_mask, reverse, track,
                                            batch_first)
     if not track:
+        if _grad_mode.trace is not None:        # a tracer sees what was computed from what
+            res = _make_many((y, h_n) if c_n is None else (y, h_n, c_n), inputs, None,
+                             op=_LAYER_OPS[mode], attrs=(reverse, batch_first, lengths, h_mask))
+            return res[0], res[1], (res[2] if c_n is not None else None)
         return _wrap(y), _wrap(h_n), (None if c_n is None else _wrap(c_n))
-    present = [i for i, t in enumerate(inputs) if t is not None]
 
     def backward(grads):
-        every = _kernel_backward(mode, reserve, arr[0], arr[3], arr[4], arr[5], arr[6], arr[7],
-                                 lengths, h_mask, reverse, grads[0], grads[1],
-                                 grads[2] if len(grads) == 3 else None, y, batch_first)
         # kernel order dx, dh0, dc0, w_ih, w_hh, b_ih, b_hh, w_hr: the inputs' order
-        return tuple([every[i] for i in present])
+        return tuple(_kernel_backward(mode, reserve, arr[0], arr[3], arr[4], arr[5], arr[6],
+                                      arr[7], lengths, h_mask, reverse, grads[0], grads[1],
+                                      grads[2] if len(grads) == 3 else None, y, batch_first))
 
     # the backward reads the forward's y: an in-place write into it makes backward raise
-    outs = _make_many((y, h_n) if c_n is None else (y, h_n, c_n),
-                      tuple([inputs[i] for i in present]), backward, name=_NODE_NAME[mode],
+    outs = _make_many((y, h_n) if c_n is None else (y, h_n, c_n), inputs, backward,
+                      op=_LAYER_OPS[mode], attrs=(reverse, batch_first, lengths, h_mask),
                       saves_out=(0,))
     return outs[0], outs[1], (outs[2] if c_n is not None else None)
 
@@ -172,15 +226,19 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
 
     a = [args(0), args(1)]
     res = F.forward_pair(mode, a[0], a[1])
+    per_dir = 3 if res[0][2] is not None else 2
+    attrs = (batch_first, lengths, h_masks[0], h_masks[1])
     if not track:
+        if _grad_mode.trace is not None:        # a tracer sees what was computed from what
+            outs = _make_many([z for r in res for z in r[:per_dir]], tuple(inputs), None,
+                              op=_BIDIRECTIONAL_OPS[mode], attrs=attrs)
+            return _directions(outs, per_dir)
         return tuple((_wrap(y), _wrap(h), None if c is None else _wrap(c)) for y, h, c, _ in res)
 
     reserves = [r[3] for r in res]
     ys = [r[0] for r in res]
-    per_dir = 3 if res[0][2] is not None else 2
     results = [z for r in res for z in r[:per_dir]]
     del res
-    present = [i for i, t in enumerate(inputs) if t is not None]
 
     def backward(grads):
         calls = []
@@ -197,11 +255,16 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
         for gd in (gf, gr):
             every += [gd["dh0"], gd["dc0"], gd["w_ih"], gd["w_hh"], gd["b_ih"], gd["b_hh"],
                       gd["w_hr"]]
-        return tuple(every[i] for i in present)
+        return tuple(every)
 
     # the backward reads each direction's y: an in-place write into one makes backward raise
-    outs = _make_many(results, tuple(inputs[i] for i in present), backward,
-                      name=_NODE_NAME[mode], saves_out=(0, per_dir))
+    outs = _make_many(results, tuple(inputs), backward, op=_BIDIRECTIONAL_OPS[mode],
+                      attrs=attrs, saves_out=(0, per_dir))
+    return _directions(outs, per_dir)
+
+
+def _directions(outs, per_dir):
+    """((y, h_n, c_n), (y, h_n, c_n)) of a bidirectional node's results (c_n None but LSTM)."""
     if per_dir == 3:
         return (outs[0], outs[1], outs[2]), (outs[3], outs[4], outs[5])
     return (outs[0], outs[1], None), (outs[2], outs[3], None)
@@ -528,10 +591,13 @@ def _cell_step(mode, x, h, c, w_ih, w_hh, b_ih, b_hh):
     bh = None if b_hh is None else b_hh.data
     y, h_n, c_n, reserve = _kernel_forward(mode, xa, wi, wh, bi, bh, None, ha, ca, None, None,
                                            False, track, False)
-    if not track:
-        return _wrap(h_n), (None if c_n is None else _wrap(c_n))
-    present = [i for i, t in enumerate(inputs) if t is not None]
     lstm = c_n is not None
+    if not track:
+        if _grad_mode.trace is not None:        # a tracer sees what was computed from what
+            if lstm:
+                return _make_many((h_n, c_n), inputs, None, op=_CELL_OPS[mode])
+            return _make(h_n, inputs, None, op=_CELL_OPS[mode]), None
+        return _wrap(h_n), (None if c_n is None else _wrap(c_n))
 
     def backward(g):
         dh, dc = g if lstm else (g, None)
@@ -539,12 +605,11 @@ def _cell_step(mode, x, h, c, w_ih, w_hh, b_ih, b_hh):
                                       False, None, dh, dc, y, False))
         every[0] = every[0].reshape(B, I)
         # the kernel's order dx, dh0, dc0, w_ih, w_hh, b_ih, b_hh (w_hr): the inputs' order
-        return tuple([every[i] for i in present])
+        return tuple(every[:7])
 
-    parents = tuple([inputs[i] for i in present])
     if lstm:
-        return _make_many((h_n, c_n), parents, backward, name=_NODE_NAME[mode])
-    return _make(h_n, parents, backward, name=_NODE_NAME[mode]), None
+        return _make_many((h_n, c_n), inputs, backward, op=_CELL_OPS[mode])
+    return _make(h_n, inputs, backward, op=_CELL_OPS[mode]), None
 
 
 class RNNCell(RNNCellBase):

@@ -18,10 +18,31 @@ import numbers
 import numpy as np
 
 from ... import _device
-from ...tensor import Tensor, _make, _wrap, as_tensor, cat, where
+from ...tensor import Tensor, _make, _wrap, as_tensor, cat, register_op, where
 
 __all__ = ["PackedSequence", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence",
            "pack_sequence", "unpad_sequence", "unpack_sequence"]
+
+
+def _scatter_forward(data, steps, seqs, shape):
+    out = np.zeros(shape, data.dtype)
+    out[steps, seqs] = data
+    return out
+
+
+def _pad_forward(*seqs, spans, shape, padding_value):
+    out = np.full(shape, padding_value, dtype=np.result_type(*seqs))
+    for i, (s, span) in enumerate(zip(seqs, spans)):
+        out[span, i] = s
+    return out
+
+
+# The named ops of this module (see rnnfast.tensor.OPS): a PackedSequence's rows scattered
+# into its padded (T, B, *) tensor, and pad_sequence.
+_PACKED_TO_PADDED = register_op("packed_to_padded", "PackedToPaddedBackward",
+                                ("steps", "seqs", "shape"), _scatter_forward)
+_PAD_SEQUENCE = register_op("pad_sequence", "PadSequenceBackward",
+                            ("spans", "shape", "padding_value"), _pad_forward)
 
 
 def _lengths_array(lengths, name="lengths"):
@@ -84,8 +105,8 @@ class PackedSequence:
 
         def backward(g):
             return (g[steps, seqs],)
-        self._init(_make(padded, (data,), backward, name="PackedToPaddedBackward", saves=()),
-                   lengths, srt)
+        self._init(_make(padded, (data,), backward, op=_PACKED_TO_PADDED,
+                         attrs=(steps, seqs, shape), saves=()), lengths, srt)
 
     def _init(self, padded, lengths, sorted_indices):
         self.padded = padded
@@ -251,7 +272,8 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
 
     def backward(g):
         return tuple(g[span, i] for i, span in enumerate(spans))
-    res = _make(out, tuple(seqs), backward, name="PadSequenceBackward", saves=())
+    res = _make(out, tuple(seqs), backward, op=_PAD_SEQUENCE,
+                attrs=(tuple(spans), out.shape, padding_value), saves=())
     return res.transpose(0, 1) if batch_first else res
 
 
