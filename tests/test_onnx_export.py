@@ -514,10 +514,15 @@ def test_inplace_write_raises(ort, tmp_path):
         return h
     with pytest.raises(NotImplementedError, match="add_"):
         rnnfast.onnx.export(Fn(fn2), (_x(2, 3),), os.path.join(str(tmp_path), "m.onnx"))
-    # the tracer is gone afterwards: in-place writes work again
+    # the tracer is gone afterwards: in-place writes work again, no_grad records nothing
+    tensor_module = sys.modules["rnnfast.tensor"]
+    assert tensor_module._state.trace is None and tensor_module._tracing == 0
     t = rnnfast.zeros(2)
     t[0] = 1.0
     assert t.tolist() == [1.0, 0.0]
+    with rnnfast.no_grad():
+        assert not rnnfast.is_grad_enabled()
+        assert (rnnfast.ones(2, requires_grad=True) * 2).grad_fn is None
 
 
 def test_view_of_input_data_raises(ort, tmp_path):

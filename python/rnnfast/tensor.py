@@ -67,6 +67,27 @@ class _GradState(threading.local):
 
 
 _state = _GradState()
+# How many threads a tracer records (see _begin_trace): read first by the hot paths, a module
+# global being cheaper to read than the thread-local _state.trace.
+_tracing = 0
+_tracing_lock = threading.Lock()
+
+
+def _begin_trace(tracer):
+    """Make ``tracer`` this thread's tracer (rnnfast.onnx); returns the previous one."""
+    global _tracing
+    prev = _state.trace
+    _state.trace = tracer
+    with _tracing_lock:
+        _tracing += 1
+    return prev
+
+
+def _end_trace(prev):
+    global _tracing
+    _state.trace = prev
+    with _tracing_lock:
+        _tracing -= 1
 
 
 def is_grad_enabled() -> bool:
@@ -80,7 +101,7 @@ class _GradMode:
     def __enter__(self):
         self._prev = is_grad_enabled()
         # a tracer records through no_grad blocks too: they compute the model's results
-        _state.enabled = self._mode or _state.trace is not None
+        _state.enabled = self._mode or (_tracing > 0 and _state.trace is not None)
         return self
 
     def __exit__(self, *exc):
@@ -321,6 +342,9 @@ class _Node:
         return f"<{self.op.grad_name} node of {self.op.name}>"
 
 
+_new_node = object.__new__
+
+
 def _unnamed(name, backward):
     """The op of a node made without a registered one (``name=`` only): named, not traceable."""
     return _Op(None, name or backward.__qualname__)
@@ -425,7 +449,7 @@ def _make(data, parents: tuple, backward, *, op=None, attrs=(), name=None, saves
                 checks.append((p, 0 if c is None else c.n))
         i += 1
     if edges is None or data.dtype.kind != "f":
-        if _state.trace is not None:
+        if _tracing and _state.trace is not None:
             _state.trace.untracked(out, parents, op, attrs)
         return out
     if saves:
@@ -438,7 +462,14 @@ def _make(data, parents: tuple, backward, *, op=None, attrs=(), name=None, saves
         c = out._vcount = _Version()
         checks.append((c, 0))
     out._requires_grad = True
-    out._node = _Node(backward, op or _unnamed(name, backward), attrs, parents, edges, checks)
+    node = out._node = _new_node(_Node)         # _Node(...), inlined: a hot path
+    node.fn = backward
+    node.op = op or _unnamed(name, backward)
+    node.attrs = attrs
+    node.inputs = parents
+    node.edges = edges
+    node.checks = checks
+    node.nout = 0
     return out
 
 
@@ -456,7 +487,7 @@ def _make_many(datas, parents: tuple, backward, *, op=None, attrs=(), name=None,
         return outs
     rec = _record(parents, saves)
     if rec is None:
-        if _state.trace is not None:
+        if _tracing and _state.trace is not None:
             _state.trace.untracked_many(outs, parents, op, attrs)
         return outs
     edges, checks = rec

@@ -1,10 +1,10 @@
 """The tracer of rnnfast.onnx: runs a model once on its example inputs and returns its graph of
 named ops (no onnx here).
 
-While it runs, rnnfast.tensor tells the tracer (``_state.trace``) about every result that
-records no history although it was computed from the inputs (integer and boolean results:
-comparisons, index arithmetic, argmax, ...): those become nodes of the graph as well
-("side" nodes, with the same op, inputs and attributes as a recorded node). In-place writes
+While it runs, rnnfast.tensor tells the tracer (``_state.trace``, see ``_begin_trace``) about
+every result that records no history although it was computed from the inputs (integer and
+boolean results: comparisons, index arithmetic, argmax, ...): those become nodes of the graph
+as well ("side" nodes, with the same op, inputs and attributes as a recorded node). In-place writes
 are refused while tracing: the graph would not be what the model computed.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, _Op, _state, _wrap, enable_grad
+from ..tensor import Tensor, _begin_trace, _end_trace, _Op, _wrap, enable_grad
 
 __all__ = ["Graph", "trace"]
 
@@ -199,13 +199,12 @@ def _flatten(out, where="output"):
 def trace(model, inputs) -> Graph:
     """Run ``model(*inputs)`` (``inputs``: Tensors) recording its graph."""
     tracer = _Tracer(inputs)
-    prev = _state.trace
-    _state.trace = tracer
+    prev = _begin_trace(tracer)
     try:
         with enable_grad():
             out = model(*inputs)
     finally:
-        _state.trace = prev
+        _end_trace(prev)
     return Graph(tracer, _flatten(out))
 
 
