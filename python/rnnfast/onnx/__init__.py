@@ -111,10 +111,10 @@ def export(model, example_inputs, path, *, input_names=None, output_names=None,
     for name, what in _random_modules(model):
         raise ValueError(f"model: {name or 'the model'} ({what}) is in training mode, where it "
                          f"drops at random; call model.eval() before exporting")
-    onnx = _import_onnx()
-
     dtype = _model_dtype(model)
     inputs = [as_graph_input(x, k, dtype) for k, x in enumerate(example_inputs)]
+    onnx = _import_onnx()
+
     graph = trace(model, inputs)
     output_names = _check_names(output_names, len(graph.outputs), "output_names")
 
