@@ -376,7 +376,8 @@ OP_CASES = [
      [(2, 3)]),
     ("activations", lambda s, a: a.tanh() + a.sigmoid() + a.relu() + F.relu(a * 2)
      + nn.Tanh()(a) + nn.Sigmoid()(a) + nn.ReLU()(a), [(3, 5)]),
-    ("clamp", lambda s, a: a.clamp(-0.5, 0.5) + a.clamp(min=0.1) + a.clamp(max=0.2), [(4, 4)]),
+    ("clamp", lambda s, a, b: a.clamp(-0.5, 0.5) + a.clamp(min=0.1) + a.clamp(max=0.2)
+     + a.clamp(min=b * 0.5, max=b.abs() + 0.1), [(4, 4), (4,)]),
     ("rounding", lambda s, a: (a * 3).round() + (a * 3).floor() + (a * 3).ceil(), [(4, 4)]),
     ("maximum_minimum", lambda s, a, b: a.maximum(b) + rnnfast.minimum(a, b), [(3, 4), (4,)]),
     ("matmul_2d", lambda s, a, b: a @ b, [(3, 4), (4, 5)]),
@@ -417,6 +418,8 @@ OP_CASES = [
      + a.masked_fill(a < 0, 0.5), [(3, 4), (4,)]),
     ("comparisons", lambda s, a, b: (a >= b).float() + (a != b).double() + (a <= 0).float()
      + a.argmax(1, keepdim=True) + a.argmin(), [(3, 4), (3, 4)]),
+    ("int_compared_with_float", lambda s, a: (((a * 3).long() >= 0.5).float()
+     + ((a * 3).long() < 1.5).double()), [(3, 4)]),
     ("logic", lambda s, a, b: ((a > 0) & ~(b < 0.5) | (a < -1) ^ (b > 1)).float()
      + (a > 0).logical_not().double() + (a > 0).all(1, keepdim=True).float()
      + (a > 0).any(0).float() + (a * 3).long().float(), [(3, 4), (3, 4)]),

@@ -899,9 +899,10 @@ _SIGMOID = register_op("sigmoid", "SigmoidBackward", (), _stable_sigmoid)
 _RELU = register_op("relu", "ReluBackward", (),
                     lambda x: np.maximum(x, 0).astype(x.dtype, copy=False))
 _ABS = register_op("abs", "AbsBackward", (), np.abs)
-# min, max: numbers or arrays (-inf / inf where not given)
+# min, max: numbers or Tensors (-inf / inf where not given)
 _CLAMP = register_op("clamp", "ClampBackward", ("min", "max"),
-                     lambda x, min, max: np.clip(x, min, max).astype(x.dtype, copy=False))
+                     lambda x, min, max: np.clip(x, np.asarray(min), np.asarray(max)).astype(
+                         x.dtype, copy=False))
 _ROUND = register_op("round", "RoundBackward", (), np.round)
 _FLOOR = register_op("floor", "FloorBackward", (), np.floor)
 _CEIL = register_op("ceil", "CeilBackward", (), np.ceil)
@@ -1934,8 +1935,9 @@ class Tensor:
         lo = -np.inf if min is None else (min.data if isinstance(min, Tensor) else min)
         hi = np.inf if max is None else (max.data if isinstance(max, Tensor) else max)
         out = np.clip(x, lo, hi).astype(x.dtype, copy=False)
+        # the bounds as given (a Tensor keeps its history for a tracer), -inf / inf if not
         return _make(out, (self,), lambda g: (g * ((x >= lo) & (x <= hi)),), op=_CLAMP,
-                     attrs=(lo, hi))
+                     attrs=(lo if min is None else min, hi if max is None else max))
 
     clip = clamp
 

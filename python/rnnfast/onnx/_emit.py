@@ -250,7 +250,7 @@ def _clamp(b, node):
     dt = _out_dtype(b, node)
     x = b.input(node, 0, dt)
     lo, hi = node.attrs
-    if np.ndim(lo) == 0 and np.ndim(hi) == 0:
+    if not isinstance(lo, (Tensor, np.ndarray)) and not isinstance(hi, (Tensor, np.ndarray)):
         return b.op("Clip", [x, b.scalar(lo, dt), b.scalar(hi, dt)])
     return b.op("Max", [b.op("Min", [x, b.value(hi, dt)]), b.value(lo, dt)])
 
@@ -559,10 +559,12 @@ _LOGIC = {"bitwise_and": "And", "bitwise_or": "Or", "bitwise_xor": "Xor"}
 
 
 def _common_dtype(b, node):
-    dts = [b.dtype(o) if b.dtype(o) is not None else np.asarray(o).dtype for o in node.inputs]
-    if b.dtype(node.inputs[1]) is None:             # a Python number: the tensor's dtype
-        return dts[0]
-    return np.result_type(*dts)
+    """The dtype NumPy compares the two operands in (a Python number is a weak scalar)."""
+    a, other = node.inputs
+    if b.dtype(other) is None and not isinstance(other, (list, tuple)):
+        return np.result_type(b.dtype(a), other)
+    return np.result_type(b.dtype(a), b.dtype(other) if b.dtype(other) is not None
+                          else np.asarray(other).dtype)
 
 
 @emits(*_COMPARE)
