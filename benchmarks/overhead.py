@@ -220,7 +220,7 @@ def main(argv=None):
     loops = build_loops(rf, torch)
     cases = build_cases(rf, torch)
     items = []
-    for name, n, fr, ft in cases:
+    for name, _n, fr, ft in cases:
         items += [((name, "rnnfast"), fr), ((name, "torch"), ft)]
     per_op = measure(items, args.rounds)
     items = []

@@ -68,6 +68,7 @@ def main(argv=None):
         raise ValueError(f"--threads: expected >= 1, got {args.threads}")
 
     import torch
+
     import rnnfast
     import rnnfast.torch as rtorch
 

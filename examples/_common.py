@@ -18,7 +18,6 @@ import numpy as np
 import rnnfast
 from rnnfast import data, datasets, nn
 
-
 EXAMPLES = pathlib.Path(__file__).resolve().parent
 
 

@@ -28,7 +28,6 @@ from rnnfast import data, nn, optim, train
 
 import _common
 
-
 NEW_SENTENCES = [
     "One of the best films I have seen in years. The acting is superb and the story moved me.",
     "A complete waste of time. The plot makes no sense and the dialogue is painfully bad.",

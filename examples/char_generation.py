@@ -27,7 +27,6 @@ from rnnfast.nn.utils import clip_grad_norm_
 
 import _common
 
-
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 

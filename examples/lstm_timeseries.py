@@ -30,7 +30,6 @@ from rnnfast import data, datasets, nn, optim, train
 
 import _common
 
-
 # name -> (window, horizon, epoch multiplier: the 309 sunspot values make tiny epochs)
 SETTINGS = {"seattle": (48, 6, 1), "sine": (50, 5, 1), "sunspots": (20, 1, 10)}
 

@@ -23,7 +23,6 @@ from rnnfast import data, nn, optim, train
 
 import _common
 
-
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 

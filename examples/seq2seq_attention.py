@@ -32,7 +32,6 @@ from rnnfast.nn.utils import clip_grad_norm_
 
 import _common
 
-
 PAD, SOS, EOS = 0, 1, 2
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 ITOS = ["<pad>", "<s>", "</s>"] + list(LETTERS)

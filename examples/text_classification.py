@@ -23,7 +23,6 @@ from rnnfast import nn, optim, train
 
 import _common
 
-
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 

@@ -28,7 +28,6 @@ from rnnfast.nn.utils import clip_grad_norm_
 
 import _common
 
-
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|[.,;:!?]|\n")
 

@@ -9,4 +9,12 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 from _problems import (  # noqa: E402,F401  (re-exported for readers of conftest)
-    FD_EPS, FD_TOL, GRAD_KEYS, TOL, assert_close, make_cotangents, make_problem, tol)
+    FD_EPS,
+    FD_TOL,
+    GRAD_KEYS,
+    TOL,
+    assert_close,
+    make_cotangents,
+    make_problem,
+    tol,
+)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast import functional as F
-from rnnfast import nn
+from rnnfast import functional as F, nn
+
 from _problems import make_cotangents, make_problem
 
 N_THREADS = 4
@@ -169,7 +169,7 @@ def test_errors_in_one_thread_do_not_disturb_the_others(threads):
 
     def work(k):
         out = []
-        for j in range(20):
+        for _ in range(20):
             if k % 2:
                 with pytest.raises(ValueError):
                     F.forward("lstm", np.zeros((3, 2, 4)), np.zeros((16, 4)), np.zeros((16, 4)),

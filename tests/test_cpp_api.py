@@ -13,6 +13,7 @@ import re
 import subprocess
 
 import pytest
+
 from _tools import REPO, STEP_TIMEOUT, cmake_or_skip, find_cmake, find_program, run
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from rnnfast import reference
+
 from _problems import tol
 from _tools import REPO, cmake_or_skip, find_program, pyproject_version, run
 

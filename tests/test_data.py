@@ -9,8 +9,17 @@ import pytest
 
 import rnnfast
 from rnnfast import data, nn
-from rnnfast.data import (DataLoader, Dataset, TensorDataset, Vocab, default_collate,
-                          pad_collate, pad_sequences, tokenize_chars, tokenize_words)
+from rnnfast.data import (
+    DataLoader,
+    Dataset,
+    TensorDataset,
+    Vocab,
+    default_collate,
+    pad_collate,
+    pad_sequences,
+    tokenize_chars,
+    tokenize_words,
+)
 
 
 def test_tensor_dataset():

@@ -13,7 +13,6 @@ import pytest
 
 from rnnfast import datasets as ds
 
-
 # ----------------------------------------------------------------------------------------------
 # Fixtures: fake data packages in a temporary directory.
 

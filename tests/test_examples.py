@@ -20,7 +20,6 @@ import pytest
 
 from rnnfast import datasets
 
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 

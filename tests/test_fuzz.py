@@ -20,13 +20,11 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 import rnnfast  # noqa: E402
-from rnnfast import functional as F  # noqa: E402
-from rnnfast import nn  # noqa: E402
-from rnnfast import reference as R  # noqa: E402
+from rnnfast import functional as F, nn, reference as R  # noqa: E402
+
 from _problems import GRAD_KEYS, make_problem, tol  # noqa: E402
 
 EXAMPLES = int(os.environ.get("RNNFAST_FUZZ_EXAMPLES", "200"))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast import functional as F
-from rnnfast import reference as R
+from rnnfast import functional as F, reference as R
+
 from _problems import GRAD_KEYS, assert_close, make_cotangents, make_problem
 
 CELLS = [("rnn_tanh", 0), ("rnn_relu", 0), ("lstm", 0), ("lstm", 7), ("gru", 0)]
@@ -252,9 +252,10 @@ def test_a_sequence_gives_bitwise_the_same_alone_or_in_a_batch(mode, H, threads)
         np.testing.assert_array_equal(y1[:, 0], yB[:, b])
         g1 = F.backward(mode, r1, p["x"][:, one], **w, y=y1, dy=dy[:, one], dh_n=dh_n[one],
                         dc_n=None if dc_n is None else dc_n[one])
-        gB = F.backward(mode, rB, p["x"], **w, y=yB, dy=np.where(np.arange(B)[None, :, None] == b, dy, 0),
-                        dh_n=np.where(np.arange(B)[:, None] == b, dh_n, 0),
-                        dc_n=None if dc_n is None else np.where(np.arange(B)[:, None] == b, dc_n, 0))
+        only_b = np.arange(B)[:, None] == b
+        gB = F.backward(mode, rB, p["x"], **w, y=yB, dy=np.where(only_b[None], dy, 0),
+                        dh_n=np.where(only_b, dh_n, 0),
+                        dc_n=None if dc_n is None else np.where(only_b, dc_n, 0))
         np.testing.assert_array_equal(g1["dx"][:, 0], gB["dx"][:, b])
 
 
@@ -324,7 +325,8 @@ def _check_gil_released(p, w):
     F.forward("lstm", p["x"], **w, training=False)
     duration = time.perf_counter() - t0
 
-    worker = threading.Thread(target=F.forward, args=("lstm", p["x"]), kwargs=dict(w, training=False))
+    worker = threading.Thread(target=F.forward, args=("lstm", p["x"]),
+                              kwargs=dict(w, training=False))
     ticks = []
     worker.start()
     while worker.is_alive():
@@ -511,7 +513,8 @@ def test_pair_reports_errors_of_either_call():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("M, K, N", [(1, 7, 33), (3, 64, 5), (37, 19, 45), (200, 600, 70), (5, 0, 4)])
+@pytest.mark.parametrize("M, K, N",
+                         [(1, 7, 33), (3, 64, 5), (37, 19, 45), (200, 600, 70), (5, 0, 4)])
 def test_matmul_against_numpy(M, K, N, dtype, threads):
     """rnnfast._core.matmul (the benchmark's GEMM yardstick, rnnfast::matmul in C++) against
     numpy in float64, for one-row, direct (M <= 4), tile-edge, multi-pass (K > 512) and K=0."""

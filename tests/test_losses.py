@@ -11,6 +11,7 @@ import pytest
 
 import rnnfast
 from rnnfast import nn
+
 from _problems import tol
 
 RNG = np.random.default_rng(2024)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast import functional as F
-from rnnfast import nn
+from rnnfast import functional as F, nn
+
 from _problems import make_problem
 
 STATM = "/proc/self/statm"

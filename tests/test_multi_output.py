@@ -191,6 +191,13 @@ def test_misshapen_gradient_names_the_node():
 # ---------------------------------------------------------------- the recurrent modules
 
 
+def _loss(use, h, c, w):
+    """A loss of the LSTM cell's results h and c: one of them, both, or c along two paths."""
+    return {"h": lambda: (h * w).sum(), "c": lambda: (c * w).sum(),
+            "h and c": lambda: (h * w).sum() + (c * c).sum(),
+            "c twice": lambda: (c * w).sum() + c.tanh().sum()}[use]()
+
+
 @pytest.mark.parametrize("use", ["h", "c", "h and c", "c twice"])
 def test_lstm_cell_results_one_at_a_time(use):
     torch = _torch()
@@ -205,11 +212,7 @@ def test_lstm_cell_results_one_at_a_time(use):
         xs, hs, cs = (t(z, requires_grad=True) for z in (x, h0, c0))
         h, c = mod(xs, (hs, cs))
         h, c = mod(xs, (h, c))              # two steps: the second node feeds the first
-        wt = t(w)
-        loss = {"h": lambda: (h * wt).sum(), "c": lambda: (c * wt).sum(),
-                "h and c": lambda: (h * wt).sum() + (c * c).sum(),
-                "c twice": lambda: (c * wt).sum() + c.tanh().sum()}[use]()
-        loss.backward()
+        _loss(use, h, c, t(w)).backward()
         results.append([xs.grad, hs.grad, cs.grad] + [p.grad for _, p in mod.named_parameters()])
     for mine, theirs_ in zip(*results):
         np.testing.assert_allclose(mine, theirs_.numpy(), **TOL_RNN)

@@ -14,6 +14,7 @@ import pytest
 import rnnfast
 from rnnfast import nn
 from rnnfast.nn import functional as F
+
 from _problems import tol
 
 RNG = np.random.default_rng(99)
@@ -330,7 +331,7 @@ def test_parameter_assignment_rules():
     lin.bias = nn.Parameter(np.zeros(2, np.float32))
     assert list(lin.state_dict()) == ["weight", "bias"]
     with pytest.raises(AttributeError, match="missing"):
-        getattr(lin, "missing")
+        _ = lin.missing
     p = nn.Parameter([1.0, 2.0])
     assert p.dtype == np.float32 and p.requires_grad and p.is_leaf
     assert repr(p).startswith("Parameter containing:\ntensor([1., 2.], requires_grad=True)")

@@ -3,7 +3,6 @@ final states and every gradient, for every option; plus recurrent/input dropout 
 checks. (Torch comparisons skip cleanly without torch; .ci/run installs torch.)
 """
 
-import itertools
 
 import numpy as np
 import pytest
@@ -107,7 +106,8 @@ OPTION_SETS = [
 ]
 
 
-@pytest.mark.parametrize("opts", OPTION_SETS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize("opts", OPTION_SETS,
+                         ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "default")
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_layers_match_torch(kind, opts):
     _compare(kind, T=5, B=3, I=4, H=6, **opts)
@@ -121,7 +121,8 @@ def test_lengths_match_packed_sequences(kind, opts):
     _compare(kind, T=6, B=4, I=3, H=5, lengths=[6, 2, 4, 1], **opts)
 
 
-@pytest.mark.parametrize("opts", [dict(proj_size=3), dict(proj_size=2, num_layers=2, bidirectional=True)])
+@pytest.mark.parametrize("opts", [dict(proj_size=3),
+                                  dict(proj_size=2, num_layers=2, bidirectional=True)])
 def test_lstm_projection_matches_torch(opts):
     _compare("lstm", T=5, B=3, I=4, H=6, **opts)
     _compare("lstm", T=5, B=3, I=4, H=6, lengths=[5, 1, 3], **opts)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast import functional as F
-from rnnfast import reference as R
+from rnnfast import functional as F, reference as R
+
 from _problems import assert_close, make_problem
 
 TINY32 = np.finfo(np.float32).tiny  # smallest normal float32, 1.18e-38

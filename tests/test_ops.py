@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _problems import tol
 
 import rnnfast
 from rnnfast import _core, nn, optim
+
+from _problems import tol
 
 DTYPES = [np.float32, np.float64]
 ISAS = _core.available_isas()

@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from _problems import tol
 
 import rnnfast
 from rnnfast import nn, optim
 from rnnfast.optim import lr_scheduler
+
+from _problems import tol
 
 SHAPES = [(3, 4), (5,), (2, 2, 3)]
 STEPS = 6

@@ -1071,8 +1071,9 @@ def test_pad_sequence_and_pack_sequence_match_torch(torch):
     arrays = [RNG.standard_normal((n, 2)) for n in (3, 5, 1)]
     for kw in (dict(), dict(batch_first=True, padding_value=9.0),
                dict(batch_first=True, padding_side="left")):
-        grads_match(lambda *s: rnn_utils.pad_sequence(list(s), **kw),
-                    lambda *s: torch.nn.utils.rnn.pad_sequence(list(s), **kw), torch, *arrays)
+        grads_match(lambda *s, kw=kw: rnn_utils.pad_sequence(list(s), **kw),
+                    lambda *s, kw=kw: torch.nn.utils.rnn.pad_sequence(list(s), **kw), torch,
+                    *arrays)
     po = rnn_utils.pack_sequence([rnnfast.tensor(a) for a in arrays], enforce_sorted=False)
     pt = torch.nn.utils.rnn.pack_sequence([torch.tensor(a) for a in arrays],
                                           enforce_sorted=False)

@@ -8,9 +8,10 @@ import itertools
 
 import numpy as np
 import pytest
-from _problems import FD_EPS, FD_TOL, GRAD_KEYS, make_cotangents, make_problem, tol
 
 from rnnfast import reference
+
+from _problems import FD_EPS, FD_TOL, GRAD_KEYS, make_cotangents, make_problem, tol
 
 MODES = reference.MODES
 # Input of forward -> name of its gradient in backward's dict.

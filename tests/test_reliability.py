@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast import functional as F
-from rnnfast import nn
+from rnnfast import functional as F, nn
 
 # Under .ci/sanitize.sh the allocator of AddressSanitizer aborts on impossible sizes instead of
 # failing the allocation, and with vm.overcommit_memory=1 the kernel grants any size and the

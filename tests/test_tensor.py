@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast.tensor import (Tensor, _make, as_tensor, default_generator, enable_grad,
-                            unbroadcast)
+from rnnfast.tensor import Tensor, _make, as_tensor, default_generator, enable_grad, unbroadcast
+
 from _problems import FD_EPS, FD_TOL, tol
 
 RNG = np.random.default_rng(1234)

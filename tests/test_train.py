@@ -10,8 +10,7 @@ import pytest
 
 import rnnfast
 from rnnfast import data, nn, optim, train
-from rnnfast.train import (Callback, EarlyStopping, History, LRSchedulerCallback,
-                           ModelCheckpoint)
+from rnnfast.train import Callback, EarlyStopping, History, LRSchedulerCallback, ModelCheckpoint
 
 # -- toy problems -----------------------------------------------------------------------------
 

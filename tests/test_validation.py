@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast import _core
-from rnnfast import functional as F
+from rnnfast import _core, functional as F
+
 from _problems import make_problem
 
 

@@ -7,6 +7,7 @@ version (CMakeLists.txt reading pyproject.toml) is checked by test_cpp_package.p
 from importlib import metadata
 
 import rnnfast
+
 from _tools import pyproject_version
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from rnnfast import data, datasets
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imdb_split():
     """The examples' IMDB training split (80/20, stratified, seed 0): texts and labels."""
     texts, labels = datasets.imdb_reviews()
@@ -35,7 +35,7 @@ def _imdb_tokens(k):
     return _IMDB_TOKENS[:k]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imdb_vocab(vocab_size, vocab_from):
     return data.Vocab.build(_imdb_tokens(vocab_from), max_size=vocab_size)
 
@@ -55,7 +55,7 @@ def imdb(n, vocab_size, maxlen, label=int, vocab_from=None):
     return len(vocab), pairs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shakespeare():
     return datasets.shakespeare()
 
@@ -75,13 +75,13 @@ def char_windows(n_chars, T):
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|[.,;:!?]|\n")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _word_tokens(n_chars):
     """The first n_chars characters of the plays (None: all) as text_generator's tokens."""
     return _TOKEN.findall(re.sub(r"\n+", "\n", shakespeare()[:n_chars].lower()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _word_vocab(vocab_size, vocab_chars):
     tokens = _word_tokens(vocab_chars)
     return data.Vocab.build(tokens[:int(0.9 * len(tokens))], max_size=vocab_size)

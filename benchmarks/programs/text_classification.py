@@ -10,8 +10,8 @@ Both versions pad each batch (pad_sequence) and pack it (pack_padded_sequence), 
 tutorial does.
 """
 
-from ._harness import build as _build
 from . import _data
+from ._harness import build as _build
 
 DATA = "movie_reviews"
 

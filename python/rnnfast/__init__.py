@@ -9,16 +9,33 @@ are re-exported here, so ``import rnnfast as torch`` ports a program (docs/PORTI
 
 import builtins as _builtins
 
-from . import _core
-from . import functional, reference
-from .tensor import (Tensor, cat, enable_grad, is_grad_enabled, manual_seed, no_grad, stack,
-                     tensor, where)
-from . import _torch_api
+from . import (
+    _core,
+    _torch_api,
+    accelerator,
+    backends,
+    cuda,
+    data,
+    functional,
+    nn,
+    optim,
+    reference,
+    train,
+    utils,
+)
 from ._torch_api import *  # noqa: F401,F403  (torch's top-level names; see _torch_api.__all__)
-from . import nn
-from . import data, optim, train, utils
-from . import accelerator, backends, cuda
 from .io import load, save
+from .tensor import (
+    Tensor,
+    cat,
+    enable_grad,
+    is_grad_enabled,
+    manual_seed,
+    no_grad,
+    stack,
+    tensor,
+    where,
+)
 
 
 def _dist_version():

@@ -20,9 +20,19 @@ import numbers
 import numpy as np
 
 from . import _device
-from .tensor import (DEFAULT_FLOAT, Tensor, _check_dtype, _new_array, _wrap,
-                     as_tensor as _as_tensor, cat as _cat, default_generator, enable_grad,
-                     is_grad_enabled, no_grad)
+from .tensor import (
+    DEFAULT_FLOAT,
+    Tensor,
+    _check_dtype,
+    _new_array,
+    _wrap,
+    as_tensor as _as_tensor,
+    cat as _cat,
+    default_generator,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+)
 
 __all__ = [
     # dtypes

@@ -87,15 +87,14 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None
     """Backpropagation through time for a ``forward(..., training=True)`` call.
 
     ``mode``, ``x``, the weights, ``lengths``, ``h_mask``, ``reverse`` and ``batch_first`` must
-    be those of the forward call, and ``y`` its output, unchanged: the state each step read is ``y`` one step
-    back, so the reserve does not hold it twice (as cuDNN's RNN backward takes y). A ``y`` whose
-    last steps differ from that forward's ``h_n`` raises ValueError.
+    be those of the forward call, and ``y`` its output, unchanged: the state each step read is
+    ``y`` one step back, so the reserve does not hold it twice (as cuDNN's RNN backward takes
+    y). A ``y`` whose last steps differ from that forward's ``h_n`` raises ValueError.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
     ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias) and ``w_hr`` (None unless
     projected).
     """
     cell = _mode_id(mode)
-    dt = _dtype_of(w_ih)
     dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
         cell, *_backward_args(reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr,
                               lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,

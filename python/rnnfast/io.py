@@ -106,7 +106,7 @@ class _Encoder:
     """The JSON tree of a nested object and the arrays it refers to (format 2)."""
 
     def __init__(self):
-        from .nn.module import Module         # late import: nn imports tensor, not io
+        from .nn.module import Module  # late import: nn imports tensor, not io
         self.module_type = Module
         self.arrays = []            # (member name, array)
         self.names = {META_KEY}
@@ -177,7 +177,7 @@ class _Encoder:
 def _plan(obj):
     """(metadata, [(member name, array)]) for ``obj``: format 1 for a flat dict of arrays,
     format 2 for anything else."""
-    from .nn.module import Module         # late import: nn imports tensor, not io
+    from .nn.module import Module  # late import: nn imports tensor, not io
     if isinstance(obj, Module):
         obj = obj.state_dict()
     flat = _flat_arrays(obj)

@@ -240,6 +240,7 @@ def threads_for_both(n):
     """rnnfast's kernels, torch and NumPy's BLAS at ``n`` threads; restored afterwards. Yields
     whether NumPy's BLAS could be limited (threadpoolctl)."""
     import torch
+
     from .. import get_num_threads, set_num_threads
     old = get_num_threads(), torch.get_num_threads()
     set_num_threads(n)
@@ -257,6 +258,7 @@ def threads_for_both(n):
 
 def environment(threads, blas_limited):
     import torch
+
     from .. import __version__, _core
     isa = getattr(_core, "isa", None)
     try:

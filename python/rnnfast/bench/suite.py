@@ -44,9 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _core
-from . import gemm as _gemm
-from . import memory as _memory
-from . import peers
+from . import gemm as _gemm, memory as _memory, peers
 
 __all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "QUICK_TOP_THREADS_ONLY",
            "SIZES", "STACKS", "MismatchError", "Problem", "StackedProblem", "all_cores",

@@ -8,12 +8,20 @@ rnnfast.nn.utils(.rnn); the recurrent layers RNN, LSTM, GRU and their cells (rnn
 one autograd node over the C++ kernels.
 """
 
-from . import functional
-from . import init
-from . import utils
+from . import functional, init, utils
 from .container import ModuleDict, ModuleList
-from .layers import (Dropout, Embedding, Flatten, Identity, Linear, LogSoftmax, ReLU, Sigmoid,
-                     Softmax, Tanh)
+from .layers import (
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, Parameter, Sequential
 from .normalization import LayerNorm

@@ -16,8 +16,18 @@ import math
 import numpy as np
 
 from .. import _core
-from ..tensor import (Tensor, _make, _scatter_flat, _scatter_rows, _stable_sigmoid, _untracked,
-                      _wrap, as_tensor, default_generator, register_op)
+from ..tensor import (
+    Tensor,
+    _make,
+    _scatter_flat,
+    _scatter_rows,
+    _stable_sigmoid,
+    _untracked,
+    _wrap,
+    as_tensor,
+    default_generator,
+    register_op,
+)
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax",

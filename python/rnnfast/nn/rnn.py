@@ -16,10 +16,20 @@ import warnings
 
 import numpy as np
 
-from .. import _core
-from .. import functional as F
-from ..tensor import (OPS, Tensor, _make, _make_many, _state as _grad_mode, _wrap, cat,
-                      default_generator, is_grad_enabled, register_op, stack)
+from .. import _core, functional as F
+from ..tensor import (
+    OPS,
+    Tensor,
+    _make,
+    _make_many,
+    _state as _grad_mode,
+    _wrap,
+    cat,
+    default_generator,
+    is_grad_enabled,
+    register_op,
+    stack,
+)
 from .module import Module, Parameter, _check_size, _float_dtype
 from .utils.rnn import PackedSequence
 
@@ -388,8 +398,9 @@ class RNNBase(Module):
             x = x.reshape(x.shape[0], 1, x.shape[1])
         T, B, I = (x.shape[1], x.shape[0], x.shape[2]) if bf else x.shape
         if I != self.input_size:
+            shape = tuple(input.shape) if hasattr(input, "shape") else tuple(x.shape)
             raise ValueError(f"input: expected {self.input_size} features (input_size), got "
-                             f"{I} (input shape {tuple(input.shape) if hasattr(input, 'shape') else tuple(x.shape)})")
+                             f"{I} (input shape {shape})")
         if T == 0 or B == 0:
             raise ValueError(f"input: expected at least one step and one sequence, got T={T}, "
                              f"B={B}")

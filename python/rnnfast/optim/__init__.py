@@ -7,8 +7,7 @@ No foreach/fused/capturable/differentiable variants: there is one plain NumPy lo
 """
 
 from . import lr_scheduler
-from .lr_scheduler import (CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau,
-                           StepLR)
+from .lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau, StepLR
 from .optimizer import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler",

@@ -4,9 +4,10 @@ AdamW, RMSprop, Adagrad, and their base class Optimizer.
 Every update is done in place on ``p.data`` in the parameter's dtype (scalars stay Python
 floats, so float32 parameters are updated in float32 as in torch) and bumps the parameter's
 version, so a backward through a graph recorded before the step raises, as in torch;
-parameters whose ``.grad`` is None are skipped (and keep their version). For float32 and float64 parameters one C++ call updates a whole group
-(rnnfast/ops.h: torch's single-tensor formulas, the group's elements split over the threads);
-other dtypes take the NumPy update beside it (``_update``). ``state_dict()`` mirrors torch's: ``{"state": {index: {name: array}},
+parameters whose ``.grad`` is None are skipped (and keep their version). For float32 and
+float64 parameters one C++ call updates a whole group (rnnfast/ops.h: torch's single-tensor
+formulas, the group's elements split over the threads); other dtypes take the NumPy update
+beside it (``_update``). ``state_dict()`` mirrors torch's: ``{"state": {index: {name: array}},
 "param_groups": [{option: value, ..., "params": [index, ...]}]}`` with NumPy arrays (copies) in
 place of tensors, so a torch optimizer state_dict converted to NumPy loads unchanged.
 Deliberately absent: foreach/fused/capturable/differentiable flavours, sparse gradients,
