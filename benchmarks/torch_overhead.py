@@ -31,8 +31,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 CELLS = {"lstm": ("LSTM", 2), "gru": ("GRU", 3), "rnn_tanh": ("RNN", 0)}
 
 

@@ -15,8 +15,8 @@ import os
 import subprocess
 import sys
 import threading
-import types
 import time
+import types
 
 import numpy as np
 import pytest
@@ -578,7 +578,8 @@ def _case(cell, size, threads, ms, torch_ms, ort_ms=None):
 
 def test_summary_geomean_worst_case_and_scaling():
     rep = {"cases": [
-        _case("gru", "medium", 1, {"infer": 10.0, "train": 30.0}, {"infer": 20.0, "train": 120.0}, 5.0),
+        _case("gru", "medium", 1, {"infer": 10.0, "train": 30.0},
+              {"infer": 20.0, "train": 120.0}, 5.0),
         _case("lstm", "small", 1, {"infer": 2.0, "train": 4.0}, {"infer": 1.8, "train": 4.0}),
         _case("gru", "medium", 2, {"infer": 6.0, "train": 16.0}, {"infer": 12.0, "train": 48.0}),
         _case("lstm", "small", 2, {"infer": 1.0, "train": 2.0}, {"infer": 1.0, "train": 4.0}),

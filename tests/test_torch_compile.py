@@ -8,8 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rnnfast import _core  # noqa: E402
 import rnnfast.torch as rt  # noqa: E402
+from rnnfast import _core  # noqa: E402
+
 from _problems import tol  # noqa: E402
 
 

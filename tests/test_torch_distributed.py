@@ -26,8 +26,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
 
 import rnnfast  # noqa: E402
-from rnnfast import _core  # noqa: E402
 import rnnfast.torch as rt  # noqa: E402
+from rnnfast import _core  # noqa: E402
 from rnnfast.torch import _threads  # noqa: E402
 
 WORLD = 2

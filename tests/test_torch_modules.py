@@ -13,13 +13,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import rnnfast  # noqa: E402
-from rnnfast import _core, reference  # noqa: E402
-import rnnfast.torch as rt  # noqa: E402
-from rnnfast.torch import _ops  # noqa: E402
-from _problems import tol  # noqa: E402
-
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
+
+import rnnfast  # noqa: E402
+import rnnfast.torch as rt  # noqa: E402
+from rnnfast import _core, reference  # noqa: E402
+from rnnfast.torch import _ops  # noqa: E402
+
+from _problems import tol  # noqa: E402
 
 KINDS = {"rnn_tanh": ("RNN", {}), "rnn_relu": ("RNN", {"nonlinearity": "relu"}),
          "lstm": ("LSTM", {}), "gru": ("GRU", {})}

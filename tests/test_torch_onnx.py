@@ -18,8 +18,9 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-import rnnfast.torch as rt  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
+
+import rnnfast.torch as rt  # noqa: E402
 
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -141,10 +142,11 @@ def test_rnn_lstm_gru_and_projection_export_to_standard_operators(dynamo):
     # one operator per layer; projection adds no loop: a plain LSTM and MatMuls
     _check_standard(blob, {"LSTM": 7, "GRU": 3, "RNN": 3, "Loop": 0, "Scan": 0})
     # the export's own shapes, then other T and B (the graph is not specialized to them)
-    for feeds in (feeds, _zoo_inputs(4, 5, [1, 4, 3, 4, 2], 2), _zoo_inputs(1, 2, [1, 1], 3)):
+    for run_feeds in (feeds, _zoo_inputs(4, 5, [1, 4, 3, 4, 2], 2),
+                      _zoo_inputs(1, 2, [1, 1], 3)):
         with torch.no_grad():
-            want = model(*feeds.values())
-        _compare(_run(blob, feeds), want, ZOO_OUT)
+            want = model(*run_feeds.values())
+        _compare(_run(blob, run_feeds), want, ZOO_OUT)
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)

@@ -12,8 +12,9 @@ keeping the very Parameter objects. rnnfast's extras: ``lengths=`` on the call a
 Threads: the kernels follow ``torch.get_num_threads()`` unless ``rnnfast.set_num_threads`` was
 called; under torchrun's ``OMP_NUM_THREADS=1`` default with several local ranks they use
 (usable cores / local ranks) per rank and log one line saying so (``_threads.py``). Models
-train under DistributedDataParallel (gloo) as torch.nn's do. Not supported yet, and refused with an exception that says so: tensors off the CPU,
-float16 and bfloat16, double backward. See docs/TORCH.md.
+train under DistributedDataParallel (gloo) as torch.nn's do. Not supported yet, and refused
+with an exception that says so: tensors off the CPU, float16 and bfloat16, double backward.
+See docs/TORCH.md.
 
 torch is an optional dependency (``pip install "rnnfast[torch]"``); ``import rnnfast`` never
 imports it, this package does.

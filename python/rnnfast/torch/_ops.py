@@ -10,7 +10,6 @@ modules do (modules.py). Double backward is refused by the backward op's autogra
 """
 
 import weakref
-from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -166,12 +165,12 @@ def _tensors(arrays, like):
 # ---------------------------------------------------------------------------------------------
 # forward
 
-def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                  b_hh: Optional[Tensor], w_hr: Optional[Tensor], w_ih_r: Optional[Tensor],
-                  w_hh_r: Optional[Tensor], b_ih_r: Optional[Tensor], b_hh_r: Optional[Tensor],
-                  w_hr_r: Optional[Tensor], h0: Optional[Tensor], c0: Optional[Tensor],
-                  lengths: Optional[Tensor], h_mask: Optional[Tensor], training: bool,
-                  batch_first: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+                  b_hh: Tensor | None, w_hr: Tensor | None, w_ih_r: Tensor | None,
+                  w_hh_r: Tensor | None, b_ih_r: Tensor | None, b_hh_r: Tensor | None,
+                  w_hr_r: Tensor | None, h0: Tensor | None, c0: Tensor | None,
+                  lengths: Tensor | None, h_mask: Tensor | None, training: bool,
+                  batch_first: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """One recurrent layer over a whole sequence; both directions in one call when the
     ``*_r`` (reverse direction) weights are given.
 
@@ -337,14 +336,14 @@ def layer(*args, views=None):
 # ---------------------------------------------------------------------------------------------
 # backward
 
-def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                   b_hh: Optional[Tensor], w_hr: Optional[Tensor], w_ih_r: Optional[Tensor],
-                   w_hh_r: Optional[Tensor], b_ih_r: Optional[Tensor],
-                   b_hh_r: Optional[Tensor], w_hr_r: Optional[Tensor],
-                   lengths: Optional[Tensor], h_mask: Optional[Tensor], y: Tensor,
-                   y_r: Tensor, reserve: Tensor, reserve_r: Tensor, dy: Optional[Tensor],
-                   dy_r: Optional[Tensor], dh_n: Optional[Tensor], dc_n: Optional[Tensor],
-                   batch_first: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+                   b_hh: Tensor | None, w_hr: Tensor | None, w_ih_r: Tensor | None,
+                   w_hh_r: Tensor | None, b_ih_r: Tensor | None,
+                   b_hh_r: Tensor | None, w_hr_r: Tensor | None,
+                   lengths: Tensor | None, h_mask: Tensor | None, y: Tensor,
+                   y_r: Tensor, reserve: Tensor, reserve_r: Tensor, dy: Tensor | None,
+                   dy_r: Tensor | None, dh_n: Tensor | None, dc_n: Tensor | None,
+                   batch_first: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
                                                Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
                                                Tensor]:
     """BPTT of one ``rnn_layer(..., training=True)`` call, from its inputs and outputs and the
