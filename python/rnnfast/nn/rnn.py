@@ -469,7 +469,90 @@ class RNNBase(Module):
 
 
 class RNN(RNNBase):
-    """Elman RNN: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu."""
+    """Multi-layer Elman RNN with a tanh or ReLU non-linearity over an input sequence.
+
+    For each element of the input sequence, each layer computes::
+
+        h_t = act(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)
+
+    where h_t is the hidden state at time t, x_t the input at time t (the previous layer's
+    output after the first layer), h_(t-1) the state at t-1 (the initial state at t = 0), and
+    act is tanh or relu. Each (layer, direction) is one C++ call over the whole sequence and
+    one autograd node (backpropagation through time in one C++ call).
+
+    Args:
+        input_size (int): the number of features H_in of the input x.
+        hidden_size (int): the number of features H of the hidden state h.
+        num_layers (int, optional): the number of stacked layers; layer k > 0 reads the output
+            of layer k-1. Default: 1.
+        nonlinearity (str, optional): ``'tanh'`` or ``'relu'``. Default: ``'tanh'``.
+        bias (bool, optional): if ``False``, the layers have no ``bias_ih`` / ``bias_hh``.
+            Default: ``True``.
+        batch_first (bool, optional): if ``True``, the input and output are (N, L, *) instead
+            of (L, N, *); the hidden states stay (D * num_layers, N, *). Default: ``False``.
+        dropout (float, optional): the probability of an inverted-dropout mask on the output
+            of every layer but the last, in training mode; in [0, 1]. Default: 0.
+        bidirectional (bool, optional): if ``True``, each layer runs forward and backward in
+            time and concatenates the two outputs (D = 2). Default: ``False``.
+        recurrent_dropout (float, optional): rnnfast extra, not in torch: variational
+            (Keras-style) dropout on h_(t-1) before W_hh, one mask per sequence, layer and
+            direction, constant in time, applied inside the kernel in training mode; in
+            [0, 1). Default: 0.
+        input_dropout (float, optional): rnnfast extra: one dropout mask per sequence and layer
+            on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
+        dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
+            dtype); inputs are cast to it. Default: ``np.float32``.
+
+    Inputs: input, hx=None, lengths=None
+        * **input**: (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in)
+          unbatched, or a :class:`rnnfast.nn.utils.rnn.PackedSequence`: a Tensor (its graph
+          is kept), a NumPy array or nested sequences of numbers.
+        * **hx**: the initial hidden state, (D * num_layers, N, H_out), or
+          (D * num_layers, H_out) unbatched. Default: zeros.
+        * **lengths** (rnnfast extra): ``None`` or N integers in [1, L], each sequence's valid
+          length in a padded batch, with a PackedSequence's semantics without packing: the
+          output past a sequence's length is zero, its final state is the one at its last
+          valid step, and the reverse direction starts there. Not allowed with a
+          PackedSequence, which carries its own lengths.
+
+        where::
+
+            L = sequence length, N = batch size, D = 2 if bidirectional else 1,
+            H_in = input_size, H_cell = hidden_size,
+            H_out = proj_size if proj_size > 0 else hidden_size
+
+    Outputs: output, h_n
+        * **output**: (L, N, D * H_out), or (N, L, D * H_out) with ``batch_first=True``, or
+          (L, D * H_out) unbatched: the last layer's h_t for every t (both directions
+          concatenated); a PackedSequence when the input is one.
+        * **h_n**: (D * num_layers, N, H_out), or (D * num_layers, H_out) unbatched: the final
+          hidden state of each layer and direction.
+
+    Attributes:
+        weight_ih_l[k]: the input-hidden weights W_ih of layer k, of shape
+            (1*hidden_size, input_size) for k = 0, else (1*hidden_size, D*hidden_size).
+        weight_hh_l[k]: the hidden-hidden weights W_ih of layer k, of shape
+            (1*hidden_size, hidden_size).
+        bias_ih_l[k]: the input-hidden bias b_ih of layer k, of shape
+            (1*hidden_size).
+        bias_hh_l[k]: the hidden-hidden bias b_ih of layer k, of shape
+            (1*hidden_size).
+        The reverse direction's parameters carry the suffix ``_reverse``. Every parameter is
+        initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
+        ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
+
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
+    extras; ``dtype`` is a NumPy dtype and there is no ``device`` argument (CPU only).
+
+    Example::
+
+        >>> rnn = rnnfast.nn.RNN(10, 20, 2)
+        >>> input = rnnfast.randn(5, 3, 10)
+        >>> h0 = rnnfast.randn(2, 3, 20)
+        >>> output, hn = rnn(input, h0)
+        >>> tuple(output.shape), tuple(hn.shape)
+        ((5, 3, 20), (2, 3, 20))
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, recurrent_dropout=0.0,
@@ -483,7 +566,107 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """LSTM with torch's gates (i, f, g, o) and optional projection (proj_size)."""
+    """Multi-layer long short-term memory (LSTM) RNN over an input sequence.
+
+    For each element of the input sequence, each layer computes, in torch's gate order
+    (i, f, g, o) along the rows of the weights::
+
+        i_t = sigmoid(W_ii x_t + b_ii + W_hi h_(t-1) + b_hi)
+        f_t = sigmoid(W_if x_t + b_if + W_hf h_(t-1) + b_hf)
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_(t-1) + b_hg)
+        o_t = sigmoid(W_io x_t + b_io + W_ho h_(t-1) + b_ho)
+        c_t = f_t * c_(t-1) + i_t * g_t
+        h_t = o_t * tanh(c_t)
+
+    where h_t and c_t are the hidden and cell states at time t, x_t the input at time t (the
+    previous layer's output after the first layer) and * the elementwise product. With
+    ``proj_size > 0`` the hidden state is projected, h_t = W_hr (o_t * tanh(c_t)), and has
+    proj_size features. Each (layer, direction) is one C++ call over the whole sequence and
+    one autograd node.
+
+    Args:
+        input_size (int): the number of features H_in of the input x.
+        hidden_size (int): the number of features H of the hidden state h.
+        num_layers (int, optional): the number of stacked layers; layer k > 0 reads the output
+            of layer k-1. Default: 1.
+        bias (bool, optional): if ``False``, the layers have no ``bias_ih`` / ``bias_hh``.
+            Default: ``True``.
+        batch_first (bool, optional): if ``True``, the input and output are (N, L, *) instead
+            of (L, N, *); the hidden states stay (D * num_layers, N, *). Default: ``False``.
+        dropout (float, optional): the probability of an inverted-dropout mask on the output
+            of every layer but the last, in training mode; in [0, 1]. Default: 0.
+        bidirectional (bool, optional): if ``True``, each layer runs forward and backward in
+            time and concatenates the two outputs (D = 2). Default: ``False``.
+        proj_size (int, optional): if > 0, an LSTM with projections of this size (must be
+            < hidden_size). Default: 0.
+        recurrent_dropout (float, optional): rnnfast extra, not in torch: variational
+            (Keras-style) dropout on h_(t-1) before W_hh, one mask per sequence, layer and
+            direction, constant in time, applied inside the kernel in training mode; in
+            [0, 1). Default: 0.
+        input_dropout (float, optional): rnnfast extra: one dropout mask per sequence and layer
+            on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
+        dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
+            dtype); inputs are cast to it. Default: ``np.float32``.
+
+    Inputs: input, (h_0, c_0)=None, lengths=None
+        * **input**: (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in)
+          unbatched, or a :class:`rnnfast.nn.utils.rnn.PackedSequence`: a Tensor (its graph
+          is kept), a NumPy array or nested sequences of numbers.
+        * **h_0**: the initial hidden state, (D * num_layers, N, H_out), or
+          (D * num_layers, H_out) unbatched. Default: zeros (when ``hx`` is not given).
+        * **c_0**: the initial cell state, (D * num_layers, N, H_cell), or
+          (D * num_layers, H_cell) unbatched. Default: zeros.
+        * **lengths** (rnnfast extra): ``None`` or N integers in [1, L], each sequence's valid
+          length in a padded batch, with a PackedSequence's semantics without packing: the
+          output past a sequence's length is zero, its final state is the one at its last
+          valid step, and the reverse direction starts there. Not allowed with a
+          PackedSequence, which carries its own lengths.
+
+        where::
+
+            L = sequence length, N = batch size, D = 2 if bidirectional else 1,
+            H_in = input_size, H_cell = hidden_size,
+            H_out = proj_size if proj_size > 0 else hidden_size
+
+    Outputs: output, (h_n, c_n)
+        * **output**: (L, N, D * H_out), or (N, L, D * H_out) with ``batch_first=True``, or
+          (L, D * H_out) unbatched: the last layer's h_t for every t (both directions
+          concatenated); a PackedSequence when the input is one.
+        * **h_n**: (D * num_layers, N, H_out), or (D * num_layers, H_out) unbatched: the final
+          hidden state of each layer and direction.
+        * **c_n**: (D * num_layers, N, H_cell), or (D * num_layers, H_cell) unbatched: the
+          final cell state of each layer and direction.
+
+    Attributes:
+        weight_ih_l[k]: the input-hidden weights (W_ii|W_if|W_ig|W_io) of layer k, of shape
+            (4*hidden_size, input_size) for k = 0, else (4*hidden_size, D*H_out).
+        weight_hh_l[k]: the hidden-hidden weights (W_hi|W_hf|W_hg|W_ho) of layer k, of shape
+            (4*hidden_size, H_out).
+        bias_ih_l[k]: the input-hidden bias (b_ii|b_if|b_ig|b_io) of layer k, of shape
+            (4*hidden_size).
+        bias_hh_l[k]: the hidden-hidden bias (b_hi|b_hf|b_hg|b_ho) of layer k, of shape
+            (4*hidden_size).
+        weight_hr_l[k]: the projection weights of layer k, of shape (proj_size, hidden_size);
+            only with ``proj_size > 0``.
+        The reverse direction's parameters carry the suffix ``_reverse``. Every parameter is
+        initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
+        ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
+
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
+    extras; ``dtype`` is a NumPy dtype and there is no ``device`` argument (CPU only).
+
+    Example::
+
+        >>> lstm = rnnfast.nn.LSTM(10, 20, 2)
+        >>> input = rnnfast.randn(5, 3, 10)
+        >>> h0, c0 = rnnfast.randn(2, 3, 20), rnnfast.randn(2, 3, 20)
+        >>> output, (hn, cn) = lstm(input, (h0, c0))
+        >>> tuple(output.shape), tuple(hn.shape), tuple(cn.shape)
+        ((5, 3, 20), (2, 3, 20), (2, 3, 20))
+        >>> out, _ = lstm(rnnfast.randn(5, 3, 10), lengths=[5, 2, 4])   # padded batch
+        >>> bool((out[2:, 1] == 0).all())
+        True
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
@@ -493,7 +676,92 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    """GRU with torch's gates (r, z, n) and n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
+    """Multi-layer gated recurrent unit (GRU) RNN over an input sequence.
+
+    For each element of the input sequence, each layer computes, in torch's gate order
+    (r, z, n) along the rows of the weights::
+
+        r_t = sigmoid(W_ir x_t + b_ir + W_hr h_(t-1) + b_hr)
+        z_t = sigmoid(W_iz x_t + b_iz + W_hz h_(t-1) + b_hz)
+        n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_(t-1) + b_hn))
+        h_t = (1 - z_t) * n_t + z_t * h_(t-1)
+
+    where h_t is the hidden state at time t, x_t the input at time t (the previous layer's
+    output after the first layer), r_t, z_t, n_t the reset, update and new gates and * the
+    elementwise product. Each (layer, direction) is one C++ call over the whole sequence and
+    one autograd node.
+
+    Args:
+        input_size (int): the number of features H_in of the input x.
+        hidden_size (int): the number of features H of the hidden state h.
+        num_layers (int, optional): the number of stacked layers; layer k > 0 reads the output
+            of layer k-1. Default: 1.
+        bias (bool, optional): if ``False``, the layers have no ``bias_ih`` / ``bias_hh``.
+            Default: ``True``.
+        batch_first (bool, optional): if ``True``, the input and output are (N, L, *) instead
+            of (L, N, *); the hidden states stay (D * num_layers, N, *). Default: ``False``.
+        dropout (float, optional): the probability of an inverted-dropout mask on the output
+            of every layer but the last, in training mode; in [0, 1]. Default: 0.
+        bidirectional (bool, optional): if ``True``, each layer runs forward and backward in
+            time and concatenates the two outputs (D = 2). Default: ``False``.
+        recurrent_dropout (float, optional): rnnfast extra, not in torch: variational
+            (Keras-style) dropout on h_(t-1) before W_hh, one mask per sequence, layer and
+            direction, constant in time, applied inside the kernel in training mode; in
+            [0, 1). Default: 0.
+        input_dropout (float, optional): rnnfast extra: one dropout mask per sequence and layer
+            on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
+        dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
+            dtype); inputs are cast to it. Default: ``np.float32``.
+
+    Inputs: input, hx=None, lengths=None
+        * **input**: (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in)
+          unbatched, or a :class:`rnnfast.nn.utils.rnn.PackedSequence`: a Tensor (its graph
+          is kept), a NumPy array or nested sequences of numbers.
+        * **hx**: the initial hidden state, (D * num_layers, N, H_out), or
+          (D * num_layers, H_out) unbatched. Default: zeros.
+        * **lengths** (rnnfast extra): ``None`` or N integers in [1, L], each sequence's valid
+          length in a padded batch, with a PackedSequence's semantics without packing: the
+          output past a sequence's length is zero, its final state is the one at its last
+          valid step, and the reverse direction starts there. Not allowed with a
+          PackedSequence, which carries its own lengths.
+
+        where::
+
+            L = sequence length, N = batch size, D = 2 if bidirectional else 1,
+            H_in = input_size, H_cell = hidden_size,
+            H_out = proj_size if proj_size > 0 else hidden_size
+
+    Outputs: output, h_n
+        * **output**: (L, N, D * H_out), or (N, L, D * H_out) with ``batch_first=True``, or
+          (L, D * H_out) unbatched: the last layer's h_t for every t (both directions
+          concatenated); a PackedSequence when the input is one.
+        * **h_n**: (D * num_layers, N, H_out), or (D * num_layers, H_out) unbatched: the final
+          hidden state of each layer and direction.
+
+    Attributes:
+        weight_ih_l[k]: the input-hidden weights (W_ir|W_iz|W_in) of layer k, of shape
+            (3*hidden_size, input_size) for k = 0, else (3*hidden_size, D*hidden_size).
+        weight_hh_l[k]: the hidden-hidden weights (W_hr|W_hz|W_hn) of layer k, of shape
+            (3*hidden_size, hidden_size).
+        bias_ih_l[k]: the input-hidden bias (b_ir|b_iz|b_in) of layer k, of shape
+            (3*hidden_size).
+        bias_hh_l[k]: the hidden-hidden bias (b_hr|b_hz|b_hn) of layer k, of shape
+            (3*hidden_size).
+        The reverse direction's parameters carry the suffix ``_reverse``. Every parameter is
+        initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
+        ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
+
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
+    extras; ``dtype`` is a NumPy dtype and there is no ``device`` argument (CPU only).
+
+    Example::
+
+        >>> gru = rnnfast.nn.GRU(10, 20, 2, batch_first=True)
+        >>> input = rnnfast.randn(3, 5, 10)
+        >>> output, hn = gru(input)
+        >>> tuple(output.shape), tuple(hn.shape)
+        ((3, 5, 20), (2, 3, 20))
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, recurrent_dropout=0.0, input_dropout=0.0,
@@ -624,6 +892,53 @@ def _cell_step(mode, x, h, c, w_ih, w_hh, b_ih, b_hh):
 
 
 class RNNCell(RNNCellBase):
+    """An Elman RNN cell with a tanh or ReLU non-linearity: one time step.
+
+    ::
+
+        h' = act(W_ih x + b_ih + W_hh h + b_hh)
+
+    One call is one C++ step, forward and backward, and one autograd node.
+
+    Args:
+        input_size (int): the number of features of the input x.
+        hidden_size (int): the number of features of the hidden state h.
+        bias (bool, optional): if ``False``, the cell has no ``bias_ih`` / ``bias_hh``.
+            Default: ``True``.
+        nonlinearity (str, optional): ``'tanh'`` or ``'relu'``. Default: ``'tanh'``.
+        dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
+            dtype); inputs are cast to it. Default: ``np.float32``.
+
+    Inputs: input, hidden=None
+        * **input**: (N, H_in) or (H_in,) unbatched.
+        * **hidden**: the state h, (N, H_out) or (H_out,) unbatched. Default: zeros.
+
+        where H_in = input_size, H_out = hidden_size, N = batch size.
+
+    Outputs: h'
+        * **h'**: (N, H_out) or (H_out,) unbatched: the next hidden state.
+
+    Attributes:
+        weight_ih: the input-hidden weights W_ih, of shape (1*hidden_size, input_size).
+        weight_hh: the hidden-hidden weights W_hh, of shape (1*hidden_size, hidden_size).
+        bias_ih: the input-hidden bias, of shape (1*hidden_size); ``None`` without bias.
+        bias_hh: the hidden-hidden bias, of shape (1*hidden_size); ``None`` without bias.
+        Every parameter is initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size,
+        drawn from ``rnnfast.manual_seed``'s generator.
+
+    Differences from torch: ``dtype`` is a NumPy dtype and there is no ``device`` argument.
+
+    Example::
+
+        >>> cell = rnnfast.nn.RNNCell(10, 20)
+        >>> x = rnnfast.randn(6, 3, 10)
+        >>> hx = rnnfast.randn(3, 20)
+        >>> for i in range(6):
+        ...     hx = cell(x[i], hx)
+        >>> tuple(hx.shape)
+        (3, 20)
+    """
+
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh",
                  dtype=np.float32):
         if nonlinearity not in ("tanh", "relu"):
@@ -636,6 +951,61 @@ class RNNCell(RNNCellBase):
 
 
 class LSTMCell(RNNCellBase):
+    """A long short-term memory (LSTM) cell: one time step.
+
+    In torch's gate order (i, f, g, o) along the rows of the weights::
+
+        i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)
+        f = sigmoid(W_if x + b_if + W_hf h + b_hf)
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)
+        o = sigmoid(W_io x + b_io + W_ho h + b_ho)
+        c' = f * c + i * g
+        h' = o * tanh(c')
+
+    One call is one C++ step, forward and backward, and one autograd node.
+
+    Args:
+        input_size (int): the number of features of the input x.
+        hidden_size (int): the number of features of the hidden state h.
+        bias (bool, optional): if ``False``, the cell has no ``bias_ih`` / ``bias_hh``.
+            Default: ``True``.
+        dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
+            dtype); inputs are cast to it. Default: ``np.float32``.
+
+    Inputs: input, (h_0, c_0)=None
+        * **input**: (N, H_in) or (H_in,) unbatched.
+        * **h_0**: the hidden state, (N, H_out) or (H_out,) unbatched. Default: zeros (when
+          ``hx`` is not given).
+        * **c_0**: the cell state, (N, H_out) or (H_out,) unbatched. Default: zeros.
+
+        where H_in = input_size, H_out = hidden_size, N = batch size.
+
+    Outputs: (h_1, c_1)
+        * **h_1**: (N, H_out) or (H_out,) unbatched: the next hidden state.
+        * **c_1**: (N, H_out) or (H_out,) unbatched: the next cell state.
+
+    Attributes:
+        weight_ih: the input-hidden weights (W_ii|W_if|W_ig|W_io), of shape (4*hidden_size, input_size).
+        weight_hh: the hidden-hidden weights (W_hi|W_hf|W_hg|W_ho), of shape (4*hidden_size, hidden_size).
+        bias_ih: the input-hidden bias, of shape (4*hidden_size); ``None`` without bias.
+        bias_hh: the hidden-hidden bias, of shape (4*hidden_size); ``None`` without bias.
+        Every parameter is initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size,
+        drawn from ``rnnfast.manual_seed``'s generator.
+
+    Differences from torch: ``dtype`` is a NumPy dtype and there is no ``device`` argument;
+    no ``proj_size`` (as torch's cell).
+
+    Example::
+
+        >>> cell = rnnfast.nn.LSTMCell(10, 20)
+        >>> x = rnnfast.randn(2, 3, 10)
+        >>> hx, cx = rnnfast.randn(3, 20), rnnfast.randn(3, 20)
+        >>> for i in range(2):
+        ...     hx, cx = cell(x[i], (hx, cx))
+        >>> tuple(hx.shape), tuple(cx.shape)
+        ((3, 20), (3, 20))
+    """
+
     def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
         super().__init__("lstm", input_size, hidden_size, bias, dtype)
 
@@ -650,6 +1020,52 @@ class LSTMCell(RNNCellBase):
 
 
 class GRUCell(RNNCellBase):
+    """A gated recurrent unit (GRU) cell: one time step.
+
+    In torch's gate order (r, z, n) along the rows of the weights::
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+        z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        h' = (1 - z) * n + z * h
+
+    One call is one C++ step, forward and backward, and one autograd node.
+
+    Args:
+        input_size (int): the number of features of the input x.
+        hidden_size (int): the number of features of the hidden state h.
+        bias (bool, optional): if ``False``, the cell has no ``bias_ih`` / ``bias_hh``.
+            Default: ``True``.
+        dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
+            dtype); inputs are cast to it. Default: ``np.float32``.
+
+    Inputs: input, hidden=None
+        * **input**: (N, H_in) or (H_in,) unbatched.
+        * **hidden**: the state h, (N, H_out) or (H_out,) unbatched. Default: zeros.
+
+        where H_in = input_size, H_out = hidden_size, N = batch size.
+
+    Outputs: h'
+        * **h'**: (N, H_out) or (H_out,) unbatched: the next hidden state.
+
+    Attributes:
+        weight_ih: the input-hidden weights (W_ir|W_iz|W_in), of shape (3*hidden_size, input_size).
+        weight_hh: the hidden-hidden weights (W_hr|W_hz|W_hn), of shape (3*hidden_size, hidden_size).
+        bias_ih: the input-hidden bias, of shape (3*hidden_size); ``None`` without bias.
+        bias_hh: the hidden-hidden bias, of shape (3*hidden_size); ``None`` without bias.
+        Every parameter is initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size,
+        drawn from ``rnnfast.manual_seed``'s generator.
+
+    Differences from torch: ``dtype`` is a NumPy dtype and there is no ``device`` argument.
+
+    Example::
+
+        >>> cell = rnnfast.nn.GRUCell(10, 20)
+        >>> hx = cell(rnnfast.randn(3, 10))
+        >>> tuple(hx.shape)
+        (3, 20)
+    """
+
     def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
         super().__init__("gru", input_size, hidden_size, bias, dtype)
 
