@@ -985,8 +985,10 @@ class LSTMCell(RNNCellBase):
         * **c_1**: (N, H_out) or (H_out,) unbatched: the next cell state.
 
     Attributes:
-        weight_ih: the input-hidden weights (W_ii|W_if|W_ig|W_io), of shape (4*hidden_size, input_size).
-        weight_hh: the hidden-hidden weights (W_hi|W_hf|W_hg|W_ho), of shape (4*hidden_size, hidden_size).
+        weight_ih: the input-hidden weights (W_ii|W_if|W_ig|W_io), of shape
+            (4*hidden_size, input_size).
+        weight_hh: the hidden-hidden weights (W_hi|W_hf|W_hg|W_ho), of shape
+            (4*hidden_size, hidden_size).
         bias_ih: the input-hidden bias, of shape (4*hidden_size); ``None`` without bias.
         bias_hh: the hidden-hidden bias, of shape (4*hidden_size); ``None`` without bias.
         Every parameter is initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size,
@@ -1050,7 +1052,8 @@ class GRUCell(RNNCellBase):
 
     Attributes:
         weight_ih: the input-hidden weights (W_ir|W_iz|W_in), of shape (3*hidden_size, input_size).
-        weight_hh: the hidden-hidden weights (W_hr|W_hz|W_hn), of shape (3*hidden_size, hidden_size).
+        weight_hh: the hidden-hidden weights (W_hr|W_hz|W_hn), of shape
+            (3*hidden_size, hidden_size).
         bias_ih: the input-hidden bias, of shape (3*hidden_size); ``None`` without bias.
         bias_hh: the hidden-hidden bias, of shape (3*hidden_size); ``None`` without bias.
         Every parameter is initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size,
