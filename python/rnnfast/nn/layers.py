@@ -21,7 +21,24 @@ __all__ = ["Identity", "Linear", "Embedding", "Dropout", "Tanh", "Sigmoid", "ReL
 
 
 class Identity(Module):
-    """Returns its input (Tensors unchanged, other data as a Tensor)."""
+    """A placeholder that returns its input (Tensors unchanged, other data as a Tensor).
+
+    Args:
+        *args, **kwargs: any arguments, ignored (as torch's).
+
+    Inputs: input
+        * **input**: (*), any shape.
+
+    Outputs: output
+        * **output**: (*), the input itself.
+
+    Example::
+
+        >>> m = rnnfast.nn.Identity(54, unused_argument=0.1)
+        >>> x = rnnfast.randn(2, 3)
+        >>> m(x) is x
+        True
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -31,8 +48,33 @@ class Identity(Module):
 
 
 class Linear(Module):
-    """y = x W^T + b with weight (out_features, in_features) and bias (out_features,), both
-    initialized U(-1/sqrt(in_features), 1/sqrt(in_features)) as torch's default."""
+    """An affine map of the last dim: y = x W^T + b.
+
+    Args:
+        in_features (int): the size H_in of each input's last dim.
+        out_features (int): the size H_out of each output's last dim.
+        bias (bool, optional): if ``False``, no additive bias. Default: ``True``.
+        dtype (optional): the parameters' dtype, float32 or float64. Default: ``np.float32``.
+
+    Inputs: input
+        * **input**: (*, H_in), any number of leading dims; cast to the layer's dtype.
+
+    Outputs: output
+        * **output**: (*, H_out).
+
+    Attributes:
+        weight: (out_features, in_features), initialized U(-sqrt(k), sqrt(k)) with
+            k = 1 / in_features, from ``rnnfast.manual_seed``'s generator.
+        bias: (out_features,), initialized as ``weight``; ``None`` with ``bias=False``.
+
+    Differences from torch: no ``device`` argument (CPU only).
+
+    Example::
+
+        >>> m = rnnfast.nn.Linear(20, 30)
+        >>> tuple(m(rnnfast.randn(128, 20)).shape)
+        (128, 30)
+    """
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
         super().__init__()
@@ -93,18 +135,44 @@ def _check_unsupported(max_norm, scale_grad_by_freq):
 
 
 class Embedding(Module):
-    """A lookup table: integer indices of any shape -> rows of weight (num_embeddings,
-    embedding_dim), initialized N(0, 1). The ``padding_idx`` row starts at zero and gets no
-    gradient. Indices must be integers in [0, num_embeddings).
+    """A lookup table: integer indices of any shape -> rows of ``weight``.
 
-    torch's signature; ``max_norm``, ``scale_grad_by_freq`` and ``sparse=True`` are not
-    supported (ValueError). ``_weight`` (with ``_freeze``) is a given table, used without a
-    copy and without zeroing the padding row, as ``from_pretrained`` does.
+    Args:
+        num_embeddings (int): the size of the table (indices are in [0, num_embeddings)).
+        embedding_dim (int): the size H of each embedding vector.
+        padding_idx (int, optional): an index in [-num_embeddings, num_embeddings) whose row
+            starts at zero and gets no gradient (a padding token). Default: ``None``.
+        max_norm: not supported; must be ``None`` (ValueError otherwise).
+        norm_type (float, optional): accepted for torch's signature and stored; unused, since
+            ``max_norm`` is not supported. Default: 2.0.
+        scale_grad_by_freq: not supported; must be ``False`` (ValueError otherwise).
+        sparse: sparse gradients are not supported; must be ``False`` (ValueError otherwise).
+        _weight (optional): a given table (num_embeddings, embedding_dim), float32 or float64,
+            used without a copy and without zeroing the padding row, as ``from_pretrained``
+            does. Default: ``None``.
+        _freeze (bool, optional): with ``_weight``, whether the table is frozen
+            (``requires_grad=False``). Default: ``False``.
+        device (optional): ``None`` or the CPU (the only device). Default: ``None``.
+        dtype (optional): float32 (default) or float64.
+
+    Inputs: input
+        * **input**: (*), integer indices of any shape, in [0, num_embeddings).
+
+    Outputs: output
+        * **output**: (*, H), H = embedding_dim.
+
+    Attributes:
+        weight: (num_embeddings, embedding_dim), initialized N(0, 1) from
+            ``rnnfast.manual_seed``'s generator (the ``padding_idx`` row zero).
 
     Example::
 
-        emb = nn.Embedding.from_pretrained(rnnfast.tensor([[1.0, 2.3], [4.0, 5.1]]))
-        emb(rnnfast.tensor([1]))        # tensor([[4. , 5.1]]); emb.weight.requires_grad False
+        >>> emb = rnnfast.nn.Embedding(10, 3, padding_idx=0)
+        >>> tuple(emb(rnnfast.tensor([[1, 2, 4], [4, 3, 0]])).shape)
+        (2, 3, 3)
+        >>> emb = rnnfast.nn.Embedding.from_pretrained(rnnfast.tensor([[1.0, 2.5], [4.0, 5.5]]))
+        >>> emb(rnnfast.tensor([1])).tolist(), emb.weight.requires_grad
+        ([[4.0, 5.5]], False)
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
@@ -158,7 +226,29 @@ class Embedding(Module):
 class Dropout(Module):
     """Zeroes each element with probability ``p`` and scales the others by 1/(1-p) in training
     mode; the identity in eval mode. Random numbers come from ``rnnfast.manual_seed``'s
-    generator."""
+    generator.
+
+    Args:
+        p (float, optional): the probability of an element to be zeroed, in [0, 1] (ValueError
+            otherwise). Default: 0.5.
+
+    Inputs: input
+        * **input**: (*), any shape.
+
+    Outputs: output
+        * **output**: (*), the input's shape.
+
+    Differences from torch: no ``inplace`` argument.
+
+    Example::
+
+        >>> m = rnnfast.nn.Dropout(p=0.5)
+        >>> y = m(rnnfast.ones(4, 5))
+        >>> sorted(set(y.flatten().tolist())) in ([0.0, 2.0], [0.0], [2.0])
+        True
+        >>> m.eval()(rnnfast.ones(2)).tolist()
+        [1.0, 1.0]
+    """
 
     def __init__(self, p=0.5):
         super().__init__()
@@ -172,16 +262,60 @@ class Dropout(Module):
 
 
 class Tanh(Module):
+    """The elementwise hyperbolic tangent, tanh(x).
+
+    Inputs: input
+        * **input**: (*), any shape.
+
+    Outputs: output
+        * **output**: (*), the input's shape.
+
+    Example::
+
+        >>> rnnfast.nn.Tanh()(rnnfast.tensor([0.0])).tolist()
+        [0.0]
+    """
+
     def forward(self, input):
         return self._as_input(input).tanh()
 
 
 class Sigmoid(Module):
+    """The elementwise logistic sigmoid, 1 / (1 + exp(-x)).
+
+    Inputs: input
+        * **input**: (*), any shape.
+
+    Outputs: output
+        * **output**: (*), the input's shape.
+
+    Example::
+
+        >>> rnnfast.nn.Sigmoid()(rnnfast.tensor([0.0])).tolist()
+        [0.5]
+    """
+
     def forward(self, input):
         return self._as_input(input).sigmoid()
 
 
 class ReLU(Module):
+    """The elementwise rectified linear unit, max(0, x).
+
+    Inputs: input
+        * **input**: (*), any shape.
+
+    Outputs: output
+        * **output**: (*), the input's shape.
+
+    Differences from torch: no ``inplace`` argument.
+
+    Example::
+
+        >>> rnnfast.nn.ReLU()(rnnfast.tensor([-1.0, 2.0])).tolist()
+        [0.0, 2.0]
+    """
+
     def forward(self, input):
         return self._as_input(input).relu()
 
@@ -193,8 +327,23 @@ def _check_dim(dim, name="dim"):
 
 
 class Softmax(Module):
-    """Softmax along ``dim`` (default -1, the last dim; torch's implicit-dim rule is not
-    reproduced)."""
+    """Softmax along ``dim``: exp(x_i) / sum_j exp(x_j), computed stably.
+
+    Args:
+        dim (int, optional): the dim along which the outputs sum to 1. Default: -1 (the last
+            dim; torch's ``None`` with its implicit-dim rule is not reproduced).
+
+    Inputs: input
+        * **input**: (*), any shape.
+
+    Outputs: output
+        * **output**: (*), the input's shape, values in [0, 1].
+
+    Example::
+
+        >>> rnnfast.nn.Softmax(dim=1)(rnnfast.zeros(2, 4)).tolist()[0]
+        [0.25, 0.25, 0.25, 0.25]
+    """
 
     def __init__(self, dim=-1):
         super().__init__()
@@ -208,7 +357,23 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """log(softmax) along ``dim`` (default -1), computed stably."""
+    """log(softmax(x)) along ``dim``, computed stably.
+
+    Args:
+        dim (int, optional): the dim of the softmax. Default: -1 (the last dim).
+
+    Inputs: input
+        * **input**: (*), any shape.
+
+    Outputs: output
+        * **output**: (*), the input's shape, values in (-inf, 0].
+
+    Example::
+
+        >>> y = rnnfast.nn.LogSoftmax(dim=1)(rnnfast.randn(2, 3))
+        >>> bool(((y.exp().sum(1) - 1).abs() < 1e-6).all())
+        True
+    """
 
     def __init__(self, dim=-1):
         super().__init__()
@@ -222,7 +387,23 @@ class LogSoftmax(Module):
 
 
 class Flatten(Module):
-    """Flattens dims start_dim..end_dim into one (default: all but the batch dim)."""
+    """Flattens dims start_dim..end_dim into one (default: all but the batch dim).
+
+    Args:
+        start_dim (int, optional): the first dim to flatten. Default: 1.
+        end_dim (int, optional): the last dim to flatten. Default: -1.
+
+    Inputs: input
+        * **input**: (*, S_start, ..., S_end, *).
+
+    Outputs: output
+        * **output**: (*, S_start * ... * S_end, *).
+
+    Example::
+
+        >>> tuple(rnnfast.nn.Flatten()(rnnfast.zeros(32, 1, 5, 5)).shape)
+        (32, 25)
+    """
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()

@@ -20,19 +20,36 @@ class LayerNorm(Module):
     """Normalize over the last ``len(normalized_shape)`` dims:
     ``y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias``.
 
-    Args:
-        normalized_shape: int or tuple, the trailing shape to normalize over.
-        eps: added to the variance. Default: 1e-5.
-        elementwise_affine: learnable ``weight`` (ones) and ``bias`` (zeros). Default: True.
-        bias: with ``elementwise_affine``, whether to learn ``bias``. Default: True.
-        dtype: float32 (default) or float64.
+    The mean and the biased variance are taken over the normalized dims, per sample.
 
-    Inputs: input (*, *normalized_shape). Outputs: the same shape.
+    Args:
+        normalized_shape (int or tuple of ints): the trailing shape to normalize over.
+        eps (float, optional): added to the variance, >= 0. Default: 1e-5.
+        elementwise_affine (bool, optional): learnable ``weight`` (ones) and ``bias`` (zeros).
+            Default: ``True``.
+        bias (bool, optional): with ``elementwise_affine``, whether to learn ``bias``.
+            Default: ``True``.
+        device (optional): ``None`` or the CPU (the only device). Default: ``None``.
+        dtype (optional): float32 (default) or float64.
+
+    Inputs: input
+        * **input**: (*, *normalized_shape).
+
+    Outputs: output
+        * **output**: the input's shape.
+
+    Attributes:
+        weight: of shape ``normalized_shape``, initialized to ones; ``None`` without
+            ``elementwise_affine``.
+        bias: of shape ``normalized_shape``, initialized to zeros; ``None`` without
+            ``elementwise_affine`` or with ``bias=False``.
 
     Example::
 
-        ln = nn.LayerNorm(64)
-        y = ln(rnnfast.randn(8, 20, 64))
+        >>> ln = rnnfast.nn.LayerNorm(64)
+        >>> y = ln(rnnfast.randn(8, 20, 64))
+        >>> tuple(y.shape), bool((y.mean(-1).abs() < 1e-5).all())
+        ((8, 20, 64), True)
     """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,

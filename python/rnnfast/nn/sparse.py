@@ -23,23 +23,40 @@ class EmbeddingBag(Module):
     """Bags of embedding rows reduced by ``mode`` ('mean' default, 'sum' or 'max').
 
     Args:
-        num_embeddings, embedding_dim: the table's shape.
-        mode: 'sum', 'mean' or 'max'.
+        num_embeddings (int): the number of rows of the table.
+        embedding_dim (int): the size H of each embedding vector.
+        max_norm: not supported; must be ``None`` (ValueError otherwise).
+        norm_type (float, optional): accepted for torch's signature and stored; unused, since
+            ``max_norm`` is not supported. Default: 2.0.
+        scale_grad_by_freq: not supported; must be ``False`` (ValueError otherwise).
+        mode (str, optional): 'sum', 'mean' or 'max'. Default: 'mean'.
         padding_idx: entries equal to it are left out of every bag (its row starts at zero).
         include_last_offset: offsets hold one more entry, the input's length.
         sparse: accepted; gradients are dense.
+        device (optional): ``None`` or the CPU (the only device). Default: ``None``.
         dtype: float32 (default) or float64.
         _weight: a given table (float32 or float64), used as it is: no copy, its dtype, its
             padding row untouched (torch's; see ``from_pretrained``).
 
-    Inputs: ``input`` 2-D (B, N), each row a bag, or 1-D (N,) with ``offsets`` (B,), the
-    start of each bag; optional ``per_sample_weights`` of the input's shape (mode 'sum').
-    Output: (B, embedding_dim).
+    Inputs: input, offsets=None, per_sample_weights=None
+        * **input**: 2-D (B, N) integer indices, each row a bag, or 1-D (N,) with ``offsets``.
+        * **offsets**: with a 1-D input, (B,) the start of each bag (B + 1 entries with
+          ``include_last_offset``).
+        * **per_sample_weights**: optional, floats of the input's shape (mode 'sum').
+
+    Outputs: output
+        * **output**: (B, H), H = embedding_dim.
+
+    Attributes:
+        weight: (num_embeddings, embedding_dim), initialized N(0, 1) from
+            ``rnnfast.manual_seed``'s generator (the ``padding_idx`` row zero).
 
     Example::
 
-        bag = nn.EmbeddingBag(100, 8, mode="sum")
-        out = bag(rnnfast.tensor([1, 2, 4, 5, 4, 3]), rnnfast.tensor([0, 4]))   # (2, 8)
+        >>> bag = rnnfast.nn.EmbeddingBag(100, 8, mode="sum")
+        >>> out = bag(rnnfast.tensor([1, 2, 4, 5, 4, 3]), rnnfast.tensor([0, 4]))
+        >>> tuple(out.shape)
+        (2, 8)
     """
 
     def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
