@@ -26,7 +26,6 @@ Needs torch. Prints the CPU and the load average.
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -43,19 +42,18 @@ class _Clock:
     def __getattr__(self, name):
         return getattr(self._core, name)
 
-    def forward(self, *a):
+    def _timed(self, fn, args):
         t = time.perf_counter()
         try:
-            return self._core.forward(*a)
+            return fn(*args)
         finally:
             self.inside += time.perf_counter() - t
 
+    def forward(self, *a):
+        return self._timed(self._core.forward, a)
+
     def backward(self, *a):
-        t = time.perf_counter()
-        try:
-            return self._core.backward(*a)
-        finally:
-            self.inside += time.perf_counter() - t
+        return self._timed(self._core.backward, a)
 
 
 def floor_function(torch, clock, cell_id, weights):
@@ -168,17 +166,6 @@ def measure(cases, clock, rounds, calls):
             {k: statistics.median(v) for k, v in outside.items()})
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -212,7 +199,8 @@ def main(argv=None):
 
 
 def report(torch, rnnfast, clock, args):
-    print(f"# {cpu_name()}, {args.threads} thread(s), torch {torch.__version__}, load average "
+    from rnnfast.bench.report import cpu_model
+    print(f"# {cpu_model()}, {args.threads} thread(s), torch {torch.__version__}, load average "
           f"{os.getloadavg()[0]:.2f}; {args.rounds} rounds of {args.calls} calls; microseconds "
           "per call: total, and outside the kernels")
     print(f"{'cell':9s} {'T':>4s} {'phase':6s} {'way':14s} {'total':>9s} {'outside':>8s} "
