@@ -7,10 +7,9 @@
 
 // LSTM forward in blocks of units, one activation pass per gate (sigmoid_n / tanh_n of
 // activations.h, explicit vector code where the instruction set has it), then the cell update:
-// one loop per unit doing all five activations is ~200 vector operations per iteration with
-// long dependent chains, which the core cannot overlap well (~120 cycles per 16 units on Zen
-// 5); split, each pass is short and independent (~100 cycles per 16 units, and an LSTM small
-// forward 5% faster). Every element goes through the same operations whatever n is.
+// one loop per unit doing all five activations is one long body of dependent chains that the
+// core cannot overlap well; split, each pass is short and independent (docs/ARCHITECTURE.md,
+// "Time loop"). Every element goes through the same operations whatever n is.
 template <typename T, bool Save>
 void lstm_cell_block(int64_t m, const T* __restrict ig, const T* __restrict fg,
                      const T* __restrict gg, const T* __restrict og, T* __restrict c,
