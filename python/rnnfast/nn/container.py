@@ -22,13 +22,19 @@ def _check_module(m, where):
 
 class ModuleList(Module):
     """A list of modules, indexed like a Python list; its modules' parameters belong to the
-    module that holds the list.
+    module that holds the list (state_dict keys "0.weight", ...). It has no ``forward``.
+
+    Args:
+        modules (iterable of Modules, optional): the initial modules. Default: empty.
 
     Example::
 
-        self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
-        for layer in self.layers:
-            x = layer(x).tanh()
+        >>> layers = rnnfast.nn.ModuleList([rnnfast.nn.Linear(8, 8) for _ in range(3)])
+        >>> x = rnnfast.randn(2, 8)
+        >>> for layer in layers:
+        ...     x = layer(x).tanh()
+        >>> len(layers), len(list(layers.parameters())), tuple(x.shape)
+        (3, 6, (2, 8))
     """
 
     def __init__(self, modules=None):
@@ -101,7 +107,20 @@ class ModuleList(Module):
 
 class ModuleDict(Module):
     """An ordered dict of modules keyed by name (insertion order kept); its modules'
-    parameters belong to the module that holds it (state_dict keys "name.weight")."""
+    parameters belong to the module that holds it (state_dict keys "name.weight"). It has no
+    ``forward``.
+
+    Args:
+        modules (mapping or iterable of (name, Module) pairs, optional): the initial modules.
+            Default: empty.
+
+    Example::
+
+        >>> heads = rnnfast.nn.ModuleDict({"cls": rnnfast.nn.Linear(8, 3),
+        ...                                "reg": rnnfast.nn.Linear(8, 1)})
+        >>> tuple(heads["cls"](rnnfast.randn(2, 8)).shape), list(heads.keys())
+        ((2, 3), ['cls', 'reg'])
+    """
 
     def __init__(self, modules=None):
         super().__init__()

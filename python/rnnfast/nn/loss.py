@@ -42,7 +42,36 @@ class _Loss(Module):
 class CrossEntropyLoss(_Loss):
     """Cross entropy of logits (C,), (N, C) or (N, C, d1, ...) against class indices or class
     probabilities, with optional class ``weight`` (C,), ``ignore_index`` and
-    ``label_smoothing``; 'mean' over class indices is weighted by the targets' class weights."""
+    ``label_smoothing``; 'mean' over class indices is weighted by the targets' class weights.
+
+    Args:
+        weight (array or Tensor, optional): a weight per class, (C,) (a buffer). Default:
+            ``None`` (all 1).
+        ignore_index (int, optional): a target class index that contributes no loss and no
+            gradient (class-index targets only). Default: -100.
+        reduction (str, optional): 'none' (one loss per element), 'mean' or 'sum' of them.
+            Default: 'mean'.
+        label_smoothing (float, optional): in [0, 1]; the target becomes
+            (1 - label_smoothing) * target + label_smoothing / C. Default: 0.
+
+    Inputs: input, target
+        * **input**: logits (C,), (N, C) or (N, C, d_1, ..., d_K).
+        * **target**: class indices, integers in [0, C), of shape (), (N,) or
+          (N, d_1, ..., d_K); or class probabilities of the input's shape.
+
+    Outputs: output
+        * **output**: a 0-d tensor, or with ``reduction='none'`` the target's shape (class
+          indices) or the input's shape without C (probabilities).
+
+    Example::
+
+        >>> loss = rnnfast.nn.CrossEntropyLoss()
+        >>> logits = rnnfast.randn(3, 5, requires_grad=True)
+        >>> out = loss(logits, rnnfast.tensor([1, 0, 4]))
+        >>> out.backward()
+        >>> out.shape, tuple(logits.grad.shape)
+        ((), (3, 5))
+    """
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
@@ -61,7 +90,32 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """Negative log likelihood of log-probabilities at integer class indices."""
+    """Negative log likelihood of log-probabilities at integer class indices:
+    loss_n = -weight[t_n] * input[n, t_n].
+
+    Args:
+        weight (array or Tensor, optional): a weight per class, (C,) (a buffer). Default:
+            ``None`` (all 1).
+        ignore_index (int, optional): a target value that contributes no loss and no gradient.
+            Default: -100.
+        reduction (str, optional): 'none' (one loss per element), 'mean' or 'sum' of them.
+            Default: 'mean'.
+            'mean' divides by the sum of the targets' class weights.
+
+    Inputs: input, target
+        * **input**: log-probabilities (C,), (N, C) or (N, C, d_1, ..., d_K).
+        * **target**: integer class indices in [0, C), of shape (), (N,) or (N, d_1, ..., d_K).
+
+    Outputs: output
+        * **output**: a 0-d tensor, or the target's shape with ``reduction='none'``.
+
+    Example::
+
+        >>> loss = rnnfast.nn.NLLLoss()
+        >>> logp = rnnfast.nn.LogSoftmax(dim=1)(rnnfast.randn(3, 5))
+        >>> loss(logp, rnnfast.tensor([1, 0, 4])).shape
+        ()
+    """
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         super().__init__(reduction)
@@ -73,21 +127,76 @@ class NLLLoss(_Loss):
 
 
 class MSELoss(_Loss):
-    """Mean squared error (input and target of the same shape)."""
+    """Squared error (x - y)^2 of each element, averaged or summed by ``reduction``.
+
+    Args:
+        reduction (str, optional): 'none' (one loss per element), 'mean' or 'sum' of them.
+            Default: 'mean'.
+
+    Inputs: input, target
+        * **input**: (*), any shape.
+        * **target**: (*), the input's shape.
+
+    Outputs: output
+        * **output**: a 0-d tensor, or the input's shape with ``reduction='none'``.
+
+    Example::
+
+        >>> rnnfast.nn.MSELoss()(rnnfast.tensor([1.0, 2.0]), rnnfast.tensor([0.0, 0.0])).item()
+        2.5
+    """
 
     def forward(self, input, target):
         return F.mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
-    """Mean absolute error (input and target of the same shape)."""
+    """Absolute error |x - y| of each element, averaged or summed by ``reduction``.
+
+    Args:
+        reduction (str, optional): 'none' (one loss per element), 'mean' or 'sum' of them.
+            Default: 'mean'.
+
+    Inputs: input, target
+        * **input**: (*), any shape.
+        * **target**: (*), the input's shape.
+
+    Outputs: output
+        * **output**: a 0-d tensor, or the input's shape with ``reduction='none'``.
+
+    Example::
+
+        >>> rnnfast.nn.L1Loss()(rnnfast.tensor([1.0, -3.0]), rnnfast.tensor([0.0, 0.0])).item()
+        2.0
+    """
 
     def forward(self, input, target):
         return F.l1_loss(input, target, self.reduction)
 
 
 class BCELoss(_Loss):
-    """Binary cross entropy of probabilities in [0, 1] (logs clamped to >= -100)."""
+    """Binary cross entropy of probabilities in [0, 1] (logs clamped to >= -100):
+    loss = -weight * (y log x + (1 - y) log(1 - x)).
+
+    Args:
+        weight (array or Tensor, optional): a rescaling weight broadcast to the input's shape
+            (a buffer). Default: ``None`` (all 1).
+        reduction (str, optional): 'none' (one loss per element), 'mean' or 'sum' of them.
+            Default: 'mean'.
+
+    Inputs: input, target
+        * **input**: (*), probabilities in [0, 1].
+        * **target**: (*), the input's shape, values in [0, 1].
+
+    Outputs: output
+        * **output**: a 0-d tensor, or the input's shape with ``reduction='none'``.
+
+    Example::
+
+        >>> loss = rnnfast.nn.BCELoss()
+        >>> round(loss(rnnfast.tensor([0.5, 0.5]), rnnfast.tensor([1.0, 0.0])).item(), 4)
+        0.6931
+    """
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
@@ -99,7 +208,30 @@ class BCELoss(_Loss):
 
 class BCEWithLogitsLoss(_Loss):
     """Sigmoid and binary cross entropy in one stable step, with optional ``weight`` and
-    ``pos_weight`` (broadcast along the last dim)."""
+    ``pos_weight`` (broadcast along the last dim):
+    loss = weight * (pos_weight * y * softplus(-x) + (1 - y) * softplus(x)).
+
+    Args:
+        weight (array or Tensor, optional): a rescaling weight broadcast to the input's shape
+            (a buffer). Default: ``None`` (all 1).
+        reduction (str, optional): 'none' (one loss per element), 'mean' or 'sum' of them.
+            Default: 'mean'.
+        pos_weight (array or Tensor, optional): the weight of positive examples, one per class
+            (broadcast along the last dim; a buffer). Default: ``None`` (all 1).
+
+    Inputs: input, target
+        * **input**: (*), logits.
+        * **target**: (*), the input's shape, values in [0, 1].
+
+    Outputs: output
+        * **output**: a 0-d tensor, or the input's shape with ``reduction='none'``.
+
+    Example::
+
+        >>> loss = rnnfast.nn.BCEWithLogitsLoss()
+        >>> round(loss(rnnfast.tensor([0.0, 0.0]), rnnfast.tensor([1.0, 0.0])).item(), 4)
+        0.6931
+    """
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)

@@ -43,7 +43,19 @@ def _check_size(value, name, minimum=1):
 
 class Parameter(Tensor):
     """A Tensor that a Module registers as a parameter; requires grad by default and keeps its
-    dtype (NumPy arrays are used as they are, without a copy; Python data becomes float32)."""
+    dtype (NumPy arrays are used as they are, without a copy; Python data becomes float32).
+
+    Args:
+        data (Tensor, array or nested sequence, optional): the values; an rnnfast Tensor's
+            array is shared. Default: an empty float32 tensor.
+        requires_grad (bool, optional): whether gradients are recorded. Default: ``True``.
+
+    Example::
+
+        >>> p = rnnfast.nn.Parameter(rnnfast.zeros(2, 3))
+        >>> p.requires_grad, tuple(p.shape)
+        (True, (2, 3))
+    """
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
@@ -70,7 +82,26 @@ def _addindent(text, spaces):
 
 class Module:
     """Base class of all layers. Subclasses call ``super().__init__()`` first, assign
-    Parameters and Modules as attributes, and define ``forward``."""
+    Parameters and Modules as attributes, and define ``forward``; calling the module calls
+    ``forward``. Parameters, buffers and submodules are registered by assignment, and their
+    state_dict keys are the dotted attribute paths, as torch's.
+
+    Example::
+
+        >>> class Model(rnnfast.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.lstm = rnnfast.nn.LSTM(4, 8, batch_first=True)
+        ...         self.head = rnnfast.nn.Linear(8, 2)
+        ...     def forward(self, x):
+        ...         y, _ = self.lstm(x)
+        ...         return self.head(y[:, -1])
+        >>> model = Model()
+        >>> tuple(model(rnnfast.randn(3, 5, 4)).shape)
+        (3, 2)
+        >>> list(model.state_dict())[:2]
+        ['lstm.weight_ih_l0', 'lstm.weight_hh_l0']
+    """
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -140,7 +171,8 @@ class Module:
                       | set(self._modules))
 
     def register_parameter(self, name, param):
-        """Register ``param`` (a Parameter, or None for an absent one such as a bias)."""
+        """Register ``param`` (a Parameter, or None for an absent one such as a bias) under
+        ``name`` (a non-empty str without '.')."""
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameters before Module.__init__() call")
         self._check_name(name)
@@ -151,7 +183,8 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name, value, persistent=True):
-        """Register a state array that is not a parameter (saved in state_dict if persistent)."""
+        """Register ``value`` (a Tensor, array or None) under ``name`` as a state array that is
+        not a parameter; it is saved in state_dict if ``persistent`` (default ``True``)."""
         self._check_name(name)
         self._discard(name)
         self._buffers[name] = None if value is None else as_tensor(value, name=name)
@@ -159,6 +192,8 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name, module):
+        """Register ``module`` (a Module, or None) as the submodule ``name`` (also reachable as
+        ``register_module``)."""
         self._check_name(name)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"module: expected an rnnfast.nn.Module, got {type(module).__name__}")
@@ -176,6 +211,9 @@ class Module:
 
     # -- traversal -------------------------------------------------------------------------
     def named_modules(self, memo=None, prefix=""):
+        """(dotted name, module) pairs of self and every submodule, depth first, each module
+        once. ``prefix`` is put before every name; ``memo`` is the set of ids already
+        yielded (internal to the recursion, None to start)."""
         if memo is None:
             memo = set()
         if id(self) in memo:
@@ -187,10 +225,12 @@ class Module:
                 yield from m.named_modules(memo, prefix + ("." if prefix else "") + name)
 
     def modules(self):
+        """Self and every submodule, as ``named_modules`` without the names."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self):
+        """(name, module) pairs of the direct submodules."""
         seen = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
@@ -198,6 +238,7 @@ class Module:
                 yield name, m
 
     def children(self):
+        """The direct submodules."""
         for _, m in self.named_children():
             yield m
 
@@ -212,17 +253,24 @@ class Module:
                 yield mprefix + ("." if mprefix else "") + name, v
 
     def named_parameters(self, prefix="", recurse=True):
-        """(dotted name, Parameter) pairs; a parameter shared by two modules appears once."""
+        """(dotted name, Parameter) pairs; a parameter shared by two modules appears once.
+        ``prefix`` is put before every name; with ``recurse=False`` only this module's own."""
         yield from self._named_members("_parameters", prefix, recurse)
 
     def parameters(self, recurse=True):
+        """The Parameters (with ``recurse``, default ``True``, those of the submodules too),
+        e.g. for an optimizer: ``rnnfast.optim.SGD(model.parameters(), lr=0.1)``."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix="", recurse=True):
+        """(dotted name, buffer Tensor) pairs, as ``named_parameters`` (``prefix``,
+        ``recurse``)."""
         yield from self._named_members("_buffers", prefix, recurse)
 
     def buffers(self, recurse=True):
+        """The buffer Tensors (with ``recurse``, default ``True``, those of the submodules
+        too)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
@@ -235,7 +283,9 @@ class Module:
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self, *, prefix="", keep_vars=False):
-        """OrderedDict of dotted name -> NumPy array copy (the Tensors with ``keep_vars``)."""
+        """OrderedDict of dotted name -> NumPy array copy of every parameter and persistent
+        buffer (the Tensors themselves with ``keep_vars``); ``prefix`` is put before every
+        key."""
         out = OrderedDict()
         self._save_to(out, prefix, keep_vars)
         return out
@@ -289,6 +339,9 @@ class Module:
 
     # -- modes, grads, dtypes --------------------------------------------------------------
     def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode (``False``) on self and every
+        submodule (dropout is active in training mode only); returns self. ``mode`` must be a
+        bool (TypeError otherwise)."""
         if not isinstance(mode, bool):
             raise TypeError(f"mode: expected a bool, got {type(mode).__name__}")
         for m in self.modules():
@@ -296,15 +349,18 @@ class Module:
         return self
 
     def eval(self):
+        """``train(False)``: evaluation mode; returns self."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` on every parameter (False freezes the module); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none=True):
-        """Reset parameter gradients: to None (default, as torch), or to zeros."""
+        """Reset parameter gradients: to None (``set_to_none=True``, the default, as torch), or
+        to zeros in place."""
         for p in self.parameters():
             if p.grad is None:
                 continue
@@ -316,7 +372,8 @@ class Module:
     def to(self, *args, dtype=None, device=None, non_blocking=False):
         """As torch's ``Module.to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or
         ``to(tensor)`` (its dtype). Converts float parameters (and their grads) and float
-        buffers to the float ``dtype`` in place; the device must be the CPU (``"cpu"``,
+        buffers to the float ``dtype`` in place (``non_blocking`` is accepted and ignored);
+        the device must be the CPU (``"cpu"``,
         ``rnnfast.device("cpu")``), another raises ValueError. Returns self."""
         if len(args) > 2:
             raise TypeError(f"to(): expected at most 2 positional arguments, got {len(args)}")
@@ -343,16 +400,19 @@ class Module:
         return self
 
     def double(self):
+        """``to(float64)``: float parameters and buffers to float64; returns self."""
         return self.to(np.float64)
 
     def cpu(self):
+        """Returns self (everything is on the CPU)."""
         return self
 
     def cuda(self, device=None):
-        """Raises ValueError: rnnfast runs on the CPU only."""
+        """Raises ValueError whatever ``device``: rnnfast runs on the CPU only."""
         _device.check_device("cuda" if device is None else device)
 
     def float(self):
+        """``to(float32)``: float parameters and buffers to float32; returns self."""
         return self.to(np.float32)
 
     def _param_dtype(self):
@@ -376,12 +436,15 @@ class Module:
 
     # -- calling and printing --------------------------------------------------------------
     def forward(self, *args, **kwargs):
+        """The computation, defined by every subclass with its own arguments; the module's
+        ``__call__`` passes its ``*args`` and ``**kwargs`` here."""
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
     def extra_repr(self):
+        """The module's settings shown inside its repr; subclasses override it."""
         return ""
 
     def __repr__(self):
@@ -417,7 +480,26 @@ def _state_value(value, key):
 
 
 class Sequential(Module):
-    """Modules applied in order: ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict)``."""
+    """Modules applied in order: ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict)``.
+
+    Args:
+        *modules: the modules, or one OrderedDict of name -> module (named submodules);
+            otherwise the submodules are named "0", "1", ...
+
+    Inputs: input
+        * **input**: what the first module takes.
+
+    Outputs: output
+        * **output**: what the last module returns (each module's output is the next one's
+          input).
+
+    Example::
+
+        >>> model = rnnfast.nn.Sequential(rnnfast.nn.Linear(4, 8), rnnfast.nn.ReLU(),
+        ...                               rnnfast.nn.Linear(8, 2))
+        >>> tuple(model(rnnfast.randn(3, 4)).shape)
+        (3, 2)
+    """
 
     def __init__(self, *modules):
         super().__init__()
