@@ -34,7 +34,15 @@ def _check_int(name, value, minimum):
 
 class LRScheduler:
     """Base class. On construction it records ``initial_lr`` in every param group (when
-    ``last_epoch == -1``) and takes the first step, so ``last_epoch`` starts at 0."""
+    ``last_epoch == -1``) and takes the first step, so ``last_epoch`` starts at 0. Call
+    ``step()`` once per epoch, after the optimizer's ``step()``.
+
+    Args:
+        optimizer (Optimizer): the wrapped optimizer, whose groups' ``lr`` it sets.
+        last_epoch (int, optional): the index of the last epoch, -1 to start afresh (then
+            ``initial_lr`` is recorded in every group); other values resume and need
+            ``initial_lr`` in the groups. Default: -1.
+    """
 
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = _check_optimizer(optimizer)
@@ -100,7 +108,28 @@ class StepLR(LRScheduler):
     with ``t % step_size == 0``, as torch (so a float such as 2.0 acts as 2, and 2.5 decays at
     epochs 5, 10, ...). A ``step_size`` <= 0 raises ValueError here; torch accepts it and
     fails at the first ``step()`` (0: ZeroDivisionError) or decays every |step_size| epochs
-    (negative values)."""
+    (negative values).
+
+    Args:
+        optimizer (Optimizer): the wrapped optimizer, whose groups' ``lr`` it sets.
+        step_size (int or float): the period of the decay in epochs, > 0.
+        gamma (float, optional): the multiplicative factor, >= 0. Default: 0.1.
+        last_epoch (int, optional): the index of the last epoch, -1 to start afresh (then
+            ``initial_lr`` is recorded in every group); other values resume and need
+            ``initial_lr`` in the groups. Default: -1.
+
+    Example::
+
+        >>> opt = rnnfast.optim.SGD(rnnfast.nn.Linear(2, 1).parameters(), lr=1.0)
+        >>> sched = rnnfast.optim.StepLR(opt, step_size=2, gamma=0.5)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(opt.param_groups[0]["lr"])
+        >>> lrs
+        [1.0, 0.5, 0.5, 0.25, 0.25]
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         self.step_size = _check_period("step_size", step_size)
@@ -115,7 +144,23 @@ class StepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """Multiply every group's lr by ``gamma`` every epoch."""
+    """Multiply every group's lr by ``gamma`` every epoch.
+
+    Args:
+        optimizer (Optimizer): the wrapped optimizer, whose groups' ``lr`` it sets.
+        gamma (float): the multiplicative factor, >= 0.
+        last_epoch (int, optional): the index of the last epoch, -1 to start afresh (then
+            ``initial_lr`` is recorded in every group); other values resume and need
+            ``initial_lr`` in the groups. Default: -1.
+
+    Example::
+
+        >>> opt = rnnfast.optim.SGD(rnnfast.nn.Linear(2, 1).parameters(), lr=1.0)
+        >>> sched = rnnfast.optim.ExponentialLR(opt, gamma=0.5)
+        >>> opt.step(); sched.step(); opt.step(); sched.step()
+        >>> opt.param_groups[0]["lr"]
+        0.25
+    """
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = _check_real("gamma", gamma)
@@ -129,7 +174,28 @@ class ExponentialLR(LRScheduler):
 
 class CosineAnnealingLR(LRScheduler):
     """Cosine annealing from the base lr to ``eta_min`` over ``T_max`` epochs (SGDR without
-    restarts; past T_max the cosine continues, as in torch)."""
+    restarts; past T_max the cosine continues, as in torch)::
+
+        lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
+
+    Args:
+        optimizer (Optimizer): the wrapped optimizer, whose groups' ``lr`` it sets.
+        T_max (int): the number of epochs of the half period, >= 1.
+        eta_min (float, optional): the minimum learning rate, >= 0. Default: 0.
+        last_epoch (int, optional): the index of the last epoch, -1 to start afresh (then
+            ``initial_lr`` is recorded in every group); other values resume and need
+            ``initial_lr`` in the groups. Default: -1.
+
+    Example::
+
+        >>> opt = rnnfast.optim.SGD(rnnfast.nn.Linear(2, 1).parameters(), lr=1.0)
+        >>> sched = rnnfast.optim.CosineAnnealingLR(opt, T_max=2)
+        >>> for epoch in range(2):
+        ...     opt.step()
+        ...     sched.step()
+        >>> round(opt.param_groups[0]["lr"], 6)
+        0.0
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         self.T_max = _check_int("T_max", T_max, 1)
@@ -153,7 +219,32 @@ class ReduceLROnPlateau(LRScheduler):
     """Multiply the lrs by ``factor`` when ``step(metric)`` has not improved for more than
     ``patience`` epochs (improvement: better than ``best`` by ``threshold``, relative or
     absolute); then wait ``cooldown`` epochs. Lrs never go below ``min_lr`` (a number or one
-    per group), and changes smaller than ``eps`` are skipped."""
+    per group), and changes smaller than ``eps`` are skipped.
+
+    Args:
+        optimizer (Optimizer): the wrapped optimizer, whose groups' ``lr`` it sets.
+        mode (str, optional): 'min' (the metric should decrease) or 'max'. Default: 'min'.
+        factor (float, optional): the multiplicative factor, in [0, 1). Default: 0.1.
+        patience (int, optional): the number of epochs without improvement tolerated, >= 0.
+            Default: 10.
+        threshold (float, optional): the least improvement that counts, >= 0. Default: 1e-4.
+        threshold_mode (str, optional): 'rel' (better than best * (1 -/+ threshold)) or 'abs'
+            (better than best -/+ threshold). Default: 'rel'.
+        cooldown (int, optional): epochs to wait after a reduction before counting again, >= 0.
+            Default: 0.
+        min_lr (float or list of floats, optional): the lower bound of the lr, one for all
+            groups or one per group. Default: 0.
+        eps (float, optional): the least change of lr applied. Default: 1e-8.
+
+    Example::
+
+        >>> opt = rnnfast.optim.SGD(rnnfast.nn.Linear(2, 1).parameters(), lr=1.0)
+        >>> sched = rnnfast.optim.ReduceLROnPlateau(opt, patience=1, factor=0.5)
+        >>> for val_loss in [1.0, 1.0, 1.0]:
+        ...     sched.step(val_loss)
+        >>> opt.param_groups[0]["lr"]
+        0.5
+    """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):

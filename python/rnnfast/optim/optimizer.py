@@ -90,7 +90,12 @@ class Optimizer:
     ``params`` is an iterable of Parameters, of ``(name, Parameter)`` pairs (as from
     ``model.named_parameters()``), or of dicts ``{"params": ..., option: value}`` whose options
     override ``defaults`` for that group. Subclasses define ``_check_group(group)`` (argument
-    checks, run for every group) and ``_update(p, grad, group, state)``."""
+    checks, run for every group) and ``_update(p, grad, group, state)``.
+
+    Args:
+        params (iterable): the parameters to optimize, as above.
+        defaults (dict): the default options of every param group.
+    """
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
@@ -311,7 +316,41 @@ class Optimizer:
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum (heavy ball or Nesterov), dampening,
-    L2 weight decay and maximize, as torch.optim.SGD."""
+    L2 weight decay and maximize, as torch.optim.SGD::
+
+        g = grad + weight_decay * p                 (-grad with maximize)
+        b = g at the first step, else momentum * b + (1 - dampening) * g
+        g = g + momentum * b if nesterov else b     (when momentum != 0)
+        p = p - lr * g
+
+    Args:
+        params (iterable): Parameters, ``(name, Parameter)`` pairs (``named_parameters()``),
+            or dicts ``{"params": ..., option: value}`` defining param groups whose options
+            override the defaults below.
+        lr (float, optional): the learning rate, >= 0. Default: 1e-3.
+        momentum (float, optional): the momentum factor, >= 0. Default: 0.
+        dampening (float, optional): the dampening of the momentum, >= 0. Default: 0.
+        weight_decay (float, optional): the L2 penalty, >= 0. Default: 0.
+        nesterov (bool, optional): Nesterov momentum (needs momentum > 0 and dampening 0).
+            Default: ``False``.
+        maximize (bool, optional, keyword-only): maximize the objective (step along +grad).
+            Default: ``False``.
+
+    Raises:
+        TypeError / ValueError: an option of the wrong type or out of range, naming it.
+
+    Example::
+
+        >>> model = rnnfast.nn.Linear(4, 1)
+        >>> opt = rnnfast.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> loss = model(rnnfast.randn(8, 4)).pow(2).mean()
+        >>> opt.zero_grad()
+        >>> loss.backward()
+        >>> w = model.weight.detach().clone()
+        >>> opt.step()
+        >>> bool((model.weight != w).any())
+        True
+    """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False):
@@ -372,7 +411,44 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2014) with optional AMSGrad, L2 ``weight_decay`` (or decoupled, as
-    AdamW, with ``decoupled_weight_decay=True``) and maximize, as torch.optim.Adam."""
+    AdamW, with ``decoupled_weight_decay=True``) and maximize, as torch.optim.Adam::
+
+        g = grad + weight_decay * p                  (decoupled: p = p * (1 - lr * wd))
+        m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
+        p = p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    with AMSGrad using the running maximum of v.
+
+    Args:
+        params (iterable): Parameters, ``(name, Parameter)`` pairs (``named_parameters()``),
+            or dicts ``{"params": ..., option: value}`` defining param groups whose options
+            override the defaults below.
+        lr (float, optional): the learning rate, >= 0. Default: 1e-3.
+        betas (tuple of 2 floats, optional): the decay rates (beta1, beta2) of the running
+            averages of the gradient and its square, each in [0, 1). Default: (0.9, 0.999).
+        eps (float, optional): added to the denominator, >= 0. Default: 1e-8.
+        weight_decay (float, optional): the L2 penalty, >= 0. Default: 0.
+        amsgrad (bool, optional): the AMSGrad variant. Default: ``False``.
+        maximize (bool, optional, keyword-only): maximize the objective (step along +grad).
+            Default: ``False``.
+        decoupled_weight_decay (bool, optional, keyword-only): AdamW's decoupled weight decay.
+            Default: ``False``.
+
+    Raises:
+        TypeError / ValueError: an option of the wrong type or out of range, naming it.
+
+    Example::
+
+        >>> model = rnnfast.nn.Linear(4, 1)
+        >>> opt = rnnfast.optim.Adam(model.parameters(), lr=0.01)
+        >>> loss = model(rnnfast.randn(8, 4)).pow(2).mean()
+        >>> opt.zero_grad()
+        >>> loss.backward()
+        >>> w = model.weight.detach().clone()
+        >>> opt.step()
+        >>> bool((model.weight != w).any())
+        True
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
@@ -450,7 +526,36 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as torch.optim.AdamW:
-    ``p *= 1 - lr*weight_decay`` before the Adam step; default ``weight_decay=1e-2``."""
+    ``p *= 1 - lr*weight_decay`` before the Adam step; default ``weight_decay=1e-2``.
+
+    Args:
+        params (iterable): Parameters, ``(name, Parameter)`` pairs (``named_parameters()``),
+            or dicts ``{"params": ..., option: value}`` defining param groups whose options
+            override the defaults below.
+        lr (float, optional): the learning rate, >= 0. Default: 1e-3.
+        betas (tuple of 2 floats, optional): the decay rates (beta1, beta2), each in [0, 1).
+            Default: (0.9, 0.999).
+        eps (float, optional): added to the denominator, >= 0. Default: 1e-8.
+        weight_decay (float, optional): the decoupled weight decay, >= 0. Default: 1e-2.
+        amsgrad (bool, optional): the AMSGrad variant. Default: ``False``.
+        maximize (bool, optional, keyword-only): maximize the objective (step along +grad).
+            Default: ``False``.
+
+    Raises:
+        TypeError / ValueError: an option of the wrong type or out of range, naming it.
+
+    Example::
+
+        >>> model = rnnfast.nn.Linear(4, 1)
+        >>> opt = rnnfast.optim.AdamW(model.parameters(), lr=0.01)
+        >>> loss = model(rnnfast.randn(8, 4)).pow(2).mean()
+        >>> opt.zero_grad()
+        >>> loss.backward()
+        >>> w = model.weight.detach().clone()
+        >>> opt.step()
+        >>> bool((model.weight != w).any())
+        True
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False):
@@ -460,7 +565,42 @@ class AdamW(Adam):
 
 class RMSprop(Optimizer):
     """RMSprop (Hinton's lecture 6e; centered variant of Graves, 2013) with optional momentum,
-    L2 weight decay and maximize, as torch.optim.RMSprop."""
+    L2 weight decay and maximize, as torch.optim.RMSprop::
+
+        g = grad + weight_decay * p
+        v = alpha * v + (1 - alpha) * g^2            (centered: minus the squared mean of g)
+        p = p - lr * g / (sqrt(v) + eps)             (through a momentum buffer if momentum > 0)
+
+    Args:
+        params (iterable): Parameters, ``(name, Parameter)`` pairs (``named_parameters()``),
+            or dicts ``{"params": ..., option: value}`` defining param groups whose options
+            override the defaults below.
+        lr (float, optional): the learning rate, >= 0. Default: 1e-2.
+        alpha (float, optional): the smoothing constant of the squared-gradient average, >= 0.
+            Default: 0.99.
+        eps (float, optional): added to the denominator, >= 0. Default: 1e-8.
+        weight_decay (float, optional): the L2 penalty, >= 0. Default: 0.
+        momentum (float, optional): the momentum factor, >= 0. Default: 0.
+        centered (bool, optional): normalize by an estimate of the gradient's variance.
+            Default: ``False``.
+        maximize (bool, optional, keyword-only): maximize the objective (step along +grad).
+            Default: ``False``.
+
+    Raises:
+        TypeError / ValueError: an option of the wrong type or out of range, naming it.
+
+    Example::
+
+        >>> model = rnnfast.nn.Linear(4, 1)
+        >>> opt = rnnfast.optim.RMSprop(model.parameters(), lr=0.01)
+        >>> loss = model(rnnfast.randn(8, 4)).pow(2).mean()
+        >>> opt.zero_grad()
+        >>> loss.backward()
+        >>> w = model.weight.detach().clone()
+        >>> opt.step()
+        >>> bool((model.weight != w).any())
+        True
+    """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, *, maximize=False):
@@ -538,7 +678,39 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al., 2011) with learning-rate decay, L2 weight decay and maximize, as
-    torch.optim.Adagrad (state is created for every parameter at construction, as in torch)."""
+    torch.optim.Adagrad (state is created for every parameter at construction, as in torch)::
+
+        clr = lr / (1 + (t - 1) * lr_decay);  g = grad + weight_decay * p
+        sum = sum + g^2;  p = p - clr * g / (sqrt(sum) + eps)
+
+    Args:
+        params (iterable): Parameters, ``(name, Parameter)`` pairs (``named_parameters()``),
+            or dicts ``{"params": ..., option: value}`` defining param groups whose options
+            override the defaults below.
+        lr (float, optional): the learning rate, >= 0. Default: 1e-2.
+        lr_decay (float, optional): the learning-rate decay, >= 0. Default: 0.
+        weight_decay (float, optional): the L2 penalty, >= 0. Default: 0.
+        initial_accumulator_value (float, optional): the initial value of the sum of squared
+            gradients, >= 0. Default: 0.
+        eps (float, optional): added to the denominator, >= 0. Default: 1e-10.
+        maximize (bool, optional, keyword-only): maximize the objective (step along +grad).
+            Default: ``False``.
+
+    Raises:
+        TypeError / ValueError: an option of the wrong type or out of range, naming it.
+
+    Example::
+
+        >>> model = rnnfast.nn.Linear(4, 1)
+        >>> opt = rnnfast.optim.Adagrad(model.parameters(), lr=0.1)
+        >>> loss = model(rnnfast.randn(8, 4)).pow(2).mean()
+        >>> opt.zero_grad()
+        >>> loss.backward()
+        >>> w = model.weight.detach().clone()
+        >>> opt.step()
+        >>> bool((model.weight != w).any())
+        True
+    """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, *, maximize=False):
