@@ -81,7 +81,27 @@ def _norm_tensor(total, dtype):
 
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The ``norm_type`` norm of all ``tensors`` (NumPy arrays such as gradients, or Tensors)
-    taken together as one vector: a 0-d Tensor of their dtype, as torch's."""
+    taken together as one vector: a 0-d Tensor of their dtype, as torch's.
+
+    Args:
+        tensors (Tensor, array or iterable of them): the values whose joint norm is taken.
+        norm_type (float or 'inf', optional): the order p of the norm (also 0, 1, inf and
+            -inf). Default: 2.0.
+        error_if_nonfinite (bool, optional): raise RuntimeError if the norm is nan or inf.
+            Default: ``False``.
+        foreach: accepted for torch's signature and ignored.
+
+    Returns:
+        Tensor: the 0-d norm, float32 for no tensors.
+
+    Raises:
+        ValueError / TypeError: a ``norm_type`` that is not a number or 'inf' / '-inf'.
+
+    Example::
+
+        >>> rnnfast.nn.utils.get_total_norm([rnnfast.tensor([3.0]), rnnfast.tensor([4.0])])
+        tensor(5.)
+    """
     if isinstance(tensors, (Tensor, np.ndarray)):
         tensors = [tensors]
     arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
@@ -95,7 +115,32 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     (float32 when no parameter has a gradient), as torch: ``norm.item()``, ``float(norm)``,
     ``f"{norm:.3f}"`` and comparisons work. The scale is ``max_norm / (total + 1e-6)``
     clamped to 1, applied to every gradient in place; with ``error_if_nonfinite`` a nan/inf
-    total raises RuntimeError. ``foreach`` is accepted and ignored."""
+    total raises RuntimeError. ``foreach`` is accepted and ignored.
+
+    Args:
+        parameters (Tensor or iterable of Tensors): the parameters whose ``.grad`` is clipped
+            (those without a gradient are skipped), e.g. ``model.parameters()``.
+        max_norm (float): the largest joint norm allowed.
+        norm_type (float or 'inf', optional): the order p of the norm. Default: 2.0.
+        error_if_nonfinite (bool, optional): raise RuntimeError if the total norm is nan or
+            inf. Default: ``False``.
+        foreach: accepted for torch's signature and ignored.
+
+    Returns:
+        Tensor: the joint norm of the gradients before clipping, 0-d.
+
+    Raises:
+        TypeError: ``max_norm`` not a number, or a parameter that is not a Tensor.
+
+    Example::
+
+        >>> p = rnnfast.nn.Parameter(rnnfast.zeros(2))
+        >>> p.grad = rnnfast.tensor([3.0, 4.0]).numpy()
+        >>> rnnfast.nn.utils.clip_grad_norm_([p], max_norm=1.0).item()
+        5.0
+        >>> [round(float(g), 4) for g in p.grad]
+        [0.6, 0.8]
+    """
     if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
         raise TypeError(f"max_norm: expected a number, got {type(max_norm).__name__}")
     grads = _grads(parameters)
@@ -108,7 +153,24 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
 
 def clip_grad_value_(parameters, clip_value):
-    """Clamp every gradient elementwise to [-clip_value, clip_value], in place."""
+    """Clamp every gradient elementwise to [-clip_value, clip_value], in place.
+
+    Args:
+        parameters (Tensor or iterable of Tensors): the parameters whose ``.grad`` is clipped
+            (those without a gradient are skipped).
+        clip_value (float): the largest absolute value of a gradient element.
+
+    Raises:
+        TypeError: ``clip_value`` not a number, or a parameter that is not a Tensor.
+
+    Example::
+
+        >>> p = rnnfast.nn.Parameter(rnnfast.zeros(2))
+        >>> p.grad = rnnfast.tensor([3.0, -0.5]).numpy()
+        >>> rnnfast.nn.utils.clip_grad_value_([p], 1.0)
+        >>> p.grad.tolist()
+        [1.0, -0.5]
+    """
     if isinstance(clip_value, bool) or not isinstance(clip_value, numbers.Real):
         raise TypeError(f"clip_value: expected a number, got {type(clip_value).__name__}")
     c = float(clip_value)

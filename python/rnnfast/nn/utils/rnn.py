@@ -198,7 +198,27 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     """Pack a padded batch (T, B, *) (``batch_first``: (B, T, *)) of sequences of the given
     ``lengths`` (list, array or int64 tensor, one per sequence, each in [1, T]). With
     ``enforce_sorted`` the lengths must be in decreasing order (as torch); otherwise any order.
-    Differentiable in ``input``."""
+    Differentiable in ``input``.
+
+    Args:
+        input (Tensor): the padded batch, (T, B, *) or (B, T, *) with ``batch_first``.
+        lengths (list, array or Tensor of ints): each sequence's length, in [1, T].
+        batch_first (bool, optional): whether ``input`` is (B, T, *). Default: ``False``.
+        enforce_sorted (bool, optional): require decreasing lengths. Default: ``True``.
+
+    Returns:
+        PackedSequence: the batch, for RNN, LSTM and GRU.
+
+    Example::
+
+        >>> from rnnfast.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+        >>> x = rnnfast.randn(4, 2, 3)                      # (T, B, *)
+        >>> packed = pack_padded_sequence(x, [4, 2])
+        >>> out, h = rnnfast.nn.GRU(3, 5)(packed)
+        >>> padded, lengths = pad_packed_sequence(out)
+        >>> tuple(padded.shape), lengths.tolist()
+        ((4, 2, 5), [4, 2])
+    """
     x = as_tensor(input, name="input")
     if x.ndim < 2:
         raise ValueError(f"input: expected at least 2 dims (T, B, *), got shape {x.shape}")
@@ -217,7 +237,26 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     """Undo ``pack_padded_sequence``: ``(padded, lengths)`` with padded (T, B, *) (or
     (B, T, *) with ``batch_first``), every step past a sequence's end set to
     ``padding_value``, T = ``total_length`` or the longest length; lengths int64 (B,) in the
-    batch's order."""
+    batch's order.
+
+    Args:
+        sequence (PackedSequence): the batch to unpack.
+        batch_first (bool, optional): return (B, T, *) instead of (T, B, *). Default: ``False``.
+        padding_value (float, optional): the value of the padded steps. Default: 0.0.
+        total_length (int, optional): pad to this length (>= the longest length; ValueError
+            otherwise). Default: ``None`` (the longest length).
+
+    Returns:
+        (Tensor, Tensor): the padded batch and the lengths.
+
+    Example::
+
+        >>> from rnnfast.nn.utils.rnn import pack_sequence, pad_packed_sequence
+        >>> packed = pack_sequence([rnnfast.tensor([1.0, 2.0, 3.0]), rnnfast.tensor([4.0])])
+        >>> padded, lengths = pad_packed_sequence(packed, batch_first=True)
+        >>> padded.tolist(), lengths.tolist()
+        ([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]], [3, 1])
+    """
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"sequence: expected a PackedSequence, got {type(sequence).__name__}")
     x, lengths = sequence.padded, sequence.lengths
@@ -244,7 +283,24 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
     """Stack tensors of shapes (L_i, *) into one (L_max, B, *) tensor (``batch_first``:
     (B, L_max, *)), filling with ``padding_value`` after each sequence (``padding_side=
-    "left"``: before). Differentiable in every sequence."""
+    "left"``: before). Differentiable in every sequence.
+
+    Args:
+        sequences (list of Tensors): the sequences, each (L_i, *) with the same trailing dims.
+        batch_first (bool, optional): return (B, L_max, *) instead of (L_max, B, *).
+            Default: ``False``.
+        padding_value (float, optional): the value of the padded steps. Default: 0.0.
+        padding_side (str, optional): 'right' or 'left'. Default: 'right'.
+
+    Returns:
+        Tensor: the padded batch.
+
+    Example::
+
+        >>> from rnnfast.nn.utils.rnn import pad_sequence
+        >>> pad_sequence([rnnfast.tensor([1, 2]), rnnfast.tensor([3])], batch_first=True).tolist()
+        [[1, 2], [3, 0]]
+    """
     if isinstance(sequences, Tensor) or not isinstance(sequences, (list, tuple)):
         if isinstance(sequences, Tensor):
             sequences = list(sequences)
@@ -278,14 +334,46 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
 
 
 def pack_sequence(sequences, enforce_sorted=True):
-    """Pack a list of tensors (L_i, *) (decreasing lengths unless ``enforce_sorted=False``)."""
+    """Pack a list of tensors (L_i, *) (decreasing lengths unless ``enforce_sorted=False``).
+
+    Args:
+        sequences (list of Tensors): the sequences, each (L_i, *), L_i >= 1.
+        enforce_sorted (bool, optional): require decreasing lengths. Default: ``True``.
+
+    Returns:
+        PackedSequence: the batch.
+
+    Example::
+
+        >>> from rnnfast.nn.utils.rnn import pack_sequence
+        >>> packed = pack_sequence([rnnfast.tensor([1, 2, 3]), rnnfast.tensor([4, 5])])
+        >>> packed.data.tolist(), packed.batch_sizes.tolist()
+        ([1, 4, 2, 5, 3], [2, 2, 1])
+    """
     seqs = [as_tensor(s, name="sequences") for s in sequences]
     lengths = [s.shape[0] if s.ndim else 0 for s in seqs]
     return pack_padded_sequence(pad_sequence(seqs), lengths, enforce_sorted=enforce_sorted)
 
 
 def unpad_sequence(padded_sequences, lengths, batch_first=False):
-    """The list of sequences (L_i, *) of a padded batch, as torch."""
+    """The list of sequences (L_i, *) of a padded batch, as torch.
+
+    Args:
+        padded_sequences (Tensor): the padded batch, (T, B, *) or (B, T, *) with
+            ``batch_first``.
+        lengths (list, array or Tensor of ints): each sequence's length, in [1, T].
+        batch_first (bool, optional): whether the batch is (B, T, *). Default: ``False``.
+
+    Returns:
+        list of Tensors: B sequences, views of the batch.
+
+    Example::
+
+        >>> from rnnfast.nn.utils.rnn import unpad_sequence
+        >>> x = rnnfast.tensor([[1, 2, 3], [4, 0, 0]])
+        >>> [s.tolist() for s in unpad_sequence(x, [3, 1], batch_first=True)]
+        [[1, 2, 3], [4]]
+    """
     x = as_tensor(padded_sequences, name="padded_sequences")
     if not batch_first:
         x = x.transpose(0, 1)
@@ -294,7 +382,24 @@ def unpad_sequence(padded_sequences, lengths, batch_first=False):
 
 
 def unpack_sequence(packed_sequences):
-    """The list of sequences (L_i, *) of a PackedSequence, in the batch's order."""
+    """The list of sequences (L_i, *) of a PackedSequence, in the batch's order.
+
+    Args:
+        packed_sequences (PackedSequence): the batch.
+
+    Returns:
+        list of Tensors: the B sequences.
+
+    Raises:
+        TypeError: ``packed_sequences`` is not a PackedSequence.
+
+    Example::
+
+        >>> from rnnfast.nn.utils.rnn import pack_sequence, unpack_sequence
+        >>> seqs = [rnnfast.tensor([1, 2]), rnnfast.tensor([3, 4, 5])]
+        >>> [s.tolist() for s in unpack_sequence(pack_sequence(seqs, enforce_sorted=False))]
+        [[1, 2], [3, 4, 5]]
+    """
     if not isinstance(packed_sequences, PackedSequence):
         raise TypeError(f"packed_sequences: expected a PackedSequence, got "
                         f"{type(packed_sequences).__name__}")
