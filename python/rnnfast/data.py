@@ -70,7 +70,21 @@ def _as_data_array(x, name):
 class TensorDataset(Dataset):
     """Samples are tuples ``(a[i], b[i], ...)`` of the given arrays (NumPy arrays, rnnfast
     Tensors or anything ``np.asarray`` accepts), which must share their first dim; numeric
-    items come back as Tensors (views, as torch's TensorDataset returns)."""
+    items come back as Tensors (views, as torch's TensorDataset returns).
+
+    Args:
+        *arrays: one or more arrays (or Tensors) of the same length along their first dim.
+
+    Raises:
+        ValueError: no array, a 0-d array, or first dims that differ (naming ``arrays[i]``).
+
+    Example::
+
+        >>> ds = rnnfast.data.TensorDataset(np.zeros((10, 5, 3)), np.arange(10))
+        >>> x, y = ds[2]
+        >>> len(ds), tuple(x.shape), y.item()
+        (10, (5, 3), 2)
+    """
 
     def __init__(self, *arrays):
         if not arrays:
@@ -93,7 +107,19 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``, in that order."""
+    """The samples of ``dataset`` at ``indices``, in that order.
+
+    Args:
+        dataset (Dataset): the whole dataset.
+        indices (sequence of ints): the indices of the subset's samples.
+
+    Example::
+
+        >>> ds = rnnfast.data.TensorDataset(np.arange(10))
+        >>> sub = rnnfast.data.Subset(ds, [7, 3])
+        >>> len(sub), sub[0][0].item()
+        (2, 7)
+    """
 
     def __init__(self, dataset, indices):
         self.dataset = dataset
@@ -110,7 +136,27 @@ def random_split(dataset, lengths, generator=None):
     """Split ``dataset`` into non-overlapping Subsets of the given ``lengths`` (ints adding up
     to ``len(dataset)``, or fractions adding up to 1, whose remainders go one each to the
     first subsets, as torch does), in a random order from ``generator`` (an int seed or an
-    ``np.random.Generator``; default ``rnnfast.manual_seed``'s generator)."""
+    ``np.random.Generator``; default ``rnnfast.manual_seed``'s generator).
+
+    Args:
+        dataset (Dataset): the dataset to split.
+        lengths (sequence of ints or floats): the sizes (or fractions) of the parts.
+        generator (int, np.random.Generator or None, optional): the source of the order.
+            Default: ``None``.
+
+    Returns:
+        list of Subset: one per length.
+
+    Raises:
+        ValueError: lengths that do not add up to ``len(dataset)`` (or to 1).
+
+    Example::
+
+        >>> ds = rnnfast.data.TensorDataset(np.arange(10))
+        >>> train, val = rnnfast.data.random_split(ds, [0.8, 0.2], generator=0)
+        >>> len(train), len(val)
+        (8, 2)
+    """
     n = len(dataset)
     lengths = list(lengths)
     if not lengths:
@@ -153,7 +199,16 @@ class Sampler:
 
 
 class SequentialSampler(Sampler):
-    """0, 1, ..., len(data_source) - 1."""
+    """The indices 0, 1, ..., len(data_source) - 1, in order.
+
+    Args:
+        data_source (Sized): the dataset whose indices are produced.
+
+    Example::
+
+        >>> list(rnnfast.data.SequentialSampler(range(3)))
+        [0, 1, 2]
+    """
 
     def __init__(self, data_source):
         self.data_source = data_source
@@ -168,7 +223,24 @@ class SequentialSampler(Sampler):
 class RandomSampler(Sampler):
     """A new random order of the indices each epoch (``replacement``: ``num_samples`` draws
     with replacement), from ``generator`` (int seed, np.random.Generator, or None for
-    ``rnnfast.manual_seed``'s generator)."""
+    ``rnnfast.manual_seed``'s generator).
+
+    Args:
+        data_source (Sized): the dataset whose indices are drawn.
+        replacement (bool, optional): draw with replacement. Default: ``False``.
+        num_samples (int, optional): the number of draws, only with ``replacement=True``.
+            Default: ``None`` (``len(data_source)``).
+        generator (int, np.random.Generator or None, optional): the source of the draws.
+            Default: ``None``.
+
+    Raises:
+        ValueError: ``num_samples`` not a positive int, or given without ``replacement``.
+
+    Example::
+
+        >>> sorted(rnnfast.data.RandomSampler(range(5), generator=0))
+        [0, 1, 2, 3, 4]
+    """
 
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
         self.data_source = data_source
@@ -202,7 +274,24 @@ def default_collate(batch):
     """Stack a list of samples into a batch, as torch's default_collate: Tensors / NumPy
     arrays -> one Tensor with a new first dim; numbers -> a 1-D Tensor (Python ints int64,
     floats float64, as torch); strings -> list; tuples / lists -> tuple of collated fields;
-    dicts -> dict of collated values."""
+    dicts -> dict of collated values.
+
+    Args:
+        batch (list): the samples, of one structure.
+
+    Returns:
+        The batch, with the samples' structure.
+
+    Raises:
+        TypeError: an empty or non-list batch, or samples that cannot be collated.
+        ValueError: arrays of different shapes (use ``pad_collate`` for sequences).
+
+    Example::
+
+        >>> x, y = rnnfast.data.default_collate([(np.zeros(3), 1), (np.ones(3), 0)])
+        >>> tuple(x.shape), y.tolist()
+        ((2, 3), [1, 0])
+    """
     if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)) or not len(batch):
         raise TypeError(f"batch: expected a non-empty list of samples, got {type(batch).__name__}")
     elem = batch[0]
@@ -247,6 +336,21 @@ def pad_collate(batch, padding_value=0, batch_first=True):
     ``default_collate``.
     Samples that are bare sequences give ``(padded, lengths)``. To change the options pass
     ``functools.partial(pad_collate, padding_value=-1)`` as the ``collate_fn``.
+
+    Args:
+        batch (list): the samples: ``(sequence, label, ...)`` tuples or bare sequences.
+        padding_value (number, optional): the value after each sequence's end. Default: 0.
+        batch_first (bool, optional): ``padded`` is (B, L_max, ...) rather than
+            (L_max, B, ...). Default: ``True``.
+
+    Returns:
+        tuple: ``(padded, lengths, labels, ...)`` or ``(padded, lengths)``.
+
+    Example::
+
+        >>> padded, lengths, labels = rnnfast.data.pad_collate([([1, 2, 3], 0), ([4], 1)])
+        >>> padded.tolist(), lengths.tolist(), labels.tolist()
+        ([[1, 2, 3], [4, 0, 0]], [3, 1], [0, 1])
     """
     if not isinstance(batch, Sequence) or not len(batch):
         raise TypeError(f"batch: expected a non-empty list of samples, got {type(batch).__name__}")
@@ -289,7 +393,38 @@ class DataLoader:
     last, incomplete batch. ``batch_size=None`` yields the samples one by one, uncollated
     (NumPy data converted to Tensors). ``num_workers``, ``pin_memory``,
     ``persistent_workers``, ``prefetch_factor`` and ``timeout`` are accepted for torch's
-    signature; batches are always loaded in the calling process."""
+    signature; batches are always loaded in the calling process.
+
+    Args:
+        dataset (Dataset): a map-style dataset (``__getitem__`` and ``__len__``).
+        batch_size (int or None, optional): samples per batch, >= 1; ``None`` for no
+            batching. Default: 1.
+        shuffle (bool, optional): a new random order every epoch. Default: ``False``.
+        drop_last (bool, optional): drop a last, incomplete batch. Default: ``False``.
+        collate_fn (callable, optional): merges a list of samples into a batch. Default:
+            ``None`` (``default_collate``).
+        seed (int or np.random.Generator, optional): rnnfast extra: the source of the
+            shuffled order. Default: ``None``.
+        sampler (iterable of ints, optional, keyword-only): the order of the indices.
+        generator (int or np.random.Generator, optional, keyword-only): the same option as
+            ``seed`` (torch's name); give one of the two.
+        num_workers (int, optional, keyword-only): accepted (>= 0) and ignored. Default: 0.
+        pin_memory (bool, optional, keyword-only): accepted and ignored. Default: ``False``.
+        persistent_workers (bool, optional, keyword-only): accepted and ignored.
+        prefetch_factor (optional, keyword-only): accepted and ignored.
+        timeout (optional, keyword-only): accepted and ignored. Default: 0.
+
+    Raises:
+        TypeError / ValueError: a bad ``dataset``, ``batch_size``, ``collate_fn``,
+        ``sampler`` (with ``shuffle``), ``num_workers`` or both ``seed`` and ``generator``.
+
+    Example::
+
+        >>> ds = rnnfast.data.TensorDataset(np.zeros((10, 4), np.float32), np.arange(10))
+        >>> loader = rnnfast.data.DataLoader(ds, batch_size=4, shuffle=True, seed=0)
+        >>> [tuple(x.shape) for x, y in loader]
+        [(4, 4), (4, 4), (2, 4)]
+    """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
                  seed=None, *, sampler=None, generator=None, num_workers=0, pin_memory=False,
@@ -370,7 +505,27 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
     ``maxlen`` defaults to the longest sequence; longer sequences lose values at the start
     (``truncating='pre'``) or the end ('post'); shorter ones are filled with ``value`` before
     ('pre', the default) or after ('post'). Empty sequences become all ``value``. Sequences may
-    hold scalars or arrays (of one common shape, taken from the first non-empty sequence)."""
+    hold scalars or arrays (of one common shape, taken from the first non-empty sequence).
+
+    Args:
+        sequences (list of sequences): the sequences to pad.
+        maxlen (int, optional): the output length, >= 0. Default: ``None`` (the longest).
+        dtype (str or dtype, optional): the output dtype. Default: 'int32'.
+        padding (str, optional): 'pre' or 'post'. Default: 'pre'.
+        truncating (str, optional): 'pre' or 'post'. Default: 'pre'.
+        value (float, optional): the padding value. Default: 0.0.
+
+    Returns:
+        np.ndarray: (num_samples, maxlen, ...).
+
+    Raises:
+        ValueError: a bad ``sequences``, ``maxlen``, ``padding`` or ``truncating``.
+
+    Example::
+
+        >>> rnnfast.data.pad_sequences([[1, 2, 3], [4]], maxlen=2).tolist()
+        [[2, 3], [0, 4]]
+    """
     if not hasattr(sequences, "__len__"):
         raise ValueError("sequences: expected a list of iterables")
     num_samples = len(sequences)
@@ -420,14 +575,44 @@ _WORD = re.compile(r"\w+(?:'\w+)*")
 
 def tokenize_words(text):
     """Lower-cased words (runs of letters, digits and underscores, with inner apostrophes kept:
-    "Don't stop!" -> ["don't", "stop"]); punctuation and whitespace are dropped."""
+    "Don't stop!" -> ["don't", "stop"]); punctuation and whitespace are dropped.
+
+    Args:
+        text (str): the text to split.
+
+    Returns:
+        list of str: the words.
+
+    Raises:
+        TypeError: ``text`` is not a str.
+
+    Example::
+
+        >>> rnnfast.data.tokenize_words("Don't stop!")
+        ["don't", 'stop']
+    """
     if not isinstance(text, str):
         raise TypeError(f"text: expected a str, got {type(text).__name__}")
     return _WORD.findall(text.lower())
 
 
 def tokenize_chars(text):
-    """The characters of ``text`` as a list (a character-level tokenizer)."""
+    """The characters of ``text`` as a list (a character-level tokenizer).
+
+    Args:
+        text (str): the text to split.
+
+    Returns:
+        list of str: the characters.
+
+    Raises:
+        TypeError: ``text`` is not a str.
+
+    Example::
+
+        >>> rnnfast.data.tokenize_chars("hi!")
+        ['h', 'i', '!']
+    """
     if not isinstance(text, str):
         raise TypeError(f"text: expected a str, got {type(text).__name__}")
     return list(text)
@@ -439,6 +624,22 @@ class Vocab:
 
     Build one with ``Vocab.build(tokens)``: specials first (``<pad>`` = 0, ``<unk>`` = 1 by
     default), then the tokens by decreasing frequency (ties in order of first appearance).
+
+    Args:
+        itos (iterable of str): the tokens, index i -> token (each once).
+        unk_token (str, optional): the unknown token, if in ``itos``. Default: '<unk>'.
+        pad_token (str, optional): the padding token, if in ``itos``. Default: '<pad>'.
+
+    Raises:
+        TypeError: a token that is not a str. ValueError: a token given twice.
+
+    Example::
+
+        >>> vocab = rnnfast.data.Vocab.build([["the", "cat"], ["the", "dog"]])
+        >>> vocab.itos
+        ['<pad>', '<unk>', 'the', 'cat', 'dog']
+        >>> vocab.encode(["the", "bird"]).tolist()
+        [2, 1]
     """
 
     def __init__(self, itos, unk_token="<unk>", pad_token="<pad>"):
