@@ -70,7 +70,44 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     ``reserve`` is None unless ``training``. All float arrays are cast to ``w_ih``'s dtype.
     ``h_mask`` [B,H_out] is a recurrent (variational) dropout mask, already scaled: W_hh sees
     h_{t-1} * h_mask at every step. ``batch_first``: x is [B,T,I] and y [B,T,H_out] (the
-    kernels read and write that layout in place).
+    kernels read and write that layout in place). No autograd: ``rnnfast.nn`` builds on this.
+
+    Args:
+        mode (str): the cell, one of ``MODES``: 'rnn_tanh', 'rnn_relu', 'lstm' or 'gru'.
+        x (array): the input, [T,B,I] ([B,T,I] with ``batch_first``).
+        w_ih (array): [G*H,I], float32 or float64; its dtype is the computation's.
+        w_hh (array): [G*H,H_out].
+        b_ih (array, optional): [G*H]. Default: ``None`` (no bias).
+        b_hh (array, optional): [G*H]. Default: ``None``.
+        w_hr (array, optional, keyword-only): [H_out,H], the LSTM projection. Default: ``None``.
+        h0 (array, optional): the initial hidden state [B,H_out]. Default: zeros.
+        c0 (array, optional): the initial cell state [B,H] (LSTM). Default: zeros.
+        lengths (array of ints, optional): [B], each sequence's length in [1, T], with
+            packed-sequence semantics (y zero past a length, h_n at the last valid step, the
+            reverse direction starting there). Default: ``None`` (all T).
+        reverse (bool, optional): run from the last step to the first. Default: ``False``.
+        training (bool, optional): also return the ``reserve`` that ``backward`` needs.
+            Default: ``True``.
+        h_mask (array, optional): [B,H_out], the scaled recurrent dropout mask. Default:
+            ``None``.
+        batch_first (bool, optional): x and y are [B,T,..]. Default: ``False``.
+
+    Returns:
+        tuple: ``(y, h_n, c_n, reserve)`` as NumPy arrays (see above).
+
+    Raises:
+        ValueError / TypeError: an unknown ``mode``, a non-float ``w_ih``, or arrays whose
+        shapes or dtypes do not fit, naming the argument.
+
+    Example::
+
+        >>> T, B, I, H = 5, 2, 3, 4
+        >>> x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
+        >>> w_ih = np.full((4 * H, I), 0.1, np.float32)
+        >>> w_hh = np.full((4 * H, H), 0.1, np.float32)
+        >>> y, h_n, c_n, reserve = rnnfast.functional.forward("lstm", x, w_ih, w_hh)
+        >>> y.shape, h_n.shape, c_n.shape, bool((y[-1] == h_n).all())
+        ((5, 2, 4), (2, 4), (2, 4), True)
     """
     cell = _mode_id(mode)
     dt = _dtype_of(w_ih)
@@ -93,6 +130,32 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
     ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias) and ``w_hr`` (None unless
     projected).
+
+    Args:
+        mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
+        batch_first: as given to (and, for ``reserve``, returned by) ``forward``.
+        y (array, keyword-only): the ``y`` that ``forward`` returned, unchanged.
+        dy (array, optional): the gradient of y, y's shape. Default: ``None`` (zero).
+        dh_n (array, optional): the gradient of h_n [B,H_out]. Default: ``None`` (zero).
+        dc_n (array, optional): the gradient of c_n [B,H] (LSTM). Default: ``None`` (zero).
+
+    Returns:
+        dict: the gradients, NumPy arrays of the inputs' shapes (see above).
+
+    Raises:
+        ValueError: a missing ``reserve`` or ``y``, or one that is not that forward's.
+
+    Example::
+
+        >>> T, B, I, H = 5, 2, 3, 4
+        >>> x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
+        >>> w_ih = np.full((3 * H, I), 0.1, np.float32)
+        >>> w_hh = np.full((3 * H, H), 0.1, np.float32)
+        >>> y, h_n, _, reserve = rnnfast.functional.forward("gru", x, w_ih, w_hh)
+        >>> g = rnnfast.functional.backward("gru", reserve, x, w_ih, w_hh, y=y,
+        ...                                 dy=np.ones_like(y))
+        >>> g["dx"].shape, g["w_ih"].shape, g["b_ih"] is None
+        ((5, 2, 3), (12, 3), True)
     """
     cell = _mode_id(mode)
     dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
