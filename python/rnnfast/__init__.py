@@ -70,7 +70,22 @@ def set_num_threads(n):
     """Set the number of threads the kernels use (like torch.set_num_threads).
 
     Once called, rnnfast.torch's modules use this count too instead of following
-    torch.get_num_threads()."""
+    torch.get_num_threads().
+
+    Args:
+        n (int): the thread count, >= 1.
+
+    Raises:
+        TypeError: ``n`` not an int. ValueError: ``n`` < 1.
+
+    Example::
+
+        >>> old = rnnfast.get_num_threads()
+        >>> rnnfast.set_num_threads(1)
+        >>> rnnfast.get_num_threads()
+        1
+        >>> rnnfast.set_num_threads(old)
+    """
     global _threads_explicit
     if isinstance(n, _builtins.bool) or not isinstance(n, (_builtins.int,)) \
             and not hasattr(n, "__index__"):
@@ -115,7 +130,13 @@ def is_deterministic():
 
 
 def use_deterministic_algorithms(mode, *, warn_only=False):
-    """torch's name for ``use_deterministic`` (rnnfast's kernels are deterministic anyway)."""
+    """torch's name for ``use_deterministic`` (rnnfast's kernels are deterministic anyway).
+
+    Args:
+        mode (bool): whether to ask for deterministic results.
+        warn_only (bool, optional, keyword-only): accepted for torch's signature and ignored.
+            Default: ``False``.
+    """
     use_deterministic(mode)
 
 

@@ -192,7 +192,22 @@ def _generator(generator):
 
 
 def from_numpy(ndarray) -> Tensor:
-    """A tensor sharing ``ndarray``'s memory and dtype (writes show through both ways)."""
+    """A tensor sharing ``ndarray``'s memory and dtype (writes show through both ways).
+
+    Args:
+        ndarray (np.ndarray): an array of a supported dtype.
+
+    Raises:
+        TypeError: ``ndarray`` is not a NumPy array, or of an unsupported dtype.
+
+    Example::
+
+        >>> a = np.arange(3)
+        >>> t = rnnfast.from_numpy(a)
+        >>> t[0] = 7
+        >>> a.tolist()
+        [7, 1, 2]
+    """
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"from_numpy(): expected np.ndarray, got {type(ndarray).__name__}")
     _check_dtype(ndarray.dtype, "ndarray")
@@ -201,34 +216,109 @@ def from_numpy(ndarray) -> Tensor:
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """``data`` as a tensor without a copy where possible: a tensor or NumPy array of the
-    requested dtype is shared; other data is converted as ``rnnfast.tensor`` does."""
+    requested dtype is shared; other data is converted as ``rnnfast.tensor`` does.
+
+    Args:
+        data (Tensor, array, sequence or number): the values.
+        dtype (dtype, optional): cast to this dtype. Default: ``None`` (keep or infer).
+        device (optional): ``None`` or the CPU.
+
+    Example::
+
+        >>> a = np.zeros(3, np.float32)
+        >>> t = rnnfast.as_tensor(a)
+        >>> a[0] = 5
+        >>> t[0].item()
+        5.0
+    """
     _device.check_device(device)
     t = _as_tensor(data, name="data")
     return t if dtype is None else t.to(dtype)
 
 
 def is_tensor(obj) -> builtins.bool:
+    """Whether ``obj`` is an rnnfast Tensor.
+
+    Args:
+        obj: any object.
+
+    Example::
+
+        >>> rnnfast.is_tensor(rnnfast.zeros(1)), rnnfast.is_tensor([0.0])
+        (True, False)
+    """
     return isinstance(obj, Tensor)
 
 
 def is_floating_point(input) -> builtins.bool:
+    """Whether ``input``'s dtype is a floating-point one.
+
+    Args:
+        input (Tensor or array): the tensor.
+    """
     return _t(input).is_floating_point()
 
 
 def numel(input) -> builtins.int:
+    """The number of elements of ``input``.
+
+    Args:
+        input (Tensor or array): the tensor.
+
+    Example::
+
+        >>> rnnfast.numel(rnnfast.zeros(2, 3))
+        6
+    """
     return _t(input).numel()
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with 0 (as ``torch.zeros``).
+
+    Args:
+        *size (ints, or one tuple / list of ints): the shape, non-negative.
+        dtype (dtype, optional): the result's dtype. Default: float32.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> tuple(rnnfast.zeros(2, 3).shape)
+        (2, 3)
+    """
     return _leaf(np.zeros(_size(size, "zeros"), _dtype(dtype, float32)), requires_grad, device)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with 1 (as ``torch.ones``).
+
+    Args:
+        *size (ints, or one tuple / list of ints): the shape, non-negative.
+        dtype (dtype, optional): the result's dtype. Default: float32.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.ones(2, dtype=rnnfast.int64).tolist()
+        [1, 1]
+    """
     return _leaf(np.ones(_size(size, "ones"), _dtype(dtype, float32)), requires_grad, device)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """An uninitialised tensor (its values are whatever the memory held)."""
+    """An uninitialised tensor (its values are whatever the memory held).
+
+    Args:
+        *size (ints, or one tuple / list of ints): the shape, non-negative.
+        dtype (dtype, optional): the result's dtype. Default: float32.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+    """
     return _leaf(np.empty(_size(size, "empty"), _dtype(dtype, float32)), requires_grad, device)
 
 
@@ -245,7 +335,21 @@ def _scalar_dtype(value):
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; its dtype follows the value (bool,
-    int64 or float32) unless ``dtype`` is given."""
+    int64 or float32) unless ``dtype`` is given.
+
+    Args:
+        size (int or tuple of ints): the shape.
+        fill_value (number): the value.
+        dtype (dtype, optional): the result's dtype. Default: the value's.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.full((2,), 7).tolist(), rnnfast.full((2,), 7).dtype
+        ([7, 7], dtype('int64'))
+    """
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dt = _dtype(dtype, _scalar_dtype(fill_value))
@@ -263,7 +367,25 @@ def _number(v, name):
 
 def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Values from ``start`` (inclusive) to ``end`` (exclusive) by ``step``; ``arange(n)``
-    counts from 0. int64 when all three are ints, else float32 (torch's rule)."""
+    counts from 0. int64 when all three are ints, else float32 (torch's rule).
+
+    Args:
+        start (number, optional): the first value (the end when ``end`` is None). Default: 0.
+        end (number, optional): the bound, not included.
+        step (number, optional): the gap between values, non-zero. Default: 1.
+        dtype (dtype, optional): the result's dtype. Default: int64 or float32 as above.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Raises:
+        ValueError: ``step`` 0, or a bound that the step's sign cannot reach.
+
+    Example::
+
+        >>> rnnfast.arange(5).tolist(), rnnfast.arange(0, 1, 0.25).tolist()
+        ([0, 1, 2, 3, 4], [0.0, 0.25, 0.5, 0.75])
+    """
     if end is None:
         start, end = 0, start
     start, end, step = (_number(start, "start"), _number(end, "end"),
@@ -282,7 +404,22 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32)."""
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32).
+
+    Args:
+        start (number): the first value.
+        end (number): the last value.
+        steps (int): the number of values, >= 0.
+        dtype (dtype, optional): the result's dtype. Default: float32.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.linspace(0, 1, 3).tolist()
+        [0.0, 0.5, 1.0]
+    """
     if isinstance(steps, builtins.bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps: expected a non-negative int, got {steps!r}")
     arr = np.linspace(_number(start, "start"), _number(end, "end"), builtins.int(steps))
@@ -290,6 +427,21 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A 2-D tensor with ones on the diagonal and zeros elsewhere.
+
+    Args:
+        n (int): the number of rows.
+        m (int, optional): the number of columns. Default: ``n``.
+        dtype (dtype, optional): the result's dtype. Default: float32.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.eye(2).tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
     n, = _size((n,), "eye")
     m = n if m is None else _size((m,), "eye")[0]
     return _leaf(np.eye(n, m, dtype=_dtype(dtype, float32)), requires_grad, device)
@@ -303,14 +455,45 @@ def _float_dtype(dtype, fn):
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Uniform samples from [0, 1) (float32), from ``rnnfast.manual_seed``'s generator."""
+    """Uniform samples from [0, 1) (float32), from ``rnnfast.manual_seed``'s generator.
+
+    Args:
+        *size (ints, or one tuple / list of ints): the shape, non-negative.
+        generator (np.random.Generator, optional): draw from it instead of
+            ``rnnfast.manual_seed``'s generator (torch.Generator does not exist here).
+        dtype (dtype, optional): the result's dtype. Default: float32 (a float dtype).
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> x = rnnfast.rand(2, 3)
+        >>> tuple(x.shape), bool(((x >= 0) & (x < 1)).all())
+        ((2, 3), True)
+    """
     dt = _float_dtype(dtype, "rand")
     arr = _generator(generator).random(_size(size, "rand"), dtype=np.float64).astype(dt)
     return _leaf(arr, requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Standard normal samples (float32), from ``rnnfast.manual_seed``'s generator."""
+    """Standard normal samples (float32), from ``rnnfast.manual_seed``'s generator.
+
+    Args:
+        *size (ints, or one tuple / list of ints): the shape, non-negative.
+        generator (np.random.Generator, optional): draw from it instead of
+            ``rnnfast.manual_seed``'s generator (torch.Generator does not exist here).
+        dtype (dtype, optional): the result's dtype. Default: float32 (a float dtype).
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> tuple(rnnfast.randn(2, 3).shape)
+        (2, 3)
+    """
     dt = _float_dtype(dtype, "randn")
     arr = _generator(generator).standard_normal(_size(size, "randn")).astype(dt)
     return _leaf(arr, requires_grad, device)
@@ -319,7 +502,24 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
 def randint(*args, size=None, generator=None, dtype=None, device=None,
             requires_grad=False) -> Tensor:
     """Integers uniform in [low, high): ``randint(high, size)`` or ``randint(low, high,
-    size)``, size a tuple; int64 unless ``dtype``."""
+    size)``, size a tuple; int64 unless ``dtype``.
+
+    Args:
+        *args: ``(high, size)`` or ``(low, high, size)``; low defaults to 0, low < high.
+        size (tuple of ints, optional, keyword-only): the shape, instead of the last positional.
+        generator (np.random.Generator, optional): draw from it instead of
+            ``rnnfast.manual_seed``'s generator (torch.Generator does not exist here).
+        dtype (dtype, optional): the result's dtype. Default: int64.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> x = rnnfast.randint(3, 10, (4,))
+        >>> x.dtype, bool(((x >= 3) & (x < 10)).all())
+        (dtype('int64'), True)
+    """
     if size is not None:
         args = args + (size,)
     if len(args) == 2:
@@ -339,7 +539,22 @@ def randint(*args, size=None, generator=None, dtype=None, device=None,
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """A random permutation of 0 .. n-1 (int64)."""
+    """A random permutation of 0 .. n-1 (int64).
+
+    Args:
+        n (int): the number of values.
+        generator (np.random.Generator, optional): draw from it instead of
+            ``rnnfast.manual_seed``'s generator (torch.Generator does not exist here).
+        dtype (dtype, optional): the result's dtype. Default: int64.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> sorted(rnnfast.randperm(4).tolist())
+        [0, 1, 2, 3]
+    """
     n, = _size((n,), "randperm")
     arr = _generator(generator).permutation(n)
     return _leaf(arr.astype(_dtype(dtype, int64)), requires_grad, device)
@@ -354,34 +569,111 @@ def _like_dtype(input, dtype):
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``input``'s shape and dtype (unless ``dtype``) filled with 0.
+
+    Args:
+        input (Tensor or array): the tensor whose shape (and, by default, dtype) is taken.
+        dtype (dtype, optional): the result's dtype. Default: ``input``'s.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.zeros_like(rnnfast.ones(2, dtype=rnnfast.int64)).tolist()
+        [0, 0]
+    """
     return _leaf(np.zeros(_t(input).shape, _like_dtype(input, dtype)), requires_grad, device)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``input``'s shape and dtype (unless ``dtype``) filled with 1.
+
+    Args:
+        input (Tensor or array): the tensor whose shape (and, by default, dtype) is taken.
+        dtype (dtype, optional): the result's dtype. Default: ``input``'s.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+    """
     return _leaf(np.ones(_t(input).shape, _like_dtype(input, dtype)), requires_grad, device)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``input``'s shape and dtype (unless ``dtype``) uninitialised.
+
+    Args:
+        input (Tensor or array): the tensor whose shape (and, by default, dtype) is taken.
+        dtype (dtype, optional): the result's dtype. Default: ``input``'s.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+    """
     return _leaf(np.empty(_t(input).shape, _like_dtype(input, dtype)), requires_grad, device)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``input``'s shape and dtype (unless ``dtype``) filled with ``fill_value``.
+
+    Args:
+        input (Tensor or array): the tensor whose shape (and, by default, dtype) is taken.
+        fill_value (number): the value.
+        dtype (dtype, optional): the result's dtype. Default: ``input``'s.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.full_like(rnnfast.zeros(2), 0.5).tolist()
+        [0.5, 0.5]
+    """
     return _leaf(np.full(_t(input).shape, fill_value, _like_dtype(input, dtype)), requires_grad,
                  device)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``input``'s shape and dtype (unless ``dtype``) of uniform samples from [0, 1).
+
+    Args:
+        input (Tensor or array): the tensor whose shape (and, by default, dtype) is taken.
+        dtype (dtype, optional): the result's dtype. Default: ``input``'s.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+    """
     return rand(_t(input).shape, dtype=_like_dtype(input, dtype), device=device,
                 requires_grad=requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``input``'s shape and dtype (unless ``dtype``) of standard normal samples.
+
+    Args:
+        input (Tensor or array): the tensor whose shape (and, by default, dtype) is taken.
+        dtype (dtype, optional): the result's dtype. Default: ``input``'s.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+    """
     return randn(_t(input).shape, dtype=_like_dtype(input, dtype), device=device,
                  requires_grad=requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None,
                  requires_grad=False) -> Tensor:
+    """A tensor of ``input``'s shape of integers uniform in [low, high) (``randint_like(input,
+    high)`` counts from 0).
+
+    Args:
+        input (Tensor or array): the tensor whose shape (and, by default, dtype) is taken.
+        low (int, optional): the lowest value (the bound when ``high`` is None). Default: 0.
+        high (int, optional): the bound, not included.
+        dtype (dtype, optional): the result's dtype. Default: ``input``'s.
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the result (float dtypes only).
+            Default: ``False``.
+    """
     if high is None:
         low, high = 0, low
     return randint(low, high, _t(input).shape, dtype=_like_dtype(input, dtype), device=device,

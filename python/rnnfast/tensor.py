@@ -143,7 +143,27 @@ def default_generator() -> np.random.Generator:
 
 
 def manual_seed(seed) -> np.random.Generator:
-    """Seed the global generator (like ``torch.manual_seed``); returns it."""
+    """Seed the global generator (like ``torch.manual_seed``); returns it.
+
+    Every random draw in rnnfast (parameter initialization, dropout masks, ``rnnfast.rand``,
+    shuffling) comes from this generator, so a seed reproduces a run (not torch's numbers).
+
+    Args:
+        seed (int): the seed, >= 0.
+
+    Returns:
+        np.random.Generator: the global generator.
+
+    Raises:
+        TypeError: ``seed`` not an int. ValueError: a negative seed.
+
+    Example::
+
+        >>> _ = rnnfast.manual_seed(0); a = rnnfast.randn(3)
+        >>> _ = rnnfast.manual_seed(0); b = rnnfast.randn(3)
+        >>> bool((a == b).all())
+        True
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     seed = int(seed)
@@ -959,6 +979,18 @@ class Tensor:
     uninitialised float32 tensor of shape (2, 3) and ``Tensor()`` an empty one. ``dtype=``
     picks another dtype. ``rnnfast.tensor(data)`` infers the dtype instead (as
     ``torch.tensor``). Only float tensors can require grad.
+
+    Args:
+        *args: ``data`` (one array, sequence or tensor, copied) or the sizes of a new
+            uninitialised tensor; none for an empty one.
+        dtype (dtype, optional, keyword-only): the dtype. Default: float32.
+        requires_grad (bool, optional, keyword-only): record operations on the tensor.
+            Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.Tensor([1, 2]).tolist(), rnnfast.Tensor(2, 3).shape
+        ([1.0, 2.0], (2, 3))
     """
 
     __array_priority__ = 1000      # ndarray (op) Tensor defers to Tensor's reflected ops
@@ -2402,7 +2434,24 @@ class Tensor:
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new leaf tensor holding a copy of ``data``, its dtype inferred as ``torch.tensor``
     does: Python floats become float32, Python ints int64, bools bool; NumPy arrays and
-    tensors keep their dtype. ``dtype`` casts; ``device`` must be the CPU."""
+    tensors keep their dtype. ``dtype`` casts; ``device`` must be the CPU.
+
+    Args:
+        data (array, sequence, number or Tensor): the values (copied).
+        dtype (dtype, optional): the result's dtype. Default: ``None`` (inferred).
+        device (optional): ``None`` or the CPU (another device raises ValueError).
+        requires_grad (bool, optional): record operations on the tensor (float dtypes only).
+            Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.tensor([1, 2]).dtype, rnnfast.tensor([1.5]).dtype
+        (dtype('int64'), dtype('float32'))
+        >>> x = rnnfast.tensor([2.0, 3.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad.tolist()
+        [4.0, 6.0]
+    """
     _device.check_device(device)
     t = _wrap(_to_array(data, dtype, "data", copy=True))
     if _state.trace is not None and isinstance(data, Tensor):   # a copy of a traced value
@@ -2420,7 +2469,17 @@ def _as_tensor_list(tensors, fn):
 
 
 def cat(tensors, dim=0) -> Tensor:
-    """Concatenate along an existing ``dim``."""
+    """Concatenate along an existing ``dim`` (differentiable).
+
+    Args:
+        tensors (list or tuple of Tensors): the tensors, of equal shapes but along ``dim``.
+        dim (int, optional): the dim to concatenate along. Default: 0.
+
+    Example::
+
+        >>> rnnfast.cat([rnnfast.zeros(2, 3), rnnfast.ones(1, 3)]).shape
+        (3, 3)
+    """
     ts = _as_tensor_list(tensors, "cat")
     d = _norm_dim(dim, ts[0].ndim)
     out = np.concatenate([t.data for t in ts], axis=d)
@@ -2436,7 +2495,17 @@ def cat(tensors, dim=0) -> Tensor:
 
 
 def stack(tensors, dim=0) -> Tensor:
-    """Stack along a new ``dim``."""
+    """Stack along a new ``dim`` (differentiable).
+
+    Args:
+        tensors (list or tuple of Tensors): the tensors, of one shape.
+        dim (int, optional): the position of the new dim. Default: 0.
+
+    Example::
+
+        >>> rnnfast.stack([rnnfast.zeros(2, 3), rnnfast.ones(2, 3)], dim=1).shape
+        (2, 2, 3)
+    """
     ts = _as_tensor_list(tensors, "stack")
     d = _norm_dim(dim, ts[0].ndim + 1)
     out = np.stack([t.data for t in ts], axis=d)
@@ -2447,7 +2516,23 @@ def stack(tensors, dim=0) -> Tensor:
 
 
 def where(condition, input, other) -> Tensor:
-    """``input`` where ``condition`` else ``other`` (all broadcast together)."""
+    """``input`` where ``condition`` else ``other`` (all broadcast together; differentiable in
+    ``input`` and ``other``).
+
+    Args:
+        condition (bool Tensor or array): where to take ``input``.
+        input (Tensor, array or number): the values where ``condition`` holds.
+        other (Tensor, array or number): the values elsewhere.
+
+    Raises:
+        TypeError: a ``condition`` that is not boolean.
+
+    Example::
+
+        >>> x = rnnfast.tensor([-1.0, 2.0])
+        >>> rnnfast.where(x > 0, x, 0.0).tolist()
+        [0.0, 2.0]
+    """
     c = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if c.dtype != np.bool_:
         raise TypeError(f"condition: expected a bool array, got dtype {c.dtype}")
