@@ -17,7 +17,18 @@ _TYPES = ("cpu", "cuda", "mps", "xpu", "xla", "meta", "hip", "ipu", "mtia", "hpu
 
 class device:
     """A device: ``device("cpu")``, ``device("cuda:0")``, ``device("cuda", 0)``. Only
-    ``type == "cpu"`` can hold rnnfast tensors and modules."""
+    ``type == "cpu"`` can hold rnnfast tensors and modules.
+
+    Args:
+        type (str or device): the device type with an optional ``":index"``, or a device.
+        index (int, optional): the device index. Default: ``None``.
+
+    Example::
+
+        >>> d = rnnfast.device("cuda", 0)
+        >>> d.type, d.index, rnnfast.device("cpu").type
+        ('cuda', 0, 'cpu')
+    """
 
     __slots__ = ("_type", "_index")
 

@@ -684,7 +684,20 @@ def multinomial(input, num_samples, replacement=False, *, generator=None) -> Ten
     """Indices drawn from the categorical distributions whose (unnormalised, non-negative)
     weights are the rows of ``input`` (1-D or 2-D, float): ``num_samples`` per row, without
     replacement unless ``replacement``. int64, of shape (num_samples,) or (rows,
-    num_samples)."""
+    num_samples).
+
+    Args:
+        input (Tensor): the weights, (categories,) or (rows, categories), float.
+        num_samples (int): the number of draws per row.
+        replacement (bool, optional): draw with replacement. Default: ``False``.
+        generator (np.random.Generator, optional, keyword-only): draw from it instead of
+            ``rnnfast.manual_seed``'s generator.
+
+    Example::
+
+        >>> rnnfast.multinomial(rnnfast.tensor([0.0, 1.0, 0.0]), 2, replacement=True).tolist()
+        [1, 1]
+    """
     w = _t(input).data
     if w.dtype.kind != "f":
         raise TypeError(f"input: multinomial needs floating point weights, got dtype {w.dtype}")
@@ -722,101 +735,287 @@ def multinomial(input, num_samples, replacement=False, *, generator=None) -> Ten
 
 
 def argmax(input, dim=None, keepdim=False) -> Tensor:
+    """The index of the largest value of ``input`` (flattened when ``dim`` is None), as
+    torch.argmax; int64.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int, optional): the dim to reduce; ``None`` reduces all dims. Default: ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.argmax(rnnfast.tensor([[1, 5], [7, 2]]), dim=1).tolist()
+        [1, 0]
+    """
     return _t(input).argmax(dim, keepdim)
 
 
 def argmin(input, dim=None, keepdim=False) -> Tensor:
+    """The index of the smallest value of ``input`` (flattened when ``dim`` is None), as
+    torch.argmin; int64.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int, optional): the dim to reduce; ``None`` reduces all dims. Default: ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+    """
     return _t(input).argmin(dim, keepdim)
 
 
 def max(input, dim=None, keepdim=False):
     """``max(x)`` (0-d), ``max(x, dim, keepdim=False)`` -> ``(values, indices)``, or
-    ``max(x, other)`` (elementwise), as torch.max."""
+    ``max(x, other)`` (elementwise), as torch.max.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or Tensor, optional): the dim to reduce (values and indices), or a tensor
+            ``other`` for the elementwise maximum. Default: ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+    Example::
+
+        >>> values, indices = rnnfast.max(rnnfast.tensor([[1, 5], [7, 2]]), dim=1)
+        >>> values.tolist(), indices.tolist()
+        ([5, 7], [1, 0])
+    """
     return _t(input).max(dim, keepdim)
 
 
 def min(input, dim=None, keepdim=False):
-    """As ``max``, for the minimum."""
+    """As ``max``, for the minimum.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or Tensor, optional): the dim to reduce, or ``other`` (elementwise). Default:
+            ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+    """
     return _t(input).min(dim, keepdim)
 
 
 def amax(input, dim=None, keepdim=False) -> Tensor:
+    """The largest values over ``dim`` (without indices), as torch.amax.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or tuple of ints, optional): the dims to reduce; ``None`` for all.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+    """
     return _t(input).amax(dim, keepdim)
 
 
 def amin(input, dim=None, keepdim=False) -> Tensor:
+    """The smallest values over ``dim`` (without indices), as torch.amin.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or tuple of ints, optional): the dims to reduce; ``None`` for all.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+    """
     return _t(input).amin(dim, keepdim)
 
 
 def maximum(input, other) -> Tensor:
+    """The elementwise maximum of ``input`` and ``other`` (broadcast).
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+    """
     return _t(input).maximum(other)
 
 
 def minimum(input, other) -> Tensor:
+    """The elementwise minimum of ``input`` and ``other`` (broadcast).
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+    """
     return _t(input).minimum(other)
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:
+    """The sum over ``dim`` (all elements when None), as torch.sum.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+        dtype (dtype, optional, keyword-only): cast ``input`` to it first. Default: ``None``.
+
+    Example::
+
+        >>> rnnfast.sum(rnnfast.tensor([[1, 2], [3, 4]]), dim=0).tolist()
+        [4, 6]
+    """
     x = _t(input)
     return (x if dtype is None else x.to(dtype)).sum(dim, keepdim)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:
+    """The mean over ``dim`` (all elements when None), as torch.mean.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+        dtype (dtype, optional, keyword-only): cast ``input`` to it first. Default: ``None``.
+    """
     x = _t(input)
     return (x if dtype is None else x.to(dtype)).mean(dim, keepdim)
 
 
 def softmax(input, dim, dtype=None) -> Tensor:
+    """Softmax along ``dim`` (differentiable), as torch.softmax.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int): the dim along which the results sum to 1.
+        dtype (dtype, optional): cast ``input`` to it first. Default: ``None``.
+    """
     x = _t(input)
     return (x if dtype is None else x.to(dtype)).softmax(dim)
 
 
 def log_softmax(input, dim, dtype=None) -> Tensor:
+    """log(softmax) along ``dim``, computed stably, as torch.log_softmax.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int): the dim of the softmax.
+        dtype (dtype, optional): cast ``input`` to it first. Default: ``None``.
+    """
     x = _t(input)
     return (x if dtype is None else x.to(dtype)).log_softmax(dim)
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (``largest=False``: smallest) entries along ``dim`` as a named
+    tuple ``(values, indices)``, as torch.topk.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        k (int): how many, in [0, size of ``dim``].
+        dim (int, optional): the dim. Default: -1.
+        largest (bool, optional): the largest (else the smallest). Default: ``True``.
+        sorted (bool, optional): in order. Default: ``True``.
+
+    Example::
+
+        >>> rnnfast.topk(rnnfast.tensor([3, 1, 4, 1, 5]), 2).indices.tolist()
+        [4, 2]
+    """
     return _t(input).topk(k, dim, largest, sorted)
 
 
 def sort(input, dim=-1, descending=False, stable=False):
+    """Sorted values and the indices they came from, ``(values, indices)``, as torch.sort
+    (stable order).
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int, optional): the dim to sort. Default: -1.
+        descending (bool, optional): largest first. Default: ``False``.
+        stable (bool, optional): accepted; the sort is always stable. Default: ``False``.
+    """
     return _t(input).sort(dim, descending, stable)
 
 
 def argsort(input, dim=-1, descending=False, stable=False) -> Tensor:
+    """The indices that sort ``input`` along ``dim``, as torch.argsort (stable).
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int, optional): the dim to sort. Default: -1.
+        descending (bool, optional): largest first. Default: ``False``.
+        stable (bool, optional): accepted; the sort is always stable. Default: ``False``.
+    """
     return _t(input).argsort(dim, descending, stable)
 
 
 def exp(input) -> Tensor:
+    """Elementwise e^x, as torch.exp.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+
+    Example::
+
+        >>> rnnfast.exp(rnnfast.tensor([0.0])).tolist()
+        [1.0]
+    """
     return _t(input).exp()
 
 
 def log(input) -> Tensor:
+    """Elementwise the natural logarithm, as torch.log.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).log()
 
 
 def sqrt(input) -> Tensor:
+    """Elementwise the square root, as torch.sqrt.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).sqrt()
 
 
 def abs(input) -> Tensor:
+    """Elementwise the absolute value, as torch.abs.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).abs()
 
 
 def tanh(input) -> Tensor:
+    """Elementwise the hyperbolic tangent, as torch.tanh.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).tanh()
 
 
 def sigmoid(input) -> Tensor:
+    """Elementwise the logistic sigmoid 1 / (1 + e^-x), as torch.sigmoid.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).sigmoid()
 
 
 def relu(input) -> Tensor:
+    """Elementwise max(0, x), as torch.relu.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).relu()
 
 
 def clamp(input, min=None, max=None) -> Tensor:
+    """Each element clamped to [min, max] (``clip`` is an alias), as torch.clamp.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        min (number or Tensor, optional): the lower bound. Default: ``None``.
+        max (number or Tensor, optional): the upper bound. Default: ``None``.
+
+    Example::
+
+        >>> rnnfast.clamp(rnnfast.tensor([-2.0, 0.5, 3.0]), -1, 1).tolist()
+        [-1.0, 0.5, 1.0]
+    """
     return _t(input).clamp(min, max)
 
 
@@ -824,145 +1023,390 @@ clip = clamp
 
 
 def pow(input, exponent) -> Tensor:
+    """``input ** exponent`` elementwise (broadcast), as torch.pow.
+
+    Args:
+        input (Tensor or number): the base.
+        exponent (Tensor or number): the exponent.
+    """
     if isinstance(input, Tensor):
         return input ** exponent
     return _t(exponent, "exponent").__rpow__(input)
 
 
 def square(input) -> Tensor:
+    """Elementwise x * x, as torch.square.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).square()
 
 
 def round(input) -> Tensor:
+    """Elementwise rounding half to even, as torch.round.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).round()
 
 
 def floor(input) -> Tensor:
+    """Elementwise the largest integer <= x, as torch.floor.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).floor()
 
 
 def ceil(input) -> Tensor:
+    """Elementwise the smallest integer >= x, as torch.ceil.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).ceil()
 
 
 def sign(input) -> Tensor:
+    """Elementwise -1, 0 or 1, as torch.sign.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).sign()
 
 
 def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
+    """The variance over ``dim`` (all dims when None) with Bessel's correction by default,
+    as torch.var; float inputs only.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``.
+        unbiased (bool, optional): divide by N - 1 (else N). Default: ``True``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+        correction (int, optional, keyword-only): divide by N - correction; overrides
+            ``unbiased`` when given. Default: ``None``.
+    """
     return _t(input).var(dim, unbiased, keepdim, correction=correction)
 
 
 def std(input, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
+    """The standard deviation, the square root of ``var`` with the same arguments.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``.
+        unbiased (bool, optional): divide by N - 1 (else N). Default: ``True``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+        correction (int, optional, keyword-only): divide by N - correction; overrides
+            ``unbiased`` when given. Default: ``None``.
+    """
     return _t(input).std(dim, unbiased, keepdim, correction=correction)
 
 
 def norm(input, p="fro", dim=None, keepdim=False) -> Tensor:
+    """The ``p``-norm over ``dim`` (all entries when None), as torch.norm.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        p (number >= 1 or 'fro', optional): the order; 'fro' is 2. Default: 'fro'.
+        dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+    Example::
+
+        >>> rnnfast.norm(rnnfast.tensor([3.0, 4.0])).item()
+        5.0
+    """
     return _t(input).norm(p, dim, keepdim)
 
 
 def flatten(input, start_dim=0, end_dim=-1) -> Tensor:
+    """Dims ``start_dim`` .. ``end_dim`` flattened into one, as torch.flatten.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        start_dim (int, optional): the first dim to flatten. Default: 0.
+        end_dim (int, optional): the last dim to flatten. Default: -1.
+    """
     return _t(input).flatten(start_dim, end_dim)
 
 
 def transpose(input, dim0, dim1) -> Tensor:
+    """``input`` with dims ``dim0`` and ``dim1`` swapped (a view), as torch.transpose.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim0 (int): the first dim.
+        dim1 (int): the second dim.
+    """
     return _t(input).transpose(dim0, dim1)
 
 
 def reshape(input, shape) -> Tensor:
+    """``input`` with a new ``shape`` of as many elements, as torch.reshape.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        shape (tuple of ints): the new shape; one entry may be -1 (inferred).
+    """
     return _t(input).reshape(shape)
 
 
 def squeeze(input, dim=None) -> Tensor:
+    """``input`` without its dims of size 1 (only ``dim``'s if given), as torch.squeeze.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int or tuple of ints, optional): the dims to remove if of size 1. Default:
+            ``None`` (all).
+    """
     return _t(input).squeeze(dim)
 
 
 def unsqueeze(input, dim) -> Tensor:
+    """``input`` with a new dim of size 1 at ``dim``, as torch.unsqueeze.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int): the position of the new dim.
+    """
     return _t(input).unsqueeze(dim)
 
 
 def permute(input, dims) -> Tensor:
+    """``input`` with its dims reordered to ``dims``, as torch.permute.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dims (tuple of ints): a permutation of the dims.
+    """
     return _t(input).permute(dims)
 
 
 def t(input) -> Tensor:
+    """The transpose of a matrix (0-D and 1-D inputs unchanged), as torch.t.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+    """
     return _t(input).t()
 
 
 def matmul(input, other) -> Tensor:
+    """The matrix product ``input @ other`` with NumPy's / torch's broadcasting rules.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+
+    Example::
+
+        >>> rnnfast.matmul(rnnfast.ones(2, 3), rnnfast.ones(3, 4)).shape
+        (2, 4)
+    """
     return _t(input) @ other
 
 
 def mm(input, mat2) -> Tensor:
+    """The product of two matrices, (n, m) @ (m, p), as torch.mm.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        mat2 (Tensor): the second matrix.
+    """
     return _t(input).mm(mat2)
 
 
 def bmm(input, mat2) -> Tensor:
+    """Batched matrix products, (b, n, m) @ (b, m, p), as torch.bmm.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        mat2 (Tensor): the second batch of matrices.
+    """
     return _t(input).bmm(mat2)
 
 
 def cumsum(input, dim) -> Tensor:
+    """The cumulative sum along ``dim``, as torch.cumsum.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int): the dim to sum along.
+    """
     return _t(input).cumsum(dim)
 
 
 def index_select(input, dim, index) -> Tensor:
+    """The entries of ``input`` at ``index`` along ``dim``, as torch.index_select.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int): the dim to index.
+        index (1-D integer Tensor or array): the indices.
+    """
     return _t(input).index_select(dim, index)
 
 
 def gather(input, dim, index) -> Tensor:
+    """Values of ``input`` along ``dim`` at ``index`` (out[i][j] = input[index[i][j]][j] for
+    dim 0), as torch.gather.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int): the dim to index.
+        index (integer Tensor or array): the indices, with ``input``'s number of dims.
+    """
     return _t(input).gather(dim, index)
 
 
 def masked_fill(input, mask, value) -> Tensor:
+    """``input`` with ``value`` where ``mask`` is True (broadcast), as torch.masked_fill.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        mask (bool Tensor or array): where to fill.
+        value (number): the fill value.
+    """
     return _t(input).masked_fill(mask, value)
 
 
 def chunk(input, chunks, dim=0):
+    """``input`` split into ``chunks`` pieces along ``dim`` (the last may be smaller), as
+    torch.chunk.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        chunks (int): the number of pieces, >= 1.
+        dim (int, optional): the dim to split. Default: 0.
+    """
     return _t(input).chunk(chunks, dim)
 
 
 def split(tensor, split_size_or_sections, dim=0):
+    """``tensor`` split into pieces of ``split_size_or_sections`` along ``dim`` (the last may be
+    smaller), or of the given sizes for a list, as torch.split.
+
+    Args:
+        tensor (Tensor or array): the input.
+        split_size_or_sections (int or list of ints): the piece size, or the sizes (adding up
+            to the size of ``dim``).
+        dim (int, optional): the dim to split. Default: 0.
+
+    Example::
+
+        >>> [p.tolist() for p in rnnfast.split(rnnfast.arange(5), 2)]
+        [[0, 1], [2, 3], [4]]
+    """
     return _t(tensor, "tensor").split(split_size_or_sections, dim)
 
 
 def narrow(input, dim, start, length) -> Tensor:
+    """``length`` entries of ``input`` from ``start`` along ``dim`` (a view), as torch.narrow.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int): the dim.
+        start (int): the first index.
+        length (int): how many.
+    """
     return _t(input).narrow(dim, start, length)
 
 
 def eq(input, other) -> Tensor:
+    """``input == other`` elementwise (broadcast), a bool tensor, as torch.eq.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+    """
     return _t(input) == other
 
 
 def ne(input, other) -> Tensor:
+    """``input != other`` elementwise (broadcast), a bool tensor, as torch.ne.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+    """
     return _t(input) != other
 
 
 def lt(input, other) -> Tensor:
+    """``input < other`` elementwise (broadcast), a bool tensor, as torch.lt.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+    """
     return _t(input) < other
 
 
 def le(input, other) -> Tensor:
+    """``input <= other`` elementwise (broadcast), a bool tensor, as torch.le.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+    """
     return _t(input) <= other
 
 
 def gt(input, other) -> Tensor:
+    """``input > other`` elementwise (broadcast), a bool tensor, as torch.gt.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+    """
     return _t(input) > other
 
 
 def ge(input, other) -> Tensor:
+    """``input >= other`` elementwise (broadcast), a bool tensor, as torch.ge.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        other (Tensor, array or number): the second operand, broadcast with ``input``.
+    """
     return _t(input) >= other
 
 
 def all(input, dim=None, keepdim=False) -> Tensor:
+    """Whether all elements are true (over ``dim`` if given), as torch.all.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int, optional): the dim to reduce; ``None`` reduces all dims. Default: ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+    """
     return _t(input).all(dim, keepdim)
 
 
 def any(input, dim=None, keepdim=False) -> Tensor:
+    """Whether any element is true (over ``dim`` if given), as torch.any.
+
+    Args:
+        input (Tensor, array or number): the input (converted as ``rnnfast.as_tensor``).
+        dim (int, optional): the dim to reduce; ``None`` reduces all dims. Default: ``None``.
+        keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+    """
     return _t(input).any(dim, keepdim)
 
 
 def concat(tensors, dim=0) -> Tensor:
-    """Alias of ``rnnfast.cat``."""
+    """Alias of ``rnnfast.cat`` (also ``concatenate``).
+
+    Args:
+        tensors (list or tuple of Tensors): the tensors.
+        dim (int, optional): the dim to concatenate along. Default: 0.
+    """
     return _cat(tensors, dim)
 
 
