@@ -220,6 +220,6 @@ void serial_fn(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64
 
 template <int MR, typename KF, typename KD>
 constexpr Kernels kernel_table(const char* name) {
-  return {name, KF::NR, KD::NR, MR, serial_fn<float, MR, KF>, serial_fn<double, MR, KD>,
-          direct_product<float>, direct_product<double>};
+  return {name, MR, {KF::NR, 1, serial_fn<float, MR, KF>, direct_product<float>},
+          {KD::NR, 1, serial_fn<double, MR, KD>, direct_product<double>}};
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -18,23 +19,6 @@
 namespace rnnfast {
 namespace gemm {
 namespace {
-
-template <typename T>
-SerialFn<T> serial_of(const Kernels& k);
-template <>
-SerialFn<float> serial_of<float>(const Kernels& k) { return k.f32; }
-template <>
-SerialFn<double> serial_of<double>(const Kernels& k) { return k.f64; }
-
-template <typename T>
-int nr_of(const Kernels& k) { return sizeof(T) == 4 ? k.nr_f32 : k.nr_f64; }
-
-template <typename T>
-DirectFn<T> direct_of(const Kernels& k);
-template <>
-DirectFn<float> direct_of<float>(const Kernels& k) { return k.direct_f32; }
-template <>
-DirectFn<double> direct_of<double>(const Kernels& k) { return k.direct_f64; }
 
 // The calling thread's scratch for packed blocks of a transposed A (kernels.h, SerialFn):
 // kMC rows in tiles of mr, the last tile padded to mr rows (pack_a_transposed in driver.h
@@ -51,7 +35,12 @@ T* apack_buffer(const Kernels& k, bool transA) {
 template <typename T>
 void PackedB<T>::reset(int64_t K, int64_t N) {
   kernels_ = &active_kernels();
-  nr_ = nr_of<T>(*kernels_);
+  const TypedKernels<T>& tk = typed<T>(*kernels_);
+  if (tk.kgroup != 1)  // pack_panel writes [K x nr] panels only (kernels.h, TypedKernels)
+    throw std::logic_error(std::string("PackedB: the ") + kernels_->name +
+                           " kernels' panel layout (kgroup " + std::to_string(tk.kgroup) +
+                           ") has no packing");
+  nr_ = tk.nr;
   K_ = K;
   N_ = N;
   panels_ = (N + nr_ - 1) / nr_;
@@ -203,8 +192,9 @@ void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
                  T* C, int64_t ldc, const Walk& walk, const T* bias) {
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
-  serial_of<T>(Bp.kernels())(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta,
-                             bias, C, ldc, apack_buffer<T>(Bp.kernels(), transA), nullptr, walk);
+  typed<T>(Bp.kernels()).serial(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(),
+                                beta, bias, C, ldc, apack_buffer<T>(Bp.kernels(), transA),
+                                nullptr, walk);
 }
 
 template <typename T>
@@ -214,7 +204,7 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   if (asum && !transA) throw std::invalid_argument("gemm_packed: asum needs a transposed A");
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
   const int64_t P = Bp.panels();
-  const SerialFn<T> serial = serial_of<T>(Bp.kernels());
+  const SerialFn<T> serial = typed<T>(Bp.kernels()).serial;
   const int nt = detail::threads_for(2.0 * M * Bp.N() * Bp.K());
   if (nt <= 1) {
     serial(0, M, 0, P, A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc,
@@ -256,7 +246,7 @@ template <typename T>
 void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
                  int64_t ldb, bool transB, T beta, T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  direct_of<T>(active_kernels())(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
+  typed<T>(active_kernels()).direct(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
 }
 
 template <typename T>

@@ -54,15 +54,35 @@ template <typename T>
 using DirectFn = void (*)(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
                           int64_t ldb, bool transB, T beta, T* C, int64_t ldc);
 
-struct Kernels {
-  const char* name;    // "portable", "avx2", "avx512"
-  int nr_f32, nr_f64;  // panel widths
-  int mr;              // rows per micro-kernel call (informational)
-  SerialFn<float> f32;
-  SerialFn<double> f64;
-  DirectFn<float> direct_f32;
-  DirectFn<double> direct_f64;
+// One element type's kernels of an instruction set, with the layout of packed B that its
+// micro-kernel reads: panels of nr columns, each [K x nr] row-major when kgroup == 1. The
+// layout belongs to the micro-kernel, not to the element's size: a kernel whose instructions
+// take pairs or tiles of k (AVX-512 BF16, AMX) declares kgroup > 1, and packing must then
+// interleave that many consecutive values of k per column (not implemented yet: PackedB
+// refuses such a table).
+template <typename T>
+struct TypedKernels {
+  int nr;      // panel width
+  int kgroup;  // consecutive values of k stored together per column
+  SerialFn<T> serial;
+  DirectFn<T> direct;
 };
+
+struct Kernels {
+  const char* name;  // "portable", "avx2", "avx512"
+  int mr;            // rows per micro-kernel call (informational)
+  TypedKernels<float> f32;
+  TypedKernels<double> f64;
+};
+
+// The kernels of element type T: defined for the types an instruction set has kernels for
+// (float, double); any other type is a compile error, never another type's layout.
+template <typename T>
+const TypedKernels<T>& typed(const Kernels& k);
+template <>
+inline const TypedKernels<float>& typed<float>(const Kernels& k) { return k.f32; }
+template <>
+inline const TypedKernels<double>& typed<double>(const Kernels& k) { return k.f64; }
 
 const Kernels& portable_kernels();
 const Kernels* avx2_kernels();    // nullptr when not compiled in (non-x86 builds)
