@@ -207,7 +207,25 @@ def save(obj, path):
     tensors, numbers, str and None, e.g. ``{"model": model.state_dict(), "optim":
     optimizer.state_dict(), "epoch": 3}``), to ``path`` (a str / PathLike, written exactly
     there and atomically, or a binary file object) as a pickle-free .npz; ``rnnfast.load``
-    reads it back. Anything else raises TypeError naming where it is in ``obj``."""
+    reads it back. Anything else raises TypeError naming where it is in ``obj``.
+
+    Args:
+        obj: a Module (its state_dict is saved) or a checkpoint, as above.
+        path (str, PathLike or binary file object): where to write.
+
+    Raises:
+        TypeError: something in ``obj`` that cannot be saved, named by its place.
+
+    Example::
+
+        >>> model = rnnfast.nn.GRU(3, 4)
+        >>> rnnfast.save({"model": model.state_dict(), "epoch": 3}, "checkpoint.npz")
+        >>> ckpt = rnnfast.load("checkpoint.npz")
+        >>> model.load_state_dict(ckpt["model"])
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        >>> ckpt["epoch"]
+        3
+    """
     meta, items = _plan(obj)
     meta_arr = np.frombuffer(json.dumps(meta, allow_nan=False).encode("utf-8"), dtype=np.uint8)
 
@@ -321,7 +339,20 @@ def load(path, *, map_location=None, weights_only=True):
     raises FileNotFoundError; a truncated, corrupted, non-npz, object-dtype or non-rnnfast
     file raises ValueError naming ``path``. ``map_location`` (None or the CPU) and
     ``weights_only`` are accepted for torch.load's signature: arrays load on the CPU, and a
-    file holds no code."""
+    file holds no code.
+
+    Args:
+        path (str, PathLike or binary file object): the file to read.
+        map_location (keyword-only): ``None`` or the CPU. Default: ``None``.
+        weights_only (bool, keyword-only): accepted and ignored (nothing is unpickled).
+            Default: ``True``.
+
+    Returns:
+        What was saved (see above); see ``rnnfast.save`` for an example.
+
+    Raises:
+        FileNotFoundError: a missing file. ValueError: a file that is not an rnnfast one.
+    """
     _device.check_device(map_location, "map_location")
     where = _describe(path)
     if isinstance(path, (str, bytes, os.PathLike)) and not os.path.exists(path):
