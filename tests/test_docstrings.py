@@ -15,7 +15,7 @@ import rnnfast.nn.utils.rnn
 from rnnfast.tensor import default_generator
 
 # The packages whose __all__ is the public API in scope (rnnfast's own first, with torch's
-# top-level names), and the public methods of Module.
+# top-level names), and the public methods of the classes below.
 _PACKAGES = [rnnfast.nn, rnnfast.nn.utils, rnnfast.nn.utils.rnn, rnnfast.optim,
              rnnfast.optim.lr_scheduler, rnnfast.data, rnnfast.functional]
 
@@ -34,9 +34,19 @@ def _public():
             if isinstance(obj, types.ModuleType) or not callable(obj):
                 continue
             add(f"{pkg.__name__}.{name}", obj)
-    for name, fn in vars(rnnfast.nn.Module).items():
-        if not name.startswith("_") and callable(fn):
-            add(f"rnnfast.nn.Module.{name}", fn)
+    # the public methods a user calls on modules, optimizers, schedulers and vocabularies
+    owners = [rnnfast.nn.Module, rnnfast.nn.Embedding, rnnfast.nn.EmbeddingBag,
+              rnnfast.data.Vocab] + [
+        getattr(rnnfast.optim, n) for n in rnnfast.optim.__all__
+        if isinstance(getattr(rnnfast.optim, n), type)]
+    for cls in owners:
+        for name, fn in vars(cls).items():
+            if isinstance(fn, (classmethod, staticmethod)):
+                fn = getattr(cls, name)
+            if cls is not rnnfast.nn.Module and name in ("forward", "extra_repr"):
+                continue            # a module's forward is its class docstring's Inputs:
+            if not name.startswith("_") and callable(fn):
+                add(f"{cls.__module__}.{cls.__qualname__}.{name}", fn)
     return out
 
 

@@ -722,7 +722,8 @@ class Vocab:
         return None if self.pad_token is None else self.stoi[self.pad_token]
 
     def encode(self, tokens):
-        """Token indices as an int64 array (a str is encoded character by character)."""
+        """The indices of ``tokens`` as an int64 array (a str is encoded character by
+        character; unknown tokens get the unknown index, KeyError without one)."""
         return np.array([self[t] for t in tokens], dtype=np.int64)
 
     def decode(self, ids, skip_specials=False):

@@ -207,7 +207,9 @@ class Embedding(Module):
                         norm_type=2.0, scale_grad_by_freq=False, sparse=False):
         """An Embedding whose weight is ``embeddings`` (2-D, float32 or float64, kept as it is:
         no copy, its dtype, its padding row untouched), trainable unless ``freeze``; as
-        torch.nn.Embedding.from_pretrained. The ``padding_idx`` row gets no gradient."""
+        torch.nn.Embedding.from_pretrained. The ``padding_idx`` row gets no gradient;
+        ``max_norm``, ``norm_type``, ``scale_grad_by_freq`` and ``sparse`` are the
+        constructor's arguments (the same ones are unsupported)."""
         w = _given_weight(embeddings, "embeddings")
         return cls(w.shape[0], w.shape[1], _weight=w, _freeze=freeze, padding_idx=padding_idx,
                    max_norm=max_norm, norm_type=norm_type,

@@ -94,7 +94,9 @@ class EmbeddingBag(Module):
                         include_last_offset=False, padding_idx=None):
         """An EmbeddingBag whose weight is ``embeddings`` (2-D, float32 or float64, kept as it
         is: no copy, its dtype, its padding row untouched), trainable unless ``freeze``; as
-        torch.nn.EmbeddingBag.from_pretrained."""
+        torch.nn.EmbeddingBag.from_pretrained. ``max_norm``, ``norm_type``,
+        ``scale_grad_by_freq``, ``mode``, ``sparse``, ``include_last_offset`` and ``padding_idx``
+        are the constructor's arguments."""
         w = _given_weight(embeddings, "embeddings")
         bag = cls(w.shape[0], w.shape[1], max_norm=max_norm, norm_type=norm_type,
                   scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse, _weight=w,

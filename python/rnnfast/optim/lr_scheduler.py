@@ -89,6 +89,7 @@ class LRScheduler:
                 for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
+        """Restore the scheduler from ``state_dict`` (a ``state_dict()`` result)."""
         self.__dict__.update(state_dict)
 
 
@@ -289,6 +290,7 @@ class ReduceLROnPlateau(LRScheduler):
         return self.cooldown_counter > 0
 
     def is_better(self, a, best):
+        """Whether the metric ``a`` improves on ``best`` by more than the threshold."""
         if self.mode == "min":
             return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel"
                         else best - self.threshold)
@@ -296,7 +298,8 @@ class ReduceLROnPlateau(LRScheduler):
                     else best + self.threshold)
 
     def step(self, metrics):
-        """Record this epoch's metric (a number, 0-d array or one-element Tensor)."""
+        """Record this epoch's ``metrics`` (a number, 0-d array or one-element Tensor) and
+        reduce the lrs after ``patience`` epochs without improvement."""
         current = float(metrics)
         self.last_epoch += 1
         if self.is_better(current, self.best):
@@ -327,5 +330,6 @@ class ReduceLROnPlateau(LRScheduler):
                 group["lr"] = new
 
     def load_state_dict(self, state_dict):
+        """Restore the scheduler from ``state_dict`` (a ``state_dict()`` result)."""
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)

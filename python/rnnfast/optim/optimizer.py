@@ -113,7 +113,8 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, param_group):
-        """Add a group (a dict with ``"params"``); missing options come from ``defaults``."""
+        """Add ``param_group`` (a dict with ``"params"`` and options); missing options come
+        from ``defaults``. A parameter already in another group raises ValueError."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group: expected a dict, got {type(param_group).__name__}")
         group = dict(param_group)
@@ -162,7 +163,8 @@ class Optimizer:
 
     # -- the step ----------------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
-        """Reset every parameter's gradient: to None (default, as torch), or to zeros."""
+        """Reset every parameter's gradient: to None (``set_to_none=True``, the default, as
+        torch), or to zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
