@@ -8,6 +8,7 @@ import inspect
 import re
 import types
 
+import numpy as np
 import pytest
 
 import rnnfast
@@ -111,9 +112,8 @@ def test_docstring_examples_run(name, obj, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)          # examples that save files write here
     gen = default_generator()
     state = gen.bit_generator.state      # restored after, as the examples draw from it
-    threads = rnnfast.get_num_threads()
+    threads, explicit = rnnfast.get_num_threads(), rnnfast._threads_explicit
     rnnfast.manual_seed(0)
-    import numpy as np
     globs = {"rnnfast": rnnfast, "nn": rnnfast.nn, "np": np}
     finder = doctest.DocTestFinder(recurse=False)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
@@ -122,6 +122,7 @@ def test_docstring_examples_run(name, obj, tmp_path, monkeypatch):
         runner.run(test)
     result = runner.summarize(verbose=False)
     gen.bit_generator.state = state
-    rnnfast.set_num_threads(threads)
+    rnnfast.set_num_threads(threads)     # set_num_threads's example calls it
+    rnnfast._threads_explicit = explicit
     assert result.attempted > 0, f"{name}: no example ran"
     assert result.failed == 0, f"{name}: {result.failed} example(s) failed (see output)"
