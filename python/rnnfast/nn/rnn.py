@@ -531,7 +531,7 @@ class RNN(RNNBase):
     Attributes:
         weight_ih_l[k]: the input-hidden weights W_ih of layer k, of shape
             (1*hidden_size, input_size) for k = 0, else (1*hidden_size, D*hidden_size).
-        weight_hh_l[k]: the hidden-hidden weights W_ih of layer k, of shape
+        weight_hh_l[k]: the hidden-hidden weights W_hh of layer k, of shape
             (1*hidden_size, hidden_size).
         bias_ih_l[k]: the input-hidden bias b_ih of layer k, of shape
             (1*hidden_size).
