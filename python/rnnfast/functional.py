@@ -19,17 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._cells import MODES, cell_kind
 
 __all__ = ["MODES", "forward", "backward", "forward_pair", "backward_pair"]
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-_MODE_ID = {m: i for i, m in enumerate(MODES)}
-
 
 def _mode_id(mode):
-    if mode not in _MODE_ID:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-    return _MODE_ID[mode]
+    return cell_kind(mode).id
 
 
 def _dtype_of(w_ih):

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._cells import GATES as _GATES, MODES
+
 __all__ = ["MODES", "forward", "backward"]
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
 
 # ----------------------------------------------------------------------------- activations

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _core
+from .. import _cells, _core
 from . import gemm as _gemm, memory as _memory, peers
 
 __all__ = ["CELLS", "GATES", "QUICK_CASES", "QUICK_MEMORY_CASES", "QUICK_TOP_THREADS_ONLY",
@@ -63,8 +63,10 @@ STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True,
 # whose full batch at the same size runs beside it (the cost of the padding, or its absence).
 RAGGED = {"lstm_ragged": "lstm"}
 CELLS = ("lstm", "gru", "rnn_tanh", *STACKS, *RAGGED)
-GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "lstm_2x_bi": 4, "gru_bi": 3, "gru_bi_final": 3,
-         "lstm_ragged": 4}
+# gates of each benchmark cell: its one-layer cell's (rnnfast._cells)
+GATES = {c: _cells.GATES[c] for c in ("lstm", "gru", "rnn_tanh")}
+GATES.update({s: _cells.GATES[STACKS[s][0]] for s in STACKS})
+GATES.update({r: _cells.GATES[RAGGED[r]] for r in RAGGED})
 
 # (T, B, I, H). "tiny" exists for smoke tests; it is never part of a default run.
 SIZES = {

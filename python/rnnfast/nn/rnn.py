@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from .. import _core, functional as F
+from .._cells import CELL_ID as _CELL_ID, GATES as _GATES
 from ..tensor import (
     OPS,
     Tensor,
@@ -34,9 +35,6 @@ from .module import Module, Parameter, _check_size, _float_dtype
 from .utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
-
-_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-
 
 def _check_prob(name, p, allow_one=False):
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
@@ -96,8 +94,7 @@ def _lengths(lengths, B, T):
 
 _LENGTHS_CAST = OPS["cast"]
 
-# The kernels' cell ids (rnnfast.functional.MODES order) and the names of the autograd nodes.
-_CELL_ID = {m: i for i, m in enumerate(F.MODES)}
+# The names of the autograd nodes.
 _NODE_NAME = {"rnn_tanh": "RNNTanhBackward", "rnn_relu": "RNNReluBackward",
               "lstm": "LSTMBackward", "gru": "GRUBackward"}
 

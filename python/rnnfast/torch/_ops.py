@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from rnnfast import _core
+from rnnfast._cells import CELL_ID as _CELL_ID, GATES as _GATES
 
 from ._threads import sync_threads  # the thread rule (torchrun included)
 
@@ -24,8 +25,6 @@ __all__ = ["layer", "rnn_layer", "rnn_layer_backward", "reserve_size", "sync_thr
 
 # torch's mode names (RNNBase.mode) -> the kernels' cell names and ids (rnnfast.functional.MODES).
 MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
-_CELL_ID = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
-_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
 
 def reserve_size(mode, T, B, H, H_out):

@@ -1,0 +1,45 @@
+"""The recurrent cell kinds, in one place on the Python side.
+
+Each kind: its name, its id in the C++ kernels (``rnnfast::Cell`` in
+cpp/include/rnnfast/rnnfast.h, which says the same in C++), its gates in the order of the
+weights' row blocks (PyTorch's order) and whether it carries a cell state c. The modules,
+``rnnfast.functional``, the NumPy reference, rnnfast.torch, the benchmark and the tests read
+these instead of restating them; tests/test_cells.py checks them against the kernels. A new
+cell kind is one more entry here and one in the C++ enum (docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["CellKind", "CELLS", "MODES", "GATES", "CELL_ID", "cell_kind"]
+
+
+class CellKind(NamedTuple):
+    name: str                # "rnn_tanh", "rnn_relu", "lstm", "gru"
+    id: int                  # rnnfast::Cell
+    gates: tuple[str, ...]   # gate names, in the order of W_ih's and W_hh's row blocks
+    has_c: bool              # a cell state c beside h (h_0/c_0, h_n/c_n)
+
+    @property
+    def num_gates(self) -> int:
+        return len(self.gates)
+
+
+CELLS = {k.name: k for k in (
+    CellKind("rnn_tanh", 0, ("h",), False),
+    CellKind("rnn_relu", 1, ("h",), False),
+    CellKind("lstm", 2, ("i", "f", "g", "o"), True),
+    CellKind("gru", 3, ("r", "z", "n"), False),
+)}
+MODES = tuple(CELLS)                                   # the names, in id order
+GATES = {k.name: k.num_gates for k in CELLS.values()}  # name -> G
+CELL_ID = {k.name: k.id for k in CELLS.values()}       # name -> rnnfast::Cell
+
+
+def cell_kind(mode) -> CellKind:
+    """The CellKind named ``mode``; ValueError naming ``mode`` for anything else."""
+    try:
+        return CELLS[mode]
+    except (KeyError, TypeError):
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}") from None

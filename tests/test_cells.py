@@ -1,0 +1,54 @@
+"""rnnfast._cells, the one Python table of the cell kinds, against the C++ kernels and the
+NumPy reference: each kind's id selects that cell in rnnfast._core (its outputs are the
+reference's for that name), its gate count is the row blocks the kernels accept in W_ih and
+W_hh, and it carries c exactly when the kernels return one."""
+
+import numpy as np
+import pytest
+
+import rnnfast
+from rnnfast import _cells, _core, functional, reference
+from rnnfast.bench import suite
+
+from _problems import TOL
+
+
+@pytest.mark.parametrize("name", list(_cells.CELLS))
+def test_each_kind_is_the_kernels_cell_of_that_id(name):
+    kind = _cells.CELLS[name]
+    T, B, I, H = 3, 2, 4, 5
+    rng = np.random.default_rng(0)
+    G = kind.num_gates
+    w = [0.3 * rng.standard_normal(s) for s in ((G * H, I), (G * H, H), (G * H,), (G * H,))]
+    x = rng.standard_normal((T, B, I))
+    y, h_n, c_n, _ = _core.forward(kind.id, x, *w, None, None, None, None, None, False, False)
+    y_ref, h_ref, c_ref, _ = reference.forward(name, x, *w)
+    np.testing.assert_allclose(y, y_ref, **TOL[np.float64])
+    np.testing.assert_allclose(h_n, h_ref, **TOL[np.float64])
+    assert (c_n is not None) == kind.has_c
+    if kind.has_c:
+        np.testing.assert_allclose(c_n, c_ref, **TOL[np.float64])
+    # one gate block more or less is refused by the kernels' own check
+    for g in (G - 1, G + 1):
+        if g < 1:
+            continue
+        bad = [0.3 * rng.standard_normal(s) for s in ((g * H, I), (g * H, H), (g * H,),
+                                                      (g * H,))]
+        with pytest.raises(ValueError):
+            _core.forward(kind.id, x, *bad, None, None, None, None, None, False, False)
+
+
+def test_the_table_is_what_the_library_names():
+    assert _cells.MODES == functional.MODES == reference.MODES
+    assert tuple(sorted(_cells.CELL_ID.values())) == tuple(range(len(_cells.CELLS)))
+    assert {k: suite.GATES[k] for k in ("lstm", "gru", "rnn_tanh")} == {
+        k: _cells.GATES[k] for k in ("lstm", "gru", "rnn_tanh")}
+    # the modules' weights have the table's gate blocks
+    for name, cls in (("lstm", rnnfast.nn.LSTM), ("gru", rnnfast.nn.GRU),
+                      ("rnn_tanh", rnnfast.nn.RNN)):
+        assert cls(3, 5).weight_ih_l0.shape == (_cells.GATES[name] * 5, 3)
+    with pytest.raises(ValueError, match="mode: expected one of"):
+        _cells.cell_kind("lstmx")
+    with pytest.raises(ValueError, match="mode: expected one of"):
+        functional.forward("peephole", np.zeros((1, 1, 1)), np.zeros((4, 1)), np.zeros((4, 1)),
+                           None, None)
