@@ -35,8 +35,9 @@ def _public():
             if isinstance(obj, types.ModuleType) or not callable(obj):
                 continue
             add(f"{pkg.__name__}.{name}", obj)
-    # the public methods a user calls on modules, optimizers, schedulers and vocabularies
-    owners = [rnnfast.nn.Module, rnnfast.nn.Embedding, rnnfast.nn.EmbeddingBag,
+    # the public methods a user calls on tensors, modules, optimizers, schedulers and
+    # vocabularies, and Tensor's properties (by their getter, which holds the docstring)
+    owners = [rnnfast.Tensor, rnnfast.nn.Module, rnnfast.nn.Embedding, rnnfast.nn.EmbeddingBag,
               rnnfast.data.Vocab] + [
         getattr(rnnfast.optim, n) for n in rnnfast.optim.__all__
         if isinstance(getattr(rnnfast.optim, n), type)]
@@ -44,6 +45,8 @@ def _public():
         for name, fn in vars(cls).items():
             if isinstance(fn, (classmethod, staticmethod)):
                 fn = getattr(cls, name)
+            elif isinstance(fn, property) and cls is rnnfast.Tensor:
+                fn = fn.fget
             if cls is not rnnfast.nn.Module and name in ("forward", "extra_repr"):
                 continue            # a module's forward is its class docstring's Inputs:
             if not name.startswith("_") and callable(fn):
@@ -105,6 +108,19 @@ def test_examples_exist():
     names = {n for n, _ in EXAMPLES}
     for cls in ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"):
         assert f"rnnfast.nn.{cls}" in names
+    for method in ("backward", "grad", "reshape", "max"):
+        assert f"rnnfast.tensor.Tensor.{method}" in names
+
+
+def test_tensor_methods_in_scope():
+    # a regression guard on the list: Tensor's methods and properties are checked, aliases
+    # (view = reshape, clip = clamp) once under their first name, magic methods not at all
+    names = {n.rsplit(".", 1)[1] for n in IDS if n.startswith("rnnfast.tensor.Tensor.")}
+    public = {n for n, v in vars(rnnfast.Tensor).items()
+              if not n.startswith("_") and (callable(v) or isinstance(v, property))}
+    aliases = {"view", "reshape_as", "clip"}
+    assert names == public - aliases
+    assert {"sum", "backward", "shape", "grad", "T", "new_zeros", "add_"} <= names
 
 
 @pytest.mark.parametrize("name,obj", EXAMPLES, ids=[n for n, _ in EXAMPLES])

@@ -1011,30 +1011,60 @@ class Tensor:
     # -- attributes -------------------------------------------------------------------------
     @property
     def shape(self):
+        """The size of each dim, a tuple of ints (torch's is a ``torch.Size``, a tuple subclass)."""
         return self.data.shape
 
     @property
     def dtype(self):
+        """The data's NumPy dtype (``rnnfast.float32`` and rnnfast's other dtype names are
+        NumPy dtypes)."""
         return self.data.dtype
 
     @property
     def ndim(self):
+        """The number of dims, an int (as ``dim()``)."""
         return self.data.ndim
 
     def dim(self):
+        """The number of dims.
+
+        Returns:
+            int: ``len(self.shape)`` (0 for a 0-d tensor).
+        """
         return self.data.ndim
 
     def size(self, dim=None):
-        """The shape (a tuple), or its length along ``dim``, as ``torch.Tensor.size``."""
+        """The shape, or the size of one dim, as ``torch.Tensor.size``.
+
+        Args:
+            dim (int, optional): a dim (negative counts from the end). Default: ``None`` (all).
+
+        Returns:
+            tuple of ints (``dim`` None) or int. A plain tuple where torch returns a ``torch.Size``.
+
+        Raises:
+            IndexError: ``dim`` out of range.
+        """
         if dim is None:
             return self.data.shape
         return self.data.shape[_norm_dim(dim, self.ndim)]
 
     def numel(self):
+        """The number of elements.
+
+        Returns:
+            int: the product of the sizes (1 for a 0-d tensor).
+        """
         return int(self.data.size)
 
     @property
     def requires_grad(self):
+        """Whether operations on this tensor are recorded for ``backward()``.
+
+        Settable on leaves; only float tensors can require grad (RuntimeError otherwise). On a
+        non-leaf (a result with history) setting it to ``False`` raises RuntimeError (use
+        ``detach()``); setting it to ``True`` does nothing.
+        """
         return self._requires_grad
 
     @requires_grad.setter
@@ -1051,20 +1081,51 @@ class Tensor:
         self._requires_grad = flag
 
     def requires_grad_(self, flag=True):
+        """Set ``requires_grad`` in place, as ``torch.Tensor.requires_grad_``.
+
+        Args:
+            flag (bool, optional): the new value. Default: ``True``. torch names this argument
+                ``requires_grad``; here it is ``flag``.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: ``flag`` True on a tensor that is not floating point, or False on a
+                non-leaf.
+        """
         self.requires_grad = flag
         return self
 
     @property
     def is_leaf(self):
+        """Whether the tensor has no history (it was not computed by a recorded op): tensors made by
+        the user, results computed without grad and ``detach()``'s results."""
         return self._node is None
 
     @property
     def grad_fn(self):
-        """Name of the op that made this tensor (None for leaves)."""
+        """The name of the op that made this tensor (e.g. ``'MulBackward'``), ``None`` for a leaf.
+
+        Differs from torch: a string (torch returns the node object).
+        """
         return None if self._node is None else self._node.name
 
     @property
     def grad(self):
+        """The gradient ``backward()`` accumulated into this leaf, ``None`` until then.
+
+        Differs from torch: a NumPy array of the tensor's shape and dtype, not a Tensor. It can be
+        assigned an array or Tensor of the same shape (cast to this dtype; RuntimeError on another
+        shape) or ``None``.
+
+        Example::
+
+            >>> x = rnnfast.tensor([1.0, 2.0], requires_grad=True)
+            >>> (3 * x).sum().backward()
+            >>> x.grad
+            array([3., 3.], dtype=float32)
+        """
         return self._grad
 
     @grad.setter
@@ -1078,7 +1139,12 @@ class Tensor:
         self._grad = arr if arr.dtype == self.dtype else arr.astype(self.dtype)
 
     def numpy(self):
-        """The underlying array (shares memory, as ``torch.Tensor.numpy``)."""
+        """The underlying array ``.data`` itself (shares memory, as ``torch.Tensor.numpy``).
+
+        Returns:
+            np.ndarray: writes to it change the tensor (they are not recorded). Differs from torch:
+            allowed on a tensor that requires grad too.
+        """
         return self.data
 
     def __array__(self, dtype=None, copy=None):
@@ -1088,12 +1154,22 @@ class Tensor:
         return arr.copy() if copy else arr
 
     def item(self):
+        """The value of a one-element tensor as a Python number.
+
+        Returns:
+            float, int or bool (from the dtype).
+
+        Raises:
+            ValueError: the tensor has more or fewer than one element (torch raises
+                RuntimeError).
+        """
         if self.data.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted to a Python "
                              f"scalar, this one has {self.data.size} elements")
         return self.data.item()
 
     def tolist(self):
+        """The data as nested Python lists of Python numbers (a number for a 0-d tensor)."""
         return self.data.tolist()
 
     def __float__(self):
@@ -1134,13 +1210,23 @@ class Tensor:
         return prefix + body + "".join(", " + e for e in extras) + ")"
 
     def detach(self):
-        """Same data (shared), no history, no grad."""
+        """The same data (shared, not copied) without history, not requiring grad.
+
+        Returns:
+            Tensor: a leaf. In-place writes to it change this tensor too and are seen by the
+            backward of ops that saved this tensor (it then raises), as in torch.
+        """
         out = _view(_wrap(self.data), self, track=False)
         if _state.trace is not None:        # a tracer sees the value it was computed from
             _state.trace.untracked(out, (self,), _DETACH)
         return out
 
     def clone(self):
+        """A copy of the data, differentiable (the gradient flows back unchanged).
+
+        Returns:
+            Tensor: same shape and dtype, its own memory.
+        """
         return _make(self.data.copy(), (self,), _identity_grad, op=_CLONE, saves=())
 
     # -- dtype and device --------------------------------------------------------------------
@@ -1154,9 +1240,33 @@ class Tensor:
                      attrs=(dtype,), saves=())
 
     def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype) as
-        torch: a differentiable cast, ``self`` when nothing changes (unless ``copy``). The
-        device must be the CPU (``"cpu"``); another raises ValueError."""
+        """Cast and/or check the device, as ``torch.Tensor.to``: ``to(dtype)``, ``to(device)``,
+        ``to(device, dtype)`` or ``to(other)`` (other's dtype).
+
+        Args:
+            *args: up to two of a dtype, a device (``"cpu"``, ``rnnfast.device``, an int) and a
+                Tensor whose dtype to take.
+            dtype (dtype, optional, keyword-only): the dtype. Default: ``None`` (unchanged).
+            device (optional, keyword-only): must be ``None`` or the CPU. Default: ``None``.
+            non_blocking (bool, optional, keyword-only): accepted for torch's code and ignored.
+                Default: ``False``.
+            copy (bool, optional, keyword-only): return a copy even when nothing changes.
+                Default: ``False``.
+
+        Returns:
+            Tensor: ``self`` when the dtype already matches (and not ``copy``), else a
+            differentiable cast.
+
+        Raises:
+            ValueError: a device other than the CPU (an int is a CUDA device, as in torch).
+            TypeError: more than two positional arguments, or the dtype given twice.
+
+        Example::
+
+            >>> x = rnnfast.tensor([1, 2])
+            >>> x.to("cpu") is x, x.to(rnnfast.float64).dtype
+            (True, dtype('float64'))
+        """
         if len(args) > 2:
             raise TypeError(f"to(): expected at most 2 positional arguments, got {len(args)}")
         for a in args:
@@ -1173,66 +1283,134 @@ class Tensor:
         return out.clone() if copy and out is self else out
 
     def astype(self, dtype):
-        """NumPy's name for a differentiable cast."""
+        """NumPy's name for a differentiable cast (``to(dtype)``; not a torch method).
+
+        Args:
+            dtype (dtype): the target dtype.
+
+        Returns:
+            Tensor: ``self`` if the dtype already matches, else the cast.
+        """
         return self._cast(dtype)
 
     def type(self, dtype=None):
-        """Without an argument, the type name (``'rnnfast.FloatTensor'``); else ``to(dtype)``."""
+        """Without ``dtype`` the type name, as torch's (``'rnnfast.FloatTensor'``); with ``dtype``
+        the cast ``to(dtype)``.
+
+        Args:
+            dtype (dtype, optional): the dtype to cast to. Default: ``None``. Differs from torch:
+                a dtype, not a type name string such as ``'torch.DoubleTensor'``.
+
+        Returns:
+            str or Tensor (``self`` if the dtype already matches).
+        """
         if dtype is None:
             return "rnnfast." + _TYPE_NAMES.get(self.dtype, str(self.dtype)) + "Tensor"
         return self._cast(dtype)
 
     def type_as(self, other):
+        """Cast to ``other``'s dtype (differentiable).
+
+        Args:
+            other (Tensor): the tensor whose dtype to take.
+
+        Returns:
+            Tensor: ``self`` if the dtypes already match, else the cast.
+        """
         return self._cast(other.dtype)
 
     def float(self):
+        """Cast to float32 (differentiable; ``self`` if already float32)."""
         return self._cast(np.float32)
 
     def double(self):
+        """Cast to float64 (differentiable; ``self`` if already float64)."""
         return self._cast(np.float64)
 
     def long(self):
+        """Cast to int64 (``self`` if already int64). The result records no gradient."""
         return self._cast(np.int64)
 
     def int(self):
+        """Cast to int32 (``self`` if already int32). The result records no gradient."""
         return self._cast(np.int32)
 
     def bool(self):
+        """Cast to bool (nonzero is True; ``self`` if already bool). The result records no
+        gradient."""
         return self._cast(np.bool_)
 
     def is_floating_point(self):
+        """Whether the dtype is a float dtype (float16, float32 or float64)."""
         return self.dtype.kind == "f"
 
     @property
     def device(self):
-        """Always the CPU."""
+        """The tensor's device: always the CPU (``rnnfast.device("cpu")``)."""
         return _device.CPU
 
     is_cuda = False
 
     def cpu(self):
+        """``self``: rnnfast tensors always live on the CPU."""
         return self
 
     def cuda(self, device=None, non_blocking=False):
-        """Raises ValueError: rnnfast runs on the CPU only."""
+        """Raises ValueError for a CUDA device: rnnfast runs on the CPU only (``is_cuda`` is False).
+
+        Args:
+            device (int, str or device, optional): the CUDA device torch's call would use.
+                Default: ``None``.
+            non_blocking (bool, optional): accepted for torch's code and ignored. Default:
+                ``False``.
+
+        Raises:
+            ValueError: any device but the CPU.
+        """
         _device.check_device("cuda" if device is None else device)
 
     def contiguous(self):
-        """``self`` when its data is C-contiguous, else a contiguous copy (differentiable)."""
+        """A tensor with C-contiguous data: ``self`` if it already is, else a copy (differentiable).
+
+        Returns:
+            Tensor
+        """
         if self.data.flags.c_contiguous:
             return self
         return _make(np.ascontiguousarray(self.data), (self,), _identity_grad, op=_CONTIGUOUS,
                      saves=())
 
     def is_contiguous(self):
+        """Whether the data is C-contiguous (row-major without gaps), e.g. False after ``t()``."""
         return bool(self.data.flags.c_contiguous)
 
     # -- backward ----------------------------------------------------------------------------
     def backward(self, grad=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) * grad into every leaf's ``.grad``.
+        """Accumulate the gradient of this tensor with respect to every leaf that requires grad into
+        the leaves' ``.grad``.
 
-        ``grad`` defaults to ones for one-element outputs. The graph is freed afterwards unless
-        ``retain_graph``; a second backward through a freed graph raises RuntimeError."""
+        Args:
+            grad (Tensor or array, optional): the gradient of the final result with respect to
+                this tensor, of its shape. Default: ``None``, ones (only for a one-element tensor).
+            retain_graph (bool, optional): keep the graph for another backward. Default:
+                ``False``: the graph is freed, and a second backward through it raises
+                RuntimeError.
+
+        Raises:
+            RuntimeError: the tensor does not require grad, ``grad`` is missing for a tensor of
+                more than one element or has another shape, the graph was freed, or a tensor
+                that backward needs was modified in place after it was used.
+
+        Differs from torch: no ``create_graph`` (no higher-order gradients) and no ``inputs``.
+
+        Example::
+
+            >>> x = rnnfast.tensor([1.0, 2.0], requires_grad=True)
+            >>> y = x * x
+            >>> y.backward(rnnfast.tensor([1.0, 0.5]))
+            >>> x.grad.tolist()
+            [2.0, 2.0]
+        """
         if not self._requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have "
                                "a grad_fn")
@@ -1650,6 +1828,26 @@ class Tensor:
         return _view(res, self) if basic else res       # advanced indexing copies
 
     def reshape(self, *shape):
+        """The same data with another shape; ``view`` is the same method.
+
+        Args:
+            *shape (ints, or one tuple or list of ints): the new shape; one size may be -1
+                (inferred).
+
+        Returns:
+            Tensor: a view sharing the data when NumPy can reshape without copying, else a copy.
+            Differs from torch: ``view`` copies where torch's ``view`` raises (non-contiguous
+            data), so an in-place write into its result may not reach ``self``.
+
+        Raises:
+            ValueError: the sizes do not match the number of elements (NumPy's message).
+
+        Example::
+
+            >>> x = rnnfast.zeros(2, 3)
+            >>> x.view(-1).shape, x.reshape((3, 2)).shape
+            ((6,), (3, 2))
+        """
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         src = self.shape
@@ -1660,24 +1858,63 @@ class Tensor:
     view = reshape
 
     def view_as(self, other):
+        """``reshape(other.shape)``; ``reshape_as`` is the same method.
+
+        Args:
+            other (Tensor): the tensor whose shape to take.
+
+        Returns:
+            Tensor: a view when possible, else a copy (see ``reshape``).
+        """
         return self.reshape(other.shape)
 
     reshape_as = view_as
 
     def transpose(self, dim0, dim1):
+        """Swap two dims (a view, differentiable).
+
+        Args:
+            dim0 (int): one dim.
+            dim1 (int): the other.
+
+        Returns:
+            Tensor: shares the data (not contiguous in general).
+        """
         d0, d1 = _norm_dim(dim0, self.ndim, "dim0"), _norm_dim(dim1, self.ndim, "dim1")
         return _view(_make(np.swapaxes(self.data, d0, d1), (self,),
                            lambda g: (np.swapaxes(g, d0, d1),), op=_TRANSPOSE,
                            attrs=(d0, d1), saves=()), self)
 
     def t(self):
-        """Transpose of a tensor of at most 2 dims (as torch.Tensor.t)."""
+        """The transpose of a tensor of at most 2 dims (``self`` for 0 or 1 dims), as
+        ``torch.Tensor.t``; a view.
+
+        Raises:
+            ValueError: more than 2 dims (use ``transpose(dim0, dim1)``).
+        """
         if self.ndim > 2:
             raise ValueError(f"t(): expected a tensor of at most 2 dims, got {self.ndim} "
                              f"(use transpose(dim0, dim1))")
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     def permute(self, *dims):
+        """Reorder the dims (a view, differentiable).
+
+        Args:
+            *dims (ints, or one tuple or list of ints): a permutation of the dims (negative
+                dims count from the end): result dim i is ``self``'s dim ``dims[i]``.
+
+        Returns:
+            Tensor: shares the data.
+
+        Raises:
+            ValueError: ``dims`` is not a permutation of all the dims.
+
+        Example::
+
+            >>> rnnfast.zeros(2, 3, 4).permute(2, 0, 1).shape
+            (4, 2, 3)
+        """
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         axes = tuple(_norm_dim(d, self.ndim, "dims") for d in dims)
@@ -1691,10 +1928,20 @@ class Tensor:
 
     @property
     def T(self):
-        """All dims reversed (NumPy's ``.T``)."""
+        """All dims reversed (``permute(n-1, ..., 0)``, a view), as NumPy's ``.T`` (torch's ``.T``
+        is the same but deprecated for other than 2 dims)."""
         return self.permute(*reversed(range(self.ndim)))
 
     def squeeze(self, dim=None):
+        """Remove dims of size 1 (a view, differentiable).
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to remove if their size is 1 (others
+                are kept). Default: ``None``, every dim of size 1.
+
+        Returns:
+            Tensor: shares the data.
+        """
         if dim is None:
             axes = tuple(i for i, s in enumerate(self.shape) if s == 1)
         else:
@@ -1704,6 +1951,14 @@ class Tensor:
                            op=_SQUEEZE, attrs=(axes,), saves=()), self)
 
     def unsqueeze(self, dim):
+        """Insert a dim of size 1 (a view, differentiable).
+
+        Args:
+            dim (int): its position in the result, in ``[-ndim - 1, ndim]``.
+
+        Returns:
+            Tensor: shares the data.
+        """
         d = _norm_dim(dim, self.ndim + 1)
         src = self.shape
         return _view(_make(self.data[(slice(None),) * d + (None,)], (self,),
@@ -1711,6 +1966,18 @@ class Tensor:
                      self)
 
     def flatten(self, start_dim=0, end_dim=-1):
+        """Merge the dims ``start_dim`` to ``end_dim`` into one (``reshape``).
+
+        Args:
+            start_dim (int, optional): the first dim merged. Default: 0.
+            end_dim (int, optional): the last dim merged. Default: -1.
+
+        Returns:
+            Tensor: a view when possible, else a copy; a 0-d tensor gives shape ``(1,)``.
+
+        Raises:
+            ValueError: ``start_dim`` comes after ``end_dim``.
+        """
         if self.ndim == 0:
             return self.reshape(1)
         s, e = _norm_dim(start_dim, self.ndim, "start_dim"), _norm_dim(end_dim, self.ndim,
@@ -1721,7 +1988,16 @@ class Tensor:
         return self.reshape(shape)
 
     def expand(self, *shape):
-        """Broadcast to ``shape`` (-1 keeps a dim), a read-only view as in NumPy."""
+        """Broadcast to a larger shape without copying (differentiable).
+
+        Args:
+            *shape (ints, or one tuple or list of ints): the new shape; -1 keeps that dim's size;
+                new dims are added at the front.
+
+        Returns:
+            Tensor: a read-only view (as NumPy's ``broadcast_to``): an in-place write into it
+            raises ValueError, where torch writes into the shared memory.
+        """
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         lead = len(shape) - self.ndim
@@ -1733,10 +2009,31 @@ class Tensor:
                      self)
 
     def expand_as(self, other):
+        """``expand(other.shape)``.
+
+        Args:
+            other (Tensor): the tensor whose shape to take.
+
+        Returns:
+            Tensor: a read-only view.
+        """
         return self.expand(other.shape)
 
     def chunk(self, chunks, dim=0):
-        """Split into ``chunks`` pieces along ``dim`` (the last one may be smaller)."""
+        """Split into ``chunks`` pieces of equal size along ``dim`` (the last one may be
+        smaller, and there may be fewer pieces, as in torch).
+
+        Args:
+            chunks (int): the number of pieces, at least 1.
+            dim (int, optional): the dim to split. Default: 0.
+
+        Returns:
+            tuple of Tensors: views (each piece has size ``ceil(size / chunks)`` along ``dim``
+            but the last).
+
+        Raises:
+            ValueError: ``chunks`` is not an int >= 1.
+        """
         d = _norm_dim(dim, self.ndim)
         if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
             raise ValueError(f"chunks: expected an int >= 1, got {chunks!r}")
@@ -1747,6 +2044,16 @@ class Tensor:
 
     # -- reductions --------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
+        """The sum over ``dim`` (differentiable).
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all.
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+        Returns:
+            Tensor: float tensors keep their dtype; bool and integer tensors sum as NumPy does
+            (int64 for bool, int32 and int64).
+        """
         x = self.data
         axes, shape = (None if dim is None else _norm_dims(dim, x.ndim)), x.shape
         kept = _kept_shape(shape, axes, keepdim)
@@ -1756,6 +2063,16 @@ class Tensor:
                      saves=())
 
     def mean(self, dim=None, keepdim=False):
+        """The mean over ``dim`` (differentiable).
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all.
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+        Returns:
+            Tensor: float tensors keep their dtype. Differs from torch (which raises): integer and
+            bool tensors give their float64 mean, as NumPy.
+        """
         x = self.data
         axes, shape = (None if dim is None else _norm_dims(dim, x.ndim)), x.shape
         count = x.size if axes is None else int(np.prod([shape[a] for a in axes]))
@@ -1781,12 +2098,27 @@ class Tensor:
         return _make(res, (self,), backward, op=op, attrs=(axes, keepdim))
 
     def amax(self, dim=None, keepdim=False):
-        """Maximum over ``dim`` (all dims when None); tied maxima share the gradient equally,
-        as ``torch.amax``."""
+        """The maximum over ``dim``, as ``torch.amax``; tied maxima share the gradient equally.
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all.
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+        Returns:
+            Tensor: the maxima (no indices; see ``max``).
+        """
         return self._extreme(np.max, dim, keepdim, _AMAX)
 
     def amin(self, dim=None, keepdim=False):
-        """Minimum over ``dim`` (all dims when None), ties sharing the gradient."""
+        """The minimum over ``dim``, as ``torch.amin``; tied minima share the gradient equally.
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all.
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+        Returns:
+            Tensor: the minima.
+        """
         return self._extreme(np.min, dim, keepdim, _AMIN)
 
     def _extreme_dim(self, fn, dim, keepdim, op):
@@ -1834,23 +2166,83 @@ class Tensor:
                                  _MAX_DIM if which == "max" else _MIN_DIM)
 
     def max(self, dim=None, keepdim=False):
-        """As ``torch.Tensor.max``: without ``dim`` the maximum (a 0-d tensor; tied maxima
-        share the gradient); with ``dim`` a named tuple ``(values, indices)`` (the first
-        maximal index; the gradient goes to it); with another tensor the elementwise
-        maximum."""
+        """The maximum, as ``torch.Tensor.max``: of all entries, along one dim with its index, or
+        elementwise with another tensor.
+
+        Args:
+            dim (int or Tensor, optional): the dim to reduce, or a tensor to compare with
+                elementwise (as ``maximum``). Default: ``None``, all entries.
+            keepdim (bool, optional): keep the reduced dim with size 1 (only with an int
+                ``dim``). Default: ``False``.
+
+        Returns:
+            Tensor (without ``dim``: a 0-d tensor, tied maxima sharing the gradient; with a
+            tensor: the elementwise maximum) or, with an int ``dim``, a named tuple ``(values,
+            indices)`` with the first maximal index (int64), the gradient going to it.
+
+        Raises:
+            ValueError: an empty tensor without ``dim``. IndexError: a ``dim`` of size 0.
+            TypeError: ``keepdim`` without an int ``dim``.
+
+        Example::
+
+            >>> x = rnnfast.tensor([[1.0, 5.0], [3.0, 2.0]])
+            >>> x.max(), x.max(dim=1).indices
+            (tensor(5.), tensor([1, 0]))
+        """
         return self._max_min(dim, keepdim, "max")
 
     def min(self, dim=None, keepdim=False):
-        """As ``torch.Tensor.min`` (see ``max``)."""
+        """The minimum, as ``torch.Tensor.min``: of all entries, along one dim with its index, or
+        elementwise with another tensor (see ``max``).
+
+        Args:
+            dim (int or Tensor, optional): the dim to reduce, or a tensor to compare with
+                elementwise. Default: ``None``, all entries.
+            keepdim (bool, optional): keep the reduced dim with size 1 (only with an int
+                ``dim``). Default: ``False``.
+
+        Returns:
+            Tensor or a named tuple ``(values, indices)`` (with an int ``dim``).
+        """
         return self._max_min(dim, keepdim, "min")
 
     def maximum(self, other):
+        """The elementwise maximum with ``other`` (broadcast); where they are equal each gets half
+        the gradient, as torch.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+
+        Returns:
+            Tensor
+        """
         return _binary_extreme(self, self._operand(other), "max")
 
     def minimum(self, other):
+        """The elementwise minimum with ``other`` (broadcast); where they are equal each gets half
+        the gradient, as torch.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+
+        Returns:
+            Tensor
+        """
         return _binary_extreme(self, self._operand(other), "min")
 
     def argmax(self, dim=None, keepdim=False):
+        """The index of the maximum (the first one where tied), without gradient.
+
+        Args:
+            dim (int, optional): the dim to reduce. Default: ``None``: the index into the
+                flattened tensor.
+            keepdim (bool, optional): keep the reduced dim with size 1 (with ``dim`` only).
+                Default: ``False``.
+
+        Returns:
+            Tensor: int64 indices.
+        """
         if dim is None:
             return _untracked(np.asarray(np.argmax(self.data)), (self,), _ARGMAX, (None, False))
         d = _norm_dim(dim, self.ndim)
@@ -1858,6 +2250,17 @@ class Tensor:
                           (d, keepdim))
 
     def argmin(self, dim=None, keepdim=False):
+        """The index of the minimum (the first one where tied), without gradient.
+
+        Args:
+            dim (int, optional): the dim to reduce. Default: ``None``: the index into the
+                flattened tensor.
+            keepdim (bool, optional): keep the reduced dim with size 1 (with ``dim`` only).
+                Default: ``False``.
+
+        Returns:
+            Tensor: int64 indices.
+        """
         if dim is None:
             return _untracked(np.asarray(np.argmin(self.data)), (self,), _ARGMIN, (None, False))
         d = _norm_dim(dim, self.ndim)
@@ -1865,16 +2268,42 @@ class Tensor:
                           (d, keepdim))
 
     def all(self, dim=None, keepdim=False):
+        """Whether every entry is nonzero (True) over ``dim``.
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all.
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         axes = _norm_dims(dim, self.ndim)
         return _untracked(np.asarray(np.all(self.data, axis=axes, keepdims=keepdim)), (self,),
                           _ALL, (axes, keepdim))
 
     def any(self, dim=None, keepdim=False):
+        """Whether any entry is nonzero (True) over ``dim``.
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all.
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         axes = _norm_dims(dim, self.ndim)
         return _untracked(np.asarray(np.any(self.data, axis=axes, keepdims=keepdim)), (self,),
                           _ANY, (axes, keepdim))
 
     def cumsum(self, dim):
+        """The cumulative sum along ``dim`` (differentiable).
+
+        Args:
+            dim (int): the dim to sum along.
+
+        Returns:
+            Tensor: same shape; bool and integer tensors give int64, as torch.
+        """
         d = _norm_dim(dim, self.ndim)
         x = self.data
         out = np.cumsum(x, axis=d, dtype=np.int64 if x.dtype.kind in "biu" else x.dtype)
@@ -1885,8 +2314,27 @@ class Tensor:
                      saves=())
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
-        """The ``k`` largest (``largest=False``: smallest) entries along ``dim`` as a named
-        tuple ``(values, indices)``, in order (ties: lower index first)."""
+        """The ``k`` largest (or smallest) entries along ``dim``, as ``torch.topk``.
+
+        Args:
+            k (int): how many, ``0 <= k <=`` the size of ``dim``.
+            dim (int, optional): the dim to search. Default: -1.
+            largest (bool, optional): the largest (else the smallest). Default: ``True``.
+            sorted (bool, optional): accepted for torch's code; the entries always come sorted
+                (largest first, or smallest first), ties lower index first. Default: ``True``.
+
+        Returns:
+            named tuple ``(values, indices)``: values differentiable (the gradient goes to the
+            chosen entries), indices int64.
+
+        Raises:
+            TypeError: ``k`` is not an int. IndexError: ``k`` out of range.
+
+        Example::
+
+            >>> rnnfast.tensor([1.0, 4.0, 2.0, 4.0]).topk(2).indices
+            tensor([1, 3])
+        """
         d = _norm_dim(dim, self.ndim)
         n = self.shape[d] if self.ndim else 1
         if not _is_size(k):
@@ -1900,7 +2348,18 @@ class Tensor:
                                    (k, d, bool(largest)))
 
     def sort(self, dim=-1, descending=False, stable=False):
-        """Sorted values and the indices they came from, as ``torch.sort`` (stable order)."""
+        """Sort along ``dim``, as ``torch.sort``.
+
+        Args:
+            dim (int, optional): the dim to sort. Default: -1.
+            descending (bool, optional): largest first. Default: ``False``.
+            stable (bool, optional): accepted for torch's code; the sort is always stable (equal
+                entries keep their order). Default: ``False``.
+
+        Returns:
+            named tuple ``(values, indices)``: values differentiable, indices int64 (where each
+            value came from).
+        """
         d = _norm_dim(dim, self.ndim)
         x = self.data if self.ndim else self.data.reshape(1)
         idx = np.argsort(_descending_key(x) if descending else x, axis=d, kind="stable")
@@ -1908,6 +2367,16 @@ class Tensor:
                                    (d, bool(descending)))
 
     def argsort(self, dim=-1, descending=False, stable=False):
+        """The indices that sort along ``dim`` (``sort(...).indices``; always a stable sort).
+
+        Args:
+            dim (int, optional): the dim to sort. Default: -1.
+            descending (bool, optional): largest first. Default: ``False``.
+            stable (bool, optional): accepted; the sort is stable either way. Default: ``False``.
+
+        Returns:
+            Tensor: int64 indices.
+        """
         return self.sort(dim, descending, stable).indices
 
     def _gather_values(self, x, idx, d, kind, ops, attrs):
@@ -1926,41 +2395,90 @@ class Tensor:
 
     # -- elementwise functions ---------------------------------------------------------------
     def exp(self):
+        """``e ** x``, elementwise (differentiable).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         out = np.exp(self.data)
         return _make(out, (self,), lambda g: (g * out,), op=_EXP, saves=(),
                      saves_out=True)
 
     def log(self):
+        """The natural logarithm, elementwise (differentiable).
+
+        Returns:
+            Tensor: same shape and dtype; ``-inf`` at 0 and ``nan`` below 0.
+        """
         x = self.data
         return _make(np.log(x), (self,), lambda g: (g / x,), op=_LOG)
 
     def sqrt(self):
+        """The square root, elementwise (differentiable).
+
+        Returns:
+            Tensor: same shape and dtype; ``nan`` below 0.
+        """
         out = np.sqrt(self.data)
         return _make(out, (self,), lambda g: (g / (2 * out),), op=_SQRT, saves=(),
                      saves_out=True)
 
     def tanh(self):
+        """The hyperbolic tangent, elementwise (differentiable).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         out = np.tanh(self.data)
         return _make(out, (self,), lambda g: (g * (1 - out * out),), op=_TANH, saves=(),
                      saves_out=True)
 
     def sigmoid(self):
+        """The logistic sigmoid ``1 / (1 + exp(-x))``, elementwise (differentiable).
+
+        Returns:
+            Tensor: same shape and dtype; no overflow warning for large negative ``x``
+            (the result is 0 there).
+        """
         out = _stable_sigmoid(self.data)
         return _make(out, (self,), lambda g: (g * out * (1 - out),), op=_SIGMOID, saves=(),
                      saves_out=True)
 
     def relu(self):
+        """``max(x, 0)``, elementwise (differentiable; the gradient at 0 is 0).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         x = self.data
         return _make(np.maximum(x, 0).astype(x.dtype, copy=False), (self,),
                      lambda g: (g * (x > 0),), op=_RELU)
 
     def abs(self):
+        """The absolute value, elementwise (differentiable; the gradient at 0 is 0).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         x = self.data
         return _make(np.abs(x), (self,), lambda g: (g * np.sign(x),), op=_ABS)
 
     __abs__ = abs
 
     def clamp(self, min=None, max=None):
+        """Limit the entries to ``[min, max]`` (differentiable: the gradient passes where the entry
+        is within the bounds, bounds included); ``clip`` is the same method.
+
+        Args:
+            min (number or Tensor, optional): the lower bound. Default: ``None``, none.
+            max (number or Tensor, optional): the upper bound. Default: ``None``, none.
+
+        Returns:
+            Tensor: same shape and dtype. No gradient flows to tensor bounds.
+
+        Raises:
+            ValueError: neither ``min`` nor ``max`` given.
+        """
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         x = self.data
@@ -1978,21 +2496,54 @@ class Tensor:
         return _make(fn(self.data), (self,), lambda g: (np.zeros_like(g),), op=op, saves=())
 
     def round(self):
-        """Round half to even, as torch.round (gradient zero)."""
+        """Round half to even, as ``torch.round``, elementwise (the gradient is zero).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         return self._piecewise_constant(np.round, _ROUND)
 
     def floor(self):
+        """Round down, elementwise (the gradient is zero).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         return self._piecewise_constant(np.floor, _FLOOR)
 
     def ceil(self):
+        """Round up, elementwise (the gradient is zero).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         return self._piecewise_constant(np.ceil, _CEIL)
 
     def sign(self):
+        """-1, 0 or 1 by the sign, elementwise (the gradient is zero).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         return self._piecewise_constant(np.sign, _SIGN)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
-        """Variance over ``dim`` (all dims when None) with Bessel's correction by default
-        (``correction=1``, or ``unbiased=False`` for 0), as torch.var."""
+        """The variance over ``dim``, with Bessel's correction by default, as ``torch.var``
+        (differentiable).
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all.
+            unbiased (bool, optional): divide by ``n - 1`` (else ``n``). Default: ``True``.
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+            correction (int, optional, keyword-only): divide by ``n - correction``; overrides
+                ``unbiased``. Default: ``None``.
+
+        Returns:
+            Tensor: ``inf`` or ``nan`` where ``n - correction <= 0``.
+
+        Raises:
+            TypeError: a tensor that is not floating point.
+        """
         if not _is_float(self.dtype):
             raise TypeError(f"var(): expected a floating point tensor, got dtype {self.dtype}")
         c = (1 if unbiased else 0) if correction is None else correction
@@ -2002,12 +2553,41 @@ class Tensor:
         return (centered * centered).sum(dim, keepdim) / max(n - c, 0)
 
     def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
-        """Standard deviation: ``var(...).sqrt()``, with torch.std's arguments."""
+        """The standard deviation over ``dim``: ``var(...).sqrt()``, as ``torch.std``.
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all.
+            unbiased (bool, optional): divide by ``n - 1`` (else ``n``). Default: ``True``.
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+            correction (int, optional, keyword-only): divide by ``n - correction``; overrides
+                ``unbiased``. Default: ``None``.
+
+        Returns:
+            Tensor
+
+        Raises:
+            TypeError: a tensor that is not floating point.
+        """
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
     def norm(self, p=2, dim=None, keepdim=False):
-        """The ``p``-norm over ``dim`` (all entries when None) for a number ``p`` >= 1 or
-        ``"fro"`` (2); the gradient at a zero vector is zero, as torch's."""
+        """The ``p``-norm over ``dim`` (differentiable; the gradient at a zero vector is zero, as
+        torch's).
+
+        Args:
+            p (number or ``"fro"``, optional): the order, a number >= 1 (``inf``: the largest
+                absolute value) or ``"fro"`` (2). Default: 2.
+            dim (int or tuple of ints, optional): the dims to reduce. Default: ``None``, all
+                entries (as one vector).
+            keepdim (bool, optional): keep the reduced dims with size 1. Default: ``False``.
+
+        Returns:
+            Tensor
+
+        Raises:
+            ValueError: ``p`` below 1 or not a number (the nuclear norm and p < 1 are not
+                implemented).
+        """
         if p == "fro":
             p = 2
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not p >= 1:
@@ -2028,6 +2608,15 @@ class Tensor:
         return _make(out, (self,), backward, op=_NORM, attrs=(p, axes, keepdim), saves_out=True)
 
     def softmax(self, dim):
+        """The softmax along ``dim``: ``exp(x) / exp(x).sum(dim)``, computed without overflow
+        (differentiable).
+
+        Args:
+            dim (int): the dim that sums to 1 (required, as in torch's method).
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         d = _norm_dim(dim, self.ndim)
         # the ufuncs' reduce: what np.max / np.sum run for an ndarray, without their wrappers
         z = self.data - np.maximum.reduce(self.data, axis=d, keepdims=True)
@@ -2039,6 +2628,14 @@ class Tensor:
         return _make(out, (self,), backward, op=_SOFTMAX, attrs=(d,), saves=(), saves_out=True)
 
     def log_softmax(self, dim):
+        """``log(softmax(x))`` along ``dim``, computed stably (differentiable).
+
+        Args:
+            dim (int): the dim of the softmax.
+
+        Returns:
+            Tensor: same shape and dtype.
+        """
         d = _norm_dim(dim, self.ndim)
         z = self.data - np.maximum.reduce(self.data, axis=d, keepdims=True)
         out = z - np.log(np.add.reduce(np.exp(z), axis=d, keepdims=True))
@@ -2049,7 +2646,25 @@ class Tensor:
                      saves_out=True)
 
     def masked_fill(self, mask, value):
-        """Copy with ``value`` where ``mask`` (broadcast to self's shape) is True."""
+        """A copy with ``value`` where ``mask`` is True (differentiable: no gradient where filled).
+
+        Args:
+            mask (bool Tensor or array): where to fill; broadcasts to ``self``'s shape.
+            value (number or one-element Tensor): the fill value (cast to ``self``'s dtype).
+
+        Returns:
+            Tensor
+
+        Raises:
+            TypeError: a ``mask`` that is not boolean. ValueError: a ``mask`` that does not
+                broadcast to ``self``'s shape.
+
+        Example::
+
+            >>> x = rnnfast.tensor([1.0, -2.0, 3.0])
+            >>> x.masked_fill(x < 0, 0.0)
+            tensor([1., 0., 3.])
+        """
         m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
         if m.dtype != np.bool_:
             raise TypeError(f"mask: expected a bool array, got dtype {m.dtype}")
@@ -2063,25 +2678,92 @@ class Tensor:
 
     # -- torch's method names for ops defined above --------------------------------------------
     def add(self, other, alpha=1):
+        """``self + alpha * other`` (broadcast; differentiable), as ``torch.Tensor.add``.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+            alpha (number, optional): the factor of ``other``. Default: 1.
+
+        Returns:
+            Tensor
+        """
         return self + (other if alpha == 1 else self._operand(other) * alpha)
 
     def sub(self, other, alpha=1):
+        """``self - alpha * other`` (broadcast; differentiable), as ``torch.Tensor.sub``.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+            alpha (number, optional): the factor of ``other``. Default: 1.
+
+        Returns:
+            Tensor
+        """
         return self - (other if alpha == 1 else self._operand(other) * alpha)
 
     def mul(self, other):
+        """``self * other`` (broadcast; differentiable), as the ``*`` operator.
+
+        Args:
+            other (Tensor, array or number): the other operand. Python numbers keep the
+                tensor's dtype (a float with an integer tensor gives float64).
+
+        Returns:
+            Tensor
+        """
         return self * other
 
     def div(self, other):
+        """``self / other``, true division (broadcast; differentiable), as the ``/`` operator.
+
+        Args:
+            other (Tensor, array or number): the other operand. Python numbers keep the
+                tensor's dtype (a float with an integer tensor gives float64).
+
+        Returns:
+            Tensor: integer tensors give float64 (NumPy's rule; torch gives float32)
+        """
         return self / other
 
     def pow(self, exponent):
+        """``self ** exponent`` (broadcast; differentiable), as the ``**`` operator.
+
+        Args:
+            exponent (Tensor, array or number): the other operand. Python numbers keep the
+                tensor's dtype (a float with an integer tensor gives float64).
+
+        Returns:
+            Tensor
+        """
         return self ** exponent
 
     def matmul(self, other):
+        """The matrix product ``self @ other`` with NumPy's rules (1-D operands are vectors, leading
+        dims broadcast as batches; differentiable), as ``torch.matmul``.
+
+        Args:
+            other (Tensor or array): the right operand.
+
+        Returns:
+            Tensor
+
+        Raises:
+            ValueError: a 0-d operand, or sizes that do not match (NumPy's message).
+        """
         return self @ other
 
     def mm(self, mat2):
-        """Product of two matrices (2-D only, as torch.mm)."""
+        """The product of two matrices (2-D only), as ``torch.mm`` (differentiable).
+
+        Args:
+            mat2 (Tensor or array): the right matrix, ``(m, p)`` for ``self`` of ``(n, m)``.
+
+        Returns:
+            Tensor: ``(n, p)``.
+
+        Raises:
+            ValueError: an operand that is not 2-D.
+        """
         m2 = self._operand(mat2)
         if self.ndim != 2 or m2.ndim != 2:
             raise ValueError(f"mm: expected two 2-D tensors, got shapes {self.shape} and "
@@ -2089,7 +2771,18 @@ class Tensor:
         return self @ m2
 
     def bmm(self, mat2):
-        """Batched product (B, n, m) @ (B, m, p) -> (B, n, p), as torch.bmm."""
+        """Batched matrix product ``(B, n, m) @ (B, m, p) -> (B, n, p)``, as ``torch.bmm``
+        (differentiable).
+
+        Args:
+            mat2 (Tensor or array): the right matrices, ``(B, m, p)``.
+
+        Returns:
+            Tensor: ``(B, n, p)``.
+
+        Raises:
+            ValueError: shapes other than ``(B, n, m)`` and ``(B, m, p)``.
+        """
         m2 = self._operand(mat2)
         if self.ndim != 3 or m2.ndim != 3 or self.shape[0] != m2.shape[0] \
                 or self.shape[2] != m2.shape[1]:
@@ -2098,36 +2791,108 @@ class Tensor:
         return self @ m2
 
     def eq(self, other):
+        """``self == other`` elementwise (broadcast), as the ``==`` operator.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         return self == other
 
     def ne(self, other):
+        """``self != other`` elementwise (broadcast), as the ``!=`` operator.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         return self != other
 
     def lt(self, other):
+        """``self < other`` elementwise (broadcast), as the ``<`` operator.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         return self < other
 
     def le(self, other):
+        """``self <= other`` elementwise (broadcast), as the ``<=`` operator.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         return self <= other
 
     def gt(self, other):
+        """``self > other`` elementwise (broadcast), as the ``>`` operator.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         return self > other
 
     def ge(self, other):
+        """``self >= other`` elementwise (broadcast), as the ``>=`` operator.
+
+        Args:
+            other (Tensor, array or number): the other operand.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         return self >= other
 
     def logical_not(self):
+        """``True`` where an entry is zero (False), elementwise.
+
+        Returns:
+            Tensor: bool, without gradient.
+        """
         return _untracked(np.logical_not(self.data), (self,), _LOGICAL_NOT)
 
     def nelement(self):
+        """The number of elements (an alias of ``numel()``)."""
         return self.numel()
 
     def square(self):
+        """``self * self``, elementwise (differentiable)."""
         return self * self
 
     # -- indexing by tensors, repetition, splitting --------------------------------------------
     def index_select(self, dim, index):
-        """The entries at integer ``index`` (1-D) along ``dim``; repeated indices accumulate
-        their gradients."""
+        """The entries at ``index`` along ``dim`` (a copy; differentiable: repeated indices
+        accumulate their gradients).
+
+        Args:
+            dim (int): the dim to index.
+            index (Tensor or array of ints): 1-D indices (negative count from the end).
+
+        Returns:
+            Tensor: ``self``'s shape with ``len(index)`` along ``dim``.
+
+        Raises:
+            TypeError: ``index`` not 1-D integers. IndexError: an index out of range.
+
+        Example::
+
+            >>> rnnfast.tensor([[1, 2], [3, 4]]).index_select(0, rnnfast.tensor([1, 1]))
+            tensor([[3, 4],
+                    [3, 4]])
+        """
         d = _norm_dim(dim, self.ndim)
         idx = np.asarray(index.data if isinstance(index, Tensor) else index)
         if idx.dtype.kind not in "iu" or idx.ndim > 1:
@@ -2150,7 +2915,21 @@ class Tensor:
                      attrs=(d, index), saves=())
 
     def gather(self, dim, index):
-        """``out[i][j] = self[i][index[i][j]]`` along ``dim`` (torch.gather)."""
+        """``out[i][j] = self[i][index[i][j]]`` for ``dim`` 1 (and so on for the other dims), as
+        ``torch.gather`` (differentiable: repeated indices accumulate).
+
+        Args:
+            dim (int): the dim to index along.
+            index (Tensor or array of ints): the indices, with as many dims as ``self``, no larger
+                than ``self`` in the other dims.
+
+        Returns:
+            Tensor: ``index``'s shape.
+
+        Raises:
+            TypeError: ``index`` not integers of ``self``'s number of dims. ValueError: ``index``
+                larger than ``self`` in another dim. IndexError: an index out of range.
+        """
         d = _norm_dim(dim, self.ndim)
         idx = np.asarray(index.data if isinstance(index, Tensor) else index)
         if idx.dtype.kind not in "iu" or idx.ndim != self.ndim:
@@ -2175,7 +2954,20 @@ class Tensor:
                      attrs=(d, idx), saves=())
 
     def narrow(self, dim, start, length):
-        """The slice ``start:start + length`` along ``dim`` (a view)."""
+        """The slice ``start:start + length`` of ``dim`` (a view).
+
+        Args:
+            dim (int): the dim to slice.
+            start (int): the first index (negative counts from the end).
+            length (int): the number of entries.
+
+        Returns:
+            Tensor: shares the data.
+
+        Raises:
+            TypeError: ``start`` or ``length`` is not an int.
+            IndexError: the slice does not fit in ``dim``.
+        """
         d = _norm_dim(dim, self.ndim)
         n = self.shape[d]
         if not (_is_size(start) and _is_size(length)):
@@ -2187,8 +2979,25 @@ class Tensor:
         return self[(slice(None),) * d + (slice(start, start + length),)]
 
     def split(self, split_size, dim=0):
-        """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given
-        sizes when ``split_size`` is a list."""
+        """Split along ``dim`` into pieces of ``split_size`` (the last may be smaller), or of the
+        given sizes.
+
+        Args:
+            split_size (int or list of ints): the size of each piece, or a list of sizes that add
+                up to the size of ``dim``.
+            dim (int, optional): the dim to split. Default: 0.
+
+        Returns:
+            tuple of Tensors: views.
+
+        Raises:
+            ValueError: sizes that do not add up, or a ``split_size`` that is not an int >= 1.
+
+        Example::
+
+            >>> [p.shape for p in rnnfast.zeros(5, 2).split([2, 3])]
+            [(2, 2), (3, 2)]
+        """
         d = _norm_dim(dim, self.ndim)
         n = self.shape[d]
         if isinstance(split_size, (list, tuple)):
@@ -2205,7 +3014,19 @@ class Tensor:
                                                                          bounds[1:]))
 
     def repeat(self, *sizes):
-        """Tile the tensor ``sizes[i]`` times along each dim (torch.Tensor.repeat)."""
+        """Tile the tensor: ``sizes[i]`` copies along each dim (differentiable), as
+        ``torch.Tensor.repeat`` (NumPy's ``tile``).
+
+        Args:
+            *sizes (ints, or one tuple or list of ints): the number of copies along each dim, at
+                least as many as the tensor has dims (extra ones add leading dims).
+
+        Returns:
+            Tensor: a new tensor of shape ``sizes[i] * shape[i]``.
+
+        Raises:
+            ValueError: fewer sizes than dims, or a negative size.
+        """
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
             sizes = tuple(sizes[0])
         if len(sizes) < self.ndim or not all(_is_size(r) and r >= 0 for r in sizes):
@@ -2232,22 +3053,99 @@ class Tensor:
         return _wrap(np.full(size, fill, dt))
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        """A new zero-filled tensor of the given size, with ``self``'s dtype unless ``dtype``
+        is given (as ``torch.Tensor.new_zeros``).
+
+        Args:
+            *size (ints, or one tuple or list of ints): the shape.
+            dtype (dtype, optional, keyword-only): the dtype. Default: ``None``, ``self``'s.
+            device (optional, keyword-only): ``None`` or the CPU (another device raises
+                ValueError). Default: ``None``.
+            requires_grad (bool, optional, keyword-only): whether the new leaf requires grad
+                (float dtypes only). Default: ``False``.
+
+        Returns:
+            Tensor: a leaf.
+
+        Example::
+
+            >>> rnnfast.tensor([1, 2]).new_zeros(2, 3)
+            tensor([[0, 0, 0],
+                    [0, 0, 0]])
+        """
         _device.check_device(device)
         return self._like(size, dtype, 0).requires_grad_(requires_grad)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        """A new one-filled tensor of the given size, with ``self``'s dtype unless ``dtype``
+        is given (as ``torch.Tensor.new_ones``).
+
+        Args:
+            *size (ints, or one tuple or list of ints): the shape.
+            dtype (dtype, optional, keyword-only): the dtype. Default: ``None``, ``self``'s.
+            device (optional, keyword-only): ``None`` or the CPU (another device raises
+                ValueError). Default: ``None``.
+            requires_grad (bool, optional, keyword-only): whether the new leaf requires grad
+                (float dtypes only). Default: ``False``.
+
+        Returns:
+            Tensor: a leaf.
+        """
         _device.check_device(device)
         return self._like(size, dtype, 1).requires_grad_(requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        """A new tensor of shape ``size`` filled with ``fill_value``, with ``self``'s dtype unless
+        ``dtype`` is given (as ``torch.Tensor.new_full``).
+
+        Args:
+            size (int, tuple or list of ints): the shape.
+            fill_value (number): the value (cast to the dtype).
+            dtype (dtype, optional): the dtype. Default: ``None``, ``self``'s.
+            device (optional): ``None`` or the CPU (another device raises ValueError). Default:
+                ``None``.
+            requires_grad (bool, optional): whether the new leaf requires grad (float dtypes only).
+                Default: ``False``.
+
+        Returns:
+            Tensor: a leaf.
+        """
         _device.check_device(device)
         return self._like((size,), dtype, fill_value).requires_grad_(requires_grad)
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        """A new uninitialised tensor of the given size, with ``self``'s dtype unless ``dtype``
+        is given (as ``torch.Tensor.new_empty``).
+
+        Args:
+            *size (ints, or one tuple or list of ints): the shape.
+            dtype (dtype, optional, keyword-only): the dtype. Default: ``None``, ``self``'s.
+            device (optional, keyword-only): ``None`` or the CPU (another device raises
+                ValueError). Default: ``None``.
+            requires_grad (bool, optional, keyword-only): whether the new leaf requires grad
+                (float dtypes only). Default: ``False``.
+
+        Returns:
+            Tensor: a leaf (its values are arbitrary).
+        """
         _device.check_device(device)
         return self._like(size, dtype, None).requires_grad_(requires_grad)
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """A new leaf tensor holding a copy of ``data``, with ``self``'s dtype unless ``dtype`` is
+        given (``rnnfast.tensor(data, ...)``), as ``torch.Tensor.new_tensor``.
+
+        Args:
+            data (array, sequence, number or Tensor): the values (copied).
+            dtype (dtype, optional): the dtype. Default: ``None``, ``self``'s.
+            device (optional): ``None`` or the CPU (another device raises ValueError). Default:
+                ``None``.
+            requires_grad (bool, optional): whether the new leaf requires grad (float dtypes only).
+                Default: ``False``.
+
+        Returns:
+            Tensor: a leaf without history.
+        """
         return tensor(data, dtype=self.dtype if dtype is None else dtype, device=device,
                       requires_grad=requires_grad)
 
@@ -2353,39 +3251,146 @@ class Tensor:
         return self._inplace(other, Tensor.__truediv__, np.divide, "div_")
 
     def add_(self, other, alpha=1):
-        """In-place ``self += alpha * other`` (as torch; e.g. ``p.add_(p.grad, alpha=-lr)``
-        under ``no_grad``)."""
+        """``self += alpha * other`` in place (e.g. ``p.add_(p.grad, alpha=-lr)`` under
+        ``rnnfast.no_grad()``).
+
+        Args:
+            other (Tensor, array or number): broadcasts to ``self``'s shape.
+            alpha (number, optional): the factor of ``other``. Default: 1.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: a leaf that requires grad written with grad mode on, a result of another
+                shape than ``self``'s, or one that does not fit the dtype (a float into an integer
+                tensor).
+
+        In place, as torch: with gradients involved (``self`` or ``other`` requires grad, grad
+        mode on) the write is recorded and gradients flow through it; a leaf that requires grad
+        can only be written under ``rnnfast.no_grad()`` (RuntimeError otherwise).
+        """
         if alpha != 1:
             other = (other if isinstance(other, Tensor) else as_tensor(other, name="other")) \
                 * alpha
         return self._inplace(other, Tensor.__add__, np.add, "add_")
 
     def sub_(self, other, alpha=1):
+        """``self -= alpha * other`` in place.
+
+        Args:
+            other (Tensor, array or number): broadcasts to ``self``'s shape.
+            alpha (number, optional): the factor of ``other``. Default: 1.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: as ``add_``.
+
+        In place, as torch: with gradients involved (``self`` or ``other`` requires grad, grad
+        mode on) the write is recorded and gradients flow through it; a leaf that requires grad
+        can only be written under ``rnnfast.no_grad()`` (RuntimeError otherwise).
+        """
         if alpha != 1:
             other = (other if isinstance(other, Tensor) else as_tensor(other, name="other")) \
                 * alpha
         return self._inplace(other, Tensor.__sub__, np.subtract, "sub_")
 
     def mul_(self, other):
+        """``self *= other`` in place.
+
+        Args:
+            other (Tensor, array or number): broadcasts to ``self``'s shape.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: as ``add_``.
+
+        In place, as torch: with gradients involved (``self`` or ``other`` requires grad, grad
+        mode on) the write is recorded and gradients flow through it; a leaf that requires grad
+        can only be written under ``rnnfast.no_grad()`` (RuntimeError otherwise).
+        """
         return self._inplace(other, Tensor.__mul__, np.multiply, "mul_")
 
     def div_(self, other):
+        """``self /= other`` in place (true division: an integer tensor raises RuntimeError, as its
+        result is float).
+
+        Args:
+            other (Tensor, array or number): broadcasts to ``self``'s shape.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: as ``add_``.
+
+        In place, as torch: with gradients involved (``self`` or ``other`` requires grad, grad
+        mode on) the write is recorded and gradients flow through it; a leaf that requires grad
+        can only be written under ``rnnfast.no_grad()`` (RuntimeError otherwise).
+        """
         return self._inplace(other, Tensor.__truediv__, np.divide, "div_")
 
     def clamp_(self, min=None, max=None):
+        """``clamp(min, max)`` written into ``self`` in place.
+
+        Args:
+            min (number or Tensor, optional): the lower bound. Default: ``None``, none.
+            max (number or Tensor, optional): the upper bound. Default: ``None``, none.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            ValueError: neither bound given. RuntimeError: a leaf that requires grad, with grad
+                mode on.
+        """
         self._check_inplace("clamp_")
         self[...] = self.clamp(min, max)
         return self
 
     def fill_(self, value):
+        """Set every entry to ``value`` in place (``self[...] = value``).
+
+        Args:
+            value (number or Tensor): the value (cast to ``self``'s dtype); a tensor that
+                requires grad receives the gradient of every entry.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: a leaf that requires grad, with grad mode on.
+        """
         self[...] = value
         return self
 
     def zero_(self):
+        """Set every entry to 0 in place (``fill_(0)``).
+
+        Returns:
+            Tensor: self.
+        """
         return self.fill_(0)
 
     def copy_(self, src):
-        """Copy ``src`` (broadcast to this shape) into this tensor in place."""
+        """Copy ``src`` into ``self`` in place (``self[...] = src``; recorded when gradients are
+        involved, as torch).
+
+        Args:
+            src (Tensor, array or number): the values; broadcasts to ``self``'s shape and is cast
+                to its dtype.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            ValueError: ``src`` does not broadcast to ``self``'s shape. RuntimeError: a leaf that
+                requires grad, with grad mode on.
+        """
         s = src.data if isinstance(src, Tensor) else np.asarray(src)
         if np.broadcast_shapes(s.shape, self.shape) != self.shape:
             raise ValueError(f"copy_: src of shape {s.shape} does not broadcast to "
@@ -2394,13 +3399,36 @@ class Tensor:
         return self
 
     def uniform_(self, a=0.0, b=1.0):
-        """Fill in place from U(a, b) drawn with ``rnnfast.manual_seed``'s generator."""
+        """Fill in place with draws from U(a, b), from ``rnnfast.manual_seed``'s generator.
+
+        Args:
+            a (float, optional): the lower bound. Default: 0.0.
+            b (float, optional): the upper bound. Default: 1.0.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: a leaf that requires grad, with grad mode on.
+        """
         self._check_inplace("uniform_")
         self[...] = _GENERATOR.uniform(a, b, self.shape).astype(self.dtype)
         return self
 
     def normal_(self, mean=0.0, std=1.0):
-        """Fill in place from N(mean, std^2) drawn with ``rnnfast.manual_seed``'s generator."""
+        """Fill in place with draws from N(mean, std ** 2), from ``rnnfast.manual_seed``'s
+        generator.
+
+        Args:
+            mean (float, optional): the mean. Default: 0.0.
+            std (float, optional): the standard deviation. Default: 1.0.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: a leaf that requires grad, with grad mode on.
+        """
         self._check_inplace("normal_")
         self[...] = (mean + std * _GENERATOR.standard_normal(self.shape)).astype(self.dtype)
         return self
@@ -2416,14 +3444,41 @@ class Tensor:
         return self
 
     def unsqueeze_(self, dim):
+        """Insert a dim of size 1 in place (see ``unsqueeze``).
+
+        Args:
+            dim (int): its position in the result, in ``[-ndim - 1, ndim]``.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: the tensor requires grad and grad mode is on (use ``unsqueeze``).
+        """
         return self._reshape_(np.expand_dims(self.data, _norm_dim(dim, self.ndim + 1)),
                               "unsqueeze_")
 
     def squeeze_(self, dim=None):
+        """Remove dims of size 1 in place (see ``squeeze``).
+
+        Args:
+            dim (int or tuple of ints, optional): the dims to remove if their size is 1.
+                Default: ``None``, every dim of size 1.
+
+        Returns:
+            Tensor: self.
+
+        Raises:
+            RuntimeError: the tensor requires grad and grad mode is on (use ``squeeze``).
+        """
         return self._reshape_(self.squeeze(dim).data, "squeeze_")
 
     def detach_(self):
-        """Drop this tensor's history in place (it becomes a leaf without grad)."""
+        """Drop this tensor's history in place: it becomes a leaf that does not require grad.
+
+        Returns:
+            Tensor: self.
+        """
         if _state.trace is not None:
             _state.trace.inplace(self, "detach_")
         self._node = None
