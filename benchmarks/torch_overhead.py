@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 
-CELLS = {"lstm": ("LSTM", 2), "gru": ("GRU", 3), "rnn_tanh": ("RNN", 0)}
+CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN"}
 
 
 class _Clock:
@@ -75,7 +75,7 @@ def floor_function(torch, clock, cell_id, weights):
         def backward(ctx, dy, *_):
             xa, res, y = ctx.saved
             dx, _, _, *dw = clock.backward(cell_id, res, xa, *views, None, None, None, False,
-                                           dy.numpy(), None, None, y, False)
+                                           dy.numpy(), None, None, y, False)[:8]
             return (torch.from_numpy(dx), *[torch.from_numpy(a) for a in dw[:4]])
 
     return Floor
@@ -84,7 +84,8 @@ def floor_function(torch, clock, cell_id, weights):
 def build(torch, rnnfast, cell, T, clock):
     import rnnfast.nn as rnn
     import rnnfast.torch as rt
-    name, cell_id = CELLS[cell]
+    name = CELLS[cell]
+    cell_id = rnnfast._core.Cell(rnnfast._cells.cell_kind(cell).id)
     I, H = 64, 256
     torch.manual_seed(0)
     tm = getattr(torch.nn, name)(I, H)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnfast._cells import GATES  # noqa: F401 (the tests' name for it)
+from rnnfast._cells import CELLS, GATES  # noqa: F401 (the tests' name for it)
 
 # Implementation vs reference (or vs torch), per computation dtype.
 TOL = {
@@ -23,7 +23,7 @@ FD_EPS = 1e-6
 FD_TOL = dict(rtol=1e-6, atol=1e-8)
 
 # The names of backward's outputs, in a fixed order.
-GRAD_KEYS = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")
+GRAD_KEYS = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "w_p")
 
 
 def tol(dtype):
@@ -36,11 +36,13 @@ def make_problem(mode, T, B, I, H, proj=0, bias=True, dtype=np.float64, seed=0, 
     """Random inputs for one layer, as keyword arguments of ``forward(mode, **problem)``.
 
     Keys: x [T,B,I] ~ N(0,1); w_ih [G*H,I], w_hh [G*H,H_out], b_ih, b_hh [G*H] (None without
-    bias), w_hr [H_out,H] (None unless proj > 0, lstm only), all ~ U(-1/sqrt(H), 1/sqrt(H));
-    h0 [B,H_out] and c0 [B,H] (lstm only) ~ N(0, 0.5^2), None without with_h0; lengths as an
-    int64 array, or None. H_out = proj or H.
+    bias), w_hr [H_out,H] (None unless proj > 0, LSTMs only), all ~ U(-1/sqrt(H), 1/sqrt(H));
+    h0 [B,H_out] and c0 [B,H] (LSTMs only) ~ N(0, 0.5^2), None without with_h0; lengths as an
+    int64 array, or None. H_out = proj or H. A cell with extra parameters also gets them by
+    their functional names (lstm_peephole: w_p [3*H], ~ U(-1/sqrt(H), 1/sqrt(H)) as well).
     """
-    if proj and mode != "lstm":
+    has_c = CELLS[mode].has_c
+    if proj and not has_c:
         raise ValueError(f"proj: expected 0 for mode {mode!r}, got {proj}")
     rng = np.random.default_rng(seed)
     G = GATES[mode]
@@ -63,8 +65,10 @@ def make_problem(mode, T, B, I, H, proj=0, bias=True, dtype=np.float64, seed=0, 
     }
     if with_h0:
         p["h0"] = (0.5 * rng.standard_normal((B, H_out))).astype(dtype)
-        if mode == "lstm":
+        if has_c:
             p["c0"] = (0.5 * rng.standard_normal((B, H))).astype(dtype)
+    for name, blocks in CELLS[mode].extras:  # drawn last: the other arrays stay as they were
+        p["w" + name[len("weight"):]] = u(blocks * H)
     return p
 
 
@@ -75,7 +79,7 @@ def make_cotangents(mode, T, B, H, proj=0, dtype=np.float64, seed=1):
     H_out = proj or H
     dy = rng.standard_normal((T, B, H_out)).astype(dtype)
     dh_n = rng.standard_normal((B, H_out)).astype(dtype)
-    dc_n = rng.standard_normal((B, H)).astype(dtype) if mode == "lstm" else None
+    dc_n = rng.standard_normal((B, H)).astype(dtype) if CELLS[mode].has_c else None
     return dy, dh_n, dc_n
 
 

@@ -21,8 +21,14 @@ def test_each_kind_is_the_kernels_cell_of_that_id(name):
     G = kind.num_gates
     w = [0.3 * rng.standard_normal(s) for s in ((G * H, I), (G * H, H), (G * H,), (G * H,))]
     x = rng.standard_normal((T, B, I))
-    y, h_n, c_n, _ = _core.forward(kind.id, x, *w, None, None, None, None, None, False, False)
-    y_ref, h_ref, c_ref, _ = reference.forward(name, x, *w)
+    # the kind's own parameters (the peepholes), by the kernels' count and sizes for H
+    sizes = _core.extra_sizes(_core.Cell(kind.id), H)
+    assert [n * H for _, n in kind.extras] == sizes
+    extras = tuple(0.3 * rng.standard_normal(n) for n in sizes)
+    y, h_n, c_n, _ = _core.forward(_core.Cell(kind.id), x, *w, None, None, None, None, None,
+                                   False, False, False, extras or None)
+    y_ref, h_ref, c_ref, _ = reference.forward(
+        name, x, *w, **({"w_p": extras[0]} if extras else {}))
     np.testing.assert_allclose(y, y_ref, **TOL[np.float64])
     np.testing.assert_allclose(h_n, h_ref, **TOL[np.float64])
     assert (c_n is not None) == kind.has_c
@@ -35,7 +41,12 @@ def test_each_kind_is_the_kernels_cell_of_that_id(name):
         bad = [0.3 * rng.standard_normal(s) for s in ((g * H, I), (g * H, H), (g * H,),
                                                       (g * H,))]
         with pytest.raises(ValueError):
-            _core.forward(kind.id, x, *bad, None, None, None, None, None, False, False)
+            _core.forward(_core.Cell(kind.id), x, *bad, None, None, None, None, None, False,
+                          False, False, extras or None)
+    # the enum's names and the kernels' are the table's
+    assert _core.Cell(kind.id).name.lower() == name == _core.cell_name(_core.Cell(kind.id))
+    assert _core.num_gates(_core.Cell(kind.id)) == G
+    assert _core.has_cell_state(_core.Cell(kind.id)) == kind.has_c
 
 
 def test_the_table_is_what_the_library_names():

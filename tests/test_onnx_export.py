@@ -83,7 +83,9 @@ class Fn(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # Recurrent layers: every kind and option.
 
-MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole"]
+HAS_C = ("lstm", "lstm_peephole")
+OP_TYPE = {"lstm": "LSTM", "lstm_peephole": "LSTM", "gru": "GRU", "gru_reset_before": "GRU"}
 LAYER_CASES = [
     dict(),
     dict(num_layers=2),
@@ -108,13 +110,27 @@ T, B, I, H = 6, 4, 5, 7  # noqa: E741  (the shape legend: steps, batch, input, h
 LENGTHS = np.array([6, 2, 5, 1])
 
 
+def new_layer(mode, **kw):
+    """The rnnfast.nn layer of cell kind ``mode`` (random peephole weights: they start at
+    zero, which would hide them)."""
+    if mode.startswith("rnn_"):
+        return nn.RNN(I, H, nonlinearity=mode[4:], **kw)
+    if mode == "gru_reset_before":
+        return nn.GRU(I, H, reset_after=False, **kw)
+    if mode == "lstm_peephole":
+        layer = nn.LSTM(I, H, peephole=True, **kw)
+        rng = np.random.default_rng(11)
+        for name, p in layer.named_parameters():
+            if name.startswith("weight_p"):
+                p.data[...] = rng.uniform(-0.5, 0.5, p.shape)
+        return layer
+    return {"lstm": nn.LSTM, "gru": nn.GRU}[mode](I, H, **kw)
+
+
 def make_layer(mode, case):
     kw = {k: v for k, v in case.items() if k not in ("h0", "lengths")}
-    if mode.startswith("rnn_"):
-        layer = nn.RNN(I, H, nonlinearity=mode[4:], **kw)
-    else:
-        layer = {"lstm": nn.LSTM, "gru": nn.GRU}[mode](I, H, **kw)
     rng = np.random.default_rng(1)
+    layer = new_layer(mode, **kw)
     x = rng.standard_normal((B, T, I) if case.get("batch_first") else (T, B, I))
     inputs = [x.astype(np.float32)]
     D = 2 if case.get("bidirectional") else 1
@@ -122,7 +138,7 @@ def make_layer(mode, case):
     H_out = case.get("proj_size") or H
     if case.get("h0"):
         inputs.append(rng.standard_normal((L * D, B, H_out)).astype(np.float32))
-        if mode == "lstm":
+        if mode in HAS_C:
             inputs.append(rng.standard_normal((L * D, B, H)).astype(np.float32))
     if case.get("lengths"):
         inputs.append(LENGTHS)
@@ -132,7 +148,7 @@ def make_layer(mode, case):
         lengths = rest.pop() if case.get("lengths") else None
         hx = None
         if case.get("h0"):
-            hx = (rest[0], rest[1]) if mode == "lstm" else rest[0]
+            hx = (rest[0], rest[1]) if mode in HAS_C else rest[0]
         return self.layer(x, hx, lengths=lengths)
     return Fn(forward, layer=layer).eval(), inputs
 
@@ -142,10 +158,16 @@ def make_layer(mode, case):
 def test_recurrent_layer(ort, mode, case, tmp_path):
     model, inputs = make_layer(mode, case)
     proto = roundtrip(ort, model, inputs, tmp_path)
-    want = {"lstm": "LSTM", "gru": "GRU"}.get(mode, "RNN")
+    want = OP_TYPE.get(mode, "RNN")
     ops = op_types(proto)
     # one operator per layer, both directions in one
     assert ops.count(want) == case.get("num_layers", 1)
+    for n in proto.graph.node:  # the variants: ONNX's own attribute and input for them
+        if n.op_type == "GRU":
+            lbr = [a.i for a in n.attribute if a.name == "linear_before_reset"]
+            assert lbr == [0 if mode == "gru_reset_before" else 1]
+        if n.op_type == "LSTM":
+            assert (len(n.input) > 7 and bool(n.input[7])) == (mode == "lstm_peephole")
     if case.get("lengths"):
         names = {i.name for i in proto.graph.input}
         rnn_nodes = [n for n in proto.graph.node if n.op_type == want]
@@ -153,23 +175,21 @@ def test_recurrent_layer(ort, mode, case, tmp_path):
         assert f"input_{len(inputs) - 1}" in names
 
 
+@pytest.mark.parametrize("mode", HAS_C)
 @pytest.mark.parametrize("case", PROJ_CASES, ids=lambda c: ",".join(f"{k}" for k in c))
-def test_lstm_proj_size(ort, case, tmp_path):
-    model, inputs = make_layer("lstm", case)
+def test_lstm_proj_size(ort, case, mode, tmp_path):
+    model, inputs = make_layer(mode, case)
     proto = roundtrip(ort, model, inputs, tmp_path)
     assert op_types(proto).count("LSTM") == case.get("num_layers", 1)
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_recurrent_layer_unbatched_and_constant_lengths(ort, mode, tmp_path):
-    layer = nn.GRU(I, H) if mode == "gru" else (nn.LSTM(I, H) if mode == "lstm" else
-                                               nn.RNN(I, H, nonlinearity=mode[4:]))
+    layer = new_layer(mode)
     x = np.random.default_rng(2).standard_normal((T, I)).astype(np.float32)
     roundtrip(ort, Fn(lambda self, x: self.layer(x), layer=layer).eval(), [x], tmp_path)
     # lengths fixed inside the model: a constant sequence_lens
-    layer2 = nn.LSTM(I, H, bidirectional=True) if mode == "lstm" else \
-        (nn.GRU(I, H, bidirectional=True) if mode == "gru" else
-         nn.RNN(I, H, nonlinearity=mode[4:], bidirectional=True))
+    layer2 = new_layer(mode, bidirectional=True)
     xb = np.random.default_rng(3).standard_normal((T, B, I)).astype(np.float32)
     model = Fn(lambda self, x: self.layer(x, lengths=LENGTHS), layer=layer2).eval()
     roundtrip(ort, model, [xb], tmp_path)
@@ -189,7 +209,7 @@ def test_packed_sequence_input(ort, tmp_path):
 
 
 @pytest.mark.parametrize("state", [False, True])
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODES[:4])
 def test_cells(ort, mode, state, tmp_path):
     cls = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(mode)
     cell = cls(I, H) if cls else nn.RNNCell(I, H, nonlinearity=mode[4:])

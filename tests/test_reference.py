@@ -11,12 +11,12 @@ import pytest
 
 from rnnfast import reference
 
-from _problems import FD_EPS, FD_TOL, GRAD_KEYS, make_cotangents, make_problem, tol
+from _problems import CELLS, FD_EPS, FD_TOL, GRAD_KEYS, make_cotangents, make_problem, tol
 
 MODES = reference.MODES
 # Input of forward -> name of its gradient in backward's dict.
 INPUT_OF_GRAD = {"dx": "x", "dh0": "h0", "dc0": "c0", "w_ih": "w_ih", "w_hh": "w_hh",
-                 "b_ih": "b_ih", "b_hh": "b_hh", "w_hr": "w_hr"}
+                 "b_ih": "b_ih", "b_hh": "b_hh", "w_hr": "w_hr", "w_p": "w_p"}
 
 
 def _loss(mode, p, cot, reverse):
@@ -46,8 +46,10 @@ def _numerical_grad(mode, p, name, cot, reverse):
 def _expected_none(mode, p):
     """The gradient keys that backward must return as None for this problem."""
     none = set()
-    if mode != "lstm":
+    if not CELLS[mode].has_c:
         none.add("dc0")
+    if p.get("w_p") is None:
+        none.add("w_p")
     if p["b_ih"] is None:
         none |= {"b_ih", "b_hh"}
     if p["w_hr"] is None:
@@ -84,12 +86,12 @@ def _check_fd(mode, T, B, I, H, proj, bias, with_h0, lengths, reverse, seed=1):
     H_out = proj or H
     if p["h0"] is None:
         p["h0"] = np.zeros((B, H_out))
-        if mode == "lstm":
+        if CELLS[mode].has_c:
             p["c0"] = np.zeros((B, H))
         y0, h_n0, c_n0, _ = reference.forward(mode, **p, reverse=reverse)
         np.testing.assert_array_equal(y0, y)
         np.testing.assert_array_equal(h_n0, h_n)
-        if mode == "lstm":
+        if CELLS[mode].has_c:
             np.testing.assert_array_equal(c_n0, c_n)
 
     none = _expected_none(mode, p)

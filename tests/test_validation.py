@@ -116,12 +116,23 @@ def test_backward_bad_arguments():
 
 def test_binding_checks_its_own_arguments():
     p = _p(dtype=np.float32)
-    good = dict(cell=2, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=None, b_hh=None,
-                w_hr=None, h0=None, c0=None, lengths=None, h_mask=None, reverse=False,
-                training=False)
+    good = dict(cell=_core.Cell.LSTM, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=None,
+                b_hh=None, w_hr=None, h0=None, c0=None, lengths=None, h_mask=None,
+                reverse=False, training=False)
     _core.forward(**good)
-    with pytest.raises(ValueError, match="cell: expected"):
-        _core.forward(**dict(good, cell=7))
+    with pytest.raises(TypeError, match="cell: expected an rnnfast._core.Cell, got int"):
+        _core.forward(**dict(good, cell=2))
+    with pytest.raises(ValueError, match="extras: expected 0 extra parameter"):
+        _core.forward(**dict(good, extras=(p["w_ih"][0],)))
+    with pytest.raises(ValueError, match=r"extras\[0\]: expected shape \(18,\), got \(5,\)"):
+        _core.forward(**dict(good, cell=_core.Cell.LSTM_PEEPHOLE, extras=(p["w_ih"][0],)))
+    with pytest.raises(ValueError, match="extras: expected 1 extra parameter"):
+        _core.forward(**dict(good, cell=_core.Cell.LSTM_PEEPHOLE))
+    one = {k: v for k, v in good.items() if k != "cell"}
+    with pytest.raises(TypeError, match="forward_pair: unexpected argument 'reversed'"):
+        _core.forward_pair(_core.Cell.LSTM, dict(one, reversed=True), one)
+    with pytest.raises(TypeError, match="forward_pair: expected a dict of arguments per call"):
+        _core.forward_pair(_core.Cell.LSTM, tuple(one.values()), one)
     with pytest.raises(TypeError, match="x: expected dtype float32"):
         _core.forward(**dict(good, x=p["x"].astype(np.float64)))
     with pytest.raises(ValueError, match="x: expected a C-contiguous"):
@@ -142,7 +153,7 @@ def test_arrays_that_went_through_pickle_are_accepted(dtype):
     p = _p(mode="lstm", proj=4, dtype=dtype)
     unpickle = lambda a: pickle.loads(pickle.dumps(a))          # noqa: E731
     assert unpickle(p["x"]).dtype is not p["x"].dtype
-    args = dict(cell=2, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"],
+    args = dict(cell=_core.Cell.LSTM, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"],
                 b_hh=p["b_hh"], w_hr=p["w_hr"], h0=p["h0"], c0=p["c0"],
                 lengths=np.array([4, 2, 3], np.int64), h_mask=None, reverse=False,
                 training=True)
@@ -152,7 +163,7 @@ def test_arrays_that_went_through_pickle_are_accepted(dtype):
     for a, b in zip(fresh, pickled):
         np.testing.assert_array_equal(a, b)
     y, h_n, c_n, reserve = fresh
-    bargs = dict(cell=2, reserve=reserve, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"],
+    bargs = dict(cell=_core.Cell.LSTM, reserve=reserve, x=p["x"], w_ih=p["w_ih"], w_hh=p["w_hh"],
                  b_ih=p["b_ih"], b_hh=p["b_hh"], w_hr=p["w_hr"], lengths=args["lengths"],
                  h_mask=None, reverse=False, dy=np.ones_like(y), dh_n=np.ones_like(h_n),
                  dc_n=np.ones_like(c_n), y=y)

@@ -92,11 +92,11 @@ void check_shape(const char* name, const py::array& a, const std::vector<int64_t
   throw py::error_already_set();
 }
 
-Cell to_cell(int c) {
-  if (c < 0 || c > 3)
-    throw py::value_error("cell: expected 0 (rnn_tanh), 1 (rnn_relu), 2 (lstm) or 3 (gru), got " +
-                          std::to_string(c));
-  return static_cast<Cell>(c);
+Cell to_cell(const py::object& c) {
+  if (!py::isinstance<Cell>(c))
+    throw py::type_error("cell: expected an rnnfast._core.Cell, got " +
+                         std::string(py::str(c.get_type().attr("__name__"))));
+  return c.cast<Cell>();
 }
 
 // Derives and checks dims from x and the weights.
@@ -131,7 +131,7 @@ Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
     throw py::value_error(std::string("b_ih, b_hh: expected both biases or neither, got ") +
                           (b_ih ? "b_ih without b_hh" : "b_hh without b_ih"));
   if (w_hr) {
-    if (cell != Cell::LSTM)
+    if (!rnnfast::has_projection(cell))
       throw py::value_error("w_hr: expected None (projection is LSTM only), got an array");
     if (d.H_out >= d.H)
       throw py::value_error("w_hh: expected shape " + expected_str({G * d.H, d.H_out}) +
@@ -164,6 +164,7 @@ template <typename T>
 struct Layer {
   py::array_t<T> x, w_ih, w_hh;
   Opt<T> b_ih, b_hh, w_hr;
+  std::vector<py::array_t<T>> extras;  // the cell's own parameters, Weights::extra
   std::optional<py::array_t<int64_t>> lengths;
   Dims d;
   rnnfast::Weights<T> w;
@@ -171,7 +172,7 @@ struct Layer {
 
   Layer(Cell cell, const py::object& xo, const py::object& w_iho, const py::object& w_hho,
         const py::object& b_iho, const py::object& b_hho, const py::object& w_hro,
-        const py::object& lengthso, bool batch_first)
+        const py::object& lengthso, bool batch_first, const py::object& extraso)
       : x(*get<T>("x", xo, true)),
         w_ih(*get<T>("w_ih", w_iho, true)),
         w_hh(*get<T>("w_hh", w_hho, true)),
@@ -186,6 +187,25 @@ struct Layer {
     w.b_ih = b_ih ? b_ih->data() : nullptr;
     w.b_hh = b_hh ? b_hh->data() : nullptr;
     w.w_hr = w_hr ? w_hr->data() : nullptr;
+    // extras: None (no extra parameters) or a sequence of exactly the cell's.
+    const int ne = rnnfast::num_extras(cell);
+    if (extraso.is_none() && ne == 0) return;
+    if (!extraso.is_none() &&
+        !(py::isinstance<py::tuple>(extraso) || py::isinstance<py::list>(extraso)))
+      throw py::type_error("extras: expected a tuple of arrays, got " +
+                           std::string(py::str(extraso.get_type().attr("__name__"))));
+    const py::sequence seq = extraso.is_none() ? py::sequence(py::tuple())
+                                               : py::reinterpret_borrow<py::sequence>(extraso);
+    if (static_cast<int>(seq.size()) != ne)
+      throw py::value_error(std::string("extras: expected ") + std::to_string(ne) +
+                            " extra parameter(s) for " + rnnfast::cell_name(cell) + ", got " +
+                            std::to_string(seq.size()));
+    for (int k = 0; k < ne; ++k) {
+      const std::string name = "extras[" + std::to_string(k) + "]";
+      extras.push_back(*get<T>(name.c_str(), seq[k], true));
+      check_shape(name.c_str(), extras.back(), {rnnfast::extra_size(cell, d.H, k)});
+      w.extra[k] = extras.back().data();
+    }
   }
   // The shape of a per-position array with n features: (T, B, n), or (B, T, n).
   std::vector<int64_t> steps(int64_t n) const {
@@ -209,9 +229,10 @@ struct ForwardCall {
   ForwardCall(Cell cell_, const py::object& xo, const py::object& w_iho, const py::object& w_hho,
               const py::object& b_iho, const py::object& b_hho, const py::object& w_hro,
               const py::object& h0o, const py::object& c0o, const py::object& lengthso,
-              const py::object& h_masko, bool reverse_, bool training_, bool batch_first)
+              const py::object& h_masko, bool reverse_, bool training_, bool batch_first,
+              const py::object& extraso)
       : cell(cell_),
-        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, batch_first),
+        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, batch_first, extraso),
         reverse(reverse_),
         training(training_) {
     const Dims& d = L.d;
@@ -219,7 +240,7 @@ struct ForwardCall {
     c0 = get<T>("c0", c0o, false);
     if (h0) check_shape("h0", *h0, {d.B, d.H_out});
     if (c0) {
-      if (cell != Cell::LSTM)
+      if (!rnnfast::has_cell_state(cell))
         throw py::value_error("c0: expected None (a cell state is LSTM only), got an array");
       check_shape("c0", *c0, {d.B, d.H});
     }
@@ -229,7 +250,7 @@ struct ForwardCall {
     const std::vector<int64_t> ys = L.steps(d.H_out);
     y = output<T>({ys[0], ys[1], ys[2]});
     h_n = output<T>({d.B, d.H_out});
-    if (cell == Cell::LSTM) {
+    if (rnnfast::has_cell_state(cell)) {
       py::array_t<T> a = output<T>({d.B, d.H});
       c_n = a.mutable_data();
       c_n_obj = a;
@@ -261,6 +282,7 @@ struct BackwardCall {
   py::array_t<T> dx, dh0, dw_ih, dw_hh;
   py::object dc0_obj = py::none(), db_ih_obj = py::none(), db_hh_obj = py::none(),
              dw_hr_obj = py::none();
+  py::tuple dextras;
   T* dc0 = nullptr;
   rnnfast::WeightGrads<T> g;
 
@@ -271,9 +293,9 @@ struct BackwardCall {
                const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                const py::object& h_masko, bool reverse_, const py::object& dyo,
                const py::object& dh_no, const py::object& dc_no, const py::object& yo,
-               bool batch_first)
+               bool batch_first, const py::object& extraso)
       : cell(cell_),
-        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, batch_first),
+        L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, batch_first, extraso),
         reserve(*get<T>("reserve", reserveo, true)),
         y(*get<T>("y", yo, true)),
         reverse(reverse_) {
@@ -286,7 +308,7 @@ struct BackwardCall {
     if (dy) check_shape("dy", *dy, L.steps(d.H_out));
     if (dh_n) check_shape("dh_n", *dh_n, {d.B, d.H_out});
     if (dc_n) {
-      if (cell != Cell::LSTM)
+      if (!rnnfast::has_cell_state(cell))
         throw py::value_error("dc_n: expected None (a cell state is LSTM only), got an array");
       check_shape("dc_n", *dc_n, {d.B, d.H});
     }
@@ -296,7 +318,7 @@ struct BackwardCall {
     const std::vector<int64_t> xs = L.steps(d.I);
     dx = output<T>({xs[0], xs[1], xs[2]});
     dh0 = output<T>({d.B, d.H_out});
-    if (cell == Cell::LSTM) {
+    if (rnnfast::has_cell_state(cell)) {
       py::array_t<T> a = output<T>({d.B, d.H});
       dc0 = a.mutable_data();
       dc0_obj = a;
@@ -317,6 +339,12 @@ struct BackwardCall {
       g.dw_hr = a.mutable_data();
       dw_hr_obj = a;
     }
+    dextras = py::tuple(L.extras.size());
+    for (size_t k = 0; k < L.extras.size(); ++k) {
+      auto a = zeros({rnnfast::extra_size(cell, d.H, static_cast<int>(k))});
+      g.dextra[k] = a.mutable_data();
+      dextras[k] = a;
+    }
   }
   double step_flops() const {
     return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out;
@@ -328,7 +356,8 @@ struct BackwardCall {
                          h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse);
   }
   py::tuple result() const {
-    return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj);
+    return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj,
+                          dextras);
   }
 };
 
@@ -359,9 +388,9 @@ py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
                     const py::object& w_hho, const py::object& b_iho, const py::object& b_hho,
                     const py::object& w_hro, const py::object& h0o, const py::object& c0o,
                     const py::object& lengthso, const py::object& h_masko, bool reverse,
-                    bool training, bool batch_first) {
+                    bool training, bool batch_first, const py::object& extraso) {
   ForwardCall<T> c(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, h0o, c0o, lengthso, h_masko,
-                   reverse, training, batch_first);
+                   reverse, training, batch_first, extraso);
   return run_one(c, "forward");
 }
 
@@ -371,32 +400,64 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
                      const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                      const py::object& h_masko, bool reverse, const py::object& dyo,
                      const py::object& dh_no, const py::object& dc_no, const py::object& yo,
-                     bool batch_first) {
+                     bool batch_first, const py::object& extraso) {
   BackwardCall<T> c(cell, reserveo, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, h_masko,
-                    reverse, dyo, dh_no, dc_no, yo, batch_first);
+                    reverse, dyo, dh_no, dc_no, yo, batch_first, extraso);
   return run_one(c, "backward");
 }
 
-// args: the 13 arguments of forward after `cell` (x .. batch_first), as a tuple.
+// One call of forward_pair / backward_pair: a dict of forward's (backward's) arguments after
+// `cell`, by name. Absent optional arguments take forward's defaults; an unknown name is an
+// error (a misspelt one would otherwise be ignored).
+class Args {
+ public:
+  Args(const py::object& o, const char* fn, std::initializer_list<const char*> names)
+      : fn_(fn) {
+    if (!py::isinstance<py::dict>(o))
+      throw py::type_error(std::string(fn) + ": expected a dict of arguments per call, got " +
+                           std::string(py::str(o.get_type().attr("__name__"))));
+    d_ = py::reinterpret_borrow<py::dict>(o);
+    for (auto item : d_) {
+      const std::string k = py::str(item.first);
+      bool known = false;
+      for (const char* n : names) known = known || k == n;
+      if (!known) throw py::type_error(std::string(fn) + ": unexpected argument '" + k + "'");
+    }
+  }
+  py::object operator()(const char* name) const {
+    return d_.contains(name) ? py::reinterpret_borrow<py::object>(d_[name]) : py::none();
+  }
+  bool flag(const char* name, bool dflt = false) const {
+    return d_.contains(name) ? py::bool_(d_[name]).cast<bool>() : dflt;
+  }
+
+ private:
+  const char* fn_;
+  py::dict d_;
+};
+
 template <typename T>
-ForwardCall<T> forward_call(Cell cell, const py::tuple& a) {
-  if (a.size() != 13)
-    throw py::value_error("forward_pair: expected 13 arguments per call, got " +
-                          std::to_string(a.size()));
-  return ForwardCall<T>(cell, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-                        a[10].cast<bool>(), a[11].cast<bool>(), a[12].cast<bool>());
+ForwardCall<T> forward_call(Cell cell, const py::object& o) {
+  const Args a(o, "forward_pair",
+               {"x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths", "h_mask",
+                "reverse", "training", "batch_first", "extras"});
+  return ForwardCall<T>(cell, a("x"), a("w_ih"), a("w_hh"), a("b_ih"), a("b_hh"), a("w_hr"),
+                        a("h0"), a("c0"), a("lengths"), a("h_mask"), a.flag("reverse"),
+                        a.flag("training", true), a.flag("batch_first"), a("extras"));
 }
 
-// args: the 15 arguments of backward after `cell` (reserve .. batch_first), as a tuple.
 template <typename T>
-BackwardCall<T> backward_call(Cell cell, const py::tuple& a) {
-  if (a.size() != 15)
-    throw py::value_error("backward_pair: expected 15 arguments per call, got " +
-                          std::to_string(a.size()));
-  return BackwardCall<T>(cell, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
-                         a[9].cast<bool>(), a[10], a[11], a[12], a[13], a[14].cast<bool>());
+BackwardCall<T> backward_call(Cell cell, const py::object& o) {
+  const Args a(o, "backward_pair",
+               {"reserve", "x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths", "h_mask",
+                "reverse", "dy", "dh_n", "dc_n", "y", "batch_first", "extras"});
+  return BackwardCall<T>(cell, a("reserve"), a("x"), a("w_ih"), a("w_hh"), a("b_ih"),
+                         a("b_hh"), a("w_hr"), a("lengths"), a("h_mask"), a.flag("reverse"),
+                         a("dy"), a("dh_n"), a("dc_n"), a("y"), a.flag("batch_first"),
+                         a("extras"));
 }
 
+// The dtype of a call: w_ih's (the argument dicts' "w_ih" for the pairs).
 bool is_float64(const py::object& w_ih) {
   if (!py::isinstance<py::array>(w_ih))
     throw py::type_error("w_ih: expected a numpy array, got " +
@@ -412,46 +473,69 @@ bool is_float64(const py::object& w_ih) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast C++ kernels (private: use the rnnfast package)";
+  // The cell kinds (rnnfast::Cell); rnnfast._cells names them for the Python side.
+  py::enum_<Cell>(m, "Cell")
+      .value("RNN_TANH", Cell::RNN_TANH)
+      .value("RNN_RELU", Cell::RNN_RELU)
+      .value("LSTM", Cell::LSTM)
+      .value("GRU", Cell::GRU)
+      .value("GRU_RESET_BEFORE", Cell::GRU_RESET_BEFORE)
+      .value("LSTM_PEEPHOLE", Cell::LSTM_PEEPHOLE);
+  m.def("num_gates", [](const py::object& c) { return rnnfast::num_gates(to_cell(c)); },
+        py::arg("cell"));
+  m.def("cell_name", [](const py::object& c) { return rnnfast::cell_name(to_cell(c)); },
+        py::arg("cell"));
+  m.def("has_cell_state", [](const py::object& c) { return rnnfast::has_cell_state(to_cell(c)); },
+        py::arg("cell"));
+  m.def("extra_sizes", [](const py::object& co, int64_t H) {
+        const Cell c = to_cell(co);
+        std::vector<int64_t> v;
+        for (int k = 0; k < rnnfast::num_extras(c); ++k) v.push_back(rnnfast::extra_size(c, H, k));
+        return v;
+      }, py::arg("cell"), py::arg("H"), "The lengths of the cell's extra parameters for H units");
   m.def(
       "forward",
-      [](int cell, py::object x, py::object w_ih, py::object w_hh, py::object b_ih,
+      [](const py::object& cell, py::object x, py::object w_ih, py::object w_hh, py::object b_ih,
          py::object b_hh, py::object w_hr, py::object h0, py::object c0, py::object lengths,
-         py::object h_mask, bool reverse, bool training, bool batch_first) {
+         py::object h_mask, bool reverse, bool training, bool batch_first, py::object extras) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
           return forward_t<double>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask,
-                                   reverse, training, batch_first);
+                                   reverse, training, batch_first, extras);
         return forward_t<float>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask,
-                                reverse, training, batch_first);
+                                reverse, training, batch_first, extras);
       },
-      py::arg("cell"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
-      py::arg("b_hh"), py::arg("w_hr"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
-      py::arg("h_mask"), py::arg("reverse"), py::arg("training"), py::arg("batch_first") = false,
+      py::arg("cell"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = py::none(),
+      py::arg("b_hh") = py::none(), py::arg("w_hr") = py::none(), py::arg("h0") = py::none(),
+      py::arg("c0") = py::none(), py::arg("lengths") = py::none(),
+      py::arg("h_mask") = py::none(), py::arg("reverse") = false, py::arg("training") = true,
+      py::arg("batch_first") = false, py::arg("extras") = py::none(),
       "One layer, one direction -> (y, h_n, c_n or None, reserve or None)");
   m.def(
       "backward",
-      [](int cell, py::object reserve, py::object x, py::object w_ih, py::object w_hh,
-         py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths,
+      [](const py::object& cell, py::object reserve, py::object x, py::object w_ih,
+         py::object w_hh, py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths,
          py::object h_mask, bool reverse, py::object dy, py::object dh_n, py::object dc_n,
-         py::object y, bool batch_first) {
+         py::object y, bool batch_first, py::object extras) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
           return backward_t<double>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
-                                    h_mask, reverse, dy, dh_n, dc_n, y, batch_first);
+                                    h_mask, reverse, dy, dh_n, dc_n, y, batch_first, extras);
         return backward_t<float>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask,
-                                 reverse, dy, dh_n, dc_n, y, batch_first);
+                                 reverse, dy, dh_n, dc_n, y, batch_first, extras);
       },
       py::arg("cell"), py::arg("reserve"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
-      py::arg("b_ih"), py::arg("b_hh"), py::arg("w_hr"), py::arg("lengths"), py::arg("h_mask"),
-      py::arg("reverse"),
-      py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("y"),
-      py::arg("batch_first") = false,
-      "BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr)");
+      py::arg("b_ih") = py::none(), py::arg("b_hh") = py::none(), py::arg("w_hr") = py::none(),
+      py::arg("lengths") = py::none(), py::arg("h_mask") = py::none(),
+      py::arg("reverse") = false, py::arg("dy") = py::none(), py::arg("dh_n") = py::none(),
+      py::arg("dc_n") = py::none(), py::arg("y") = py::none(), py::arg("batch_first") = false,
+      py::arg("extras") = py::none(),
+      "BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dextras)");
   m.def(
       "forward_pair",
-      [](int cell, py::tuple a, py::tuple b) {
+      [](const py::object& cell, py::object a, py::object b) {
         const Cell c = to_cell(cell);
-        if (a.size() > 1 && is_float64(a[1])) {
+        if (py::isinstance<py::dict>(a) && is_float64(py::dict(a).attr("get")("w_ih"))) {
           auto ca = forward_call<double>(c, a);
           auto cb = forward_call<double>(c, b);
           return run_two(ca, cb, "forward");
@@ -461,12 +545,12 @@ PYBIND11_MODULE(_core, m) {
         return run_two(ca, cb, "forward");
       },
       py::arg("cell"), py::arg("a"), py::arg("b"),
-      "Two independent forward calls (e.g. both directions) at once -> (result_a, result_b)");
+      "Two forward calls at once, dicts of forward's arguments -> (result_a, result_b)");
   m.def(
       "backward_pair",
-      [](int cell, py::tuple a, py::tuple b) {
+      [](const py::object& cell, py::object a, py::object b) {
         const Cell c = to_cell(cell);
-        if (a.size() > 2 && is_float64(a[2])) {
+        if (py::isinstance<py::dict>(a) && is_float64(py::dict(a).attr("get")("w_ih"))) {
           auto ca = backward_call<double>(c, a);
           auto cb = backward_call<double>(c, b);
           return run_two(ca, cb, "backward");
@@ -476,7 +560,7 @@ PYBIND11_MODULE(_core, m) {
         return run_two(ca, cb, "backward");
       },
       py::arg("cell"), py::arg("a"), py::arg("b"),
-      "Two independent backward calls at once -> (result_a, result_b)");
+      "Two backward calls at once, dicts of backward's arguments -> (result_a, result_b)");
   m.def(
       "matmul",
       [](py::array a, py::array b, py::array out) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cells/common.h"
+#include "cells/traits.h"
 #include "rnnfast/rnnfast.h"
 #include "cells/team.h"
 #include "gemm/gemm.h"
@@ -31,32 +32,18 @@ std::string str(const V& v) {
 }
 }  // namespace
 
-int num_gates(Cell cell) {
-  switch (cell) {
-    case Cell::RNN_TANH:
-    case Cell::RNN_RELU:
-      return 1;
-    case Cell::LSTM:
-      return 4;
-    case Cell::GRU:
-      return 3;
-  }
-  fail("cell: expected RNN_TANH, RNN_RELU, LSTM or GRU (0..3), got " +
-       str(static_cast<int>(cell)));
-}
+int num_gates(Cell cell) { return detail::cell_info(cell).gates; }
+const char* cell_name(Cell cell) { return detail::cell_info(cell).name; }
+bool has_cell_state(Cell cell) { return detail::cell_info(cell).has_c; }
+bool has_projection(Cell cell) { return detail::cell_info(cell).projection; }
+int num_extras(Cell cell) { return detail::cell_info(cell).extras; }
 
-const char* cell_name(Cell cell) {
-  switch (cell) {
-    case Cell::RNN_TANH:
-      return "rnn_tanh";
-    case Cell::RNN_RELU:
-      return "rnn_relu";
-    case Cell::LSTM:
-      return "lstm";
-    case Cell::GRU:
-      return "gru";
-  }
-  return "unknown";
+int64_t extra_size(Cell cell, int64_t H, int k) {
+  const detail::CellInfo c = detail::cell_info(cell);
+  if (k < 0 || k >= c.extras)
+    fail(std::string("k: expected an extra parameter of ") + c.name + " in [0, " +
+         str(c.extras) + "), got " + str(k));
+  return c.extra_blocks[k] * H;
 }
 
 namespace detail {
@@ -120,18 +107,19 @@ int num_threads() {
 }
 
 void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih,
-              bool has_b_hh, bool has_w_hr, const int64_t* lengths) {
-  const int G = num_gates(cell);  // validates the cell
+              bool has_b_hh, bool has_w_hr, const int64_t* lengths, const void* const* extra) {
+  const CellInfo c = cell_info(cell);  // validates the cell
+  const int G = c.gates;
   if (d.T < 1) fail("T: expected a number of steps >= 1, got " + str(d.T));
   if (d.B < 1) fail("B: expected a batch size >= 1, got " + str(d.B));
   if (d.I < 1) fail("I: expected an input size >= 1, got " + str(d.I));
   if (d.H < 1) fail("H: expected a hidden size >= 1, got " + str(d.H));
-  if (cell == Cell::LSTM) {
+  if (c.projection) {
     if (d.H_out < 1 || d.H_out > d.H)
       fail("H_out: expected H (" + str(d.H) + ") or a projection size in [1, H), got " +
            str(d.H_out));
   } else if (d.H_out != d.H) {
-    fail(std::string("H_out: expected H (") + str(d.H) + ") for " + cell_name(cell) +
+    fail(std::string("H_out: expected H (") + str(d.H) + ") for " + c.name +
          " (projection is LSTM only), got " + str(d.H_out));
   }
   // Keep every buffer's element count far from int64 overflow.
@@ -149,6 +137,14 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
          ") != H (" + str(d.H) + "), got a null pointer");
   if (d.H_out == d.H && has_w_hr)
     fail("w_hr: expected none since H_out == H (no projection), got a pointer");
+  for (int k = 0; extra && k < kMaxExtras; ++k) {
+    if (k < c.extras && !extra[k])
+      fail(std::string("extra[") + str(k) + "]: expected the [" + str(c.extra_blocks[k]) +
+           "*H] parameter of " + c.name + ", got a null pointer");
+    if (k >= c.extras && extra[k])
+      fail(std::string("extra[") + str(k) + "]: expected none (" + c.name + " has " +
+           str(c.extras) + " extra parameters), got a pointer");
+  }
   if (lengths) {
     for (int64_t b = 0; b < d.B; ++b) {
       if (lengths[b] < 1 || lengths[b] > d.T)
@@ -161,18 +157,9 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
 }  // namespace detail
 
 int64_t reserve_size(Cell cell, const Dims& d) {
-  detail::validate(cell, d, true, true, false, false, d.H_out != d.H, nullptr);
-  const int64_t TB = d.T * d.B;
+  detail::validate(cell, d, true, true, false, false, d.H_out != d.H, nullptr, nullptr);
   // The layout: detail::Reserve (cells/common.h).
-  const int64_t states = 2 * d.B * d.H_out + (cell == Cell::LSTM ? d.B * d.H : 0);
-  switch (cell) {
-    case Cell::LSTM:
-      return TB * 5 * d.H + states;  // gates, c
-    case Cell::GRU:
-      return TB * 4 * d.H + states;  // gates, hn
-    default:
-      return states;  // an RNN's one gate is its output: backward reads y
-  }
+  return detail::Reserve<char>(cell, d, nullptr).size;
 }
 
 void run_pair(const std::function<void()>& a, const std::function<void()>& b,

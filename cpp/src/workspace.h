@@ -18,11 +18,11 @@ namespace detail {
 
 enum Slot : int {
   // calling thread, forward
-  kP, kBias, kH, kHm, kC, kM, kXp,
+  kP, kBias, kH, kHm, kC, kM, kXp, kRh,
   // calling thread, backward
   kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kMproj, kRows, kScaleRows, kDxp, kBiasSums,
   // team threads
-  kR, kRn, kRp, kDhp, kCols, kBiasT, kPt,
+  kR, kRn, kRp, kDhp, kCols, kBiasT, kPt, kGt, kDhn,
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
   kApack,
   kNumSlots

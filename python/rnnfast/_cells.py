@@ -20,6 +20,11 @@ class CellKind(NamedTuple):
     id: int                  # rnnfast::Cell
     gates: tuple[str, ...]   # gate names, in the order of W_ih's and W_hh's row blocks
     has_c: bool              # a cell state c beside h (h_0/c_0, h_n/c_n)
+    # The cell's parameters beyond w_ih, w_hh, b_ih, b_hh (and w_hr): (name, blocks), a vector
+    # of blocks*H values; in rnnfast::Weights::extra in this order. An nn module's parameter
+    # is f"{name}_l{k}" (e.g. weight_p_l0); functional and the reference take the name without
+    # "weight_" (w_p).
+    extras: tuple[tuple[str, int], ...] = ()
 
     @property
     def num_gates(self) -> int:
@@ -31,6 +36,12 @@ CELLS = {k.name: k for k in (
     CellKind("rnn_relu", 1, ("h",), False),
     CellKind("lstm", 2, ("i", "f", "g", "o"), True),
     CellKind("gru", 3, ("r", "z", "n"), False),
+    # GRU with the reset gate applied before the recurrent product (Keras' reset_after=False,
+    # ONNX's linear_before_reset=0): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+    CellKind("gru_reset_before", 4, ("r", "z", "n"), False),
+    # LSTM with peepholes (ONNX's P): i, f see c_{t-1} and o sees c_t through the per-unit
+    # weights weight_p = (p_i, p_f, p_o), 3*H values
+    CellKind("lstm_peephole", 5, ("i", "f", "g", "o"), True, (("weight_p", 3),)),
 )}
 MODES = tuple(CELLS)                                   # the names, in id order
 GATES = {k.name: k.num_gates for k in CELLS.values()}  # name -> G

@@ -4,7 +4,7 @@ cpp/python/ops_bind.cc). Private: users import rnnfast, not rnnfast._core.
 Names and argument names are the bindings'; tests/test_stub.py checks them against the built
 module. Arrays are C-contiguous NumPy arrays of one float dtype per call (float32 or float64,
 the dtype of the call's first weight or input, as each docstring says); index arrays are
-int64. ``cell`` is 0 (rnn_tanh), 1 (rnn_relu), 2 (lstm) or 3 (gru). Bad arguments raise
+int64. ``cell`` is a ``Cell`` (an int is refused). Bad arguments raise
 ValueError or TypeError naming the argument; an index out of range raises IndexError.
 """
 
@@ -17,38 +17,60 @@ from numpy.typing import NDArray
 _Array = NDArray[np.float32] | NDArray[np.float64]
 _Index = NDArray[np.int64]
 _Reduction = Literal["mean", "sum", "none"]
-# The per-call argument tuples of forward_pair / backward_pair: forward's and backward's
-# arguments after ``cell``, in order.
-_ForwardArgs = tuple[object, ...]
-_BackwardArgs = tuple[object, ...]
+# The per-call arguments of forward_pair / backward_pair: dicts of forward's and backward's
+# arguments after ``cell``, by name (absent optional ones take forward's defaults).
+_ForwardArgs = dict[str, object]
+_BackwardArgs = dict[str, object]
 # forward -> (y, h_n, c_n or None, reserve or None)
 _ForwardResult = tuple[_Array, _Array, _Array | None, _Array | None]
-# backward -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih or None, db_hh or None, dw_hr or None)
+# backward -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih or None, db_hh or None, dw_hr or None,
+# the gradients of the cell's extra parameters)
 _BackwardResult = tuple[_Array, _Array, _Array | None, _Array, _Array, _Array | None,
-                        _Array | None, _Array | None]
+                        _Array | None, _Array | None, tuple[_Array, ...]]
 
 # ---- recurrent layers (module.cc) ------------------------------------------------------------
 
-def forward(cell: int, x: _Array, w_ih: _Array, w_hh: _Array, b_ih: _Array | None,
-            b_hh: _Array | None, w_hr: _Array | None, h0: _Array | None, c0: _Array | None,
-            lengths: _Index | None, h_mask: _Array | None, reverse: bool, training: bool,
-            batch_first: bool = False) -> _ForwardResult:
+class Cell:
+    """The cell kinds (rnnfast::Cell); rnnfast._cells names them for the Python side."""
+    RNN_TANH = 0
+    RNN_RELU = 1
+    LSTM = 2
+    GRU = 3
+    GRU_RESET_BEFORE = 4
+    LSTM_PEEPHOLE = 5
+
+def num_gates(cell: Cell) -> int: ...
+
+def cell_name(cell: Cell) -> str: ...
+
+def has_cell_state(cell: Cell) -> bool: ...
+
+def extra_sizes(cell: Cell, H: int) -> list[int]:
+    """The lengths of the cell's extra parameters for H units"""
+
+def forward(cell: Cell, x: _Array, w_ih: _Array, w_hh: _Array, b_ih: _Array | None = None,
+            b_hh: _Array | None = None, w_hr: _Array | None = None, h0: _Array | None = None,
+            c0: _Array | None = None, lengths: _Index | None = None,
+            h_mask: _Array | None = None, reverse: bool = False, training: bool = True,
+            batch_first: bool = False,
+            extras: Sequence[_Array] | None = None) -> _ForwardResult:
     """One layer, one direction -> (y, h_n, c_n or None, reserve or None)"""
 
-def backward(cell: int, reserve: _Array, x: _Array, w_ih: _Array, w_hh: _Array,
-             b_ih: _Array | None, b_hh: _Array | None, w_hr: _Array | None,
-             lengths: _Index | None, h_mask: _Array | None, reverse: bool, dy: _Array | None,
-             dh_n: _Array | None, dc_n: _Array | None, y: _Array,
-             batch_first: bool = False) -> _BackwardResult:
-    """BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr)"""
+def backward(cell: Cell, reserve: _Array, x: _Array, w_ih: _Array, w_hh: _Array,
+             b_ih: _Array | None = None, b_hh: _Array | None = None, w_hr: _Array | None = None,
+             lengths: _Index | None = None, h_mask: _Array | None = None,
+             reverse: bool = False, dy: _Array | None = None, dh_n: _Array | None = None,
+             dc_n: _Array | None = None, y: _Array | None = None, batch_first: bool = False,
+             extras: Sequence[_Array] | None = None) -> _BackwardResult:
+    """BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dextras)"""
 
-def forward_pair(cell: int, a: _ForwardArgs,
+def forward_pair(cell: Cell, a: _ForwardArgs,
                  b: _ForwardArgs) -> tuple[_ForwardResult, _ForwardResult]:
-    """Two independent forward calls (e.g. both directions) at once -> (result_a, result_b)"""
+    """Two forward calls at once, dicts of forward's arguments -> (result_a, result_b)"""
 
-def backward_pair(cell: int, a: _BackwardArgs,
+def backward_pair(cell: Cell, a: _BackwardArgs,
                   b: _BackwardArgs) -> tuple[_BackwardResult, _BackwardResult]:
-    """Two independent backward calls at once -> (result_a, result_b)"""
+    """Two backward calls at once, dicts of backward's arguments -> (result_a, result_b)"""
 
 def matmul(a: _Array, b: _Array, out: _Array) -> None:
     """out = a @ b with rnnfast's own GEMM (float32 or float64, C-contiguous, 2-D)"""

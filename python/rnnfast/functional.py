@@ -8,8 +8,9 @@ see ``rnnfast.reference`` for the plain NumPy version of the same maths.
 
 Shapes: x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (LSTM); y [T,B,H_out]; with
 ``batch_first=True`` x, y (and dx, dy) are [B,T,..] instead, read and written in place;
-w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected LSTM only);
-lengths [B] integers in [1, T]. G = 1 (rnn_*), 4 (lstm), 3 (gru).
+w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected LSTMs only);
+w_p [3*H] (lstm_peephole only); lengths [B] integers in [1, T]. G = 1 (rnn_*), 4 (lstm,
+lstm_peephole), 3 (gru, gru_reset_before).
 
 This module does not stack layers, combine directions or track gradients: nn modules do.
 """
@@ -19,13 +20,36 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._cells import MODES, cell_kind
+from ._cells import CELLS, MODES, cell_kind
 
 __all__ = ["MODES", "forward", "backward", "forward_pair", "backward_pair"]
 
+# The kernels' cell enum (rnnfast._core.Cell) of each cell name.
+_CELL = {k.name: _core.Cell(k.id) for k in CELLS.values()}
+
 
 def _mode_id(mode):
-    return cell_kind(mode).id
+    return _CELL[cell_kind(mode).name]
+
+
+def _extras(mode, w_p, dt, w_ih):
+    """The cell's extra parameters as the kernels take them (rnnfast._cells, extras): w_p, the
+    peephole weights, for lstm_peephole; ValueError naming w_p when given to another cell or
+    missing."""
+    kind = cell_kind(mode)
+    if not kind.extras:
+        if w_p is not None:
+            raise ValueError(f"w_p: expected None for mode {mode!r} (peephole weights are "
+                             f"lstm_peephole's), got an array")
+        return None
+    if w_p is None:
+        raise ValueError(f"w_p: expected the peephole weights (3*H,) of {mode!r}, got None")
+    w_p = _as("w_p", w_p, dt, False)
+    w = np.asarray(w_ih)
+    want = (kind.extras[0][1] * (w.shape[0] // kind.num_gates),) if w.ndim == 2 else None
+    if want is not None and w_p.shape != want:
+        raise ValueError(f"w_p: expected shape {want} (3*H), got {w_p.shape}")
+    return (w_p,)
 
 
 def _dtype_of(w_ih):
@@ -59,17 +83,21 @@ def _lengths(lengths):
 
 
 def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
-            lengths=None, reverse=False, training=True, h_mask=None, batch_first=False):
+            lengths=None, reverse=False, training=True, h_mask=None, batch_first=False,
+            w_p=None):
     """Run one layer over a whole sequence.
 
-    Returns ``(y, h_n, c_n, reserve)``; ``c_n`` is None unless ``mode == "lstm"`` and
-    ``reserve`` is None unless ``training``. All float arrays are cast to ``w_ih``'s dtype.
-    ``h_mask`` [B,H_out] is a recurrent (variational) dropout mask, already scaled: W_hh sees
-    h_{t-1} * h_mask at every step. ``batch_first``: x is [B,T,I] and y [B,T,H_out] (the
-    kernels read and write that layout in place). No autograd: ``rnnfast.nn`` builds on this.
+    Returns ``(y, h_n, c_n, reserve)``; ``c_n`` is None unless the cell has a cell state (the
+    LSTMs) and ``reserve`` is None unless ``training``. All float arrays are cast to
+    ``w_ih``'s dtype. ``h_mask`` [B,H_out] is a recurrent (variational) dropout mask, already
+    scaled: W_hh sees h_{t-1} * h_mask at every step. ``batch_first``: x is [B,T,I] and y
+    [B,T,H_out] (the kernels read and write that layout in place). No autograd:
+    ``rnnfast.nn`` builds on this.
 
     Args:
-        mode (str): the cell, one of ``MODES``: 'rnn_tanh', 'rnn_relu', 'lstm' or 'gru'.
+        mode (str): the cell, one of ``MODES``: 'rnn_tanh', 'rnn_relu', 'lstm', 'gru',
+            'gru_reset_before' (the reset gate before the recurrent product, Keras'
+            ``reset_after=False``) or 'lstm_peephole' (ONNX's peepholes, ``w_p``).
         x (array): the input, [T,B,I] ([B,T,I] with ``batch_first``).
         w_ih (array): [G*H,I], float32 or float64; its dtype is the computation's.
         w_hh (array): [G*H,H_out].
@@ -87,6 +115,8 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         h_mask (array, optional): [B,H_out], the scaled recurrent dropout mask. Default:
             ``None``.
         batch_first (bool, optional): x and y are [B,T,..]. Default: ``False``.
+        w_p (array, optional, keyword-only): [3*H], lstm_peephole's peephole weights
+            (p_i, p_f, p_o); required for that cell, None for the others. Default: ``None``.
 
     Returns:
         tuple: ``(y, h_n, c_n, reserve)`` as NumPy arrays (see above).
@@ -106,17 +136,14 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         ((5, 2, 4), (2, 4), (2, 4), True)
     """
     cell = _mode_id(mode)
-    dt = _dtype_of(w_ih)
-    return _core.forward(
-        cell, _as("x", x, dt, False), _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False),
-        _as("b_ih", b_ih, dt), _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _as("h0", h0, dt),
-        _as("c0", c0, dt), _lengths(lengths), _as("h_mask", h_mask, dt), bool(reverse),
-        bool(training), bool(batch_first))
+    return _core.forward(cell, **_forward_args(
+        mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0, lengths=lengths,
+        reverse=reverse, training=training, h_mask=h_mask, batch_first=batch_first, w_p=w_p))
 
 
 def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
              lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
-             batch_first=False):
+             batch_first=False, w_p=None):
     """Backpropagation through time for a ``forward(..., training=True)`` call.
 
     ``mode``, ``x``, the weights, ``lengths``, ``h_mask``, ``reverse`` and ``batch_first`` must
@@ -124,12 +151,12 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None
     ``y`` one step back, so the reserve does not hold it twice (as cuDNN's RNN backward takes
     y). A ``y`` whose last steps differ from that forward's ``h_n`` raises ValueError.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
-    ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias) and ``w_hr`` (None unless
-    projected).
+    ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias), ``w_hr`` (None unless
+    projected) and ``w_p`` (None unless lstm_peephole).
 
     Args:
         mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
-        batch_first: as given to (and, for ``reserve``, returned by) ``forward``.
+        batch_first, w_p: as given to (and, for ``reserve``, returned by) ``forward``.
         y (array, keyword-only): the ``y`` that ``forward`` returned, unchanged.
         dy (array, optional): the gradient of y, y's shape. Default: ``None`` (zero).
         dh_n (array, optional): the gradient of h_n [B,H_out]. Default: ``None`` (zero).
@@ -154,36 +181,53 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None
         ((5, 2, 3), (12, 3), True)
     """
     cell = _mode_id(mode)
-    dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
-        cell, *_backward_args(reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr,
-                              lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
-                              h_mask=h_mask, batch_first=batch_first))
-    return {"dx": dx, "dh0": dh0, "dc0": dc0, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih,
-            "b_hh": db_hh, "w_hr": dw_hr}
+    return _grads(_core.backward(cell, **_backward_args(
+        mode, reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr, lengths=lengths,
+        reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=h_mask, batch_first=batch_first,
+        w_p=w_p)))
 
 
-def _forward_args(x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
-                  lengths=None, reverse=False, training=True, h_mask=None, batch_first=False):
+_GRAD_KEYS = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")
+
+
+def _grads(res):
+    """The kernels' backward result as backward's dict (w_p: the extras' gradient or None)."""
+    d = dict(zip(_GRAD_KEYS, res))
+    d["w_p"] = res[8][0] if res[8] else None
+    return d
+
+
+def _forward_args(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
+                  lengths=None, reverse=False, training=True, h_mask=None, batch_first=False,
+                  w_p=None):
+    """forward's arguments as the kernels take them, by name."""
     dt = _dtype_of(w_ih)
-    return (_as("x", x, dt, False), _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False),
-            _as("b_ih", b_ih, dt), _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt),
-            _as("h0", h0, dt), _as("c0", c0, dt), _lengths(lengths), _as("h_mask", h_mask, dt),
-            bool(reverse), bool(training), bool(batch_first))
+    return dict(x=_as("x", x, dt, False), w_ih=_as("w_ih", w_ih, dt, False),
+                w_hh=_as("w_hh", w_hh, dt, False), b_ih=_as("b_ih", b_ih, dt),
+                b_hh=_as("b_hh", b_hh, dt), w_hr=_as("w_hr", w_hr, dt), h0=_as("h0", h0, dt),
+                c0=_as("c0", c0, dt), lengths=_lengths(lengths),
+                h_mask=_as("h_mask", h_mask, dt), reverse=bool(reverse),
+                training=bool(training), batch_first=bool(batch_first),
+                extras=_extras(mode, w_p, dt, w_ih))
 
 
-def _backward_args(reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
+def _backward_args(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
                    lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
-                   batch_first=False):
+                   batch_first=False, w_p=None):
+    """backward's arguments as the kernels take them, by name."""
     dt = _dtype_of(w_ih)
     if reserve is None:
         raise ValueError("reserve: expected the reserve of a forward(training=True) call, got None")
     if y is None:
         raise ValueError("y: expected the output y of the forward(training=True) call, got None")
-    return (_as("reserve", reserve, dt, False), _as("x", x, dt, False),
-            _as("w_ih", w_ih, dt, False), _as("w_hh", w_hh, dt, False), _as("b_ih", b_ih, dt),
-            _as("b_hh", b_hh, dt), _as("w_hr", w_hr, dt), _lengths(lengths),
-            _as("h_mask", h_mask, dt), bool(reverse), _as("dy", dy, dt), _as("dh_n", dh_n, dt),
-            _as("dc_n", dc_n, dt), _as("y", y, dt, False), bool(batch_first))
+    return dict(reserve=_as("reserve", reserve, dt, False), x=_as("x", x, dt, False),
+                w_ih=_as("w_ih", w_ih, dt, False), w_hh=_as("w_hh", w_hh, dt, False),
+                b_ih=_as("b_ih", b_ih, dt), b_hh=_as("b_hh", b_hh, dt),
+                w_hr=_as("w_hr", w_hr, dt), lengths=_lengths(lengths),
+                h_mask=_as("h_mask", h_mask, dt), reverse=bool(reverse), dy=_as("dy", dy, dt),
+                dh_n=_as("dh_n", dh_n, dt), dc_n=_as("dc_n", dc_n, dt),
+                y=_as("y", y, dt, False), batch_first=bool(batch_first),
+                extras=_extras(mode, w_p, dt, w_ih))
 
 
 def forward_pair(mode, a, b):
@@ -192,13 +236,12 @@ def forward_pair(mode, a, b):
     ``rnnfast::run_pair``). ``a`` and ``b`` are dicts of ``forward``'s arguments after
     ``mode``; returns the two results of ``forward``."""
     cell = _mode_id(mode)
-    return _core.forward_pair(cell, _forward_args(**a), _forward_args(**b))
+    return _core.forward_pair(cell, _forward_args(mode, **a), _forward_args(mode, **b))
 
 
 def backward_pair(mode, a, b):
     """``backward`` of two independent calls at once; ``a`` and ``b`` are dicts of
     ``backward``'s arguments after ``mode``. Returns the two gradient dicts."""
     cell = _mode_id(mode)
-    ra, rb = _core.backward_pair(cell, _backward_args(**a), _backward_args(**b))
-    keys = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")
-    return dict(zip(keys, ra)), dict(zip(keys, rb))
+    ra, rb = _core.backward_pair(cell, _backward_args(mode, **a), _backward_args(mode, **b))
+    return _grads(ra), _grads(rb)

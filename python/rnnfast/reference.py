@@ -5,21 +5,39 @@ benchmark suite. The maths and conventions are PyTorch's (gate order, GRU formul
 packed-sequence semantics for ``lengths``), and the signatures match
 ``rnnfast.functional.forward`` / ``backward``, except that the saved state is a plain dict here.
 
+Modes (the cell kinds of ``rnnfast._cells``), with a_* = W_i* x + b_i* + W_h* h' + b_h*, where
+h' = h_{t-1} * h_mask with recurrent dropout and h' = h_{t-1} without:
+
+- ``rnn_tanh``, ``rnn_relu``: h_t = act(a).
+- ``lstm`` (gates i, f, g, o): c_t = sigmoid(a_f) c_{t-1} + sigmoid(a_i) tanh(a_g),
+  h_t = sigmoid(a_o) tanh(c_t) (times W_hr when projected).
+- ``lstm_peephole`` (gates i, f, g, o; ONNX's LSTM with peepholes P): as lstm, but
+  i = sigmoid(a_i + p_i c_{t-1}), f = sigmoid(a_f + p_f c_{t-1}), o = sigmoid(a_o + p_o c_t),
+  with the peephole weights w_p = (p_i, p_f, p_o).
+- ``gru`` (gates r, z, n; PyTorch's GRU, ONNX's linear_before_reset=1):
+  n = tanh(W_in x + b_in + r * (W_hn h' + b_hn)), h_t = (1 - z) n + z h_{t-1}.
+- ``gru_reset_before`` (gates r, z, n; Keras' reset_after=False, ONNX's
+  linear_before_reset=0): n = tanh(W_in x + b_in + W_hn (r * h') + b_hn), otherwise as gru.
+
+Both GRUs' z * h_{t-1} term takes the unmasked state.
+
 What it does not do: no speed tricks (one Python loop over time, one matrix product per term,
 masks for variable lengths), no stacking of layers and no combining of directions (one layer,
 one direction; the nn modules do the rest). It imports nothing but NumPy.
 
-Shapes (time-major): x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (lstm only); y [T,B,H_out];
-w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected lstm only, H_out < H;
-otherwise H_out = H); lengths [B] integers in [1, T].
-G = 1 (rnn_tanh, rnn_relu), 4 (lstm: gates i, f, g, o), 3 (gru: gates r, z, n).
+Shapes (time-major): x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (lstm, lstm_peephole only);
+y [T,B,H_out]; w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected lstm
+or lstm_peephole only, H_out < H; otherwise H_out = H); w_p [3*H] (lstm_peephole only, in the
+order p_i, p_f, p_o; ONNX's P orders them i, o, f); lengths [B] integers in [1, T].
+G = 1 (rnn_tanh, rnn_relu), 4 (lstm, lstm_peephole: gates i, f, g, o), 3 (gru,
+gru_reset_before: gates r, z, n).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._cells import GATES as _GATES, MODES
+from ._cells import MODES, cell_kind
 
 __all__ = ["MODES", "forward", "backward"]
 
@@ -51,12 +69,6 @@ def _d_relu(y):  # derivative written from the output y = relu(a); 0 at the kink
 
 # ----------------------------------------------------------------------------- validation
 
-def _mode(mode):
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-    return mode
-
-
 def _dtype_of(w_ih):
     dtype = np.asarray(w_ih).dtype
     if dtype not in (np.float32, np.float64):
@@ -77,8 +89,9 @@ def _array(name, a, dtype, shape):
     return np.array(arr, dtype=dtype)  # a copy: the cache must not see later edits by the caller
 
 
-def _fmt(shape):
-    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+def _fmt(shape):  # as Python writes a tuple, "?" for any size: (12,), (?, 4)
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + (
+        ",)" if len(shape) == 1 else ")")
 
 
 def _active_mask(lengths, T, B):
@@ -98,11 +111,14 @@ def _active_mask(lengths, T, B):
 # ----------------------------------------------------------------------------- forward
 
 def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
-            lengths=None, reverse=False, h_mask=None):
+            lengths=None, reverse=False, h_mask=None, w_p=None):
     """Run one layer, one direction, over a whole sequence.
 
-    Returns ``(y, h_n, c_n, cache)``: ``c_n`` is None unless ``mode == "lstm"``; ``cache`` is a
-    dict holding what ``backward`` needs. Every float input is cast to ``w_ih``'s dtype.
+    Returns ``(y, h_n, c_n, cache)``: ``c_n`` is None unless the mode has a cell state (lstm,
+    lstm_peephole); ``cache`` is a dict holding what ``backward`` needs. Every float input is
+    cast to ``w_ih``'s dtype. ``w_p`` [3*H], the peephole weights (p_i, p_f, p_o), is required
+    for ``"lstm_peephole"`` and must be None for every other mode; ``w_hr`` (projection) and
+    ``c0`` are for the modes with a cell state.
 
     With ``lengths``, sequence b is processed for t < lengths[b] only: y[t, b] is zero beyond,
     and h_n[b], c_n[b] are its state after its own last step. With ``reverse`` the steps run
@@ -110,8 +126,11 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     ``h_mask`` [B,H_out] is a recurrent (variational) dropout mask: W_hh sees h_{t-1} * h_mask
     at every step (GRU's z * h_{t-1} term keeps the unmasked state).
     """
-    mode = _mode(mode)
-    G = _GATES[mode]
+    kind = cell_kind(mode)
+    mode = kind.name
+    G = kind.num_gates
+    peephole = mode == "lstm_peephole"
+    reset_before = mode == "gru_reset_before"
     dt = _dtype_of(w_ih)
     x = _array("x", x, dt, (None, None, None))
     T, B, I = x.shape
@@ -123,15 +142,23 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
 
     H_out = H
     if w_hr is not None:
-        if mode != "lstm":
-            raise ValueError(f"w_hr: expected None for mode {mode!r} (projection is lstm only), "
-                             f"got an array")
+        if not kind.has_c:
+            raise ValueError(f"w_hr: expected None for mode {mode!r} (projection is for the "
+                             f"modes with a cell state, lstm and lstm_peephole), got an array")
         w_hr = _array("w_hr", w_hr, dt, (None, H))
         H_out = w_hr.shape[0]
         if not 0 < H_out < H:
             raise ValueError(f"w_hr: expected shape (H_out, {H}) with 0 < H_out < {H}, "
                              f"got {w_hr.shape}")
     w_hh = _array("w_hh", w_hh, dt, (G * H, H_out))
+    if peephole:
+        if w_p is None:
+            raise ValueError(f"w_p: expected the peephole weights, an array of shape ({3 * H},) "
+                             f"(p_i, p_f, p_o), for mode {mode!r}, got None")
+        w_p = _array("w_p", w_p, dt, (3 * H,))
+    elif w_p is not None:
+        raise ValueError(f"w_p: expected None for mode {mode!r} (peephole weights are "
+                         f"lstm_peephole only), got an array")
 
     if (b_ih is None) != (b_hh is None):
         raise ValueError("b_ih, b_hh: expected both arrays or both None, got "
@@ -146,11 +173,11 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
 
     h = np.zeros((B, H_out), dtype=dt) if h0 is None else _array("h0", h0, dt, (B, H_out))
     c = None
-    if mode == "lstm":
+    if kind.has_c:
         c = np.zeros((B, H), dtype=dt) if c0 is None else _array("c0", c0, dt, (B, H))
     elif c0 is not None:
-        raise ValueError(f"c0: expected None for mode {mode!r} (cell state is lstm only), "
-                         f"got an array")
+        raise ValueError(f"c0: expected None for mode {mode!r} (a cell state is for lstm and "
+                         f"lstm_peephole only), got an array")
 
     if h_mask is not None:
         h_mask = _array("h_mask", h_mask, dt, (B, H_out))
@@ -165,27 +192,40 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         h_in = h if h_mask is None else h * h_mask  # what W_hh sees
         gh = h_in @ w_hh.T + b_hh  # [B,G*H]
         s = {"t": t, "h_prev": h, "h_in": h_in}
-        if mode in ("rnn_tanh", "rnn_relu"):
+        if G == 1:  # rnn_tanh, rnn_relu
             act = np.tanh if mode == "rnn_tanh" else _relu
             h_new = act(gi + gh)
             s["h"] = h_new
-        elif mode == "lstm":
+        elif kind.has_c:  # lstm, lstm_peephole
             a = gi + gh
-            i = _sigmoid(a[:, 0 * H:1 * H])
-            f = _sigmoid(a[:, 1 * H:2 * H])
+            a_i, a_f, a_o = a[:, 0 * H:1 * H], a[:, 1 * H:2 * H], a[:, 3 * H:4 * H]
+            if peephole:  # i and f see c_{t-1}
+                a_i = a_i + w_p[0 * H:1 * H] * c
+                a_f = a_f + w_p[1 * H:2 * H] * c
+            i = _sigmoid(a_i)
+            f = _sigmoid(a_f)
             g = np.tanh(a[:, 2 * H:3 * H])
-            o = _sigmoid(a[:, 3 * H:4 * H])
             c_new = f * c + i * g
+            if peephole:  # o sees c_t
+                a_o = a_o + w_p[2 * H:3 * H] * c_new
+            o = _sigmoid(a_o)
             tc = np.tanh(c_new)
             r = o * tc  # the unprojected hidden state [B,H]
             h_new = r @ w_hr.T if w_hr is not None else r
-            s.update(c_prev=c, i=i, f=f, g=g, o=o, tc=tc, r=r)
+            s.update(c_prev=c, c_new=c_new, i=i, f=f, g=g, o=o, tc=tc, r=r)
             c = np.where(m, c_new, c)
-        else:  # gru
+        else:  # gru, gru_reset_before
             r = _sigmoid(gi[:, 0 * H:1 * H] + gh[:, 0 * H:1 * H])
             z = _sigmoid(gi[:, 1 * H:2 * H] + gh[:, 1 * H:2 * H])
-            hn = gh[:, 2 * H:3 * H]  # W_hn h + b_hn, needed for dr
-            n = np.tanh(gi[:, 2 * H:3 * H] + r * hn)
+            if reset_before:
+                # W_hn sees r * h' (gh's n block, W_hn h' + b_hn, is not used)
+                rh = r * h_in
+                hn = rh @ w_hh[2 * H:3 * H].T + b_hh[2 * H:3 * H]
+                n = np.tanh(gi[:, 2 * H:3 * H] + hn)
+                s["rh"] = rh
+            else:
+                hn = gh[:, 2 * H:3 * H]  # W_hn h + b_hn, needed for dr
+                n = np.tanh(gi[:, 2 * H:3 * H] + r * hn)
             h_new = (1 - z) * n + z * h
             s.update(r=r, z=z, n=n, hn=hn)
         # Finished sequences keep their state and emit zeros.
@@ -194,8 +234,8 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         steps.append(s)
 
     cache = {"mode": mode, "dtype": dt, "dims": (T, B, I, H, H_out), "x": x, "w_ih": w_ih,
-             "w_hh": w_hh, "w_hr": w_hr, "has_bias": has_bias, "active": active, "steps": steps,
-             "h_mask": h_mask}
+             "w_hh": w_hh, "w_hr": w_hr, "w_p": w_p, "has_bias": has_bias, "active": active,
+             "steps": steps, "h_mask": h_mask}
     return y, h, c, cache
 
 
@@ -206,24 +246,27 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
 
     ``dy``, ``dh_n``, ``dc_n`` are the loss gradients wrt ``y``, ``h_n``, ``c_n`` (None = zeros;
     ``dy`` past a sequence's end is ignored). Returns a dict of fresh arrays: ``dx``, ``dh0``,
-    ``dc0`` (None unless lstm), ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias) and
-    ``w_hr`` (None unless projected).
+    ``dc0`` (None unless lstm or lstm_peephole), ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None
+    without bias), ``w_hr`` (None unless projected) and ``w_p`` (None unless lstm_peephole).
     """
     mode = cache["mode"]
+    kind = cell_kind(mode)
     dt = cache["dtype"]
     T, B, I, H, H_out = cache["dims"]
     x, w_ih, w_hh, w_hr = cache["x"], cache["w_ih"], cache["w_hh"], cache["w_hr"]
+    w_p = cache["w_p"]  # None unless lstm_peephole
     active = cache["active"]
-    G = _GATES[mode]
+    G = kind.num_gates
+    reset_before = mode == "gru_reset_before"
 
     dy = np.zeros((T, B, H_out), dtype=dt) if dy is None else _array("dy", dy, dt, (T, B, H_out))
     dh = np.zeros((B, H_out), dtype=dt) if dh_n is None else _array("dh_n", dh_n, dt, (B, H_out))
     dc = None
-    if mode == "lstm":
+    if kind.has_c:
         dc = np.zeros((B, H), dtype=dt) if dc_n is None else _array("dc_n", dc_n, dt, (B, H))
     elif dc_n is not None:
-        raise ValueError(f"dc_n: expected None for mode {mode!r} (cell state is lstm only), "
-                         f"got an array")
+        raise ValueError(f"dc_n: expected None for mode {mode!r} (a cell state is for lstm and "
+                         f"lstm_peephole only), got an array")
 
     dx = np.zeros_like(x)
     dw_ih = np.zeros_like(w_ih)
@@ -231,6 +274,7 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
     db_ih = np.zeros(G * H, dtype=dt)
     db_hh = np.zeros(G * H, dtype=dt)
     dw_hr = np.zeros_like(w_hr) if w_hr is not None else None
+    dw_p = np.zeros_like(w_p) if w_p is not None else None
 
     h_mask = cache["h_mask"]
 
@@ -242,39 +286,58 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
         t = s["t"]
         m = active[t][:, None]
         dh_new = dh + np.where(m, dy[t], 0)  # gradient reaching this step's output h_new
-        # dgi, dgh: gradients wrt the pre-activations W_ih x + b_ih and W_hh h + b_hh; they are
-        # the same tensor except for GRU's n gate, where r multiplies the recurrent part.
-        if mode in ("rnn_tanh", "rnn_relu"):
+        # dgi, dgh: gradients wrt the pre-activations W_ih x + b_ih and W_hh h + b_hh (for
+        # gru_reset_before's n block, W_hn (r * h) + b_hn); they are the same tensor except for
+        # gru's n gate, where r multiplies the recurrent part.
+        if G == 1:  # rnn_tanh, rnn_relu
             d_act = _d_tanh if mode == "rnn_tanh" else _d_relu
             da = dh_new * d_act(s["h"])
             dgi = dgh = da
             dh_prev = through_w_hh(da)
-        elif mode == "lstm":
+        elif kind.has_c:  # lstm, lstm_peephole
             i, f, g, o, tc = s["i"], s["f"], s["g"], s["o"], s["tc"]
             if w_hr is not None:  # h_new = W_hr r
                 dw_hr += np.where(m, dh_new, 0).T @ s["r"]
                 dr = dh_new @ w_hr
             else:
                 dr = dh_new
+            da_o = dr * tc * _d_sigmoid(o)
             dc_new = dc + dr * o * _d_tanh(tc)  # c_new feeds both c_n and h_new = o*tanh(c_new)
+            if w_p is not None:  # ...and o's pre-activation, through p_o * c_new
+                dc_new = dc_new + da_o * w_p[2 * H:3 * H]
             da = np.concatenate([
                 dc_new * g * _d_sigmoid(i),
                 dc_new * s["c_prev"] * _d_sigmoid(f),
                 dc_new * i * _d_tanh(g),
-                dr * tc * _d_sigmoid(o),
+                da_o,
             ], axis=1)
             da = np.where(m, da, 0)
             dgi = dgh = da
             dh_prev = through_w_hh(da)
-            dc = np.where(m, dc_new * f, dc)
-        else:  # gru: h_new = (1-z) n + z h_prev, n = tanh(gi_n + r * hn)
+            dc_prev = dc_new * f
+            if w_p is not None:  # c_prev also fed i and f through p_i, p_f
+                da_i, da_f, da_o = da[:, 0 * H:1 * H], da[:, 1 * H:2 * H], da[:, 3 * H:4 * H]
+                dc_prev = dc_prev + da_i * w_p[0 * H:1 * H] + da_f * w_p[1 * H:2 * H]
+                dw_p += np.concatenate([(da_i * s["c_prev"]).sum(axis=0),
+                                        (da_f * s["c_prev"]).sum(axis=0),
+                                        (da_o * s["c_new"]).sum(axis=0)])
+            dc = np.where(m, dc_prev, dc)
+        else:  # gru, gru_reset_before: h_new = (1-z) n + z h_prev
             r, z, n, hn = s["r"], s["z"], s["n"], s["hn"]
             dan = dh_new * (1 - z) * _d_tanh(n)
-            dar = dan * hn * _d_sigmoid(r)
             daz = dh_new * (s["h_prev"] - n) * _d_sigmoid(z)
-            dgi = np.concatenate([dar, daz, dan], axis=1)
-            dgh = np.concatenate([dar, daz, dan * r], axis=1)
-            dh_prev = dh_new * z + through_w_hh(dgh)
+            if reset_before:  # n = tanh(gi_n + W_hn (r * h_in) + b_hn)
+                drh = dan @ w_hh[2 * H:3 * H]  # gradient wrt r * h_in
+                dar = drh * s["h_in"] * _d_sigmoid(r)
+                dgi = dgh = np.concatenate([dar, daz, dan], axis=1)
+                # h_in reaches the gates through W_hh's r and z blocks and through r * h_in
+                dh_in = np.concatenate([dar, daz], axis=1) @ w_hh[:2 * H] + drh * r
+                dh_prev = dh_new * z + (dh_in if h_mask is None else dh_in * h_mask)
+            else:  # gru: n = tanh(gi_n + r * hn), hn = W_hn h_in + b_hn
+                dar = dan * hn * _d_sigmoid(r)
+                dgi = np.concatenate([dar, daz, dan], axis=1)
+                dgh = np.concatenate([dar, daz, dan * r], axis=1)
+                dh_prev = dh_new * z + through_w_hh(dgh)
         # Rows past their sequence's end passed the state through unchanged: no gate gradient,
         # and the incoming gradient flows on untouched.
         dgi = np.where(m, dgi, 0)
@@ -283,11 +346,15 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
 
         dx[t] = dgi @ w_ih
         dw_ih += dgi.T @ x[t]
-        dw_hh += dgh.T @ s["h_in"]
+        if reset_before:  # W_hn's input is r * h_in, the other blocks' h_in
+            dw_hh[:2 * H] += dgh[:, :2 * H].T @ s["h_in"]
+            dw_hh[2 * H:] += dgh[:, 2 * H:].T @ s["rh"]
+        else:
+            dw_hh += dgh.T @ s["h_in"]
         db_ih += dgi.sum(axis=0)
         db_hh += dgh.sum(axis=0)
 
     has_bias = cache["has_bias"]
     return {"dx": dx, "dh0": dh, "dc0": dc, "w_ih": dw_ih, "w_hh": dw_hh,
             "b_ih": db_ih if has_bias else None, "b_hh": db_hh if has_bias else None,
-            "w_hr": dw_hr}
+            "w_hr": dw_hr, "w_p": dw_p}

@@ -29,27 +29,30 @@ T* mptr(std::vector<T>& v) {
   return v.empty() ? nullptr : v.data();
 }
 
-// One layer's input arrays in double, by the API's names; an absent one is empty.
+// One layer's input arrays in double, by the API's names; an absent one is empty. p: the
+// cell's extra parameter (Weights::extra[0], the peepholes), if it has one.
 struct Arrays {
-  std::vector<double> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n;
+  std::vector<double> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n, p;
 };
 
 // Those arrays cast to T, and the Weights over them (null where absent). Not copyable: w
 // points into the vectors.
 template <typename T>
 struct Args {
-  std::vector<T> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n;
+  std::vector<T> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n, p;
   rnnfast::Weights<T> w;
 
   explicit Args(const Arrays& a)
       : x(cast<T>(a.x)), w_ih(cast<T>(a.w_ih)), w_hh(cast<T>(a.w_hh)), b_ih(cast<T>(a.b_ih)),
         b_hh(cast<T>(a.b_hh)), w_hr(cast<T>(a.w_hr)), h0(cast<T>(a.h0)), c0(cast<T>(a.c0)),
-        mask(cast<T>(a.mask)), dy(cast<T>(a.dy)), dh_n(cast<T>(a.dh_n)), dc_n(cast<T>(a.dc_n)) {
+        mask(cast<T>(a.mask)), dy(cast<T>(a.dy)), dh_n(cast<T>(a.dh_n)), dc_n(cast<T>(a.dc_n)),
+        p(cast<T>(a.p)) {
     w.w_ih = ptr(w_ih);
     w.w_hh = ptr(w_hh);
     w.b_ih = ptr(b_ih);
     w.b_hh = ptr(b_hh);
     w.w_hr = ptr(w_hr);
+    w.extra[0] = ptr(p);
   }
   Args(const Args&) = delete;
   Args& operator=(const Args&) = delete;
@@ -58,35 +61,37 @@ struct Args {
 // Every output of forward and backward, and the training reserve between them.
 template <typename T>
 struct Outputs {
-  std::vector<T> y, h_n, c_n, reserve, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
+  std::vector<T> y, h_n, c_n, reserve, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dp;
 
-  // forward's outputs (c_n for LSTM only) and the reserve, for dims d, every element `fill`.
+  // forward's outputs (c_n for the LSTMs only) and the reserve, for dims d, every element `fill`.
   void alloc_forward(rnnfast::Cell cell, const rnnfast::Dims& d, T fill) {
     y.assign(static_cast<size_t>(d.T * d.B * d.H_out), fill);
     h_n.assign(static_cast<size_t>(d.B * d.H_out), fill);
-    if (cell == rnnfast::Cell::LSTM) c_n.assign(static_cast<size_t>(d.B * d.H), fill);
+    if (rnnfast::has_cell_state(cell)) c_n.assign(static_cast<size_t>(d.B * d.H), fill);
     reserve.assign(static_cast<size_t>(rnnfast::reserve_size(cell, d)), fill);
   }
 
-  // backward's activation gradients (dc0 for LSTM only), every element `fill`, and zeroed
+  // backward's activation gradients (dc0 for the LSTMs only), every element `fill`, and zeroed
   // parameter gradients shaped like a's weights (backward accumulates into them). Returns the
   // WeightGrads over them: null where the weight is absent.
   rnnfast::WeightGrads<T> alloc_backward(rnnfast::Cell cell, const rnnfast::Dims& d,
                                          const Args<T>& a, T fill) {
     dx.assign(static_cast<size_t>(d.T * d.B * d.I), fill);
     dh0.assign(static_cast<size_t>(d.B * d.H_out), fill);
-    if (cell == rnnfast::Cell::LSTM) dc0.assign(static_cast<size_t>(d.B * d.H), fill);
+    if (rnnfast::has_cell_state(cell)) dc0.assign(static_cast<size_t>(d.B * d.H), fill);
     dw_ih.assign(a.w_ih.size(), T(0));
     dw_hh.assign(a.w_hh.size(), T(0));
     db_ih.assign(a.b_ih.size(), T(0));
     db_hh.assign(a.b_hh.size(), T(0));
     dw_hr.assign(a.w_hr.size(), T(0));
+    dp.assign(a.p.size(), T(0));
     rnnfast::WeightGrads<T> g;
     g.dw_ih = mptr(dw_ih);
     g.dw_hh = mptr(dw_hh);
     g.db_ih = mptr(db_ih);
     g.db_hh = mptr(db_hh);
     g.dw_hr = mptr(dw_hr);
+    g.dextra[0] = mptr(dp);
     return g;
   }
 };

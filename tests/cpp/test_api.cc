@@ -112,7 +112,7 @@ Case make_case(Cell cell, int64_t T, int64_t B, int64_t I, int64_t H, int64_t Ho
   if (Ho != H) c.w_hr = rand_vec(r, Ho * H, k);
   if (h0) {
     c.h0 = rand_vec(r, B * Ho, 0.5);
-    if (cell == Cell::LSTM) c.c0 = rand_vec(r, B * H, 0.5);
+    if (rnnfast::has_cell_state(cell)) c.c0 = rand_vec(r, B * H, 0.5);
   }
   if (mask) {
     c.mask.resize(static_cast<size_t>(B * Ho));
@@ -125,7 +125,8 @@ Case make_case(Cell cell, int64_t T, int64_t B, int64_t I, int64_t H, int64_t Ho
   }
   c.dy = rand_vec(r, T * B * Ho, 1.0);
   c.dh_n = rand_vec(r, B * Ho, 1.0);
-  if (cell == Cell::LSTM) c.dc_n = rand_vec(r, B * H, 1.0);
+  if (rnnfast::has_cell_state(cell)) c.dc_n = rand_vec(r, B * H, 1.0);
+  if (rnnfast::num_extras(cell) > 0) c.p = rand_vec(r, rnnfast::extra_size(cell, H, 0), 0.8);
   c.name = std::string(rnnfast::cell_name(cell)) + " T=" + std::to_string(T) + " B=" +
            std::to_string(B) + " I=" + std::to_string(I) + " H=" + std::to_string(H) +
            " H_out=" + std::to_string(Ho) + (bias ? "" : " nobias") + (reverse ? " reverse" : "") +
@@ -140,14 +141,14 @@ struct Result : rnnfast_test::Outputs<T> {
     return {{"y", &this->y},         {"h_n", &this->h_n},     {"c_n", &this->c_n},
             {"dx", &this->dx},       {"dh0", &this->dh0},     {"dc0", &this->dc0},
             {"dw_ih", &this->dw_ih}, {"dw_hh", &this->dw_hh}, {"db_ih", &this->db_ih},
-            {"db_hh", &this->db_hh}, {"dw_hr", &this->dw_hr}};
+            {"db_hh", &this->db_hh}, {"dw_hr", &this->dw_hr}, {"dp", &this->dp}};
   }
 };
 
 template <typename T>
 Result<T> run(const Case& c, bool with_backward = true) {
   const Dims& d = c.d;
-  const bool lstm = c.cell == Cell::LSTM;
+  const bool lstm = rnnfast::has_cell_state(c.cell);
   const rnnfast_test::Args<T> a(c);
   Result<T> r;
   r.alloc_forward(c.cell, d, T(-7));
@@ -356,12 +357,27 @@ void test_invalid_arguments() {
   const Dims no_h = with([](Dims& d) { d.H = 0; });
   expect_invalid("reserve_size H=0", [&]() { rnnfast::reserve_size(Cell::GRU, no_h); },
                  {"H", "got 0"});
-  expect_invalid("num_gates bad cell", []() { rnnfast::num_gates(static_cast<Cell>(4)); },
-                 {"cell", "got 4"});
+  expect_invalid("num_gates bad cell", []() { rnnfast::num_gates(static_cast<Cell>(6)); },
+                 {"cell", "got 6"});
+  expect_invalid("cell_name bad cell", []() { rnnfast::cell_name(static_cast<Cell>(9)); },
+                 {"cell", "got 9"});
+  expect_invalid("extra_size of a cell without", []() { rnnfast::extra_size(Cell::LSTM, 4, 0); },
+                 {"k", "lstm", "[0, 0)", "got 0"});
+  check(rnnfast::num_extras(Cell::LSTM_PEEPHOLE) == 1 &&
+            rnnfast::extra_size(Cell::LSTM_PEEPHOLE, 5, 0) == 15,
+        "lstm_peephole: one extra parameter of 3*H");
+  {
+    auto ww = w;  // an LSTM_PEEPHOLE call without its peephole weights
+    expect_invalid("lstm_peephole without p", fwd(Cell::LSTM_PEEPHOLE, good, ww, nullptr, xp, yp),
+                   {"extra[0]", "lstm_peephole", "null"});
+    const float p[64] = {};
+    ww.extra[1] = p;  // and an LSTM with one
+    expect_invalid("lstm with an extra", fwd(Cell::LSTM, good, ww, nullptr, xp, yp),
+                   {"extra[1]", "none", "lstm"});
+  }
   expect_invalid("set_num_threads(0)", []() { rnnfast::set_num_threads(0); },
                  {"n", ">= 1", "got 0"});
   expect_invalid("set_isa bogus", []() { rnnfast::set_isa("sse9"); }, {"isa", "sse9"});
-  check(std::string(rnnfast::cell_name(static_cast<Cell>(9))) == "unknown", "cell_name(9)");
 
   // The library still works after all of that.
   const Result<float> r = run<float>(c);
@@ -458,12 +474,13 @@ void test_closed_forms() {
 std::vector<Case> option_cases() {
   std::vector<Case> cs;
   uint64_t seed = 100;
-  for (Cell cell : {Cell::RNN_TANH, Cell::RNN_RELU, Cell::LSTM, Cell::GRU}) {
+  for (Cell cell : {Cell::RNN_TANH, Cell::RNN_RELU, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
+                    Cell::LSTM_PEEPHOLE}) {
     for (int variant = 0; variant < 4; ++variant) {
       const bool reverse = variant & 1, lengths = variant & 2;
       const bool bias = variant != 3, h0 = variant != 2, mask = variant == 1 || variant == 2;
       cs.push_back(make_case(cell, 7, 5, 9, 13, 13, bias, reverse, lengths, h0, mask, seed++));
-      if (cell == Cell::LSTM)
+      if (rnnfast::has_projection(cell))
         cs.push_back(make_case(cell, 5, 3, 4, 11, 5, bias, reverse, lengths, h0, mask, seed++));
     }
   }
@@ -506,9 +523,10 @@ double loss(const Case& c) {
 
 void test_finite_differences() {
   const double eps = 1e-6;
-  for (Cell cell : {Cell::RNN_TANH, Cell::LSTM, Cell::GRU}) {
+  for (Cell cell : {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
+                    Cell::LSTM_PEEPHOLE}) {
     for (int64_t Ho : {int64_t(6), int64_t(4)}) {
-      if (Ho != 6 && cell != Cell::LSTM) continue;
+      if (Ho != 6 && !rnnfast::has_projection(cell)) continue;
       Case c = make_case(cell, 5, 3, 4, 6, Ho, true, Ho != 6, true, true, true, 7 + Ho);
       const Result<double> g = run<double>(c);
       struct Param {
@@ -519,7 +537,7 @@ void test_finite_differences() {
       const std::vector<Param> params = {
           {"x", &c.x, &g.dx},         {"w_ih", &c.w_ih, &g.dw_ih}, {"w_hh", &c.w_hh, &g.dw_hh},
           {"b_ih", &c.b_ih, &g.db_ih}, {"b_hh", &c.b_hh, &g.db_hh}, {"w_hr", &c.w_hr, &g.dw_hr},
-          {"h0", &c.h0, &g.dh0},       {"c0", &c.c0, &g.dc0}};
+          {"h0", &c.h0, &g.dh0},       {"c0", &c.c0, &g.dc0},       {"p", &c.p, &g.dp}};
       for (const Param& p : params) {
         const size_t n = p.v->size();
         for (size_t s = 0; s < 5 && n > 0; ++s) {
@@ -584,7 +602,11 @@ void test_threads_bitwise() {
       make_case(Cell::LSTM, 9, 3, 4, 40, 5, true, false, true, true, true, 12),
       make_case(Cell::LSTM, 1, 1, 4, 18, 5, true, true, false, true, false, 13),
       make_case(Cell::GRU, 9, 3, 4, 12, 12, true, true, true, true, true, 14),
-      make_case(Cell::LSTM, 9, 3, 4, 12, 12, true, false, true, true, true, 15)};
+      make_case(Cell::LSTM, 9, 3, 4, 12, 12, true, false, true, true, true, 15),
+      make_case(Cell::GRU_RESET_BEFORE, 9, 20, 24, 40, 40, true, true, true, true, true, 16),
+      make_case(Cell::GRU_RESET_BEFORE, 9, 3, 4, 40, 40, true, false, true, true, true, 17),
+      make_case(Cell::LSTM_PEEPHOLE, 9, 20, 24, 40, 24, true, true, true, true, true, 18),
+      make_case(Cell::LSTM_PEEPHOLE, 9, 3, 4, 40, 40, true, false, true, true, true, 19)};
   for (const Case& c : cases) {
     std::vector<Result<float>> runs;
     for (const char* split : {"", "units", "batch"}) {

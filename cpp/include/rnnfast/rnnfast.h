@@ -1,5 +1,6 @@
 // rnnfast: fused forward and backpropagation through time (BPTT) for one recurrent layer
-// in one direction -- vanilla RNN (tanh / relu), LSTM (with optional projection) and GRU.
+// in one direction -- vanilla RNN (tanh / relu), LSTM (with optional projection, optional
+// peepholes) and GRU (reset gate after or before the recurrent product).
 // This header is the whole public C++ API. It includes nothing of Python; stacking layers,
 // bidirectional composition and autograd live above it.
 //
@@ -12,6 +13,11 @@
 //     LSTM  i,f,o = sigmoid, g = tanh, c' = f*c + i*g, h' = o*tanh(c') (then h' = W_hr h' if projected)
 //     GRU   r,z = sigmoid, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n + z*h
 //     RNN   h' = tanh or relu(W_ih x + b_ih + W_hh h + b_hh)
+//     GRU_RESET_BEFORE (Keras reset_after=False, ONNX linear_before_reset=0): as GRU but
+//           n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)
+//     LSTM_PEEPHOLE (ONNX's P): as LSTM but i = sigmoid(.. + p_i*c), f = sigmoid(.. + p_f*c)
+//           with the previous c, o = sigmoid(.. + p_o*c') with the new c'; Weights::extra[0]
+//           holds p = (p_i, p_f, p_o), [3*H]
 //
 // Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
 // activation gradients (dx, dh0, dc0) are WRITTEN (=).
@@ -32,12 +38,30 @@
 
 namespace rnnfast {
 
-enum class Cell : int { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
+enum class Cell : int {
+  RNN_TANH = 0,
+  RNN_RELU = 1,
+  LSTM = 2,
+  GRU = 3,
+  GRU_RESET_BEFORE = 4,
+  LSTM_PEEPHOLE = 5,
+};
 
-// Number of gates G of a cell kind (1, 4 or 3).
+// What describes a cell kind (each throws std::invalid_argument for a value outside the enum).
+// Number of gates G (1, 4 or 3).
 int num_gates(Cell cell);
-// "rnn_tanh", "rnn_relu", "lstm", "gru".
+// "rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole".
 const char* cell_name(Cell cell);
+// Whether the cell carries a cell state c beside h (c0, c_n, dc0, dc_n): the LSTMs.
+bool has_cell_state(Cell cell);
+// Whether the cell allows a projection (H_out < H, w_hr): the LSTMs.
+bool has_projection(Cell cell);
+// The cell's parameters beyond w_ih, w_hh, the biases and w_hr: how many (Weights::extra[k],
+// k < num_extras), and each one's length, a multiple of H (LSTM_PEEPHOLE: one, 3*H).
+int num_extras(Cell cell);
+int64_t extra_size(Cell cell, int64_t H, int k);
+// At most this many extra parameters per cell.
+constexpr int kMaxExtras = 4;
 
 struct Dims {
   int64_t T = 0, B = 0, I = 0, H = 0;
@@ -52,6 +76,9 @@ struct Weights {
   const T* b_ih = nullptr;  // [G*H]   or nullptr (no bias)
   const T* b_hh = nullptr;  // [G*H]   or nullptr (no bias)
   const T* w_hr = nullptr;  // [H_out, H]  LSTM projection only, nullptr iff H_out == H
+  // The cell's own parameters (num_extras(cell) of them, each [extra_size(cell, H, k)]); the
+  // rest nullptr.
+  const T* extra[kMaxExtras] = {};
 };
 
 // Parameter gradients: accumulated (+=). A nullptr entry is skipped (not computed).
@@ -62,6 +89,7 @@ struct WeightGrads {
   T* db_ih = nullptr;  // [G*H]
   T* db_hh = nullptr;  // [G*H]
   T* dw_hr = nullptr;  // [H_out, H]
+  T* dextra[kMaxExtras] = {};  // [extra_size(cell, H, k)]
 };
 
 // Number of elements (of the kernel's scalar type) the training reserve needs.
@@ -71,15 +99,16 @@ int64_t reserve_size(Cell cell, const Dims& d);
 // Forward of one layer, one direction.
 //   y        [T,B,H_out]  written
 //   h_n      [B,H_out]    written
-//   c_n      [B,H]        written, LSTM only (nullptr otherwise, or to skip)
+//   c_n      [B,H]        written, LSTMs only (nullptr otherwise, or to skip)
 //   reserve  [reserve_size(cell, d)]  written when training; nullptr = inference (nothing saved)
 //   x        [T,B,I]
 //   h0       [B,H_out]    nullptr = zeros
-//   c0       [B,H]        LSTM only; nullptr = zeros
+//   c0       [B,H]        LSTMs only; nullptr = zeros
 //   lengths  [B]          each in [1, T]; nullptr = all T
 //   h_mask   [B,H_out]    recurrent (variational) dropout: h_{t-1} * h_mask feeds W_hh at every
 //                         step (the same mask at all steps; pass it already scaled, e.g. by
-//                         1/(1-p)); the GRU's z * h_{t-1} term uses the unmasked state.
+//                         1/(1-p)); the GRU's z * h_{t-1} term uses the unmasked state
+//                         (GRU_RESET_BEFORE: r * h_{t-1} * h_mask feeds W_hn).
 //                         nullptr = no recurrent dropout
 //   reverse  process t = T-1 .. 0 (per sequence: lengths[b]-1 .. 0)
 template <typename T>
@@ -94,12 +123,12 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
 // is rejected (std::invalid_argument); y must be unchanged since the forward.
 //   dx       [T,B,I]      written (nullptr to skip)
 //   dh0      [B,H_out]    written (nullptr to skip)
-//   dc0      [B,H]        written, LSTM only (nullptr to skip)
+//   dc0      [B,H]        written, LSTMs only (nullptr to skip)
 //   dw       parameter gradients, accumulated
 //   reserve  [reserve_size(cell, d)]  read only
 //   dy       [T,B,H_out]  nullptr = zeros
 //   dh_n     [B,H_out]    nullptr = zeros
-//   dc_n     [B,H]        LSTM only; nullptr = zeros
+//   dc_n     [B,H]        LSTMs only; nullptr = zeros
 //   x        [T,B,I]      needed only when dw.dw_ih is requested
 //   y        [T,B,H_out]  the forward's output; required
 template <typename T>

@@ -18,12 +18,15 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "cells/common.h"
 #include "cells/pointwise_table.h"
+#include "cells/precision.h"
 #include "cells/team.h"
+#include "cells/traits.h"
 #include "gemm/gemm.h"
 #include "threads.h"
 #include "workspace.h"
@@ -54,12 +57,57 @@ void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
   }
 }
 
-template <typename T, Cell C>
+// dp += the peephole gradients: dp_i[k] (dp_f[k]) = sum over positions of dG's i (f) column k
+// times c_{t-1}[k], dp_o[k] of dG's o column k times c_t[k]. Units split over a team.
+template <typename T, typename Cprev>
+void add_peephole_grads(T* dp, const T* dG, const T* c, int64_t NR, int64_t H, const Cprev& c_prev,
+                        const detail::Layout& L) {
+  const int64_t GH = 4 * H;
+  const int nt = detail::threads_for(static_cast<double>(NR) * H * 6);
+  const detail::TeamFork fork(nt);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const detail::TeamThread member(fork);
+    const int64_t tid = omp_get_thread_num(), n = omp_get_num_threads();
+    const int64_t k0 = H * tid / n, k1 = H * (tid + 1) / n;
+    if (k1 > k0) {
+      std::vector<T> acc(static_cast<size_t>(3 * (k1 - k0)), T(0));
+      T* ai = acc.data();
+      T* af = ai + (k1 - k0);
+      T* ao = af + (k1 - k0);
+      for (int64_t s = 0; s < L.T; ++s)
+        for (int64_t j = 0; j < L.running(s); ++j) {
+          const int64_t pos = L.pos(s, j);
+          const T* g = dG + pos * GH;
+          const T* cp = c_prev(s, j, L.seq(j));
+          const T* ct = c + pos * H;
+          for (int64_t k = k0; k < k1; ++k) {
+            ai[k - k0] += g[k] * cp[k];
+            af[k - k0] += g[H + k] * cp[k];
+            ao[k - k0] += g[3 * H + k] * ct[k];
+          }
+        }
+      for (int64_t k = k0; k < k1; ++k) {
+        dp[k] += ai[k - k0];
+        dp[H + k] += af[k - k0];
+        dp[2 * H + k] += ao[k - k0];
+      }
+    }
+  }
+}
+
+// K: the cell's traits (traits.h); Pr: the number types (precision.h), T its storage type.
+template <typename T, typename K, typename Pr = detail::Precision<T>>
 void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve, const T* dy,
                   const T* dh_n, const T* dc_n, const T* x, const T* y,
                   const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
                   bool reverse) {
-  constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
+  static_assert(std::is_same_v<T, typename Pr::Storage>, "T is the precision's storage type");
+  using Mm = detail::Products<Pr>;
+  constexpr Cell C = K::kCell;
+  constexpr int G = K::kGates;
+  // The GRU: the recurrent side of the n gate differs from its input side (r * dn), dRn.
+  constexpr bool gru_after = K::kSplitN && !K::kTwoProducts;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H;
   const bool proj = Ho != H;
   const detail::Rows row(d);
@@ -75,17 +123,18 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // done): one rows*G*H buffer per thread instead of two.
   T* dG = ws.get<T>(detail::kP, static_cast<size_t>(NR * GH));
   // The recurrent-side gradient dR: dG itself but for the GRU's n block, dRn [rows, H].
-  T* dRn = C == Cell::GRU ? ws.get<T>(detail::kDR, static_cast<size_t>(NR * H)) : nullptr;
+  T* dRn = gru_after ? ws.get<T>(detail::kDR, static_cast<size_t>(NR * H)) : nullptr;
   T* dr_all = proj ? ws.get<T>(detail::kDr, static_cast<size_t>(NR * Ho)) : nullptr;
   T* dh = ws.get<T>(detail::kDh, bho, true);
-  T* dc = C == Cell::LSTM ? ws.get<T>(detail::kDc, bh, true) : nullptr;
+  T* dc = K::kHasC ? ws.get<T>(detail::kDc, bh, true) : nullptr;
   // The step's product dh_{t-1} = dR_t W_hh reads dR_t's running rows. For the LSTM and RNN
   // (dR is dG) these are dG's rows of the step themselves, read in place (a quarter fewer
   // stores in the pass; docs/ARCHITECTURE.md, "Time loop"). Otherwise the pass also writes them to a step buffer, by slot,
   // double-buffered so that one barrier per step suffices.
-  const bool in_place = C != Cell::GRU;
+  const bool in_place = !gru_after;
   T* dRs = in_place ? nullptr : ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);
-  T* dhd = C == Cell::GRU ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
+  // GRUs: the direct paths to dh_{t-1} (z * dh; two products: also through r * h').
+  T* dhd = K::kSplitN ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
   T* dm = proj ? ws.get<T>(detail::kDm, bh, true) : nullptr;
   // y must be the output of the forward that wrote the reserve: each sequence's last step
   // equal, bit for bit, to the h_n the reserve recorded (a y of another call, or one changed
@@ -104,15 +153,15 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     return tp >= 0 ? y + row(tp, b) * Ho : res.h0 + b * Ho;
   };
   auto c_prev = [&](int64_t s, int64_t j, int64_t b) {
-    return s > 0 ? res.c + L.pos(s - 1, j) * H : res.c0 + b * H;
+    return s > 0 ? res.aux + L.pos(s - 1, j) * H : res.c0 + b * H;
   };
   for (int64_t j = 0; j < B; ++j) {
     const int64_t b = L.seq(j);
     if (dh_n) std::memcpy(dh + j * Ho, dh_n + b * Ho, sizeof(T) * Ho);
-    if (C == Cell::LSTM && dc_n) std::memcpy(dc + j * H, dc_n + b * H, sizeof(T) * H);
+    if (K::kHasC && dc_n) std::memcpy(dc + j * H, dc_n + b * H, sizeof(T) * H);
   }
 
-  const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
+  const auto& pw = detail::passes<Pr>();
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
   std::atomic<bool> failed{false};
   detail::StepBarrier step_barrier(sp.threads);
@@ -126,16 +175,26 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     const int64_t nu = u1 - u0, nv = v1 - v0;
     // Rows between this thread's consecutive slots in the state buffers and in dG.
     const int64_t hq = q, pq = q * L.slot_stride();
-    const bool direct = NT <= 2 && B <= 16;  // too few steps to amortize packing (B: same path for any thread count)
+    // Too few steps to amortize packing (B: the same path for any thread count); the
+    // two-product step always packs.
+    const bool direct = NT <= 2 && B <= 16 && !K::kTwoProducts;
     // W_hh [GH, Ho] columns v0..v1; W_hr [Ho, H] columns u0..u1
     detail::Workspace& tws = detail::thread_workspace();
-    gemm::PackedB<T>& Wb = tws.packed<T>(detail::kPackWh);
-    gemm::PackedB<T>& Wr = tws.packed<T>(detail::kPackWr);
+    typename Mm::Packed& Wb = Mm::packed(tws, detail::kPackWh);
+    typename Mm::Packed& Wr = Mm::packed(tws, detail::kPackWr);
+    typename Mm::Packed& Wn = Mm::packed(tws, detail::kPackWn);  // two products: W_hn
     T* dhp = nullptr;
+    T* drh = nullptr;  // two products: d(r * h') = dA_n W_hn, this thread's columns
     try {
       int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(nv > nu ? nv : nu));
       for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
-      if (nv > 0 && !direct) Wb.pack_columns(w.w_hh, Ho, /*transB=*/false, GH, cols, nv);
+      // Two products: dh_{t-1} reads the r and z rows of W_hh; the n rows apart.
+      if (nv > 0 && !direct)
+        Wb.pack_columns(w.w_hh, Ho, /*transB=*/false, K::kTwoProducts ? 2 * H : GH, cols, nv);
+      if (K::kTwoProducts && nv > 0) {
+        Wn.pack_columns(w.w_hh + 2 * H * Ho, Ho, /*transB=*/false, H, cols, nv);
+        drh = tws.get<T>(detail::kDhn, static_cast<size_t>(nbmax * nv), true);
+      }
       for (int64_t k = 0; k < nu; ++k) cols[k] = u0 + k;
       if (proj && nu > 0 && !direct) Wr.pack_columns(w.w_hr, H, /*transB=*/false, Ho, cols, nu);
       dhp = tws.get<T>(detail::kDhp, static_cast<size_t>(nbmax * nv), true);
@@ -166,10 +225,10 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           if (sp.by_units) step_barrier.wait(tid, nth);
           if (nu > 0 && nb > 0) {
             if (direct)
-              gemm::gemm_direct<T>(nb, nu, Ho, dh + f * Ho, hq * Ho, w.w_hr + u0, H, false, T(0),
+              Mm::direct(nb, nu, Ho, dh + f * Ho, hq * Ho, w.w_hr + u0, H, false, T(0),
                                    dm + f * H + u0, hq * H);
             else
-              gemm::gemm_serial<T>(nb, dh + f * Ho, hq * Ho, false, Wr, T(0), dm + f * H + u0,
+              Mm::serial(nb, dh + f * Ho, hq * Ho, false, Wr, T(0), dm + f * H + u0,
                                    hq * H, {true, (s & 1) != 0});
           }
         }
@@ -181,16 +240,39 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           const int64_t pos = p0 + i * pq;
           T* dg = dG + pos * GH + u0;
           T* drs = in_place ? nullptr : dRstep + j * GH + u0;
-          if constexpr (C == Cell::LSTM) {
+          if constexpr (C == Cell::LSTM_PEEPHOLE) {
+            pw.lstmp_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
+                         res.aux + pos * H + u0, w.extra[0] + u0, H, dmv + j * H + u0,
+                         dc + j * H + u0, dg, H);
+          } else if constexpr (K::kHasC) {
             pw.lstm_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
-                        res.c + pos * H + u0, dmv + j * H + u0, dc + j * H + u0, dg, H, drs, H);
-          } else if constexpr (C == Cell::GRU) {
+                        res.aux + pos * H + u0, dmv + j * H + u0, dc + j * H + u0, dg, H, drs, H);
+          } else if constexpr (K::kTwoProducts) {  // the z and n gates (r needs d(r * h'))
+            pw.grb_bwd_a(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0, dmv + j * H + u0,
+                         dg, H, dhd + j * Ho + u0);
+          } else if constexpr (K::kSplitN) {
             pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
-                       res.hn + pos * H + u0, dmv + j * H + u0, dg, H, dRn + pos * H + u0,
+                       res.aux + pos * H + u0, dmv + j * H + u0, dg, H, dRn + pos * H + u0,
                        drs, H, dhd + j * Ho + u0);
           } else {  // the RNN's gate is h_t: y (H_out == H)
-            pw.rnn_bwd(nu, y + row(t, b) * Ho + u0, dmv + j * H + u0, dg, drs,
-                       C == Cell::RNN_RELU);
+            pw.rnn_bwd(nu, y + row(t, b) * Ho + u0, dmv + j * H + u0, dg, drs, K::kRelu);
+          }
+        }
+        // Two products: d(r * h') = dA_n W_hn needs dA_n of all units (a barrier when they
+        // are split), then the r gate's gradient and r * h''s path to dh_{t-1}, on this
+        // thread's units (its columns: the same range without a projection).
+        if constexpr (K::kTwoProducts) {
+          if (sp.by_units) step_barrier.wait(tid, nth);
+          if (nv > 0 && nb > 0)
+            Mm::serial(nb, dG + p0 * GH + 2 * H, pq * GH, false, Wn, T(0), drh, nv,
+                                 {true, (s & 1) != 0});
+          for (int64_t i = 0; i < nb && nv > 0; ++i) {
+            const int64_t j = f + i * q, b = L.seq(j);
+            const int64_t t = time_index(s, b, NT, lengths, reverse);
+            const int64_t pos = p0 + i * pq;
+            pw.grb_bwd_b(nv, drh + i * nv, res.gates + pos * GH + v0, h_prev(t, b) + v0,
+                         h_mask ? h_mask + b * Ho + v0 : nullptr, dG + pos * GH + v0,
+                         dhd + j * Ho + v0);
           }
         }
         if (sp.by_units) step_barrier.wait(tid, nth);
@@ -200,9 +282,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           const T* A = in_place ? dG + p0 * GH : dRstep + f * GH;
           const int64_t lda = (in_place ? pq : hq) * GH;
           if (direct)
-            gemm::gemm_direct<T>(nb, nv, GH, A, lda, w.w_hh + v0, Ho, false, T(0), dhp, nv);
+            Mm::direct(nb, nv, GH, A, lda, w.w_hh + v0, Ho, false, T(0), dhp, nv);
           else
-            gemm::gemm_serial<T>(nb, A, lda, false, Wb, T(0), dhp, nv, {true, (s & 1) != 0});
+            Mm::serial(nb, A, lda, false, Wb, T(0), dhp, nv, {true, (s & 1) != 0});
         }
         for (int64_t i = 0; i < nb; ++i) {
           const int64_t j = f + i * q, b = L.seq(j);
@@ -212,7 +294,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           for (int64_t k = 0; k < nv; ++k) {
             T v = src[k];
             if (mb) v *= mb[v0 + k];
-            if constexpr (C == Cell::GRU) v += dhd[j * Ho + v0 + k];
+            if constexpr (K::kSplitN) v += dhd[j * Ho + v0 + k];
             dhb[v0 + k] = v;
           }
         }
@@ -224,7 +306,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   for (int64_t j = 0; j < B; ++j) {
     const int64_t b = L.seq(j);
     if (dh0) std::memcpy(dh0 + b * Ho, dh + j * Ho, sizeof(T) * Ho);
-    if (C == Cell::LSTM && dc0) std::memcpy(dc0 + b * H, dc + j * H, sizeof(T) * H);
+    if (K::kHasC && dc0) std::memcpy(dc0 + b * H, dc + j * H, sizeof(T) * H);
   }
 
   // The forward's input rows in the order of dG: x itself, or (packed) gathered again.
@@ -237,10 +319,10 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // Weight and input gradients: one GEMM each over all positions.
   if (dx) {
     if (!L.packed) {
-      gemm::gemm<T>(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
+      Mm::full(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
     } else {  // in packed order, then to the caller's rows (zeros past each sequence's end)
       T* dxp = ws.get<T>(detail::kDxp, static_cast<size_t>(NR * I));
-      gemm::gemm<T>(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dxp, I);
+      Mm::full(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dxp, I);
       L.scatter(dxp, I, dx);
       for (int64_t b = 0; b < B; ++b)
         for (int64_t t = lengths[b]; t < NT; ++t) std::fill_n(dx + row(t, b) * I, I, T(0));
@@ -250,11 +332,11 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // block, dRn), gathered in `sums` and added to both biases from there. The dW products take
   // them as they pack dG^T (and dRn^T), in the same order as a pass of their own, which runs
   // only when the product is not asked for: one pass over dG less.
-  const int64_t same = C == Cell::GRU ? 2 * H : GH;  // columns where dR is dG
+  const int64_t same = gru_after ? 2 * H : GH;  // columns where dR is dG
   T* sums = dw.db_ih || dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true)
                                  : nullptr;
   if (dw.dw_ih)
-    gemm::gemm<T>(true, false, GH, I, NR, dG, GH, xin, I, T(1), dw.dw_ih, I, nullptr, sums);
+    Mm::full(true, false, GH, I, NR, dG, GH, xin, I, T(1), dw.dw_ih, I, nullptr, sums);
   else if (sums)
     add_column_sums<T>(sums, dG, NR, GH);
   if (sums) {
@@ -262,7 +344,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     for (int64_t j = 0; j < same && dw.db_hh; ++j) dw.db_hh[j] += sums[j];
   }
   // (GRU) db_hh's n block: dRn's column sums, in the same slot (sums is spent).
-  T* nsums = C == Cell::GRU && dw.db_hh
+  T* nsums = gru_after && dw.db_hh
                  ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(H), true)
                  : nullptr;
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
@@ -278,26 +360,34 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         rows[pos] = h_prev(time_index(s, b, NT, lengths, reverse), b);
         if (scales) scales[pos] = h_mask + b * Ho;
       }
-    gemm::PackedB<T>& Hp = ws.packed<T>(detail::kPackGemm);
+    typename Mm::Packed& Hp = Mm::packed(ws, detail::kPackGemm);
     Hp.pack_rows(rows, NR, Ho, scales);
-    // dR^T's rows: dG's columns, then (GRU) the n block from dRn.
-    gemm::gemm_packed<T>(same, dG, GH, /*transA=*/true, Hp, T(1), dw.dw_hh, Ho);
-    if (C == Cell::GRU)  // its n rows
-      gemm::gemm_packed<T>(H, dRn, H, /*transA=*/true, Hp, T(1), dw.dw_hh + 2 * H * Ho, Ho,
+    // dR^T's rows: dG's columns, then (GRU) the n block from dRn; two products: the n rows
+    // multiply r * h' (the reserve's aux), not h'.
+    Mm::packed_product(K::kTwoProducts ? 2 * H : same, dG, GH, /*transA=*/true, Hp, T(1),
+                         dw.dw_hh, Ho);
+    if (K::kTwoProducts)
+      Mm::full(true, false, H, Ho, NR, dG + 2 * H, GH, res.aux, H, T(1),
+                    dw.dw_hh + 2 * H * Ho, Ho);
+    if (gru_after)  // its n rows
+      Mm::packed_product(H, dRn, H, /*transA=*/true, Hp, T(1), dw.dw_hh + 2 * H * Ho, Ho,
                            nullptr, nsums);
   } else if (nsums) {
     add_column_sums<T>(nsums, dRn, NR, H);
   }
   for (int64_t j = 0; j < H && nsums; ++j) dw.db_hh[2 * H + j] += nsums[j];
-  if constexpr (C == Cell::LSTM) {
+  if constexpr (C == Cell::LSTM_PEEPHOLE) {
+    if (dw.dextra[0]) add_peephole_grads<T>(dw.dextra[0], dG, res.aux, NR, H, c_prev, L);
+  }
+  if constexpr (K::kProjection) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) from the reserve
       T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(NR * H));
       for (int64_t pos = 0; pos < NR; ++pos) {  // tanh(c_t) by the forward's own function
         T* mp = M + pos * H;
-        pw.eval(1, H, res.c + pos * H, mp);
+        pw.eval(1, H, res.aux + pos * H, mp);
         for (int64_t k = 0; k < H; ++k) mp[k] *= res.gates[pos * GH + 3 * H + k];
       }
-      gemm::gemm<T>(true, false, Ho, H, NR, dr_all, Ho, M, H, T(1), dw.dw_hr, H);
+      Mm::full(true, false, Ho, H, NR, dr_all, Ho, M, H, T(1), dw.dw_hr, H);
     }
   }
 }
@@ -309,7 +399,8 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
               const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* y,
               const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
               bool reverse) {
-  detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths);
+  detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths,
+                   reinterpret_cast<const void* const*>(w.extra));
   const detail::DenormalsOff flush;
   if (!reserve)
     throw std::invalid_argument("reserve: expected the reserve of a training forward, got a null pointer");
@@ -317,16 +408,10 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
     throw std::invalid_argument("y: expected the forward's [T,B,H_out] output, got a null pointer");
   if (dw.dw_ih && !x)
     throw std::invalid_argument("x: expected the [T,B,I] input of the forward (needed for dw_ih), got a null pointer");
-  switch (cell) {
-    case Cell::RNN_TANH:
-      return run_backward<T, Cell::RNN_TANH>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d, reverse);
-    case Cell::RNN_RELU:
-      return run_backward<T, Cell::RNN_RELU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d, reverse);
-    case Cell::LSTM:
-      return run_backward<T, Cell::LSTM>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d, reverse);
-    case Cell::GRU:
-      return run_backward<T, Cell::GRU>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d, reverse);
-  }
+  detail::dispatch_cell(cell, [&](auto K) {
+    run_backward<T, decltype(K)>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask,
+                                 w, d, reverse);
+  });
 }
 
 template void backward<float>(Cell, float*, float*, float*, const WeightGrads<float>&,

@@ -9,50 +9,53 @@
 #include <cstring>
 #include <vector>
 
+#include "cells/traits.h"
 #include "rnnfast/rnnfast.h"
 
 namespace rnnfast {
 namespace detail {
 
-// Throws std::invalid_argument for bad cells, dims, weights or lengths (api.cc).
+// Throws std::invalid_argument for bad cells, dims, weights, lengths or extra parameters
+// (extra: the kMaxExtras pointers of Weights::extra or WeightGrads::dextra, nullptr = not
+// checked) (api.cc).
 void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih,
-              bool has_b_hh, bool has_w_hr, const int64_t* lengths);
+              bool has_b_hh, bool has_w_hr, const int64_t* lengths, const void* const* extra);
 
-// The training reserve. The blocks of gates, c and hn are position-indexed [T,B,...] (the row
+// The training reserve. The blocks of gates and aux are position-indexed [T,B,...] (the row
 // of slot j at processing step s, Layout::pos: packed by step with lengths, the caller's order
 // of x without; rows past sum(lengths) unused), so the post-loop weight gradients are single
 // GEMMs over all steps; positions past a sequence's end hold zeros. It holds only what the
 // forward's output y does not: the state h_{t-1} a step read is y at the sequence's previous
 // step (prev_time below), or h0 at its first, so backward takes y, and the reserve keeps the
 // initial states (one step's worth) and, to tell a wrong y from the right one, the last.
-//   gates  [T,B,G*H]   LSTM, GRU: activated gates (an RNN's one gate is h_t itself: y)
-//   c      [T,B,H]     LSTM: c_t (c_{t-1} is the previous step's, or c0; backward recomputes
-//                      tanh(c_t) with the forward's own function: the same values)
-//   hn     [T,B,H]     GRU: W_hn h_{t-1} + b_hn
+//   gates  [T,B,G*H]   the activated gates, when the cell saves them (traits.h; an RNN's one
+//                      gate is h_t itself: y)
+//   aux    [T,B,H]     what the cell keeps beside (traits.h, Aux): LSTMs c_t (c_{t-1} is the
+//                      previous step's, or c0; backward recomputes tanh(c_t) with the
+//                      forward's own function: the same values), GRU W_hn h_{t-1} + b_hn,
+//                      GRU_RESET_BEFORE r * h'_{t-1}
 //   h0     [B,H_out]   the initial state (zeros when none was given)
-//   c0     [B,H]       LSTM: the initial cell state (likewise)
+//   c0     [B,H]       LSTMs: the initial cell state (likewise)
 //   h_last [B,H_out]   h_n: y at each sequence's last step, as the forward wrote it
+// With base == nullptr (inference, or only to learn the size) the pointers stay null.
 template <typename T>
 struct Reserve {
-  T *gates = nullptr, *c = nullptr, *hn = nullptr, *h0 = nullptr, *c0 = nullptr,
-    *h_last = nullptr;
+  T *gates = nullptr, *aux = nullptr, *h0 = nullptr, *c0 = nullptr, *h_last = nullptr;
+  int64_t size = 0;  // elements in all
   Reserve(Cell cell, const Dims& d, T* base) {
-    if (!base) return;  // inference: nothing saved
+    const CellInfo k = cell_info(cell);
     const int64_t TB = d.T * d.B;
-    T* p = base;
-    if (cell == Cell::LSTM || cell == Cell::GRU) {
-      gates = p;
-      p += TB * num_gates(cell) * d.H;
-      (cell == Cell::LSTM ? c : hn) = p;
-      p += TB * d.H;
-    }
-    h0 = p;
-    p += d.B * d.H_out;
-    if (cell == Cell::LSTM) {
-      c0 = p;
-      p += d.B * d.H;
-    }
-    h_last = p;
+    int64_t at = 0;
+    auto block = [&](T*& p, int64_t n) {
+      if (base) p = base + at;
+      at += n;
+    };
+    if (k.saves_gates) block(gates, TB * k.gates * d.H);
+    if (k.aux != Aux::kNone) block(aux, TB * d.H);
+    block(h0, d.B * d.H_out);
+    if (k.has_c) block(c0, d.B * d.H);
+    block(h_last, d.B * d.H_out);
+    size = at;
   }
 };
 

@@ -14,12 +14,15 @@
 #include <exception>
 #include <new>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "cells/common.h"
 #include "cells/pointwise_table.h"
+#include "cells/precision.h"
 #include "cells/team.h"
+#include "cells/traits.h"
 #include "gemm/gemm.h"
 #include "threads.h"
 #include "workspace.h"
@@ -69,37 +72,40 @@ enum class InputMode { kHoisted, kFused, kTeam };
 // the backward's dG): bounded so that a long sequence cannot hold much memory that way.
 constexpr double kTeamInputBytes = 2.0 * 1024 * 1024;
 
-template <typename T>
-InputMode input_mode(Cell cell, const Dims& d, const detail::Split& sp, int64_t rows_all,
-                     bool direct) {
+template <typename T, typename K>
+InputMode input_mode(const Dims& d, const detail::Split& sp, int64_t rows_all, bool direct) {
   if (direct || rows_all <= gemm::kDirectMaxRows) return InputMode::kHoisted;
+  const InputMode fused = K::kTwoProducts ? InputMode::kHoisted : InputMode::kFused;
   const int64_t th = sp.threads > 1 ? sp.threads : 1;
   const int64_t rows = sp.by_units ? d.B : d.B / th;
   const double units = static_cast<double>(d.H) / (sp.by_units ? th : 1);
   const bool team_ok = sp.by_units;
   if (const char* e = std::getenv("RNNFAST_FUSED_INPUT")) {
     if (std::strcmp(e, "0") == 0) return InputMode::kHoisted;
-    if (std::strcmp(e, "1") == 0) return InputMode::kFused;
+    if (std::strcmp(e, "1") == 0) return fused;
     if (std::strcmp(e, "team") == 0) return team_ok ? InputMode::kTeam : InputMode::kHoisted;
   }
   if (rows < 8 && team_ok &&
-      static_cast<double>(rows_all) * num_gates(cell) * units * sizeof(T) <= kTeamInputBytes)
+      static_cast<double>(rows_all) * K::kGates * units * sizeof(T) <= kTeamInputBytes)
     return InputMode::kTeam;
-  const double bytes = static_cast<double>(d.I + d.H_out) * num_gates(cell) * units * sizeof(T);
+  const double bytes = static_cast<double>(d.I + d.H_out) * K::kGates * units * sizeof(T);
   // The GRU's larger products gained nothing measurable (B=64 I=H=512, xlarge) while its
   // packed W_ih slices raised a training step's peak by up to 22 MB: by bytes only.
   if (rows >= 8)
-    return bytes <= 3.0e6 || (rows >= 32 && cell != Cell::GRU) ? InputMode::kFused
-                                                                : InputMode::kHoisted;
+    return bytes <= 3.0e6 || (rows >= 32 && !K::kSplitN) ? fused : InputMode::kHoisted;
   // a few rows: only if W_ih adds at most a quarter to the stream
-  return 4 * d.I <= d.H_out ? InputMode::kFused : InputMode::kHoisted;
+  return 4 * d.I <= d.H_out ? fused : InputMode::kHoisted;
 }
 
-template <typename T, Cell C>
+// K: the cell's traits (traits.h); Pr: the number types (precision.h), T its storage type.
+template <typename T, typename K, typename Pr = detail::Precision<T>>
 void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
                  const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
                  bool reverse) {
-  constexpr int G = C == Cell::LSTM ? 4 : C == Cell::GRU ? 3 : 1;
+  static_assert(std::is_same_v<T, typename Pr::Storage>, "T is the precision's storage type");
+  using Mm = detail::Products<Pr>;
+  constexpr Cell C = K::kCell;
+  constexpr int G = K::kGates;
   const int64_t NT = d.T, B = d.B, I = d.I, H = d.H, Ho = d.H_out, GH = G * H;
   const bool proj = Ho != H;
   const detail::Rows row(d);
@@ -107,13 +113,15 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   const int64_t NR = L.rows();  // per-position rows: sum(lengths), or T*B
 
   const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
-  // A sequence of one or two steps cannot amortize packing: multiply the weights as they are.
-  const bool direct = NT <= 2 && B <= 16;  // B, not a thread's rows: the same for any split
-  const InputMode mode = input_mode<T>(C, d, sp, NR, direct);
+  // A sequence of one or two steps cannot amortize packing: multiply the weights as they are
+  // (B, not a thread's rows: the same for any split). The two-product step always packs.
+  const bool direct = NT <= 2 && B <= 16 && !K::kTwoProducts;
+  const InputMode mode = input_mode<T, K>(d, sp, NR, direct);
   const bool fuse = mode == InputMode::kFused, team_in = mode == InputMode::kTeam;
 
   // 1. Input projection of every step, biases folded in (GRU keeps b_hn apart: it sits
-  //    inside r * (W_hn h + b_hn)); or, fused, at each step into the recurrent product.
+  //    inside r * (W_hn h + b_hn), K::kFoldBhn); or, fused, at each step into the recurrent
+  //    product.
   //    Packed, the projection reads x's running rows gathered in packed order.
   detail::Workspace& ws = detail::thread_workspace();
   const T* xin = x;
@@ -126,21 +134,21 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   if (w.b_ih) {  // added by the GEMM as it stores P: no extra pass over P
     bias = ws.get<T>(detail::kBias, static_cast<size_t>(GH));
     for (int64_t j = 0; j < GH; ++j)
-      bias[j] = w.b_ih[j] + ((C != Cell::GRU || j < 2 * H) ? w.b_hh[j] : T(0));
+      bias[j] = w.b_ih[j] + ((K::kFoldBhn || j < 2 * H) ? w.b_hh[j] : T(0));
   }
   T* P = nullptr;
   if (mode == InputMode::kHoisted) {
     P = ws.get<T>(detail::kP, static_cast<size_t>(NR * GH));
-    gemm::gemm<T>(false, true, NR, GH, I, xin, I, w.w_ih, I, T(0), P, GH, bias);
+    Mm::full(false, true, NR, GH, I, xin, I, w.w_ih, I, T(0), P, GH, bias);
   }
-  const T* b_hn = (C == Cell::GRU && w.b_hh) ? w.b_hh + 2 * H : nullptr;
+  const T* b_hn = (!K::kFoldBhn && w.b_hh) ? w.b_hh + 2 * H : nullptr;
+  const T* wp = K::kCell == Cell::LSTM_PEEPHOLE ? w.extra[0] : nullptr;  // p_i, p_f, p_o
 
   detail::Reserve<T> res(C, d, reserve);
   if (L.packed) {  // the reserve's rows past sum(lengths) are unused: zeros, not stale memory
     const int64_t spare = NT * B - NR;
     if (res.gates) std::fill_n(res.gates + NR * GH, spare * GH, T(0));
-    if (res.c) std::fill_n(res.c + NR * H, spare * H, T(0));
-    if (res.hn) std::fill_n(res.hn + NR * H, spare * H, T(0));
+    if (res.aux) std::fill_n(res.aux + NR * H, spare * H, T(0));
   }
   // Positions past a sequence's end: zero output.
   if (lengths) {
@@ -152,12 +160,14 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   // dropped-out copy W_hh sees, c and the unprojected m (each thread touches its own units).
   T* hbuf = ws.get<T>(detail::kH, static_cast<size_t>(2 * B * Ho), /*zero=*/true);
   T* hmbuf = h_mask ? ws.get<T>(detail::kHm, static_cast<size_t>(2 * B * Ho), true) : nullptr;
-  T* c = C == Cell::LSTM ? ws.get<T>(detail::kC, static_cast<size_t>(B * H), true) : nullptr;
+  T* c = K::kHasC ? ws.get<T>(detail::kC, static_cast<size_t>(B * H), true) : nullptr;
+  // Two products: r * h' of every slot, which the n gate's product reads (all units of it).
+  T* rh = K::kTwoProducts ? ws.get<T>(detail::kRh, static_cast<size_t>(B * H), true) : nullptr;
   T* m = proj ? ws.get<T>(detail::kM, static_cast<size_t>(B * H), true) : nullptr;
   for (int64_t j = 0; j < B; ++j) {
     const int64_t b = L.seq(j);
     if (h0) std::memcpy(hbuf + j * Ho, h0 + b * Ho, sizeof(T) * Ho);
-    if (C == Cell::LSTM && c0) std::memcpy(c + j * H, c0 + b * H, sizeof(T) * H);
+    if (K::kHasC && c0) std::memcpy(c + j * H, c0 + b * H, sizeof(T) * H);
     if (h_mask)
       for (int64_t k = 0; k < Ho; ++k) hmbuf[j * Ho + k] = hbuf[j * Ho + k] * h_mask[b * Ho + k];
   }
@@ -171,7 +181,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     else std::fill_n(res.c0, B * H, T(0));
   }
 
-  const detail::PointwiseTable<T>& pw = detail::table<T>(detail::active_pointwise());
+  const auto& pw = detail::passes<Pr>();
   std::atomic<bool> failed{false};
   detail::StepBarrier step_barrier(sp.threads);
   std::exception_ptr error;
@@ -186,12 +196,13 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     // per-position arrays (x gathered or in place, P, the reserve).
     const int64_t hq = q, pq = q * L.slot_stride();
     detail::Workspace& tws = detail::thread_workspace();
-    gemm::PackedB<T>& Wt = tws.packed<T>(detail::kPackWh);
-    gemm::PackedB<T>& Wx = tws.packed<T>(detail::kPackWx);
-    gemm::PackedB<T>& Wn = tws.packed<T>(detail::kPackWn);
-    gemm::PackedB<T>& Wr = tws.packed<T>(detail::kPackWr);
+    typename Mm::Packed& Wt = Mm::packed(tws, detail::kPackWh);
+    typename Mm::Packed& Wx = Mm::packed(tws, detail::kPackWx);
+    typename Mm::Packed& Wn = Mm::packed(tws, detail::kPackWn);
+    typename Mm::Packed& Wr = Mm::packed(tws, detail::kPackWr);
     T* R = nullptr;
-    T* Rn = nullptr;  // fused GRU: W_hn h_{t-1}, this thread's units
+    T* Rn = nullptr;  // fused GRU: W_hn h_{t-1}; two products: W_hn (r * h'); its units
+    T* Gt = nullptr;  // two products, inference: the step's gates, [nb, 3*nu]
     T* rp = nullptr;
     T* bias_t = nullptr;
     // Where the pass finds this thread's input part of position pos, gate g: hoisted,
@@ -200,18 +211,22 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     int64_t pin_ld = GH, pin_gs = H;
     // Fused, the GRU's state product covers the r and z gates (added onto the input part)
     // and, apart, the n gate.
-    const bool fuse_gru = fuse && C == Cell::GRU;
-    const int64_t gnu_h = fuse_gru ? 2 * nu : gnu;
+    const bool fuse_gru = fuse && K::kSplitN;
+    // The first product covers the r and z gates only when the n gate's is apart.
+    const bool apart_n = fuse_gru || K::kTwoProducts;
+    const int64_t gnu_h = apart_n ? 2 * nu : gnu;
     try {
       // This thread's columns of W_hh^T: gate g of unit u is column g*H + u.
       int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(gnu > nv ? gnu : nv));
       for (int g = 0; g < G; ++g)
         for (int64_t k = 0; k < nu; ++k) cols[g * nu + k] = g * H + u0 + k;
       if (gnu > 0 && !direct) Wt.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols, gnu_h);
-      if (fuse_gru && nu > 0) {
+      if (apart_n && nu > 0) {
         Wn.pack_columns(w.w_hh, Ho, /*transB=*/true, Ho, cols + 2 * nu, nu);
         Rn = tws.get<T>(detail::kRn, static_cast<size_t>(nbmax * nu), true);
       }
+      if (K::kTwoProducts && !res.gates && nu > 0)
+        Gt = tws.get<T>(detail::kGt, static_cast<size_t>(nbmax * 3 * nu), true);
       if ((fuse || team_in) && gnu > 0) {  // the same columns of W_ih^T and of the folded biases
         Wx.pack_columns(w.w_ih, I, /*transB=*/true, I, cols, gnu);
         if (bias) {
@@ -221,7 +236,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       }
       if (team_in && gnu > 0) {  // this thread's input part of every position, before the loop
         T* Pt = tws.get<T>(detail::kPt, static_cast<size_t>(NR * gnu));
-        gemm::gemm_serial<T>(NR, xin, I, false, Wx, T(0), Pt, gnu, gemm::Walk{}, bias_t);
+        Mm::serial(NR, xin, I, false, Wx, T(0), Pt, gnu, gemm::Walk{}, bias_t);
         Pin = Pt;
         pin_ld = gnu;
         pin_gs = nu;
@@ -262,22 +277,38 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         if (gnu > 0 && nb > 0) {
           const T* A = (h_mask ? hmc : hc) + f * Ho;
           if (fuse) {
-            gemm::gemm_serial<T>(nb, xin + p0 * I, pq * I, false, Wx, T(0), R, gnu,
+            Mm::serial(nb, xin + p0 * I, pq * I, false, Wx, T(0), R, gnu,
                                  gemm::Walk{}, bias_t);
-            gemm::gemm_serial<T>(nb, A, hq * Ho, false, Wt, T(1), R, gnu, {true, (s & 1) != 0});
+            Mm::serial(nb, A, hq * Ho, false, Wt, T(1), R, gnu, {true, (s & 1) != 0});
             if (fuse_gru)
-              gemm::gemm_serial<T>(nb, A, hq * Ho, false, Wn, T(0), Rn, nu,
+              Mm::serial(nb, A, hq * Ho, false, Wn, T(0), Rn, nu,
                                    {true, (s & 1) != 0});
           } else if (direct) {
             for (int g = 0; g < G; ++g)
-              gemm::gemm_direct<T>(nb, nu, Ho, A, hq * Ho, w.w_hh + (g * H + u0) * Ho, Ho, true,
+              Mm::direct(nb, nu, Ho, A, hq * Ho, w.w_hh + (g * H + u0) * Ho, Ho, true,
                                    T(0), R + g * nu, gnu);
           } else {
-            gemm::gemm_serial<T>(nb, A, hq * Ho, false, Wt, T(0), R, gnu, {true, (s & 1) != 0});
+            Mm::serial(nb, A, hq * Ho, false, Wt, T(0), R, gnu, {true, (s & 1) != 0});
           }
         }
         // 2b. fused elementwise pass on this thread's units (a thread may have none: too few
-        //     units to go round, as with a per-thread input projection it then never made)
+        //     units to go round, as with a per-thread input projection it then never made).
+        //     Two products: the r and z gates and r * h' (the pass's first half), a barrier
+        //     when the units are split (the n gate's product reads r * h' of all of them),
+        //     the product, then the n gate and h (the second half).
+        if constexpr (K::kTwoProducts) {
+          for (int64_t i = 0; i < nb && nu > 0; ++i) {
+            const int64_t j = f + i * q, pos = p0 + i * pq;
+            T* sg = res.gates ? res.gates + pos * GH + u0 : Gt + i * 3 * nu;
+            pw.grb_fwd_a(nu, Pin + pos * pin_ld, pin_gs, R + i * gnu, nu,
+                         (h_mask ? hmc : hc) + j * Ho + u0, rh + j * H + u0,
+                         res.aux ? res.aux + pos * H + u0 : nullptr, sg, res.gates ? H : nu);
+          }
+          if (sp.by_units) step_barrier.wait(tid, nth);
+          if (nu > 0 && nb > 0)
+            Mm::serial(nb, rh + f * H, hq * H, false, Wn, T(0), Rn, nu,
+                                 {true, (s & 1) != 0});
+        }
         for (int64_t i = 0; i < nb && nu > 0; ++i) {
           const int64_t j = f + i * q, b = L.seq(j);
           const int64_t t = time_index(s, b, NT, lengths, reverse);
@@ -288,18 +319,26 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           const T* r = fuse ? nullptr : R + i * gnu;
           const int64_t ps = fuse ? nu : pin_gs;
           T* sg = res.gates ? res.gates + pos * GH + u0 : nullptr;
-          if constexpr (C == Cell::LSTM) {
+          if constexpr (K::kHasC) {
             T* out = proj ? m + j * H + u0 : hx + j * Ho + u0;
-            pw.lstm_fwd(nu, p, ps, r, nu, c + j * H + u0, out,
-                        proj ? nullptr : y + yrow * Ho + u0, sg, H,
-                        res.c ? res.c + pos * H + u0 : nullptr);
-          } else if constexpr (C == Cell::GRU) {
+            T* yo = proj ? nullptr : y + yrow * Ho + u0;
+            T* cs = res.aux ? res.aux + pos * H + u0 : nullptr;
+            if constexpr (C == Cell::LSTM_PEEPHOLE)
+              pw.lstmp_fwd(nu, p, ps, r, nu, wp + u0, H, c + j * H + u0, out, yo, sg, H, cs);
+            else
+              pw.lstm_fwd(nu, p, ps, r, nu, c + j * H + u0, out, yo, sg, H, cs);
+          } else if constexpr (K::kTwoProducts) {
+            T* gz = sg ? sg : Gt + i * 3 * nu;  // r, z from the first half; n here
+            const int64_t gs = sg ? H : nu;
+            pw.grb_fwd_b(nu, p + 2 * ps, Rn + i * nu, gz + gs, hc + j * Ho + u0,
+                         hx + j * Ho + u0, y + yrow * Ho + u0, gz + 2 * gs);
+          } else if constexpr (K::kSplitN) {
             pw.gru_fwd(nu, p, ps, r, nu, fuse ? Rn + i * nu : r + 2 * nu,
                        b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0,
                        hx + j * Ho + u0, y + yrow * Ho + u0, sg, H,
-                       res.hn ? res.hn + pos * H + u0 : nullptr);
+                       res.aux ? res.aux + pos * H + u0 : nullptr);
           } else {
-            pw.rnn_fwd(nu, p, r, hx + j * Ho + u0, y + yrow * Ho + u0, sg, C == Cell::RNN_RELU);
+            pw.rnn_fwd(nu, p, r, hx + j * Ho + u0, y + yrow * Ho + u0, sg, K::kRelu);
           }
           if (h_mask && !proj)
             for (int64_t k = u0; k < u1; ++k) hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
@@ -308,10 +347,10 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           if (sp.by_units) step_barrier.wait(tid, nth);
           if (nv > 0 && nb > 0) {
             if (direct)
-              gemm::gemm_direct<T>(nb, nv, H, m + f * H, hq * H, w.w_hr + v0 * H, H, true, T(0),
+              Mm::direct(nb, nv, H, m + f * H, hq * H, w.w_hr + v0 * H, H, true, T(0),
                                    rp, nv);
             else
-              gemm::gemm_serial<T>(nb, m + f * H, hq * H, false, Wr, T(0), rp, nv,
+              Mm::serial(nb, m + f * H, hq * H, false, Wr, T(0), rp, nv,
                                    {true, (s & 1) != 0});
           }
           for (int64_t i = 0; i < nb && nv > 0; ++i) {  // nv == 0: rp was never allocated
@@ -338,7 +377,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     const T* hf = hbuf + (detail::seq_len(b, NT, lengths) % 2 == 0 ? 0 : B * Ho) + j * Ho;
     if (h_n) std::memcpy(h_n + b * Ho, hf, sizeof(T) * Ho);
     if (res.h_last) std::memcpy(res.h_last + b * Ho, hf, sizeof(T) * Ho);
-    if (C == Cell::LSTM && c_n) std::memcpy(c_n + b * H, c + j * H, sizeof(T) * H);
+    if (K::kHasC && c_n) std::memcpy(c_n + b * H, c + j * H, sizeof(T) * H);
   }
 }
 
@@ -348,20 +387,14 @@ template <typename T>
 void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
              const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
              bool reverse) {
-  detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths);
+  detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths,
+                   reinterpret_cast<const void* const*>(w.extra));
   const detail::DenormalsOff flush;
   if (!x) throw std::invalid_argument("x: expected a [T,B,I] input, got a null pointer");
   if (!y) throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
-  switch (cell) {
-    case Cell::RNN_TANH:
-      return run_forward<T, Cell::RNN_TANH>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
-    case Cell::RNN_RELU:
-      return run_forward<T, Cell::RNN_RELU>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
-    case Cell::LSTM:
-      return run_forward<T, Cell::LSTM>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
-    case Cell::GRU:
-      return run_forward<T, Cell::GRU>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
-  }
+  detail::dispatch_cell(cell, [&](auto K) {
+    run_forward<T, decltype(K)>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
+  });
 }
 
 template void forward<float>(Cell, float*, float*, float*, float*, const float*, const float*,

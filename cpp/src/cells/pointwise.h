@@ -226,8 +226,25 @@ void eval_activation(int which, int64_t n, const T* x, T* out) {
     tanh_n(n, x, static_cast<const T*>(nullptr), out);
 }
 
+// The cells with passes of their own files.
+#include "cells/pointwise_gru_reset_before.h"
+#include "cells/pointwise_lstm_peephole.h"
+
 template <typename T>
 constexpr PointwiseTable<T> make_table() {
-  return PointwiseTable<T>{lstm_fwd<T>, gru_fwd<T>, rnn_fwd<T>, lstm_bwd<T>,
-                           gru_bwd<T>,  rnn_bwd<T>, eval_activation<T>};
+  PointwiseTable<T> t{};
+  t.lstm_fwd = lstm_fwd<T>;
+  t.gru_fwd = gru_fwd<T>;
+  t.rnn_fwd = rnn_fwd<T>;
+  t.lstm_bwd = lstm_bwd<T>;
+  t.gru_bwd = gru_bwd<T>;
+  t.rnn_bwd = rnn_bwd<T>;
+  t.lstmp_fwd = lstmp_fwd<T>;
+  t.lstmp_bwd = lstmp_bwd<T>;
+  t.grb_fwd_a = grb_fwd_a<T>;
+  t.grb_fwd_b = grb_fwd_b<T>;
+  t.grb_bwd_a = grb_bwd_a<T>;
+  t.grb_bwd_b = grb_bwd_b<T>;
+  t.eval = eval_activation<T>;
+  return t;
 }

@@ -129,7 +129,7 @@ def header(rep):
 
 # Column widths: case columns, then per implementation (ms, rnnfast GFLOP/s or speedup), and
 # rnnfast's percent of the GEMM rate.
-_CASE_W = (14, 11, 20, 4, 6)  # cell, size, TxBxIxH, threads, phase
+_CASE_W = (17, 11, 20, 4, 6)  # cell, size, TxBxIxH, threads, phase
 _NUM_W = 10
 _PCT_W = 8
 

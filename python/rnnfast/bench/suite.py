@@ -62,9 +62,13 @@ STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True,
 # lengths= (rnnfast, the reference) and as a PackedSequence (torch): name -> the one-layer cell,
 # whose full batch at the same size runs beside it (the cost of the padding, or its absence).
 RAGGED = {"lstm_ragged": "lstm"}
-CELLS = ("lstm", "gru", "rnn_tanh", *STACKS, *RAGGED)
+# Cell kinds torch has no module for (nn.GRU(reset_after=False), nn.LSTM(peephole=True)): one
+# layer, checked against the NumPy reference, with no torch, rnnfast.torch or onnxruntime
+# column; beside "gru" and "lstm" at the same size they show what the variant costs.
+VARIANTS = ("gru_reset_before", "lstm_peephole")
+CELLS = ("lstm", "gru", "rnn_tanh", *STACKS, *RAGGED, *VARIANTS)
 # gates of each benchmark cell: its one-layer cell's (rnnfast._cells)
-GATES = {c: _cells.GATES[c] for c in ("lstm", "gru", "rnn_tanh")}
+GATES = {c: _cells.GATES[c] for c in ("lstm", "gru", "rnn_tanh", *VARIANTS)}
 GATES.update({s: _cells.GATES[STACKS[s][0]] for s in STACKS})
 GATES.update({r: _cells.GATES[RAGGED[r]] for r in RAGGED})
 
@@ -82,7 +86,8 @@ SIZES = {
 DEFAULT_SIZES = ("small", "medium", "large", "xlarge", "latency")
 # The sizes a cell runs at when none are given (--full, or --cells without --sizes).
 CELL_SIZES = {"lstm_2x_bi": ("medium",), "gru_bi": ("classifier",),
-              "gru_bi_final": ("classifier",), "lstm_ragged": ("long",)}
+              "gru_bi_final": ("classifier",), "lstm_ragged": ("long",),
+              **{v: ("medium", "latency") for v in VARIANTS}}
 
 # What `python -m rnnfast` runs with no options, at 1 thread and at all cores: small enough
 # for the NumPy reference to keep the whole run under a minute on a 2-core machine. Cases in
@@ -176,6 +181,7 @@ class Problem:
     c0: np.ndarray | None
     dy: np.ndarray
     lengths: np.ndarray | None = None  # ragged cells: [B] int64
+    w_p: np.ndarray | None = None      # lstm_peephole: the peephole weights [3*H]
 
     layers = 1
     bidirectional = False
@@ -214,7 +220,7 @@ class Problem:
             return None if a is None else a.astype(dtype)
         return {"x": cast(self.x), "w_ih": cast(self.w_ih), "w_hh": cast(self.w_hh),
                 "b_ih": cast(self.b_ih), "b_hh": cast(self.b_hh), "h0": cast(self.h0),
-                "c0": cast(self.c0), "lengths": self.lengths}
+                "c0": cast(self.c0), "lengths": self.lengths, "w_p": cast(self.w_p)}
 
     @property
     def token_fraction(self):
@@ -275,13 +281,15 @@ def make_problem(cell, size, seed=0):
     def u(*shape, scale=k):
         return rng.uniform(-scale, scale, size=shape).astype(np.float32)
 
-    lstm = mode == "lstm"
+    lstm = _cells.cell_kind(mode).has_c
     if cell not in STACKS:
         p = Problem(
             cell=cell, size=label, T=T, B=B, I=I, H=H,
             x=u(T, B, I, scale=1.0), w_ih=u(G * H, I), w_hh=u(G * H, H), b_ih=u(G * H),
             b_hh=u(G * H), h0=u(B, H, scale=0.5), c0=u(B, H, scale=0.5) if lstm else None,
             dy=rng.standard_normal((T, B, H)).astype(np.float32))
+        if _cells.cell_kind(mode).extras:
+            p.w_p = u(3 * H)
         if cell in RAGGED:
             lengths = rng.integers(1, T + 1, size=B)
             lengths[rng.integers(0, B)] = T  # the padded output keeps its T steps
@@ -340,15 +348,17 @@ class RnnfastImpl(_ArrayResults):
         kw = self.kw
         return self._f.forward(self.p.mode, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
                                kw["b_hh"], h0=kw["h0"], c0=kw["c0"], lengths=kw["lengths"],
-                               training=False)
+                               training=False, w_p=kw["w_p"])
 
     def train(self):
         kw, cell = self.kw, self.p.mode
         y, h_n, c_n, reserve = self._f.forward(cell, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
                                                kw["b_hh"], h0=kw["h0"], c0=kw["c0"],
-                                               lengths=kw["lengths"], training=True)
+                                               lengths=kw["lengths"], training=True,
+                                               w_p=kw["w_p"])
         grads = self._f.backward(cell, reserve, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
-                                 kw["b_hh"], y=y, dy=self.p.dy, lengths=kw["lengths"])
+                                 kw["b_hh"], y=y, dy=self.p.dy, lengths=kw["lengths"],
+                                 w_p=kw["w_p"])
         return y, h_n, c_n, grads
 
 
@@ -730,14 +740,17 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
     impls = {"rnnfast": make_impl(p, "rnnfast")}
     if opts.reference:
         impls["numpy"] = make_impl(p, "numpy")
-    if opts.torch:
+    if (opts.torch or opts.onnxruntime) and cell in VARIANTS:
+        notes.append(f"{cell} {p.size}: torch has no such cell (no torch, rnnfast.torch or "
+                     f"onnxruntime column)")
+    elif opts.torch:
         t = peers.make_torch(p, threads)
         if t is not None:
             impls["torch"] = t
         rt = peers.make_rnnfast_torch(p, threads)
         if rt is not None:
             impls["rnnfast.torch"] = rt
-    if opts.onnxruntime and opts.torch:
+    if opts.onnxruntime and opts.torch and cell not in VARIANTS:
         o = peers.make_onnxruntime(p, threads, notes)
         if o is not None:
             impls["onnxruntime"] = o

@@ -17,7 +17,8 @@ import warnings
 import numpy as np
 
 from .. import _core, functional as F
-from .._cells import CELL_ID as _CELL_ID, GATES as _GATES
+from .._cells import CELLS as _CELLS, GATES as _GATES
+from ..functional import _CELL
 from ..tensor import (
     OPS,
     Tensor,
@@ -96,37 +97,43 @@ _LENGTHS_CAST = OPS["cast"]
 
 # The names of the autograd nodes.
 _NODE_NAME = {"rnn_tanh": "RNNTanhBackward", "rnn_relu": "RNNReluBackward",
-              "lstm": "LSTMBackward", "gru": "GRUBackward"}
+              "lstm": "LSTMBackward", "gru": "GRUBackward",
+              "gru_reset_before": "GRUBackward", "lstm_peephole": "LSTMBackward"}
+# The cells with a cell state c beside h.
+_HAS_C = {k.name: k.has_c for k in _CELLS.values()}
 
 
 def _kernel_forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask, reverse,
-                    training, batch_first):
+                    training, batch_first, w_p=None):
     """functional.forward on arrays, straight into the compiled kernel when every array already
     has the kernel's layout (C-contiguous, w_ih's dtype): its checks are the kernel's own.
     Anything else goes through functional.forward, which converts what it may and raises the
     same errors for what it may not."""
     try:
-        return _core.forward(_CELL_ID[mode], x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths,
-                             h_mask, reverse, training, batch_first)
+        return _core.forward(_CELL[mode], x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths,
+                             h_mask, reverse, training, batch_first,
+                             None if w_p is None else (w_p,))
     except (TypeError, ValueError):
         return F.forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
                          lengths=lengths, reverse=reverse, training=training, h_mask=h_mask,
-                         batch_first=batch_first)
+                         batch_first=batch_first, w_p=w_p)
 
 
 def _kernel_backward(mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask, reverse,
-                     dy, dh_n, dc_n, y, batch_first):
-    """functional.backward as a tuple (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr), with
-    _kernel_forward's fast path."""
+                     dy, dh_n, dc_n, y, batch_first, w_p=None):
+    """functional.backward as a tuple (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dw_p),
+    with _kernel_forward's fast path."""
     try:
-        return _core.backward(_CELL_ID[mode], reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr,
-                              lengths, h_mask, reverse, dy, dh_n, dc_n, y, batch_first)
+        res = _core.backward(_CELL[mode], reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
+                             h_mask, reverse, dy, dh_n, dc_n, y, batch_first,
+                             None if w_p is None else (w_p,))
+        return (*res[:8], res[8][0] if res[8] else None)
     except (TypeError, ValueError):
         d = F.backward(mode, reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr,
                        lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
-                       h_mask=h_mask, batch_first=batch_first)
+                       h_mask=h_mask, batch_first=batch_first, w_p=w_p)
         return (d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
-                d["w_hr"])
+                d["w_hr"], d["w_p"])
 
 
 def _contiguous(a):
@@ -134,21 +141,23 @@ def _contiguous(a):
 
 
 # The named ops of the recurrent layers (see rnnfast.tensor.OPS), per cell kind ``mode``:
-# - "<mode>": one layer, one direction; inputs (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr), None
-#   where absent; attributes reverse, batch_first, lengths (int64 (B,) or None) and h_mask
-#   (the recurrent dropout mask or None); results (y, h_n) or (y, h_n, c_n);
+# - "<mode>": one layer, one direction; inputs (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p),
+#   None where absent (w_p: lstm_peephole's peephole weights); attributes reverse,
+#   batch_first, lengths (int64 (B,) or None) and h_mask (the recurrent dropout mask or None);
+#   results (y, h_n) or (y, h_n, c_n);
 # - "<mode>_bidirectional": both directions of one layer; inputs x, then (h0, c0, w_ih, w_hh,
-#   b_ih, b_hh, w_hr) of the forward direction and of the reverse one; attributes
+#   b_ih, b_hh, w_hr, w_p) of the forward direction and of the reverse one; attributes
 #   batch_first, lengths, h_mask, h_mask_reverse; results y, h_n (, c_n) of each direction;
 # - "<mode>_cell": one step of a cell; inputs (x (B, I), h, c, w_ih, w_hh, b_ih, b_hh);
 #   results h' or (h', c').
 # Each forward runs the kernel as the layer does (inference mode).
 
 def _layer_forward(mode):
-    def forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, batch_first, lengths, h_mask):
+    def forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p, reverse, batch_first, lengths,
+                h_mask):
         y, h_n, c_n, _ = F.forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
                                    lengths=lengths, reverse=reverse, training=False,
-                                   h_mask=h_mask, batch_first=batch_first)
+                                   h_mask=h_mask, batch_first=batch_first, w_p=w_p)
         return (y, h_n) if c_n is None else (y, h_n, c_n)
     return forward
 
@@ -157,8 +166,8 @@ def _bidirectional_forward(mode):
     one = _layer_forward(mode)
 
     def forward(x, *weights, batch_first, lengths, h_mask, h_mask_reverse):
-        return (one(x, *weights[:7], False, batch_first, lengths, h_mask)
-                + one(x, *weights[7:], True, batch_first, lengths, h_mask_reverse))
+        return (one(x, *weights[:8], False, batch_first, lengths, h_mask)
+                + one(x, *weights[8:], True, batch_first, lengths, h_mask_reverse))
     return forward
 
 
@@ -166,8 +175,8 @@ def _cell_forward(mode):
     one = _layer_forward(mode)
 
     def forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
-        res = one(x[None], h, c, w_ih, w_hh, b_ih, b_hh, None, False, False, None, None)
-        return res[1:] if mode == "lstm" else res[1]
+        res = one(x[None], h, c, w_ih, w_hh, b_ih, b_hh, None, None, False, False, None, None)
+        return res[1:] if _HAS_C[mode] else res[1]
     return forward
 
 
@@ -180,15 +189,15 @@ _CELL_OPS = {m: register_op(m + "_cell", _NODE_NAME[m], (), _cell_forward(m)) fo
 
 
 def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
-               batch_first=False):
+               batch_first=False, w_p=None):
     """One layer, one direction, as ONE autograd node whose results are y, h_n (and c_n), each
     with its own gradient. Returns Tensors (y, h_n, c_n or None)."""
-    inputs = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+    inputs = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p)
     track = is_grad_enabled() and any(t is not None and t._requires_grad for t in inputs)
     arr = [None if t is None else _contiguous(t.data) for t in inputs]
     y, h_n, c_n, reserve = _kernel_forward(mode, arr[0], arr[3], arr[4], arr[5], arr[6], arr[7],
                                            arr[1], arr[2], lengths, h_mask, reverse, track,
-                                           batch_first)
+                                           batch_first, arr[8])
     if not track:
         if _grad_mode.trace is not None:        # a tracer sees what was computed from what
             res = _make_many((y, h_n) if c_n is None else (y, h_n, c_n), inputs, None,
@@ -197,10 +206,11 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
         return _wrap(y), _wrap(h_n), (None if c_n is None else _wrap(c_n))
 
     def backward(grads):
-        # kernel order dx, dh0, dc0, w_ih, w_hh, b_ih, b_hh, w_hr: the inputs' order
+        # kernel order dx, dh0, dc0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p: the inputs' order
         return tuple(_kernel_backward(mode, reserve, arr[0], arr[3], arr[4], arr[5], arr[6],
                                       arr[7], lengths, h_mask, reverse, grads[0], grads[1],
-                                      grads[2] if len(grads) == 3 else None, y, batch_first))
+                                      grads[2] if len(grads) == 3 else None, y, batch_first,
+                                      arr[8]))
 
     # the backward reads the forward's y: an in-place write into it makes backward raise
     outs = _make_many((y, h_n) if c_n is None else (y, h_n, c_n), inputs, backward,
@@ -214,7 +224,8 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
     the two directions at once in C++ (functional.forward_pair / backward_pair); its results
     are each direction's y, h_n (and c_n).
 
-    states: ((h0_f, c0_f), (h0_r, c0_r)); weights: (5-tuple forward, 5-tuple reverse);
+    states: ((h0_f, c0_f), (h0_r, c0_r)); weights: (6-tuple forward, 6-tuple reverse), each
+    (w_ih, w_hh, b_ih, b_hh, w_hr, w_p);
     h_masks: (mask_f, mask_r). Returns ((y, h_n, c_n), (y, h_n, c_n)) as Tensors.
     """
     inputs = [x]
@@ -225,11 +236,11 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
 
     def args(d):
         h0, c0 = states[d]
-        w_ih, w_hh, b_ih, b_hh, w_hr = (None if t is None else t.data for t in weights[d])
+        w_ih, w_hh, b_ih, b_hh, w_hr, w_p = (None if t is None else t.data for t in weights[d])
         return dict(x=xa, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, w_hr=w_hr,
                     h0=None if h0 is None else h0.data, c0=None if c0 is None else c0.data,
                     lengths=lengths, reverse=bool(d), training=track, h_mask=h_masks[d],
-                    batch_first=batch_first)
+                    batch_first=batch_first, w_p=w_p)
 
     a = [args(0), args(1)]
     res = F.forward_pair(mode, a[0], a[1])
@@ -253,7 +264,8 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
             mine = grads[d * per_dir:(d + 1) * per_dir]
             calls.append(dict(reserve=reserves[d], x=xa, y=ys[d], w_ih=a[d]["w_ih"],
                               w_hh=a[d]["w_hh"], b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"],
-                              w_hr=a[d]["w_hr"], lengths=lengths, reverse=bool(d),
+                              w_hr=a[d]["w_hr"], w_p=a[d]["w_p"], lengths=lengths,
+                              reverse=bool(d),
                               dy=mine[0], dh_n=mine[1],
                               dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d],
                               batch_first=batch_first))
@@ -261,7 +273,7 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
         every = [gf["dx"] + gr["dx"]]
         for gd in (gf, gr):
             every += [gd["dh0"], gd["dc0"], gd["w_ih"], gd["w_hh"], gd["b_ih"], gd["b_hh"],
-                      gd["w_hr"]]
+                      gd["w_hr"], gd["w_p"]]
         return tuple(every)
 
     # the backward reads each direction's y: an in-place write into one makes backward raise
@@ -285,6 +297,7 @@ class RNNBase(Module):
                  input_dropout=0.0, dtype=np.float32):
         super().__init__()
         self.mode = mode
+        self._has_c = _HAS_C[mode]
         self.input_size = _check_size(input_size, "input_size")
         self.hidden_size = _check_size(hidden_size, "hidden_size")
         self.num_layers = _check_size(num_layers, "num_layers")
@@ -297,7 +310,7 @@ class RNNBase(Module):
                           f"dropout={dropout} and num_layers={num_layers}", stacklevel=3)
         self.bidirectional = bool(bidirectional)
         self.proj_size = _check_size(proj_size, "proj_size", minimum=0)
-        if self.proj_size and mode != "lstm":
+        if self.proj_size and not self._has_c:
             raise ValueError(f"proj_size: expected 0 (projection is LSTM only), got {proj_size}")
         if self.proj_size >= self.hidden_size:
             raise ValueError(f"proj_size: expected a size < hidden_size ({hidden_size}), got "
@@ -326,13 +339,16 @@ class RNNBase(Module):
                     setattr(self, "bias_hh" + sfx, init(G * H))
                 if self.proj_size:
                     setattr(self, "weight_hr" + sfx, init(H_out, H))
+                for name, blocks in _CELLS[mode].extras:  # the peepholes start at zero (ONNX)
+                    setattr(self, name + sfx, Parameter(np.zeros(blocks * H, dtype)))
 
     # -- helpers ---------------------------------------------------------------------------
     def _weights(self, layer, direction):
+        """(w_ih, w_hh, b_ih, b_hh, w_hr, w_p) of one layer and direction, None where absent."""
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
         params = self._parameters
         return tuple(params.get(n + sfx) for n in
-                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_p"))
 
     @property
     def _dtype(self):
@@ -361,6 +377,10 @@ class RNNBase(Module):
             s += f", recurrent_dropout={self.recurrent_dropout}"
         if self.input_dropout:
             s += f", input_dropout={self.input_dropout}"
+        if self.mode == "gru_reset_before":
+            s += ", reset_after=False"
+        if self.mode == "lstm_peephole":
+            s += ", peephole=True"
         return s
 
     def _state(self, name, s, shape, batched):
@@ -408,7 +428,7 @@ class RNNBase(Module):
         H, D, L = self.hidden_size, 2 if self.bidirectional else 1, self.num_layers
         H_out = self.proj_size or H
         h0 = c0 = None
-        if self.mode == "lstm":
+        if self._has_c:
             if hx is not None:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                     raise TypeError("hx: expected a tuple (h_0, c_0) for LSTM, got "
@@ -436,9 +456,10 @@ class RNNBase(Module):
                                              [self._weights(layer, d) for d in range(2)],
                                              lengths, masks, bf)
             else:
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, 0)
+                w_ih, w_hh, b_ih, b_hh, w_hr, w_p = self._weights(layer, 0)
                 results = [_run_layer(self.mode, layer_in, states[0][0], states[0][1], w_ih,
-                                      w_hh, b_ih, b_hh, w_hr, lengths, False, masks[0], bf)]
+                                      w_hh, b_ih, b_hh, w_hr, lengths, False, masks[0], bf,
+                                      w_p)]
             outs = []
             for y, hn, cn in results:
                 outs.append(y)
@@ -452,15 +473,15 @@ class RNNBase(Module):
         output = layer_in
         if len(h_n) == 1:  # one layer, one direction: no copy through stack
             h_n = h_n[0].reshape(1, *h_n[0].shape)
-            c_n = c_n[0].reshape(1, *c_n[0].shape) if self.mode == "lstm" else None
+            c_n = c_n[0].reshape(1, *c_n[0].shape) if self._has_c else None
         else:
             h_n = stack(h_n, dim=0)
-            c_n = stack(c_n, dim=0) if self.mode == "lstm" else None
+            c_n = stack(c_n, dim=0) if self._has_c else None
         if not batched:
             output = output.reshape(T, output.shape[2])
             h_n = h_n.reshape(L * D, H_out)
             c_n = c_n.reshape(L * D, H) if c_n is not None else None
-        if self.mode == "lstm":
+        if self._has_c:
             return output, (h_n, c_n)
         return output, h_n
 
@@ -578,8 +599,10 @@ class LSTM(RNNBase):
     where h_t and c_t are the hidden and cell states at time t, x_t the input at time t (the
     previous layer's output after the first layer) and * the elementwise product. With
     ``proj_size > 0`` the hidden state is projected, h_t = W_hr (o_t * tanh(c_t)), and has
-    proj_size features. Each (layer, direction) is one C++ call over the whole sequence and
-    one autograd node.
+    proj_size features. With ``peephole=True`` (ONNX's LSTM with peepholes P) the gates also
+    see the cell state through per-unit weights p_i, p_f, p_o: ``+ p_i * c_(t-1)`` inside i_t,
+    ``+ p_f * c_(t-1)`` inside f_t and ``+ p_o * c_t`` inside o_t. Each (layer, direction) is
+    one C++ call over the whole sequence and one autograd node.
 
     Args:
         input_size (int): the number of features H_in of the input x.
@@ -604,6 +627,8 @@ class LSTM(RNNBase):
             on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
+        peephole (bool, optional): rnnfast extra: peephole connections (see above), the
+            parameters ``weight_p_l[k]``. Default: ``False``.
 
     Inputs: input, (h_0, c_0)=None, lengths=None
         * **input**: (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in)
@@ -645,6 +670,8 @@ class LSTM(RNNBase):
             (4*hidden_size).
         weight_hr_l[k]: the projection weights of layer k, of shape (proj_size, hidden_size);
             only with ``proj_size > 0``.
+        weight_p_l[k]: the peephole weights (p_i|p_f|p_o) of layer k, of shape
+            (3*hidden_size); only with ``peephole=True``; initialized to zeros.
         The reverse direction's parameters carry the suffix ``_reverse``. Every parameter is
         initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
@@ -667,9 +694,11 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
-                 input_dropout=0.0, dtype=np.float32):
-        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, recurrent_dropout, input_dropout, dtype)
+                 input_dropout=0.0, dtype=np.float32, peephole=False):
+        self.peephole = bool(peephole)
+        super().__init__("lstm_peephole" if self.peephole else "lstm", input_size, hidden_size,
+                         num_layers, bias, batch_first, dropout, bidirectional, proj_size,
+                         recurrent_dropout, input_dropout, dtype)
 
 
 class GRU(RNNBase):
@@ -682,6 +711,12 @@ class GRU(RNNBase):
         z_t = sigmoid(W_iz x_t + b_iz + W_hz h_(t-1) + b_hz)
         n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_(t-1) + b_hn))
         h_t = (1 - z_t) * n_t + z_t * h_(t-1)
+
+    or, with ``reset_after=False`` (Keras' ``reset_after=False``, ONNX's
+    ``linear_before_reset=0``, the original formulation), the reset gate applied to the state
+    before the recurrent product::
+
+        n_t = tanh(W_in x_t + b_in + W_hn (r_t * h_(t-1)) + b_hn)
 
     where h_t is the hidden state at time t, x_t the input at time t (the previous layer's
     output after the first layer), r_t, z_t, n_t the reset, update and new gates and * the
@@ -709,6 +744,8 @@ class GRU(RNNBase):
             on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
+        reset_after (bool, optional): rnnfast extra: ``False`` applies the reset gate before
+            the recurrent product (see above). Default: ``True`` (torch's GRU).
 
     Inputs: input, hx=None, lengths=None
         * **input**: (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in)
@@ -762,9 +799,11 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, recurrent_dropout=0.0, input_dropout=0.0,
-                 dtype=np.float32):
-        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, recurrent_dropout, input_dropout, dtype)
+                 dtype=np.float32, reset_after=True):
+        self.reset_after = bool(reset_after)
+        super().__init__("gru" if self.reset_after else "gru_reset_before", input_size,
+                         hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
+                         recurrent_dropout, input_dropout, dtype)
 
 
 class RNNCellBase(Module):

@@ -28,19 +28,16 @@ __all__ = ["CELLS"]
 
 # Per cell kind (rnnfast.functional.MODES): the ONNX operator, torch's gate order -> ONNX's
 # (LSTM i, f, g, o -> i, o, f, c; GRU r, z, n -> z, r, h) and the operator's attributes
-# (activations listed once, repeated per direction).
-#
-# The two variants the kernels are to gain map here once rnnfast.nn has them:
-# - GRU with reset_after=False (n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)): "GRU",
-#   gates (1, 0, 2), {"linear_before_reset": 0} (ONNX's default GRU), the same weights;
-# - LSTM with peepholes (p_i * c_{t-1} into i, p_f * c_{t-1} into f, p_o * c_t into o): "LSTM",
-#   gates (0, 3, 1, 2), and the peephole weights as the operator's 7th input P (D, 3 * H) in
-#   ONNX's order i, o, f (see _peepholes).
+# (activations listed once, repeated per direction). The GRU with reset_after=False is ONNX's
+# default GRU (linear_before_reset=0); the LSTM's peephole weights are the operator's 8th
+# input P (D, 3 * H), in ONNX's order i, o, f (see _peepholes).
 CELLS = {
     "rnn_tanh": ("RNN", (0,), {"activations": ["Tanh"]}),
     "rnn_relu": ("RNN", (0,), {"activations": ["Relu"]}),
     "lstm": ("LSTM", (0, 3, 1, 2), {}),
     "gru": ("GRU", (1, 0, 2), {"linear_before_reset": 1}),
+    "gru_reset_before": ("GRU", (1, 0, 2), {"linear_before_reset": 0}),
+    "lstm_peephole": ("LSTM", (0, 3, 1, 2), {}),
 }
 
 
@@ -49,9 +46,10 @@ def _gates(w, order, H):
     return np.concatenate([w[g * H:(g + 1) * H] for g in order], axis=0)
 
 
-def _peepholes(p_i, p_f, p_o):
-    """ONNX's P of one direction (3 * H,): the peephole weights in the order i, o, f."""
-    return np.concatenate([p_i, p_o, p_f])
+def _peepholes(w_p, H):
+    """ONNX's P of one direction (3 * H,): rnnfast's peephole weights (p_i, p_f, p_o) in
+    ONNX's order i, o, f."""
+    return np.concatenate([w_p[:H], w_p[2 * H:], w_p[H:2 * H]])
 
 
 def _first_step_mask(b, T, lengths, reverse, dtype):
@@ -70,7 +68,7 @@ def _first_step_mask(b, T, lengths, reverse, dtype):
 def _run(b, mode, x_name, T, B, dirs, lengths, masks, batch_first, reverse=False):
     """One ONNX operator over ``x_name`` (time-major after the Transpose ``batch_first``
     adds; T, B its sizes) for the directions ``dirs``: [(h0, c0, w_ih, w_hh, b_ih, b_hh,
-    w_hr)] (values of the trace, None where absent). Returns [(y, h_n, c_n or None)] per
+    w_hr, w_p)] (values of the trace, None where absent). Returns [(y, h_n, c_n or None)] per
     direction: y (T, B, H_out) (batch-major with ``batch_first``), h_n (B, H_out), c_n (B, H).
     """
     if any(m is not None for m in masks):
@@ -79,7 +77,8 @@ def _run(b, mode, x_name, T, B, dirs, lengths, masks, batch_first, reverse=False
             f"has no ONNX mapping: call model.eval() before exporting")
     op_type, order, attrs = CELLS[mode]
     D = len(dirs)
-    arrays = [[b.array(w) for w in d[2:]] for d in dirs]    # w_ih, w_hh, b_ih, b_hh, w_hr
+    arrays = [[b.array(w) for w in d[2:7]] for d in dirs]   # w_ih, w_hh, b_ih, b_hh, w_hr
+    peeps = [None if len(d) < 8 or d[7] is None else b.array(d[7]) for d in dirs]  # w_p
     dt = arrays[0][0].dtype
     H = arrays[0][0].shape[0] // len(order)
     proj = arrays[0][4] is not None
@@ -121,8 +120,9 @@ def _run(b, mode, x_name, T, B, dirs, lengths, masks, batch_first, reverse=False
         init_h = b.op("Concat", [b.op("Unsqueeze", [b.value(h, dt) if h is not None else
                                                     b.scalar(0, dt, (B, H)), b.ints([0])])
                                  for h in h0s], axis=0)
+    has_c = op_type == "LSTM"
     init_c = None
-    if mode == "lstm" and any(c is not None for c in c0s):
+    if has_c and any(c is not None for c in c0s):
         init_c = b.op("Concat", [b.op("Unsqueeze", [b.value(c, dt) if c is not None else
                                                     b.scalar(0, dt, (B, H)), b.ints([0])])
                                  for c in c0s], axis=0)
@@ -130,14 +130,16 @@ def _run(b, mode, x_name, T, B, dirs, lengths, masks, batch_first, reverse=False
 
     inputs = [x_name, b.const(np.stack(Ws), f"{op_type}_W"), b.const(np.stack(Rs), f"{op_type}_R"),
               b.const(np.stack(Bs), f"{op_type}_B") if Bs else None, seq, init_h]
-    if mode == "lstm":
+    if has_c:
         inputs.append(init_c)
+    if any(p is not None for p in peeps):
+        inputs.append(b.const(np.stack([_peepholes(p, H) for p in peeps]), "LSTM_P"))
     kw = {k: (v * D if isinstance(v, list) else v) for k, v in attrs.items()}
     direction = "bidirectional" if D == 2 else ("reverse" if reverse else "forward")
-    n_out = 3 if mode == "lstm" else 2
+    n_out = 3 if has_c else 2
     outs = b.op(op_type, inputs, n_out=n_out, hidden_size=H, direction=direction, **kw)
     Y, Y_h = outs[0], outs[1]
-    Y_c = outs[2] if mode == "lstm" else None
+    Y_c = outs[2] if has_c else None
 
     results = []
     for d in range(D):
@@ -168,7 +170,7 @@ def _layer(b, node):
     T, B = _sizes(x, batch_first)
     (y, h, c), = _run(b, mode, b.value(x), T, B, [(h0, c0, *ws)], lengths, [h_mask],
                       batch_first, reverse)
-    return [y, h] + ([c] if mode == "lstm" else [])
+    return [y, h] + ([c] if c is not None else [])
 
 
 @emits(*[m + "_bidirectional" for m in CELLS])
@@ -177,11 +179,11 @@ def _bidirectional(b, node):
     batch_first, lengths, mask_f, mask_r = node.attrs
     x = node.inputs[0]
     T, B = _sizes(x, batch_first)
-    dirs = [tuple(node.inputs[1:8]), tuple(node.inputs[8:15])]
+    dirs = [tuple(node.inputs[1:9]), tuple(node.inputs[9:17])]
     res = _run(b, mode, b.value(x), T, B, dirs, lengths, [mask_f, mask_r], batch_first)
     out = []
     for y, h, c in res:
-        out += [y, h] + ([c] if mode == "lstm" else [])
+        out += [y, h] + ([c] if c is not None else [])
     return out
 
 
@@ -191,6 +193,6 @@ def _cell(b, node):
     x, h, c, w_ih, w_hh, b_ih, b_hh = node.inputs
     B = x.data.shape[0]
     x1 = b.op("Unsqueeze", [b.value(x), b.ints([0])])      # one step: (1, B, I)
-    (y, h_n, c_n), = _run(b, mode, x1, 1, B, [(h, c, w_ih, w_hh, b_ih, b_hh, None)], None,
-                          [None], False)
-    return [h_n, c_n] if mode == "lstm" else [h_n]
+    (y, h_n, c_n), = _run(b, mode, x1, 1, B, [(h, c, w_ih, w_hh, b_ih, b_hh, None, None)],
+                          None, [None], False)
+    return [h_n, c_n] if c_n is not None else [h_n]

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from rnnfast import _core
-from rnnfast._cells import CELL_ID as _CELL_ID, GATES as _GATES
+from rnnfast._cells import GATES as _GATES
+from rnnfast.functional import _CELL
 
 from ._threads import sync_threads  # the thread rule (torchrun included)
 
@@ -107,12 +108,19 @@ def layer_weights(owner, flat, slots, D, views=True):
 # ---------------------------------------------------------------------------------------------
 # the kernels' calls on NumPy views, shared by the custom ops and the eager path
 
+# The kernels' argument names, in the order of their positional calls (rnnfast._core).
+_FORWARD_ARGS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths", "h_mask",
+                 "reverse", "training", "batch_first")
+_BACKWARD_ARGS = ("reserve", "x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths", "h_mask",
+                  "reverse", "dy", "dh_n", "dc_n", "y", "batch_first")
+
+
 def _forward_arrays(mode, xa, wf, wr, h0a, c0a, la, ma, training, batch_first):
     """One layer's forward on arrays: wf, wr the 5 arrays (w_ih, w_hh, b_ih, b_hh, w_hr) of
     each direction (wr None for one direction). Returns (y, y_r, h_n (D, B, H_out), c_n,
     reserve, reserve_r), None where absent."""
     sync_threads()
-    cell = _CELL_ID[mode]
+    cell = _CELL[mode]
 
     def args(d, w):
         return (xa, *w, _none_or(h0a, d), _none_or(c0a, d), la, _none_or(ma, d), bool(d),
@@ -121,8 +129,8 @@ def _forward_arrays(mode, xa, wf, wr, h0a, c0a, la, ma, training, batch_first):
     if wr is None:
         y, h_n, c_n, res = _core.forward(cell, *args(0, wf))
         return y, None, h_n[None], None if c_n is None else c_n[None], res, None
-    (y, h_n, c_n, res), (y_r, h_r, c_r, res_r) = _core.forward_pair(cell, args(0, wf),
-                                                                   args(1, wr))
+    (y, h_n, c_n, res), (y_r, h_r, c_r, res_r) = _core.forward_pair(
+        cell, dict(zip(_FORWARD_ARGS, args(0, wf))), dict(zip(_FORWARD_ARGS, args(1, wr))))
     return (y, y_r, np.stack((h_n, h_r)), None if c_n is None else np.stack((c_n, c_r)), res,
             res_r)
 
@@ -133,22 +141,22 @@ def _backward_arrays(mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, dya, dy_r
     reserves, the gradients of y, y_r, h_n, c_n or None). Returns (dx, dh0 (D, B, H_out),
     dc0, then the 5 weight gradients of each direction), None where absent."""
     sync_threads()
-    cell = _CELL_ID[mode]
+    cell = _CELL[mode]
 
     def args(d, w, yd, res, dyd):
         return (res, xa, *w, la, _none_or(ma, d), bool(d), dyd, _none_or(dhna, d),
                 _none_or(dcna, d), yd, batch_first)
 
     if wr is None:
-        dx, dh0, dc0, *dw = _core.backward(cell, *args(0, wf, ya, resa, dya))
+        dx, dh0, dc0, *dw = _core.backward(cell, *args(0, wf, ya, resa, dya))[:8]
         return (dx, dh0[None], None if dc0 is None else dc0[None], *dw, None, None, None, None,
                 None)
-    ga, gb = _core.backward_pair(cell, args(0, wf, ya, resa, dya),
-                                 args(1, wr, y_ra, res_ra, dy_ra))
+    ga, gb = _core.backward_pair(cell, dict(zip(_BACKWARD_ARGS, args(0, wf, ya, resa, dya))),
+                                 dict(zip(_BACKWARD_ARGS, args(1, wr, y_ra, res_ra, dy_ra))))
     dx = ga[0]
     dx += gb[0]
     dc0 = None if ga[2] is None else np.stack((ga[2], gb[2]))
-    return (dx, np.stack((ga[1], gb[1])), dc0, *ga[3:], *gb[3:])
+    return (dx, np.stack((ga[1], gb[1])), dc0, *ga[3:8], *gb[3:8])
 
 
 def _weights_np(w):

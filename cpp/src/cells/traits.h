@@ -1,0 +1,152 @@
+// One place that describes each cell kind: its gates, what it keeps beside h, which options it
+// takes, what the training reserve holds, and how its time step is shaped. The API (api.cc:
+// validation, sizes, names) and the drivers (forward.cc, backward.cc) read these instead of
+// switching on the kind; dispatch_cell below is the one switch that turns a runtime Cell into
+// its traits. The elementwise passes themselves live in pointwise.h and the headers it
+// includes, one per cell family. Adding a cell: docs/ARCHITECTURE.md, "How to add a cell".
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "rnnfast/rnnfast.h"
+
+namespace rnnfast {
+namespace detail {
+
+// What the reserve holds per position beside the gates (cells/common.h, Reserve):
+enum class Aux {
+  kNone,  // nothing
+  kC,     // c_t (LSTMs)
+  kHn,    // W_hn h_{t-1} + b_hn, the recurrent part of the n gate that r scales (GRU)
+  kRh,    // r * h'_{t-1}, the input of the n gate's recurrent product (GRU_RESET_BEFORE)
+};
+
+// The defaults: a vanilla RNN's.
+struct CellDefaults {
+  static constexpr int kGates = 1;
+  static constexpr bool kHasC = false;        // a cell state c beside h
+  static constexpr bool kProjection = false;  // takes w_hr (H_out < H)
+  static constexpr int kExtras = 0;           // parameters beyond the weights and biases
+  static constexpr int kExtraBlocks[kMaxExtras] = {0, 0, 0, 0};  // each one's length / H
+  static constexpr bool kSavesGates = false;  // the reserve holds the activated gates (an
+                                              // RNN's one gate is h_t itself: y)
+  static constexpr Aux kAux = Aux::kNone;
+  static constexpr bool kRelu = false;
+  // The n gate's recurrent part stays apart from its input part (r scales it, or scales its
+  // operand): the GRUs. b_hn then folds into the input projection only when it is outside r.
+  static constexpr bool kSplitN = false;
+  static constexpr bool kFoldBhn = true;
+  // The step's n-gate product needs r of every unit first (W_hn (r * h)): a second,
+  // dependent product after a barrier, in forward and backward.
+  static constexpr bool kTwoProducts = false;
+};
+
+template <Cell C>
+struct CellTraits;
+
+template <>
+struct CellTraits<Cell::RNN_TANH> : CellDefaults {
+  static constexpr Cell kCell = Cell::RNN_TANH;
+  static constexpr const char* kName = "rnn_tanh";
+};
+
+template <>
+struct CellTraits<Cell::RNN_RELU> : CellDefaults {
+  static constexpr Cell kCell = Cell::RNN_RELU;
+  static constexpr const char* kName = "rnn_relu";
+  static constexpr bool kRelu = true;
+};
+
+struct LstmDefaults : CellDefaults {
+  static constexpr int kGates = 4;  // i, f, g, o
+  static constexpr bool kHasC = true;
+  static constexpr bool kProjection = true;
+  static constexpr bool kSavesGates = true;
+  static constexpr Aux kAux = Aux::kC;
+};
+
+template <>
+struct CellTraits<Cell::LSTM> : LstmDefaults {
+  static constexpr Cell kCell = Cell::LSTM;
+  static constexpr const char* kName = "lstm";
+};
+
+template <>
+struct CellTraits<Cell::LSTM_PEEPHOLE> : LstmDefaults {
+  static constexpr Cell kCell = Cell::LSTM_PEEPHOLE;
+  static constexpr const char* kName = "lstm_peephole";
+  static constexpr int kExtras = 1;  // p = (p_i, p_f, p_o)
+  static constexpr int kExtraBlocks[kMaxExtras] = {3, 0, 0, 0};
+};
+
+struct GruDefaults : CellDefaults {
+  static constexpr int kGates = 3;  // r, z, n
+  static constexpr bool kSavesGates = true;
+  static constexpr bool kSplitN = true;
+};
+
+template <>
+struct CellTraits<Cell::GRU> : GruDefaults {
+  static constexpr Cell kCell = Cell::GRU;
+  static constexpr const char* kName = "gru";
+  static constexpr Aux kAux = Aux::kHn;
+  static constexpr bool kFoldBhn = false;  // r * (W_hn h + b_hn)
+};
+
+template <>
+struct CellTraits<Cell::GRU_RESET_BEFORE> : GruDefaults {
+  static constexpr Cell kCell = Cell::GRU_RESET_BEFORE;
+  static constexpr const char* kName = "gru_reset_before";
+  static constexpr Aux kAux = Aux::kRh;
+  static constexpr bool kTwoProducts = true;
+};
+
+// The cell kinds' traits as runtime values, for code that needs no compile-time dispatch.
+struct CellInfo {
+  const char* name;
+  int gates;
+  bool has_c, projection;
+  int extras;
+  int extra_blocks[kMaxExtras];
+  bool saves_gates;
+  Aux aux;
+};
+
+// Calls f(CellTraits<cell>{}) and returns its result: the one switch over the cell kinds.
+// Throws std::invalid_argument for a value outside the enum.
+template <typename F>
+decltype(auto) dispatch_cell(Cell cell, F&& f) {
+  switch (cell) {
+    case Cell::RNN_TANH:
+      return f(CellTraits<Cell::RNN_TANH>{});
+    case Cell::RNN_RELU:
+      return f(CellTraits<Cell::RNN_RELU>{});
+    case Cell::LSTM:
+      return f(CellTraits<Cell::LSTM>{});
+    case Cell::GRU:
+      return f(CellTraits<Cell::GRU>{});
+    case Cell::GRU_RESET_BEFORE:
+      return f(CellTraits<Cell::GRU_RESET_BEFORE>{});
+    case Cell::LSTM_PEEPHOLE:
+      return f(CellTraits<Cell::LSTM_PEEPHOLE>{});
+  }
+  throw std::invalid_argument(
+      "cell: expected RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE or LSTM_PEEPHOLE (0..5), "
+      "got " + std::to_string(static_cast<int>(cell)));
+}
+
+inline CellInfo cell_info(Cell cell) {
+  return dispatch_cell(cell, [](auto K) {
+    using Kt = decltype(K);
+    return CellInfo{Kt::kName,       Kt::kGates,
+                    Kt::kHasC,       Kt::kProjection,
+                    Kt::kExtras,     {Kt::kExtraBlocks[0], Kt::kExtraBlocks[1],
+                                      Kt::kExtraBlocks[2], Kt::kExtraBlocks[3]},
+                    Kt::kSavesGates, Kt::kAux};
+  });
+}
+
+}  // namespace detail
+}  // namespace rnnfast
