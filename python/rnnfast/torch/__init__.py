@@ -6,8 +6,9 @@ counterparts (``isinstance(m, torch.nn.LSTM)`` holds) with torch's constructor, 
 torch.library custom ops ``torch.ops.rnnfast.rnn_layer`` / ``rnn_layer_backward``, so
 ``torch.compile`` (with ``torch._dynamo.config.allow_rnn = True``) and ``torch.export`` keep
 them in the graph. ``convert(model)`` / ``revert(model)`` swap the modules of a model in place,
-keeping the very Parameter objects. rnnfast's extras: ``lengths=`` on the call and
-``recurrent_dropout=`` in the constructor.
+keeping the very Parameter objects. rnnfast's extras: ``lengths=`` on the call,
+``recurrent_dropout=`` in the constructor, and two cells torch.nn lacks, ``GRU(...,
+reset_after=False)`` and ``LSTM(..., peephole=True)`` (with the parameters weight_p_l{k}).
 
 Threads: the kernels follow ``torch.get_num_threads()`` unless ``rnnfast.set_num_threads`` was
 called; under torchrun's ``OMP_NUM_THREADS=1`` default with several local ranks they use

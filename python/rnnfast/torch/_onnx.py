@@ -25,9 +25,15 @@ import torch
 
 __all__ = ["exporting", "layer"]
 
-# torch's gate order -> ONNX's: LSTM i, f, g, o -> i, o, f, c; GRU r, z, n -> z, r, h
-_GATES = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "rnn_tanh": (0,), "rnn_relu": (0,)}
-_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
+# torch's gate order -> ONNX's: LSTM i, f, g, o -> i, o, f, c; GRU r, z, n -> z, r, h. The GRU
+# with reset_after=False is ONNX's GRU with linear_before_reset=0, the LSTM with peepholes
+# ONNX's LSTM with its input P.
+_GATES = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "rnn_tanh": (0,), "rnn_relu": (0,),
+          "gru_reset_before": (1, 0, 2), "lstm_peephole": (0, 3, 1, 2)}
+_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN",
+       "gru_reset_before": "GRU", "lstm_peephole": "LSTM"}
+# rnnfast's peephole weights (p_i, p_f, p_o) -> ONNX's P order i, o, f
+_PEEPHOLES = (0, 2, 1)
 
 
 _FLAGS = None  # (TorchScript exporter's GLOBALS, dynamo exporter's _flags), on first use
@@ -54,7 +60,7 @@ def _gates(ws, mode, H):
     """The directions' weights stacked, (D, G * H, ...), with the gates in ONNX's order (one
     Gather on a (D, G, H, ...) view)."""
     w = torch.stack(ws)
-    if mode not in ("lstm", "gru"):
+    if mode in ("rnn_tanh", "rnn_relu"):
         return w
     order = torch.tensor(_GATES[mode], device=w.device)
     return w.unflatten(1, (len(order), H)).index_select(1, order).flatten(1, 2)
@@ -63,10 +69,10 @@ def _gates(ws, mode, H):
 def layer(mode, x, ws, ws_r, h0, c0, lens):
     """One layer (both directions) as one ONNX operator.
 
-    x: (T, B, I) time-major; ws, ws_r: (w_ih, w_hh, b_ih, b_hh, w_hr) of each direction
-    (ws_r None for one direction); h0: (D, B, H_out) or None; c0: (D, B, H) or None; lens:
-    (B,) int64 or None. Returns y (T, B, D * H_out), h_n (D, B, H_out), c_n (D, B, H) or None,
-    as rnnfast's kernels do.
+    x: (T, B, I) time-major; ws, ws_r: (w_ih, w_hh, b_ih, b_hh, w_hr) of each direction, then
+    w_p (3 * H,) for lstm_peephole (ws_r None for one direction); h0: (D, B, H_out) or None;
+    c0: (D, B, H) or None; lens: (B,) int64 or None. Returns y (T, B, D * H_out), h_n
+    (D, B, H_out), c_n (D, B, H) or None, as rnnfast's kernels do.
     """
     dirs = [ws] if ws_r is None else [ws, ws_r]
     D = len(dirs)
@@ -107,19 +113,25 @@ def layer(mode, x, ws, ws_r, h0, c0, lens):
     attrs = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
     if mode == "gru":
         attrs["linear_before_reset"] = 1
+    elif mode == "gru_reset_before":
+        attrs["linear_before_reset"] = 0
     elif mode in ("rnn_tanh", "rnn_relu"):
         attrs["activations"] = ["Tanh" if mode == "rnn_tanh" else "Relu"] * D
+    lstm = _OP[mode] == "LSTM"
     inputs = [x, W, R, Bias, seq, init_h]
-    if mode == "lstm":
+    if lstm:
         inputs.append(c0)
-    n_out = 3 if mode == "lstm" else 2
+    if mode == "lstm_peephole":  # ONNX's P: (D, 3 * H), in its order i, o, f
+        p = torch.stack([w[5] for w in dirs]).unflatten(1, (3, H))
+        inputs.append(p.index_select(1, torch.tensor(_PEEPHOLES, device=p.device)).flatten(1))
+    n_out = 3 if lstm else 2
     while inputs[-1] is None:  # trailing optional inputs are left out
         inputs.pop()
     shapes = [(T, D, B, H)] + [(D, B, H)] * (n_out - 1)
     outs = _emit(_OP[mode], inputs, attrs, dt, shapes)
 
     Y, Y_h = outs[0], outs[1]
-    Y_c = outs[2] if mode == "lstm" else None
+    Y_c = outs[2] if lstm else None
     if proj:
         w_hr_t = torch.stack([w[4] for w in dirs]).transpose(1, 2)  # (D, H, P)
         Y = torch.matmul(Y, w_hr_t[None])  # (T, D, B, P)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from rnnfast import _core
-from rnnfast._cells import GATES as _GATES
+from rnnfast._cells import CELLS as _CELLS, GATES as _GATES
 from rnnfast.functional import _CELL
 
 from ._threads import sync_threads  # the thread rule (torchrun included)
@@ -25,16 +25,21 @@ __all__ = ["layer", "rnn_layer", "rnn_layer_backward", "reserve_size", "sync_thr
            "layer_weights"]
 
 # torch's mode names (RNNBase.mode) -> the kernels' cell names and ids (rnnfast.functional.MODES).
+# The modules' variants (GRU(reset_after=False), LSTM(peephole=True)) pick their own cells.
 MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
+
+# The cells with a cell state c beside h (their c_0, c_n).
+_HAS_C = {k.name: k.has_c for k in _CELLS.values()}
 
 
 def reserve_size(mode, T, B, H, H_out):
     """The number of elements of one direction's training reserve; mirrors
-    rnnfast::reserve_size (cpp/src/api.cc), checked against the kernels by the tests."""
-    states = 2 * B * H_out + (B * H if mode == "lstm" else 0)
-    if mode == "lstm":
+    rnnfast::reserve_size (cpp/src/api.cc: the Reserve of cells/common.h), checked against the
+    kernels by the tests."""
+    states = 2 * B * H_out + (B * H if _HAS_C[mode] else 0)
+    if _HAS_C[mode]:  # the LSTMs: 4 activated gates and c_t per position
         return T * B * 5 * H + states
-    if mode == "gru":
+    if _GATES[mode] == 3:  # the GRUs: 3 activated gates and one auxiliary H-vector
         return T * B * 4 * H + states
     return states
 
@@ -67,8 +72,9 @@ _CACHE = weakref.WeakKeyDictionary()
 def layer_weights(owner, flat, slots, D, views=True):
     """A module's weights for the kernels: ``flat`` its weight tensors in torch's order
     (RNNBase._flat_weights_names), each layer-direction's ``slots`` (indices among w_ih, w_hh,
-    b_ih, b_hh, w_hr), D directions. Returns (each layer-direction's 5 tensors, None where
-    absent; each layer's NumPy views of them, (forward's 5, reverse's 5 or None), or None).
+    b_ih, b_hh, w_hr and, with lstm_peephole, w_p: its weight_p after each layer-direction's
+    group), D directions. Returns (each layer-direction's 5 tensors (6 with w_p), None where
+    absent; each layer's NumPy views of them, (forward's, reverse's or None), or None).
 
     With ``views`` the result is cached per module while ``flat`` holds the same tensor objects
     over the same memory, so that a call does not convert them again (about 3 us each). There
@@ -87,10 +93,12 @@ def layer_weights(owner, flat, slots, D, views=True):
         views = all(t.is_contiguous() for t in flat)
     n = len(slots)
 
+    width = max(5, slots[-1] + 1)  # 6 with lstm_peephole's w_p (slot 5)
+
     def group(ts):
         out = []
         for k in range(0, len(ts), n):
-            w = [None] * 5
+            w = [None] * width
             for j, s in enumerate(slots):
                 w[s] = ts[k + j]
             out.append(w)
@@ -110,21 +118,24 @@ def layer_weights(owner, flat, slots, D, views=True):
 
 # The kernels' argument names, in the order of their positional calls (rnnfast._core).
 _FORWARD_ARGS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths", "h_mask",
-                 "reverse", "training", "batch_first")
+                 "reverse", "training", "batch_first", "extras")
 _BACKWARD_ARGS = ("reserve", "x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths", "h_mask",
-                  "reverse", "dy", "dh_n", "dc_n", "y", "batch_first")
+                  "reverse", "dy", "dh_n", "dc_n", "y", "batch_first", "extras")
 
 
 def _forward_arrays(mode, xa, wf, wr, h0a, c0a, la, ma, training, batch_first):
     """One layer's forward on arrays: wf, wr the 5 arrays (w_ih, w_hh, b_ih, b_hh, w_hr) of
-    each direction (wr None for one direction). Returns (y, y_r, h_n (D, B, H_out), c_n,
-    reserve, reserve_r), None where absent."""
+    each direction (wr None for one direction), a 6th, w_p, for lstm_peephole. Returns (y, y_r,
+    h_n (D, B, H_out), c_n, reserve, reserve_r), None where absent."""
     sync_threads()
     cell = _CELL[mode]
 
     def args(d, w):
-        return (xa, *w, _none_or(h0a, d), _none_or(c0a, d), la, _none_or(ma, d), bool(d),
-                training, batch_first)
+        if len(w) == 5:
+            return (xa, *w, _none_or(h0a, d), _none_or(c0a, d), la, _none_or(ma, d), bool(d),
+                    training, batch_first)
+        return (xa, *w[:5], _none_or(h0a, d), _none_or(c0a, d), la, _none_or(ma, d), bool(d),
+                training, batch_first, (w[5],))  # the cell's extras: lstm_peephole's w_p
 
     if wr is None:
         y, h_n, c_n, res = _core.forward(cell, *args(0, wf))
@@ -139,28 +150,40 @@ def _backward_arrays(mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, dya, dy_r
                      batch_first):
     """BPTT of one layer on arrays (arguments as _forward_arrays', the forward's y, y_r and
     reserves, the gradients of y, y_r, h_n, c_n or None). Returns (dx, dh0 (D, B, H_out),
-    dc0, then the 5 weight gradients of each direction), None where absent."""
+    dc0, the 5 weight gradients of each direction, then dw_p of each direction), None where
+    absent."""
     sync_threads()
     cell = _CELL[mode]
 
     def args(d, w, yd, res, dyd):
-        return (res, xa, *w, la, _none_or(ma, d), bool(d), dyd, _none_or(dhna, d),
-                _none_or(dcna, d), yd, batch_first)
+        if len(w) == 5:
+            return (res, xa, *w, la, _none_or(ma, d), bool(d), dyd, _none_or(dhna, d),
+                    _none_or(dcna, d), yd, batch_first)
+        return (res, xa, *w[:5], la, _none_or(ma, d), bool(d), dyd, _none_or(dhna, d),
+                _none_or(dcna, d), yd, batch_first, (w[5],))
+
+    def extra(g):  # the gradient of w_p, or None
+        return g[8][0] if g[8] else None
 
     if wr is None:
-        dx, dh0, dc0, *dw = _core.backward(cell, *args(0, wf, ya, resa, dya))[:8]
-        return (dx, dh0[None], None if dc0 is None else dc0[None], *dw, None, None, None, None,
-                None)
+        g = _core.backward(cell, *args(0, wf, ya, resa, dya))
+        dx, dh0, dc0 = g[:3]
+        return (dx, dh0[None], None if dc0 is None else dc0[None], *g[3:8], None, None, None,
+                None, None, extra(g), None)
     ga, gb = _core.backward_pair(cell, dict(zip(_BACKWARD_ARGS, args(0, wf, ya, resa, dya))),
                                  dict(zip(_BACKWARD_ARGS, args(1, wr, y_ra, res_ra, dy_ra))))
     dx = ga[0]
     dx += gb[0]
     dc0 = None if ga[2] is None else np.stack((ga[2], gb[2]))
-    return (dx, np.stack((ga[1], gb[1])), dc0, *ga[3:8], *gb[3:8])
+    return (dx, np.stack((ga[1], gb[1])), dc0, *ga[3:8], *gb[3:8], extra(ga), extra(gb))
 
 
-def _weights_np(w):
-    return None if w[0] is None else [_np(t) for t in w]
+def _weights_np(w, w_p=None):
+    """One direction's weights (w_ih, w_hh, b_ih, b_hh, w_hr) as arrays, w_p appended when
+    given; None for an absent direction."""
+    if w[0] is None:
+        return None
+    return [_np(t) for t in w] if w_p is None else [*map(_np, w), _np(w_p)]
 
 
 def _tensors(arrays, like):
@@ -177,27 +200,33 @@ def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor
                   w_hh_r: Tensor | None, b_ih_r: Tensor | None, b_hh_r: Tensor | None,
                   w_hr_r: Tensor | None, h0: Tensor | None, c0: Tensor | None,
                   lengths: Tensor | None, h_mask: Tensor | None, training: bool,
-                  batch_first: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+                  batch_first: bool, w_p: Tensor | None = None, w_p_r: Tensor | None = None
+                  ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """One recurrent layer over a whole sequence; both directions in one call when the
     ``*_r`` (reverse direction) weights are given.
 
-    mode: "rnn_tanh", "rnn_relu", "lstm" or "gru". x (T, B, I), or (B, T, I) with batch_first;
-    h0 (D, B, H_out), c0 (D, B, H) (lstm), h_mask (D, B, H_out) (recurrent dropout, scaled);
-    lengths int64 (B,). training: keep the reserve for backward.
+    mode: a cell name of rnnfast._cells ("rnn_tanh", "rnn_relu", "lstm", "gru",
+    "gru_reset_before", "lstm_peephole"). x (T, B, I), or (B, T, I) with batch_first;
+    h0 (D, B, H_out), c0 (D, B, H) (the LSTMs), h_mask (D, B, H_out) (recurrent dropout,
+    scaled); lengths int64 (B,). training: keep the reserve for backward. w_p, w_p_r: each
+    direction's peephole weights (3 * H,), lstm_peephole's only (last, so that the other cells'
+    calls leave them out).
     Returns (y, y_r, h_n, c_n, reserve, reserve_r): y and y_r each direction's output, laid out
-    as x; h_n (D, B, H_out); c_n (D, B, H) (lstm); empty tensors stand for what does not exist.
+    as x; h_n (D, B, H_out); c_n (D, B, H) (the LSTMs); empty tensors stand for what does not
+    exist.
     """
     return _tensors(_forward_np(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r,
                                 b_hh_r, w_hr_r, h0, c0, lengths, h_mask, training,
-                                batch_first), x)
+                                batch_first, w_p, w_p_r), x)
 
 
 def _forward_np(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r,
-                h0, c0, lengths, h_mask, training, batch_first, views=None):
+                h0, c0, lengths, h_mask, training, batch_first, w_p=None, w_p_r=None,
+                views=None):
     """_forward_arrays on the NumPy views of rnn_layer's arguments (the weights' given as
-    ``views``, (forward's 5, reverse's 5 or None), when the caller has them)."""
-    wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr)),
-                       _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)))
+    ``views``, (forward's 5 or 6, reverse's or None), when the caller has them)."""
+    wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr), w_p),
+                       _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), w_p_r))
     return _forward_arrays(mode, _np(x), wf, wr, _np(h0), _np(c0), _np(lengths), _np(h_mask),
                            training, batch_first)
 
@@ -207,7 +236,8 @@ rnn_layer = torch.library.custom_op("rnnfast::rnn_layer", _forward_impl, mutates
 
 @rnn_layer.register_fake
 def _rnn_layer_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r,
-                    w_hr_r, h0, c0, lengths, h_mask, training, batch_first):
+                    w_hr_r, h0, c0, lengths, h_mask, training, batch_first, w_p=None,
+                    w_p_r=None):
     D = 1 if w_ih_r is None else 2
     T, B = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
     H = w_ih.shape[0] // _GATES[mode]
@@ -215,28 +245,30 @@ def _rnn_layer_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_
     y = x.new_empty((B, T, H_out) if batch_first else (T, B, H_out))
     res = x.new_empty(reserve_size(mode, T, B, H, H_out)) if training else x.new_empty(0)
     return (y, x.new_empty(0) if D == 1 else torch.empty_like(y), x.new_empty(D, B, H_out),
-            x.new_empty(D, B, H) if mode == "lstm" else x.new_empty(0), res,
+            x.new_empty(D, B, H) if _HAS_C[mode] else x.new_empty(0), res,
             torch.empty_like(res) if D == 2 else x.new_empty(0))
 
 
 def _setup_context(ctx, inputs, output):
     (mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, h0, c0,
-     lengths, h_mask, training, batch_first) = inputs
+     lengths, h_mask, training, batch_first, *w_ps) = inputs
     y, y_r, h_n, c_n, res, res_r = output[:6]
     ctx.mark_non_differentiable(*[t for t in (res, res_r) if t is not None])
     ctx.set_materialize_grads(False)
     ctx.mode, ctx.batch_first, ctx.training = mode, batch_first, training
     ctx.has_h0, ctx.has_c0 = h0 is not None, c0 is not None
-    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)
+    w_p, w_p_r = (*w_ps, None, None)[:2]
+    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, w_p, w_p_r)
     ctx.has_w = [w is not None for w in weights]
     ctx.save_for_backward(x, *weights, lengths, h_mask, y, y_r, res, res_r)
 
 
 def _grads(ctx, dx, dh0, dc0, dws):
-    """rnn_layer's input gradients in its argument order, None for what was not given."""
+    """rnn_layer's input gradients in its argument order, None for what was not given: dws the
+    gradients of the 10 weights then of w_p and w_p_r."""
     dws = [d if has else None for d, has in zip(dws, ctx.has_w)]
-    return (None, dx, *dws, dh0 if ctx.has_h0 else None, dc0 if ctx.has_c0 else None, None,
-            None, None, None)
+    return (None, dx, *dws[:10], dh0 if ctx.has_h0 else None, dc0 if ctx.has_c0 else None,
+            None, None, None, None, *dws[10:])
 
 
 def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r):
@@ -246,18 +278,19 @@ def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r):
         raise RuntimeError("rnnfast::rnn_layer: backward of a call made with training=False "
                            "(nothing was saved); call it with training=True to differentiate")
     x, *rest = ctx.saved_tensors
-    weights, (lengths, h_mask, y, y_r, res, res_r) = rest[:10], rest[10:]
+    weights, (lengths, h_mask, y, y_r, res, res_r) = rest[:12], rest[12:]
     # the gradients of the empty stand-ins (y_r of one direction, c_n of a non-LSTM) carry
     # nothing; torch.compile passes them as empty tensors rather than None
     if weights[5] is None:
         dy_r = None
-    if ctx.mode != "lstm":
+    if not _HAS_C[ctx.mode]:
         dc_n = None
     if dy is None and dy_r is None and dh_n is None and dc_n is None:
-        return (None,) * 18
+        return (None,) * (18 + len(ctx.has_w) - 10)
+    extras = () if weights[10] is None else weights[10:]  # lstm_peephole's w_p, w_p_r
     g = torch.ops.rnnfast.rnn_layer_backward.default(
-        ctx.mode, x, *weights, lengths, h_mask, y, y_r, res, res_r, dy, dy_r, dh_n, dc_n,
-        ctx.batch_first)
+        ctx.mode, x, *weights[:10], lengths, h_mask, y, y_r, res, res_r, dy, dy_r, dh_n, dc_n,
+        ctx.batch_first, *extras)
     return _grads(ctx, g[0], g[1], g[2], g[3:])
 
 
@@ -272,15 +305,15 @@ class _Layer(torch.autograd.Function):
     custom op, without the dispatcher's per-call cost (tens of microseconds, a T = 1 cell
     step's whole budget). Absent outputs and gradients are None rather than empty tensors,
     and forward returns, after rnn_layer's six outputs, the NumPy views it passed to the
-    kernels, which backward reuses instead of converting the saved tensors again. Its last
-    argument is layer()'s ``views``."""
+    kernels, which backward reuses instead of converting the saved tensors again. It takes all
+    of rnn_layer's arguments (w_p, w_p_r included), then layer()'s ``views``."""
 
     @staticmethod
     def forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r,
-                h0, c0, lengths, h_mask, training, batch_first, views):
+                h0, c0, lengths, h_mask, training, batch_first, w_p, w_p_r, views):
         xa, la, ma = _np(x), _np(lengths), _np(h_mask)
-        wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr)),
-                           _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)))
+        wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr), w_p),
+                           _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), w_p_r))
         out = _forward_arrays(mode, xa, wf, wr, _np(h0), _np(c0), la, ma, training,
                               batch_first)
         return (*[None if a is None else _t(a) for a in out],
@@ -288,7 +321,7 @@ class _Layer(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _setup_context(ctx, inputs[:18], output)
+        _setup_context(ctx, inputs[:20], output)
         ctx.arrays = output[6]
 
     @staticmethod
@@ -296,13 +329,14 @@ class _Layer(torch.autograd.Function):
         if not ctx.training:
             return _backward(ctx, dy, dy_r, dh_n, dc_n, None, None)  # raises
         saved = ctx.saved_tensors  # torch's check that nothing saved was modified in place
-        if ctx.mode != "lstm":
+        if not _HAS_C[ctx.mode]:
             dc_n = None
         if dy is None and dy_r is None and dh_n is None and dc_n is None:
-            return (None,) * 19
+            return (None,) * 21
         if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
             x, *rest = saved
-            g = _LayerBackward.apply(ctx.mode, x, *rest, dy, dy_r, dh_n, dc_n, ctx.batch_first)
+            g = _LayerBackward.apply(ctx.mode, x, *rest[:10], *rest[12:], dy, dy_r, dh_n, dc_n,
+                                     ctx.batch_first, *rest[10:12])
             return (*_grads(ctx, g[0], g[1], g[2], g[3:]), None)
         xa, wf, wr, la, ma, ya, y_ra, resa, res_ra = ctx.arrays
         g = _backward_arrays(ctx.mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, _np(dy),
@@ -311,7 +345,7 @@ class _Layer(torch.autograd.Function):
         dh0 = _t(g[1]) if ctx.has_h0 else None
         dc0 = _t(g[2]) if ctx.has_c0 else None
         dws = [_t(a) if has else None for a, has in zip(g[3:], ctx.has_w)]
-        return (None, _t(g[0]), *dws, dh0, dc0, None, None, None, None, None)
+        return (None, _t(g[0]), *dws[:10], dh0, dc0, None, None, None, None, *dws[10:], None)
 
 
 # Function.apply's Python wrapper binds the arguments to forward's signature (inspect, tens of
@@ -326,12 +360,15 @@ except AttributeError:  # a torch whose Function no longer ends in _C._FunctionB
 def layer(*args, views=None):
     """rnn_layer(*args): the custom op while torch.compile or torch.export traces (so the graph
     holds it), else straight to the kernels, through _Layer when autograd records (callers
-    pass ``training`` true exactly when grad mode is on and an input requires grad). In eager
-    mode absent outputs are None rather than empty tensors, and ``views`` (a layer's weight
-    views from layer_weights) spare converting the weights."""
+    pass ``training`` true exactly when grad mode is on and an input requires grad). ``args``
+    are rnn_layer's 18 arguments, or 20 with lstm_peephole's w_p, w_p_r. In eager mode absent
+    outputs are None rather than empty tensors, and ``views`` (a layer's weight views from
+    layer_weights) spare converting the weights."""
     if torch.compiler.is_compiling():
         return torch.ops.rnnfast.rnn_layer.default(*args)
     if args[16] and torch.is_grad_enabled():  # training: some input requires grad
+        if len(args) == 18:
+            args += (None, None)
         if _apply_c is not None and not torch._C._are_functorch_transforms_active():
             return _apply_c(*args, views)[:6]
         return _Layer.apply(*args, views)[:6]
@@ -350,17 +387,17 @@ def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tenso
                    lengths: Tensor | None, h_mask: Tensor | None, y: Tensor,
                    y_r: Tensor, reserve: Tensor, reserve_r: Tensor, dy: Tensor | None,
                    dy_r: Tensor | None, dh_n: Tensor | None, dc_n: Tensor | None,
-                   batch_first: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-                                               Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-                                               Tensor]:
+                   batch_first: bool, w_p: Tensor | None = None, w_p_r: Tensor | None = None
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                              Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """BPTT of one ``rnn_layer(..., training=True)`` call, from its inputs and outputs and the
     gradients of y, y_r, h_n and c_n (None: zeros). Returns (dx, dh0 (D, B, H_out), dc0
-    (D, B, H), then the gradients of the ten weights in rnn_layer's order); empty tensors
-    stand for what does not exist."""
-    g = _backward_arrays(mode, _np(x), _weights_np((w_ih, w_hh, b_ih, b_hh, w_hr)),
-                         _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)), _np(lengths),
-                         _np(h_mask), _np(y), _np(y_r), _np(reserve), _np(reserve_r), _np(dy),
-                         _np(dy_r), _np(dh_n), _np(dc_n), batch_first)
+    (D, B, H), then the gradients of the ten weights in rnn_layer's order, then of w_p and
+    w_p_r); empty tensors stand for what does not exist."""
+    g = _backward_arrays(mode, _np(x), _weights_np((w_ih, w_hh, b_ih, b_hh, w_hr), w_p),
+                         _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), w_p_r),
+                         _np(lengths), _np(h_mask), _np(y), _np(y_r), _np(reserve),
+                         _np(reserve_r), _np(dy), _np(dy_r), _np(dh_n), _np(dc_n), batch_first)
     return _tensors(g, x)
 
 
@@ -371,14 +408,14 @@ rnn_layer_backward = torch.library.custom_op("rnnfast::rnn_layer_backward", _bac
 @rnn_layer_backward.register_fake
 def _rnn_layer_backward_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r,
                              b_hh_r, w_hr_r, lengths, h_mask, y, y_r, reserve, reserve_r, dy,
-                             dy_r, dh_n, dc_n, batch_first):
+                             dy_r, dh_n, dc_n, batch_first, w_p=None, w_p_r=None):
     D = 1 if w_ih_r is None else 2
     B = x.shape[0] if batch_first else x.shape[1]
     H = w_ih.shape[0] // _GATES[mode]
     H_out = w_hh.shape[1]
-    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r)
+    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, w_p, w_p_r)
     return (x.new_empty(x.shape), x.new_empty(D, B, H_out),
-            x.new_empty(D, B, H) if mode == "lstm" else x.new_empty(0),
+            x.new_empty(D, B, H) if _HAS_C[mode] else x.new_empty(0),
             *[x.new_empty(0) if w is None else x.new_empty(w.shape) for w in weights])
 
 

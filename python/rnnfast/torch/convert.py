@@ -48,16 +48,22 @@ def revert(model):
     """Undo ``convert``: every rnnfast.torch module in ``model`` (``model`` itself included)
     becomes the torch.nn module it subclasses, in place; returns ``model``.
 
-    A module using ``recurrent_dropout`` (which torch.nn lacks) raises ValueError, and then
-    nothing is changed.
+    A module using ``recurrent_dropout`` or a cell variant (``GRU(reset_after=False)``,
+    ``LSTM(peephole=True)``), which torch.nn lacks, raises ValueError, and then nothing is
+    changed.
     """
     _check_model(model)
     found = [(name, m) for name, m in model.named_modules() if type(m) in _TO_TORCH]
     for name, m in found:
+        where = f"model: the module {name or '(the model itself)'!r} uses"
+        torch_cls = f"torch.nn.{_TO_TORCH[type(m)].__name__}"
         if getattr(m, "recurrent_dropout", 0.0):
-            raise ValueError(f"model: the module {name or '(the model itself)'!r} uses "
-                             f"recurrent_dropout={m.recurrent_dropout}, which torch.nn."
-                             f"{_TO_TORCH[type(m)].__name__} lacks; set it to 0.0 to revert")
+            raise ValueError(f"{where} recurrent_dropout={m.recurrent_dropout}, which "
+                             f"{torch_cls} lacks; set it to 0.0 to revert")
+        variant = m._variant() if hasattr(m, "_variant") else None
+        if variant:
+            raise ValueError(f"{where} {variant}, a cell {torch_cls} cannot compute; it "
+                             "cannot be reverted")
     for _, m in found:
         m.__class__ = _TO_TORCH[type(m)]
         m.__dict__.pop("recurrent_dropout", None)

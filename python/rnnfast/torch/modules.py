@@ -5,10 +5,13 @@ shapes, initialization, the Parameter objects themselves), ``state_dict``, ``rep
 call are torch's; only ``forward`` differs, running one ``torch.ops.rnnfast.rnn_layer`` per
 layer (both directions of a bidirectional layer in one call) and torch's own ops around it
 (inter-layer dropout, concatenation, packing). Extras: ``lengths=`` on the call (ragged
-batches without packing) and ``recurrent_dropout=`` in the constructor.
+batches without packing), ``recurrent_dropout=`` in the constructor, and two cell variants
+torch.nn lacks: ``GRU(reset_after=False)`` and ``LSTM(peephole=True)`` (the latter with the
+parameters weight_p_l{k}[_reverse]).
 
 Under torch.onnx.export the layers run _onnx.layer instead of the kernels (standard ONNX
-RNN/LSTM/GRU operators), and the cells and PackedSequence inputs run torch's own forward.
+RNN/LSTM/GRU operators), and the cells and PackedSequence inputs run torch's own forward;
+the variants, which torch's forward cannot compute, refuse a PackedSequence there.
 
 Not supported, and refused with an exception saying so: tensors on a device other than the
 CPU, dtypes other than float32 and float64, double backward (see _ops.py).
@@ -24,8 +27,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from rnnfast._cells import CELLS as _CELLS
+
 from . import _onnx
-from ._ops import MODES, layer as _rnn_layer, layer_weights
+from ._ops import _HAS_C, MODES, layer as _rnn_layer, layer_weights
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "InputError"]
 
@@ -160,14 +165,28 @@ def _check_prob(name, p):
 # ---------------------------------------------------------------------------------------------
 # RNN, LSTM, GRU
 
+# Each cell's own parameters beyond torch's (rnnfast._cells' extras), by their module names'
+# prefix (weight_p): one per layer and direction.
+_CELL_EXTRAS = {k.name: tuple(name for name, _ in k.extras) for k in _CELLS.values()}
+
+
 class _RNNMixin:
     """forward() of RNN, LSTM and GRU over rnnfast's kernels; torch's RNNBase holds the rest.
 
-    ``recurrent_dropout`` is a class default so that a module converted in place
-    (rnnfast.torch.convert, which swaps the class and runs no constructor) has it.
+    ``recurrent_dropout`` (and GRU's ``reset_after``, LSTM's ``peephole``) are class defaults
+    so that a module converted in place (rnnfast.torch.convert, which swaps the class and runs
+    no constructor) has them.
     """
 
     recurrent_dropout = 0.0
+    # The kernels' cell name (rnnfast._cells) when it is not torch's mode's (MODES): the
+    # variants set it.
+    _variant_cell = None
+
+    def _variant(self):
+        """The constructor argument selecting a cell torch.nn lacks, as "name=value", or None
+        for torch's own cell."""
+        return None
 
     def _set_recurrent_dropout(self, p):
         p = _check_prob("recurrent_dropout", p)
@@ -178,26 +197,37 @@ class _RNNMixin:
         s = super().extra_repr()
         if self.recurrent_dropout:
             s += f", recurrent_dropout={self.recurrent_dropout}"
+        variant = self._variant()
+        if variant:
+            s += ", " + variant
         return s
 
-    def _weights(self, views):
+    def _weights(self, views, extras=()):
         """layer_weights of this module, its weights read by name as torch's forward does
-        (torch.func.functional_call swaps them)."""
+        (torch.func.functional_call swaps them). ``extras``: the names of the cell's own
+        parameters (weight_p), each layer-direction's after torch's ones."""
         params = self._parameters
-        flat = [params[name] if name in params else getattr(self, name, None)
-                for name in self._flat_weights_names]
-        _check_params(self, flat[0])
+        names = self._flat_weights_names
         slots = (0, 1, 2, 3)[:4 if self.bias else 2] + ((4,) if self.proj_size else ())
+        if extras:
+            n = len(slots)
+            names = [name for k in range(0, len(names), n)
+                     for name in (*names[k:k + n],
+                                  *(e + names[k][len("weight_ih"):] for e in extras))]
+            slots += tuple(range(5, 5 + len(extras)))
+        flat = [params[name] if name in params else getattr(self, name, None) for name in names]
+        _check_params(self, flat[0])
         return layer_weights(self, flat, slots, 2 if self.bidirectional else 1, views)
 
     def _run(self, input, hx, lengths):
-        mode = MODES[self.mode]
+        mode = self._variant_cell or MODES[self.mode]
         L, D = self.num_layers, 2 if self.bidirectional else 1
         H = self.hidden_size
         H_out = self.proj_size or H
         cls = type(self).__name__
         export = _onnx.exporting()
-        weights, views = self._weights(not export)
+        extras = _CELL_EXTRAS[mode]
+        weights, views = self._weights(not export, extras)
         dt = weights[0][0].dtype
 
         packed = isinstance(input, PackedSequence)
@@ -214,6 +244,11 @@ class _RNNMixin:
                     raise ValueError(
                         f"{cls}: an LSTM with proj_size exports with a padded tensor and "
                         "lengths=, not with a PackedSequence")
+                if self._variant():
+                    raise ValueError(
+                        f"{cls}: a module with {self._variant()} exports with a padded tensor "
+                        "and lengths=, not with a PackedSequence (torch's own forward, which "
+                        "exports that, cannot run this cell)")
                 # torch's own forward, which torch's exporters map to ONNX (the TorchScript
                 # one turns the packing into sequence_lens)
                 return super().forward(input, hx)
@@ -248,8 +283,9 @@ class _RNNMixin:
             lens = None if lengths is None else _lengths(lengths, B, batched)
 
         h0 = c0 = None
+        has_c = _HAS_C[mode]
         if hx is not None:
-            if mode == "lstm":
+            if has_c:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                     raise TypeError(f"hx: expected a tuple (h_0, c_0) for LSTM, got "
                                     f"{type(hx).__name__}")
@@ -268,7 +304,7 @@ class _RNNMixin:
             layer_in, bf = x.transpose(0, 1), False
         for layer in range(L):
             ws = weights[layer * D]
-            ws_r = weights[layer * D + 1] if D == 2 else [None] * 5
+            ws_r = weights[layer * D + 1] if D == 2 else [None] * len(ws)
             s = slice(layer * D, layer * D + D)
             h0_l = None if h0 is None else h0[s]
             c0_l = None if c0 is None else c0[s]
@@ -282,8 +318,14 @@ class _RNNMixin:
                 out, h_n, c_n = _onnx.layer(mode, layer_in, ws, ws_r if D == 2 else None, h0_l,
                                             c0_l, lens)
             else:
-                y, y_r, h_n, c_n, _, _ = _rnn_layer(mode, layer_in, *ws, *ws_r, h0_l, c0_l,
-                                                    lens, mask, train, bf, views=views[layer])
+                if extras:  # lstm_peephole's w_p of each direction, after the 18 arguments
+                    y, y_r, h_n, c_n, _, _ = _rnn_layer(
+                        mode, layer_in, *ws[:5], *ws_r[:5], h0_l, c0_l, lens, mask, train, bf,
+                        ws[5], ws_r[5], views=views[layer])
+                else:
+                    y, y_r, h_n, c_n, _, _ = _rnn_layer(mode, layer_in, *ws, *ws_r, h0_l, c0_l,
+                                                        lens, mask, train, bf,
+                                                        views=views[layer])
                 out = y if D == 1 else torch.cat((y, y_r), 2)
             hs.append(h_n)
             cs.append(c_n)
@@ -296,7 +338,7 @@ class _RNNMixin:
             out, bf = out.transpose(0, 1), True
         h_n = hs[0] if L == 1 else torch.cat(hs, 0)
         c_n = None
-        if mode == "lstm":
+        if has_c:
             c_n = cs[0] if L == 1 else torch.cat(cs, 0)
         if packed:
             out = PackedSequence(out.reshape(T * B, out.shape[2]).index_select(0, rows),
@@ -365,11 +407,46 @@ class RNN(_RNNMixin, nn.RNN):
 
 
 class LSTM(_RNNMixin, nn.LSTM):
-    __doc__ = RNN.__doc__.replace("torch.nn.RNN", "torch.nn.LSTM")
+    __doc__ = (RNN.__doc__.replace("torch.nn.RNN", "torch.nn.LSTM").replace(
+        "``recurrent_dropout=``)", "``recurrent_dropout=`` and ``peephole=``)") +
+        "    peephole: keyword only, rnnfast's extra (ONNX's LSTM with peepholes P): the input "
+        "and forget gates also see p_i * c_{t-1} and p_f * c_{t-1}, the output gate p_o * c_t, "
+        "with the per-unit weights weight_p_l[k] (and weight_p_l[k]_reverse) = (p_i|p_f|p_o) "
+        "of shape (3*hidden_size,), initialized to zeros (also by reset_parameters()), in the "
+        "module's dtype and on its device; combines with proj_size. torch.nn.LSTM has no such "
+        "cell: revert() refuses the module, and ONNX export takes it with a padded tensor (and "
+        "lengths=), not a PackedSequence. False by default.\n")
 
-    def __init__(self, *args, recurrent_dropout=0.0, **kwargs):
+    peephole = False  # a class default, as recurrent_dropout (see _RNNMixin)
+
+    def __init__(self, *args, recurrent_dropout=0.0, peephole=False, **kwargs):
+        if not isinstance(peephole, (bool, np.bool_)):
+            raise TypeError(f"peephole: expected a bool, got {type(peephole).__name__}")
         super().__init__(*args, **kwargs)
         self._set_recurrent_dropout(recurrent_dropout)
+        if peephole:
+            self.peephole = True
+            self._variant_cell = "lstm_peephole"
+            w = self.weight_ih_l0
+            for name in self._flat_weights_names:
+                if name.startswith("weight_ih"):
+                    self.register_parameter(
+                        "weight_p" + name[len("weight_ih"):],
+                        nn.Parameter(torch.zeros(3 * self.hidden_size, dtype=w.dtype,
+                                                 device=w.device)))
+
+    def reset_parameters(self):
+        """torch's initialization (every weight ~ U(-1/sqrt(H), 1/sqrt(H))); the peephole
+        weights, if any, zero."""
+        super().reset_parameters()
+        if self.peephole:
+            with torch.no_grad():
+                for name, p in self._parameters.items():
+                    if name.startswith("weight_p_"):
+                        p.zero_()
+
+    def _variant(self):
+        return "peephole=True" if self.peephole else None
 
     def forward(self, input, hx=None, *, lengths=None):
         return self._run(input, hx, lengths)
@@ -381,11 +458,28 @@ class LSTM(_RNNMixin, nn.LSTM):
 
 
 class GRU(_RNNMixin, nn.GRU):
-    __doc__ = RNN.__doc__.replace("torch.nn.RNN", "torch.nn.GRU")
+    __doc__ = (RNN.__doc__.replace("torch.nn.RNN", "torch.nn.GRU").replace(
+        "``recurrent_dropout=``)", "``recurrent_dropout=`` and ``reset_after=``)") +
+        "    reset_after: keyword only, rnnfast's extra. True (the default): torch's GRU, "
+        "n = tanh(W_in x + b_in + r * (W_hn h + b_hn)). False: the reset gate applies before "
+        "the recurrent product, n = tanh(W_in x + b_in + W_hn (r * h) + b_hn) (Keras' "
+        "reset_after=False, ONNX's linear_before_reset=0), with the same parameters. "
+        "torch.nn.GRU has no such cell: revert() refuses the module, and ONNX export takes it "
+        "with a padded tensor (and lengths=), not a PackedSequence.\n")
 
-    def __init__(self, *args, recurrent_dropout=0.0, **kwargs):
+    reset_after = True  # a class default, as recurrent_dropout (see _RNNMixin)
+
+    def __init__(self, *args, recurrent_dropout=0.0, reset_after=True, **kwargs):
+        if not isinstance(reset_after, (bool, np.bool_)):
+            raise TypeError(f"reset_after: expected a bool, got {type(reset_after).__name__}")
         super().__init__(*args, **kwargs)
         self._set_recurrent_dropout(recurrent_dropout)
+        if not reset_after:
+            self.reset_after = False
+            self._variant_cell = "gru_reset_before"
+
+    def _variant(self):
+        return None if self.reset_after else "reset_after=False"
 
     def forward(self, input, hx=None, *, lengths=None):
         return self._run(input, hx, lengths)
