@@ -109,8 +109,8 @@ inline py::array_t<T> output(std::vector<py::ssize_t> shape, bool zero = false) 
     std::ostringstream os;
     os << "cannot allocate an output array of shape (";
     for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-    os << (shape.size() == 1 ? ",)" : ")") << " and dtype " << (sizeof(T) == 4 ? "float32" : "float64")
-       << " (" << bytes << " bytes)";
+    os << (shape.size() == 1 ? ",)" : ")") << " and dtype "
+       << (sizeof(T) == 4 ? "float32" : "float64") << " (" << bytes << " bytes)";
     PyErr_SetString(PyExc_MemoryError, os.str().c_str());
     throw py::error_already_set();
   }

@@ -7,8 +7,8 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -28,9 +28,9 @@ void register_ops(py::module_& m);  // ops_bind.cc
 }  // namespace rnnfast
 
 using rnnfast::Cell;
+using rnnfast::Dims;
 using rnnfast::python::BufferCache;
 using rnnfast::python::output;
-using rnnfast::Dims;
 
 namespace {
 
@@ -77,17 +77,17 @@ void check_shape(const char* name, const py::array& a, const std::vector<int64_t
   bool ok = a.ndim() == static_cast<py::ssize_t>(want.size());
   for (size_t i = 0; ok && i < want.size(); ++i) ok = a.shape(i) == want[i];
   if (!ok)
-    throw py::value_error(std::string(name) + ": expected shape " + expected_str(want) +
-                          ", got " + shape_str(a));
+    throw py::value_error(std::string(name) + ": expected shape " + expected_str(want) + ", got " +
+                          shape_str(a));
 }
 
 // std::bad_alloc from the kernels' own work buffers: MemoryError naming the call and its sizes
 // (pybind11 alone would say only "std::bad_alloc"). Called with the GIL held.
 [[noreturn]] void no_memory(const char* fn, Cell cell, const Dims& d) {
   std::ostringstream os;
-  os << fn << ": cannot allocate the work buffers of " << rnnfast::cell_name(cell) << " with T="
-     << d.T << ", B=" << d.B << ", I=" << d.I << ", H=" << d.H << ", H_out=" << d.H_out
-     << " (std::bad_alloc)";
+  os << fn << ": cannot allocate the work buffers of " << rnnfast::cell_name(cell)
+     << " with T=" << d.T << ", B=" << d.B << ", I=" << d.I << ", H=" << d.H
+     << ", H_out=" << d.H_out << " (std::bad_alloc)";
   PyErr_SetString(PyExc_MemoryError, os.str().c_str());
   throw py::error_already_set();
 }
@@ -102,8 +102,8 @@ Cell to_cell(const py::object& c) {
 // Derives and checks dims from x and the weights.
 template <typename T>
 Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
-             const py::array_t<T>& w_hh, const Opt<T>& b_ih, const Opt<T>& b_hh,
-             const Opt<T>& w_hr, bool batch_first) {
+             const py::array_t<T>& w_hh, const Opt<T>& b_ih, const Opt<T>& b_hh, const Opt<T>& w_hr,
+             bool batch_first) {
   const int G = rnnfast::num_gates(cell);
   if (x.ndim() != 3)
     throw py::value_error(std::string("x: expected a 3-D array ") +
@@ -135,8 +135,8 @@ Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
       throw py::value_error("w_hr: expected None (projection is LSTM only), got an array");
     if (d.H_out >= d.H)
       throw py::value_error("w_hh: expected shape " + expected_str({G * d.H, d.H_out}) +
-                            " with H_out < H = " + std::to_string(d.H) +
-                            " for a projection, got " + shape_str(w_hh));
+                            " with H_out < H = " + std::to_string(d.H) + " for a projection, got " +
+                            shape_str(w_hh));
     check_shape("w_hr", *w_hr, {d.H_out, d.H});
   } else if (d.H_out != d.H) {
     throw py::value_error("w_hh: expected shape " + expected_str({G * d.H, d.H}) +
@@ -261,9 +261,7 @@ struct ForwardCall {
       reserve_obj = r;
     }
   }
-  double step_flops() const {
-    return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out;
-  }
+  double step_flops() const { return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out; }
   void run() {  // without the GIL
     rnnfast::forward<T>(cell, y.mutable_data(), h_n.mutable_data(), c_n, res, L.x.data(),
                         h0 ? h0->data() : nullptr, c0 ? c0->data() : nullptr, L.len,
@@ -346,9 +344,7 @@ struct BackwardCall {
       dextras[k] = a;
     }
   }
-  double step_flops() const {
-    return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out;
-  }
+  double step_flops() const { return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out; }
   void run() {  // without the GIL
     rnnfast::backward<T>(cell, dx.mutable_data(), dh0.mutable_data(), dc0, g, reserve.data(),
                          dy ? dy->data() : nullptr, dh_n ? dh_n->data() : nullptr,
@@ -356,8 +352,7 @@ struct BackwardCall {
                          h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse);
   }
   py::tuple result() const {
-    return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj,
-                          dextras);
+    return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj, dextras);
   }
 };
 
@@ -411,8 +406,7 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
 // error (a misspelt one would otherwise be ignored).
 class Args {
  public:
-  Args(const py::object& o, const char* fn, std::initializer_list<const char*> names)
-      : fn_(fn) {
+  Args(const py::object& o, const char* fn, std::initializer_list<const char*> names) : fn_(fn) {
     if (!py::isinstance<py::dict>(o))
       throw py::type_error(std::string(fn) + ": expected a dict of arguments per call, got " +
                            std::string(py::str(o.get_type().attr("__name__"))));
@@ -451,10 +445,9 @@ BackwardCall<T> backward_call(Cell cell, const py::object& o) {
   const Args a(o, "backward_pair",
                {"reserve", "x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths", "h_mask",
                 "reverse", "dy", "dh_n", "dc_n", "y", "batch_first", "extras"});
-  return BackwardCall<T>(cell, a("reserve"), a("x"), a("w_ih"), a("w_hh"), a("b_ih"),
-                         a("b_hh"), a("w_hr"), a("lengths"), a("h_mask"), a.flag("reverse"),
-                         a("dy"), a("dh_n"), a("dc_n"), a("y"), a.flag("batch_first"),
-                         a("extras"));
+  return BackwardCall<T>(cell, a("reserve"), a("x"), a("w_ih"), a("w_hh"), a("b_ih"), a("b_hh"),
+                         a("w_hr"), a("lengths"), a("h_mask"), a.flag("reverse"), a("dy"),
+                         a("dh_n"), a("dc_n"), a("y"), a.flag("batch_first"), a("extras"));
 }
 
 // The dtype of a call: w_ih's (the argument dicts' "w_ih" for the pairs).
@@ -481,18 +474,24 @@ PYBIND11_MODULE(_core, m) {
       .value("GRU", Cell::GRU)
       .value("GRU_RESET_BEFORE", Cell::GRU_RESET_BEFORE)
       .value("LSTM_PEEPHOLE", Cell::LSTM_PEEPHOLE);
-  m.def("num_gates", [](const py::object& c) { return rnnfast::num_gates(to_cell(c)); },
-        py::arg("cell"));
-  m.def("cell_name", [](const py::object& c) { return rnnfast::cell_name(to_cell(c)); },
-        py::arg("cell"));
-  m.def("has_cell_state", [](const py::object& c) { return rnnfast::has_cell_state(to_cell(c)); },
-        py::arg("cell"));
-  m.def("extra_sizes", [](const py::object& co, int64_t H) {
+  m.def(
+      "num_gates", [](const py::object& c) { return rnnfast::num_gates(to_cell(c)); },
+      py::arg("cell"));
+  m.def(
+      "cell_name", [](const py::object& c) { return rnnfast::cell_name(to_cell(c)); },
+      py::arg("cell"));
+  m.def(
+      "has_cell_state", [](const py::object& c) { return rnnfast::has_cell_state(to_cell(c)); },
+      py::arg("cell"));
+  m.def(
+      "extra_sizes",
+      [](const py::object& co, int64_t H) {
         const Cell c = to_cell(co);
         std::vector<int64_t> v;
         for (int k = 0; k < rnnfast::num_extras(c); ++k) v.push_back(rnnfast::extra_size(c, H, k));
         return v;
-      }, py::arg("cell"), py::arg("H"), "The lengths of the cell's extra parameters for H units");
+      },
+      py::arg("cell"), py::arg("H"), "The lengths of the cell's extra parameters for H units");
   m.def(
       "forward",
       [](const py::object& cell, py::object x, py::object w_ih, py::object w_hh, py::object b_ih,
@@ -507,29 +506,28 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("cell"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = py::none(),
       py::arg("b_hh") = py::none(), py::arg("w_hr") = py::none(), py::arg("h0") = py::none(),
-      py::arg("c0") = py::none(), py::arg("lengths") = py::none(),
-      py::arg("h_mask") = py::none(), py::arg("reverse") = false, py::arg("training") = true,
-      py::arg("batch_first") = false, py::arg("extras") = py::none(),
+      py::arg("c0") = py::none(), py::arg("lengths") = py::none(), py::arg("h_mask") = py::none(),
+      py::arg("reverse") = false, py::arg("training") = true, py::arg("batch_first") = false,
+      py::arg("extras") = py::none(),
       "One layer, one direction -> (y, h_n, c_n or None, reserve or None)");
   m.def(
       "backward",
-      [](const py::object& cell, py::object reserve, py::object x, py::object w_ih,
-         py::object w_hh, py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths,
-         py::object h_mask, bool reverse, py::object dy, py::object dh_n, py::object dc_n,
-         py::object y, bool batch_first, py::object extras) {
+      [](const py::object& cell, py::object reserve, py::object x, py::object w_ih, py::object w_hh,
+         py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths, py::object h_mask,
+         bool reverse, py::object dy, py::object dh_n, py::object dc_n, py::object y,
+         bool batch_first, py::object extras) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
-          return backward_t<double>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
-                                    h_mask, reverse, dy, dh_n, dc_n, y, batch_first, extras);
+          return backward_t<double>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask,
+                                    reverse, dy, dh_n, dc_n, y, batch_first, extras);
         return backward_t<float>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask,
                                  reverse, dy, dh_n, dc_n, y, batch_first, extras);
       },
       py::arg("cell"), py::arg("reserve"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
       py::arg("b_ih") = py::none(), py::arg("b_hh") = py::none(), py::arg("w_hr") = py::none(),
-      py::arg("lengths") = py::none(), py::arg("h_mask") = py::none(),
-      py::arg("reverse") = false, py::arg("dy") = py::none(), py::arg("dh_n") = py::none(),
-      py::arg("dc_n") = py::none(), py::arg("y") = py::none(), py::arg("batch_first") = false,
-      py::arg("extras") = py::none(),
+      py::arg("lengths") = py::none(), py::arg("h_mask") = py::none(), py::arg("reverse") = false,
+      py::arg("dy") = py::none(), py::arg("dh_n") = py::none(), py::arg("dc_n") = py::none(),
+      py::arg("y") = py::none(), py::arg("batch_first") = false, py::arg("extras") = py::none(),
       "BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dextras)");
   m.def(
       "forward_pair",
@@ -583,17 +581,20 @@ PYBIND11_MODULE(_core, m) {
           py::gil_scoped_release release;
           rnnfast::matmul<T>(M, N, K, pa, K > 0 ? K : 1, pb, N > 0 ? N : 1, pc, N > 0 ? N : 1);
         };
-        if (py::isinstance<py::array_t<double, py::array::c_style>>(a)) run(double());
-        else run(float());
+        if (py::isinstance<py::array_t<double, py::array::c_style>>(a))
+          run(double());
+        else
+          run(float());
       },
       py::arg("a"), py::arg("b"), py::arg("out"),
       "out = a @ b with rnnfast's own GEMM (float32 or float64, C-contiguous, 2-D)");
-  m.def("cached_bytes", [] { return BufferCache::instance().cached_bytes(); },
-        "Bytes held by the cache of freed output buffers (at most 1 GiB)");
-  m.def("empty_cache", [] { BufferCache::instance().clear(); },
-        "Free the cached buffers of freed outputs");
   m.def(
-      "set_num_threads", [](int n) { rnnfast::set_num_threads(n); }, py::arg("n"));
+      "cached_bytes", [] { return BufferCache::instance().cached_bytes(); },
+      "Bytes held by the cache of freed output buffers (at most 1 GiB)");
+  m.def(
+      "empty_cache", [] { BufferCache::instance().clear(); },
+      "Free the cached buffers of freed outputs");
+  m.def("set_num_threads", [](int n) { rnnfast::set_num_threads(n); }, py::arg("n"));
   m.def("get_num_threads", &rnnfast::get_num_threads);
   m.def("_reset_thread_backoff", &rnnfast::reset_thread_backoff,
         "Forget the contention seen so far (the benchmark suite, after other pools went idle)");

@@ -29,9 +29,7 @@ std::string shape_of(const py::array& a) {
   return os.str();
 }
 
-std::string type_name(const py::handle& o) {
-  return py::str(o.get_type().attr("__name__"));
-}
+std::string type_name(const py::handle& o) { return py::str(o.get_type().attr("__name__")); }
 
 // The float type of the call, from its first array: true for float64, false for float32.
 bool is_f64(const char* name, const py::handle& o) {
@@ -75,8 +73,7 @@ std::optional<py::array_t<T>> opt_arr(const char* name, const py::handle& o, int
 
 py::array_t<int64_t> index_arr(const char* name, const py::handle& o, int ndim) {
   if (!py::isinstance<py::array>(o))
-    throw py::type_error(std::string(name) + ": expected a numpy int64 array, got " +
-                         type_name(o));
+    throw py::type_error(std::string(name) + ": expected a numpy int64 array, got " + type_name(o));
   py::array a = py::reinterpret_borrow<py::array>(o);
   if (!a.dtype().equal(py::dtype::of<int64_t>()))
     throw py::type_error(std::string(name) + ": expected dtype int64, got " +
@@ -92,9 +89,8 @@ py::array_t<int64_t> index_arr(const char* name, const py::handle& o, int ndim) 
 void check_dim(const char* name, const py::array& a, py::ssize_t axis, int64_t want,
                const char* what) {
   if (a.shape(axis) != want)
-    throw py::value_error(std::string(name) + ": expected " + what + " = " +
-                          std::to_string(want) + " along dim " + std::to_string(axis) +
-                          ", got shape " + shape_of(a));
+    throw py::value_error(std::string(name) + ": expected " + what + " = " + std::to_string(want) +
+                          " along dim " + std::to_string(axis) + ", got shape " + shape_of(a));
 }
 
 ops::Reduction reduction_of(const std::string& r) {
@@ -223,7 +219,9 @@ struct ClassIndexCall {
       : x(arr<T>("input", xo, 3, "input")),
         t(index_arr("target", to, 2)),
         w(opt_arr<T>("weight", wo, 1, "input")),
-        R(x.shape(0)), C(x.shape(1)), S(x.shape(2)) {
+        R(x.shape(0)),
+        C(x.shape(1)),
+        S(x.shape(2)) {
     check_dim("target", t, 0, R, "rows (the input's dim 0)");
     check_dim("target", t, 1, S, "positions (the input's dim 2)");
     if (w) check_dim("weight", *w, 0, C, "classes (the input's dim 1)");
@@ -251,9 +249,8 @@ py::tuple cross_entropy_forward(const py::handle& xo, const py::handle& to, cons
 }
 
 template <typename T>
-py::array cross_entropy_backward(const py::handle& go, const py::handle& lo,
-                                 const py::handle& xo, const py::handle& to,
-                                 const py::handle& wo, int64_t ignore_index,
+py::array cross_entropy_backward(const py::handle& go, const py::handle& lo, const py::handle& xo,
+                                 const py::handle& to, const py::handle& wo, int64_t ignore_index,
                                  double label_smoothing, const std::string& reduction) {
   ClassIndexCall<T> c(xo, to, wo, ignore_index, label_smoothing, reduction);
   auto g = dloss_arr<T>(go, c.o.reduction, c.R * c.S, "input");
@@ -263,8 +260,8 @@ py::array cross_entropy_backward(const py::handle& go, const py::handle& lo,
   T* pd = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
-    ops::cross_entropy_backward<T>(pd, g.data(), lse.data(), c.x.data(), c.t.data(), c.wp(),
-                                   c.R, c.C, c.S, c.o);
+    ops::cross_entropy_backward<T>(pd, g.data(), lse.data(), c.x.data(), c.t.data(), c.wp(), c.R,
+                                   c.C, c.S, c.o);
   }
   return dx;
 }
@@ -276,12 +273,14 @@ struct ProbCall {
   std::optional<py::array_t<T>> w;
   int64_t R, C, S;
   ops::CrossEntropyOptions o;
-  ProbCall(const py::handle& xo, const py::handle& qo, const py::handle& wo,
-           double label_smoothing, const std::string& reduction)
+  ProbCall(const py::handle& xo, const py::handle& qo, const py::handle& wo, double label_smoothing,
+           const std::string& reduction)
       : x(arr<T>("input", xo, 3, "input")),
         q(arr<T>("target", qo, 3, "input")),
         w(opt_arr<T>("weight", wo, 1, "input")),
-        R(x.shape(0)), C(x.shape(1)), S(x.shape(2)) {
+        R(x.shape(0)),
+        C(x.shape(1)),
+        S(x.shape(2)) {
     for (py::ssize_t a = 0; a < 3; ++a) check_dim("target", q, a, x.shape(a), "the input's size");
     if (w) check_dim("weight", *w, 0, C, "classes (the input's dim 1)");
     o.reduction = reduction_of(reduction);
@@ -301,8 +300,7 @@ py::tuple cross_entropy_prob_forward(const py::handle& xo, const py::handle& qo,
   T* pe = lse.mutable_data();
   {
     py::gil_scoped_release nogil;
-    ops::cross_entropy_prob_forward<T>(pl, pe, c.x.data(), c.q.data(), c.wp(), c.R, c.C, c.S,
-                                       c.o);
+    ops::cross_entropy_prob_forward<T>(pl, pe, c.x.data(), c.q.data(), c.wp(), c.R, c.C, c.S, c.o);
   }
   return py::make_tuple(loss, lse);
 }
@@ -311,8 +309,7 @@ template <typename T>
 py::tuple cross_entropy_prob_backward(const py::handle& go, const py::handle& lo,
                                       const py::handle& xo, const py::handle& qo,
                                       const py::handle& wo, double label_smoothing,
-                                      const std::string& reduction, bool need_dx,
-                                      bool need_dq) {
+                                      const std::string& reduction, bool need_dx, bool need_dq) {
   ProbCall<T> c(xo, qo, wo, label_smoothing, reduction);
   auto g = dloss_arr<T>(go, c.o.reduction, c.R * c.S, "input");
   auto lse = arr<T>("lse", lo, 1, "input");
@@ -324,8 +321,8 @@ py::tuple cross_entropy_prob_backward(const py::handle& go, const py::handle& lo
   T* pdq = need_dq ? dq.mutable_data() : nullptr;
   {
     py::gil_scoped_release nogil;
-    ops::cross_entropy_prob_backward<T>(pdx, pdq, g.data(), lse.data(), c.x.data(),
-                                        c.q.data(), c.wp(), c.R, c.C, c.S, c.o);
+    ops::cross_entropy_prob_backward<T>(pdx, pdq, g.data(), lse.data(), c.x.data(), c.q.data(),
+                                        c.wp(), c.R, c.C, c.S, c.o);
   }
   return py::make_tuple(none_or(need_dx, dx), none_or(need_dq, dq));
 }
@@ -368,16 +365,16 @@ py::array bce_forward(const py::handle& xo, const py::handle& yo, const py::hand
   T* pl = loss.mutable_data();
   {
     py::gil_scoped_release nogil;
-    ops::bce_with_logits_forward<T>(pl, c.x.data(), c.y.data(), c.periodic(c.w),
-                                    c.periodic(c.pw), c.n, c.r);
+    ops::bce_with_logits_forward<T>(pl, c.x.data(), c.y.data(), c.periodic(c.w), c.periodic(c.pw),
+                                    c.n, c.r);
   }
   return loss;
 }
 
 template <typename T>
 py::tuple bce_backward(const py::handle& go, const py::handle& xo, const py::handle& yo,
-                       const py::handle& wo, const py::handle& pwo,
-                       const std::string& reduction, bool need_dx, bool need_dy) {
+                       const py::handle& wo, const py::handle& pwo, const std::string& reduction,
+                       bool need_dx, bool need_dy) {
   ElementwiseCall<T> c(xo, yo, wo, pwo, reduction);
   auto g = dloss_arr<T>(go, c.r, c.n, "input");
   py::array_t<T> dx, dy;
@@ -387,15 +384,14 @@ py::tuple bce_backward(const py::handle& go, const py::handle& xo, const py::han
   T* pdy = need_dy ? dy.mutable_data() : nullptr;
   {
     py::gil_scoped_release nogil;
-    ops::bce_with_logits_backward<T>(pdx, pdy, g.data(), c.x.data(), c.y.data(),
-                                     c.periodic(c.w), c.periodic(c.pw), c.n, c.r);
+    ops::bce_with_logits_backward<T>(pdx, pdy, g.data(), c.x.data(), c.y.data(), c.periodic(c.w),
+                                     c.periodic(c.pw), c.n, c.r);
   }
   return py::make_tuple(none_or(need_dx, dx), none_or(need_dy, dy));
 }
 
 template <typename T>
-py::array mse_forward(const py::handle& xo, const py::handle& yo,
-                      const std::string& reduction) {
+py::array mse_forward(const py::handle& xo, const py::handle& yo, const std::string& reduction) {
   ElementwiseCall<T> c(xo, yo, py::none(), py::none(), reduction);
   auto loss = loss_output<T>(c.r, c.n);
   T* pl = loss.mutable_data();
@@ -460,8 +456,8 @@ ArrayList<T> array_list(const char* name, const py::handle& o, size_t count,
     L.a[i] = arr<T>(nm.c_str(), h, -1, "params[0]", writeable);
     if (sizes && L.a[i].size() != (*sizes)[i])
       throw py::value_error(nm + ": expected " + std::to_string((*sizes)[i]) +
-                            " elements (the size of params[" + std::to_string(i) + "]), got shape " +
-                            shape_of(L.a[i]));
+                            " elements (the size of params[" + std::to_string(i) +
+                            "]), got shape " + shape_of(L.a[i]));
     L.given[i] = true;
   }
   return L;
@@ -595,8 +591,7 @@ void register_ops(py::module_& m) {
       [](py::handle x, py::handle w, py::handle b) {
         return RNNFAST_DISPATCH("input", x, linear_forward)(x, w, b);
       },
-      arg("input"), arg("weight"), arg("bias"),
-      "input [M,K] @ weight[N,K]^T + bias[N] -> [M,N]");
+      arg("input"), arg("weight"), arg("bias"), "input [M,K] @ weight[N,K]^T + bias[N] -> [M,N]");
   m.def(
       "linear_backward",
       [](py::handle dy, py::handle x, py::handle w, bool need_dx, bool need_dw, bool need_db) {
@@ -631,17 +626,15 @@ void register_ops(py::module_& m) {
       "cross_entropy_backward",
       [](py::handle g, py::handle lse, py::handle x, py::handle t, py::handle w,
          int64_t ignore_index, double eps, const std::string& reduction) {
-        return RNNFAST_DISPATCH("input", x, cross_entropy_backward)(g, lse, x, t, w,
-                                                                    ignore_index, eps,
-                                                                    reduction);
+        return RNNFAST_DISPATCH("input", x, cross_entropy_backward)(g, lse, x, t, w, ignore_index,
+                                                                    eps, reduction);
       },
-      arg("dloss"), arg("lse"), arg("input"), arg("target"), arg("weight"),
-      arg("ignore_index"), arg("label_smoothing"), arg("reduction"), "-> dlogits [R,C,S]");
+      arg("dloss"), arg("lse"), arg("input"), arg("target"), arg("weight"), arg("ignore_index"),
+      arg("label_smoothing"), arg("reduction"), "-> dlogits [R,C,S]");
   m.def(
       "cross_entropy_prob_forward",
       [](py::handle x, py::handle q, py::handle w, double eps, const std::string& reduction) {
-        return RNNFAST_DISPATCH("input", x, cross_entropy_prob_forward)(x, q, w, eps,
-                                                                        reduction);
+        return RNNFAST_DISPATCH("input", x, cross_entropy_prob_forward)(x, q, w, eps, reduction);
       },
       arg("input"), arg("target"), arg("weight"), arg("label_smoothing"), arg("reduction"),
       "Cross entropy with probability targets [R,C,S] -> (loss, lse [R*S])");
@@ -652,13 +645,12 @@ void register_ops(py::module_& m) {
         return RNNFAST_DISPATCH("input", x, cross_entropy_prob_backward)(
             g, lse, x, q, w, eps, reduction, need_dx, need_dq);
       },
-      arg("dloss"), arg("lse"), arg("input"), arg("target"), arg("weight"),
-      arg("label_smoothing"), arg("reduction"), arg("need_dinput"), arg("need_dtarget"),
+      arg("dloss"), arg("lse"), arg("input"), arg("target"), arg("weight"), arg("label_smoothing"),
+      arg("reduction"), arg("need_dinput"), arg("need_dtarget"),
       "-> (dinput or None, dtarget or None)");
   m.def(
       "bce_with_logits_forward",
-      [](py::handle x, py::handle y, py::handle w, py::handle pw,
-         const std::string& reduction) {
+      [](py::handle x, py::handle y, py::handle w, py::handle pw, const std::string& reduction) {
         return RNNFAST_DISPATCH("input", x, bce_forward)(x, y, w, pw, reduction);
       },
       arg("input"), arg("target"), arg("weight"), arg("pos_weight"), arg("reduction"),
@@ -670,9 +662,8 @@ void register_ops(py::module_& m) {
         return RNNFAST_DISPATCH("input", x, bce_backward)(g, x, y, w, pw, reduction, need_dx,
                                                           need_dy);
       },
-      arg("dloss"), arg("input"), arg("target"), arg("weight"), arg("pos_weight"),
-      arg("reduction"), arg("need_dinput"), arg("need_dtarget"),
-      "-> (dinput or None, dtarget or None)");
+      arg("dloss"), arg("input"), arg("target"), arg("weight"), arg("pos_weight"), arg("reduction"),
+      arg("need_dinput"), arg("need_dtarget"), "-> (dinput or None, dtarget or None)");
   m.def(
       "mse_forward",
       [](py::handle x, py::handle y, const std::string& reduction) {
@@ -689,9 +680,8 @@ void register_ops(py::module_& m) {
       arg("need_dtarget"), "-> (dinput or None, dtarget or None)");
   m.def(
       "sgd_step",
-      [](py::handle p, py::handle g, py::handle b, py::handle first, double lr,
-         double momentum, double dampening, double weight_decay, bool nesterov,
-         bool maximize) {
+      [](py::handle p, py::handle g, py::handle b, py::handle first, double lr, double momentum,
+         double dampening, double weight_decay, bool nesterov, bool maximize) {
         ops::SgdOptions o;
         o.lr = lr;
         o.momentum = momentum;
@@ -702,13 +692,13 @@ void register_ops(py::module_& m) {
         (params_f64(p) ? sgd_step<double> : sgd_step<float>)(p, g, b, first, o);
       },
       arg("params"), arg("grads"), arg("momentum_buffers"), arg("first"), arg("lr"),
-      arg("momentum"), arg("dampening"), arg("weight_decay"), arg("nesterov"),
-      arg("maximize"), "One torch.optim.SGD step over a group, in place");
+      arg("momentum"), arg("dampening"), arg("weight_decay"), arg("nesterov"), arg("maximize"),
+      "One torch.optim.SGD step over a group, in place");
   m.def(
       "adam_step",
-      [](py::handle p, py::handle g, py::handle m1, py::handle v, py::handle vmax,
-         py::handle steps, double lr, double beta1, double beta2, double eps,
-         double weight_decay, bool amsgrad, bool maximize, bool decoupled) {
+      [](py::handle p, py::handle g, py::handle m1, py::handle v, py::handle vmax, py::handle steps,
+         double lr, double beta1, double beta2, double eps, double weight_decay, bool amsgrad,
+         bool maximize, bool decoupled) {
         ops::AdamOptions o;
         o.lr = lr;
         o.beta1 = beta1;
@@ -720,10 +710,10 @@ void register_ops(py::module_& m) {
         o.decoupled_weight_decay = decoupled;
         (params_f64(p) ? adam_step<double> : adam_step<float>)(p, g, m1, v, vmax, steps, o);
       },
-      arg("params"), arg("grads"), arg("exp_avgs"), arg("exp_avg_sqs"),
-      arg("max_exp_avg_sqs"), arg("steps"), arg("lr"), arg("beta1"), arg("beta2"),
-      arg("eps"), arg("weight_decay"), arg("amsgrad"), arg("maximize"),
-      arg("decoupled_weight_decay"), "One torch.optim.Adam / AdamW step over a group, in place");
+      arg("params"), arg("grads"), arg("exp_avgs"), arg("exp_avg_sqs"), arg("max_exp_avg_sqs"),
+      arg("steps"), arg("lr"), arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"),
+      arg("amsgrad"), arg("maximize"), arg("decoupled_weight_decay"),
+      "One torch.optim.Adam / AdamW step over a group, in place");
   m.def(
       "rmsprop_step",
       [](py::handle p, py::handle g, py::handle sq, py::handle b, py::handle ga, double lr,
@@ -739,14 +729,13 @@ void register_ops(py::module_& m) {
         o.maximize = maximize;
         (params_f64(p) ? rmsprop_step<double> : rmsprop_step<float>)(p, g, sq, b, ga, o);
       },
-      arg("params"), arg("grads"), arg("square_avgs"), arg("momentum_buffers"),
-      arg("grad_avgs"), arg("lr"), arg("alpha"), arg("eps"), arg("weight_decay"),
-      arg("momentum"), arg("centered"), arg("maximize"),
-      "One torch.optim.RMSprop step over a group, in place");
+      arg("params"), arg("grads"), arg("square_avgs"), arg("momentum_buffers"), arg("grad_avgs"),
+      arg("lr"), arg("alpha"), arg("eps"), arg("weight_decay"), arg("momentum"), arg("centered"),
+      arg("maximize"), "One torch.optim.RMSprop step over a group, in place");
   m.def(
       "adagrad_step",
-      [](py::handle p, py::handle g, py::handle s, py::handle steps, double lr,
-         double lr_decay, double weight_decay, double eps, bool maximize) {
+      [](py::handle p, py::handle g, py::handle s, py::handle steps, double lr, double lr_decay,
+         double weight_decay, double eps, bool maximize) {
         ops::AdagradOptions o;
         o.lr = lr;
         o.lr_decay = lr_decay;

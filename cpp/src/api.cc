@@ -11,10 +11,10 @@
 #include <string>
 
 #include "cells/common.h"
-#include "cells/traits.h"
-#include "rnnfast/rnnfast.h"
 #include "cells/team.h"
+#include "cells/traits.h"
 #include "gemm/gemm.h"
+#include "rnnfast/rnnfast.h"
 #include "threads.h"
 
 namespace rnnfast {
@@ -41,18 +41,18 @@ int num_extras(Cell cell) { return detail::cell_info(cell).extras; }
 int64_t extra_size(Cell cell, int64_t H, int k) {
   const detail::CellInfo c = detail::cell_info(cell);
   if (k < 0 || k >= c.extras)
-    fail(std::string("k: expected an extra parameter of ") + c.name + " in [0, " +
-         str(c.extras) + "), got " + str(k));
+    fail(std::string("k: expected an extra parameter of ") + c.name + " in [0, " + str(c.extras) +
+         "), got " + str(k));
   return c.extra_blocks[k] * H;
 }
 
 namespace detail {
 
 namespace {
-std::atomic<int64_t> g_serial_until{0};           // run on one thread before this time
-std::atomic<int64_t> g_backoff{kMinBackoffNs};    // the next backoff period
-std::atomic<int64_t> g_last_late{0};              // when a team thread last came late
-std::atomic<int64_t> g_window_start{0};           // the late threads counted since then
+std::atomic<int64_t> g_serial_until{0};         // run on one thread before this time
+std::atomic<int64_t> g_backoff{kMinBackoffNs};  // the next backoff period
+std::atomic<int64_t> g_last_late{0};            // when a team thread last came late
+std::atomic<int64_t> g_window_start{0};         // the late threads counted since then
 std::atomic<int> g_late_in_window{0};
 
 bool contention_enabled() {
@@ -106,8 +106,8 @@ int num_threads() {
 #endif
 }
 
-void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih,
-              bool has_b_hh, bool has_w_hr, const int64_t* lengths, const void* const* extra) {
+void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih, bool has_b_hh,
+              bool has_w_hr, const int64_t* lengths, const void* const* extra) {
   const CellInfo c = cell_info(cell);  // validates the cell
   const int G = c.gates;
   if (d.T < 1) fail("T: expected a number of steps >= 1, got " + str(d.T));
@@ -125,16 +125,17 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
   // Keep every buffer's element count far from int64 overflow.
   const double big = static_cast<double>(d.T) * d.B * (G * d.H + 3 * d.H + d.H_out + d.I) +
                      static_cast<double>(G) * d.H * (d.I + d.H_out + 2) + d.H * d.H_out;
-  if (big > 4.0e18) fail("dims: the buffers of T=" + str(d.T) + ", B=" + str(d.B) + ", I=" +
-                         str(d.I) + ", H=" + str(d.H) + " are too large to address");
+  if (big > 4.0e18)
+    fail("dims: the buffers of T=" + str(d.T) + ", B=" + str(d.B) + ", I=" + str(d.I) +
+         ", H=" + str(d.H) + " are too large to address");
   if (!has_w_ih) fail("w_ih: expected a [G*H, I] weight, got a null pointer");
   if (!has_w_hh) fail("w_hh: expected a [G*H, H_out] weight, got a null pointer");
   if (has_b_ih != has_b_hh)
     fail(std::string("b_ih, b_hh: expected both biases or neither, got ") +
          (has_b_ih ? "b_ih without b_hh" : "b_hh without b_ih"));
   if (d.H_out != d.H && !has_w_hr)
-    fail("w_hr: expected a [H_out, H] projection weight since H_out (" + str(d.H_out) +
-         ") != H (" + str(d.H) + "), got a null pointer");
+    fail("w_hr: expected a [H_out, H] projection weight since H_out (" + str(d.H_out) + ") != H (" +
+         str(d.H) + "), got a null pointer");
   if (d.H_out == d.H && has_w_hr)
     fail("w_hr: expected none since H_out == H (no projection), got a pointer");
   for (int k = 0; extra && k < kMaxExtras; ++k) {
@@ -162,8 +163,7 @@ int64_t reserve_size(Cell cell, const Dims& d) {
   return detail::Reserve<char>(cell, d, nullptr).size;
 }
 
-void run_pair(const std::function<void()>& a, const std::function<void()>& b,
-              double step_flops) {
+void run_pair(const std::function<void()>& a, const std::function<void()>& b, double step_flops) {
   const int nt = detail::threads_for(1e30);  // 1 when nested or single-threaded
   // Two threads: one per call beats a team per call (no per-step barrier). More threads: only
   // while a call's step is too small for a team of its own.
@@ -201,8 +201,8 @@ void run_pair(const std::function<void()>& a, const std::function<void()>& b,
 }
 
 template <typename T>
-void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-            T* C, int64_t ldc) {
+void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+            int64_t ldc) {
   if (M < 0 || N < 0 || K < 0)
     fail("M, N, K: expected sizes >= 0, got " + str(M) + ", " + str(N) + ", " + str(K));
   const auto check_ld = [](const char* name, int64_t ld, int64_t cols, const char* dim) {
@@ -216,12 +216,13 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B
   check_ld("ldc", ldc, N, "N");
   if (M == 0 || N == 0) return;
   if (!C) fail("C: expected a [M,N] output buffer, got a null pointer");
-  if (K > 0 && (!A || !B)) fail(std::string(!A ? "A" : "B") + ": expected a matrix, got a null pointer");
+  if (K > 0 && (!A || !B))
+    fail(std::string(!A ? "A" : "B") + ": expected a matrix, got a null pointer");
   const detail::DenormalsOff flush;
   gemm::gemm<T>(false, false, M, N, K, A, lda, B, ldb, T(0), C, ldc);
 }
-template void matmul<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*,
-                            int64_t, float*, int64_t);
+template void matmul<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                            float*, int64_t);
 template void matmul<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*,
                              int64_t, double*, int64_t);
 

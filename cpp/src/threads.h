@@ -42,8 +42,8 @@ inline int64_t now_ns() {
       .count();
 }
 
-bool cores_contended();        // in the backoff period: run on one thread
-void note_late_thread();       // a team thread came kLateNs late (starts the backoff)
+bool cores_contended();                // in the backoff period: run on one thread
+void note_late_thread();               // a team thread came kLateNs late (starts the backoff)
 void note_team_done(int64_t fork_ns);  // a team forked at fork_ns finished (on time: resets)
 
 // Threads worth using for `flops` of work: 1 when small, already inside a parallel region, or
@@ -67,8 +67,9 @@ inline int threads_for(double flops, bool adaptive = true) {
 // Every kernel entry point and every parallel region body holds one, so all threads of a call
 // compute without subnormal floats and leave the way they came (docs/NUMERICS.md). Why: a loss
 // on the final state alone lets BPTT gradients decay through the subnormal range over the
-// steps, where Intel cores take a microcode assist per operation (docs/NUMERICS.md). The flags change only values below the smallest normal float (1.2e-38;
-// 2.2e-308 in double), which are replaced by zero. A no-op off x86.
+// steps, where Intel cores take a microcode assist per operation (docs/NUMERICS.md). The flags
+// change only values below the smallest normal float (1.2e-38; 2.2e-308 in double), which are
+// replaced by zero. A no-op off x86.
 class DenormalsOff {
  public:
   DenormalsOff() {

@@ -1,7 +1,7 @@
 // Per-thread scratch memory that outlives a call. On virtual machines first-touching freshly
-// allocated pages is slow (docs/ARCHITECTURE.md, "Memory"), so the kernels keep their work buffers and packed
-// weights between calls: each slot grows to the largest size its thread has needed and is
-// reused after that (freed at thread exit). Each OS thread (a Python thread calling in, or an
+// allocated pages is slow (docs/ARCHITECTURE.md, "Memory"), so the kernels keep their work buffers
+// and packed weights between calls: each slot grows to the largest size its thread has needed and
+// is reused after that (freed at thread exit). Each OS thread (a Python thread calling in, or an
 // OpenMP worker) has its own, so concurrent calls share nothing mutable.
 #pragma once
 
@@ -18,11 +18,37 @@ namespace detail {
 
 enum Slot : int {
   // calling thread, forward
-  kP, kBias, kH, kHm, kC, kM, kXp, kRh,
+  kP,
+  kBias,
+  kH,
+  kHm,
+  kC,
+  kM,
+  kXp,
+  kRh,
   // calling thread, backward
-  kDR, kDr, kDh, kDc, kDRs, kDhd, kDm, kMproj, kRows, kScaleRows, kDxp, kBiasSums,
+  kDR,
+  kDr,
+  kDh,
+  kDc,
+  kDRs,
+  kDhd,
+  kDm,
+  kMproj,
+  kRows,
+  kScaleRows,
+  kDxp,
+  kBiasSums,
   // team threads
-  kR, kRn, kRp, kDhp, kCols, kBiasT, kPt, kGt, kDhn,
+  kR,
+  kRn,
+  kRp,
+  kDhp,
+  kCols,
+  kBiasT,
+  kPt,
+  kGt,
+  kDhn,
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
   kApack,
   kNumSlots
@@ -62,9 +88,13 @@ class Workspace {
 };
 
 template <>
-inline gemm::PackedB<float>& Workspace::packed<float>(PackSlot s) { return packs_f_[s]; }
+inline gemm::PackedB<float>& Workspace::packed<float>(PackSlot s) {
+  return packs_f_[s];
+}
 template <>
-inline gemm::PackedB<double>& Workspace::packed<double>(PackSlot s) { return packs_d_[s]; }
+inline gemm::PackedB<double>& Workspace::packed<double>(PackSlot s) {
+  return packs_d_[s];
+}
 
 inline Workspace& thread_workspace() {
   static thread_local Workspace ws;

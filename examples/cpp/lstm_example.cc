@@ -108,9 +108,8 @@ int main() {
     dw.dw_hh = dw_hh.data();
     dw.db_ih = db_ih.data();
     dw.db_hh = db_hh.data();
-    rnnfast::backward<float>(cell, dx.data(), dh0.data(), dc0.data(), dw, reserve.data(),
-                             dy.data(), dh_n.data(), dc_n.data(), x.data(), y.data(),
-                             lengths.data(),
+    rnnfast::backward<float>(cell, dx.data(), dh0.data(), dc0.data(), dw, reserve.data(), dy.data(),
+                             dh_n.data(), dc_n.data(), x.data(), y.data(), lengths.data(),
                              /*h_mask=*/nullptr, w, d, /*reverse=*/false);
     print("dx", {T, B, I}, dx);
     print("dh0", {B, H}, dh0);
@@ -129,8 +128,8 @@ int main() {
     const std::vector<int64_t> bad = {5, 7, 4};
     std::vector<float> y(size_t(T * B * H)), h_n(size_t(B * H)), c_n(size_t(B * H));
     try {
-      rnnfast::forward<float>(cell, y.data(), h_n.data(), c_n.data(), nullptr, x.data(),
-                              nullptr, nullptr, bad.data(), nullptr, w, d, /*reverse=*/false);
+      rnnfast::forward<float>(cell, y.data(), h_n.data(), c_n.data(), nullptr, x.data(), nullptr,
+                              nullptr, bad.data(), nullptr, w, d, /*reverse=*/false);
       std::fprintf(stderr, "expected std::invalid_argument for lengths[1] = 7 > T = 5\n");
       return 1;
     } catch (const std::invalid_argument& e) {

@@ -43,9 +43,18 @@ struct Args {
   rnnfast::Weights<T> w;
 
   explicit Args(const Arrays& a)
-      : x(cast<T>(a.x)), w_ih(cast<T>(a.w_ih)), w_hh(cast<T>(a.w_hh)), b_ih(cast<T>(a.b_ih)),
-        b_hh(cast<T>(a.b_hh)), w_hr(cast<T>(a.w_hr)), h0(cast<T>(a.h0)), c0(cast<T>(a.c0)),
-        mask(cast<T>(a.mask)), dy(cast<T>(a.dy)), dh_n(cast<T>(a.dh_n)), dc_n(cast<T>(a.dc_n)),
+      : x(cast<T>(a.x)),
+        w_ih(cast<T>(a.w_ih)),
+        w_hh(cast<T>(a.w_hh)),
+        b_ih(cast<T>(a.b_ih)),
+        b_hh(cast<T>(a.b_hh)),
+        w_hr(cast<T>(a.w_hr)),
+        h0(cast<T>(a.h0)),
+        c0(cast<T>(a.c0)),
+        mask(cast<T>(a.mask)),
+        dy(cast<T>(a.dy)),
+        dh_n(cast<T>(a.dh_n)),
+        dc_n(cast<T>(a.dc_n)),
         p(cast<T>(a.p)) {
     w.w_ih = ptr(w_ih);
     w.w_hh = ptr(w_hh);

@@ -10,6 +10,7 @@
 // It deliberately does not check accuracy against the NumPy reference (tests/test_kernels.py
 // does) nor performance. Prints one line per failure and a closing "N passed, M failed".
 #include <rnnfast/rnnfast.h>
+#include <unistd.h>  // usleep
 
 #include <algorithm>
 #include <cmath>
@@ -24,11 +25,9 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>  // usleep
-
 #include "common.h"
 #include "gemm/gemm.h"  // internal: the packed-panel storage check below
-#include "threads.h"     // internal: the contention backoff (test_contention_backoff)
+#include "threads.h"    // internal: the contention backoff (test_contention_backoff)
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
@@ -127,8 +126,8 @@ Case make_case(Cell cell, int64_t T, int64_t B, int64_t I, int64_t H, int64_t Ho
   c.dh_n = rand_vec(r, B * Ho, 1.0);
   if (rnnfast::has_cell_state(cell)) c.dc_n = rand_vec(r, B * H, 1.0);
   if (rnnfast::num_extras(cell) > 0) c.p = rand_vec(r, rnnfast::extra_size(cell, H, 0), 0.8);
-  c.name = std::string(rnnfast::cell_name(cell)) + " T=" + std::to_string(T) + " B=" +
-           std::to_string(B) + " I=" + std::to_string(I) + " H=" + std::to_string(H) +
+  c.name = std::string(rnnfast::cell_name(cell)) + " T=" + std::to_string(T) +
+           " B=" + std::to_string(B) + " I=" + std::to_string(I) + " H=" + std::to_string(H) +
            " H_out=" + std::to_string(Ho) + (bias ? "" : " nobias") + (reverse ? " reverse" : "") +
            (lengths ? " lengths" : "") + (h0 ? "" : " no-h0") + (mask ? " h_mask" : "");
   return c;
@@ -154,14 +153,13 @@ Result<T> run(const Case& c, bool with_backward = true) {
   r.alloc_forward(c.cell, d, T(-7));
   const int64_t* len = c.lengths.empty() ? nullptr : c.lengths.data();
   rnnfast::forward<T>(c.cell, r.y.data(), r.h_n.data(), lstm ? r.c_n.data() : nullptr,
-                      r.reserve.data(), a.x.data(), ptr(a.h0), ptr(a.c0), len, ptr(a.mask), a.w,
-                      d, c.reverse);
+                      r.reserve.data(), a.x.data(), ptr(a.h0), ptr(a.c0), len, ptr(a.mask), a.w, d,
+                      c.reverse);
   if (!with_backward) return r;
   const rnnfast::WeightGrads<T> g = r.alloc_backward(c.cell, d, a, T(-7));
   rnnfast::backward<T>(c.cell, r.dx.data(), r.dh0.data(), lstm ? r.dc0.data() : nullptr, g,
-                       r.reserve.data(), a.dy.data(), a.dh_n.data(),
-                       lstm ? a.dc_n.data() : nullptr, a.x.data(), r.y.data(), len, ptr(a.mask),
-                       a.w, d, c.reverse);
+                       r.reserve.data(), a.dy.data(), a.dh_n.data(), lstm ? a.dc_n.data() : nullptr,
+                       a.x.data(), r.y.data(), len, ptr(a.mask), a.w, d, c.reverse);
   return r;
 }
 
@@ -256,10 +254,10 @@ void test_invalid_arguments() {
   expect_invalid("GRU projection",
                  fwd(Cell::GRU, with([](Dims& d) { d.H_out = 3; }), w, nullptr, xp, yp),
                  {"H_out", "gru", "got 3"});
-  expect_invalid("dims overflow",
-                 fwd(Cell::LSTM, with([](Dims& d) { d.T = d.B = int64_t(1) << 40; }), w, nullptr,
-                     xp, yp),
-                 {"dims", "too large", "T=1099511627776"});
+  expect_invalid(
+      "dims overflow",
+      fwd(Cell::LSTM, with([](Dims& d) { d.T = d.B = int64_t(1) << 40; }), w, nullptr, xp, yp),
+      {"dims", "too large", "T=1099511627776"});
   expect_invalid("bad cell", fwd(static_cast<Cell>(9), good, w, nullptr, xp, yp),
                  {"cell", "got 9"});
   expect_invalid("bad cell (negative)", fwd(static_cast<Cell>(-1), good, w, nullptr, xp, yp),
@@ -282,8 +280,7 @@ void test_invalid_arguments() {
                    {"b_ih, b_hh", "both biases or neither", "b_ih without b_hh"});
     ww = w;
     ww.b_ih = nullptr;
-    expect_invalid("other bias", fwd(Cell::LSTM, good, ww, nullptr, xp, yp),
-                   {"b_hh without b_ih"});
+    expect_invalid("other bias", fwd(Cell::LSTM, good, ww, nullptr, xp, yp), {"b_hh without b_ih"});
   }
   {
     auto ww = w;
@@ -320,8 +317,8 @@ void test_invalid_arguments() {
   auto bwd = [&](const Dims& d, const float* res, const float* xx, const int64_t* ln,
                  const float* yy) {
     return [=, &dx, &dh0]() {
-      rnnfast::backward<float>(Cell::LSTM, dx.data(), dh0.data(), nullptr, g, res, nullptr,
-                               nullptr, nullptr, xx, yy, ln, nullptr, w, d, false);
+      rnnfast::backward<float>(Cell::LSTM, dx.data(), dh0.data(), nullptr, g, res, nullptr, nullptr,
+                               nullptr, xx, yy, ln, nullptr, w, d, false);
     };
   };
   expect_invalid("backward null reserve", bwd(good, nullptr, xp, nullptr, yp),
@@ -330,7 +327,8 @@ void test_invalid_arguments() {
                  {"y", "output", "null"});
   expect_invalid("backward null x with dw_ih", bwd(good, reserve.data(), nullptr, nullptr, yp),
                  {"x", "dw_ih", "null"});
-  expect_invalid("backward T=0", bwd(with([](Dims& d) { d.T = 0; }), reserve.data(), xp, nullptr, yp),
+  expect_invalid("backward T=0",
+                 bwd(with([](Dims& d) { d.T = 0; }), reserve.data(), xp, nullptr, yp),
                  {"T", "got 0"});
   {
     const std::vector<int64_t> over = {9, 1, 1};
@@ -523,8 +521,8 @@ double loss(const Case& c) {
 
 void test_finite_differences() {
   const double eps = 1e-6;
-  for (Cell cell : {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
-                    Cell::LSTM_PEEPHOLE}) {
+  for (Cell cell :
+       {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE, Cell::LSTM_PEEPHOLE}) {
     for (int64_t Ho : {int64_t(6), int64_t(4)}) {
       if (Ho != 6 && !rnnfast::has_projection(cell)) continue;
       Case c = make_case(cell, 5, 3, 4, 6, Ho, true, Ho != 6, true, true, true, 7 + Ho);
@@ -535,7 +533,7 @@ void test_finite_differences() {
         const std::vector<double>* grad;
       };
       const std::vector<Param> params = {
-          {"x", &c.x, &g.dx},         {"w_ih", &c.w_ih, &g.dw_ih}, {"w_hh", &c.w_hh, &g.dw_hh},
+          {"x", &c.x, &g.dx},          {"w_ih", &c.w_ih, &g.dw_ih}, {"w_hh", &c.w_hh, &g.dw_hh},
           {"b_ih", &c.b_ih, &g.db_ih}, {"b_hh", &c.b_hh, &g.db_hh}, {"w_hr", &c.w_hr, &g.dw_hr},
           {"h0", &c.h0, &g.dh0},       {"c0", &c.c0, &g.dc0},       {"p", &c.p, &g.dp}};
       for (const Param& p : params) {
@@ -611,8 +609,10 @@ void test_threads_bitwise() {
     std::vector<Result<float>> runs;
     for (const char* split : {"", "units", "batch"}) {
       for (int n : {1, 2}) {
-        if (*split) setenv("RNNFAST_TIME_PARALLEL", split, 1);
-        else unsetenv("RNNFAST_TIME_PARALLEL");
+        if (*split)
+          setenv("RNNFAST_TIME_PARALLEL", split, 1);
+        else
+          unsetenv("RNNFAST_TIME_PARALLEL");
         rnnfast::set_num_threads(n);
         runs.push_back(run<float>(c));
       }
@@ -810,10 +810,10 @@ void test_matmul() {
                  {"ldb", "40"});
   expect_invalid("matmul ldc", [&] { rnnfast::matmul<double>(M, N, K, A, K, Bp, N, C, 1); },
                  {"ldc"});
-  expect_invalid("matmul null C", [&] { rnnfast::matmul<double>(M, N, K, A, K, Bp, N, nullptr, N); },
-                 {"C", "null"});
-  expect_invalid("matmul null A", [&] { rnnfast::matmul<double>(M, N, K, nullptr, K, Bp, N, C, N); },
-                 {"A", "null"});
+  expect_invalid("matmul null C",
+                 [&] { rnnfast::matmul<double>(M, N, K, A, K, Bp, N, nullptr, N); }, {"C", "null"});
+  expect_invalid("matmul null A",
+                 [&] { rnnfast::matmul<double>(M, N, K, nullptr, K, Bp, N, C, N); }, {"A", "null"});
 }
 
 // Packed panels start on a cache line whatever their size (small ones come from the heap,
@@ -827,9 +827,9 @@ void check_packed_alignment(const char* type) {
     std::vector<T> b(static_cast<size_t>(K * N), T(1));
     p.pack(b.data(), N, false, K, N);  // grows through the sizes: every reallocation checked
     const auto addr = reinterpret_cast<std::uintptr_t>(p.data());
-    check(addr % 64 == 0, std::string("PackedB<") + type + "> storage 64-byte aligned at K=" +
-                              std::to_string(K) + " (address mod 64 = " +
-                              std::to_string(addr % 64) + ")");
+    check(addr % 64 == 0, std::string("PackedB<") + type +
+                              "> storage 64-byte aligned at K=" + std::to_string(K) +
+                              " (address mod 64 = " + std::to_string(addr % 64) + ")");
   }
 }
 
@@ -917,10 +917,11 @@ void test_denormals_flushed_and_state_restored() {
       std::vector<float> a(64 * 300, 1.0f), b(300 * 70, 1.0f), out(64 * 70);
       rnnfast::matmul<float>(64, 70, 300, a.data(), 300, b.data(), 70, out.data(), 70);
       const std::vector<unsigned> after = team_flags(0, false);
-      check(after == before, "FTZ/DAZ state of the caller and the team restored after calls "
-                             "with " + std::to_string(n) + " threads, flags " +
-                             std::to_string(state) + " before, caller " +
-                             std::to_string(after[0]) + " after");
+      check(after == before,
+            "FTZ/DAZ state of the caller and the team restored after calls "
+            "with " +
+                std::to_string(n) + " threads, flags " + std::to_string(state) +
+                " before, caller " + std::to_string(after[0]) + " after");
     }
   }
   // A subnormal input (1e-40 < 1.2e-38) is read as zero by the kernels (DAZ), while the same

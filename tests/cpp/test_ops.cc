@@ -99,14 +99,23 @@ void test_invalid_arguments() {
   std::vector<float> x(12, 1.0f), w(12, 1.0f), y(16, nan), b(4, 1.0f);
   // linear: M=3, K=4, N=4 (w [4,4] uses 16, only 12 given here: the sizes are the caller's)
   std::vector<float> w16(16, 1.0f);
-  expect_invalid("linear M < 0", [&] { ops::linear_forward<float>(y.data(), x.data(), w16.data(), nullptr, -1, 4, 4); },
-                 {"M", ">= 0", "-1"});
-  expect_invalid("linear null x", [&] { ops::linear_forward<float>(y.data(), nullptr, w16.data(), nullptr, 3, 4, 4); },
-                 {"x", "[M,K]", "null"});
-  expect_invalid("linear null w", [&] { ops::linear_forward<float>(y.data(), x.data(), nullptr, b.data(), 3, 4, 4); },
-                 {"w", "[N,K]", "null"});
+  expect_invalid(
+      "linear M < 0",
+      [&] { ops::linear_forward<float>(y.data(), x.data(), w16.data(), nullptr, -1, 4, 4); },
+      {"M", ">= 0", "-1"});
+  expect_invalid(
+      "linear null x",
+      [&] { ops::linear_forward<float>(y.data(), nullptr, w16.data(), nullptr, 3, 4, 4); },
+      {"x", "[M,K]", "null"});
+  expect_invalid(
+      "linear null w",
+      [&] { ops::linear_forward<float>(y.data(), x.data(), nullptr, b.data(), 3, 4, 4); },
+      {"w", "[N,K]", "null"});
   expect_invalid("linear backward null w for dx",
-                 [&] { ops::linear_backward<float>(y.data(), nullptr, nullptr, y.data(), x.data(), nullptr, 3, 4, 4); },
+                 [&] {
+                   ops::linear_backward<float>(y.data(), nullptr, nullptr, y.data(), x.data(),
+                                               nullptr, 3, 4, 4);
+                 },
                  {"w", "dx", "null"});
   bool untouched = true;
   for (float v : y) untouched = untouched && std::isnan(v);
@@ -116,45 +125,75 @@ void test_invalid_arguments() {
   std::vector<int64_t> idx = {0, 3, 1};
   std::vector<float> table(4 * 2, 1.0f), out(3 * 2, nan), dtab(4 * 2, 0.0f);
   expect_throw<std::out_of_range>(
-      "embedding index 3 of 3", [&] { ops::embedding_forward<float>(out.data(), idx.data(), table.data(), 3, 3, 2); },
+      "embedding index 3 of 3",
+      [&] { ops::embedding_forward<float>(out.data(), idx.data(), table.data(), 3, 3, 2); },
       {"indices", "index 3", "3 embeddings", "0 to 2"});
   expect_throw<std::out_of_range>(
-      "embedding backward index", [&] { ops::embedding_backward<float>(dtab.data(), out.data(), idx.data(), 3, 3, 2, -1); },
+      "embedding backward index",
+      [&] { ops::embedding_backward<float>(dtab.data(), out.data(), idx.data(), 3, 3, 2, -1); },
       {"index 3"});
   untouched = true;
   for (float v : out) untouched = untouched && std::isnan(v);
   check(untouched && all_equal(dtab, 0.0f), "embedding: nothing written before the throw");
-  expect_invalid("embedding padding_idx", [&] { ops::embedding_backward<float>(dtab.data(), out.data(), idx.data(), 3, 4, 2, 4); },
-                 {"padding_idx", "[0, 4)", "4"});
-  expect_invalid("embedding D < 0", [&] { ops::embedding_forward<float>(out.data(), idx.data(), table.data(), 3, 4, -2); },
-                 {"D", ">= 0", "-2"});
+  expect_invalid(
+      "embedding padding_idx",
+      [&] { ops::embedding_backward<float>(dtab.data(), out.data(), idx.data(), 3, 4, 2, 4); },
+      {"padding_idx", "[0, 4)", "4"});
+  expect_invalid(
+      "embedding D < 0",
+      [&] { ops::embedding_forward<float>(out.data(), idx.data(), table.data(), 3, 4, -2); },
+      {"D", ">= 0", "-2"});
 
   // cross entropy: R=2, C=3, S=1
   std::vector<float> logits(6, 0.5f), loss(2, nan), lse(2, nan), d(6, nan);
   std::vector<int64_t> tgt = {1, 3};
   ops::CrossEntropyOptions o;
-  expect_throw<std::out_of_range>(
-      "ce class 3 of 3", [&] { ops::cross_entropy_forward<float>(loss.data(), lse.data(), logits.data(), tgt.data(), nullptr, 2, 3, 1, o); },
-      {"target", "class index 3", "3 classes", "ignore_index=-100"});
+  expect_throw<std::out_of_range>("ce class 3 of 3",
+                                  [&] {
+                                    ops::cross_entropy_forward<float>(loss.data(), lse.data(),
+                                                                      logits.data(), tgt.data(),
+                                                                      nullptr, 2, 3, 1, o);
+                                  },
+                                  {"target", "class index 3", "3 classes", "ignore_index=-100"});
   untouched = true;
   for (float v : loss) untouched = untouched && std::isnan(v);
   for (float v : lse) untouched = untouched && std::isnan(v);
   check(untouched, "ce: nothing written before the throw");
   tgt[1] = 2;
   o.label_smoothing = -0.5;
-  expect_invalid("ce smoothing", [&] { ops::cross_entropy_forward<float>(loss.data(), lse.data(), logits.data(), tgt.data(), nullptr, 2, 3, 1, o); },
+  expect_invalid("ce smoothing",
+                 [&] {
+                   ops::cross_entropy_forward<float>(loss.data(), lse.data(), logits.data(),
+                                                     tgt.data(), nullptr, 2, 3, 1, o);
+                 },
                  {"label_smoothing", "[0, 1]", "-0.5"});
   o.label_smoothing = 0.0;
   o.reduction = static_cast<ops::Reduction>(7);
-  expect_invalid("ce reduction", [&] { ops::cross_entropy_forward<float>(loss.data(), lse.data(), logits.data(), tgt.data(), nullptr, 2, 3, 1, o); },
+  expect_invalid("ce reduction",
+                 [&] {
+                   ops::cross_entropy_forward<float>(loss.data(), lse.data(), logits.data(),
+                                                     tgt.data(), nullptr, 2, 3, 1, o);
+                 },
                  {"reduction", "7"});
   o.reduction = ops::Reduction::Mean;
-  expect_invalid("ce C = 0", [&] { ops::cross_entropy_forward<float>(loss.data(), lse.data(), logits.data(), tgt.data(), nullptr, 2, 0, 1, o); },
+  expect_invalid("ce C = 0",
+                 [&] {
+                   ops::cross_entropy_forward<float>(loss.data(), lse.data(), logits.data(),
+                                                     tgt.data(), nullptr, 2, 0, 1, o);
+                 },
                  {"C", ">= 1", "0"});
-  expect_invalid("ce null lse", [&] { ops::cross_entropy_forward<float>(loss.data(), nullptr, logits.data(), tgt.data(), nullptr, 2, 3, 1, o); },
+  expect_invalid("ce null lse",
+                 [&] {
+                   ops::cross_entropy_forward<float>(loss.data(), nullptr, logits.data(),
+                                                     tgt.data(), nullptr, 2, 3, 1, o);
+                 },
                  {"lse", "null"});
   expect_invalid("ce backward null dlogits",
-                 [&] { ops::cross_entropy_backward<float>(nullptr, loss.data(), lse.data(), logits.data(), tgt.data(), nullptr, 2, 3, 1, o); },
+                 [&] {
+                   ops::cross_entropy_backward<float>(nullptr, loss.data(), lse.data(),
+                                                      logits.data(), tgt.data(), nullptr, 2, 3, 1,
+                                                      o);
+                 },
                  {"dlogits", "[R,C,S]", "null"});
 
   // elementwise losses
@@ -162,10 +201,17 @@ void test_invalid_arguments() {
   ops::Periodic<float> bad;
   bad.data = pw.data();
   bad.period = 4;
-  expect_invalid("bce period", [&] { ops::bce_with_logits_forward<float>(loss.data(), e.data(), e.data(), ops::Periodic<float>{}, bad, 6, ops::Reduction::Sum); },
+  expect_invalid("bce period",
+                 [&] {
+                   ops::bce_with_logits_forward<float>(loss.data(), e.data(), e.data(),
+                                                       ops::Periodic<float>{}, bad, 6,
+                                                       ops::Reduction::Sum);
+                 },
                  {"pos_weight", "divides n = 6", "4"});
-  expect_invalid("mse null target", [&] { ops::mse_forward<float>(loss.data(), e.data(), nullptr, 6, ops::Reduction::Sum); },
-                 {"target", "null"});
+  expect_invalid(
+      "mse null target",
+      [&] { ops::mse_forward<float>(loss.data(), e.data(), nullptr, 6, ops::Reduction::Sum); },
+      {"target", "null"});
 
   // optimizers
   std::vector<float> p(3, 1.0f), g(3, 1.0f), m(3, 0.0f), v(3, 0.0f);
@@ -182,16 +228,19 @@ void test_invalid_arguments() {
                  {"params[0].max_exp_avg_sq", "amsgrad", "null"});
   ao.amsgrad = false;
   ao.beta2 = 1.0;
-  expect_invalid("adam beta2", [&] { ops::adam_step<float>(&ap, 1, ao); }, {"beta2", "[0, 1)", "1"});
+  expect_invalid("adam beta2", [&] { ops::adam_step<float>(&ap, 1, ao); },
+                 {"beta2", "[0, 1)", "1"});
   ao.beta2 = 0.999;
   ao.lr = std::nan("");
   expect_invalid("adam lr NaN", [&] { ops::adam_step<float>(&ap, 1, ao); }, {"lr", ">= 0", "nan"});
   ao.lr = 1e-3;
   ap.step = 0;
-  expect_invalid("adam step", [&] { ops::adam_step<float>(&ap, 1, ao); }, {"params[0].step", ">= 1", "0"});
+  expect_invalid("adam step", [&] { ops::adam_step<float>(&ap, 1, ao); },
+                 {"params[0].step", ">= 1", "0"});
   ap.step = 1;
   ap.grad = nullptr;
-  expect_invalid("adam grad", [&] { ops::adam_step<float>(&ap, 1, ao); }, {"params[0].grad", "null"});
+  expect_invalid("adam grad", [&] { ops::adam_step<float>(&ap, 1, ao); },
+                 {"params[0].grad", "null"});
   check(all_equal(p, 1.0f) && all_equal(m, 0.0f) && all_equal(v, 0.0f),
         "adam: nothing written before the throw");
   ops::SgdParam<float> sp;
@@ -204,8 +253,10 @@ void test_invalid_arguments() {
                  {"params[0].momentum_buffer", "momentum != 0", "null"});
   so.nesterov = true;
   so.dampening = 0.1;
-  expect_invalid("sgd nesterov", [&] { ops::sgd_step<float>(&sp, 1, so); }, {"nesterov", "dampening 0.1"});
-  expect_invalid("sgd count", [&] { ops::sgd_step<float>(&sp, -1, ops::SgdOptions{}); }, {"count", ">= 0", "-1"});
+  expect_invalid("sgd nesterov", [&] { ops::sgd_step<float>(&sp, 1, so); },
+                 {"nesterov", "dampening 0.1"});
+  expect_invalid("sgd count", [&] { ops::sgd_step<float>(&sp, -1, ops::SgdOptions{}); },
+                 {"count", ">= 0", "-1"});
   ops::AdagradParam<float> gp;
   gp.n = 3;
   gp.param = p.data();
@@ -233,8 +284,8 @@ void test_linear_accumulates_and_matches_double() {
   auto x = r.vec(M * K), w = r.vec(N * K), b = r.vec(N), dy = r.vec(M * N);
   std::vector<double> y(M * N), dx(M * K), dw(N * K, 0.5), db(N, 0.25);
   ops::linear_forward<double>(y.data(), x.data(), w.data(), b.data(), M, K, N);
-  ops::linear_backward<double>(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(),
-                               M, K, N);
+  ops::linear_backward<double>(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), M, K,
+                               N);
   double err = 0.0;
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
@@ -259,8 +310,8 @@ void test_linear_accumulates_and_matches_double() {
   auto xf = cast<float>(x), wf = cast<float>(w), bf = cast<float>(b), dyf = cast<float>(dy);
   std::vector<float> yf(M * N), dxf(M * K, 99.0f);
   ops::linear_forward<float>(yf.data(), xf.data(), wf.data(), bf.data(), M, K, N);
-  ops::linear_backward<float>(dxf.data(), nullptr, nullptr, dyf.data(), nullptr, wf.data(), M,
-                              K, N);
+  ops::linear_backward<float>(dxf.data(), nullptr, nullptr, dyf.data(), nullptr, wf.data(), M, K,
+                              N);
   check(max_rel(yf, y) < 1e-5, "linear float forward against double");
   check(max_rel(dxf, dx) < 1e-5, "linear float dx (written, not accumulated) against double");
 }
@@ -286,20 +337,20 @@ void test_cross_entropy_layouts_and_types() {
   o.label_smoothing = 0.1;
   o.reduction = ops::Reduction::None;
   std::vector<double> l3(R * S), e3(R * S), d3(R * C * S);
-  ops::cross_entropy_forward<double>(l3.data(), e3.data(), x.data(), t.data(), w.data(), R, C,
-                                     S, o);
+  ops::cross_entropy_forward<double>(l3.data(), e3.data(), x.data(), t.data(), w.data(), R, C, S,
+                                     o);
   std::vector<double> g = r.vec(R * S);
-  ops::cross_entropy_backward<double>(d3.data(), g.data(), e3.data(), x.data(), t.data(),
-                                      w.data(), R, C, S, o);
+  ops::cross_entropy_backward<double>(d3.data(), g.data(), e3.data(), x.data(), t.data(), w.data(),
+                                      R, C, S, o);
   // the same positions as (R*S, C) rows
   std::vector<double> x2(R * S * C), l2(R * S), e2(R * S), d2(R * S * C);
   for (int64_t i = 0; i < R; ++i)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t s = 0; s < S; ++s) x2[(i * S + s) * C + c] = x[(i * C + c) * S + s];
-  ops::cross_entropy_forward<double>(l2.data(), e2.data(), x2.data(), t.data(), w.data(),
-                                     R * S, C, 1, o);
-  ops::cross_entropy_backward<double>(d2.data(), g.data(), e2.data(), x2.data(), t.data(),
-                                      w.data(), R * S, C, 1, o);
+  ops::cross_entropy_forward<double>(l2.data(), e2.data(), x2.data(), t.data(), w.data(), R * S, C,
+                                     1, o);
+  ops::cross_entropy_backward<double>(d2.data(), g.data(), e2.data(), x2.data(), t.data(), w.data(),
+                                      R * S, C, 1, o);
   bool same = l2 == l3;
   for (int64_t i = 0; i < R; ++i)
     for (int64_t c = 0; c < C; ++c)
@@ -313,8 +364,8 @@ void test_cross_entropy_layouts_and_types() {
   // float against double
   auto xf = cast<float>(x), wf = cast<float>(w), gf = cast<float>(g);
   std::vector<float> lf(R * S), ef(R * S), df(R * C * S);
-  ops::cross_entropy_forward<float>(lf.data(), ef.data(), xf.data(), t.data(), wf.data(), R, C,
-                                    S, o);
+  ops::cross_entropy_forward<float>(lf.data(), ef.data(), xf.data(), t.data(), wf.data(), R, C, S,
+                                    o);
   ops::cross_entropy_backward<float>(df.data(), gf.data(), ef.data(), xf.data(), t.data(),
                                      wf.data(), R, C, S, o);
   check(max_rel(lf, l3) < 1e-5, "cross entropy float loss against double");
@@ -371,10 +422,10 @@ void test_threads_bitwise() {
     ops::CrossEntropyOptions o;
     o.label_smoothing = 0.05;
     std::vector<float> loss(1), lse(R), d(R * C), g(1, 1.0f);
-    ops::cross_entropy_forward<float>(loss.data(), lse.data(), xf.data(), t.data(), nullptr, R,
-                                      C, 1, o);
-    ops::cross_entropy_backward<float>(d.data(), g.data(), lse.data(), xf.data(), t.data(),
-                                       nullptr, R, C, 1, o);
+    ops::cross_entropy_forward<float>(loss.data(), lse.data(), xf.data(), t.data(), nullptr, R, C,
+                                      1, o);
+    ops::cross_entropy_backward<float>(d.data(), g.data(), lse.data(), xf.data(), t.data(), nullptr,
+                                       R, C, 1, o);
     std::vector<float> p = p0, m(n, 0.0f), v(n, 0.0f);
     ops::AdamParam<float> ap;
     ap.n = n;

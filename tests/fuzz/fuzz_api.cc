@@ -59,13 +59,20 @@ struct Input : rnnfast_test::Arrays {
 double value(uint8_t b, bool wild) {
   if (wild) {
     switch (b) {
-      case 0xFF: return std::numeric_limits<double>::quiet_NaN();
-      case 0xFE: return std::numeric_limits<double>::infinity();
-      case 0xFD: return -std::numeric_limits<double>::infinity();
-      case 0xFC: return 1e30;
-      case 0xFB: return -1e30;
-      case 0xFA: return 1e-40;  // a float denormal
-      default: break;
+      case 0xFF:
+        return std::numeric_limits<double>::quiet_NaN();
+      case 0xFE:
+        return std::numeric_limits<double>::infinity();
+      case 0xFD:
+        return -std::numeric_limits<double>::infinity();
+      case 0xFC:
+        return 1e30;
+      case 0xFB:
+        return -1e30;
+      case 0xFA:
+        return 1e-40;  // a float denormal
+      default:
+        break;
     }
   }
   return (static_cast<double>(b) - 128.0) / 64.0;  // [-2, 2)
@@ -91,8 +98,8 @@ Input decode(const uint8_t* data, size_t size) {
   c.threads = (b1 & 1) ? 2 : 1;
   c.split = (b1 >> 1) & 3;  // 0 auto, 1 units, 2 batch, 3 auto
   c.wild = b1 & 8;
-  c.isa = (b1 >> 4) & 3;    // index into available_isas(), modulo their number
-  c.pair = (b1 >> 6) & 3;   // 1, 2: also run both directions at once through run_pair
+  c.isa = (b1 >> 4) & 3;   // index into available_isas(), modulo their number
+  c.pair = (b1 >> 6) & 3;  // 1, 2: also run both directions at once through run_pair
   const uint8_t b2 = in.next();
   if (b2 >= 0xC0) c.invalid = b2 % 16;
   c.d.T = 1 + in.next() % 12;
@@ -152,28 +159,58 @@ Outputs<T> run(const Input& c, int invalid) {
   if (invalid >= 0) {
     // Every case below is invalid whatever the other bytes said.
     switch (invalid) {
-      case 0: dd.T = -static_cast<int64_t>(c.x.size() % 3); break;
-      case 1: dd.B = 0; break;
-      case 2: dd.I = -1; break;
-      case 3: dd.H = 0; break;
-      case 4: dd.H_out = d.H + 1; break;
+      case 0:
+        dd.T = -static_cast<int64_t>(c.x.size() % 3);
+        break;
+      case 1:
+        dd.B = 0;
+        break;
+      case 2:
+        dd.I = -1;
+        break;
+      case 3:
+        dd.H = 0;
+        break;
+      case 4:
+        dd.H_out = d.H + 1;
+        break;
       case 5:
         if (len.empty()) len.assign(static_cast<size_t>(d.B), d.T);
         len[len.size() - 1] = (c.x.size() & 1) ? d.T + 1 : 0;
         break;
-      case 6: w.w_ih = nullptr; break;
-      case 7: w.w_hh = nullptr; break;
-      case 8:  // one bias without the other
-        if (w.b_ih) w.b_ih = nullptr;
-        else w.b_hh = a.w_ih.data();
+      case 6:
+        w.w_ih = nullptr;
         break;
-      case 9: w.w_hr = w.w_hr ? nullptr : a.w_ih.data(); break;
-      case 10: dd.T = dd.B = int64_t(1) << 40; break;
-      case 11: cell = static_cast<Cell>(4 + c.x.size() % 100); break;
-      case 12: xp = nullptr; break;
-      case 13: res = nullptr; break;  // rejected by backward
-      case 14: dd.H_out = lstm ? 0 : d.H - 1; break;
-      default: dd.I = std::numeric_limits<int64_t>::min(); break;
+      case 7:
+        w.w_hh = nullptr;
+        break;
+      case 8:  // one bias without the other
+        if (w.b_ih)
+          w.b_ih = nullptr;
+        else
+          w.b_hh = a.w_ih.data();
+        break;
+      case 9:
+        w.w_hr = w.w_hr ? nullptr : a.w_ih.data();
+        break;
+      case 10:
+        dd.T = dd.B = int64_t(1) << 40;
+        break;
+      case 11:
+        cell = static_cast<Cell>(4 + c.x.size() % 100);
+        break;
+      case 12:
+        xp = nullptr;
+        break;
+      case 13:
+        res = nullptr;
+        break;  // rejected by backward
+      case 14:
+        dd.H_out = lstm ? 0 : d.H - 1;
+        break;
+      default:
+        dd.I = std::numeric_limits<int64_t>::min();
+        break;
     }
   }
   const int64_t* lp = len.empty() ? nullptr : len.data();
@@ -189,8 +226,8 @@ Outputs<T> run(const Input& c, int invalid) {
   const rnnfast::WeightGrads<T> g = o.alloc_backward(c.cell, d, a, T(0));
   try {
     rnnfast::backward<T>(c.cell, o.dx.data(), o.dh0.data(), mptr(o.dc0), g, res, a.dy.data(),
-                         a.dh_n.data(), lstm ? a.dc_n.data() : nullptr, a.x.data(),
-                         o.y.data(), lp, ptr(a.mask), w, d, c.reverse);
+                         a.dh_n.data(), lstm ? a.dc_n.data() : nullptr, a.x.data(), o.y.data(), lp,
+                         ptr(a.mask), w, d, c.reverse);
     if (invalid == 13) fail("backward accepted a null reserve");
   } catch (const std::invalid_argument&) {
     if (invalid != 13) fail("a valid backward call threw std::invalid_argument");
@@ -218,8 +255,10 @@ bool agree(const std::vector<float>& f, const std::vector<double>& d) {
 void configure(int threads, int split) {
   static const char* splits[] = {nullptr, "units", "batch", nullptr};
   rnnfast::set_num_threads(threads);
-  if (splits[split]) setenv("RNNFAST_TIME_PARALLEL", splits[split], 1);
-  else unsetenv("RNNFAST_TIME_PARALLEL");
+  if (splits[split])
+    setenv("RNNFAST_TIME_PARALLEL", splits[split], 1);
+  else
+    unsetenv("RNNFAST_TIME_PARALLEL");
 }
 
 template <typename T>
@@ -272,9 +311,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Bounded finite inputs (|v| <= 2, weights scaled by 1/sqrt(fan-in), T <= 12, H <= 20):
   // every result is finite, and float agrees with double. ReLU is unbounded: its float
   // results may leave float's range, so only its double results are checked.
-  const std::vector<float>* fv[] = {&f.y, &f.h_n, &f.c_n, &f.dx, &f.dh0, &f.dc0,
+  const std::vector<float>* fv[] = {&f.y,     &f.h_n,   &f.c_n,   &f.dx,    &f.dh0,  &f.dc0,
                                     &f.dw_ih, &f.dw_hh, &f.db_ih, &f.db_hh, &f.dw_hr};
-  const std::vector<double>* dv[] = {&d.y, &d.h_n, &d.c_n, &d.dx, &d.dh0, &d.dc0,
+  const std::vector<double>* dv[] = {&d.y,     &d.h_n,   &d.c_n,   &d.dx,    &d.dh0,  &d.dc0,
                                      &d.dw_ih, &d.dw_hh, &d.db_ih, &d.db_hh, &d.dw_hr};
   for (size_t k = 0; k < sizeof(fv) / sizeof(fv[0]); ++k) {
     if (!finite(*dv[k])) fail("double result not finite for bounded finite inputs");

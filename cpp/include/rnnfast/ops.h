@@ -43,8 +43,8 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t M, int64_t
 // sums taken as dy^T is packed). Any of dx, dw, db may be nullptr (not computed).
 //   dx [M,K]   dw [N,K]   db [N]   dy [M,N]   x [M,K] (needed for dw)   w [N,K] (for dx)
 template <typename T>
-void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t M,
-                     int64_t K, int64_t N);
+void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t M, int64_t K,
+                     int64_t N);
 
 // ---- Embedding -----------------------------------------------------------------------------
 
@@ -81,25 +81,23 @@ struct CrossEntropyOptions {
 //   lse     [R*S]  written: each position's log-sum-exp, for the backward
 //   logits  [R,C,S]     target  [R,S] each in [0, C) or ignore_index     weight  [C] or nullptr
 template <typename T>
-void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* target,
-                           const T* weight, int64_t R, int64_t C, int64_t S,
-                           const CrossEntropyOptions& o);
+void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* target, const T* weight,
+                           int64_t R, int64_t C, int64_t S, const CrossEntropyOptions& o);
 
 // d(loss)/d(logits) times dloss, from the forward's lse (softmax recomputed from the logits).
 //   dlogits [R,C,S]  written        dloss  [R*S] ('none') or [1]
 //   the other arguments as the forward's (the same values)
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* dloss, const T* lse, const T* logits,
-                            const int64_t* target, const T* weight, int64_t R, int64_t C,
-                            int64_t S, const CrossEntropyOptions& o);
+                            const int64_t* target, const T* weight, int64_t R, int64_t C, int64_t S,
+                            const CrossEntropyOptions& o);
 
 // Cross entropy with class-probability targets q [R,C,S] (o.ignore_index unused): with
 // qs = (1 - eps) q + eps/C,  loss = -sum_c w[c] qs[c] log p[c]; 'mean' divides by R*S.
 //   loss [R*S] or [1], lse [R*S] written; logits, target [R,C,S]; weight [C] or nullptr
 template <typename T>
-void cross_entropy_prob_forward(T* loss, T* lse, const T* logits, const T* target,
-                                const T* weight, int64_t R, int64_t C, int64_t S,
-                                const CrossEntropyOptions& o);
+void cross_entropy_prob_forward(T* loss, T* lse, const T* logits, const T* target, const T* weight,
+                                int64_t R, int64_t C, int64_t S, const CrossEntropyOptions& o);
 
 // Gradients of the probability form: dlogits and dtarget [R,C,S] written (either nullptr).
 template <typename T>

@@ -10,10 +10,10 @@
 //          out [B,T,..] instead (PyTorch's batch_first), read and written in place, no copy
 //   H      hidden units     H_out  H, or the LSTM projection size (proj_size) when 0 < H_out < H
 //   G      gates: 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)  -- PyTorch's order and formulas
-//     LSTM  i,f,o = sigmoid, g = tanh, c' = f*c + i*g, h' = o*tanh(c') (then h' = W_hr h' if projected)
-//     GRU   r,z = sigmoid, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n + z*h
-//     RNN   h' = tanh or relu(W_ih x + b_ih + W_hh h + b_hh)
-//     GRU_RESET_BEFORE (Keras reset_after=False, ONNX linear_before_reset=0): as GRU but
+//     LSTM  i,f,o = sigmoid, g = tanh, c' = f*c + i*g, h' = o*tanh(c') (then h' = W_hr h' if
+//     projected) GRU   r,z = sigmoid, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n +
+//     z*h RNN   h' = tanh or relu(W_ih x + b_ih + W_hh h + b_hh) GRU_RESET_BEFORE (Keras
+//     reset_after=False, ONNX linear_before_reset=0): as GRU but
 //           n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)
 //     LSTM_PEEPHOLE (ONNX's P): as LSTM but i = sigmoid(.. + p_i*c), f = sigmoid(.. + p_f*c)
 //           with the previous c, o = sigmoid(.. + p_o*c') with the new c'; Weights::extra[0]
@@ -65,7 +65,7 @@ constexpr int kMaxExtras = 4;
 
 struct Dims {
   int64_t T = 0, B = 0, I = 0, H = 0;
-  int64_t H_out = 0;  // == H, or the projection size for a projected LSTM (0 < H_out < H)
+  int64_t H_out = 0;         // == H, or the projection size for a projected LSTM (0 < H_out < H)
   bool batch_first = false;  // x, y, dx, dy are [B,T,..] instead of [T,B,..]
 };
 
@@ -84,11 +84,11 @@ struct Weights {
 // Parameter gradients: accumulated (+=). A nullptr entry is skipped (not computed).
 template <typename T>
 struct WeightGrads {
-  T* dw_ih = nullptr;  // [G*H, I]
-  T* dw_hh = nullptr;  // [G*H, H_out]
-  T* db_ih = nullptr;  // [G*H]
-  T* db_hh = nullptr;  // [G*H]
-  T* dw_hr = nullptr;  // [H_out, H]
+  T* dw_ih = nullptr;          // [G*H, I]
+  T* dw_hh = nullptr;          // [G*H, H_out]
+  T* db_ih = nullptr;          // [G*H]
+  T* db_hh = nullptr;          // [G*H]
+  T* dw_hr = nullptr;          // [H_out, H]
   T* dextra[kMaxExtras] = {};  // [extra_size(cell, H, k)]
 };
 
@@ -149,8 +149,8 @@ void run_pair(const std::function<void()>& a, const std::function<void()>& b, do
 // benchmark's yardstick of the machine's GEMM rate; throws std::invalid_argument for bad sizes,
 // strides or null pointers.
 template <typename T>
-void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-            T* C, int64_t ldc);
+void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+            int64_t ldc);
 
 // Threads used by the kernels (OpenMP). 1 when built without OpenMP.
 void set_num_threads(int n);

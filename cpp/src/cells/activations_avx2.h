@@ -21,8 +21,8 @@ inline __m256 v8_exp_poly(__m256 x) {  // e^x for x in [-87, 88]; see exp_poly
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
   p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
   // 2^n through the exponent bits (n is an integer in [-126, 127] here)
-  const __m256i e = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -30,10 +30,9 @@ inline __m256 v8_sigmoid(__m256 x) {
   // max/min return their second operand when either is NaN: with the bound second, a NaN x
   // becomes a finite value here and the final select returns x itself, as act_sigmoid does.
   const __m256 nx = _mm256_sub_ps(_mm256_setzero_ps(), x);
-  const __m256 xc = _mm256_min_ps(_mm256_max_ps(nx, _mm256_set1_ps(-87.0f)),
-                                  _mm256_set1_ps(87.0f));
-  const __m256 s = _mm256_div_ps(_mm256_set1_ps(1.0f),
-                                 _mm256_add_ps(_mm256_set1_ps(1.0f), v8_exp_poly(xc)));
+  const __m256 xc = _mm256_min_ps(_mm256_max_ps(nx, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
+  const __m256 s =
+      _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), v8_exp_poly(xc)));
   // x < -87: 0; NaN: x; else s
   const __m256 lo = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
   const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
@@ -54,12 +53,12 @@ inline __m256 v8_tanh(__m256 x) {
   const __m256 a2 = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(ax, ax), _mm256_setzero_ps()),
                                   _mm256_set1_ps(40.0f));
   const __m256 e = v8_exp_poly(a2);
-  __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f),
-                             _mm256_div_ps(_mm256_set1_ps(2.0f),
-                                           _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+  __m256 big =
+      _mm256_sub_ps(_mm256_set1_ps(1.0f),
+                    _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
   big = _mm256_or_ps(big, _mm256_and_ps(sign, x));  // big >= 0: x's sign bit
-  const __m256 t = _mm256_blendv_ps(big, small,
-                                    _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+  const __m256 t =
+      _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
   return _mm256_blendv_ps(t, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 

@@ -34,8 +34,7 @@ inline __m512 v_sigmoid(__m512 x) {
   // max/min return their second operand when either is NaN: with x's side second, a NaN x
   // runs through every step as NaN and comes out NaN (x < -87 is false for it).
   const __m512 nx = _mm512_sub_ps(_mm512_setzero_ps(), x);
-  const __m512 xc = _mm512_min_ps(_mm512_set1_ps(87.0f),
-                                  _mm512_max_ps(_mm512_set1_ps(-87.0f), nx));
+  const __m512 xc = _mm512_min_ps(_mm512_set1_ps(87.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), nx));
   const __m512 s = v_recip(_mm512_add_ps(_mm512_set1_ps(1.0f), v_exp_poly(xc)));
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ), s);
 }
@@ -56,8 +55,8 @@ inline __m512 v_tanh(__m512 x) {
   const __m512 q = v_recip(_mm512_add_ps(e, _mm512_set1_ps(1.0f)));
   const __m512 big = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), q, _mm512_set1_ps(1.0f));  // >= 0
   // big with x's sign bit: (big & ~sign) | (x & sign), one ternary-logic instruction
-  const __m512 sbig = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
-      sign, _mm512_castps_si512(x), _mm512_castps_si512(big), 0xCA));
+  const __m512 sbig = _mm512_castsi512_ps(
+      _mm512_ternarylogic_epi32(sign, _mm512_castps_si512(x), _mm512_castps_si512(big), 0xCA));
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ), sbig,
                               small);
 }

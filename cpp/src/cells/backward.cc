@@ -99,9 +99,8 @@ void add_peephole_grads(T* dp, const T* dG, const T* c, int64_t NR, int64_t H, c
 // K: the cell's traits (traits.h); Pr: the number types (precision.h), T its storage type.
 template <typename T, typename K, typename Pr = detail::Precision<T>>
 void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve, const T* dy,
-                  const T* dh_n, const T* dc_n, const T* x, const T* y,
-                  const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
-                  bool reverse) {
+                  const T* dh_n, const T* dc_n, const T* x, const T* y, const int64_t* lengths,
+                  const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse) {
   static_assert(std::is_same_v<T, typename Pr::Storage>, "T is the precision's storage type");
   using Mm = detail::Products<Pr>;
   constexpr Cell C = K::kCell;
@@ -112,7 +111,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const bool proj = Ho != H;
   const detail::Rows row(d);
   const detail::Layout L(d, lengths, reverse);  // the forward's: the same lengths give the same
-  const int64_t NR = L.rows();                 // order (common.h)
+  const int64_t NR = L.rows();                  // order (common.h)
   const detail::Reserve<T> res(C, d, const_cast<T*>(reserve));
 
   // Per-position gradients (every row is written by the loop: packed, there are no rows past
@@ -129,8 +128,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   T* dc = K::kHasC ? ws.get<T>(detail::kDc, bh, true) : nullptr;
   // The step's product dh_{t-1} = dR_t W_hh reads dR_t's running rows. For the LSTM and RNN
   // (dR is dG) these are dG's rows of the step themselves, read in place (a quarter fewer
-  // stores in the pass; docs/ARCHITECTURE.md, "Time loop"). Otherwise the pass also writes them to a step buffer, by slot,
-  // double-buffered so that one barrier per step suffices.
+  // stores in the pass; docs/ARCHITECTURE.md, "Time loop"). Otherwise the pass also writes them to
+  // a step buffer, by slot, double-buffered so that one barrier per step suffices.
   const bool in_place = !gru_after;
   T* dRs = in_place ? nullptr : ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);
   // GRUs: the direct paths to dh_{t-1} (z * dh; two products: also through r * h').
@@ -144,7 +143,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     if (std::memcmp(y + row(t, b) * Ho, res.h_last + b * Ho, sizeof(T) * Ho) != 0)
       throw std::invalid_argument(
           "y: expected the output y of the forward call that wrote the reserve, got an array "
-          "whose last step differs from that forward's h_n (sequence " + std::to_string(b) + ")");
+          "whose last step differs from that forward's h_n (sequence " +
+          std::to_string(b) + ")");
   }
   // The state h_{t-1} step t of sequence b read: y at the sequence's previous step, or h0 at
   // its first; c_{t-1} of slot j at processing step s: the reserve's c one step back, or c0.
@@ -226,10 +226,10 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           if (nu > 0 && nb > 0) {
             if (direct)
               Mm::direct(nb, nu, Ho, dh + f * Ho, hq * Ho, w.w_hr + u0, H, false, T(0),
-                                   dm + f * H + u0, hq * H);
+                         dm + f * H + u0, hq * H);
             else
-              Mm::serial(nb, dh + f * Ho, hq * Ho, false, Wr, T(0), dm + f * H + u0,
-                                   hq * H, {true, (s & 1) != 0});
+              Mm::serial(nb, dh + f * Ho, hq * Ho, false, Wr, T(0), dm + f * H + u0, hq * H,
+                         {true, (s & 1) != 0});
           }
         }
         const T* dmv = proj ? dm : dh;
@@ -248,12 +248,11 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             pw.lstm_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
                         res.aux + pos * H + u0, dmv + j * H + u0, dc + j * H + u0, dg, H, drs, H);
           } else if constexpr (K::kTwoProducts) {  // the z and n gates (r needs d(r * h'))
-            pw.grb_bwd_a(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0, dmv + j * H + u0,
-                         dg, H, dhd + j * Ho + u0);
+            pw.grb_bwd_a(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0, dmv + j * H + u0, dg,
+                         H, dhd + j * Ho + u0);
           } else if constexpr (K::kSplitN) {
-            pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
-                       res.aux + pos * H + u0, dmv + j * H + u0, dg, H, dRn + pos * H + u0,
-                       drs, H, dhd + j * Ho + u0);
+            pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0, res.aux + pos * H + u0,
+                       dmv + j * H + u0, dg, H, dRn + pos * H + u0, drs, H, dhd + j * Ho + u0);
           } else {  // the RNN's gate is h_t: y (H_out == H)
             pw.rnn_bwd(nu, y + row(t, b) * Ho + u0, dmv + j * H + u0, dg, drs, K::kRelu);
           }
@@ -265,7 +264,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           if (sp.by_units) step_barrier.wait(tid, nth);
           if (nv > 0 && nb > 0)
             Mm::serial(nb, dG + p0 * GH + 2 * H, pq * GH, false, Wn, T(0), drh, nv,
-                                 {true, (s & 1) != 0});
+                       {true, (s & 1) != 0});
           for (int64_t i = 0; i < nb && nv > 0; ++i) {
             const int64_t j = f + i * q, b = L.seq(j);
             const int64_t t = time_index(s, b, NT, lengths, reverse);
@@ -333,8 +332,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // them as they pack dG^T (and dRn^T), in the same order as a pass of their own, which runs
   // only when the product is not asked for: one pass over dG less.
   const int64_t same = gru_after ? 2 * H : GH;  // columns where dR is dG
-  T* sums = dw.db_ih || dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true)
-                                 : nullptr;
+  T* sums =
+      dw.db_ih || dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true) : nullptr;
   if (dw.dw_ih)
     Mm::full(true, false, GH, I, NR, dG, GH, xin, I, T(1), dw.dw_ih, I, nullptr, sums);
   else if (sums)
@@ -344,16 +343,15 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     for (int64_t j = 0; j < same && dw.db_hh; ++j) dw.db_hh[j] += sums[j];
   }
   // (GRU) db_hh's n block: dRn's column sums, in the same slot (sums is spent).
-  T* nsums = gru_after && dw.db_hh
-                 ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(H), true)
-                 : nullptr;
+  T* nsums =
+      gru_after && dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(H), true) : nullptr;
   if (dw.dw_hh) {  // dW_hh += dR^T (H_prev * h_mask): W_hh saw the dropped-out state
     // H_prev, row pos, is y at the sequence's previous step or h0 at its first: packed for the
     // GEMM straight from there, the sequence's mask applied as it is packed. The same sum
     // over all positions as from a [rows, H_out] copy.
     const T** rows = ws.get<const T*>(detail::kRows, static_cast<size_t>(NR));
-    const T** scales = h_mask ? ws.get<const T*>(detail::kScaleRows, static_cast<size_t>(NR))
-                              : nullptr;
+    const T** scales =
+        h_mask ? ws.get<const T*>(detail::kScaleRows, static_cast<size_t>(NR)) : nullptr;
     for (int64_t s = 0; s < NT; ++s)
       for (int64_t j = 0; j < L.running(s); ++j) {
         const int64_t b = L.seq(j), pos = L.pos(s, j);
@@ -364,14 +362,13 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     Hp.pack_rows(rows, NR, Ho, scales);
     // dR^T's rows: dG's columns, then (GRU) the n block from dRn; two products: the n rows
     // multiply r * h' (the reserve's aux), not h'.
-    Mm::packed_product(K::kTwoProducts ? 2 * H : same, dG, GH, /*transA=*/true, Hp, T(1),
-                         dw.dw_hh, Ho);
+    Mm::packed_product(K::kTwoProducts ? 2 * H : same, dG, GH, /*transA=*/true, Hp, T(1), dw.dw_hh,
+                       Ho);
     if (K::kTwoProducts)
-      Mm::full(true, false, H, Ho, NR, dG + 2 * H, GH, res.aux, H, T(1),
-                    dw.dw_hh + 2 * H * Ho, Ho);
+      Mm::full(true, false, H, Ho, NR, dG + 2 * H, GH, res.aux, H, T(1), dw.dw_hh + 2 * H * Ho, Ho);
     if (gru_after)  // its n rows
-      Mm::packed_product(H, dRn, H, /*transA=*/true, Hp, T(1), dw.dw_hh + 2 * H * Ho, Ho,
-                           nullptr, nsums);
+      Mm::packed_product(H, dRn, H, /*transA=*/true, Hp, T(1), dw.dw_hh + 2 * H * Ho, Ho, nullptr,
+                         nsums);
   } else if (nsums) {
     add_column_sums<T>(nsums, dRn, NR, H);
   }
@@ -403,21 +400,23 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
                    reinterpret_cast<const void* const*>(w.extra));
   const detail::DenormalsOff flush;
   if (!reserve)
-    throw std::invalid_argument("reserve: expected the reserve of a training forward, got a null pointer");
+    throw std::invalid_argument(
+        "reserve: expected the reserve of a training forward, got a null pointer");
   if (!y)
     throw std::invalid_argument("y: expected the forward's [T,B,H_out] output, got a null pointer");
   if (dw.dw_ih && !x)
-    throw std::invalid_argument("x: expected the [T,B,I] input of the forward (needed for dw_ih), got a null pointer");
+    throw std::invalid_argument(
+        "x: expected the [T,B,I] input of the forward (needed for dw_ih), got a null pointer");
   detail::dispatch_cell(cell, [&](auto K) {
     run_backward<T, decltype(K)>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask,
                                  w, d, reverse);
   });
 }
 
-template void backward<float>(Cell, float*, float*, float*, const WeightGrads<float>&,
-                              const float*, const float*, const float*, const float*,
-                              const float*, const float*, const int64_t*, const float*,
-                              const Weights<float>&, const Dims&, bool);
+template void backward<float>(Cell, float*, float*, float*, const WeightGrads<float>&, const float*,
+                              const float*, const float*, const float*, const float*, const float*,
+                              const int64_t*, const float*, const Weights<float>&, const Dims&,
+                              bool);
 template void backward<double>(Cell, double*, double*, double*, const WeightGrads<double>&,
                                const double*, const double*, const double*, const double*,
                                const double*, const double*, const int64_t*, const double*,

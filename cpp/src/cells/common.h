@@ -18,8 +18,8 @@ namespace detail {
 // Throws std::invalid_argument for bad cells, dims, weights, lengths or extra parameters
 // (extra: the kMaxExtras pointers of Weights::extra or WeightGrads::dextra, nullptr = not
 // checked) (api.cc).
-void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih,
-              bool has_b_hh, bool has_w_hr, const int64_t* lengths, const void* const* extra);
+void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih, bool has_b_hh,
+              bool has_w_hr, const int64_t* lengths, const void* const* extra);
 
 // The training reserve. The blocks of gates and aux are position-indexed [T,B,...] (the row
 // of slot j at processing step s, Layout::pos: packed by step with lengths, the caller's order
@@ -90,8 +90,7 @@ struct Layout {
   std::vector<int64_t> off;    // [T+1] first packed row of step s (packed only)
 
   Layout(const Dims& d, const int64_t* lengths_, bool reverse_)
-      : row(d), packed(lengths_ != nullptr), T(d.T), B(d.B), reverse(reverse_),
-        lengths(lengths_) {
+      : row(d), packed(lengths_ != nullptr), T(d.T), B(d.B), reverse(reverse_), lengths(lengths_) {
     if (!packed) return;
     order.resize(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) order[b] = b;
@@ -120,9 +119,13 @@ struct Layout {
   // Packed: copies the caller's row of every running position ([T,B,n] or [B,T,n], n values
   // each) from src to its packed row of dst (gather), or back (scatter).
   template <typename V>
-  void gather(const V* src, int64_t n, V* dst) const { copy(src, n, dst, true); }
+  void gather(const V* src, int64_t n, V* dst) const {
+    copy(src, n, dst, true);
+  }
   template <typename V>
-  void scatter(const V* src, int64_t n, V* dst) const { copy(src, n, dst, false); }
+  void scatter(const V* src, int64_t n, V* dst) const {
+    copy(src, n, dst, false);
+  }
 
  private:
   template <typename V>

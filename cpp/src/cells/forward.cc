@@ -91,8 +91,7 @@ InputMode input_mode(const Dims& d, const detail::Split& sp, int64_t rows_all, b
   const double bytes = static_cast<double>(d.I + d.H_out) * K::kGates * units * sizeof(T);
   // The GRU's larger products gained nothing measurable (B=64 I=H=512, xlarge) while its
   // packed W_ih slices raised a training step's peak by up to 22 MB: by bytes only.
-  if (rows >= 8)
-    return bytes <= 3.0e6 || (rows >= 32 && !K::kSplitN) ? fused : InputMode::kHoisted;
+  if (rows >= 8) return bytes <= 3.0e6 || (rows >= 32 && !K::kSplitN) ? fused : InputMode::kHoisted;
   // a few rows: only if W_ih adds at most a quarter to the stream
   return 4 * d.I <= d.H_out ? fused : InputMode::kHoisted;
 }
@@ -173,12 +172,16 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   }
   // The initial states, for backward, in the caller's order (zeros when none was given).
   if (res.h0) {
-    if (h0) std::memcpy(res.h0, h0, sizeof(T) * B * Ho);
-    else std::fill_n(res.h0, B * Ho, T(0));
+    if (h0)
+      std::memcpy(res.h0, h0, sizeof(T) * B * Ho);
+    else
+      std::fill_n(res.h0, B * Ho, T(0));
   }
   if (res.c0) {
-    if (c0) std::memcpy(res.c0, c0, sizeof(T) * B * H);
-    else std::fill_n(res.c0, B * H, T(0));
+    if (c0)
+      std::memcpy(res.c0, c0, sizeof(T) * B * H);
+    else
+      std::fill_n(res.c0, B * H, T(0));
   }
 
   const auto& pw = detail::passes<Pr>();
@@ -264,8 +267,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         // With a small state split by units (batch 1 and the like), the other threads wrote
         // part of h_{t-1} and the step's inputs P_t were made long before: fetch both at once
         // now rather than one cache line at a time as the product and the pass reach them.
-        if (sp.by_units && nth > 1 &&
-            nb * Ho * static_cast<int64_t>(sizeof(T)) <= kPrefetchState) {
+        if (sp.by_units && nth > 1 && nb * Ho * static_cast<int64_t>(sizeof(T)) <= kPrefetchState) {
           prefetch_rows((h_mask ? hmc : hc) + f * Ho, nb, Ho, hq * Ho);
           for (int64_t i = 0; i < nb && Pin; ++i)  // Pin: none when fused (or no units)
             for (int g = 0; g < G; ++g)
@@ -277,16 +279,13 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         if (gnu > 0 && nb > 0) {
           const T* A = (h_mask ? hmc : hc) + f * Ho;
           if (fuse) {
-            Mm::serial(nb, xin + p0 * I, pq * I, false, Wx, T(0), R, gnu,
-                                 gemm::Walk{}, bias_t);
+            Mm::serial(nb, xin + p0 * I, pq * I, false, Wx, T(0), R, gnu, gemm::Walk{}, bias_t);
             Mm::serial(nb, A, hq * Ho, false, Wt, T(1), R, gnu, {true, (s & 1) != 0});
-            if (fuse_gru)
-              Mm::serial(nb, A, hq * Ho, false, Wn, T(0), Rn, nu,
-                                   {true, (s & 1) != 0});
+            if (fuse_gru) Mm::serial(nb, A, hq * Ho, false, Wn, T(0), Rn, nu, {true, (s & 1) != 0});
           } else if (direct) {
             for (int g = 0; g < G; ++g)
-              Mm::direct(nb, nu, Ho, A, hq * Ho, w.w_hh + (g * H + u0) * Ho, Ho, true,
-                                   T(0), R + g * nu, gnu);
+              Mm::direct(nb, nu, Ho, A, hq * Ho, w.w_hh + (g * H + u0) * Ho, Ho, true, T(0),
+                         R + g * nu, gnu);
           } else {
             Mm::serial(nb, A, hq * Ho, false, Wt, T(0), R, gnu, {true, (s & 1) != 0});
           }
@@ -306,8 +305,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           }
           if (sp.by_units) step_barrier.wait(tid, nth);
           if (nu > 0 && nb > 0)
-            Mm::serial(nb, rh + f * H, hq * H, false, Wn, T(0), Rn, nu,
-                                 {true, (s & 1) != 0});
+            Mm::serial(nb, rh + f * H, hq * H, false, Wn, T(0), Rn, nu, {true, (s & 1) != 0});
         }
         for (int64_t i = 0; i < nb && nu > 0; ++i) {
           const int64_t j = f + i * q, b = L.seq(j);
@@ -330,13 +328,12 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           } else if constexpr (K::kTwoProducts) {
             T* gz = sg ? sg : Gt + i * 3 * nu;  // r, z from the first half; n here
             const int64_t gs = sg ? H : nu;
-            pw.grb_fwd_b(nu, p + 2 * ps, Rn + i * nu, gz + gs, hc + j * Ho + u0,
-                         hx + j * Ho + u0, y + yrow * Ho + u0, gz + 2 * gs);
+            pw.grb_fwd_b(nu, p + 2 * ps, Rn + i * nu, gz + gs, hc + j * Ho + u0, hx + j * Ho + u0,
+                         y + yrow * Ho + u0, gz + 2 * gs);
           } else if constexpr (K::kSplitN) {
             pw.gru_fwd(nu, p, ps, r, nu, fuse ? Rn + i * nu : r + 2 * nu,
-                       b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0,
-                       hx + j * Ho + u0, y + yrow * Ho + u0, sg, H,
-                       res.aux ? res.aux + pos * H + u0 : nullptr);
+                       b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0, hx + j * Ho + u0,
+                       y + yrow * Ho + u0, sg, H, res.aux ? res.aux + pos * H + u0 : nullptr);
           } else {
             pw.rnn_fwd(nu, p, r, hx + j * Ho + u0, y + yrow * Ho + u0, sg, K::kRelu);
           }
@@ -347,11 +344,9 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           if (sp.by_units) step_barrier.wait(tid, nth);
           if (nv > 0 && nb > 0) {
             if (direct)
-              Mm::direct(nb, nv, H, m + f * H, hq * H, w.w_hr + v0 * H, H, true, T(0),
-                                   rp, nv);
+              Mm::direct(nb, nv, H, m + f * H, hq * H, w.w_hr + v0 * H, H, true, T(0), rp, nv);
             else
-              Mm::serial(nb, m + f * H, hq * H, false, Wr, T(0), rp, nv,
-                                   {true, (s & 1) != 0});
+              Mm::serial(nb, m + f * H, hq * H, false, Wr, T(0), rp, nv, {true, (s & 1) != 0});
           }
           for (int64_t i = 0; i < nb && nv > 0; ++i) {  // nv == 0: rp was never allocated
             const int64_t j = f + i * q, b = L.seq(j);
@@ -360,7 +355,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             std::memcpy(hxb, rp + i * nv, sizeof(T) * nv);
             std::memcpy(y + row(t, b) * Ho + v0, hxb, sizeof(T) * nv);
             if (h_mask)
-              for (int64_t k = v0; k < v1; ++k) hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
+              for (int64_t k = v0; k < v1; ++k)
+                hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
           }
         }
         if (sp.by_units) step_barrier.wait(tid, nth);
@@ -391,7 +387,8 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
                    reinterpret_cast<const void* const*>(w.extra));
   const detail::DenormalsOff flush;
   if (!x) throw std::invalid_argument("x: expected a [T,B,I] input, got a null pointer");
-  if (!y) throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
+  if (!y)
+    throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
   detail::dispatch_cell(cell, [&](auto K) {
     run_forward<T, decltype(K)>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
   });

@@ -45,8 +45,8 @@ void lstm_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T*
 
 // sg (the gates, stride sgs) and c_save (c_t): what a training forward saves, or nullptr.
 template <typename T>
-void lstm_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y,
-              T* sg, int64_t sgs, T* c_save) {
+void lstm_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, T* c, T* h, T* y, T* sg,
+              int64_t sgs, T* c_save) {
   if (sg)
     lstm_fwd_impl<T, true>(n, p, ps, r, rs, c, h, y, sg, sgs, c_save);
   else
@@ -87,8 +87,8 @@ void gru_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, con
 }
 
 template <typename T>
-void gru_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* rn,
-             const T* b_hn, const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save) {
+void gru_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* rn, const T* b_hn,
+             const T* hprev, T* h, T* y, T* sg, int64_t sgs, T* hn_save) {
   if (sg)
     gru_fwd_impl<T, true>(n, p, ps, r, rs, rn, b_hn, hprev, h, y, sg, sgs, hn_save);
   else
@@ -169,10 +169,9 @@ void lstm_bwd(int64_t n, const T* g, int64_t gs, const T* cp, const T* ct, const
     T* r[4] = {nullptr, nullptr, nullptr, nullptr};
     for (int q = 0; q < 4 && dgr; ++q) r[q] = dgr + k0 + q * dgrs;
     auto pass = [&](auto copy) {
-      lstm_bwd_impl<T, decltype(copy)::value>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0,
-                                              tc, dm + k0, dc + k0, dgk, dgk + dgs,
-                                              dgk + 2 * dgs, dgk + 3 * dgs, r[0], r[1], r[2],
-                                              r[3]);
+      lstm_bwd_impl<T, decltype(copy)::value>(m, gk, gk + gs, gk + 2 * gs, gk + 3 * gs, cp + k0, tc,
+                                              dm + k0, dc + k0, dgk, dgk + dgs, dgk + 2 * dgs,
+                                              dgk + 3 * dgs, r[0], r[1], r[2], r[3]);
     };
     if (dgr)
       pass(std::true_type{});

@@ -22,8 +22,7 @@ void grb_fwd_a(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const 
 // Forward, second half: n = tanh(pn + rn) into ng (rn = W_hn (r * h'), the second product),
 // h = (1 - z) * n + z * h_{t-1} (the unmasked state), y a copy of h (nullptr to skip).
 template <typename T>
-void grb_fwd_b(int64_t n, const T* pn, const T* rn, const T* z, const T* hprev, T* h, T* y,
-               T* ng) {
+void grb_fwd_b(int64_t n, const T* pn, const T* rn, const T* z, const T* hprev, T* h, T* y, T* ng) {
   tanh_n(n, pn, rn, ng);
   const T* __restrict zg = z;
   const T* __restrict nv = ng;
@@ -53,9 +52,8 @@ void grb_bwd_a(int64_t n, const T* __restrict g, int64_t gs, const T* __restrict
 // pre-activation gradient into dg (g: the saved r), and r * h''s path to h_{t-1} added to dhd
 // (times the recurrent dropout mask, nullptr for none).
 template <typename T>
-void grb_bwd_b(int64_t n, const T* __restrict drh, const T* __restrict g,
-               const T* __restrict hp, const T* __restrict mask, T* __restrict dg,
-               T* __restrict dhd) {
+void grb_bwd_b(int64_t n, const T* __restrict drh, const T* __restrict g, const T* __restrict hp,
+               const T* __restrict mask, T* __restrict dg, T* __restrict dhd) {
   for (int64_t k = 0; k < n; ++k) {
     const T rg = g[k];
     const T hm = mask ? hp[k] * mask[k] : hp[k];

@@ -54,8 +54,8 @@ void lstmp_fwd_impl(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, c
 }
 
 template <typename T>
-void lstmp_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* wp,
-               int64_t wps, T* c, T* h, T* y, T* sg, int64_t sgs, T* c_save) {
+void lstmp_fwd(int64_t n, const T* p, int64_t ps, const T* r, int64_t rs, const T* wp, int64_t wps,
+               T* c, T* h, T* y, T* sg, int64_t sgs, T* c_save) {
   if (sg)
     lstmp_fwd_impl<T, true>(n, p, ps, r, rs, wp, wps, c, h, y, sg, sgs, c_save);
   else

@@ -61,11 +61,11 @@ inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, 
 // The per-step barrier of a time loop. Each thread counts its arrivals in a cache line of its
 // own and waits until every other thread's count has caught up with its own: one line changes
 // hands per thread and step (a shared counter and generation flag took two to three, and
-// their contention: half the barrier's cost, docs/ARCHITECTURE.md). Counts only grow, so a fast thread can never mistake the next step's arrival
-// for this one's, and a thread leaves step s only once all have arrived at it. It spins
-// briefly (a step's partner usually arrives within microseconds) and then yields the core
-// instead of spinning on: on a loaded machine a waiting thread that keeps spinning takes the
-// very core its late partner needs.
+// their contention: half the barrier's cost, docs/ARCHITECTURE.md). Counts only grow, so a fast
+// thread can never mistake the next step's arrival for this one's, and a thread leaves step s only
+// once all have arrived at it. It spins briefly (a step's partner usually arrives within
+// microseconds) and then yields the core instead of spinning on: on a loaded machine a waiting
+// thread that keeps spinning takes the very core its late partner needs.
 class StepBarrier {
  public:
   // For a team of up to n threads.
@@ -86,7 +86,8 @@ class StepBarrier {
 #endif
         } else {
           // A partner this late has lost its core to another process (threads.h).
-          if (!since) since = now_ns();
+          if (!since)
+            since = now_ns();
           else if (!late && now_ns() - since > kLateNs) {
             late = true;
             note_late_thread();
@@ -99,7 +100,7 @@ class StepBarrier {
 
  private:
   static constexpr int kSpins = 4000;  // a few microseconds of pause instructions
-  struct alignas(128) Count {  // two lines: the adjacent-line prefetcher pairs them
+  struct alignas(128) Count {          // two lines: the adjacent-line prefetcher pairs them
     std::atomic<int64_t> v{0};
   };
   std::unique_ptr<Count[]> count_;  // one per thread; none for a team of one
@@ -132,8 +133,7 @@ inline Share share_of(const Split& sp, int tid, int nth, int64_t B, int64_t H, i
 }
 
 // The slots thread tid of nth works on in a time loop (common.h, ThreadSlots).
-inline ThreadSlots slots_of(const Split& sp, const Share& sh, const Layout& L, int tid,
-                            int nth) {
+inline ThreadSlots slots_of(const Split& sp, const Share& sh, const Layout& L, int tid, int nth) {
   ThreadSlots t;
   if (nth > 1 && !sp.by_units) {
     if (L.packed) {

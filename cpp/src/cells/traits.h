@@ -134,17 +134,22 @@ decltype(auto) dispatch_cell(Cell cell, F&& f) {
   }
   throw std::invalid_argument(
       "cell: expected RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE or LSTM_PEEPHOLE (0..5), "
-      "got " + std::to_string(static_cast<int>(cell)));
+      "got " +
+      std::to_string(static_cast<int>(cell)));
 }
 
 inline CellInfo cell_info(Cell cell) {
   return dispatch_cell(cell, [](auto K) {
     using Kt = decltype(K);
-    return CellInfo{Kt::kName,       Kt::kGates,
-                    Kt::kHasC,       Kt::kProjection,
-                    Kt::kExtras,     {Kt::kExtraBlocks[0], Kt::kExtraBlocks[1],
-                                      Kt::kExtraBlocks[2], Kt::kExtraBlocks[3]},
-                    Kt::kSavesGates, Kt::kAux};
+    return CellInfo{
+        Kt::kName,
+        Kt::kGates,
+        Kt::kHasC,
+        Kt::kProjection,
+        Kt::kExtras,
+        {Kt::kExtraBlocks[0], Kt::kExtraBlocks[1], Kt::kExtraBlocks[2], Kt::kExtraBlocks[3]},
+        Kt::kSavesGates,
+        Kt::kAux};
   });
 }
 

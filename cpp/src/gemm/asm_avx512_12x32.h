@@ -22,6 +22,10 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #define RNNFAST_ASM_TILE 1
 
+// The assembly below is laid out by hand (one instruction or step per line); clang-format
+// would reflow the string macros.
+// clang-format off
+
 // Broadcast of one element of A into zmm `reg`, then its two FMAs into accumulators c0, c1.
 #define RNF_ROW(addr, reg, c0, c1)                      \
   "vbroadcastss " addr ", %%zmm" #reg "\n\t"            \
@@ -183,4 +187,5 @@ inline void asm_tile_12x32(int64_t kc, const float* A, int64_t rsa, int64_t csa,
 #undef RNF_STORE
 #undef RNF_KERNEL
 #undef RNF_CLOBBERS
+// clang-format on
 #endif

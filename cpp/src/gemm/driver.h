@@ -11,15 +11,14 @@ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 // exclusive; Down = true), moving p down past them. What is left (down to one panel, or a last
 // partial one) is for the caller.
 template <typename T, int NR, typename UK, int M, int P, bool Down>
-void wide_panels(int64_t lo, int64_t& p, int64_t hi, int64_t N, int64_t kc, const T* a,
-                 int64_t rsa, int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc, T beta,
-                 const T* bias) {
+void wide_panels(int64_t lo, int64_t& p, int64_t hi, int64_t N, int64_t kc, const T* a, int64_t rsa,
+                 int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc, T beta, const T* bias) {
   if constexpr (P > 1) {
     for (;;) {
       const int64_t q = Down ? p - P : p;  // the first of the P panels
       if (q < lo || q + P > hi || (q + P) * NR > N) break;
-      UK::template run_panels<M, P>(kc, a, rsa, csa, Bp + q * K * NR, K * NR, C + q * NR, ldc,
-                                    beta, bias ? bias + q * NR : nullptr);
+      UK::template run_panels<M, P>(kc, a, rsa, csa, Bp + q * K * NR, K * NR, C + q * NR, ldc, beta,
+                                    bias ? bias + q * NR : nullptr);
       p = Down ? q : q + P;
     }
     wide_panels<T, NR, UK, M, P / 2, Down>(lo, p, hi, N, kc, a, rsa, csa, Bp, K, C, ldc, beta,
@@ -29,15 +28,15 @@ void wide_panels(int64_t lo, int64_t& p, int64_t hi, int64_t N, int64_t kc, cons
 
 // wide_panels for a block of 1 or 2 rows (2 rows: half the panels per call).
 template <typename T, int NR, typename UK, bool Down>
-void wide_block(int64_t rows, int64_t lo, int64_t& p, int64_t hi, int64_t N, int64_t kc,
-                const T* a, int64_t rsa, int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc,
-                T beta, const T* bias) {
+void wide_block(int64_t rows, int64_t lo, int64_t& p, int64_t hi, int64_t N, int64_t kc, const T* a,
+                int64_t rsa, int64_t csa, const T* Bp, int64_t K, T* C, int64_t ldc, T beta,
+                const T* bias) {
   if (rows == 1)
-    wide_panels<T, NR, UK, 1, UK::kWidePanels, Down>(lo, p, hi, N, kc, a, rsa, csa, Bp, K, C,
-                                                     ldc, beta, bias);
+    wide_panels<T, NR, UK, 1, UK::kWidePanels, Down>(lo, p, hi, N, kc, a, rsa, csa, Bp, K, C, ldc,
+                                                     beta, bias);
   else
-    wide_panels<T, NR, UK, 2, UK::kWidePanels / 2, Down>(lo, p, hi, N, kc, a, rsa, csa, Bp, K,
-                                                         C, ldc, beta, bias);
+    wide_panels<T, NR, UK, 2, UK::kWidePanels / 2, Down>(lo, p, hi, N, kc, a, rsa, csa, Bp, K, C,
+                                                         ldc, beta, bias);
 }
 
 // UK::run<m> for a runtime m in 1..MR (the last rows of a block).
@@ -102,8 +101,7 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
       // the block: read in place, each step of k is a new cache line and page. Rows of a plain
       // A are read in place: packing them is slower (docs/ARCHITECTURE.md).
       // (Packed whenever its row sums are asked for: even for one panel, or a one-row A.)
-      const bool packed =
-          apack && rsa == 1 && ((csa != 1 && p1 - p0 >= 2) || asum) && kc <= kKC;
+      const bool packed = apack && rsa == 1 && ((csa != 1 && p1 - p0 >= 2) || asum) && kc <= kKC;
       if (packed)
         pack_a_transposed<T, MR>(rows, kc, A + ic + pc * csa, csa, apack,
                                  asum ? asum + (ic - m0) : nullptr);
@@ -143,8 +141,8 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
       if (!walk.reverse) {
         int64_t p = p0;
         if (wide)
-          wide_block<T, NR, UK, false>(rows, p0, p, p1, N, kc, a, rsa, csa, Bp + pc * NR, K, c,
-                                       ldc, b, bs);
+          wide_block<T, NR, UK, false>(rows, p0, p, p1, N, kc, a, rsa, csa, Bp + pc * NR, K, c, ldc,
+                                       b, bs);
         for (; p < p1; ++p) one_panel(p, p + 1 < p1 ? p + 1 : -1);
       } else {
         int64_t p = p1;
@@ -153,8 +151,8 @@ void serial_driver(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, i
           --p;
         }
         if (wide)
-          wide_block<T, NR, UK, true>(rows, p0, p, p1, N, kc, a, rsa, csa, Bp + pc * NR, K, c,
-                                      ldc, b, bs);
+          wide_block<T, NR, UK, true>(rows, p0, p, p1, N, kc, a, rsa, csa, Bp + pc * NR, K, c, ldc,
+                                      b, bs);
         for (; p > p0; --p) one_panel(p - 1, p - 2 >= p0 ? p - 2 : -1);
       }
     }
@@ -211,15 +209,17 @@ void direct_product(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, co
 // The table of one ISA: serial drivers for both types (micro-kernels KF, KD with MR rows) and
 // the direct products.
 template <typename T, int MR, typename UK>
-void serial_fn(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
-               int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C,
-               int64_t ldc, T* apack, T* asum, const Walk& walk) {
-  serial_driver<T, MR, UK::NR, UK>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, bias, C, ldc,
-                                   apack, asum, walk);
+void serial_fn(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa, int64_t csa,
+               const T* Bp, int64_t K, int64_t N, T beta, const T* bias, T* C, int64_t ldc,
+               T* apack, T* asum, const Walk& walk) {
+  serial_driver<T, MR, UK::NR, UK>(m0, m1, p0, p1, A, rsa, csa, Bp, K, N, beta, bias, C, ldc, apack,
+                                   asum, walk);
 }
 
 template <int MR, typename KF, typename KD>
 constexpr Kernels kernel_table(const char* name) {
-  return {name, MR, {KF::NR, 1, serial_fn<float, MR, KF>, direct_product<float>},
+  return {name,
+          MR,
+          {KF::NR, 1, serial_fn<float, MR, KF>, direct_product<float>},
           {KD::NR, 1, serial_fn<double, MR, KD>, direct_product<double>}};
 }

@@ -90,8 +90,7 @@ void pack_panel(const T* B, int64_t ldb, bool transB, int64_t K, int NR, Col col
       for (; j + 4 <= NR; j += 4) {
         const int64_t c0 = col(j), c1 = col(j + 1), c2 = col(j + 2), c3 = col(j + 3);
         if (c0 < 0 || c1 < 0 || c2 < 0 || c3 < 0) break;  // padding: element by element
-        const float *s0 = B + c0 * ldb, *s1 = B + c1 * ldb, *s2 = B + c2 * ldb,
-                    *s3 = B + c3 * ldb;
+        const float *s0 = B + c0 * ldb, *s1 = B + c1 * ldb, *s2 = B + c2 * ldb, *s3 = B + c3 * ldb;
         int64_t k = k0;
         for (; k + 4 <= k1; k += 4) {
           __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k);
@@ -145,14 +144,13 @@ void PackedB<T>::pack(const T* B, int64_t ldb, bool transB, int64_t K, int64_t N
   T* out = data_.data();
   each_panel(panels_, K, N, [&](int64_t p) {
     const int64_t n0 = p * NR;
-    pack_panel<T>(B, ldb, transB, K, NR, [=](int j) { return n0 + j < N ? n0 + j : -1; },
-                  out + p * K * NR);
+    pack_panel<T>(
+        B, ldb, transB, K, NR, [=](int j) { return n0 + j < N ? n0 + j : -1; }, out + p * K * NR);
   });
 }
 
 template <typename T>
-void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N,
-                           const T* const* scales) {
+void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N, const T* const* scales) {
   reset(K, N);
   const int NR = nr_;
   T* out = data_.data();
@@ -175,15 +173,15 @@ void PackedB<T>::pack_rows(const T* const* rows, int64_t K, int64_t N,
 }
 
 template <typename T>
-void PackedB<T>::pack_columns(const T* B, int64_t ldb, bool transB, int64_t K,
-                              const int64_t* cols, int64_t N) {
+void PackedB<T>::pack_columns(const T* B, int64_t ldb, bool transB, int64_t K, const int64_t* cols,
+                              int64_t N) {
   reset(K, N);
   const int NR = nr_;
   for (int64_t p = 0; p < panels_; ++p) {
     const int64_t n0 = p * NR;
-    pack_panel<T>(B, ldb, transB, K, NR,
-                  [=](int j) { return n0 + j < N ? cols[n0 + j] : int64_t(-1); },
-                  data_.data() + p * K * NR);
+    pack_panel<T>(
+        B, ldb, transB, K, NR, [=](int j) { return n0 + j < N ? cols[n0 + j] : int64_t(-1); },
+        data_.data() + p * K * NR);
   }
 }
 
@@ -192,9 +190,9 @@ void gemm_serial(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
                  T* C, int64_t ldc, const Walk& walk, const T* bias) {
   if (M <= 0 || Bp.N() <= 0) return;
   const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;
-  typed<T>(Bp.kernels()).serial(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(),
-                                beta, bias, C, ldc, apack_buffer<T>(Bp.kernels(), transA),
-                                nullptr, walk);
+  typed<T>(Bp.kernels())
+      .serial(0, M, 0, Bp.panels(), A, rsa, csa, Bp.data(), Bp.K(), Bp.N(), beta, bias, C, ldc,
+              apack_buffer<T>(Bp.kernels(), transA), nullptr, walk);
 }
 
 template <typename T>
@@ -218,9 +216,8 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
   // block by block from memory) is split by rows, so that each thread reads and packs only its
   // half of it (the plain-A products split by rows got slower; docs/ARCHITECTURE.md, "GEMM").
   // Row sums of A: by rows, so that each row is summed by one thread.
-  const bool split_n = (transA && mblocks >= nt) || asum
-                           ? false
-                           : P >= nt && (P >= mblocks || P >= 2 * nt);
+  const bool split_n =
+      (transA && mblocks >= nt) || asum ? false : P >= nt && (P >= mblocks || P >= 2 * nt);
   const detail::TeamFork fork(nt);
 #pragma omp parallel num_threads(nt)
   {
@@ -243,8 +240,8 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
 }
 
 template <typename T>
-void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-                 int64_t ldb, bool transB, T beta, T* C, int64_t ldc) {
+void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                 bool transB, T beta, T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   typed<T>(active_kernels()).direct(M, N, K, A, lda, B, ldb, transB, beta, C, ldc);
 }
@@ -267,15 +264,15 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const T* A,
 
 template class PackedB<float>;
 template class PackedB<double>;
-#define RNNFAST_INSTANTIATE(T)                                                                 \
-  template void gemm_serial<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
-                               int64_t, const Walk&, const T*);                                      \
-  template void gemm_packed<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,    \
-                               int64_t, const T*, T*);                                         \
-  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, const T*,   \
-                        int64_t, T, T*, int64_t, const T*, T*);                                \
-  template void gemm_direct<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*,         \
-                               int64_t, bool, T, T*, int64_t);
+#define RNNFAST_INSTANTIATE(T)                                                                  \
+  template void gemm_serial<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,      \
+                               int64_t, const Walk&, const T*);                                 \
+  template void gemm_packed<T>(int64_t, const T*, int64_t, bool, const PackedB<T>&, T, T*,      \
+                               int64_t, const T*, T*);                                          \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, const T*,     \
+                        int64_t, T, T*, int64_t, const T*, T*);                                 \
+  template void gemm_direct<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, \
+                               bool, T, T*, int64_t);
 RNNFAST_INSTANTIATE(float)
 RNNFAST_INSTANTIATE(double)
 #undef RNNFAST_INSTANTIATE

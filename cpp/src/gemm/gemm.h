@@ -34,9 +34,13 @@ struct CacheAligned {
   T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
   void deallocate(T* p, size_t) noexcept { ::operator delete(p, kAlign); }
   template <typename U>
-  bool operator==(const CacheAligned<U>&) const noexcept { return true; }
+  bool operator==(const CacheAligned<U>&) const noexcept {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const CacheAligned<U>&) const noexcept { return false; }
+  bool operator!=(const CacheAligned<U>&) const noexcept {
+    return false;
+  }
 };
 
 template <typename T>
@@ -52,8 +56,7 @@ class PackedB {
   // Packs op(B) [K,N] given row by row: row k is rows[k][0..N), times scales[k][0..N)
   // elementwise when scales is given (a matrix gathered from pieces, e.g. the state each step
   // of a time loop read, with the dropout mask of its sequence). Threads like pack().
-  void pack_rows(const T* const* rows, int64_t K, int64_t N,
-                 const T* const* scales = nullptr);
+  void pack_rows(const T* const* rows, int64_t K, int64_t N, const T* const* scales = nullptr);
   int64_t K() const { return K_; }
   int64_t N() const { return N_; }
   int nr() const { return nr_; }
@@ -86,8 +89,8 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, bool transA, const PackedB<
 
 // C = beta*C + A * op(B) without packing, on the calling thread: for a few rows of A.
 template <typename T>
-void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-                 int64_t ldb, bool transB, T beta, T* C, int64_t ldc);
+void gemm_direct(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                 bool transB, T beta, T* C, int64_t ldc);
 
 // Rows of A up to which gemm() multiplies unpacked.
 constexpr int64_t kDirectMaxRows = 4;

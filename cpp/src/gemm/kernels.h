@@ -22,10 +22,9 @@ namespace gemm {
 // walk: how the driver goes over B (Walk).
 struct Walk;
 template <typename T>
-using SerialFn = void (*)(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A,
-                          int64_t rsa, int64_t csa, const T* Bp, int64_t K, int64_t N, T beta,
-                          const T* bias, T* C, int64_t ldc, T* apack, T* asum,
-                          const Walk& walk);
+using SerialFn = void (*)(int64_t m0, int64_t m1, int64_t p0, int64_t p1, const T* A, int64_t rsa,
+                          int64_t csa, const T* Bp, int64_t K, int64_t N, T beta, const T* bias,
+                          T* C, int64_t ldc, T* apack, T* asum, const Walk& walk);
 
 // How a serial driver goes over the packed B. The default: passes of kKC over k, panels in
 // ascending order. A time loop's product of the same weights at every step (step = true) takes
@@ -80,9 +79,13 @@ struct Kernels {
 template <typename T>
 const TypedKernels<T>& typed(const Kernels& k);
 template <>
-inline const TypedKernels<float>& typed<float>(const Kernels& k) { return k.f32; }
+inline const TypedKernels<float>& typed<float>(const Kernels& k) {
+  return k.f32;
+}
 template <>
-inline const TypedKernels<double>& typed<double>(const Kernels& k) { return k.f64; }
+inline const TypedKernels<double>& typed<double>(const Kernels& k) {
+  return k.f64;
+}
 
 const Kernels& portable_kernels();
 const Kernels* avx2_kernels();    // nullptr when not compiled in (non-x86 builds)

@@ -56,8 +56,8 @@ struct SimdKernel {
   // step of k: the driver hands each tile of a block a share of the next panel, so that the
   // panel's first tile does not wait on L3 (see driver.h).
   template <int M>
-  static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
-                  int64_t ldc, int n, T beta, const T* bias, const T* pf, int64_t pf_lines) {
+  static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C, int64_t ldc,
+                  int n, T beta, const T* bias, const T* pf, int64_t pf_lines) {
     V acc[M][NV];
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < NV; ++j) acc[i][j] = Vt::zero();
@@ -100,8 +100,8 @@ struct SimdKernel {
   // the weights from L2 near its bandwidth even at K = 256 (docs/ARCHITECTURE.md).
   static constexpr int kWidePanels = Vt::kRegs / 2 / NV;
   template <int M, int P>
-  static void run_panels(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp,
-                         int64_t ps, T* C, int64_t ldc, T beta, const T* bias) {
+  static void run_panels(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, int64_t ps,
+                         T* C, int64_t ldc, T beta, const T* bias) {
     V acc[P][M][NV];
     for (int q = 0; q < P; ++q)
       for (int i = 0; i < M; ++i)

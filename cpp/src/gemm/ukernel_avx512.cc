@@ -12,9 +12,9 @@ namespace rnnfast {
 namespace gemm {
 namespace {
 
+#include "gemm/asm_avx512_12x32.h"
 #include "gemm/driver.h"
 #include "gemm/simd_kernel.h"
-#include "gemm/asm_avx512_12x32.h"
 
 struct F32x16 {
   using V = __m512;
@@ -46,8 +46,8 @@ constexpr int kMR = 12;
 struct KF : SimdKernel<float, F32x16, 2> {
   using Base = SimdKernel<float, F32x16, 2>;
   template <int M>
-  static void run(int64_t kc, const float* A, int64_t rsa, int64_t csa, const float* Bp,
-                  float* C, int64_t ldc, int n, float beta, const float* bias, const float* pf,
+  static void run(int64_t kc, const float* A, int64_t rsa, int64_t csa, const float* Bp, float* C,
+                  int64_t ldc, int n, float beta, const float* bias, const float* pf,
                   int64_t pf_lines) {
 #ifdef RNNFAST_ASM_TILE
     if constexpr (M == kMR) {

@@ -17,9 +17,8 @@ struct Portable {
   static constexpr int NR = 64 / static_cast<int>(sizeof(T));
   static constexpr int kWidePanels = 1;  // no run_panels: the plain loop nest only
   template <int M>
-  static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
-                  int64_t ldc, int n, T beta, const T* bias, const T* /*pf*/,
-                  int64_t /*pf_lines*/) {
+  static void run(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C, int64_t ldc,
+                  int n, T beta, const T* bias, const T* /*pf*/, int64_t /*pf_lines*/) {
     T acc[M * NR];
     for (int i = 0; i < M * NR; ++i) acc[i] = T(0);
     for (int64_t k = 0; k < kc; ++k) {

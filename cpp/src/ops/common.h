@@ -31,8 +31,7 @@ std::string str(const V& v) {
 
 // A size argument >= lo.
 inline void check_size(const char* name, int64_t v, int64_t lo, const char* what) {
-  if (v < lo)
-    fail(std::string(name) + ": expected " + what + " >= " + str(lo) + ", got " + str(v));
+  if (v < lo) fail(std::string(name) + ": expected " + what + " >= " + str(lo) + ", got " + str(v));
 }
 
 // Element counts far from int64 overflow (the product of the given sizes, as doubles).
@@ -48,8 +47,7 @@ inline void need(const void* p, const char* name, const char* shape, int64_t ele
 
 inline void check_reduction(Reduction r) {
   const int v = static_cast<int>(r);
-  if (v < 0 || v > 2)
-    fail("reduction: expected None (0), Mean (1) or Sum (2), got " + str(v));
+  if (v < 0 || v > 2) fail("reduction: expected None (0), Mean (1) or Sum (2), got " + str(v));
 }
 
 // A real option in [lo, hi] (or [lo, hi) with hi_open); NaN is never valid.
@@ -65,8 +63,18 @@ inline void check_real(const char* name, double v, double lo, double hi = HUGE_V
 
 // Scratch memory per OS thread that outlives a call (as rnnfast's Workspace): each slot grows to
 // the largest size its thread has needed. Calls from different threads share nothing.
-enum OpsSlot : int { kSortCounts, kSortOrder, kRowLoss, kBlockIn, kBlockOut, kBlockOut2, kBlockQ,
-                     kWeightRun, kPosWeightRun, kNumOpsSlots };
+enum OpsSlot : int {
+  kSortCounts,
+  kSortOrder,
+  kRowLoss,
+  kBlockIn,
+  kBlockOut,
+  kBlockOut2,
+  kBlockQ,
+  kWeightRun,
+  kPosWeightRun,
+  kNumOpsSlots
+};
 
 class OpsScratch {
  public:

@@ -68,9 +68,13 @@ inline float tsqrt(float x) { return __builtin_sqrtf(x); }
 inline double tsqrt(double x) { return __builtin_sqrt(x); }
 
 template <typename T>
-inline T tmax(T a, T b) { return a > b ? a : b; }
+inline T tmax(T a, T b) {
+  return a > b ? a : b;
+}
 template <typename T>
-inline T tabs(T a) { return a < T(0) ? -a : a; }
+inline T tabs(T a) {
+  return a < T(0) ? -a : a;
+}
 
 // sum over k < n of f(k) in kLanes partial sums (value k goes to sum k % kLanes, the last
 // n % kLanes values to a running sum), added in a fixed order. The values are made kBlock at a
@@ -188,19 +192,19 @@ void ce_bwd(int64_t C, const T* __restrict x, T lse, const T* __restrict w, T a,
 
 // The smoothed target qs[c] = (1 - eps) q[c] + eps/C (q[c] itself when eps == 0).
 template <typename T>
-inline T smoothed(T q, T eps, T eps_c) { return eps == T(0) ? q : q * (T(1) - eps) + eps_c; }
+inline T smoothed(T q, T eps, T eps_c) {
+  return eps == T(0) ? q : q * (T(1) - eps) + eps_c;
+}
 
 template <typename T>
 T ce_prob_fwd(int64_t C, const T* x, const T* q, const T* w, T eps, T* lse_out) {
   const T lse = row_lse(C, x);
   *lse_out = lse;
   const T eps_c = eps / static_cast<T>(C);
-  const T s = w ? lane_sum<T>(C, [=](int64_t c) {
-                    return (x[c] - lse) * smoothed(q[c], eps, eps_c) * w[c];
-                  })
-                : lane_sum<T>(C, [=](int64_t c) {
-                    return (x[c] - lse) * smoothed(q[c], eps, eps_c);
-                  });
+  const T s =
+      w ? lane_sum<T>(C,
+                      [=](int64_t c) { return (x[c] - lse) * smoothed(q[c], eps, eps_c) * w[c]; })
+        : lane_sum<T>(C, [=](int64_t c) { return (x[c] - lse) * smoothed(q[c], eps, eps_c); });
   return -s;
 }
 
@@ -262,9 +266,8 @@ T bce_fwd(int64_t len, const T* x, const T* y, WeightRun<T> wr, T* out) {
 // d/dx: (1 - y + pw y) sigmoid(x) - pw y (pw = 1: sigmoid(x) - y); d/dy: log sigmoid(-x) -
 // pw log sigmoid(x) (pw = 1: -x); each times dloss and the weight.
 template <typename T, bool W, bool PW, bool GS>
-void bce_bwd_t(int64_t len, const T* __restrict x, const T* __restrict y,
-               const T* __restrict w, const T* __restrict pw, const T* __restrict g,
-               T* __restrict dx, T* __restrict dy) {
+void bce_bwd_t(int64_t len, const T* __restrict x, const T* __restrict y, const T* __restrict w,
+               const T* __restrict pw, const T* __restrict g, T* __restrict dx, T* __restrict dy) {
   const T g0 = g[0];
   if (dx)
     for (int64_t i = 0; i < len; ++i) {
@@ -294,22 +297,27 @@ void bce_bwd_t(int64_t len, const T* __restrict x, const T* __restrict y,
 }
 
 template <typename T, bool GS>
-void bce_bwd_g(int64_t len, const T* x, const T* y, WeightRun<T> wr, const T* g, T* dx,
-               T* dy) {
+void bce_bwd_g(int64_t len, const T* x, const T* y, WeightRun<T> wr, const T* g, T* dx, T* dy) {
   if (wr.w) {
-    if (wr.pw) bce_bwd_t<T, true, true, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
-    else bce_bwd_t<T, true, false, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
+    if (wr.pw)
+      bce_bwd_t<T, true, true, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
+    else
+      bce_bwd_t<T, true, false, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
   } else {
-    if (wr.pw) bce_bwd_t<T, false, true, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
-    else bce_bwd_t<T, false, false, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
+    if (wr.pw)
+      bce_bwd_t<T, false, true, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
+    else
+      bce_bwd_t<T, false, false, GS>(len, x, y, wr.w, wr.pw, g, dx, dy);
   }
 }
 
 template <typename T>
 void bce_bwd(int64_t len, const T* x, const T* y, WeightRun<T> wr, const T* g, int64_t g_step,
              T* dx, T* dy) {
-  if (g_step == 0) bce_bwd_g<T, true>(len, x, y, wr, g, dx, dy);
-  else bce_bwd_g<T, false>(len, x, y, wr, g, dx, dy);
+  if (g_step == 0)
+    bce_bwd_g<T, true>(len, x, y, wr, g, dx, dy);
+  else
+    bce_bwd_g<T, false>(len, x, y, wr, g, dx, dy);
 }
 
 template <typename T>
@@ -333,8 +341,10 @@ void mse_bwd_t(int64_t len, const T* __restrict x, const T* __restrict y, const 
 
 template <typename T>
 void mse_bwd(int64_t len, const T* x, const T* y, const T* g, int64_t g_step, T* dx, T* dy) {
-  if (g_step == 0) mse_bwd_t<T, true>(len, x, y, g, dx, dy);
-  else mse_bwd_t<T, false>(len, x, y, g, dx, dy);
+  if (g_step == 0)
+    mse_bwd_t<T, true>(len, x, y, g, dx, dy);
+  else
+    mse_bwd_t<T, false>(len, x, y, g, dx, dy);
 }
 
 // ---- optimizers (torch.optim's single-tensor formulas) -------------------------------------
@@ -381,8 +391,10 @@ void sgd_d(const SgdParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>&
 
 template <typename T>
 void sgd(const SgdParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
-  if (s.decay) sgd_d<T, true>(pr, i0, i1, s);
-  else sgd_d<T, false>(pr, i0, i1, s);
+  if (s.decay)
+    sgd_d<T, true>(pr, i0, i1, s);
+  else
+    sgd_d<T, false>(pr, i0, i1, s);
 }
 
 // torch.optim.Adam: m = lerp(m, g, 1 - b1); v = b2 v + (1 - b2) g^2; (AMSGrad: vmax =
@@ -395,8 +407,8 @@ void adam_t(const AdamParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T
   T* __restrict m = pr.exp_avg;
   T* __restrict v = pr.exp_avg_sq;
   T* __restrict vmax = pr.max_exp_avg_sq;
-  const T sign = s.maximize ? T(-1) : T(1), wd = s.wd, keep = s.keep, b1c = s.beta1_c,
-          b2 = s.beta2, b2c = s.beta2_c, bc2 = s.bc2_sqrt, eps = s.eps, neg_lr = s.neg_lr;
+  const T sign = s.maximize ? T(-1) : T(1), wd = s.wd, keep = s.keep, b1c = s.beta1_c, b2 = s.beta2,
+          b2c = s.beta2_c, bc2 = s.bc2_sqrt, eps = s.eps, neg_lr = s.neg_lr;
   for (int64_t i = i0; i < i1; ++i) {
     const T pi = p[i] * keep;
     const T g = effective_grad<T, L2>(gr[i], pi, sign, wd);
@@ -419,11 +431,15 @@ template <typename T>
 void adam(const AdamParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
   const bool l2 = s.decay && !s.decoupled;
   if (l2) {
-    if (s.amsgrad) adam_t<T, true, true>(pr, i0, i1, s);
-    else adam_t<T, true, false>(pr, i0, i1, s);
+    if (s.amsgrad)
+      adam_t<T, true, true>(pr, i0, i1, s);
+    else
+      adam_t<T, true, false>(pr, i0, i1, s);
   } else {
-    if (s.amsgrad) adam_t<T, false, true>(pr, i0, i1, s);
-    else adam_t<T, false, false>(pr, i0, i1, s);
+    if (s.amsgrad)
+      adam_t<T, false, true>(pr, i0, i1, s);
+    else
+      adam_t<T, false, false>(pr, i0, i1, s);
   }
 }
 
@@ -437,8 +453,8 @@ void rmsprop_t(const RmspropParam<T>& pr, int64_t i0, int64_t i1, const OptimSca
   T* __restrict sq = pr.square_avg;
   T* __restrict b = pr.momentum_buffer;
   T* __restrict ga = pr.grad_avg;
-  const T sign = s.maximize ? T(-1) : T(1), wd = s.wd, a = s.beta2, ac = s.beta2_c,
-          eps = s.eps, mu = s.mu, neg_lr = s.neg_lr;
+  const T sign = s.maximize ? T(-1) : T(1), wd = s.wd, a = s.beta2, ac = s.beta2_c, eps = s.eps,
+          mu = s.mu, neg_lr = s.neg_lr;
   for (int64_t i = i0; i < i1; ++i) {
     const T g = effective_grad<T, Decay>(gr[i], p[i], sign, wd);
     const T si = sq[i] * a + ac * g * g;
@@ -465,18 +481,24 @@ void rmsprop_t(const RmspropParam<T>& pr, int64_t i0, int64_t i1, const OptimSca
 template <typename T, bool Decay>
 void rmsprop_d(const RmspropParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
   if (s.centered) {
-    if (s.momentum) rmsprop_t<T, Decay, true, true>(pr, i0, i1, s);
-    else rmsprop_t<T, Decay, true, false>(pr, i0, i1, s);
+    if (s.momentum)
+      rmsprop_t<T, Decay, true, true>(pr, i0, i1, s);
+    else
+      rmsprop_t<T, Decay, true, false>(pr, i0, i1, s);
   } else {
-    if (s.momentum) rmsprop_t<T, Decay, false, true>(pr, i0, i1, s);
-    else rmsprop_t<T, Decay, false, false>(pr, i0, i1, s);
+    if (s.momentum)
+      rmsprop_t<T, Decay, false, true>(pr, i0, i1, s);
+    else
+      rmsprop_t<T, Decay, false, false>(pr, i0, i1, s);
   }
 }
 
 template <typename T>
 void rmsprop(const RmspropParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
-  if (s.decay) rmsprop_d<T, true>(pr, i0, i1, s);
-  else rmsprop_d<T, false>(pr, i0, i1, s);
+  if (s.decay)
+    rmsprop_d<T, true>(pr, i0, i1, s);
+  else
+    rmsprop_d<T, false>(pr, i0, i1, s);
 }
 
 // torch.optim.Adagrad: clr = lr / (1 + (t - 1) lr_decay); s += g^2; p += -clr g / (sqrt(s) + eps)
@@ -496,8 +518,10 @@ void adagrad_t(const AdagradParam<T>& pr, int64_t i0, int64_t i1, const OptimSca
 
 template <typename T>
 void adagrad(const AdagradParam<T>& pr, int64_t i0, int64_t i1, const OptimScalars<T>& s) {
-  if (s.decay) adagrad_t<T, true>(pr, i0, i1, s);
-  else adagrad_t<T, false>(pr, i0, i1, s);
+  if (s.decay)
+    adagrad_t<T, true>(pr, i0, i1, s);
+  else
+    adagrad_t<T, false>(pr, i0, i1, s);
 }
 
 // constexpr so that each instruction set's table is constant-initialized: a file compiled
@@ -505,6 +529,6 @@ void adagrad(const AdagradParam<T>& pr, int64_t i0, int64_t i1, const OptimScala
 // instruction set would fault before the dispatch could choose another.
 template <typename T>
 constexpr OpsTable<T> make_ops_table() {
-  return {ce_fwd<T>, ce_bwd<T>, ce_prob_fwd<T>, ce_prob_bwd<T>, bce_fwd<T>, bce_bwd<T>,
-          mse_fwd<T>, mse_bwd<T>, sgd<T>, adam<T>, rmsprop<T>, adagrad<T>};
+  return {ce_fwd<T>,  ce_bwd<T>,  ce_prob_fwd<T>, ce_prob_bwd<T>, bce_fwd<T>, bce_bwd<T>,
+          mse_fwd<T>, mse_bwd<T>, sgd<T>,         adam<T>,        rmsprop<T>, adagrad<T>};
 }

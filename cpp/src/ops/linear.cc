@@ -24,9 +24,8 @@ void check_linear_dims(int64_t M, int64_t K, int64_t N) {
   detail::check_size("M", M, 0, "a number of rows");
   detail::check_size("K", K, 0, "in_features");
   detail::check_size("N", N, 0, "out_features");
-  detail::check_extent("linear: M, K, N",
-                       static_cast<double>(M) * K + static_cast<double>(M) * N +
-                           static_cast<double>(N) * K);
+  detail::check_extent("linear: M, K, N", static_cast<double>(M) * K + static_cast<double>(M) * N +
+                                              static_cast<double>(N) * K);
 }
 
 }  // namespace
@@ -44,8 +43,8 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t M, int64_t
 }
 
 template <typename T>
-void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t M,
-                     int64_t K, int64_t N) {
+void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t M, int64_t K,
+                     int64_t N) {
   check_linear_dims(M, K, N);
   detail::need(dy, "dy", "[M,N]", M * N);
   if (dx) detail::need(w, "w", "[N,K] (to compute dx)", N * K);
@@ -156,12 +155,12 @@ void embedding_backward(T* dweight, const T* dy, const int64_t* indices, int64_t
   });
 }
 
-#define RNNFAST_INSTANTIATE(T)                                                                 \
+#define RNNFAST_INSTANTIATE(T)                                                                  \
   template void linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t); \
-  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, \
-                                   int64_t);                                                   \
-  template void embedding_forward<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t); \
-  template void embedding_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, \
+  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t,  \
+                                   int64_t);                                                    \
+  template void embedding_forward<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t);  \
+  template void embedding_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t,  \
                                       int64_t);
 RNNFAST_INSTANTIATE(float)
 RNNFAST_INSTANTIATE(double)

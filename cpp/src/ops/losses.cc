@@ -33,15 +33,14 @@ void check_smoothing(double eps) { detail::check_real("label_smoothing", eps, 0.
 // Every target in [0, C) or ignore_index (std::out_of_range names the first that is not);
 // returns the weighted mean's denominator, the sum of w[y] over the targets not ignored.
 template <typename T>
-double check_targets(const int64_t* target, int64_t P, int64_t C, int64_t ignore,
-                     const T* w) {
+double check_targets(const int64_t* target, int64_t P, int64_t C, int64_t ignore, const T* w) {
   double denom = 0.0;
   for (int64_t p = 0; p < P; ++p) {
     const int64_t y = target[p];
     if (y == ignore) continue;
     if (y < 0 || y >= C)
-      throw std::out_of_range("target: class index " + str(y) + " is out of range for " +
-                              str(C) + " classes (expected 0 <= target < " + str(C) +
+      throw std::out_of_range("target: class index " + str(y) + " is out of range for " + str(C) +
+                              " classes (expected 0 <= target < " + str(C) +
                               ", or ignore_index=" + str(ignore) + ")");
     denom += w ? static_cast<double>(w[y]) : 1.0;
   }
@@ -113,11 +112,11 @@ struct Coef {
   Reduction red;
   T scalar;
   Coef(const T* g_, Reduction red_, double denom)
-      : g(g_), red(red_),
-        scalar(red_ == Reduction::None ? T(0)
-                                      : red_ == Reduction::Mean
-                                            ? g_[0] / static_cast<T>(denom)
-                                            : g_[0]) {}
+      : g(g_),
+        red(red_),
+        scalar(red_ == Reduction::None   ? T(0)
+               : red_ == Reduction::Mean ? g_[0] / static_cast<T>(denom)
+                                         : g_[0]) {}
   T operator()(int64_t p) const { return red == Reduction::None ? g[p] : scalar; }
 };
 
@@ -126,9 +125,8 @@ struct Coef {
 // ---- cross entropy, class indices -----------------------------------------------------------
 
 template <typename T>
-void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* target,
-                           const T* weight, int64_t R, int64_t C, int64_t S,
-                           const CrossEntropyOptions& o) {
+void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* target, const T* weight,
+                           int64_t R, int64_t C, int64_t S, const CrossEntropyOptions& o) {
   check_class_dims(R, C, S);
   detail::check_reduction(o.reduction);
   check_smoothing(o.label_smoothing);
@@ -159,8 +157,8 @@ void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* targ
 
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* dloss, const T* lse, const T* logits,
-                            const int64_t* target, const T* weight, int64_t R, int64_t C,
-                            int64_t S, const CrossEntropyOptions& o) {
+                            const int64_t* target, const T* weight, int64_t R, int64_t C, int64_t S,
+                            const CrossEntropyOptions& o) {
   check_class_dims(R, C, S);
   detail::check_reduction(o.reduction);
   check_smoothing(o.label_smoothing);
@@ -200,9 +198,8 @@ void cross_entropy_backward(T* dlogits, const T* dloss, const T* lse, const T* l
 // ---- cross entropy, class probabilities -----------------------------------------------------
 
 template <typename T>
-void cross_entropy_prob_forward(T* loss, T* lse, const T* logits, const T* target,
-                                const T* weight, int64_t R, int64_t C, int64_t S,
-                                const CrossEntropyOptions& o) {
+void cross_entropy_prob_forward(T* loss, T* lse, const T* logits, const T* target, const T* weight,
+                                int64_t R, int64_t C, int64_t S, const CrossEntropyOptions& o) {
   check_class_dims(R, C, S);
   detail::check_reduction(o.reduction);
   check_smoothing(o.label_smoothing);
@@ -281,8 +278,7 @@ const T* weight_run(const Periodic<T>& w, int64_t i0, int64_t len, detail::OpsSl
 // body(i0, len, WeightRun) for each chunk of kChunk elements over the team; sums: each
 // chunk's result, when body returns one.
 template <typename T, typename Body>
-void each_chunk(int64_t n, Periodic<T> w, Periodic<T> pw, double ns_per_element,
-                Body body) {
+void each_chunk(int64_t n, Periodic<T> w, Periodic<T> pw, double ns_per_element, Body body) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   const int nt = detail::team_for_ns(static_cast<double>(n) * ns_per_element);
   detail::split(chunks, nt, [&](int64_t c0, int64_t c1) {
@@ -315,11 +311,11 @@ void elementwise_forward(T* loss, int64_t n, Reduction red, Periodic<T> w, Perio
   T* sums = red == Reduction::None
                 ? nullptr
                 : detail::scratch().get<T>(detail::kRowLoss, static_cast<size_t>(chunks));
-  each_chunk<T>(n, w, pw, ns_per_element, [&](int64_t c, int64_t i0, int64_t len,
-                                      detail::WeightRun<T> wr) {
-    const T s = body(i0, len, wr, red == Reduction::None ? loss + i0 : nullptr);
-    if (sums) sums[c] = s;
-  });
+  each_chunk<T>(n, w, pw, ns_per_element,
+                [&](int64_t c, int64_t i0, int64_t len, detail::WeightRun<T> wr) {
+                  const T s = body(i0, len, wr, red == Reduction::None ? loss + i0 : nullptr);
+                  if (sums) sums[c] = s;
+                });
   if (red != Reduction::None) loss[0] = reduce(sums, chunks, red, static_cast<double>(n));
 }
 
@@ -380,8 +376,8 @@ void mse_backward(T* dx, T* dy, const T* dloss, const T* x, const T* y, int64_t 
   each_chunk<T>(n, Periodic<T>{}, Periodic<T>{}, 0.2,
                 [&](int64_t, int64_t i0, int64_t len, detail::WeightRun<T>) {
                   const bool none = reduction == Reduction::None;
-                  tb.mse_bwd(len, x + i0, y + i0, none ? dloss + i0 : &coef.scalar,
-                             none ? 1 : 0, dx ? dx + i0 : nullptr, dy ? dy + i0 : nullptr);
+                  tb.mse_bwd(len, x + i0, y + i0, none ? dloss + i0 : &coef.scalar, none ? 1 : 0,
+                             dx ? dx + i0 : nullptr, dy ? dy + i0 : nullptr);
                 });
 }
 

@@ -18,9 +18,7 @@ using detail::str;
 
 namespace {
 
-std::string at(int64_t i, const char* field) {
-  return "params[" + str(i) + "]." + field;
-}
+std::string at(int64_t i, const char* field) { return "params[" + str(i) + "]." + field; }
 
 // The checks every optimizer shares: the list, sizes, param and grad of each entry.
 template <typename P>
@@ -36,8 +34,7 @@ void check_list(const P* params, int64_t count) {
 }
 
 void need_buffer(const void* b, int64_t n, int64_t i, const char* field, const char* why) {
-  if (n > 0 && !b)
-    fail(at(i, field) + ": expected a [n] buffer (" + why + "), got a null pointer");
+  if (n > 0 && !b) fail(at(i, field) + ": expected a [n] buffer (" + why + "), got a null pointer");
 }
 
 void check_step(int64_t step, int64_t i) {
@@ -56,8 +53,8 @@ detail::OptimScalars<T> base_scalars(double lr, double weight_decay, bool maximi
 
 // fn(param, i0, i1, scalars) over every element of every parameter, over the team.
 template <typename T, typename P, typename Fn>
-void each_element(const P* params, int64_t count,
-                  const std::vector<detail::OptimScalars<T>>& sc, Fn fn) {
+void each_element(const P* params, int64_t count, const std::vector<detail::OptimScalars<T>>& sc,
+                  Fn fn) {
   int64_t total = 0;
   for (int64_t i = 0; i < count; ++i) total += params[i].n;
   const rnnfast::detail::DenormalsOff flush;
@@ -83,8 +80,10 @@ void sgd_step(const SgdParam<T>* params, int64_t count, const SgdOptions& o) {
   detail::check_real("dampening", o.dampening, -HUGE_VAL);  // any number, as torch
   detail::check_real("weight_decay", o.weight_decay, 0.0);
   if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
-    fail("nesterov: expected momentum > 0 and dampening = 0 for Nesterov momentum, got "
-         "momentum " + str(o.momentum) + ", dampening " + str(o.dampening));
+    fail(
+        "nesterov: expected momentum > 0 and dampening = 0 for Nesterov momentum, got "
+        "momentum " +
+        str(o.momentum) + ", dampening " + str(o.dampening));
   check_list(params, count);
   for (int64_t i = 0; i < count; ++i)
     if (o.momentum != 0.0)
@@ -182,10 +181,10 @@ void adagrad_step(const AdagradParam<T>* params, int64_t count, const AdagradOpt
   each_element<T>(params, count, sc, tb.adagrad);
 }
 
-#define RNNFAST_INSTANTIATE(T)                                                            \
-  template void sgd_step<T>(const SgdParam<T>*, int64_t, const SgdOptions&);              \
-  template void adam_step<T>(const AdamParam<T>*, int64_t, const AdamOptions&);           \
-  template void rmsprop_step<T>(const RmspropParam<T>*, int64_t, const RmspropOptions&);  \
+#define RNNFAST_INSTANTIATE(T)                                                           \
+  template void sgd_step<T>(const SgdParam<T>*, int64_t, const SgdOptions&);             \
+  template void adam_step<T>(const AdamParam<T>*, int64_t, const AdamOptions&);          \
+  template void rmsprop_step<T>(const RmspropParam<T>*, int64_t, const RmspropOptions&); \
   template void adagrad_step<T>(const AdagradParam<T>*, int64_t, const AdagradOptions&);
 RNNFAST_INSTANTIATE(float)
 RNNFAST_INSTANTIATE(double)

@@ -28,15 +28,15 @@ struct OptimScalars {
   bool decay = false;      // weight_decay != 0: g += wd p (or, decoupled, p *= keep first)
   bool decoupled = false;  // AdamW
   T wd = 0;
-  T keep = 1;              // 1 - lr weight_decay
-  T neg_lr = 0;            // -lr (SGD, RMSprop), -lr / (1 - beta1^t) (Adam), -clr (Adagrad)
-  bool momentum = false;   // SGD: momentum != 0; RMSprop: momentum > 0
+  T keep = 1;             // 1 - lr weight_decay
+  T neg_lr = 0;           // -lr (SGD, RMSprop), -lr / (1 - beta1^t) (Adam), -clr (Adagrad)
+  bool momentum = false;  // SGD: momentum != 0; RMSprop: momentum > 0
   bool nesterov = false;
-  T mu = 0;                // momentum
-  T damp_c = 1;            // 1 - dampening
-  T beta1_c = 0;           // 1 - beta1
+  T mu = 0;                  // momentum
+  T damp_c = 1;              // 1 - dampening
+  T beta1_c = 0;             // 1 - beta1
   T beta2 = 0, beta2_c = 0;  // beta2, 1 - beta2 (RMSprop: alpha, 1 - alpha)
-  T bc2_sqrt = 1;          // sqrt(1 - beta2^t)
+  T bc2_sqrt = 1;            // sqrt(1 - beta2^t)
   T eps = 0;
   bool amsgrad = false, centered = false;
 };
@@ -54,17 +54,16 @@ struct OpsTable {
   T (*ce_prob_fwd)(int64_t C, const T* x, const T* q, const T* w, T eps, T* lse);
   // dx[c] = coef (e^{x[c]-lse} S - w[c] qs[c]) with S = sum_c w[c] qs[c];
   // dq[c] = -(1 - eps) coef w[c] (x[c] - lse). Either output may be nullptr.
-  void (*ce_prob_bwd)(int64_t C, const T* x, T lse, const T* q, const T* w, T eps, T coef,
-                      T* dx, T* dq);
+  void (*ce_prob_bwd)(int64_t C, const T* x, T lse, const T* q, const T* w, T eps, T coef, T* dx,
+                      T* dq);
   // Elementwise losses over len elements: writes each element's loss to out (nullptr: not
   // written) and returns their sum, added in a fixed order.
   T (*bce_fwd)(int64_t len, const T* x, const T* y, WeightRun<T> wr, T* out);
   // dx, dy (either nullptr) for len elements; g: per-element (g_step 1) or one value (0).
-  void (*bce_bwd)(int64_t len, const T* x, const T* y, WeightRun<T> wr, const T* g,
-                  int64_t g_step, T* dx, T* dy);
+  void (*bce_bwd)(int64_t len, const T* x, const T* y, WeightRun<T> wr, const T* g, int64_t g_step,
+                  T* dx, T* dy);
   T (*mse_fwd)(int64_t len, const T* x, const T* y, T* out);
-  void (*mse_bwd)(int64_t len, const T* x, const T* y, const T* g, int64_t g_step, T* dx,
-                  T* dy);
+  void (*mse_bwd)(int64_t len, const T* x, const T* y, const T* g, int64_t g_step, T* dx, T* dy);
   // Optimizer updates of elements [i0, i1) of one parameter.
   void (*sgd)(const SgdParam<T>& p, int64_t i0, int64_t i1, const OptimScalars<T>& s);
   void (*adam)(const AdamParam<T>& p, int64_t i0, int64_t i1, const OptimScalars<T>& s);
@@ -88,9 +87,13 @@ const Ops& active_ops();
 template <typename T>
 const OpsTable<T>& table(const Ops& o);
 template <>
-inline const OpsTable<float>& table<float>(const Ops& o) { return o.f32; }
+inline const OpsTable<float>& table<float>(const Ops& o) {
+  return o.f32;
+}
 template <>
-inline const OpsTable<double>& table<double>(const Ops& o) { return o.f64; }
+inline const OpsTable<double>& table<double>(const Ops& o) {
+  return o.f64;
+}
 
 }  // namespace detail
 }  // namespace ops
