@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 import rnnfast  # noqa: E402
 from rnnfast import functional as F, nn, reference as R  # noqa: E402
 
-from _problems import GRAD_KEYS, make_problem, tol  # noqa: E402
+from _problems import CELLS, GRAD_KEYS, make_problem, tol  # noqa: E402
 
 EXAMPLES = int(os.environ.get("RNNFAST_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -36,10 +36,10 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
 CLEAN = (ValueError, TypeError, IndexError)
 ARG_NAMES = ("x", "w_ih", "w_hh", "b_ih, b_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths",
              "h_mask", "dy", "dh_n", "dc_n", "reserve", "mode", "T", "B", "I", "H", "H_out",
-             "dims", "input", "hx", "h_0", "c_0", "indices", "target")
+             "dims", "input", "hx", "h_0", "c_0", "indices", "target", "w_p")
 NAMED = re.compile(r"^(" + "|".join(re.escape(n) for n in ARG_NAMES) + r")\b")
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-ARRAYS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths", "h_mask")
+MODES = tuple(CELLS)  # every cell kind, the GRU and LSTM variants included
+ARRAYS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths", "h_mask", "w_p")
 COUNTS = {"results": 0, "errors": 0}
 # NaN and Inf injected on purpose make NumPy (the reference) warn.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -90,7 +90,8 @@ def problems(draw):
     mode = draw(st.sampled_from(MODES))
     T, B = draw(st.integers(1, 6)), draw(st.integers(1, 5))
     I, H = draw(st.integers(1, 7)), draw(st.integers(1, 9))
-    proj = draw(st.integers(1, H - 1)) if mode == "lstm" and H > 1 and draw(st.booleans()) else 0
+    proj = (draw(st.integers(1, H - 1)) if CELLS[mode].has_c and H > 1 and draw(st.booleans())
+            else 0)
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     lengths = draw(st.none() | st.lists(st.integers(1, T), min_size=B, max_size=B))
     p = make_problem(mode, T, B, I, H, proj=proj, bias=draw(st.booleans()), dtype=dtype,
@@ -125,7 +126,7 @@ def _layouts(a, kind):
 @st.composite
 def corruptions(draw, p):
     """(description, function that corrupts a copy of the arguments)."""
-    present = [k for k in ARRAYS if p[k] is not None]
+    present = [k for k in ARRAYS if p.get(k) is not None]
     kind = draw(st.sampled_from(["none", "shape", "dtype", "layout", "value", "lengths",
                                  "missing", "swap", "mode"]))
     key = draw(st.sampled_from(present))
@@ -194,13 +195,14 @@ def _call_both(mode, p, reverse, cot):
     """(ours, reference), each a dict of outputs or the exception raised."""
     args = {k: p[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh")}
     kw = dict(w_hr=p["w_hr"], h0=p["h0"], c0=p["c0"], lengths=p["lengths"], reverse=reverse,
-              h_mask=p["h_mask"])
+              h_mask=p["h_mask"], w_p=p.get("w_p"))
     ours = ref = None
     try:
         y, h_n, c_n, res = F.forward(mode, p["x"], **args, **kw)
         dy, dh_n, dc_n = cot(y, h_n, c_n)
         g = F.backward(mode, res, p["x"], **args, y=y, w_hr=p["w_hr"], lengths=p["lengths"],
-                       reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=p["h_mask"])
+                       reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=p["h_mask"],
+                       w_p=p.get("w_p"))
         ours = dict(y=y, h_n=h_n, c_n=c_n, **g)
     except CLEAN as e:
         _assert_clean(e)
@@ -275,7 +277,7 @@ def _stacked_reference(m, x, hx, lengths):
     sd = m.state_dict()
     h0 = c0 = None
     if hx is not None:
-        h0, c0 = hx if m.mode == "lstm" else (hx, None)
+        h0, c0 = hx if CELLS[m.mode].has_c else (hx, None)
     layer_in, h_n, c_n = x, [], []
     for layer in range(m.num_layers):
         outs = []
@@ -286,12 +288,12 @@ def _stacked_reference(m, x, hx, lengths):
                 m.mode, layer_in, sd["weight_ih" + sfx], sd["weight_hh" + sfx],
                 sd.get("bias_ih" + sfx), sd.get("bias_hh" + sfx), w_hr=sd.get("weight_hr" + sfx),
                 h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
-                lengths=lengths, reverse=bool(d))
+                lengths=lengths, reverse=bool(d), w_p=sd.get("weight_p" + sfx))
             outs.append(y)
             h_n.append(h)
             c_n.append(c)
         layer_in = np.concatenate(outs, axis=2)
-    return layer_in, np.stack(h_n), (np.stack(c_n) if m.mode == "lstm" else None)
+    return layer_in, np.stack(h_n), (np.stack(c_n) if CELLS[m.mode].has_c else None)
 
 
 @st.composite
@@ -301,11 +303,18 @@ def layers(draw):
     opts = dict(num_layers=draw(st.integers(1, 3)), bidirectional=draw(st.booleans()),
                 batch_first=draw(st.booleans()), bias=draw(st.booleans()),
                 dtype=draw(st.sampled_from([np.float32, np.float64])))
-    if kind == "lstm" and H > 1 and draw(st.booleans()):
+    if CELLS[kind].has_c and H > 1 and draw(st.booleans()):
         opts["proj_size"] = draw(st.integers(1, H - 1))
     rnnfast.manual_seed(draw(st.integers(0, 2**31)))
     if kind.startswith("rnn"):
         m = nn.RNN(I, H, nonlinearity=kind[4:], **opts)
+    elif kind == "gru_reset_before":
+        m = nn.GRU(I, H, reset_after=False, **opts)
+    elif kind == "lstm_peephole":
+        m = nn.LSTM(I, H, peephole=True, **opts)
+        for name, w in m.named_parameters():  # zero at first: make the peepholes count
+            if name.startswith("weight_p"):
+                w.data[...] = rnnfast.rand(*w.shape).numpy() - 0.5
     else:
         m = {"lstm": nn.LSTM, "gru": nn.GRU}[kind](I, H, **opts)
     return m.eval()
@@ -342,28 +351,28 @@ def test_nn_layers_match_stacked_reference_or_raise_cleanly(m, data):
         x = x.astype(np.complex128)
     elif bad == "empty":
         x = x[:0]
-    hx = ((h0, c0) if m.mode == "lstm" else h0) if use_hx else None
+    hx = ((h0, c0) if CELLS[m.mode].has_c else h0) if use_hx else None
     xin = np.swapaxes(x, 0, 1) if m.batch_first and x.ndim == 3 else x
     try:
         out, st_ = m(xin, hx, lengths=lengths)
     except CLEAN as e:
         _assert_clean(e)
         COUNTS["errors"] += 1
-        only_c = bad == "c_size" and m.mode != "lstm"  # GRU/RNN ignore c0: a valid call
+        only_c = bad == "c_size" and not CELLS[m.mode].has_c  # GRU/RNN ignore c0: a valid call
         assert bad != "none" and not only_c, f"valid call rejected: {e!r}"
         return
     COUNTS["results"] += 1
-    assert bad in ("none", "c_size") and (bad == "none" or m.mode != "lstm"), \
+    assert bad in ("none", "c_size") and (bad == "none" or not CELLS[m.mode].has_c), \
         f"corruption {bad!r} accepted"
     y_r, h_r, c_r = _stacked_reference(m, x, hx, lengths)
-    h_o, c_o = st_ if m.mode == "lstm" else (st_, None)
+    h_o, c_o = st_ if CELLS[m.mode].has_c else (st_, None)
     y_o = out.numpy()
     if m.batch_first:
         y_o = np.swapaxes(y_o, 0, 1)
     dt = m.weight_ih_l0.dtype
     _same(y_o, y_r, dt, "output")
     _same(h_o.numpy(), h_r, dt, "h_n")
-    if m.mode == "lstm":
+    if CELLS[m.mode].has_c:
         _same(c_o.numpy(), c_r, dt, "c_n")
 
 

@@ -102,12 +102,19 @@ Input decode(const uint8_t* data, size_t size) {
   c.pair = (b1 >> 6) & 3;  // 1, 2: also run both directions at once through run_pair
   const uint8_t b2 = in.next();
   if (b2 >= 0xC0) c.invalid = b2 % 16;
+  // b2's low bit: the GRU and LSTM variants (reset gate before the product, peepholes)
+  if (b2 & 1) {
+    if (c.cell == Cell::GRU) c.cell = Cell::GRU_RESET_BEFORE;
+    if (c.cell == Cell::LSTM) c.cell = Cell::LSTM_PEEPHOLE;
+  }
+  const bool has_c = rnnfast::has_cell_state(c.cell);
   c.d.T = 1 + in.next() % 12;
   c.d.B = 1 + in.next() % 9;
   c.d.I = 1 + in.next() % 10;
   c.d.H = 1 + in.next() % 20;
   const uint8_t bp = in.next();
-  c.d.H_out = (c.cell == Cell::LSTM && (bp & 128) && c.d.H > 1) ? 1 + bp % (c.d.H - 1) : c.d.H;
+  c.d.H_out =
+      (rnnfast::has_projection(c.cell) && (bp & 128) && c.d.H > 1) ? 1 + bp % (c.d.H - 1) : c.d.H;
   const int64_t G = rnnfast::num_gates(c.cell), T = c.d.T, B = c.d.B, I = c.d.I, H = c.d.H,
                 Ho = c.d.H_out;
   c.x = fill(in, T * B * I, c.wild);
@@ -119,7 +126,8 @@ Input decode(const uint8_t* data, size_t size) {
   }
   if (Ho != H) c.w_hr = fill(in, Ho * H, c.wild);
   if (c.use_h0) c.h0 = fill(in, B * Ho, c.wild);
-  if (c.use_c0 && c.cell == Cell::LSTM) c.c0 = fill(in, B * H, c.wild);
+  if (c.use_c0 && has_c) c.c0 = fill(in, B * H, c.wild);
+  if (rnnfast::num_extras(c.cell) > 0) c.p = fill(in, rnnfast::extra_size(c.cell, H, 0), c.wild);
   if (c.use_mask) {
     c.mask.resize(static_cast<size_t>(B * Ho));
     for (auto& m : c.mask) m = (in.next() & 1) ? 0.0 : 2.0;
@@ -136,7 +144,7 @@ Input decode(const uint8_t* data, size_t size) {
   }
   c.dy = fill(in, T * B * Ho, c.wild);
   c.dh_n = fill(in, B * Ho, c.wild);
-  if (c.cell == Cell::LSTM) c.dc_n = fill(in, B * H, c.wild);
+  if (has_c) c.dc_n = fill(in, B * H, c.wild);
   return c;
 }
 
@@ -145,7 +153,7 @@ Input decode(const uint8_t* data, size_t size) {
 template <typename T>
 Outputs<T> run(const Input& c, int invalid) {
   const Dims& d = c.d;
-  const bool lstm = c.cell == Cell::LSTM;
+  const bool lstm = rnnfast::has_cell_state(c.cell);
   const rnnfast_test::Args<T> a(c);
   Outputs<T> o;
   o.alloc_forward(c.cell, d, T(0));
@@ -197,7 +205,7 @@ Outputs<T> run(const Input& c, int invalid) {
         dd.T = dd.B = int64_t(1) << 40;
         break;
       case 11:
-        cell = static_cast<Cell>(4 + c.x.size() % 100);
+        cell = static_cast<Cell>(6 + c.x.size() % 100);
         break;
       case 12:
         xp = nullptr;
