@@ -665,6 +665,31 @@ def test_cpu_device_is_accepted_and_others_raise_clearly(torch):
         model.to(rnnfast.long)
 
 
+def test_modules_take_torchs_device_and_dtype_arguments(torch):
+    """torch's constructors take device= (and Linear device, dtype positionally after bias): the
+    CPU passes, another device raises as .to() does, and dtype=None is torch's float32."""
+    assert nn.Linear(3, 4, True, "cpu").weight.dtype == np.float32
+    assert torch.nn.Linear(3, 4, True, "cpu").weight.dtype == torch.float32
+    assert nn.Linear(3, 4, device=rnnfast.device("cpu"), dtype=rnnfast.float64).weight.dtype \
+        == np.float64
+    made = [nn.RNN(3, 4, device="cpu"), nn.LSTM(3, 4, device="cpu"), nn.GRU(3, 4, device="cpu"),
+            nn.RNNCell(3, 4, device="cpu"), nn.LSTMCell(3, 4, device="cpu"),
+            nn.GRUCell(3, 4, device="cpu"), nn.Embedding(5, 3, device="cpu")]
+    for m, t in zip(made, [torch.nn.RNN(3, 4, device="cpu"), torch.nn.LSTM(3, 4, device="cpu"),
+                           torch.nn.GRU(3, 4, device="cpu"), torch.nn.RNNCell(3, 4, device="cpu"),
+                           torch.nn.LSTMCell(3, 4, device="cpu"),
+                           torch.nn.GRUCell(3, 4, device="cpu"),
+                           torch.nn.Embedding(5, 3, device="cpu")]):
+        assert {k: v.shape for k, v in m.state_dict().items()} == \
+            {k: tuple(v.shape) for k, v in t.state_dict().items()}
+    for make in (lambda: nn.Linear(3, 4, device="cuda"), lambda: nn.LSTM(3, 4, device="cuda:0"),
+                 lambda: nn.GRUCell(3, 4, device="cuda")):
+        with pytest.raises(ValueError, match="device: rnnfast runs on the CPU only"):
+            make()
+    with pytest.raises(TypeError, match="device: expected a device or a str"):
+        nn.Linear(3, 4, True, np.float64)  # rnnfast's old positional dtype: now torch's device
+
+
 def test_grad_mode_helpers():
     x = rnnfast.tensor([1.0], requires_grad=True)
     with rnnfast.set_grad_enabled(False):

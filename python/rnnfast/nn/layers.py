@@ -54,7 +54,10 @@ class Linear(Module):
         in_features (int): the size H_in of each input's last dim.
         out_features (int): the size H_out of each output's last dim.
         bias (bool, optional): if ``False``, no additive bias. Default: ``True``.
-        dtype (optional): the parameters' dtype, float32 or float64. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU (the only device; another raises ValueError).
+            Default: ``None``.
+        dtype (optional): the parameters' dtype, float32 or float64. Default: ``None``
+            (float32).
 
     Inputs: input
         * **input**: (*, H_in), any number of leading dims; cast to the layer's dtype.
@@ -67,7 +70,7 @@ class Linear(Module):
             k = 1 / in_features, from ``rnnfast.manual_seed``'s generator.
         bias: (out_features,), initialized as ``weight``; ``None`` with ``bias=False``.
 
-    Differences from torch: no ``device`` argument (CPU only).
+    Differences from torch: the CPU is the only device.
 
     Example::
 
@@ -76,11 +79,12 @@ class Linear(Module):
         (128, 30)
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        _device.check_device(device)
         self.in_features = _check_size(in_features, "in_features")
         self.out_features = _check_size(out_features, "out_features")
-        dt = _float_dtype(dtype)
+        dt = _float_dtype(np.float32 if dtype is None else dtype)
         bound = 1.0 / math.sqrt(self.in_features)
         gen = default_generator()
         self.weight = Parameter(gen.uniform(-bound, bound, (self.out_features,

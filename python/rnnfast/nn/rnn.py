@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from .. import _core, functional as F
+from .. import _core, _device, functional as F
 from .._cells import CELLS as _CELLS, GATES as _GATES
 from ..functional import _CELL
 from ..tensor import (
@@ -520,6 +520,8 @@ class RNN(RNNBase):
             on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
 
     Inputs: input, hx=None, lengths=None
         * **input**: (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in)
@@ -560,7 +562,7 @@ class RNN(RNNBase):
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
     Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
-    extras; ``dtype`` is a NumPy dtype and there is no ``device`` argument (CPU only).
+    extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
 
     Example::
 
@@ -574,7 +576,8 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, recurrent_dropout=0.0,
-                 input_dropout=0.0, dtype=np.float32):
+                 input_dropout=0.0, dtype=np.float32, device=None):
+        _device.check_device(device)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
@@ -627,6 +630,8 @@ class LSTM(RNNBase):
             on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
         peephole (bool, optional): rnnfast extra: peephole connections (see above), the
             parameters ``weight_p_l[k]``. Default: ``False``.
 
@@ -677,7 +682,7 @@ class LSTM(RNNBase):
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
     Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
-    extras; ``dtype`` is a NumPy dtype and there is no ``device`` argument (CPU only).
+    extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
 
     Example::
 
@@ -694,7 +699,8 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
-                 input_dropout=0.0, dtype=np.float32, peephole=False):
+                 input_dropout=0.0, dtype=np.float32, peephole=False, device=None):
+        _device.check_device(device)
         self.peephole = bool(peephole)
         super().__init__("lstm_peephole" if self.peephole else "lstm", input_size, hidden_size,
                          num_layers, bias, batch_first, dropout, bidirectional, proj_size,
@@ -744,6 +750,8 @@ class GRU(RNNBase):
             on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
         reset_after (bool, optional): rnnfast extra: ``False`` applies the reset gate before
             the recurrent product (see above). Default: ``True`` (torch's GRU).
 
@@ -786,7 +794,7 @@ class GRU(RNNBase):
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
     Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
-    extras; ``dtype`` is a NumPy dtype and there is no ``device`` argument (CPU only).
+    extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
 
     Example::
 
@@ -799,7 +807,8 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, recurrent_dropout=0.0, input_dropout=0.0,
-                 dtype=np.float32, reset_after=True):
+                 dtype=np.float32, reset_after=True, device=None):
+        _device.check_device(device)
         self.reset_after = bool(reset_after)
         super().__init__("gru" if self.reset_after else "gru_reset_before", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
@@ -944,6 +953,8 @@ class RNNCell(RNNCellBase):
         nonlinearity (str, optional): ``'tanh'`` or ``'relu'``. Default: ``'tanh'``.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
 
     Inputs: input, hidden=None
         * **input**: (N, H_in) or (H_in,) unbatched.
@@ -962,7 +973,7 @@ class RNNCell(RNNCellBase):
         Every parameter is initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size,
         drawn from ``rnnfast.manual_seed``'s generator.
 
-    Differences from torch: ``dtype`` is a NumPy dtype and there is no ``device`` argument.
+    Differences from torch: ``dtype`` is a NumPy dtype, and ``device`` accepts only the CPU.
 
     Example::
 
@@ -976,7 +987,8 @@ class RNNCell(RNNCellBase):
     """
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh",
-                 dtype=np.float32):
+                 dtype=np.float32, device=None):
+        _device.check_device(device)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
@@ -1007,6 +1019,8 @@ class LSTMCell(RNNCellBase):
             Default: ``True``.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
 
     Inputs: input, (h_0, c_0)=None
         * **input**: (N, H_in) or (H_in,) unbatched.
@@ -1030,7 +1044,7 @@ class LSTMCell(RNNCellBase):
         Every parameter is initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size,
         drawn from ``rnnfast.manual_seed``'s generator.
 
-    Differences from torch: ``dtype`` is a NumPy dtype and there is no ``device`` argument;
+    Differences from torch: ``dtype`` is a NumPy dtype, and ``device`` accepts only the CPU;
     no ``proj_size`` (as torch's cell).
 
     Example::
@@ -1044,7 +1058,8 @@ class LSTMCell(RNNCellBase):
         ((3, 20), (3, 20))
     """
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, device=None):
+        _device.check_device(device)
         super().__init__("lstm", input_size, hidden_size, bias, dtype)
 
     def forward(self, input, hx=None):
@@ -1076,6 +1091,8 @@ class GRUCell(RNNCellBase):
             Default: ``True``.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
 
     Inputs: input, hidden=None
         * **input**: (N, H_in) or (H_in,) unbatched.
@@ -1095,7 +1112,7 @@ class GRUCell(RNNCellBase):
         Every parameter is initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size,
         drawn from ``rnnfast.manual_seed``'s generator.
 
-    Differences from torch: ``dtype`` is a NumPy dtype and there is no ``device`` argument.
+    Differences from torch: ``dtype`` is a NumPy dtype, and ``device`` accepts only the CPU.
 
     Example::
 
@@ -1105,7 +1122,8 @@ class GRUCell(RNNCellBase):
         (3, 20)
     """
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, device=None):
+        _device.check_device(device)
         super().__init__("gru", input_size, hidden_size, bias, dtype)
 
     def forward(self, input, hx=None):
