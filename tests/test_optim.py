@@ -348,7 +348,18 @@ SCHEDULERS = [
     ("ExponentialLR", dict(gamma=0.9)),
     ("CosineAnnealingLR", dict(T_max=5)),
     ("CosineAnnealingLR", dict(T_max=4, eta_min=0.01)),
+    ("CosineAnnealingLR", dict(T_max=2.5, eta_min=0.01)),   # a float T_max, as torch takes
+    ("CosineAnnealingLR", dict(T_max=np.int64(3))),
 ]
+
+
+@pytest.mark.parametrize("T_max,error", [(0, ValueError), (-2.5, ValueError),
+                                         (float("nan"), ValueError), (True, TypeError),
+                                         ("4", TypeError)])
+def test_cosine_annealing_rejects_a_bad_T_max(T_max, error):
+    opt = optim.SGD([nn.Parameter(np.ones(2))], lr=0.1)
+    with pytest.raises(error, match="T_max: expected"):
+        lr_scheduler.CosineAnnealingLR(opt, T_max=T_max)
 
 
 def _lr_pair(opt_kwargs=None):

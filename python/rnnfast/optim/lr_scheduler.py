@@ -181,7 +181,8 @@ class CosineAnnealingLR(LRScheduler):
 
     Args:
         optimizer (Optimizer): the wrapped optimizer, whose groups' ``lr`` it sets.
-        T_max (int): the number of epochs of the half period, >= 1.
+        T_max (int or float): the number of epochs of the half period, > 0 (a float as
+            torch takes it).
         eta_min (float, optional): the minimum learning rate, >= 0. Default: 0.
         last_epoch (int, optional): the index of the last epoch, -1 to start afresh (then
             ``initial_lr`` is recorded in every group); other values resume and need
@@ -199,7 +200,11 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max = _check_int("T_max", T_max, 1)
+        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Real):
+            raise TypeError(f"T_max: expected a number, got {type(T_max).__name__}")
+        if not T_max > 0:
+            raise ValueError(f"T_max: expected a number of epochs > 0, got {T_max}")
+        self.T_max = T_max
         self.eta_min = _check_real("eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
