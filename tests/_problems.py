@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnfast import reference
 from rnnfast._cells import CELLS, GATES  # noqa: F401 (the tests' name for it)
 
 # Implementation vs reference (or vs torch), per computation dtype.
@@ -98,3 +99,27 @@ def assert_close(actual, expected, dtype, name=""):
     assert np.isfinite(a).all() == np.isfinite(e).all(), f"{name}: non-finite values differ"
     assert err <= t["atol"] + t["rtol"] * scale, (
         f"{name}: max abs error {err:.3e} > {t['atol']:.0e} + {t['rtol']:.0e} * scale {scale:.3g}")
+
+
+def reference_loss(mode, p, cot, reverse):
+    """L = sum(y*dy) + sum(h_n*dh_n) (+ sum(c_n*dc_n)) of ``reference.forward(mode, **p)``,
+    so that reference.backward(dy, dh_n, dc_n) is dL; cot = (dy, dh_n, dc_n)."""
+    dy, dh_n, dc_n = cot
+    y, h_n, c_n, _ = reference.forward(mode, **p, reverse=reverse)
+    L = np.sum(y * dy) + np.sum(h_n * dh_n)
+    if c_n is not None:
+        L += np.sum(c_n * dc_n)
+    return L
+
+
+def reference_fd_grad(mode, p, name, cot, reverse):
+    """Central differences (FD_EPS) of reference_loss wrt every element of p[name]."""
+    base = p[name]
+    grad = np.zeros_like(base)
+    for idx in np.ndindex(base.shape):
+        plus, minus = base.copy(), base.copy()
+        plus[idx] += FD_EPS
+        minus[idx] -= FD_EPS
+        grad[idx] = (reference_loss(mode, {**p, name: plus}, cot, reverse)
+                     - reference_loss(mode, {**p, name: minus}, cot, reverse)) / (2 * FD_EPS)
+    return grad

@@ -11,7 +11,15 @@ import pytest
 
 from rnnfast import reference
 
-from _problems import CELLS, FD_EPS, FD_TOL, GRAD_KEYS, make_cotangents, make_problem, tol
+from _problems import (
+    CELLS,
+    FD_TOL,
+    GRAD_KEYS,
+    make_cotangents,
+    make_problem,
+    reference_fd_grad,
+    tol,
+)
 
 MODES = reference.MODES
 # Input of forward -> name of its gradient in backward's dict.
@@ -19,28 +27,8 @@ INPUT_OF_GRAD = {"dx": "x", "dh0": "h0", "dc0": "c0", "w_ih": "w_ih", "w_hh": "w
                  "b_ih": "b_ih", "b_hh": "b_hh", "w_hr": "w_hr", "w_p": "w_p"}
 
 
-def _loss(mode, p, cot, reverse):
-    """L = sum(y*dy) + sum(h_n*dh_n) (+ sum(c_n*dc_n)), so backward(dy, dh_n, dc_n) is dL."""
-    dy, dh_n, dc_n = cot
-    y, h_n, c_n, _ = reference.forward(mode, **p, reverse=reverse)
-    L = np.sum(y * dy) + np.sum(h_n * dh_n)
-    if c_n is not None:
-        L += np.sum(c_n * dc_n)
-    return L
 
 
-def _numerical_grad(mode, p, name, cot, reverse):
-    """Central differences of _loss wrt every element of p[name]."""
-    base = p[name]
-    grad = np.zeros_like(base)
-    for idx in np.ndindex(base.shape):
-        plus, minus = base.copy(), base.copy()
-        plus[idx] += FD_EPS
-        minus[idx] -= FD_EPS
-        Lp = _loss(mode, {**p, name: plus}, cot, reverse)
-        Lm = _loss(mode, {**p, name: minus}, cot, reverse)
-        grad[idx] = (Lp - Lm) / (2 * FD_EPS)
-    return grad
 
 
 def _expected_none(mode, p):
@@ -99,7 +87,7 @@ def _check_fd(mode, T, B, I, H, proj, bias, with_h0, lengths, reverse, seed=1):
         if key in none:
             assert grads[key] is None, key
             continue
-        num = _numerical_grad(mode, p, INPUT_OF_GRAD[key], cot, reverse)
+        num = reference_fd_grad(mode, p, INPUT_OF_GRAD[key], cot, reverse)
         assert grads[key].shape == num.shape, key
         assert np.any(num != 0), f"{key}: the numerical gradient is zero; the check is vacuous"
         np.testing.assert_allclose(grads[key], num, **FD_TOL, err_msg=key)

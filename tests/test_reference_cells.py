@@ -18,7 +18,7 @@ import pytest
 
 from rnnfast import reference
 
-from _problems import FD_EPS, FD_TOL, tol
+from _problems import FD_TOL, reference_fd_grad, tol
 
 NEW_MODES = ("gru_reset_before", "lstm_peephole")
 GATES = {"gru_reset_before": 3, "lstm_peephole": 4}
@@ -338,26 +338,8 @@ def test_gru_reset_before_is_gru_when_w_hh_sees_zeros_and_b_hn_is_zero(reverse):
 
 # ----------------------------------------------------------------------------- finite differences
 
-def _loss(mode, p, cot, reverse):
-    """L = sum(y * dy) + sum(h_n * dh_n) (+ sum(c_n * dc_n)): backward(dy, dh_n, dc_n) is dL."""
-    dy, dh_n, dc_n = cot
-    y, h_n, c_n, _ = reference.forward(mode, **p, reverse=reverse)
-    L = np.sum(y * dy) + np.sum(h_n * dh_n)
-    if c_n is not None:
-        L += np.sum(c_n * dc_n)
-    return L
 
 
-def _numerical_grad(mode, p, name, cot, reverse):
-    base = p[name]
-    grad = np.zeros_like(base)
-    for idx in np.ndindex(base.shape):
-        plus, minus = base.copy(), base.copy()
-        plus[idx] += FD_EPS
-        minus[idx] -= FD_EPS
-        grad[idx] = (_loss(mode, {**p, name: plus}, cot, reverse)
-                     - _loss(mode, {**p, name: minus}, cot, reverse)) / (2 * FD_EPS)
-    return grad
 
 
 FD_CASES = [(m, proj, bias, lengths, reverse, mask)
@@ -384,7 +366,7 @@ def test_gradients_match_finite_differences(mode, proj, bias, lengths, reverse, 
         if key in none:
             assert grads[key] is None, key
             continue
-        num = _numerical_grad(mode, p, arg, cot, reverse)
+        num = reference_fd_grad(mode, p, arg, cot, reverse)
         assert grads[key].shape == num.shape, key
         assert np.any(num != 0), f"{key}: the numerical gradient is zero; the check is vacuous"
         np.testing.assert_allclose(grads[key], num, **FD_TOL, err_msg=key)
