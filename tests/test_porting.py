@@ -657,6 +657,15 @@ def test_cpu_device_is_accepted_and_others_raise_clearly(torch):
         x.cuda()
     with pytest.raises(ValueError, match="CPU only"):
         model.cuda()
+    for obj, name in ((x, "Tensor"), (model, "Module")):  # torch: "must be cuda device"
+        for cpu in ("cpu", rnnfast.device("cpu")):
+            with pytest.raises(ValueError, match=rf"device: {name}\.cuda\(\) expects a CUDA"):
+                obj.cuda(cpu)
+    with pytest.raises(RuntimeError, match="must be cuda device"):
+        torch.zeros(1).cuda("cpu")
+    t = rnnfast.zeros(2)
+    assert t.requires_grad_(requires_grad=True) is t and t.requires_grad  # torch's keyword
+    assert not t.requires_grad_(False).requires_grad
     with pytest.raises(ValueError, match="CPU only"):
         rnnfast.zeros(2, device="cuda")
     with pytest.raises(ValueError, match="device string"):

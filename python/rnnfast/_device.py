@@ -8,7 +8,7 @@ tensor or module anywhere but the CPU raises ValueError, never a silent fallback
 
 from __future__ import annotations
 
-__all__ = ["device", "check_device", "is_device_like"]
+__all__ = ["device", "check_device", "is_device_like", "refuse_cuda"]
 
 # torch's device types (the prefix of a device string); only "cpu" is usable here.
 _TYPES = ("cpu", "cuda", "mps", "xpu", "xla", "meta", "hip", "ipu", "mtia", "hpu", "lazy",
@@ -103,3 +103,15 @@ def check_device(value, name="device"):
         raise ValueError(f"{name}: rnnfast runs on the CPU only (rnnfast.cuda.is_available() "
                          f"is False), got {str(d)!r}; use 'cpu'")
     return d
+
+
+
+def refuse_cuda(value, what):
+    """``what.cuda(value)``: always an error, as on a machine without CUDA. A CPU device is
+    torch's "Invalid device, must be cuda device" (ValueError naming ``device``); anything else
+    gets check_device's error."""
+    if value is not None and is_device_like(value) and device(value).type == "cpu":
+        raise ValueError(f"device: {what}.cuda() expects a CUDA device, got {str(value)!r}; "
+                         f"rnnfast runs on the CPU only")
+    check_device("cuda" if value is None else value)
+    raise AssertionError("unreachable: check_device accepts only the CPU")

@@ -1080,21 +1080,20 @@ class Tensor:
                                f"got dtype {self.dtype}")
         self._requires_grad = flag
 
-    def requires_grad_(self, flag=True):
+    def requires_grad_(self, requires_grad=True):
         """Set ``requires_grad`` in place, as ``torch.Tensor.requires_grad_``.
 
         Args:
-            flag (bool, optional): the new value. Default: ``True``. torch names this argument
-                ``requires_grad``; here it is ``flag``.
+            requires_grad (bool, optional): the new value. Default: ``True``.
 
         Returns:
             Tensor: self.
 
         Raises:
-            RuntimeError: ``flag`` True on a tensor that is not floating point, or False on a
-                non-leaf.
+            RuntimeError: ``requires_grad`` True on a tensor that is not floating point, or
+                False on a non-leaf.
         """
-        self.requires_grad = flag
+        self.requires_grad = requires_grad
         return self
 
     @property
@@ -1365,9 +1364,10 @@ class Tensor:
                 ``False``.
 
         Raises:
-            ValueError: any device but the CPU.
+            ValueError: always, as torch on a machine without CUDA (a CPU ``device`` too: torch
+                refuses it with "Invalid device, must be cuda device").
         """
-        _device.check_device("cuda" if device is None else device)
+        _device.refuse_cuda(device, "Tensor")
 
     def contiguous(self):
         """A tensor with C-contiguous data: ``self`` if it already is, else a copy (differentiable).

@@ -408,8 +408,9 @@ class Module:
         return self
 
     def cuda(self, device=None):
-        """Raises ValueError whatever ``device``: rnnfast runs on the CPU only."""
-        _device.check_device("cuda" if device is None else device)
+        """Raises ValueError whatever ``device``: rnnfast runs on the CPU only (a CPU
+        ``device`` too, as torch's "Invalid device, must be cuda device")."""
+        _device.refuse_cuda(device, "Module")
 
     def float(self):
         """``to(float32)``: float parameters and buffers to float32; returns self."""
