@@ -129,10 +129,21 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
     fail("dims: the buffers of T=" + str(d.T) + ", B=" + str(d.B) + ", I=" + str(d.I) +
          ", H=" + str(d.H) + " are too large to address");
   if (!has_w_ih) fail("w_ih: expected a [G*H, I] weight, got a null pointer");
-  if (!has_w_hh) fail("w_hh: expected a [G*H, H_out] weight, got a null pointer");
-  if (has_b_ih != has_b_hh)
-    fail(std::string("b_ih, b_hh: expected both biases or neither, got ") +
-         (has_b_ih ? "b_ih without b_hh" : "b_hh without b_ih"));
+  if (c.recurrence == Recurrence::kProduct) {
+    if (!has_w_hh) fail("w_hh: expected a [G*H, H_out] weight, got a null pointer");
+    if (has_b_ih != has_b_hh)
+      fail(std::string("b_ih, b_hh: expected both biases or neither, got ") +
+           (has_b_ih ? "b_ih without b_hh" : "b_hh without b_ih"));
+  } else {
+    // One bias (b_ih); the recurrent weight is a vector of H (kDiagonal) or absent (kScan).
+    if (c.recurrence == Recurrence::kDiagonal && !has_w_hh)
+      fail(std::string("w_hh: expected the [H] recurrent weight vector of ") + c.name +
+           ", got a null pointer");
+    if (c.recurrence == Recurrence::kScan && has_w_hh)
+      fail(std::string("w_hh: expected none (") + c.name + "'s gates read x only), got a pointer");
+    if (has_b_hh)
+      fail(std::string("b_hh: expected none (") + c.name + " has one bias, b_ih), got a pointer");
+  }
   if (d.H_out != d.H && !has_w_hr)
     fail("w_hr: expected a [H_out, H] projection weight since H_out (" + str(d.H_out) + ") != H (" +
          str(d.H) + "), got a null pointer");
@@ -158,7 +169,8 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
 }  // namespace detail
 
 int64_t reserve_size(Cell cell, const Dims& d) {
-  detail::validate(cell, d, true, true, false, false, d.H_out != d.H, nullptr, nullptr);
+  detail::validate(cell, d, true, detail::cell_info(cell).recurrence != detail::Recurrence::kScan,
+                   false, false, d.H_out != d.H, nullptr, nullptr);
   // The layout: detail::Reserve (cells/common.h).
   return detail::Reserve<char>(cell, d, nullptr).size;
 }

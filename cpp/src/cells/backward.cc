@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cells/common.h"
+#include "cells/elementwise.h"
 #include "cells/pointwise_table.h"
 #include "cells/precision.h"
 #include "cells/team.h"
@@ -408,8 +409,16 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
     throw std::invalid_argument(
         "x: expected the [T,B,I] input of the forward (needed for dw_ih), got a null pointer");
   detail::dispatch_cell(cell, [&](auto K) {
-    run_backward<T, decltype(K)>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask,
-                                 w, d, reverse);
+    using Kt = decltype(K);
+    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal)
+      detail::run_backward_diagonal<T, Kt>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths,
+                                           h_mask, w, d, reverse);
+    else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
+      detail::run_backward_scan<T, Kt>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths,
+                                       h_mask, w, d, reverse);
+    else
+      run_backward<T, Kt>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d,
+                          reverse);
   });
 }
 

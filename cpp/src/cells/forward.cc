@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cells/common.h"
+#include "cells/elementwise.h"
 #include "cells/pointwise_table.h"
 #include "cells/precision.h"
 #include "cells/team.h"
@@ -390,7 +391,15 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
   if (!y)
     throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
   detail::dispatch_cell(cell, [&](auto K) {
-    run_forward<T, decltype(K)>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
+    using Kt = decltype(K);
+    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal)
+      detail::run_forward_diagonal<T, Kt>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d,
+                                          reverse);
+    else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
+      detail::run_forward_scan<T, Kt>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d,
+                                      reverse);
+    else
+      run_forward<T, Kt>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
   });
 }
 

@@ -23,8 +23,19 @@ enum class Aux {
   kRh,    // r * h'_{t-1}, the input of the n gate's recurrent product (GRU_RESET_BEFORE)
 };
 
+// How a step reaches h_{t-1}:
+enum class Recurrence {
+  kProduct,   // through W_hh h_{t-1}, a matrix product per step (forward.cc, backward.cc)
+  kDiagonal,  // through u * h_{t-1}, one weight per unit (w_hh holds u, [H]); no product
+  kScan,      // through gates that read x_t only: h_t = a_t * h_{t-1} + b_t, a linear scan
+              // over time (w_hh and b_hh absent)
+};
+
 // The defaults: a vanilla RNN's.
 struct CellDefaults {
+  // Product cells run the team drivers of forward.cc/backward.cc; the others run their own
+  // drivers (cells/elementwise.h), routed by forward() and backward().
+  static constexpr Recurrence kRecurrence = Recurrence::kProduct;
   static constexpr int kGates = 1;
   static constexpr bool kHasC = false;        // a cell state c beside h
   static constexpr bool kProjection = false;  // takes w_hr (H_out < H)
@@ -112,6 +123,7 @@ struct CellInfo {
   int extra_blocks[kMaxExtras];
   bool saves_gates;
   Aux aux;
+  Recurrence recurrence;
 };
 
 // Calls f(CellTraits<cell>{}) and returns its result: the one switch over the cell kinds.
@@ -149,7 +161,8 @@ inline CellInfo cell_info(Cell cell) {
         Kt::kExtras,
         {Kt::kExtraBlocks[0], Kt::kExtraBlocks[1], Kt::kExtraBlocks[2], Kt::kExtraBlocks[3]},
         Kt::kSavesGates,
-        Kt::kAux};
+        Kt::kAux,
+        Kt::kRecurrence};
   });
 }
 
