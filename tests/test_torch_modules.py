@@ -573,6 +573,28 @@ def test_double_backward_raises():
         g.sum().backward()
 
 
+@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+@pytest.mark.parametrize("what", ["output", "weight", "input"])
+def test_in_place_change_before_backward_raises_as_torch(cls, what):
+    # what backward reads (the layer's input and output, the weights) is saved for torch's
+    # version check: changing it in place between forward and backward raises, as torch's own
+    # module does, instead of giving gradients of other values. The kernels' backward reads the
+    # output, so changing it raises here (torch's LSTM raises too; its GRU saves no output). A
+    # bidirectional layer's output is a concatenation, not what backward reads.
+    bidirectional = what != "output"
+    mods = (getattr(rt, cls),) if what == "output" else (getattr(torch.nn, cls), getattr(rt, cls))
+    for M in mods:
+        m = M(3, 4, bidirectional=bidirectional)
+        x = torch.randn(5, 2, 3, requires_grad=True)
+        inner = x * 1
+        y = m(inner)[0]
+        weight = m.weight_hh_l0_reverse if bidirectional else m.weight_hh_l0
+        with torch.no_grad():
+            {"output": y, "weight": weight, "input": inner}[what].mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
 def test_bad_packed_sequences_raise():
     m = rt.GRU(2, 3)
     PS = torch.nn.utils.rnn.PackedSequence

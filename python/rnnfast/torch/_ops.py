@@ -301,7 +301,8 @@ rnn_layer.register_autograd(_backward, setup_context=_setup_context)
 # eager mode: rnn_layer without the dispatcher
 
 class _Layer(torch.autograd.Function):
-    """rnn_layer in eager mode while autograd records: the same kernels and formula as the
+    """rnn_layer in eager mode while autograd records under a torch.func transform (else
+    _EagerLayer below, the same with less per-call work): the same kernels and formula as the
     custom op, without the dispatcher's per-call cost (tens of microseconds, a T = 1 cell
     step's whole budget). Absent outputs and gradients are None rather than empty tensors,
     and forward returns, after rnn_layer's six outputs, the NumPy views it passed to the
@@ -348,29 +349,88 @@ class _Layer(torch.autograd.Function):
         return (None, _t(g[0]), *dws[:10], dh0, dc0, None, None, None, None, *dws[10:], None)
 
 
-# Function.apply's Python wrapper binds the arguments to forward's signature (inspect, tens of
-# microseconds) and unwraps functorch's dead wrappers, both no-ops here unless a functorch
-# transform (torch.func) is active; without one, the C entry point it ends in is called.
+class _EagerLayer(torch.autograd.Function):
+    """_Layer for plain eager mode (no torch.func transform active), the common training call,
+    with less per-call work: forward takes ctx (one Python call instead of forward and
+    setup_context), the reserves stay NumPy arrays in ctx rather than becoming outputs (no
+    tensors to wrap, nothing to mark non-differentiable), and it returns only y, y_r, h_n and
+    c_n. What it saves for torch's in-place check is the same as _Layer's but the reserves,
+    which no caller can reach. functorch's transforms need _Layer's setup_context form."""
+
+    @staticmethod
+    def forward(ctx, mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r,
+                w_hr_r, h0, c0, lengths, h_mask, training, batch_first, w_p, w_p_r, views):
+        xa, la, ma = _np(x), _np(lengths), _np(h_mask)
+        wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr), w_p),
+                           _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), w_p_r))
+        y, y_r, h_n, c_n, res, res_r = _forward_arrays(mode, xa, wf, wr, _np(h0), _np(c0), la, ma,
+                                                       training, batch_first)
+        yt = _t(y)
+        y_rt = None if y_r is None else _t(y_r)
+        weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, w_p,
+                   w_p_r)
+        ctx.set_materialize_grads(False)
+        ctx.state = (mode, batch_first, h0 is not None, c0 is not None,
+                     [w is not None for w in weights], (xa, wf, wr, la, ma, y, y_r, res, res_r))
+        ctx.save_for_backward(x, *weights, lengths, h_mask, yt, y_rt)
+        return yt, y_rt, _t(h_n), None if c_n is None else _t(c_n)
+
+    @staticmethod
+    def backward(ctx, dy, dy_r, dh_n, dc_n):
+        saved = ctx.saved_tensors  # torch's check that nothing saved was modified in place
+        mode, batch_first, has_h0, has_c0, has_w, arrays = ctx.state
+        if not _HAS_C[mode]:
+            dc_n = None
+        if dy is None and dy_r is None and dh_n is None and dc_n is None:
+            return (None,) * 21
+        if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
+            x, *rest = saved
+            res, res_r = arrays[7], arrays[8]
+            g = _LayerBackward.apply(mode, x, *rest[:10], *rest[12:], _t(res),
+                                     None if res_r is None else _t(res_r), dy, dy_r, dh_n, dc_n,
+                                     batch_first, *rest[10:12])
+            dx, dh0, dc0, dws = g[0], g[1], g[2], g[3:]
+        else:
+            xa, wf, wr, la, ma, ya, y_ra, resa, res_ra = arrays
+            g = _backward_arrays(mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, _np(dy),
+                                 _np(dy_r), _np(dh_n), _np(dc_n), batch_first)
+            dx, dh0, dc0 = _t(g[0]), g[1], g[2]
+            dh0 = _t(dh0) if has_h0 else None
+            dc0 = _t(dc0) if has_c0 else None
+            dws = g[3:]
+            dws = [_t(a) if has else None for a, has in zip(dws, has_w)]
+            return (None, dx, *dws[:10], dh0, dc0, None, None, None, None, *dws[10:], None)
+        dws = [d if has else None for d, has in zip(dws, has_w)]
+        return (None, dx, *dws[:10], dh0 if has_h0 else None, dc0 if has_c0 else None, None,
+                None, None, None, *dws[10:], None)
+
+
+# Function.apply's Python wrapper unwraps functorch's dead wrappers and, for a Function with
+# setup_context, binds the arguments to forward's signature (inspect, tens of microseconds):
+# no-ops here unless a functorch transform (torch.func) is active; without one, the C entry
+# point it ends in is called.
 try:
-    _apply_c = super(torch.autograd.Function, _Layer).apply
+    _apply_c = super(torch.autograd.Function, _EagerLayer).apply
 except AttributeError:  # a torch whose Function no longer ends in _C._FunctionBase.apply
     _apply_c = None
 
 
 def layer(*args, views=None):
     """rnn_layer(*args): the custom op while torch.compile or torch.export traces (so the graph
-    holds it), else straight to the kernels, through _Layer when autograd records (callers
-    pass ``training`` true exactly when grad mode is on and an input requires grad). ``args``
-    are rnn_layer's 18 arguments, or 20 with lstm_peephole's w_p, w_p_r. In eager mode absent
-    outputs are None rather than empty tensors, and ``views`` (a layer's weight views from
-    layer_weights) spare converting the weights."""
+    holds it), else straight to the kernels, through _EagerLayer (_Layer under a torch.func
+    transform) when autograd records (callers pass ``training`` true exactly when grad mode is
+    on and an input requires grad). ``args`` are rnn_layer's 18 arguments, or 20 with
+    lstm_peephole's w_p, w_p_r. In eager mode absent outputs are None rather than empty
+    tensors (the reserves too when autograd records: _EagerLayer keeps them), and ``views`` (a
+    layer's weight views from layer_weights) spare converting the weights."""
     if torch.compiler.is_compiling():
         return torch.ops.rnnfast.rnn_layer.default(*args)
     if args[16] and torch.is_grad_enabled():  # training: some input requires grad
         if len(args) == 18:
             args += (None, None)
-        if _apply_c is not None and not torch._C._are_functorch_transforms_active():
-            return _apply_c(*args, views)[:6]
+        if not torch._C._are_functorch_transforms_active():
+            out = (_apply_c or _EagerLayer.apply)(*args, views)
+            return out[0], out[1], out[2], out[3], None, None
         return _Layer.apply(*args, views)[:6]
     y, y_r, h_n, c_n, res, res_r = _forward_np(*args, views=views)
     return (_t(y), None if y_r is None else _t(y_r), _t(h_n), None if c_n is None else _t(c_n),
