@@ -684,6 +684,26 @@ def test_torch_model_script_trains_both_models_alike(capsys):
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+def test_torch_threads_script_times_both_orders(capsys):
+    """benchmarks/torch_threads.py with one round: a row per case with both calls timed alone
+    and after the other runtime's op, and its arguments checked."""
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "torch_threads.py")
+    spec = importlib.util.spec_from_file_location("torch_threads_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--threads", "1", "--rounds", "1", "--calls", "1", "--torch-op", "lstm",
+                     "--cases", "latency:infer", "latency:train"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if not line.startswith(("#", "case"))]
+    assert [r[:2] for r in rows] == [["latency", "infer"], ["latency", "train"]]
+    for r in rows:
+        assert all(float(v) > 0 for v in r[2:8])
+    with pytest.raises(ValueError, match="--cases"):
+        mod.main(["--cases", "latency"])
+    with pytest.raises(ValueError, match="--rnnfast-threads"):
+        mod.main(["--rnnfast-threads", "0"])
+
+
 def test_torch_overhead_script_times_the_three_ways(capsys):
     """benchmarks/torch_overhead.py at a tiny size: its floor (a bare autograd.Function over the
     kernels) checks its gradients against rnnfast.torch's, every way and phase gets a row, and
