@@ -13,6 +13,10 @@ the fixed cost is most of the call):
   torch's own autograd machinery (the Function's node, the backward engine, AccumulateGrad for
   the input and each parameter, ``Tensor.backward``'s argument handling) costs by itself.
 
+Then (unless ``--no-engines``) the two autograds alone, on trivial graphs with the same five
+leaves: one node (a bare Function; a node of rnnfast.nn's own) and a few built-in ops (torch's
+C++ nodes): what torch's machinery costs against rnnfast.nn's, whatever the module over it.
+
 A training step is ``zero_grad(set_to_none)``, the call, and ``y.backward(dy)``; inference is
 the call under ``no_grad``. Each figure is the median over interleaved rounds (every way in
 turn, each round ``--calls`` calls) of the time per call, and, since the kernels' own time
@@ -182,6 +186,8 @@ def main(argv=None):
     ap.add_argument("--calls", type=int, default=20, help="calls per round and way")
     ap.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
     ap.add_argument("--steps", nargs="+", type=int, default=[100, 1], help="sequence lengths")
+    ap.add_argument("--no-engines", dest="engines", action="store_false",
+                    help="skip the autograd engines' comparison on a trivial graph")
     args = ap.parse_args(argv)
     for name in ("threads", "rounds", "calls"):
         if getattr(args, name) < 1:
@@ -223,7 +229,86 @@ def report(torch, rnnfast, clock, args):
                 diff = "" if way == "rnnfast.nn" else f"{d * 1e6:+.1f}"
                 print(f"{cell:9s} {T:4d} {phase:6s} {way:14s} {total[(phase, way)] * 1e6:9.1f} "
                       f"{outside[(phase, way)] * 1e6:8.1f} {diff:>14s}")
+    if args.engines:
+        engines = measure_engines(torch, rnnfast, args.rounds, args.calls)
+        print("# the machinery alone: a training step of trivial graphs over x (1, 1) and 4 "
+              "parameters (see measure_engines), microseconds")
+        for way, t in engines.items():
+            print(f"engine    {way:28s} {t * 1e6:9.1f}")
     print(f"# load average at the end {os.getloadavg()[0]:.2f}")
+
+
+def measure_engines(torch, rnnfast, rounds, calls):
+    """What each autograd costs by itself for a training step of trivial graphs over x (1, 1)
+    and 4 parameters (W1, W2 (4, 1), b1, b2 (4,)), with no work to speak of: one node taking
+    all five (torch: a bare autograd.Function, the floor's kind of node; rnnfast.nn: a node of
+    its own autograd, as its modules make), and the expression x W1^T + b1 + x W2^T + b2 in
+    built-in ops (torch's: C++ autograd nodes). Any torch module pays torch's side; a C++ node
+    is not cheaper than the Function."""
+    import numpy as np
+
+    from rnnfast.tensor import _make
+    tp = [torch.nn.Parameter(torch.randn(4, 1)) for _ in range(2)] + [
+        torch.nn.Parameter(torch.randn(4)) for _ in range(2)]
+    tx = torch.randn(1, 1, requires_grad=True)
+    tdy = torch.randn(1, 4)
+
+    class Bare(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w1, w2, b1, b2):
+            return x.new_zeros(1, 4)
+
+        @staticmethod
+        def backward(ctx, g):
+            return (torch.zeros(1, 1), torch.zeros(4, 1), torch.zeros(4, 1), torch.zeros(4),
+                    torch.zeros(4))
+
+    try:
+        bare_apply = super(torch.autograd.Function, Bare).apply
+    except AttributeError:
+        bare_apply = Bare.apply
+    rp = [rnnfast.nn.Parameter(p.detach().numpy().copy()) for p in tp]
+    rx = rnnfast.Tensor(tx.detach().numpy().copy(), requires_grad=True)
+    rdy = tdy.numpy()
+
+    def bare_backward(g):
+        return (np.zeros((1, 1), np.float32), np.zeros((4, 1), np.float32),
+                np.zeros((4, 1), np.float32), np.zeros(4, np.float32), np.zeros(4, np.float32))
+
+    def clear(ps, x):
+        for p in ps:
+            p.grad = None
+        x.grad = None
+
+    def torch_node():
+        clear(tp, tx)
+        bare_apply(tx, *tp).backward(tdy)
+
+    def rnnfast_node():
+        clear(rp, rx)
+        _make(np.zeros((1, 4), np.float32), (rx, *rp), bare_backward, name="Bare").backward(rdy)
+
+    def torch_ops():
+        clear(tp, tx)
+        (torch.addmm(tp[2], tx, tp[0].t()) + torch.addmm(tp[3], tx, tp[1].t())).backward(tdy)
+
+    def rnnfast_ops():
+        clear(rp, rx)
+        (rx @ rp[0].T + rp[2] + rx @ rp[1].T + rp[3]).backward(rdy)
+
+    ways = {"one node: torch Function": torch_node, "one node: rnnfast.nn": rnnfast_node,
+            "ops: torch built-in (C++)": torch_ops, "ops: rnnfast.nn": rnnfast_ops}
+    times = {k: [] for k in ways}
+    for fn in ways.values():
+        for _ in range(calls):
+            fn()
+    for r in range(rounds):
+        for k in (list(ways) if r % 2 == 0 else list(reversed(list(ways)))):
+            t = time.perf_counter()
+            for _ in range(calls):
+                ways[k]()
+            times[k].append((time.perf_counter() - t) / calls)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 if __name__ == "__main__":

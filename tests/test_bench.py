@@ -716,10 +716,15 @@ def test_torch_overhead_script_times_the_three_ways(capsys):
     core = _ops._core
     assert mod.main(["--threads", "1", "--rounds", "1", "--calls", "1", "--steps", "3"]) == 0
     assert _ops._core is core
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()
-            if not line.startswith(("#", "cell"))]
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if not line.startswith(("#", "cell", "engine"))]
     ways = {(r[0], r[2], " ".join(r[3:5]) if r[3] == "torch" else r[3]) for r in rows}
     assert ways == {(c, ph, w) for c in ("lstm", "gru", "rnn_tanh") for ph in ("train", "infer")
                     for w in ("rnnfast.nn", "rnnfast.torch", "torch floor")}
+    engines = {line[10:38].strip(): float(line[38:]) for line in lines
+               if line.startswith("engine")}
+    assert set(engines) == {"one node: torch Function", "one node: rnnfast.nn",
+                            "ops: torch built-in (C++)", "ops: rnnfast.nn"}
+    assert all(t > 0 for t in engines.values())
     with pytest.raises(ValueError, match="--calls"):
         mod.main(["--calls", "0"])
