@@ -248,32 +248,39 @@ void run_backward_diagonal(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, cons
   if (dw.dw_hh || dw.db_ih) {
     const int nu_t = H >= 32 ? loop_threads(NR * H) : 1;
     const int ntu = static_cast<int>(std::min<int64_t>(nu_t, H / 16 > 0 ? H / 16 : 1));
+    std::vector<std::exception_ptr> sum_errors(static_cast<size_t>(ntu > 1 ? ntu : 1));
     run_blocks(ntu, [&](const int tid, const int nth) {
-      int64_t k0 = 0, k1 = H;
-      if (nth > 1) slice(H, tid, nth, 16, &k0, &k1);
-      const int64_t n = k1 - k0;
-      if (n <= 0) return;
-      std::vector<T> su(static_cast<size_t>(dw.dw_hh ? n : 0), T(0));
-      std::vector<T> sb(static_cast<size_t>(dw.db_ih ? n : 0), T(0));
-      for (int64_t s = 0; s < NT; ++s)
-        for (int64_t j = 0; j < L.running(s); ++j) {
-          const int64_t b = L.seq(j);
-          const T* da = dA + L.pos(s, j) * H + k0;
-          if (dw.dw_hh) {
-            const T* hp = h_prev(time_index(s, b, NT, lengths, reverse), b) + k0;
-            if (h_mask) {
-              const T* mb = h_mask + b * H + k0;
-              for (int64_t k = 0; k < n; ++k) su[k] += da[k] * (hp[k] * mb[k]);
-            } else {
-              for (int64_t k = 0; k < n; ++k) su[k] += da[k] * hp[k];
+      try {
+        int64_t k0 = 0, k1 = H;
+        if (nth > 1) slice(H, tid, nth, 16, &k0, &k1);
+        const int64_t n = k1 - k0;
+        if (n <= 0) return;
+        std::vector<T> su(static_cast<size_t>(dw.dw_hh ? n : 0), T(0));
+        std::vector<T> sb(static_cast<size_t>(dw.db_ih ? n : 0), T(0));
+        for (int64_t s = 0; s < NT; ++s)
+          for (int64_t j = 0; j < L.running(s); ++j) {
+            const int64_t b = L.seq(j);
+            const T* da = dA + L.pos(s, j) * H + k0;
+            if (dw.dw_hh) {
+              const T* hp = h_prev(time_index(s, b, NT, lengths, reverse), b) + k0;
+              if (h_mask) {
+                const T* mb = h_mask + b * H + k0;
+                for (int64_t k = 0; k < n; ++k) su[k] += da[k] * (hp[k] * mb[k]);
+              } else {
+                for (int64_t k = 0; k < n; ++k) su[k] += da[k] * hp[k];
+              }
             }
+            if (dw.db_ih)
+              for (int64_t k = 0; k < n; ++k) sb[k] += da[k];
           }
-          if (dw.db_ih)
-            for (int64_t k = 0; k < n; ++k) sb[k] += da[k];
-        }
-      for (int64_t k = 0; k < static_cast<int64_t>(su.size()); ++k) dw.dw_hh[k0 + k] += su[k];
-      for (int64_t k = 0; k < static_cast<int64_t>(sb.size()); ++k) dw.db_ih[k0 + k] += sb[k];
+        for (int64_t k = 0; k < static_cast<int64_t>(su.size()); ++k) dw.dw_hh[k0 + k] += su[k];
+        for (int64_t k = 0; k < static_cast<int64_t>(sb.size()); ++k) dw.db_ih[k0 + k] += sb[k];
+      } catch (...) {
+        sum_errors[static_cast<size_t>(tid)] = std::current_exception();
+      }
     });
+    for (auto& e : sum_errors)
+      if (e) std::rethrow_exception(e);
   }
 
   // The input side: one GEMM each over all positions.
