@@ -38,6 +38,7 @@ def make_problem(mode, T, B, I, H, proj=0, bias=True, dtype=np.float64, seed=0, 
 
     Keys: x [T,B,I] ~ N(0,1); w_ih [G*H,I], w_hh [G*H,H_out], b_ih, b_hh [G*H] (None without
     bias), w_hr [H_out,H] (None unless proj > 0, LSTMs only), all ~ U(-1/sqrt(H), 1/sqrt(H));
+    a diagonal recurrence (IndRNN) has w_hh [H] ~ U(-1, 1) instead, and b_hh None;
     h0 [B,H_out] and c0 [B,H] (LSTMs only) ~ N(0, 0.5^2), None without with_h0; lengths as an
     int64 array, or None. H_out = proj or H. A cell with extra parameters also gets them by
     their functional names (lstm_peephole: w_p [3*H], ~ U(-1/sqrt(H), 1/sqrt(H)) as well).
@@ -53,12 +54,13 @@ def make_problem(mode, T, B, I, H, proj=0, bias=True, dtype=np.float64, seed=0, 
     def u(*shape):
         return rng.uniform(-k, k, size=shape).astype(dtype)
 
+    diagonal = CELLS[mode].recurrence == "diagonal"
     p = {
         "x": rng.standard_normal((T, B, I)).astype(dtype),
         "w_ih": u(G * H, I),
-        "w_hh": u(G * H, H_out),
+        "w_hh": (rng.uniform(-1, 1, size=H).astype(dtype) if diagonal else u(G * H, H_out)),
         "b_ih": u(G * H) if bias else None,
-        "b_hh": u(G * H) if bias else None,
+        "b_hh": u(G * H) if bias and not diagonal else None,
         "w_hr": u(H_out, H) if proj else None,
         "h0": None,
         "c0": None,

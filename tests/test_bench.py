@@ -257,6 +257,9 @@ def test_flops_and_sizes():
     assert bench.flops("lstm_2x_bi", 2, 3, 5, 7, "train") == 3 * bi
     assert bench.flops("gru", 2, 3, 5, 7, "train") == 3 * 2 * 2 * 3 * 3 * 7 * (5 + 7)
     assert bench.flops("rnn_tanh", 1, 1, 1, 1) == 4
+    # IndRNN's step has no recurrent product: its input product only
+    assert bench.flops("indrnn_relu", 2, 3, 5, 7) == 2 * 2 * 3 * 7 * 5
+    assert bench.suite.gemm_shapes("indrnn_relu", 2, 3, 5, 7) == [(6, 5, 7, 1)]
     assert suite.parse_size("small") == ("small", (50, 32, 64, 128))
     assert suite.parse_size("3x2x4x5") == ("3x2x4x5", (3, 2, 4, 5))
     assert suite.parse_size((3, 2, 4, 5))[1] == (3, 2, 4, 5)
@@ -510,6 +513,7 @@ def test_cli_selection():
     assert ("rnn_tanh", "xlarge") in full
     assert len(full) == 3 * len(suite.DEFAULT_SIZES) + 5 + 2 * len(suite.VARIANTS)
     assert ("lstm_peephole", "medium") in full and ("gru_reset_before", "latency") in full
+    assert ("indrnn_relu", "medium") in full and ("indrnn_relu", "latency") in full
     assert ("lstm_ragged", "long") in full and ("lstm", "long") in full
     assert ("gru_bi", "classifier") in full and ("gru_bi_final", "classifier") in full
     assert _select("--cells", "lstm_2x_bi", "--sizes", "small")[:2] == (["lstm_2x_bi"],

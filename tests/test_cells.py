@@ -19,7 +19,15 @@ def test_each_kind_is_the_kernels_cell_of_that_id(name):
     T, B, I, H = 3, 2, 4, 5
     rng = np.random.default_rng(0)
     G = kind.num_gates
-    w = [0.3 * rng.standard_normal(s) for s in ((G * H, I), (G * H, H), (G * H,), (G * H,))]
+    # a diagonal recurrence (IndRNN): w_hh is one weight per unit, (H,), and b_hh is absent
+    diagonal = kind.recurrence == "diagonal"
+
+    def weights(g):
+        shapes = ((g * H, I), (H,) if diagonal else (g * H, H), (g * H,), (g * H,))
+        w = [0.3 * rng.standard_normal(s) for s in shapes]
+        return w[:3] + [None] if diagonal else w
+
+    w = weights(G)
     x = rng.standard_normal((T, B, I))
     # the kind's own parameters (the peepholes), by the kernels' count and sizes for H
     sizes = _core.extra_sizes(_core.Cell(kind.id), H)
@@ -38,8 +46,7 @@ def test_each_kind_is_the_kernels_cell_of_that_id(name):
     for g in (G - 1, G + 1):
         if g < 1:
             continue
-        bad = [0.3 * rng.standard_normal(s) for s in ((g * H, I), (g * H, H), (g * H,),
-                                                      (g * H,))]
+        bad = weights(g)
         with pytest.raises(ValueError):
             _core.forward(_core.Cell(kind.id), x, *bad, None, None, None, None, None, False,
                           False, False, extras or None)

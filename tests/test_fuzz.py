@@ -316,6 +316,8 @@ def layers(draw):
         m = nn.RNN(I, H, nonlinearity=kind[4:], **opts)
     elif kind == "gru_reset_before":
         m = nn.GRU(I, H, reset_after=False, **opts)
+    elif kind.startswith("indrnn"):
+        m = nn.IndRNN(I, H, nonlinearity=kind[7:], **opts)
     elif kind == "lstm_peephole":
         m = nn.LSTM(I, H, peephole=True, **opts)
         for name, w in m.named_parameters():  # zero at first: make the peepholes count

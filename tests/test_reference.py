@@ -40,6 +40,8 @@ def _expected_none(mode, p):
         none.add("w_p")
     if p["b_ih"] is None:
         none |= {"b_ih", "b_hh"}
+    if CELLS[mode].recurrence == "diagonal":  # IndRNN: one bias, b_ih
+        none.add("b_hh")
     if p["w_hr"] is None:
         none.add("w_hr")
     return none

@@ -111,7 +111,13 @@ Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
                           shape_str(x));
   if (w_ih.ndim() != 2)
     throw py::value_error("w_ih: expected a 2-D array (G*H, I), got shape " + shape_str(w_ih));
-  if (w_hh.ndim() != 2)
+  // A diagonal recurrence (IndRNN): w_hh is u, one weight per unit, (H,); one bias, b_ih.
+  const bool diagonal = rnnfast::has_diagonal_recurrence(cell);
+  if (diagonal && w_hh.ndim() != 1)
+    throw py::value_error(std::string("w_hh: expected a 1-D array (H,) (one recurrent weight per "
+                                      "unit) for ") +
+                          rnnfast::cell_name(cell) + ", got shape " + shape_str(w_hh));
+  if (!diagonal && w_hh.ndim() != 2)
     throw py::value_error("w_hh: expected a 2-D array (G*H, H_out), got shape " + shape_str(w_hh));
   Dims d;
   d.batch_first = batch_first;
@@ -123,6 +129,16 @@ Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
                           "*H rows for this cell, got shape " + shape_str(w_ih));
   d.H = w_ih.shape(0) / G;
   check_shape("w_ih", w_ih, {G * d.H, d.I});
+  if (diagonal) {
+    d.H_out = d.H;
+    check_shape("w_hh", w_hh, {d.H});
+    if (b_hh)
+      throw py::value_error(std::string("b_hh: expected None (") + rnnfast::cell_name(cell) +
+                            " has one bias, b_ih), got an array");
+    if (b_ih) check_shape("b_ih", *b_ih, {d.H});
+    if (w_hr) throw py::value_error("w_hr: expected None (projection is LSTM only), got an array");
+    return d;
+  }
   d.H_out = w_hh.shape(1);
   check_shape("w_hh", w_hh, {G * d.H, d.H_out});
   if (b_ih) check_shape("b_ih", *b_ih, {G * d.H});
@@ -213,6 +229,13 @@ struct Layer {
   }
 };
 
+// The flops of one step of a layer call (run_pair's measure): its recurrent product, or, for a
+// diagonal recurrence, which has none, its share of the input product.
+inline double layer_step_flops(Cell cell, const Dims& d) {
+  if (rnnfast::has_diagonal_recurrence(cell)) return 2.0 * d.B * d.H * (d.I + 2);
+  return 2.0 * d.B * rnnfast::num_gates(cell) * d.H * d.H_out;
+}
+
 // One forward call: arguments checked and outputs allocated with the GIL held; run() is
 // called without it; result() builds the returned tuple.
 template <typename T>
@@ -261,7 +284,7 @@ struct ForwardCall {
       reserve_obj = r;
     }
   }
-  double step_flops() const { return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out; }
+  double step_flops() const { return layer_step_flops(cell, L.d); }
   void run() {  // without the GIL
     rnnfast::forward<T>(cell, y.mutable_data(), h_n.mutable_data(), c_n, res, L.x.data(),
                         h0 ? h0->data() : nullptr, c0 ? c0->data() : nullptr, L.len,
@@ -322,10 +345,15 @@ struct BackwardCall {
       dc0_obj = a;
     }
     dw_ih = zeros({G * d.H, d.I});
-    dw_hh = zeros({G * d.H, d.H_out});
+    const bool diagonal = rnnfast::has_diagonal_recurrence(cell);
+    dw_hh = diagonal ? zeros({d.H}) : zeros({G * d.H, d.H_out});
     g.dw_ih = dw_ih.mutable_data();
     g.dw_hh = dw_hh.mutable_data();
-    if (L.w.b_ih) {
+    if (L.w.b_ih && diagonal) {  // one bias
+      auto a = zeros({G * d.H});
+      g.db_ih = a.mutable_data();
+      db_ih_obj = a;
+    } else if (L.w.b_ih) {
       auto a = zeros({G * d.H}), b = zeros({G * d.H});
       g.db_ih = a.mutable_data();
       g.db_hh = b.mutable_data();
@@ -344,7 +372,7 @@ struct BackwardCall {
       dextras[k] = a;
     }
   }
-  double step_flops() const { return 2.0 * L.d.B * rnnfast::num_gates(cell) * L.d.H * L.d.H_out; }
+  double step_flops() const { return layer_step_flops(cell, L.d); }
   void run() {  // without the GIL
     rnnfast::backward<T>(cell, dx.mutable_data(), dh0.mutable_data(), dc0, g, reserve.data(),
                          dy ? dy->data() : nullptr, dh_n ? dh_n->data() : nullptr,
@@ -473,7 +501,9 @@ PYBIND11_MODULE(_core, m) {
       .value("LSTM", Cell::LSTM)
       .value("GRU", Cell::GRU)
       .value("GRU_RESET_BEFORE", Cell::GRU_RESET_BEFORE)
-      .value("LSTM_PEEPHOLE", Cell::LSTM_PEEPHOLE);
+      .value("LSTM_PEEPHOLE", Cell::LSTM_PEEPHOLE)
+      .value("INDRNN_RELU", Cell::INDRNN_RELU)
+      .value("INDRNN_TANH", Cell::INDRNN_TANH);
   m.def(
       "num_gates", [](const py::object& c) { return rnnfast::num_gates(to_cell(c)); },
       py::arg("cell"));

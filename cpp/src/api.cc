@@ -37,6 +37,9 @@ const char* cell_name(Cell cell) { return detail::cell_info(cell).name; }
 bool has_cell_state(Cell cell) { return detail::cell_info(cell).has_c; }
 bool has_projection(Cell cell) { return detail::cell_info(cell).projection; }
 int num_extras(Cell cell) { return detail::cell_info(cell).extras; }
+bool has_diagonal_recurrence(Cell cell) {
+  return detail::cell_info(cell).recurrence == detail::Recurrence::kDiagonal;
+}
 
 int64_t extra_size(Cell cell, int64_t H, int k) {
   const detail::CellInfo c = detail::cell_info(cell);

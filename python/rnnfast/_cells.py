@@ -16,7 +16,7 @@ __all__ = ["CellKind", "CELLS", "MODES", "GATES", "CELL_ID", "cell_kind"]
 
 
 class CellKind(NamedTuple):
-    name: str                # "rnn_tanh", "rnn_relu", "lstm", "gru"
+    name: str                # "rnn_tanh", "rnn_relu", "lstm", "gru", ... (CELLS below)
     id: int                  # rnnfast::Cell
     gates: tuple[str, ...]   # gate names, in the order of W_ih's and W_hh's row blocks
     has_c: bool              # a cell state c beside h (h_0/c_0, h_n/c_n)
@@ -25,6 +25,10 @@ class CellKind(NamedTuple):
     # is f"{name}_l{k}" (e.g. weight_p_l0); functional and the reference take the name without
     # "weight_" (w_p).
     extras: tuple[tuple[str, int], ...] = ()
+    # How a step reaches h_{t-1} (rnnfast::detail::Recurrence): "product", through W_hh h
+    # (w_hh (G*H, H_out), biases b_ih and b_hh); "diagonal", through u * h, one weight per unit
+    # (w_hh = u of shape (H,), one bias b_ih, no b_hh).
+    recurrence: str = "product"
 
     @property
     def num_gates(self) -> int:
@@ -42,6 +46,9 @@ CELLS = {k.name: k for k in (
     # LSTM with peepholes (ONNX's P): i, f see c_{t-1} and o sees c_t through the per-unit
     # weights weight_p = (p_i, p_f, p_o), 3*H values
     CellKind("lstm_peephole", 5, ("i", "f", "g", "o"), True, (("weight_p", 3),)),
+    # IndRNN (Li et al. 2018): h_t = relu or tanh(W_ih x + b_ih + u * h_{t-1}), u = w_hh (H,)
+    CellKind("indrnn_relu", 6, ("h",), False, (), "diagonal"),
+    CellKind("indrnn_tanh", 7, ("h",), False, (), "diagonal"),
 )}
 MODES = tuple(CELLS)                                   # the names, in id order
 GATES = {k.name: k.num_gates for k in CELLS.values()}  # name -> G

@@ -38,6 +38,8 @@ class Cell:
     GRU = 3
     GRU_RESET_BEFORE = 4
     LSTM_PEEPHOLE = 5
+    INDRNN_RELU = 6
+    INDRNN_TANH = 7
 
 def num_gates(cell: Cell) -> int: ...
 

@@ -1,16 +1,18 @@
 """Functional entry points to the fused C++ kernels: one layer, one direction.
 
 ``forward`` runs a whole sequence through one recurrent layer (vanilla RNN with tanh or relu,
-LSTM with optional projection, GRU) and, when ``training``, returns an opaque ``reserve`` that
-``backward`` consumes to run backpropagation through time in one C++ call. Conventions are
-PyTorch's (gate order, formulas, weight layout, packed-sequence semantics for ``lengths``);
-see ``rnnfast.reference`` for the plain NumPy version of the same maths.
+LSTM with optional projection, GRU, IndRNN) and, when ``training``, returns an opaque
+``reserve`` that ``backward`` consumes to run backpropagation through time in one C++ call.
+Conventions are PyTorch's (gate order, formulas, weight layout, packed-sequence semantics for
+``lengths``); see ``rnnfast.reference`` for the plain NumPy version of the same maths.
 
 Shapes: x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (LSTM); y [T,B,H_out]; with
 ``batch_first=True`` x, y (and dx, dy) are [B,T,..] instead, read and written in place;
 w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected LSTMs only);
-w_p [3*H] (lstm_peephole only); lengths [B] integers in [1, T]. G = 1 (rnn_*), 4 (lstm,
-lstm_peephole), 3 (gru, gru_reset_before).
+w_p [3*H] (lstm_peephole only); lengths [B] integers in [1, T]. G = 1 (rnn_*, indrnn_*), 4
+(lstm, lstm_peephole), 3 (gru, gru_reset_before). IndRNN (indrnn_relu, indrnn_tanh:
+h_t = act(W_ih x + b_ih + u * h_{t-1})) takes w_hh = u [H], one weight per unit, and b_ih
+only: b_hh is None.
 
 This module does not stack layers, combine directions or track gradients: nn modules do.
 """
@@ -97,12 +99,13 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     Args:
         mode (str): the cell, one of ``MODES``: 'rnn_tanh', 'rnn_relu', 'lstm', 'gru',
             'gru_reset_before' (the reset gate before the recurrent product, Keras'
-            ``reset_after=False``) or 'lstm_peephole' (ONNX's peepholes, ``w_p``).
+            ``reset_after=False``), 'lstm_peephole' (ONNX's peepholes, ``w_p``), or
+            'indrnn_relu', 'indrnn_tanh' (IndRNN: one recurrent weight per unit).
         x (array): the input, [T,B,I] ([B,T,I] with ``batch_first``).
         w_ih (array): [G*H,I], float32 or float64; its dtype is the computation's.
-        w_hh (array): [G*H,H_out].
+        w_hh (array): [G*H,H_out]; for IndRNN the vector u, [H].
         b_ih (array, optional): [G*H]. Default: ``None`` (no bias).
-        b_hh (array, optional): [G*H]. Default: ``None``.
+        b_hh (array, optional): [G*H]; None for IndRNN (one bias). Default: ``None``.
         w_hr (array, optional, keyword-only): [H_out,H], the LSTM projection. Default: ``None``.
         h0 (array, optional): the initial hidden state [B,H_out]. Default: zeros.
         c0 (array, optional): the initial cell state [B,H] (LSTM). Default: zeros.
@@ -151,7 +154,8 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None
     ``y`` one step back, so the reserve does not hold it twice (as cuDNN's RNN backward takes
     y). A ``y`` whose last steps differ from that forward's ``h_n`` raises ValueError.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
-    ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None without bias), ``w_hr`` (None unless
+    ``w_ih``, ``w_hh`` (IndRNN: [H]), ``b_ih``, ``b_hh`` (None without bias; IndRNN: always
+    None), ``w_hr`` (None unless
     projected) and ``w_p`` (None unless lstm_peephole).
 
     Args:

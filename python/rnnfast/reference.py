@@ -21,16 +21,24 @@ h' = h_{t-1} * h_mask with recurrent dropout and h' = h_{t-1} without:
 
 Both GRUs' z * h_{t-1} term takes the unmasked state.
 
+- ``indrnn_relu``, ``indrnn_tanh`` (IndRNN, Li et al. 2018, "Independently Recurrent Neural
+  Network"): h_t = act(W_ih x + b_ih + u * h'), act = relu or tanh, with one recurrent weight
+  per unit: w_hh is the vector u of shape (H,), elementwise, not a matrix product. One bias
+  (b_ih; b_hh must be None), no projection, no cell state. Backpropagation through time:
+  dh_t = dy_t + dh'_t (the part from step t+1), da_t = dh_t * act'(h_t), dh'_{t-1} = da_t * u
+  (* h_mask), du = sum over steps of da_t * h'_{t-1}, dW_ih = sum da_t^T x_t,
+  db_ih = sum da_t, dx_t = da_t W_ih.
+
 What it does not do: no speed tricks (one Python loop over time, one matrix product per term,
 masks for variable lengths), no stacking of layers and no combining of directions (one layer,
 one direction; the nn modules do the rest). It imports nothing but NumPy.
 
 Shapes (time-major): x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (lstm, lstm_peephole only);
-y [T,B,H_out]; w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected lstm
-or lstm_peephole only, H_out < H; otherwise H_out = H); w_p [3*H] (lstm_peephole only, in the
-order p_i, p_f, p_o; ONNX's P orders them i, o, f); lengths [B] integers in [1, T].
-G = 1 (rnn_tanh, rnn_relu), 4 (lstm, lstm_peephole: gates i, f, g, o), 3 (gru,
-gru_reset_before: gates r, z, n).
+y [T,B,H_out]; w_ih [G*H,I]; w_hh [G*H,H_out] (indrnn_*: [H]); b_ih, b_hh [G*H] (indrnn_*: b_ih
+only); w_hr [H_out,H] (projected lstm or lstm_peephole only, H_out < H; otherwise H_out = H);
+w_p [3*H] (lstm_peephole only, in the order p_i, p_f, p_o; ONNX's P orders them i, o, f);
+lengths [B] integers in [1, T]. G = 1 (rnn_tanh, rnn_relu, indrnn_relu, indrnn_tanh), 4 (lstm,
+lstm_peephole: gates i, f, g, o), 3 (gru, gru_reset_before: gates r, z, n).
 """
 
 from __future__ import annotations
@@ -131,6 +139,7 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     G = kind.num_gates
     peephole = mode == "lstm_peephole"
     reset_before = mode == "gru_reset_before"
+    diagonal = kind.recurrence == "diagonal"  # indrnn_*: w_hh is u (H,), one bias
     dt = _dtype_of(w_ih)
     x = _array("x", x, dt, (None, None, None))
     T, B, I = x.shape
@@ -150,7 +159,7 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         if not 0 < H_out < H:
             raise ValueError(f"w_hr: expected shape (H_out, {H}) with 0 < H_out < {H}, "
                              f"got {w_hr.shape}")
-    w_hh = _array("w_hh", w_hh, dt, (G * H, H_out))
+    w_hh = _array("w_hh", w_hh, dt, (H,) if diagonal else (G * H, H_out))
     if peephole:
         if w_p is None:
             raise ValueError(f"w_p: expected the peephole weights, an array of shape ({3 * H},) "
@@ -160,15 +169,22 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         raise ValueError(f"w_p: expected None for mode {mode!r} (peephole weights are "
                          f"lstm_peephole only), got an array")
 
-    if (b_ih is None) != (b_hh is None):
+    if diagonal and b_hh is not None:
+        raise ValueError(f"b_hh: expected None for mode {mode!r} (one bias, b_ih), got an array")
+    if diagonal:
+        has_bias = b_ih is not None
+        b_ih = _array("b_ih", b_ih, dt, (H,)) if has_bias else np.zeros(H, dtype=dt)
+        b_hh = np.zeros(H, dtype=dt)  # not a parameter: a zero with no gradient
+    elif (b_ih is None) != (b_hh is None):
         raise ValueError("b_ih, b_hh: expected both arrays or both None, got "
                          f"b_ih={'None' if b_ih is None else 'array'}, "
                          f"b_hh={'None' if b_hh is None else 'array'}")
-    has_bias = b_ih is not None
-    if has_bias:
+    elif b_ih is not None:
+        has_bias = True
         b_ih = _array("b_ih", b_ih, dt, (G * H,))
         b_hh = _array("b_hh", b_hh, dt, (G * H,))
     else:
+        has_bias = False
         b_ih = b_hh = np.zeros(G * H, dtype=dt)  # no bias is a zero bias with no gradient
 
     h = np.zeros((B, H_out), dtype=dt) if h0 is None else _array("h0", h0, dt, (B, H_out))
@@ -190,9 +206,14 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         m = active[t][:, None]  # [B,1]: rows whose sequence is still running at step t
         gi = x[t] @ w_ih.T + b_ih  # [B,G*H]
         h_in = h if h_mask is None else h * h_mask  # what W_hh sees
-        gh = h_in @ w_hh.T + b_hh  # [B,G*H]
+        # [B,G*H]; IndRNN: one weight per unit, elementwise
+        gh = (h_in * w_hh if diagonal else h_in @ w_hh.T) + b_hh
         s = {"t": t, "h_prev": h, "h_in": h_in}
-        if G == 1:  # rnn_tanh, rnn_relu
+        if diagonal:  # indrnn_relu, indrnn_tanh
+            act = _relu if mode == "indrnn_relu" else np.tanh
+            h_new = act(gi + gh)
+            s["h"] = h_new
+        elif G == 1:  # rnn_tanh, rnn_relu
             act = np.tanh if mode == "rnn_tanh" else _relu
             h_new = act(gi + gh)
             s["h"] = h_new
@@ -258,6 +279,7 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
     active = cache["active"]
     G = kind.num_gates
     reset_before = mode == "gru_reset_before"
+    diagonal = kind.recurrence == "diagonal"
 
     dy = np.zeros((T, B, H_out), dtype=dt) if dy is None else _array("dy", dy, dt, (T, B, H_out))
     dh = np.zeros((B, H_out), dtype=dt) if dh_n is None else _array("dh_n", dh_n, dt, (B, H_out))
@@ -289,7 +311,12 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
         # dgi, dgh: gradients wrt the pre-activations W_ih x + b_ih and W_hh h + b_hh (for
         # gru_reset_before's n block, W_hn (r * h) + b_hn); they are the same tensor except for
         # gru's n gate, where r multiplies the recurrent part.
-        if G == 1:  # rnn_tanh, rnn_relu
+        if diagonal:  # indrnn_*: h_new = act(gi + u * h_in)
+            d_act = _d_relu if mode == "indrnn_relu" else _d_tanh
+            da = dh_new * d_act(s["h"])
+            dgi = dgh = da
+            dh_prev = da * w_hh if h_mask is None else da * w_hh * h_mask
+        elif G == 1:  # rnn_tanh, rnn_relu
             d_act = _d_tanh if mode == "rnn_tanh" else _d_relu
             da = dh_new * d_act(s["h"])
             dgi = dgh = da
@@ -346,7 +373,9 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
 
         dx[t] = dgi @ w_ih
         dw_ih += dgi.T @ x[t]
-        if reset_before:  # W_hn's input is r * h_in, the other blocks' h_in
+        if diagonal:  # u multiplied h_in elementwise
+            dw_hh += (dgh * s["h_in"]).sum(axis=0)
+        elif reset_before:  # W_hn's input is r * h_in, the other blocks' h_in
             dw_hh[:2 * H] += dgh[:, :2 * H].T @ s["h_in"]
             dw_hh[2 * H:] += dgh[:, 2 * H:].T @ s["rh"]
         else:
@@ -356,5 +385,6 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
 
     has_bias = cache["has_bias"]
     return {"dx": dx, "dh0": dh, "dc0": dc, "w_ih": dw_ih, "w_hh": dw_hh,
-            "b_ih": db_ih if has_bias else None, "b_hh": db_hh if has_bias else None,
+            "b_ih": db_ih if has_bias else None,
+            "b_hh": db_hh if has_bias and not diagonal else None,
             "w_hr": dw_hr, "w_p": dw_p}

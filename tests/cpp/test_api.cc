@@ -103,10 +103,12 @@ Case make_case(Cell cell, int64_t T, int64_t B, int64_t I, int64_t H, int64_t Ho
   Rng r(seed);
   c.x = rand_vec(r, T * B * I, 1.0);
   c.w_ih = rand_vec(r, G * H * I, k);
-  c.w_hh = rand_vec(r, G * H * Ho, k);
+  // A diagonal cell (IndRNN): w_hh is u [H], one weight per unit, and one bias.
+  const bool diagonal = rnnfast::has_diagonal_recurrence(cell);
+  c.w_hh = diagonal ? rand_vec(r, H, 1.0) : rand_vec(r, G * H * Ho, k);
   if (bias) {
     c.b_ih = rand_vec(r, G * H, k);
-    c.b_hh = rand_vec(r, G * H, k);
+    if (!diagonal) c.b_hh = rand_vec(r, G * H, k);
   }
   if (Ho != H) c.w_hr = rand_vec(r, Ho * H, k);
   if (h0) {
@@ -355,8 +357,8 @@ void test_invalid_arguments() {
   const Dims no_h = with([](Dims& d) { d.H = 0; });
   expect_invalid("reserve_size H=0", [&]() { rnnfast::reserve_size(Cell::GRU, no_h); },
                  {"H", "got 0"});
-  expect_invalid("num_gates bad cell", []() { rnnfast::num_gates(static_cast<Cell>(6)); },
-                 {"cell", "got 6"});
+  expect_invalid("num_gates bad cell", []() { rnnfast::num_gates(static_cast<Cell>(10)); },
+                 {"cell", "got 10"});
   expect_invalid("cell_name bad cell", []() { rnnfast::cell_name(static_cast<Cell>(9)); },
                  {"cell", "got 9"});
   expect_invalid("extra_size of a cell without", []() { rnnfast::extra_size(Cell::LSTM, 4, 0); },
@@ -372,6 +374,40 @@ void test_invalid_arguments() {
     ww.extra[1] = p;  // and an LSTM with one
     expect_invalid("lstm with an extra", fwd(Cell::LSTM, good, ww, nullptr, xp, yp),
                    {"extra[1]", "none", "lstm"});
+  }
+  {  // IndRNN: w_hh is u [H] (required), one bias, no projection
+    const Dims dd = with([](Dims& d) { d.H_out = d.H; });
+    auto ww = w;
+    ww.w_hr = nullptr;
+    ww.b_hh = nullptr;
+    for (Cell cell : {Cell::INDRNN_RELU, Cell::INDRNN_TANH}) {
+      const std::string nm = rnnfast::cell_name(cell);
+      check(rnnfast::num_gates(cell) == 1 && !rnnfast::has_cell_state(cell) &&
+                !rnnfast::has_projection(cell) && rnnfast::has_diagonal_recurrence(cell) &&
+                rnnfast::num_extras(cell) == 0,
+            nm + ": one gate, no cell state, projection or extras, a diagonal recurrence");
+      auto bad = ww;
+      bad.w_hh = nullptr;
+      expect_invalid(nm + " null w_hh", fwd(cell, dd, bad, nullptr, xp, yp),
+                     {"w_hh", "[H] recurrent weight vector", nm, "null"});
+      bad = ww;
+      bad.b_hh = b.data();
+      expect_invalid(nm + " with b_hh", fwd(cell, dd, bad, nullptr, xp, yp),
+                     {"b_hh", "none", nm, "got a pointer"});
+      expect_invalid(nm + " projection",
+                     fwd(cell, with([](Dims& d) { d.H_out = 3; }), ww, nullptr, xp, yp),
+                     {"H_out", nm, "got 3"});
+      bad = ww;
+      bad.w_hr = w_hr_p.data();
+      expect_invalid(nm + " with w_hr", fwd(cell, dd, bad, nullptr, xp, yp),
+                     {"w_hr", "H_out == H", "got a pointer"});
+    }
+    check(!rnnfast::has_diagonal_recurrence(Cell::LSTM) &&
+              !rnnfast::has_diagonal_recurrence(Cell::RNN_RELU),
+          "the product cells have no diagonal recurrence");
+    expect_invalid("has_diagonal_recurrence bad cell",
+                   []() { rnnfast::has_diagonal_recurrence(static_cast<Cell>(10)); },
+                   {"cell", "got 10"});
   }
   expect_invalid("set_num_threads(0)", []() { rnnfast::set_num_threads(0); },
                  {"n", ">= 1", "got 0"});
@@ -465,6 +501,29 @@ void test_closed_forms() {
     check(fwd_ok, "identity relu RNN: y_t = h0 + cumulative sum of x, zero past each length");
     check(bwd_ok, "identity relu RNN: dx_t = len - t, dh0 = len, db = sum len(len+1)/2");
   }
+  // IndRNN with zero W_ih: every unit is its own scalar recurrence h_t = act(b + u h_{t-1}),
+  // computed here step by step; the reverse direction runs each sequence from its own end.
+  for (Cell cell : {Cell::INDRNN_TANH, Cell::INDRNN_RELU}) {
+    Case c = make_case(cell, T, B, I, H, H, true, true, true, true, true, 6);
+    std::fill(c.w_ih.begin(), c.w_ih.end(), 0.0);
+    const bool relu = cell == Cell::INDRNN_RELU;
+    const auto r = run<double>(c, false);
+    bool ok = true;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t k = 0; k < H; ++k) {
+        double h = c.h0[b * H + k];
+        const int64_t len = c.lengths[b];
+        for (int64_t s = 0; s < len; ++s) {
+          const double a = c.b_ih[k] + c.w_hh[k] * (h * c.mask[b * H + k]);
+          h = relu ? std::max(a, 0.0) : std::tanh(a);
+          ok &= std::fabs(r.y[((len - 1 - s) * B + b) * H + k] - h) < 1e-14;
+        }
+        for (int64_t t = len; t < T; ++t) ok &= r.y[(t * B + b) * H + k] == 0.0;
+        ok &= r.h_n[b * H + k] == r.y[b * H + k];  // reverse: the last step is t = 0
+      }
+    check(ok, std::string(rnnfast::cell_name(cell)) +
+                  " with zero W_ih: h_t = act(b_ih + u * h_{t-1} * h_mask), per unit, reversed");
+  }
 }
 
 // ------------------------------------------------------------------ float vs double, FD
@@ -473,7 +532,7 @@ std::vector<Case> option_cases() {
   std::vector<Case> cs;
   uint64_t seed = 100;
   for (Cell cell : {Cell::RNN_TANH, Cell::RNN_RELU, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
-                    Cell::LSTM_PEEPHOLE}) {
+                    Cell::LSTM_PEEPHOLE, Cell::INDRNN_RELU, Cell::INDRNN_TANH}) {
     for (int variant = 0; variant < 4; ++variant) {
       const bool reverse = variant & 1, lengths = variant & 2;
       const bool bias = variant != 3, h0 = variant != 2, mask = variant == 1 || variant == 2;
@@ -484,6 +543,10 @@ std::vector<Case> option_cases() {
   }
   cs.push_back(make_case(Cell::LSTM, 1, 1, 1, 1, 1, true, false, false, false, false, seed++));
   cs.push_back(make_case(Cell::GRU, 2, 17, 33, 40, 40, true, true, true, true, true, seed++));
+  cs.push_back(
+      make_case(Cell::INDRNN_TANH, 1, 1, 1, 1, 1, true, false, false, false, false, seed++));
+  cs.push_back(
+      make_case(Cell::INDRNN_RELU, 30, 20, 7, 48, 48, true, true, true, true, true, seed++));
   return cs;
 }
 
@@ -521,8 +584,8 @@ double loss(const Case& c) {
 
 void test_finite_differences() {
   const double eps = 1e-6;
-  for (Cell cell :
-       {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE, Cell::LSTM_PEEPHOLE}) {
+  for (Cell cell : {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
+                    Cell::LSTM_PEEPHOLE, Cell::INDRNN_RELU, Cell::INDRNN_TANH}) {
     for (int64_t Ho : {int64_t(6), int64_t(4)}) {
       if (Ho != 6 && !rnnfast::has_projection(cell)) continue;
       Case c = make_case(cell, 5, 3, 4, 6, Ho, true, Ho != 6, true, true, true, 7 + Ho);
@@ -556,8 +619,8 @@ void test_finite_differences() {
   }
 }
 
-void test_gradients_accumulate() {
-  const Case c = make_case(Cell::GRU, 4, 3, 5, 6, 6, true, false, false, true, false, 9);
+void test_gradients_accumulate_of(Cell cell) {
+  const Case c = make_case(cell, 4, 3, 5, 6, 6, true, false, false, true, false, 9);
   const Result<double> once = run<double>(c);
   // Run backward again into the same parameter buffers: they double; dx is overwritten.
   const auto x = c.x, w_ih = c.w_ih, w_hh = c.w_hh;
@@ -565,7 +628,7 @@ void test_gradients_accumulate() {
   w.w_ih = w_ih.data();
   w.w_hh = w_hh.data();
   w.b_ih = c.b_ih.data();
-  w.b_hh = c.b_hh.data();
+  w.b_hh = ptr(c.b_hh);
   Result<double> r = once;
   rnnfast::WeightGrads<double> g;
   g.dw_ih = r.dw_ih.data();
@@ -582,7 +645,12 @@ void test_gradients_accumulate() {
   for (size_t i = 0; i < r.db_ih.size(); ++i) ok &= r.db_ih[i] == 2 * once.db_ih[i];
   for (size_t i = 0; i < r.db_hh.size(); ++i) ok &= r.db_hh[i] == once.db_hh[i];
   for (size_t i = 0; i < dx.size(); ++i) ok &= dx[i] == once.dx[i];
-  check(ok, "parameter gradients accumulate (+=), skipped ones untouched, dx is written (=)");
+  check(ok, c.name +
+                ": parameter gradients accumulate (+=), skipped ones untouched, dx is written (=)");
+}
+
+void test_gradients_accumulate() {
+  for (Cell cell : {Cell::GRU, Cell::INDRNN_TANH}) test_gradients_accumulate_of(cell);
 }
 
 void test_threads_bitwise() {
@@ -604,7 +672,13 @@ void test_threads_bitwise() {
       make_case(Cell::GRU_RESET_BEFORE, 9, 20, 24, 40, 40, true, true, true, true, true, 16),
       make_case(Cell::GRU_RESET_BEFORE, 9, 3, 4, 40, 40, true, false, true, true, true, 17),
       make_case(Cell::LSTM_PEEPHOLE, 9, 20, 24, 40, 24, true, true, true, true, true, 18),
-      make_case(Cell::LSTM_PEEPHOLE, 9, 3, 4, 40, 40, true, false, true, true, true, 19)};
+      make_case(Cell::LSTM_PEEPHOLE, 9, 3, 4, 40, 40, true, false, true, true, true, 19),
+      // IndRNN's loops run a team only from about 2.5e4 elements: a team split by units (48
+      // units), one split by sequences (12 units), packed and not.
+      make_case(Cell::INDRNN_RELU, 30, 20, 7, 48, 48, true, true, true, true, true, 20),
+      make_case(Cell::INDRNN_TANH, 30, 20, 7, 48, 48, false, false, false, true, true, 20),
+      make_case(Cell::INDRNN_TANH, 60, 40, 5, 12, 12, true, false, true, true, true, 22),
+      make_case(Cell::INDRNN_RELU, 60, 40, 5, 12, 12, true, true, false, false, false, 23)};
   for (const Case& c : cases) {
     std::vector<Result<float>> runs;
     for (const char* split : {"", "units", "batch"}) {
@@ -637,7 +711,7 @@ void test_threads_bitwise() {
 // have finished.
 void test_run_pair() {
   const int old = rnnfast::get_num_threads();
-  for (Cell cell : {Cell::LSTM, Cell::GRU, Cell::RNN_TANH}) {
+  for (Cell cell : {Cell::LSTM, Cell::GRU, Cell::RNN_TANH, Cell::INDRNN_RELU}) {
     Case fwd = make_case(cell, 7, 6, 5, 20, cell == Cell::LSTM ? 9 : 20, true, false, true, true,
                          true, 21);
     Case rev = fwd;
@@ -856,7 +930,9 @@ void test_batch_first() {
       make_case(Cell::LSTM, 9, 20, 24, 40, 24, true, true, true, true, true, 41),
       make_case(Cell::GRU, 9, 20, 24, 40, 40, true, false, true, true, true, 42),
       make_case(Cell::RNN_TANH, 7, 3, 5, 33, 33, false, true, false, false, false, 43),
-      make_case(Cell::GRU, 1, 2, 3, 17, 17, true, true, true, true, false, 44)};
+      make_case(Cell::GRU, 1, 2, 3, 17, 17, true, true, true, true, false, 44),
+      make_case(Cell::INDRNN_RELU, 9, 20, 24, 40, 40, true, true, true, true, true, 45),
+      make_case(Cell::INDRNN_TANH, 30, 20, 7, 48, 48, true, false, false, true, true, 46)};
   for (const Case& c : cases) {
     const int64_t T = c.d.T, B = c.d.B;
     Case bf = c;

@@ -102,11 +102,17 @@ Input decode(const uint8_t* data, size_t size) {
   c.pair = (b1 >> 6) & 3;  // 1, 2: also run both directions at once through run_pair
   const uint8_t b2 = in.next();
   if (b2 >= 0xC0) c.invalid = b2 % 16;
-  // b2's low bit: the GRU and LSTM variants (reset gate before the product, peepholes)
+  // b2's low bit: the GRU and LSTM variants (reset gate before the product, peepholes); its
+  // second bit: the RNNs' IndRNN twins (one recurrent weight per unit, one bias)
   if (b2 & 1) {
     if (c.cell == Cell::GRU) c.cell = Cell::GRU_RESET_BEFORE;
     if (c.cell == Cell::LSTM) c.cell = Cell::LSTM_PEEPHOLE;
   }
+  if (b2 & 2) {
+    if (c.cell == Cell::RNN_TANH) c.cell = Cell::INDRNN_TANH;
+    if (c.cell == Cell::RNN_RELU) c.cell = Cell::INDRNN_RELU;
+  }
+  const bool diagonal = rnnfast::has_diagonal_recurrence(c.cell);
   const bool has_c = rnnfast::has_cell_state(c.cell);
   c.d.T = 1 + in.next() % 12;
   c.d.B = 1 + in.next() % 9;
@@ -119,10 +125,10 @@ Input decode(const uint8_t* data, size_t size) {
                 Ho = c.d.H_out;
   c.x = fill(in, T * B * I, c.wild);
   c.w_ih = fill(in, G * H * I, c.wild);
-  c.w_hh = fill(in, G * H * Ho, c.wild);
+  c.w_hh = fill(in, diagonal ? H : G * H * Ho, c.wild);
   if (c.bias) {
     c.b_ih = fill(in, G * H, c.wild);
-    c.b_hh = fill(in, G * H, c.wild);
+    if (!diagonal) c.b_hh = fill(in, G * H, c.wild);
   }
   if (Ho != H) c.w_hr = fill(in, Ho * H, c.wild);
   if (c.use_h0) c.h0 = fill(in, B * Ho, c.wild);
@@ -139,7 +145,7 @@ Input decode(const uint8_t* data, size_t size) {
       for (auto& e : v) e /= std::sqrt(static_cast<double>(fan));
     };
     scale(c.w_ih, I);
-    scale(c.w_hh, Ho);
+    if (!diagonal) scale(c.w_hh, Ho);  // u: one weight per unit, fan-in 1
     scale(c.w_hr, H);
   }
   c.dy = fill(in, T * B * Ho, c.wild);
@@ -192,8 +198,8 @@ Outputs<T> run(const Input& c, int invalid) {
       case 7:
         w.w_hh = nullptr;
         break;
-      case 8:  // one bias without the other
-        if (w.b_ih)
+      case 8:  // one bias without the other (a diagonal cell: b_hh at all)
+        if (w.b_ih && !rnnfast::has_diagonal_recurrence(c.cell))
           w.b_ih = nullptr;
         else
           w.b_hh = a.w_ih.data();
@@ -205,7 +211,7 @@ Outputs<T> run(const Input& c, int invalid) {
         dd.T = dd.B = int64_t(1) << 40;
         break;
       case 11:
-        cell = static_cast<Cell>(6 + c.x.size() % 100);
+        cell = static_cast<Cell>(10 + c.x.size() % 100);
         break;
       case 12:
         xp = nullptr;
@@ -325,7 +331,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                      &d.dw_ih, &d.dw_hh, &d.db_ih, &d.db_hh, &d.dw_hr};
   for (size_t k = 0; k < sizeof(fv) / sizeof(fv[0]); ++k) {
     if (!finite(*dv[k])) fail("double result not finite for bounded finite inputs");
-    if (c.cell == Cell::RNN_RELU) continue;  // relu may exceed float's range: no float check
+    // relu may exceed float's range: no float check
+    if (c.cell == Cell::RNN_RELU || c.cell == Cell::INDRNN_RELU) continue;
     if (!finite(*fv[k])) fail("float result not finite for bounded finite inputs");
     if (!agree(*fv[k], *dv[k])) fail("float and double results disagree");
   }

@@ -1,6 +1,6 @@
 // rnnfast: fused forward and backpropagation through time (BPTT) for one recurrent layer
 // in one direction -- vanilla RNN (tanh / relu), LSTM (with optional projection, optional
-// peepholes) and GRU (reset gate after or before the recurrent product).
+// peepholes), GRU (reset gate after or before the recurrent product) and IndRNN (relu / tanh).
 // This header is the whole public C++ API. It includes nothing of Python; stacking layers,
 // bidirectional composition and autograd live above it.
 //
@@ -18,6 +18,9 @@
 //     LSTM_PEEPHOLE (ONNX's P): as LSTM but i = sigmoid(.. + p_i*c), f = sigmoid(.. + p_f*c)
 //           with the previous c, o = sigmoid(.. + p_o*c') with the new c'; Weights::extra[0]
 //           holds p = (p_i, p_f, p_o), [3*H]
+//     INDRNN_RELU, INDRNN_TANH (Li et al. 2018, "Independently Recurrent Neural Network"):
+//           h' = relu or tanh(W_ih x + b_ih + u * h), one recurrent weight per unit: w_hh holds
+//           u, [H]; one bias (b_hh nullptr), no projection, G = 1. With h_mask, u sees h * h_mask
 //
 // Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
 // activation gradients (dx, dh0, dc0) are WRITTEN (=).
@@ -45,17 +48,24 @@ enum class Cell : int {
   GRU = 3,
   GRU_RESET_BEFORE = 4,
   LSTM_PEEPHOLE = 5,
+  INDRNN_RELU = 6,
+  INDRNN_TANH = 7,
 };
 
 // What describes a cell kind (each throws std::invalid_argument for a value outside the enum).
 // Number of gates G (1, 4 or 3).
 int num_gates(Cell cell);
-// "rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole".
+// "rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "indrnn_relu",
+// "indrnn_tanh".
 const char* cell_name(Cell cell);
 // Whether the cell carries a cell state c beside h (c0, c_n, dc0, dc_n): the LSTMs.
 bool has_cell_state(Cell cell);
 // Whether the cell allows a projection (H_out < H, w_hr): the LSTMs.
 bool has_projection(Cell cell);
+// Whether the step reaches h_{t-1} through one weight per unit (u * h) instead of the product
+// W_hh h: then w_hh is u, [H], and the cell has one bias, b_ih (dw_hh [H]; b_hh, db_hh
+// nullptr). The INDRNNs.
+bool has_diagonal_recurrence(Cell cell);
 // The cell's parameters beyond w_ih, w_hh, the biases and w_hr: how many (Weights::extra[k],
 // k < num_extras), and each one's length, a multiple of H (LSTM_PEEPHOLE: one, 3*H).
 int num_extras(Cell cell);
@@ -72,9 +82,9 @@ struct Dims {
 template <typename T>
 struct Weights {
   const T* w_ih = nullptr;  // [G*H, I]
-  const T* w_hh = nullptr;  // [G*H, H_out]
+  const T* w_hh = nullptr;  // [G*H, H_out]   ([H] for a diagonal recurrence: INDRNN_*)
   const T* b_ih = nullptr;  // [G*H]   or nullptr (no bias)
-  const T* b_hh = nullptr;  // [G*H]   or nullptr (no bias)
+  const T* b_hh = nullptr;  // [G*H]   or nullptr (no bias; always nullptr for INDRNN_*)
   const T* w_hr = nullptr;  // [H_out, H]  LSTM projection only, nullptr iff H_out == H
   // The cell's own parameters (num_extras(cell) of them, each [extra_size(cell, H, k)]); the
   // rest nullptr.
@@ -85,7 +95,7 @@ struct Weights {
 template <typename T>
 struct WeightGrads {
   T* dw_ih = nullptr;          // [G*H, I]
-  T* dw_hh = nullptr;          // [G*H, H_out]
+  T* dw_hh = nullptr;          // [G*H, H_out]   ([H] for INDRNN_*)
   T* db_ih = nullptr;          // [G*H]
   T* db_hh = nullptr;          // [G*H]
   T* dw_hr = nullptr;          // [H_out, H]

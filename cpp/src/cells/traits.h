@@ -114,6 +114,25 @@ struct CellTraits<Cell::GRU_RESET_BEFORE> : GruDefaults {
   static constexpr bool kTwoProducts = true;
 };
 
+// IndRNN (Li et al. 2018): h_t = act(W_ih x + b_ih + u * h'_{t-1}), u = w_hh [H]. Its one gate
+// is h_t itself (y), as the RNN's; the reserve keeps only the initial and last states.
+struct IndrnnDefaults : CellDefaults {
+  static constexpr Recurrence kRecurrence = Recurrence::kDiagonal;
+};
+
+template <>
+struct CellTraits<Cell::INDRNN_RELU> : IndrnnDefaults {
+  static constexpr Cell kCell = Cell::INDRNN_RELU;
+  static constexpr const char* kName = "indrnn_relu";
+  static constexpr bool kRelu = true;
+};
+
+template <>
+struct CellTraits<Cell::INDRNN_TANH> : IndrnnDefaults {
+  static constexpr Cell kCell = Cell::INDRNN_TANH;
+  static constexpr const char* kName = "indrnn_tanh";
+};
+
 // The cell kinds' traits as runtime values, for code that needs no compile-time dispatch.
 struct CellInfo {
   const char* name;
@@ -143,10 +162,14 @@ decltype(auto) dispatch_cell(Cell cell, F&& f) {
       return f(CellTraits<Cell::GRU_RESET_BEFORE>{});
     case Cell::LSTM_PEEPHOLE:
       return f(CellTraits<Cell::LSTM_PEEPHOLE>{});
+    case Cell::INDRNN_RELU:
+      return f(CellTraits<Cell::INDRNN_RELU>{});
+    case Cell::INDRNN_TANH:
+      return f(CellTraits<Cell::INDRNN_TANH>{});
   }
   throw std::invalid_argument(
-      "cell: expected RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE or LSTM_PEEPHOLE (0..5), "
-      "got " +
+      "cell: expected RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE, LSTM_PEEPHOLE, "
+      "INDRNN_RELU or INDRNN_TANH (0..7), got " +
       std::to_string(static_cast<int>(cell)));
 }
 

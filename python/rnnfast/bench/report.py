@@ -343,6 +343,10 @@ def footer(rep):
               "implementation's ms / rnnfast's ms (> 1: rnnfast is faster)."),
              ("GFLOP/s counts the matrix products: forward 2*T*B*G*H*(I+H), G = 4 lstm, 3 gru, "
               "1 rnn; a training step 3x forward.")]
+    if any(c["cell"].startswith("indrnn") for c in rep["cases"]):
+        lines.append("indrnn_relu: IndRNN (nn.IndRNN), no recurrent product (u * h, one weight "
+                     "per unit): its FLOPs and its GEMM shape are the input product's, "
+                     "2*T*B*H*I and [T*B x I] @ [I x H].")
     if any(c.get("layers", 1) > 1 or c.get("bidirectional") for c in rep["cases"]):
         lines.append("lstm_2x_bi: 2-layer bidirectional LSTM (rnnfast.nn.LSTM against "
                      "torch.nn.LSTM, num_layers=2, bidirectional=True); gru_bi: a bidirectional "

@@ -62,10 +62,12 @@ STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True,
 # lengths= (rnnfast, the reference) and as a PackedSequence (torch): name -> the one-layer cell,
 # whose full batch at the same size runs beside it (the cost of the padding, or its absence).
 RAGGED = {"lstm_ragged": "lstm"}
-# Cell kinds torch has no module for (nn.GRU(reset_after=False), nn.LSTM(peephole=True)): one
-# layer, checked against the NumPy reference, with no torch, rnnfast.torch or onnxruntime
-# column; beside "gru" and "lstm" at the same size they show what the variant costs.
-VARIANTS = ("gru_reset_before", "lstm_peephole")
+# Cell kinds torch has no module for (nn.GRU(reset_after=False), nn.LSTM(peephole=True),
+# nn.IndRNN): one layer, checked against the NumPy reference, with no torch, rnnfast.torch or
+# onnxruntime column; beside "gru" and "lstm" at the same size they show what the variant
+# costs, and IndRNN (no recurrent product: the input GEMM and an elementwise time loop) what a
+# step without W_hh costs beside "rnn_tanh".
+VARIANTS = ("gru_reset_before", "lstm_peephole", "indrnn_relu")
 CELLS = ("lstm", "gru", "rnn_tanh", *STACKS, *RAGGED, *VARIANTS)
 # gates of each benchmark cell: its one-layer cell's (rnnfast._cells)
 GATES = {c: _cells.GATES[c] for c in ("lstm", "gru", "rnn_tanh", *VARIANTS)}
@@ -126,18 +128,22 @@ def gemm_shapes(cell, T, B, I, H):
     """The matrix products a forward call is worth: [(M, K, N, count)], one entry per layer,
     count = directions. Layer l's products equal [T*B x (I_l+H)] @ [(I_l+H) x G*H] in FLOPs
     (input and recurrent products side by side), with I_l = I for the first layer and D*H above.
+    A cell without a recurrent product (IndRNN: u * h, elementwise) has the input product only,
+    [T*B x I_l] @ [I_l x G*H].
     """
     mode, layers, D = _structure(cell)
     G = GATES[mode]
-    return [(T * B, (I if layer == 0 else D * H) + H, G * H, D) for layer in range(layers)]
+    rec = 0 if _cells.cell_kind(mode).recurrence == "diagonal" else H
+    return [(T * B, (I if layer == 0 else D * H) + rec, G * H, D) for layer in range(layers)]
 
 
 def flops(cell, T, B, I, H, phase="infer"):
     """Floating-point operations of one call, counting the matrix products only.
 
-    Forward: 2*T*B*G*H*(I+H) (input and recurrent products), summed over layers and directions
-    for a stacked cell (the second layer's input size is 2H for lstm_2x_bi); a training step
-    (forward + backward) counts as 3x forward, since backward does two products of the same size.
+    Forward: 2*T*B*G*H*(I+H) (input and recurrent products; IndRNN 2*T*B*H*I, see gemm_shapes),
+    summed over layers and directions for a stacked cell (the second layer's input size is 2H
+    for lstm_2x_bi); a training step (forward + backward) counts as 3x forward, since backward
+    does two products of the same size.
     """
     f = sum(2.0 * m * k * n * count for m, k, n, count in gemm_shapes(cell, T, B, I, H))
     return 3.0 * f if phase == "train" else f
@@ -176,7 +182,7 @@ class Problem:
     w_ih: np.ndarray
     w_hh: np.ndarray
     b_ih: np.ndarray
-    b_hh: np.ndarray
+    b_hh: np.ndarray | None  # None for IndRNN (one bias; its w_hh is u, [H])
     h0: np.ndarray
     c0: np.ndarray | None
     dy: np.ndarray
@@ -290,6 +296,9 @@ def make_problem(cell, size, seed=0):
             dy=rng.standard_normal((T, B, H)).astype(np.float32))
         if _cells.cell_kind(mode).extras:
             p.w_p = u(3 * H)
+        if _cells.cell_kind(mode).recurrence == "diagonal":  # IndRNN: u ~ U(0, 1), as nn.IndRNN
+            p.w_hh = rng.uniform(0, 1, size=H).astype(np.float32)
+            p.b_hh = None
         if cell in RAGGED:
             lengths = rng.integers(1, T + 1, size=B)
             lengths[rng.integers(0, B)] = T  # the padded output keeps its T steps

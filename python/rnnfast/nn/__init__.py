@@ -4,12 +4,13 @@ Module, Parameter and Sequential (module.py); ModuleList, ModuleDict (container.
 Embedding, Dropout, activations (layers.py); EmbeddingBag (sparse.py); LayerNorm
 (normalization.py); losses (loss.py); stateless versions in rnnfast.nn.functional;
 initializers in rnnfast.nn.init; gradient clipping and packed sequences in
-rnnfast.nn.utils(.rnn); the recurrent layers RNN, LSTM, GRU and their cells (rnn.py), each
-one autograd node over the C++ kernels.
+rnnfast.nn.utils(.rnn); the recurrent layers RNN, LSTM, GRU and their cells (rnn.py) and IndRNN
+(indrnn.py), each one autograd node over the C++ kernels.
 """
 
 from . import functional, init, utils
 from .container import ModuleDict, ModuleList
+from .indrnn import IndRNN
 from .layers import (
     Dropout,
     Embedding,
@@ -33,6 +34,6 @@ __all__ = [
     "Embedding", "EmbeddingBag", "Dropout", "Tanh", "Sigmoid", "ReLU", "Softmax", "LogSoftmax",
     "Flatten", "LayerNorm", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss",
     "BCEWithLogitsLoss", "functional", "init", "utils",
-    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "IndRNN",
 ]
 

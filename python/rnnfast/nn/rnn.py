@@ -98,7 +98,8 @@ _LENGTHS_CAST = OPS["cast"]
 # The names of the autograd nodes.
 _NODE_NAME = {"rnn_tanh": "RNNTanhBackward", "rnn_relu": "RNNReluBackward",
               "lstm": "LSTMBackward", "gru": "GRUBackward",
-              "gru_reset_before": "GRUBackward", "lstm_peephole": "LSTMBackward"}
+              "gru_reset_before": "GRUBackward", "lstm_peephole": "LSTMBackward",
+              "indrnn_relu": "IndRNNBackward", "indrnn_tanh": "IndRNNBackward"}
 # The cells with a cell state c beside h.
 _HAS_C = {k.name: k.has_c for k in _CELLS.values()}
 
@@ -319,7 +320,7 @@ class RNNBase(Module):
         self.input_dropout = _check_prob("input_dropout", input_dropout)
         dtype = _float_dtype(dtype, "dtype")
 
-        G, H = _GATES[mode], self.hidden_size
+        H = self.hidden_size
         H_out = self.proj_size or H
         D = 2 if self.bidirectional else 1
         k = 1.0 / math.sqrt(H)
@@ -332,15 +333,23 @@ class RNNBase(Module):
             in_k = self.input_size if layer == 0 else H_out * D
             for direction in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                setattr(self, "weight_ih" + sfx, init(G * H, in_k))
-                setattr(self, "weight_hh" + sfx, init(G * H, H_out))
-                if self.bias:
-                    setattr(self, "bias_ih" + sfx, init(G * H))
-                    setattr(self, "bias_hh" + sfx, init(G * H))
-                if self.proj_size:
-                    setattr(self, "weight_hr" + sfx, init(H_out, H))
-                for name, blocks in _CELLS[mode].extras:  # the peepholes start at zero (ONNX)
-                    setattr(self, name + sfx, Parameter(np.zeros(blocks * H, dtype)))
+                for name, param in self._layer_parameters(in_k, init, dtype):
+                    setattr(self, name + sfx, param)
+
+    def _layer_parameters(self, in_k, init, dtype):
+        """The parameters of one layer and direction whose input has ``in_k`` features, as
+        (name without the _l{k} suffix, Parameter), drawn in this order with ``init(*shape)``
+        (U(-1/sqrt(H), 1/sqrt(H))). A cell with other parameters overrides it."""
+        G, H = _GATES[self.mode], self.hidden_size
+        H_out = self.proj_size or H
+        params = [("weight_ih", init(G * H, in_k)), ("weight_hh", init(G * H, H_out))]
+        if self.bias:
+            params += [("bias_ih", init(G * H)), ("bias_hh", init(G * H))]
+        if self.proj_size:
+            params.append(("weight_hr", init(H_out, H)))
+        for name, blocks in _CELLS[self.mode].extras:  # the peepholes start at zero (ONNX)
+            params.append((name, Parameter(np.zeros(blocks * H, dtype))))
+        return params
 
     # -- helpers ---------------------------------------------------------------------------
     def _weights(self, layer, direction):
