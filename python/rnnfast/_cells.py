@@ -25,6 +25,11 @@ class CellKind(NamedTuple):
     # is f"{name}_l{k}" (e.g. weight_p_l0); functional and the reference take the name without
     # "weight_" (w_p).
     extras: tuple[tuple[str, int], ...] = ()
+    # How a step reaches h_{t-1} (CellTraits::kRecurrence in cpp/src/cells/traits.h):
+    # "product" through W_hh [G*H, H_out] and the two biases b_ih, b_hh; "scan" not at all:
+    # the gates read x only (no w_hh, one bias b_ih, no recurrent dropout), h_t = a_t *
+    # h_{t-1} + b_t.
+    recurrence: str = "product"
 
     @property
     def num_gates(self) -> int:
@@ -42,6 +47,10 @@ CELLS = {k.name: k for k in (
     # LSTM with peepholes (ONNX's P): i, f see c_{t-1} and o sees c_t through the per-unit
     # weights weight_p = (p_i, p_f, p_o), 3*H values
     CellKind("lstm_peephole", 5, ("i", "f", "g", "o"), True, (("weight_p", 3),)),
+    # minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"), gates from x only:
+    # h = (1 - z) h_prev + z h~; h = f/(f+i) h_prev + i/(f+i) h~ (h~ = W_h x + b_h, linear)
+    CellKind("mingru", 8, ("z", "h"), False, recurrence="scan"),
+    CellKind("minlstm", 9, ("f", "i", "h"), False, recurrence="scan"),
 )}
 MODES = tuple(CELLS)                                   # the names, in id order
 GATES = {k.name: k.num_gates for k in CELLS.values()}  # name -> G

@@ -10,6 +10,7 @@
 //          out [B,T,..] instead (PyTorch's batch_first), read and written in place, no copy
 //   H      hidden units     H_out  H, or the LSTM projection size (proj_size) when 0 < H_out < H
 //   G      gates: 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)  -- PyTorch's order and formulas
+//          (MINGRU 2: z, h~; MINLSTM 3: f, i, h~)
 //     LSTM  i,f,o = sigmoid, g = tanh, c' = f*c + i*g, h' = o*tanh(c') (then h' = W_hr h' if
 //     projected) GRU   r,z = sigmoid, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n +
 //     z*h RNN   h' = tanh or relu(W_ih x + b_ih + W_hh h + b_hh) GRU_RESET_BEFORE (Keras
@@ -18,6 +19,16 @@
 //     LSTM_PEEPHOLE (ONNX's P): as LSTM but i = sigmoid(.. + p_i*c), f = sigmoid(.. + p_f*c)
 //           with the previous c, o = sigmoid(.. + p_o*c') with the new c'; Weights::extra[0]
 //           holds p = (p_i, p_f, p_o), [3*H]
+//     MINGRU, MINLSTM (Feng et al. 2024, "Were RNNs All We Needed?", the sequential mode): the
+//           gates read x_t only; no w_hh, no b_hh (both nullptr), one bias b_ih, no h_mask
+//           (nullptr: there is no recurrent product for a mask to drop out), no cell state.
+//           MINGRU  (G = 2: z, h~)     z = sigmoid(W_z x + b_z), h~ = W_h x + b_h,
+//                                      h' = (1 - z) * h + z * h~
+//           MINLSTM (G = 3: f, i, h~)  f = sigmoid(W_f x + b_f), i = sigmoid(W_i x + b_i),
+//                                      h~ = W_h x + b_h, h' = f/(f+i) * h + i/(f+i) * h~
+//           Both are h' = a * h + b with a in (0, 1): a linear scan over time, split over the
+//           threads by (sequence, unit) chains or by chunks of steps (a parallel scan);
+//           RNNFAST_SCAN=units|time forces one (read once), otherwise chosen by shape.
 //
 // Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
 // activation gradients (dx, dh0, dc0) are WRITTEN (=).
@@ -45,12 +56,15 @@ enum class Cell : int {
   GRU = 3,
   GRU_RESET_BEFORE = 4,
   LSTM_PEEPHOLE = 5,
+  MINGRU = 8,
+  MINLSTM = 9,
 };
 
 // What describes a cell kind (each throws std::invalid_argument for a value outside the enum).
-// Number of gates G (1, 4 or 3).
+// Number of gates G (1, 4, 3; MINGRU 2, MINLSTM 3).
 int num_gates(Cell cell);
-// "rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole".
+// "rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "mingru",
+// "minlstm".
 const char* cell_name(Cell cell);
 // Whether the cell carries a cell state c beside h (c0, c_n, dc0, dc_n): the LSTMs.
 bool has_cell_state(Cell cell);
