@@ -40,6 +40,9 @@ def _expected_none(mode, p):
         none.add("w_p")
     if p["b_ih"] is None:
         none |= {"b_ih", "b_hh"}
+    for k in ("w_hh", "b_hh"):  # the weights a cell does not take (mingru, minlstm: neither)
+        if p[k] is None:
+            none.add(k)
     if p["w_hr"] is None:
         none.add("w_hr")
     return none
