@@ -865,7 +865,9 @@ class MinGRU(RNNBase):
           is kept), a NumPy array or nested sequences of numbers.
         * **hx**: the initial hidden state, (D * num_layers, N, H), or (D * num_layers, H)
           unbatched. Default: zeros. A call per step with ``hx`` the previous call's ``h_n``
-          gives the outputs of one call over the whole sequence (streaming inference).
+          gives the outputs of one call over the whole sequence (streaming inference):
+          bitwise, unless that call's scan was split by time (a few sequences on many
+          threads, or ``RNNFAST_SCAN=time``), then within rounding.
         * **lengths**: ``None`` or N integers in [1, L], each sequence's valid length in a
           padded batch, with a PackedSequence's semantics: the output past a sequence's length
           is zero, its final state is the one at its last valid step, and the reverse
@@ -943,7 +945,9 @@ class MinLSTM(RNNBase):
           is kept), a NumPy array or nested sequences of numbers.
         * **hx**: the initial hidden state, (D * num_layers, N, H), or (D * num_layers, H)
           unbatched. Default: zeros. A call per step with ``hx`` the previous call's ``h_n``
-          gives the outputs of one call over the whole sequence (streaming inference).
+          gives the outputs of one call over the whole sequence (streaming inference):
+          bitwise, unless that call's scan was split by time (a few sequences on many
+          threads, or ``RNNFAST_SCAN=time``), then within rounding.
         * **lengths**: ``None`` or N integers in [1, L], each sequence's valid length in a
           padded batch, with a PackedSequence's semantics: the output past a sequence's length
           is zero, its final state is the one at its last valid step, and the reverse
