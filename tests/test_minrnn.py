@@ -28,8 +28,8 @@ from _problems import FD_EPS, FD_TOL, TOL
 MODES = ("mingru", "minlstm")
 GATES = {"mingru": 2, "minlstm": 3}
 OPTIONS = ("bias", "reverse", "lengths", "h0", "batch_first")
-# The split this process runs under: "units", "time", or "" (chosen by shape: by units on one
-# or two threads, which is all these tests use).
+# The split this process runs under: "units", "time", or "" (chosen by shape: by time for at
+# most 32 units in all over 512 steps or more, by units otherwise).
 SPLIT = os.environ.get("RNNFAST_SCAN", "")
 
 
@@ -133,12 +133,14 @@ def test_odd_sizes(mode, T, B, I, H, dtype, threads):
     _assert_matches(_run(mode, x, kw, cot), _reference(mode, x, kw, cot), dtype)
 
 
+@pytest.mark.parametrize("T,B,H", [(300, 3, 70), (2000, 2, 16)])
 @pytest.mark.parametrize("mode", MODES)
-def test_threads_bitwise(mode, threads):
+def test_threads_bitwise(mode, T, B, H, threads):
     """1 and 2 threads give bitwise the same outputs and gradients, with a team (these sizes
-    are above the kernels' threshold for one) and under the split of this process."""
-    x, kw, cot = _problem(mode, ("bias", "h0", "lengths", "reverse"), np.float32, T=300, B=3,
-                          I=5, H=70, seed=4)
+    are above the kernels' threshold for one), under the split of this process: chosen by
+    shape, by units for the first size and by time for the second."""
+    x, kw, cot = _problem(mode, ("bias", "h0", "lengths", "reverse"), np.float32, T=T, B=B,
+                          I=5, H=H, seed=4)
     runs = []
     for n in (1, 2):
         threads(n)
@@ -180,7 +182,7 @@ def test_long_sequence_against_float64(mode, dtype, threads):
     underflows to 0, even in float64), about 0.98 (a long memory) and in between, with
     lengths and in both directions: the float64 reference's outputs and gradients."""
     threads(2)
-    T, B, I, H = 4096, 2, 3, 6
+    T, B, I, H = 4096, 2, 3, 6  # the split by time, unless forced
     rng = np.random.default_rng(8)
     G = GATES[mode]
     w = (0.3 * rng.standard_normal((G * H, I))).astype(dtype)

@@ -717,10 +717,12 @@ void test_threads_bitwise() {
       make_case(Cell::GRU_RESET_BEFORE, 9, 3, 4, 40, 40, true, false, true, true, true, 17),
       make_case(Cell::LSTM_PEEPHOLE, 9, 20, 24, 40, 24, true, true, true, true, true, 18),
       make_case(Cell::LSTM_PEEPHOLE, 9, 3, 4, 40, 40, true, false, true, true, true, 19),
-      // the scans, large enough for a team (the split: RNNFAST_SCAN of the process)
+      // the scans, large enough for a team (the split: RNNFAST_SCAN of the process, or by
+      // shape: units for the first two, time for the last two)
       make_case(Cell::MINGRU, 300, 3, 5, 70, 70, true, true, true, true, false, 20),
       make_case(Cell::MINLSTM, 300, 3, 5, 70, 70, true, false, true, true, false, 21),
-      make_case(Cell::MINGRU, 500, 1, 3, 5, 5, false, false, false, true, false, 22)};
+      make_case(Cell::MINGRU, 3200, 1, 3, 16, 16, false, false, false, true, false, 22),
+      make_case(Cell::MINLSTM, 2000, 2, 3, 16, 16, true, true, true, true, false, 24)};
   for (const Case& c : cases) {
     std::vector<Result<float>> runs;
     for (const char* split : {"", "units", "batch"}) {

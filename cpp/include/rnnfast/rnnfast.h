@@ -28,7 +28,8 @@
 //                                      h~ = W_h x + b_h, h' = f/(f+i) * h + i/(f+i) * h~
 //           Both are h' = a * h + b with a in (0, 1): a linear scan over time, split over the
 //           threads by (sequence, unit) chains or by chunks of steps (a parallel scan);
-//           RNNFAST_SCAN=units|time forces one (read once), otherwise chosen by shape.
+//           RNNFAST_SCAN=units|time forces one (read once per process), otherwise it is
+//           chosen by shape alone; results do not depend on the thread count.
 //
 // Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
 // activation gradients (dx, dh0, dc0) are WRITTEN (=).

@@ -21,6 +21,8 @@
 //    from it: twice the elementwise work, on all threads, when a few chains (batch 1) cannot
 //    keep the team busy over a long T. Bitwise the same for any thread count; against one call
 //    per step, the chunks' start states differ by rounding (A * h + B, not step by step).
+// The split follows the shape alone (plan_scan), so a call's results never depend on the
+// thread count.
 // A long product A of gates in (0, 1) underflows towards 0, and to 0 with subnormals flushed:
 // that is the correct limit (the chunk's end state no longer depends on its start), so no log
 // space is needed (docs/NUMERICS.md).
@@ -70,11 +72,18 @@ int scan_override() {
   return v;
 }
 
-// The team and the split of a scan of `flops`. Per thread, the split by units runs
-// ceil(blocks / nth) chain blocks of T steps, the split by time 2 * blocks / nth (each chunk
-// runs twice): time wins only when 2 * blocks < nth (never on two threads), and it needs a
-// chunk per thread. A forced split (RNNFAST_SCAN) takes every thread, as a forced
-// RNNFAST_TIME_PARALLEL does (team.h).
+// The split by time is chosen for a few chains over many steps: at most kTimeMaxBlocks blocks
+// of kUnitBlock units in all (batch 1 or 2 of a small layer) and at least kTimeMinSteps steps.
+// Per thread, the split by units runs ceil(blocks / nth) chain blocks of T steps and the split
+// by time 2 * blocks / nth (each chunk runs twice), so with that few blocks time wins from
+// about 2 * blocks threads on, and on one thread costs twice the scan's elementwise work, which
+// at that size is small. The choice depends on the shape alone, never on the thread count:
+// results are bitwise the same for any thread count.
+constexpr int64_t kTimeMaxBlocks = 2;
+constexpr int64_t kTimeMinSteps = 512;
+
+// The team and the split of a scan of `flops`. A forced split (RNNFAST_SCAN) takes every
+// thread, as a forced RNNFAST_TIME_PARALLEL does (team.h).
 struct ScanPlan {
   int threads = 1;
   ScanSplit split = ScanSplit::kUnits;
@@ -90,8 +99,7 @@ ScanPlan plan_scan(int64_t B, int64_t H, int64_t NT, double flops) {
   }
   p.threads = threads_for(flops);
   const int64_t blocks = B * ((H + kUnitBlock - 1) / kUnitBlock);
-  const int64_t chunks = std::min<int64_t>(kMaxChunks, NT / kMinChunk);
-  if (p.threads > 1 && 2 * blocks < p.threads && chunks >= p.threads) p.split = ScanSplit::kTime;
+  if (blocks <= kTimeMaxBlocks && NT >= kTimeMinSteps) p.split = ScanSplit::kTime;
   return p;
 }
 
