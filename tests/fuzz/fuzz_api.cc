@@ -84,6 +84,8 @@ std::vector<double> fill(Bytes& in, int64_t n, bool wild) {
   return v;
 }
 
+bool is_scan(Cell cell) { return cell == Cell::MINGRU || cell == Cell::MINLSTM; }
+
 Input decode(const uint8_t* data, size_t size) {
   Bytes in{data, size};
   Input c;
@@ -107,6 +109,12 @@ Input decode(const uint8_t* data, size_t size) {
     if (c.cell == Cell::GRU) c.cell = Cell::GRU_RESET_BEFORE;
     if (c.cell == Cell::LSTM) c.cell = Cell::LSTM_PEEPHOLE;
   }
+  // b2's second bit: the scan cells in their place (no w_hh, no b_hh, no recurrent dropout)
+  if (b2 & 2) {
+    if (c.cell == Cell::GRU || c.cell == Cell::GRU_RESET_BEFORE) c.cell = Cell::MINGRU;
+    if (c.cell == Cell::LSTM || c.cell == Cell::LSTM_PEEPHOLE) c.cell = Cell::MINLSTM;
+  }
+  const bool scan = is_scan(c.cell);
   const bool has_c = rnnfast::has_cell_state(c.cell);
   c.d.T = 1 + in.next() % 12;
   c.d.B = 1 + in.next() % 9;
@@ -119,16 +127,16 @@ Input decode(const uint8_t* data, size_t size) {
                 Ho = c.d.H_out;
   c.x = fill(in, T * B * I, c.wild);
   c.w_ih = fill(in, G * H * I, c.wild);
-  c.w_hh = fill(in, G * H * Ho, c.wild);
+  if (!scan) c.w_hh = fill(in, G * H * Ho, c.wild);
   if (c.bias) {
     c.b_ih = fill(in, G * H, c.wild);
-    c.b_hh = fill(in, G * H, c.wild);
+    if (!scan) c.b_hh = fill(in, G * H, c.wild);
   }
   if (Ho != H) c.w_hr = fill(in, Ho * H, c.wild);
   if (c.use_h0) c.h0 = fill(in, B * Ho, c.wild);
   if (c.use_c0 && has_c) c.c0 = fill(in, B * H, c.wild);
   if (rnnfast::num_extras(c.cell) > 0) c.p = fill(in, rnnfast::extra_size(c.cell, H, 0), c.wild);
-  if (c.use_mask) {
+  if (c.use_mask && !scan) {
     c.mask.resize(static_cast<size_t>(B * Ho));
     for (auto& m : c.mask) m = (in.next() & 1) ? 0.0 : 2.0;
   }
@@ -189,11 +197,13 @@ Outputs<T> run(const Input& c, int invalid) {
       case 6:
         w.w_ih = nullptr;
         break;
-      case 7:
-        w.w_hh = nullptr;
+      case 7:  // a scan cell takes no w_hh, the others need one
+        w.w_hh = is_scan(c.cell) ? a.w_ih.data() : nullptr;
         break;
-      case 8:  // one bias without the other
-        if (w.b_ih)
+      case 8:  // one bias without the other (a scan cell: b_hh at all)
+        if (is_scan(c.cell))
+          w.b_hh = a.w_ih.data();
+        else if (w.b_ih)
           w.b_ih = nullptr;
         else
           w.b_hh = a.w_ih.data();
@@ -205,7 +215,7 @@ Outputs<T> run(const Input& c, int invalid) {
         dd.T = dd.B = int64_t(1) << 40;
         break;
       case 11:
-        cell = static_cast<Cell>(6 + c.x.size() % 100);
+        cell = static_cast<Cell>(10 + c.x.size() % 100);  // past the enum's last value
         break;
       case 12:
         xp = nullptr;
