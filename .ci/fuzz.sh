@@ -57,9 +57,13 @@ seeds = []
 for cell in range(4):
     for flags in (0x00, 0xF8, 0x5C):
         for b1 in (0x00, 0x03, 0x15, 0x2D):
-            for b2 in (0x00, 0x03):  # 0x03: the GRU and LSTM variants, the RNNs' IndRNNs
+            # b2 0x03: the RNNs' IndRNNs, the GRU's and LSTM's scan twins (and variants)
+            for b2 in (0x00, 0x03):
                 seeds.append(bytes([cell | flags, b1, b2, 5, 3, 4, 17, 0x87])
                              + bytes(range(7, 250, 3)))
+for cell in (2, 3):  # the scan cells (b2's second bit) in place of the LSTM and the GRU
+    for flags in (0x00, 0xF8, 0x5C):
+        seeds.append(bytes([cell | flags, 0x01, 0x02, 9, 2, 4, 17, 0x87]) + bytes(range(5, 250, 3)))
 for k in range(16):
     seeds.append(bytes([2 | 0x18, 0x01, 0xC0 + k, 4, 2, 3, 6, 0x82]) + bytes(range(0, 200, 7)))
 for i, s in enumerate(seeds):

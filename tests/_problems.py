@@ -42,6 +42,7 @@ def make_problem(mode, T, B, I, H, proj=0, bias=True, dtype=np.float64, seed=0, 
     h0 [B,H_out] and c0 [B,H] (LSTMs only) ~ N(0, 0.5^2), None without with_h0; lengths as an
     int64 array, or None. H_out = proj or H. A cell with extra parameters also gets them by
     their functional names (lstm_peephole: w_p [3*H], ~ U(-1/sqrt(H), 1/sqrt(H)) as well).
+    The scan cells (mingru, minlstm) get w_hh = b_hh = None (the same draws otherwise).
     """
     has_c = CELLS[mode].has_c
     if proj and not has_c:
@@ -72,6 +73,8 @@ def make_problem(mode, T, B, I, H, proj=0, bias=True, dtype=np.float64, seed=0, 
             p["c0"] = (0.5 * rng.standard_normal((B, H))).astype(dtype)
     for name, blocks in CELLS[mode].extras:  # drawn last: the other arrays stay as they were
         p["w" + name[len("weight"):]] = u(blocks * H)
+    if CELLS[mode].recurrence == "scan":  # mingru, minlstm: no recurrent weight, one bias
+        p["w_hh"] = p["b_hh"] = None
     return p
 
 

@@ -511,7 +511,12 @@ def test_cli_selection():
     full = suite._cases(cells, sizes)
     assert ("lstm_2x_bi", "medium") in full and ("lstm_2x_bi", "small") not in full
     assert ("rnn_tanh", "xlarge") in full
-    assert len(full) == 3 * len(suite.DEFAULT_SIZES) + 5 + 2 * len(suite.VARIANTS)
+    # the variants at medium and latency, but the scans at one size with their partners
+    assert len(full) == (3 * len(suite.DEFAULT_SIZES) + 5 + 2 * (len(suite.VARIANTS)
+                                                                  - len(suite.SCANS))
+                         + 2 * len(suite.SCANS))
+    assert ("mingru", "scan") in full and ("gru", "scan") in full
+    assert ("minlstm", "scan") in full and ("lstm", "scan") in full
     assert ("lstm_peephole", "medium") in full and ("gru_reset_before", "latency") in full
     assert ("indrnn_relu", "medium") in full and ("indrnn_relu", "latency") in full
     assert ("lstm_ragged", "long") in full and ("lstm", "long") in full

@@ -19,13 +19,19 @@ def test_each_kind_is_the_kernels_cell_of_that_id(name):
     T, B, I, H = 3, 2, 4, 5
     rng = np.random.default_rng(0)
     G = kind.num_gates
-    # a diagonal recurrence (IndRNN): w_hh is one weight per unit, (H,), and b_hh is absent
+    # a diagonal recurrence (IndRNN): w_hh is one weight per unit, (H,), and b_hh is absent;
+    # a scan cell (minGRU, minLSTM): no recurrent weight, one bias
     diagonal = kind.recurrence == "diagonal"
+    scan = kind.recurrence == "scan"
 
     def weights(g):
         shapes = ((g * H, I), (H,) if diagonal else (g * H, H), (g * H,), (g * H,))
         w = [0.3 * rng.standard_normal(s) for s in shapes]
-        return w[:3] + [None] if diagonal else w
+        if diagonal:
+            w[3] = None
+        if scan:
+            w[1] = w[3] = None
+        return w
 
     w = weights(G)
     x = rng.standard_normal((T, B, I))
@@ -58,7 +64,9 @@ def test_each_kind_is_the_kernels_cell_of_that_id(name):
 
 def test_the_table_is_what_the_library_names():
     assert _cells.MODES == functional.MODES == reference.MODES
-    assert tuple(sorted(_cells.CELL_ID.values())) == tuple(range(len(_cells.CELLS)))
+    # the ids are the kernels' enum values, each once
+    enum = _core.Cell.__members__.values()
+    assert sorted(_cells.CELL_ID.values()) == sorted(int(v) for v in enum)
     assert {k: suite.GATES[k] for k in ("lstm", "gru", "rnn_tanh")} == {
         k: _cells.GATES[k] for k in ("lstm", "gru", "rnn_tanh")}
     # the modules' weights have the table's gate blocks

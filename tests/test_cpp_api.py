@@ -27,10 +27,11 @@ def build_dir(tmp_path_factory):
     return build
 
 
-def _program(build_dir, group, name="rnnfast_test_api"):
+def _program(build_dir, group, name="rnnfast_test_api", env=None):
     exe = find_program(str(build_dir), name)
     proc = subprocess.run([exe] + ([group] if group else []), capture_output=True, text=True,
-                          timeout=STEP_TIMEOUT, check=False)
+                          timeout=STEP_TIMEOUT, check=False,
+                          env=None if env is None else {**os.environ, **env})
     out = proc.stdout + proc.stderr
     m = re.search(r"(\d+) passed, (\d+) failed", out)
     return proc.returncode, out, (int(m.group(1)), int(m.group(2))) if m else None
@@ -38,6 +39,16 @@ def _program(build_dir, group, name="rnnfast_test_api"):
 
 def test_api_program(build_dir):
     rc, out, counts = _program(build_dir, "all")
+    assert rc == 0 and counts is not None and counts[1] == 0, out[-6000:]
+    assert counts[0] >= 400, f"only {counts[0]} checks ran:\n{out[-3000:]}"
+
+
+@pytest.mark.parametrize("split", ["units", "time"])
+def test_api_program_under_each_scan_split(build_dir, split):
+    """The program again with the scan cells' split forced (RNNFAST_SCAN is read once per
+    process): their checks, the streaming one's bitwise or rounding-level equality included,
+    under each way of splitting the scan."""
+    rc, out, counts = _program(build_dir, "all", env={"RNNFAST_SCAN": split})
     assert rc == 0 and counts is not None and counts[1] == 0, out[-6000:]
     assert counts[0] >= 400, f"only {counts[0]} checks ran:\n{out[-3000:]}"
 

@@ -102,7 +102,7 @@ def problems(draw):
     for k in ("w_ih", "w_hh", "w_hr"):
         if p[k] is not None:
             p[k] = (p[k] * scale).astype(dtype)
-    if draw(st.booleans()):
+    if draw(st.booleans()) and CELLS[mode].recurrence != "scan":  # the scans take no h_mask
         rng = np.random.default_rng(draw(st.integers(0, 2**31)))
         p["h_mask"] = ((rng.random((B, proj or H)) >= 0.3) / 0.7).astype(dtype)
     else:
@@ -291,7 +291,7 @@ def _stacked_reference(m, x, hx, lengths):
             sfx = f"_l{layer}" + ("_reverse" if d else "")
             idx = layer * D + d
             y, h, c, _ = R.forward(
-                m.mode, layer_in, sd["weight_ih" + sfx], sd["weight_hh" + sfx],
+                m.mode, layer_in, sd["weight_ih" + sfx], sd.get("weight_hh" + sfx),
                 sd.get("bias_ih" + sfx), sd.get("bias_hh" + sfx), w_hr=sd.get("weight_hr" + sfx),
                 h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
                 lengths=lengths, reverse=bool(d), w_p=sd.get("weight_p" + sfx))
@@ -324,7 +324,8 @@ def layers(draw):
             if name.startswith("weight_p"):
                 w.data[...] = rnnfast.rand(*w.shape).numpy() - 0.5
     else:
-        m = {"lstm": nn.LSTM, "gru": nn.GRU}[kind](I, H, **opts)
+        m = {"lstm": nn.LSTM, "gru": nn.GRU, "mingru": nn.MinGRU,
+             "minlstm": nn.MinLSTM}[kind](I, H, **opts)
     return m.eval()
 
 

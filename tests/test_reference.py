@@ -40,8 +40,9 @@ def _expected_none(mode, p):
         none.add("w_p")
     if p["b_ih"] is None:
         none |= {"b_ih", "b_hh"}
-    if CELLS[mode].recurrence == "diagonal":  # IndRNN: one bias, b_ih
-        none.add("b_hh")
+    for k in ("w_hh", "b_hh"):  # weights a cell does not take (IndRNN: b_hh; min*: both)
+        if p[k] is None:
+            none.add(k)
     if p["w_hr"] is None:
         none.add("w_hr")
     return none

@@ -99,11 +99,15 @@ Cell to_cell(const py::object& c) {
   return c.cast<Cell>();
 }
 
-// Derives and checks dims from x and the weights.
+// Derives and checks dims from x and the weights. A cell without a recurrent weight (the scan
+// cells: MINGRU, MINLSTM) takes w_hh = None and one bias, b_ih; a diagonal cell (the INDRNNs)
+// takes w_hh = u, (H,), and one bias, b_ih: which of w_hh, b_ih, b_hh a
+// cell takes is the C++ API's check (validate: ValueError with its message, "b_ih, b_hh:
+// expected both biases or neither" for the others), this one checks the shapes of what is
+// given.
 template <typename T>
-Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
-             const py::array_t<T>& w_hh, const Opt<T>& b_ih, const Opt<T>& b_hh, const Opt<T>& w_hr,
-             bool batch_first) {
+Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih, const Opt<T>& w_hh,
+             const Opt<T>& b_ih, const Opt<T>& b_hh, const Opt<T>& w_hr, bool batch_first) {
   const int G = rnnfast::num_gates(cell);
   if (x.ndim() != 3)
     throw py::value_error(std::string("x: expected a 3-D array ") +
@@ -113,12 +117,12 @@ Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
     throw py::value_error("w_ih: expected a 2-D array (G*H, I), got shape " + shape_str(w_ih));
   // A diagonal recurrence (IndRNN): w_hh is u, one weight per unit, (H,); one bias, b_ih.
   const bool diagonal = rnnfast::has_diagonal_recurrence(cell);
-  if (diagonal && w_hh.ndim() != 1)
+  if (w_hh && diagonal && w_hh->ndim() != 1)
     throw py::value_error(std::string("w_hh: expected a 1-D array (H,) (one recurrent weight per "
                                       "unit) for ") +
-                          rnnfast::cell_name(cell) + ", got shape " + shape_str(w_hh));
-  if (!diagonal && w_hh.ndim() != 2)
-    throw py::value_error("w_hh: expected a 2-D array (G*H, H_out), got shape " + shape_str(w_hh));
+                          rnnfast::cell_name(cell) + ", got shape " + shape_str(*w_hh));
+  if (w_hh && !diagonal && w_hh->ndim() != 2)
+    throw py::value_error("w_hh: expected a 2-D array (G*H, H_out), got shape " + shape_str(*w_hh));
   Dims d;
   d.batch_first = batch_first;
   d.T = x.shape(batch_first ? 1 : 0);
@@ -131,7 +135,7 @@ Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
   check_shape("w_ih", w_ih, {G * d.H, d.I});
   if (diagonal) {
     d.H_out = d.H;
-    check_shape("w_hh", w_hh, {d.H});
+    if (w_hh) check_shape("w_hh", *w_hh, {d.H});
     if (b_hh)
       throw py::value_error(std::string("b_hh: expected None (") + rnnfast::cell_name(cell) +
                             " has one bias, b_ih), got an array");
@@ -139,24 +143,21 @@ Dims dims_of(Cell cell, const py::array_t<T>& x, const py::array_t<T>& w_ih,
     if (w_hr) throw py::value_error("w_hr: expected None (projection is LSTM only), got an array");
     return d;
   }
-  d.H_out = w_hh.shape(1);
-  check_shape("w_hh", w_hh, {G * d.H, d.H_out});
+  d.H_out = w_hh ? w_hh->shape(1) : d.H;
+  if (w_hh) check_shape("w_hh", *w_hh, {G * d.H, d.H_out});
   if (b_ih) check_shape("b_ih", *b_ih, {G * d.H});
   if (b_hh) check_shape("b_hh", *b_hh, {G * d.H});
-  if (b_ih.has_value() != b_hh.has_value())
-    throw py::value_error(std::string("b_ih, b_hh: expected both biases or neither, got ") +
-                          (b_ih ? "b_ih without b_hh" : "b_hh without b_ih"));
   if (w_hr) {
     if (!rnnfast::has_projection(cell))
       throw py::value_error("w_hr: expected None (projection is LSTM only), got an array");
     if (d.H_out >= d.H)
       throw py::value_error("w_hh: expected shape " + expected_str({G * d.H, d.H_out}) +
                             " with H_out < H = " + std::to_string(d.H) + " for a projection, got " +
-                            shape_str(w_hh));
+                            (w_hh ? shape_str(*w_hh) : std::string("None")));
     check_shape("w_hr", *w_hr, {d.H_out, d.H});
   } else if (d.H_out != d.H) {
     throw py::value_error("w_hh: expected shape " + expected_str({G * d.H, d.H}) +
-                          " without a projection w_hr, got " + shape_str(w_hh));
+                          " without a projection w_hr, got " + shape_str(*w_hh));
   }
   return d;
 }
@@ -178,8 +179,8 @@ std::optional<py::array_t<int64_t>> get_lengths(const py::object& o, int64_t B) 
 // x, the weights and the lengths of one layer call, checked; holds the arrays alive.
 template <typename T>
 struct Layer {
-  py::array_t<T> x, w_ih, w_hh;
-  Opt<T> b_ih, b_hh, w_hr;
+  py::array_t<T> x, w_ih;
+  Opt<T> w_hh, b_ih, b_hh, w_hr;
   std::vector<py::array_t<T>> extras;  // the cell's own parameters, Weights::extra
   std::optional<py::array_t<int64_t>> lengths;
   Dims d;
@@ -191,7 +192,7 @@ struct Layer {
         const py::object& lengthso, bool batch_first, const py::object& extraso)
       : x(*get<T>("x", xo, true)),
         w_ih(*get<T>("w_ih", w_iho, true)),
-        w_hh(*get<T>("w_hh", w_hho, true)),
+        w_hh(get<T>("w_hh", w_hho, false)),
         b_ih(get<T>("b_ih", b_iho, false)),
         b_hh(get<T>("b_hh", b_hho, false)),
         w_hr(get<T>("w_hr", w_hro, false)) {
@@ -199,7 +200,7 @@ struct Layer {
     lengths = get_lengths(lengthso, d.B);
     len = lengths ? lengths->data() : nullptr;
     w.w_ih = w_ih.data();
-    w.w_hh = w_hh.data();
+    w.w_hh = w_hh ? w_hh->data() : nullptr;
     w.b_ih = b_ih ? b_ih->data() : nullptr;
     w.b_hh = b_hh ? b_hh->data() : nullptr;
     w.w_hr = w_hr ? w_hr->data() : nullptr;
@@ -300,9 +301,9 @@ struct BackwardCall {
   py::array_t<T> reserve, y;
   Opt<T> dy, dh_n, dc_n, h_mask;
   bool reverse;
-  py::array_t<T> dx, dh0, dw_ih, dw_hh;
-  py::object dc0_obj = py::none(), db_ih_obj = py::none(), db_hh_obj = py::none(),
-             dw_hr_obj = py::none();
+  py::array_t<T> dx, dh0, dw_ih;
+  py::object dw_hh_obj = py::none(), dc0_obj = py::none(), db_ih_obj = py::none(),
+             db_hh_obj = py::none(), dw_hr_obj = py::none();
   py::tuple dextras;
   T* dc0 = nullptr;
   rnnfast::WeightGrads<T> g;
@@ -345,19 +346,22 @@ struct BackwardCall {
       dc0_obj = a;
     }
     dw_ih = zeros({G * d.H, d.I});
-    const bool diagonal = rnnfast::has_diagonal_recurrence(cell);
-    dw_hh = diagonal ? zeros({d.H}) : zeros({G * d.H, d.H_out});
     g.dw_ih = dw_ih.mutable_data();
-    g.dw_hh = dw_hh.mutable_data();
-    if (L.w.b_ih && diagonal) {  // one bias
+    // Gradients of the weights given (no w_hh, b_hh for the scan cells: None; a diagonal
+    // cell's w_hh is u, (H,), and it has no b_hh).
+    if (L.w.w_hh) {
+      auto a = rnnfast::has_diagonal_recurrence(cell) ? zeros({d.H}) : zeros({G * d.H, d.H_out});
+      g.dw_hh = a.mutable_data();
+      dw_hh_obj = a;
+    }
+    if (L.w.b_ih) {
       auto a = zeros({G * d.H});
       g.db_ih = a.mutable_data();
       db_ih_obj = a;
-    } else if (L.w.b_ih) {
-      auto a = zeros({G * d.H}), b = zeros({G * d.H});
-      g.db_ih = a.mutable_data();
+    }
+    if (L.w.b_hh) {
+      auto b = zeros({G * d.H});
       g.db_hh = b.mutable_data();
-      db_ih_obj = a;
       db_hh_obj = b;
     }
     if (L.w.w_hr) {
@@ -380,7 +384,8 @@ struct BackwardCall {
                          h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse);
   }
   py::tuple result() const {
-    return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh, db_ih_obj, db_hh_obj, dw_hr_obj, dextras);
+    return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh_obj, db_ih_obj, db_hh_obj, dw_hr_obj,
+                          dextras);
   }
 };
 
@@ -503,7 +508,9 @@ PYBIND11_MODULE(_core, m) {
       .value("GRU_RESET_BEFORE", Cell::GRU_RESET_BEFORE)
       .value("LSTM_PEEPHOLE", Cell::LSTM_PEEPHOLE)
       .value("INDRNN_RELU", Cell::INDRNN_RELU)
-      .value("INDRNN_TANH", Cell::INDRNN_TANH);
+      .value("INDRNN_TANH", Cell::INDRNN_TANH)
+      .value("MINGRU", Cell::MINGRU)
+      .value("MINLSTM", Cell::MINLSTM);
   m.def(
       "num_gates", [](const py::object& c) { return rnnfast::num_gates(to_cell(c)); },
       py::arg("cell"));

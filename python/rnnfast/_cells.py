@@ -25,9 +25,11 @@ class CellKind(NamedTuple):
     # is f"{name}_l{k}" (e.g. weight_p_l0); functional and the reference take the name without
     # "weight_" (w_p).
     extras: tuple[tuple[str, int], ...] = ()
-    # How a step reaches h_{t-1} (rnnfast::detail::Recurrence): "product", through W_hh h
-    # (w_hh (G*H, H_out), biases b_ih and b_hh); "diagonal", through u * h, one weight per unit
-    # (w_hh = u of shape (H,), one bias b_ih, no b_hh).
+    # How a step reaches h_{t-1} (CellTraits::kRecurrence in cpp/src/cells/traits.h):
+    # "product", through W_hh h (w_hh (G*H, H_out), biases b_ih and b_hh); "diagonal", through
+    # u * h, one weight per unit (w_hh = u of shape (H,), one bias b_ih, no b_hh); "scan", not at
+    # all: the gates read x only (no w_hh, one bias b_ih, no recurrent dropout), h_t = a_t *
+    # h_{t-1} + b_t.
     recurrence: str = "product"
 
     @property
@@ -49,6 +51,10 @@ CELLS = {k.name: k for k in (
     # IndRNN (Li et al. 2018): h_t = relu or tanh(W_ih x + b_ih + u * h_{t-1}), u = w_hh (H,)
     CellKind("indrnn_relu", 6, ("h",), False, (), "diagonal"),
     CellKind("indrnn_tanh", 7, ("h",), False, (), "diagonal"),
+    # minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"), gates from x only:
+    # h = (1 - z) h_prev + z h~; h = f/(f+i) h_prev + i/(f+i) h~ (h~ = W_h x + b_h, linear)
+    CellKind("mingru", 8, ("z", "h"), False, recurrence="scan"),
+    CellKind("minlstm", 9, ("f", "i", "h"), False, recurrence="scan"),
 )}
 MODES = tuple(CELLS)                                   # the names, in id order
 GATES = {k.name: k.num_gates for k in CELLS.values()}  # name -> G

@@ -23,9 +23,9 @@ _ForwardArgs = dict[str, object]
 _BackwardArgs = dict[str, object]
 # forward -> (y, h_n, c_n or None, reserve or None)
 _ForwardResult = tuple[_Array, _Array, _Array | None, _Array | None]
-# backward -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih or None, db_hh or None, dw_hr or None,
-# the gradients of the cell's extra parameters)
-_BackwardResult = tuple[_Array, _Array, _Array | None, _Array, _Array, _Array | None,
+# backward -> (dx, dh0, dc0 or None, dw_ih, dw_hh or None (no w_hh given: the scan cells),
+# db_ih or None, db_hh or None, dw_hr or None, the gradients of the cell's extra parameters)
+_BackwardResult = tuple[_Array, _Array, _Array | None, _Array, _Array | None, _Array | None,
                         _Array | None, _Array | None, tuple[_Array, ...]]
 
 # ---- recurrent layers (module.cc) ------------------------------------------------------------
@@ -40,6 +40,8 @@ class Cell:
     LSTM_PEEPHOLE = 5
     INDRNN_RELU = 6
     INDRNN_TANH = 7
+    MINGRU = 8
+    MINLSTM = 9
 
 def num_gates(cell: Cell) -> int: ...
 
@@ -50,7 +52,7 @@ def has_cell_state(cell: Cell) -> bool: ...
 def extra_sizes(cell: Cell, H: int) -> list[int]:
     """The lengths of the cell's extra parameters for H units"""
 
-def forward(cell: Cell, x: _Array, w_ih: _Array, w_hh: _Array, b_ih: _Array | None = None,
+def forward(cell: Cell, x: _Array, w_ih: _Array, w_hh: _Array | None, b_ih: _Array | None = None,
             b_hh: _Array | None = None, w_hr: _Array | None = None, h0: _Array | None = None,
             c0: _Array | None = None, lengths: _Index | None = None,
             h_mask: _Array | None = None, reverse: bool = False, training: bool = True,
@@ -58,7 +60,7 @@ def forward(cell: Cell, x: _Array, w_ih: _Array, w_hh: _Array, b_ih: _Array | No
             extras: Sequence[_Array] | None = None) -> _ForwardResult:
     """One layer, one direction -> (y, h_n, c_n or None, reserve or None)"""
 
-def backward(cell: Cell, reserve: _Array, x: _Array, w_ih: _Array, w_hh: _Array,
+def backward(cell: Cell, reserve: _Array, x: _Array, w_ih: _Array, w_hh: _Array | None,
              b_ih: _Array | None = None, b_hh: _Array | None = None, w_hr: _Array | None = None,
              lengths: _Index | None = None, h_mask: _Array | None = None,
              reverse: bool = False, dy: _Array | None = None, dh_n: _Array | None = None,

@@ -10,9 +10,11 @@ Shapes: x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (LSTM); y [T,B,H_out]; with
 ``batch_first=True`` x, y (and dx, dy) are [B,T,..] instead, read and written in place;
 w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected LSTMs only);
 w_p [3*H] (lstm_peephole only); lengths [B] integers in [1, T]. G = 1 (rnn_*, indrnn_*), 4
-(lstm, lstm_peephole), 3 (gru, gru_reset_before). IndRNN (indrnn_relu, indrnn_tanh:
-h_t = act(W_ih x + b_ih + u * h_{t-1})) takes w_hh = u [H], one weight per unit, and b_ih
-only: b_hh is None.
+(lstm, lstm_peephole), 3 (gru, gru_reset_before), 2 (mingru: z, h~), 3 (minlstm: f, i, h~).
+IndRNN (indrnn_relu, indrnn_tanh: h_t = act(W_ih x + b_ih + u * h_{t-1})) takes w_hh = u [H],
+one weight per unit, and b_ih only: b_hh is None. The scan cells mingru and minlstm (minGRU
+and minLSTM, Feng et al. 2024) have no recurrent weight: w_hh, b_hh and h_mask are None for
+them (their gates read x only).
 
 This module does not stack layers, combine directions or track gradients: nn modules do.
 """
@@ -54,6 +56,22 @@ def _extras(mode, w_p, dt, w_ih):
     return (w_p,)
 
 
+def _recurrent(mode, dt, w_hh, b_hh, h_mask):
+    """(w_hh, b_hh, h_mask) as the kernels take them: arrays for the cells with a recurrent
+    product; None for the scan cells (mingru, minlstm), ValueError naming the argument when
+    one is given to them."""
+    kind = cell_kind(mode)
+    if kind.recurrence == "scan":
+        why = {"w_hh": "its gates read x only: no recurrent weight",
+               "b_hh": "one bias, b_ih", "h_mask": "no recurrent product to drop out"}
+        for name, a in (("w_hh", w_hh), ("b_hh", b_hh), ("h_mask", h_mask)):
+            if a is not None:
+                raise ValueError(f"{name}: expected None for mode {mode!r} ({why[name]}), "
+                                 f"got an array")
+        return None, None, None
+    return (_as("w_hh", w_hh, dt, False), _as("b_hh", b_hh, dt), _as("h_mask", h_mask, dt))
+
+
 def _dtype_of(w_ih):
     w = np.asarray(w_ih)
     if w.dtype not in (np.float32, np.float64):
@@ -84,7 +102,7 @@ def _lengths(lengths):
     return np.asarray(arr, dtype=np.int64, order="C")
 
 
-def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
+def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
             lengths=None, reverse=False, training=True, h_mask=None, batch_first=False,
             w_p=None):
     """Run one layer over a whole sequence.
@@ -99,11 +117,14 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     Args:
         mode (str): the cell, one of ``MODES``: 'rnn_tanh', 'rnn_relu', 'lstm', 'gru',
             'gru_reset_before' (the reset gate before the recurrent product, Keras'
-            ``reset_after=False``), 'lstm_peephole' (ONNX's peepholes, ``w_p``), or
-            'indrnn_relu', 'indrnn_tanh' (IndRNN: one recurrent weight per unit).
+            ``reset_after=False``), 'lstm_peephole' (ONNX's peepholes, ``w_p``),
+            'indrnn_relu', 'indrnn_tanh' (IndRNN: one recurrent weight per unit), 'mingru' or
+            'minlstm' (minGRU, minLSTM: gates from x only, no ``w_hh``, ``b_hh``,
+            ``h_mask``).
         x (array): the input, [T,B,I] ([B,T,I] with ``batch_first``).
         w_ih (array): [G*H,I], float32 or float64; its dtype is the computation's.
-        w_hh (array): [G*H,H_out]; for IndRNN the vector u, [H].
+        w_hh (array): [G*H,H_out]; for IndRNN the vector u, [H]; None for mingru and minlstm
+            (the default: required for the other cells).
         b_ih (array, optional): [G*H]. Default: ``None`` (no bias).
         b_hh (array, optional): [G*H]; None for IndRNN (one bias). Default: ``None``.
         w_hr (array, optional, keyword-only): [H_out,H], the LSTM projection. Default: ``None``.
@@ -144,7 +165,7 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         reverse=reverse, training=training, h_mask=h_mask, batch_first=batch_first, w_p=w_p))
 
 
-def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
+def backward(mode, reserve, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, y, w_hr=None,
              lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
              batch_first=False, w_p=None):
     """Backpropagation through time for a ``forward(..., training=True)`` call.
@@ -154,9 +175,9 @@ def backward(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None
     ``y`` one step back, so the reserve does not hold it twice (as cuDNN's RNN backward takes
     y). A ``y`` whose last steps differ from that forward's ``h_n`` raises ValueError.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
-    ``w_ih``, ``w_hh`` (IndRNN: [H]), ``b_ih``, ``b_hh`` (None without bias; IndRNN: always
-    None), ``w_hr`` (None unless
-    projected) and ``w_p`` (None unless lstm_peephole).
+    ``w_ih``, ``w_hh`` (IndRNN: [H]; None for mingru, minlstm), ``b_ih``, ``b_hh`` (None
+    without bias, and for IndRNN, mingru, minlstm), ``w_hr`` (None unless projected) and
+    ``w_p`` (None unless lstm_peephole).
 
     Args:
         mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
@@ -206,11 +227,12 @@ def _forward_args(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=No
                   w_p=None):
     """forward's arguments as the kernels take them, by name."""
     dt = _dtype_of(w_ih)
+    w_hh, b_hh, h_mask = _recurrent(mode, dt, w_hh, b_hh, h_mask)
     return dict(x=_as("x", x, dt, False), w_ih=_as("w_ih", w_ih, dt, False),
-                w_hh=_as("w_hh", w_hh, dt, False), b_ih=_as("b_ih", b_ih, dt),
-                b_hh=_as("b_hh", b_hh, dt), w_hr=_as("w_hr", w_hr, dt), h0=_as("h0", h0, dt),
+                w_hh=w_hh, b_ih=_as("b_ih", b_ih, dt),
+                b_hh=b_hh, w_hr=_as("w_hr", w_hr, dt), h0=_as("h0", h0, dt),
                 c0=_as("c0", c0, dt), lengths=_lengths(lengths),
-                h_mask=_as("h_mask", h_mask, dt), reverse=bool(reverse),
+                h_mask=h_mask, reverse=bool(reverse),
                 training=bool(training), batch_first=bool(batch_first),
                 extras=_extras(mode, w_p, dt, w_ih))
 
@@ -224,11 +246,12 @@ def _backward_args(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_h
         raise ValueError("reserve: expected the reserve of a forward(training=True) call, got None")
     if y is None:
         raise ValueError("y: expected the output y of the forward(training=True) call, got None")
+    w_hh, b_hh, h_mask = _recurrent(mode, dt, w_hh, b_hh, h_mask)
     return dict(reserve=_as("reserve", reserve, dt, False), x=_as("x", x, dt, False),
-                w_ih=_as("w_ih", w_ih, dt, False), w_hh=_as("w_hh", w_hh, dt, False),
-                b_ih=_as("b_ih", b_ih, dt), b_hh=_as("b_hh", b_hh, dt),
+                w_ih=_as("w_ih", w_ih, dt, False), w_hh=w_hh,
+                b_ih=_as("b_ih", b_ih, dt), b_hh=b_hh,
                 w_hr=_as("w_hr", w_hr, dt), lengths=_lengths(lengths),
-                h_mask=_as("h_mask", h_mask, dt), reverse=bool(reverse), dy=_as("dy", dy, dt),
+                h_mask=h_mask, reverse=bool(reverse), dy=_as("dy", dy, dt),
                 dh_n=_as("dh_n", dh_n, dt), dc_n=_as("dc_n", dc_n, dt),
                 y=_as("y", y, dt, False), batch_first=bool(batch_first),
                 extras=_extras(mode, w_p, dt, w_ih))

@@ -29,16 +29,30 @@ Both GRUs' z * h_{t-1} term takes the unmasked state.
   (* h_mask), du = sum over steps of da_t * h'_{t-1}, dW_ih = sum da_t^T x_t,
   db_ih = sum da_t, dx_t = da_t W_ih.
 
+The scan cells, minGRU and minLSTM in their sequential mode (L. Feng, F. Tung, M. O. Ahmed,
+Y. Bengio, H. Hajimirsadeghi, "Were RNNs All We Needed?", 2024), whose gates read x_t only
+(no w_hh, no b_hh, no h_mask: pass None; one bias b_ih), with p_* = W_i* x_t + b_i*:
+
+- ``mingru`` (gates z, h): z = sigmoid(p_z), h~ = p_h, h_t = (1 - z) h_{t-1} + z h~.
+- ``minlstm`` (gates f, i, h): f = sigmoid(p_f), i = sigmoid(p_i), h~ = p_h,
+  h_t = f / (f + i) h_{t-1} + i / (f + i) h~.
+
+Both are h_t = a_t h_{t-1} + b_t with a_t in (0, 1). Their BPTT: g_t = dL/dh_t = dy_t +
+a_{t+1} g_{t+1} (dh_n at a sequence's last step), dL/dh_{t-1} = a_t g_t; mingru: dp_z =
+g_t (h~ - h_{t-1}) z (1 - z), dp_h = g_t z; minlstm, with s = f + i: dp_f = -g_t i (h~ -
+h_{t-1}) / s^2 f (1 - f), dp_i = g_t f (h~ - h_{t-1}) / s^2 i (1 - i), dp_h = g_t i / s.
+
 What it does not do: no speed tricks (one Python loop over time, one matrix product per term,
 masks for variable lengths), no stacking of layers and no combining of directions (one layer,
 one direction; the nn modules do the rest). It imports nothing but NumPy.
 
 Shapes (time-major): x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (lstm, lstm_peephole only);
-y [T,B,H_out]; w_ih [G*H,I]; w_hh [G*H,H_out] (indrnn_*: [H]); b_ih, b_hh [G*H] (indrnn_*: b_ih
-only); w_hr [H_out,H] (projected lstm or lstm_peephole only, H_out < H; otherwise H_out = H);
-w_p [3*H] (lstm_peephole only, in the order p_i, p_f, p_o; ONNX's P orders them i, o, f);
-lengths [B] integers in [1, T]. G = 1 (rnn_tanh, rnn_relu, indrnn_relu, indrnn_tanh), 4 (lstm,
-lstm_peephole: gates i, f, g, o), 3 (gru, gru_reset_before: gates r, z, n).
+y [T,B,H_out]; w_ih [G*H,I]; w_hh [G*H,H_out] (indrnn_*: [H]; mingru, minlstm: None); b_ih,
+b_hh [G*H] (indrnn_*, mingru, minlstm: b_ih only); w_hr [H_out,H] (projected lstm or
+lstm_peephole only, H_out < H; otherwise H_out = H); w_p [3*H] (lstm_peephole only, in the
+order p_i, p_f, p_o; ONNX's P orders them i, o, f); lengths [B] integers in [1, T].
+G = 1 (rnn_tanh, rnn_relu, indrnn_relu, indrnn_tanh), 4 (lstm, lstm_peephole: gates i, f, g,
+o), 3 (gru, gru_reset_before: gates r, z, n), 2 (mingru: z, h), 3 (minlstm: f, i, h).
 """
 
 from __future__ import annotations
@@ -118,7 +132,7 @@ def _active_mask(lengths, T, B):
 
 # ----------------------------------------------------------------------------- forward
 
-def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
+def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
             lengths=None, reverse=False, h_mask=None, w_p=None):
     """Run one layer, one direction, over a whole sequence.
 
@@ -136,6 +150,9 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     """
     kind = cell_kind(mode)
     mode = kind.name
+    if kind.recurrence == "scan":
+        return _scan_forward(kind, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
+                             lengths=lengths, reverse=reverse, h_mask=h_mask, w_p=w_p)
     G = kind.num_gates
     peephole = mode == "lstm_peephole"
     reset_before = mode == "gru_reset_before"
@@ -272,6 +289,8 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
     """
     mode = cache["mode"]
     kind = cell_kind(mode)
+    if kind.recurrence == "scan":
+        return _scan_backward(cache, dy, dh_n, dc_n)
     dt = cache["dtype"]
     T, B, I, H, H_out = cache["dims"]
     x, w_ih, w_hh, w_hr = cache["x"], cache["w_ih"], cache["w_hh"], cache["w_hr"]
@@ -388,3 +407,93 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
             "b_ih": db_ih if has_bias else None,
             "b_hh": db_hh if has_bias and not diagonal else None,
             "w_hr": dw_hr, "w_p": dw_p}
+
+
+# ----------------------------------------------------------------------------- scan cells
+
+def _scan_forward(kind, x, w_ih, w_hh, b_ih, b_hh, *, w_hr, h0, c0, lengths, reverse, h_mask,
+                  w_p):
+    """forward for mingru and minlstm (see the module's docstring)."""
+    mode = kind.name
+    G = kind.num_gates
+    dt = _dtype_of(w_ih)
+    why = {"w_hh": "its gates read x only: no recurrent weight", "b_hh": "one bias, b_ih",
+           "h_mask": "no recurrent product to drop out", "w_hr": "no projection",
+           "c0": "no cell state", "w_p": "no peephole weights"}
+    for name, a in (("w_hh", w_hh), ("b_hh", b_hh), ("h_mask", h_mask), ("w_hr", w_hr),
+                    ("c0", c0), ("w_p", w_p)):
+        if a is not None:
+            raise ValueError(f"{name}: expected None for mode {mode!r} ({why[name]}), got an "
+                             f"array")
+    x = _array("x", x, dt, (None, None, None))
+    T, B, I = x.shape
+    w_ih = _array("w_ih", w_ih, dt, (None, I))
+    if w_ih.shape[0] == 0 or w_ih.shape[0] % G:
+        raise ValueError(f"w_ih: expected shape ({G}*H, {I}) with H >= 1 for mode {mode!r}, "
+                         f"got {w_ih.shape}")
+    H = w_ih.shape[0] // G
+    has_bias = b_ih is not None
+    b = _array("b_ih", b_ih, dt, (G * H,)) if has_bias else np.zeros(G * H, dtype=dt)
+    h = np.zeros((B, H), dtype=dt) if h0 is None else _array("h0", h0, dt, (B, H))
+    active = _active_mask(lengths, T, B)
+    order = range(T - 1, -1, -1) if reverse else range(T)
+
+    y = np.zeros((T, B, H), dtype=dt)
+    steps = []
+    for t in order:
+        m = active[t][:, None]
+        p = x[t] @ w_ih.T + b  # [B,G*H]
+        ht = p[:, (G - 1) * H:]  # h~, the last block
+        if mode == "mingru":
+            z = _sigmoid(p[:, :H])
+            a, bt = 1 - z, z * ht
+            gates = {"z": z}
+        else:  # minlstm
+            f = _sigmoid(p[:, :H])
+            i = _sigmoid(p[:, H:2 * H])
+            a, bt = f / (f + i), i / (f + i) * ht
+            gates = {"f": f, "i": i}
+        h_new = a * h + bt
+        steps.append({"t": t, "h_prev": h, "ht": ht, "a": a, **gates})
+        h = np.where(m, h_new, h)
+        y[t] = np.where(m, h_new, 0)
+
+    cache = {"mode": mode, "dtype": dt, "dims": (T, B, I, H, H), "x": x, "w_ih": w_ih,
+             "has_bias": has_bias, "active": active, "steps": steps}
+    return y, h, None, cache
+
+
+def _scan_backward(cache, dy, dh_n, dc_n):
+    """backward for mingru and minlstm: BPTT through h_t = a_t h_{t-1} + b_t."""
+    mode = cache["mode"]
+    dt = cache["dtype"]
+    T, B, I, H, _ = cache["dims"]
+    x, w_ih, active = cache["x"], cache["w_ih"], cache["active"]
+    G = cell_kind(mode).num_gates
+    if dc_n is not None:
+        raise ValueError(f"dc_n: expected None for mode {mode!r} (no cell state), got an array")
+    dy = np.zeros((T, B, H), dtype=dt) if dy is None else _array("dy", dy, dt, (T, B, H))
+    dh = np.zeros((B, H), dtype=dt) if dh_n is None else _array("dh_n", dh_n, dt, (B, H))
+    dx = np.zeros_like(x)
+    dw_ih = np.zeros_like(w_ih)
+    db = np.zeros(G * H, dtype=dt)
+    for s in reversed(cache["steps"]):
+        t = s["t"]
+        m = active[t][:, None]
+        g = dh + np.where(m, dy[t], 0)  # dL/dh_t
+        hp, ht = s["h_prev"], s["ht"]
+        if mode == "mingru":
+            z = s["z"]
+            dp = np.concatenate([g * (ht - hp) * _d_sigmoid(z), g * z], axis=1)
+        else:  # minlstm: h = f/(f+i) hp + i/(f+i) ht
+            f, i = s["f"], s["i"]
+            q = g * (ht - hp) / (f + i) ** 2
+            dp = np.concatenate([-q * i * _d_sigmoid(f), q * f * _d_sigmoid(i),
+                                 g * i / (f + i)], axis=1)
+        dp = np.where(m, dp, 0)
+        dh = np.where(m, s["a"] * g, dh)
+        dx[t] = dp @ w_ih
+        dw_ih += dp.T @ x[t]
+        db += dp.sum(axis=0)
+    return {"dx": dx, "dh0": dh, "dc0": None, "w_ih": dw_ih, "w_hh": None,
+            "b_ih": db if cache["has_bias"] else None, "b_hh": None, "w_hr": None, "w_p": None}

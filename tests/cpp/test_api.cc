@@ -5,6 +5,9 @@
 //    for every cell and option, double backward against central finite differences, parameter
 //    gradients that accumulate, zero outputs past each sequence's end, bitwise-equal results
 //    with 1 and 2 threads and either time-loop split, run_pair equal to sequential calls;
+//  - the scan cells (MINGRU, MINLSTM) in those loops, and a call per step equal to a whole
+//    call; the program runs once per RNNFAST_SCAN (units, time: read once per process) from
+//    tests/test_cpp_api.py;
 //  - `test_api bad_alloc` (a separate ctest entry): sizes whose work buffers cannot be
 //    allocated throw std::bad_alloc, and the library keeps working afterwards.
 // It deliberately does not check accuracy against the NumPy reference (tests/test_kernels.py
@@ -75,6 +78,9 @@ std::vector<double> rand_vec(Rng& r, int64_t n, double scale) {
   return v;
 }
 
+// The scan cells: gates from x only, no w_hh, no b_hh, no h_mask.
+bool is_scan(Cell cell) { return cell == Cell::MINGRU || cell == Cell::MINLSTM; }
+
 // One layer problem: dims, options, and every input in double.
 struct Case : rnnfast_test::Arrays {
   Cell cell = Cell::LSTM;
@@ -97,18 +103,19 @@ Case make_case(Cell cell, int64_t T, int64_t B, int64_t I, int64_t H, int64_t Ho
   c.reverse = reverse;
   c.use_lengths = lengths;
   c.use_h0 = h0;
-  c.use_mask = mask;
+  c.use_mask = mask = mask && !is_scan(cell);
   const int64_t G = rnnfast::num_gates(cell);
   const double k = 1.0 / std::sqrt(static_cast<double>(H));
   Rng r(seed);
   c.x = rand_vec(r, T * B * I, 1.0);
   c.w_ih = rand_vec(r, G * H * I, k);
-  // A diagonal cell (IndRNN): w_hh is u [H], one weight per unit, and one bias.
+  // A diagonal cell (IndRNN): w_hh is u [H], one weight per unit, and one bias; a scan cell
+  // (minGRU, minLSTM): no w_hh, one bias.
   const bool diagonal = rnnfast::has_diagonal_recurrence(cell);
-  c.w_hh = diagonal ? rand_vec(r, H, 1.0) : rand_vec(r, G * H * Ho, k);
+  if (!is_scan(cell)) c.w_hh = diagonal ? rand_vec(r, H, 1.0) : rand_vec(r, G * H * Ho, k);
   if (bias) {
     c.b_ih = rand_vec(r, G * H, k);
-    if (!diagonal) c.b_hh = rand_vec(r, G * H, k);
+    if (!diagonal && !is_scan(cell)) c.b_hh = rand_vec(r, G * H, k);
   }
   if (Ho != H) c.w_hr = rand_vec(r, Ho * H, k);
   if (h0) {
@@ -207,6 +214,79 @@ void expect_invalid(const std::string& what, const std::function<void()>& f,
   }
 }
 
+// The scan cells refuse a recurrent weight, a second bias and a recurrent dropout mask, in
+// forward and backward, and write nothing then.
+void test_invalid_scan_arguments() {
+  for (Cell cell : {Cell::MINGRU, Cell::MINLSTM}) {
+    const Case c = make_case(cell, 4, 3, 5, 6, 6, true, false, true, true, false, 2);
+    const std::string name = rnnfast::cell_name(cell);
+    const Dims good = c.d;
+    const rnnfast_test::Args<float> a(c);
+    const std::vector<float> extra(64, 0.5f);
+    Result<float> r;
+    r.alloc_forward(cell, good, 12345.f);
+    auto fwd = [&](const rnnfast::Weights<float>& ww, const float* mask, const Dims& d) {
+      return [&, ww, mask, d]() {
+        rnnfast::forward<float>(cell, r.y.data(), r.h_n.data(), nullptr, r.reserve.data(),
+                                a.x.data(), a.h0.data(), nullptr, c.lengths.data(), mask, ww, d,
+                                false);
+      };
+    };
+    auto with = [&](std::function<void(rnnfast::Weights<float>&)> f) {
+      rnnfast::Weights<float> ww = a.w;
+      f(ww);
+      return ww;
+    };
+    expect_invalid(name + " with w_hh",
+                   fwd(with([&](auto& ww) { ww.w_hh = extra.data(); }), nullptr, good),
+                   {"w_hh", "expected none", name, "got a pointer"});
+    expect_invalid(name + " with b_hh",
+                   fwd(with([&](auto& ww) { ww.b_hh = extra.data(); }), nullptr, good),
+                   {"b_hh", "expected none", name, "got a pointer"});
+    expect_invalid(name + " with h_mask", fwd(a.w, extra.data(), good),
+                   {"h_mask", "expected none", name, "got a pointer"});
+    expect_invalid(name + " without w_ih",
+                   fwd(with([&](auto& ww) { ww.w_ih = nullptr; }), nullptr, good),
+                   {"w_ih", "null"});
+    Dims proj = good;
+    proj.H_out = 3;
+    expect_invalid(name + " with a projection", fwd(a.w, nullptr, proj), {"H_out", name, "got 3"});
+    expect_invalid(name + " with an extra",
+                   fwd(with([&](auto& ww) { ww.extra[0] = extra.data(); }), nullptr, good),
+                   {"extra[0]", "none", name});
+    const bool untouched =
+        std::all_of(r.y.begin(), r.y.end(), [](float v) { return v == 12345.f; }) &&
+        std::all_of(r.reserve.begin(), r.reserve.end(), [](float v) { return v == 12345.f; });
+    check(untouched, name + ": a rejected forward wrote into its outputs");
+    // backward, after a valid forward
+    fwd(a.w, nullptr, good)();
+    const rnnfast::WeightGrads<float> g = r.alloc_backward(cell, good, a, 777.f);
+    auto bwd = [&](const rnnfast::Weights<float>& ww, const float* mask) {
+      return [&, ww, mask]() {
+        rnnfast::backward<float>(cell, r.dx.data(), r.dh0.data(), nullptr, g, r.reserve.data(),
+                                 a.dy.data(), a.dh_n.data(), nullptr, a.x.data(), r.y.data(),
+                                 c.lengths.data(), mask, ww, good, false);
+      };
+    };
+    expect_invalid(name + " backward with w_hh",
+                   bwd(with([&](auto& ww) { ww.w_hh = extra.data(); }), nullptr),
+                   {"w_hh", "expected none", name});
+    expect_invalid(name + " backward with b_hh",
+                   bwd(with([&](auto& ww) { ww.b_hh = extra.data(); }), nullptr),
+                   {"b_hh", "expected none", name});
+    expect_invalid(name + " backward with h_mask", bwd(a.w, extra.data()),
+                   {"h_mask", "expected none", name});
+    const bool bwd_untouched =
+        std::all_of(r.dx.begin(), r.dx.end(), [](float v) { return v == 777.f; }) &&
+        std::all_of(r.dw_ih.begin(), r.dw_ih.end(), [](float v) { return v == 0.f; });
+    check(bwd_untouched, name + ": a rejected backward wrote into its outputs");
+    check(rnnfast::num_gates(cell) == (cell == Cell::MINGRU ? 2 : 3) &&
+              !rnnfast::has_cell_state(cell) && !rnnfast::has_projection(cell) &&
+              rnnfast::num_extras(cell) == 0,
+          name + ": gates, no cell state, no projection, no extras");
+  }
+}
+
 void test_invalid_arguments() {
   // A valid float LSTM problem with a projection; each case breaks one thing.
   const Case c = make_case(Cell::LSTM, 4, 3, 5, 6, 6, true, false, true, true, false, 1);
@@ -260,8 +340,8 @@ void test_invalid_arguments() {
       "dims overflow",
       fwd(Cell::LSTM, with([](Dims& d) { d.T = d.B = int64_t(1) << 40; }), w, nullptr, xp, yp),
       {"dims", "too large", "T=1099511627776"});
-  expect_invalid("bad cell", fwd(static_cast<Cell>(9), good, w, nullptr, xp, yp),
-                 {"cell", "got 9"});
+  expect_invalid("bad cell", fwd(static_cast<Cell>(12), good, w, nullptr, xp, yp),
+                 {"cell", "got 12"});
   expect_invalid("bad cell (negative)", fwd(static_cast<Cell>(-1), good, w, nullptr, xp, yp),
                  {"cell", "got -1"});
   {
@@ -357,10 +437,10 @@ void test_invalid_arguments() {
   const Dims no_h = with([](Dims& d) { d.H = 0; });
   expect_invalid("reserve_size H=0", [&]() { rnnfast::reserve_size(Cell::GRU, no_h); },
                  {"H", "got 0"});
-  expect_invalid("num_gates bad cell", []() { rnnfast::num_gates(static_cast<Cell>(10)); },
-                 {"cell", "got 10"});
-  expect_invalid("cell_name bad cell", []() { rnnfast::cell_name(static_cast<Cell>(9)); },
-                 {"cell", "got 9"});
+  expect_invalid("num_gates bad cell", []() { rnnfast::num_gates(static_cast<Cell>(12)); },
+                 {"cell", "got 12"});
+  expect_invalid("cell_name bad cell", []() { rnnfast::cell_name(static_cast<Cell>(12)); },
+                 {"cell", "got 12"});
   expect_invalid("extra_size of a cell without", []() { rnnfast::extra_size(Cell::LSTM, 4, 0); },
                  {"k", "lstm", "[0, 0)", "got 0"});
   check(rnnfast::num_extras(Cell::LSTM_PEEPHOLE) == 1 &&
@@ -406,9 +486,10 @@ void test_invalid_arguments() {
               !rnnfast::has_diagonal_recurrence(Cell::RNN_RELU),
           "the product cells have no diagonal recurrence");
     expect_invalid("has_diagonal_recurrence bad cell",
-                   []() { rnnfast::has_diagonal_recurrence(static_cast<Cell>(10)); },
-                   {"cell", "got 10"});
+                   []() { rnnfast::has_diagonal_recurrence(static_cast<Cell>(12)); },
+                   {"cell", "got 12"});
   }
+  test_invalid_scan_arguments();
   expect_invalid("set_num_threads(0)", []() { rnnfast::set_num_threads(0); },
                  {"n", ">= 1", "got 0"});
   expect_invalid("set_isa bogus", []() { rnnfast::set_isa("sse9"); }, {"isa", "sse9"});
@@ -459,6 +540,26 @@ void test_closed_forms() {
         ok &= std::fabs(r.y[t * B * H + k] - want) <= 1e-6 * std::fabs(want);
       }
     check(ok, "gru with zero weights: h_t = h0 / 2^t");
+  }
+  for (Cell cell : {Cell::MINGRU, Cell::MINLSTM}) {
+    // Zero weights, no bias: z = 1/2 (f = i = 1/2, so f/(f+i) = 1/2), h~ = 0: h_t = h0 / 2^t,
+    // exact in binary; in reverse as well, from each sequence's own last step.
+    Case c = make_case(cell, T, B, I, H, H, false, true, true, true, false, 6);
+    c.lengths = {3, T};
+    std::fill(c.w_ih.begin(), c.w_ih.end(), 0.0);
+    const auto r = run<float>(c, false);
+    bool ok = true;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t k = 0; k < H; ++k) {
+          const int64_t len = c.lengths[b], step = len - 1 - t;  // reverse: step 0 at len-1
+          const double want =
+              t < len ? static_cast<float>(c.h0[b * H + k]) * std::ldexp(1.0, -int(step + 1)) : 0;
+          ok &= r.y[(t * B + b) * H + k] == static_cast<float>(want);
+          if (t == 0) ok &= r.h_n[b * H + k] == static_cast<float>(want);
+        }
+    check(ok, std::string(rnnfast::cell_name(cell)) +
+                  " with zero weights: h_t = h0 / 2^t in reverse with lengths, h_n at t = 0");
   }
   {  // ReLU RNN with identity weights on non-negative integers: h_t = h0 + x_0 + ... + x_t,
      // exact in float. Backward with dy = 1 everywhere and lengths: dx_t = len - t (zero
@@ -531,8 +632,9 @@ void test_closed_forms() {
 std::vector<Case> option_cases() {
   std::vector<Case> cs;
   uint64_t seed = 100;
-  for (Cell cell : {Cell::RNN_TANH, Cell::RNN_RELU, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
-                    Cell::LSTM_PEEPHOLE, Cell::INDRNN_RELU, Cell::INDRNN_TANH}) {
+  for (Cell cell :
+       {Cell::RNN_TANH, Cell::RNN_RELU, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
+        Cell::LSTM_PEEPHOLE, Cell::INDRNN_RELU, Cell::INDRNN_TANH, Cell::MINGRU, Cell::MINLSTM}) {
     for (int variant = 0; variant < 4; ++variant) {
       const bool reverse = variant & 1, lengths = variant & 2;
       const bool bias = variant != 3, h0 = variant != 2, mask = variant == 1 || variant == 2;
@@ -547,6 +649,10 @@ std::vector<Case> option_cases() {
       make_case(Cell::INDRNN_TANH, 1, 1, 1, 1, 1, true, false, false, false, false, seed++));
   cs.push_back(
       make_case(Cell::INDRNN_RELU, 30, 20, 7, 48, 48, true, true, true, true, true, seed++));
+  // scans over many chunks of steps (RNNFAST_SCAN=time), units past a block of 16
+  cs.push_back(make_case(Cell::MINGRU, 70, 3, 4, 37, 37, true, true, true, true, false, seed++));
+  cs.push_back(make_case(Cell::MINLSTM, 70, 3, 4, 37, 37, true, false, true, false, false, seed++));
+  cs.push_back(make_case(Cell::MINLSTM, 1, 1, 1, 1, 1, true, false, false, false, false, seed++));
   return cs;
 }
 
@@ -584,11 +690,15 @@ double loss(const Case& c) {
 
 void test_finite_differences() {
   const double eps = 1e-6;
-  for (Cell cell : {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
-                    Cell::LSTM_PEEPHOLE, Cell::INDRNN_RELU, Cell::INDRNN_TANH}) {
+  for (Cell cell :
+       {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE, Cell::LSTM_PEEPHOLE,
+        Cell::INDRNN_RELU, Cell::INDRNN_TANH, Cell::MINGRU, Cell::MINLSTM}) {
     for (int64_t Ho : {int64_t(6), int64_t(4)}) {
       if (Ho != 6 && !rnnfast::has_projection(cell)) continue;
-      Case c = make_case(cell, 5, 3, 4, 6, Ho, true, Ho != 6, true, true, true, 7 + Ho);
+      // The scan cells also in reverse (their Ho is H), over more steps than a chunk.
+      const bool scan = is_scan(cell);
+      Case c = make_case(cell, scan ? 11 : 5, 3, 4, 6, Ho, true, Ho != 6 || scan, true, true, true,
+                         7 + Ho);
       const Result<double> g = run<double>(c);
       struct Param {
         const char* name;
@@ -626,13 +736,13 @@ void test_gradients_accumulate_of(Cell cell) {
   const auto x = c.x, w_ih = c.w_ih, w_hh = c.w_hh;
   rnnfast::Weights<double> w;
   w.w_ih = w_ih.data();
-  w.w_hh = w_hh.data();
+  w.w_hh = rnnfast_test::ptr(w_hh);
   w.b_ih = c.b_ih.data();
-  w.b_hh = ptr(c.b_hh);
+  w.b_hh = rnnfast_test::ptr(c.b_hh);
   Result<double> r = once;
   rnnfast::WeightGrads<double> g;
   g.dw_ih = r.dw_ih.data();
-  g.dw_hh = r.dw_hh.data();
+  g.dw_hh = rnnfast_test::mptr(r.dw_hh);
   g.db_ih = r.db_ih.data();
   g.db_hh = nullptr;  // skipped: left as it was
   std::vector<double> dx(x.size(), 99.0);
@@ -645,12 +755,13 @@ void test_gradients_accumulate_of(Cell cell) {
   for (size_t i = 0; i < r.db_ih.size(); ++i) ok &= r.db_ih[i] == 2 * once.db_ih[i];
   for (size_t i = 0; i < r.db_hh.size(); ++i) ok &= r.db_hh[i] == once.db_hh[i];
   for (size_t i = 0; i < dx.size(); ++i) ok &= dx[i] == once.dx[i];
-  check(ok, c.name +
+  check(ok, std::string(rnnfast::cell_name(cell)) +
                 ": parameter gradients accumulate (+=), skipped ones untouched, dx is written (=)");
 }
 
 void test_gradients_accumulate() {
-  for (Cell cell : {Cell::GRU, Cell::INDRNN_TANH}) test_gradients_accumulate_of(cell);
+  for (Cell cell : {Cell::GRU, Cell::INDRNN_TANH, Cell::MINGRU, Cell::MINLSTM})
+    test_gradients_accumulate_of(cell);
 }
 
 void test_threads_bitwise() {
@@ -678,7 +789,13 @@ void test_threads_bitwise() {
       make_case(Cell::INDRNN_RELU, 30, 20, 7, 48, 48, true, true, true, true, true, 20),
       make_case(Cell::INDRNN_TANH, 30, 20, 7, 48, 48, false, false, false, true, true, 20),
       make_case(Cell::INDRNN_TANH, 60, 40, 5, 12, 12, true, false, true, true, true, 22),
-      make_case(Cell::INDRNN_RELU, 60, 40, 5, 12, 12, true, true, false, false, false, 23)};
+      make_case(Cell::INDRNN_RELU, 60, 40, 5, 12, 12, true, true, false, false, false, 23),
+      // the scans, large enough for a team (the split: RNNFAST_SCAN of the process, or by
+      // shape: units for the first two, time for the last two)
+      make_case(Cell::MINGRU, 300, 3, 5, 70, 70, true, true, true, true, false, 20),
+      make_case(Cell::MINLSTM, 300, 3, 5, 70, 70, true, false, true, true, false, 21),
+      make_case(Cell::MINGRU, 3200, 1, 3, 16, 16, false, false, false, true, false, 22),
+      make_case(Cell::MINLSTM, 2000, 2, 3, 16, 16, true, true, true, true, false, 24)};
   for (const Case& c : cases) {
     std::vector<Result<float>> runs;
     for (const char* split : {"", "units", "batch"}) {
@@ -702,6 +819,50 @@ void test_threads_bitwise() {
       }
     }
     check(same, c.name + ": bitwise equal with 1 and 2 threads and either time split");
+  }
+  rnnfast::set_num_threads(old);
+}
+
+// The scan cells' streaming use: one call per step (T = 1), each from the previous call's h_n,
+// gives the whole call's y: bitwise when the scan is split by units (each chain step by step
+// in both), within rounding when it is split by time (the chunks' start states are composed).
+template <typename T>
+void check_scan_streaming(Cell cell, double tol) {
+  const char* env = std::getenv("RNNFAST_SCAN");
+  const bool time_split = env && std::strcmp(env, "time") == 0;
+  const Case c = make_case(cell, 40, 3, 4, 21, 21, true, false, false, true, false, 23);
+  const Result<T> whole = run<T>(c, false);
+  const int64_t B = c.d.B, H = c.d.H, I = c.d.I;
+  std::vector<T> h = cast<T>(c.h0), ys;
+  const auto x = cast<T>(c.x);
+  const rnnfast_test::Args<T> a(c);
+  Dims d1 = c.d;
+  d1.T = 1;
+  for (int64_t t = 0; t < c.d.T; ++t) {
+    std::vector<T> y(static_cast<size_t>(B * H)), hn(y.size());
+    rnnfast::forward<T>(cell, y.data(), hn.data(), nullptr, nullptr, x.data() + t * B * I, h.data(),
+                        nullptr, nullptr, nullptr, a.w, d1, false);
+    ys.insert(ys.end(), y.begin(), y.end());
+    h = hn;
+  }
+  std::string why;
+  const std::string name =
+      std::string(rnnfast::cell_name(cell)) + (sizeof(T) == 4 ? " float" : " double");
+  if (time_split)
+    check(close(ys, whole.y, tol, &why),
+          name + ": a call per step vs one call (time split): " + why);
+  else
+    check(ys == whole.y && h == whole.h_n, name + ": a call per step is bitwise one call");
+}
+
+void test_scan_streaming() {
+  const int old = rnnfast::get_num_threads();
+  for (int n : {1, 2}) {
+    rnnfast::set_num_threads(n);
+    for (Cell cell : {Cell::MINGRU, Cell::MINLSTM}) {
+      check_scan_streaming<float>(cell, 1e-6);
+      check_scan_streaming<double>(cell, 1e-12);
+    }
   }
   rnnfast::set_num_threads(old);
 }
@@ -932,7 +1093,9 @@ void test_batch_first() {
       make_case(Cell::RNN_TANH, 7, 3, 5, 33, 33, false, true, false, false, false, 43),
       make_case(Cell::GRU, 1, 2, 3, 17, 17, true, true, true, true, false, 44),
       make_case(Cell::INDRNN_RELU, 9, 20, 24, 40, 40, true, true, true, true, true, 45),
-      make_case(Cell::INDRNN_TANH, 30, 20, 7, 48, 48, true, false, false, true, true, 46)};
+      make_case(Cell::INDRNN_TANH, 30, 20, 7, 48, 48, true, false, false, true, true, 46),
+      make_case(Cell::MINGRU, 30, 4, 5, 19, 19, true, true, true, true, false, 45),
+      make_case(Cell::MINLSTM, 30, 4, 5, 19, 19, true, false, false, true, false, 46)};
   for (const Case& c : cases) {
     const int64_t T = c.d.T, B = c.d.B;
     Case bf = c;
@@ -1075,6 +1238,7 @@ int main(int argc, char** argv) {
       test_finite_differences();
       test_gradients_accumulate();
       test_threads_bitwise();
+      test_scan_streaming();
       test_run_pair();
       test_nonfinite_inputs();
       test_matmul();

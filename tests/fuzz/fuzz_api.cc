@@ -84,6 +84,8 @@ std::vector<double> fill(Bytes& in, int64_t n, bool wild) {
   return v;
 }
 
+bool is_scan(Cell cell) { return cell == Cell::MINGRU || cell == Cell::MINLSTM; }
+
 Input decode(const uint8_t* data, size_t size) {
   Bytes in{data, size};
   Input c;
@@ -102,17 +104,22 @@ Input decode(const uint8_t* data, size_t size) {
   c.pair = (b1 >> 6) & 3;  // 1, 2: also run both directions at once through run_pair
   const uint8_t b2 = in.next();
   if (b2 >= 0xC0) c.invalid = b2 % 16;
-  // b2's low bit: the GRU and LSTM variants (reset gate before the product, peepholes); its
-  // second bit: the RNNs' IndRNN twins (one recurrent weight per unit, one bias)
+  // b2's low bit: the GRU and LSTM variants (reset gate before the product, peepholes)
   if (b2 & 1) {
     if (c.cell == Cell::GRU) c.cell = Cell::GRU_RESET_BEFORE;
     if (c.cell == Cell::LSTM) c.cell = Cell::LSTM_PEEPHOLE;
   }
+  // b2's second bit: each cell's twin without a recurrent product in its place: the RNNs'
+  // IndRNNs (w_hh of H, one bias), minGRU for the GRUs and minLSTM for the LSTMs (no w_hh, no
+  // b_hh, no recurrent dropout)
   if (b2 & 2) {
     if (c.cell == Cell::RNN_TANH) c.cell = Cell::INDRNN_TANH;
     if (c.cell == Cell::RNN_RELU) c.cell = Cell::INDRNN_RELU;
+    if (c.cell == Cell::GRU || c.cell == Cell::GRU_RESET_BEFORE) c.cell = Cell::MINGRU;
+    if (c.cell == Cell::LSTM || c.cell == Cell::LSTM_PEEPHOLE) c.cell = Cell::MINLSTM;
   }
   const bool diagonal = rnnfast::has_diagonal_recurrence(c.cell);
+  const bool scan = is_scan(c.cell);
   const bool has_c = rnnfast::has_cell_state(c.cell);
   c.d.T = 1 + in.next() % 12;
   c.d.B = 1 + in.next() % 9;
@@ -125,16 +132,16 @@ Input decode(const uint8_t* data, size_t size) {
                 Ho = c.d.H_out;
   c.x = fill(in, T * B * I, c.wild);
   c.w_ih = fill(in, G * H * I, c.wild);
-  c.w_hh = fill(in, diagonal ? H : G * H * Ho, c.wild);
+  if (!scan) c.w_hh = fill(in, diagonal ? H : G * H * Ho, c.wild);
   if (c.bias) {
     c.b_ih = fill(in, G * H, c.wild);
-    if (!diagonal) c.b_hh = fill(in, G * H, c.wild);
+    if (!scan && !diagonal) c.b_hh = fill(in, G * H, c.wild);
   }
   if (Ho != H) c.w_hr = fill(in, Ho * H, c.wild);
   if (c.use_h0) c.h0 = fill(in, B * Ho, c.wild);
   if (c.use_c0 && has_c) c.c0 = fill(in, B * H, c.wild);
   if (rnnfast::num_extras(c.cell) > 0) c.p = fill(in, rnnfast::extra_size(c.cell, H, 0), c.wild);
-  if (c.use_mask) {
+  if (c.use_mask && !scan) {
     c.mask.resize(static_cast<size_t>(B * Ho));
     for (auto& m : c.mask) m = (in.next() & 1) ? 0.0 : 2.0;
   }
@@ -195,11 +202,13 @@ Outputs<T> run(const Input& c, int invalid) {
       case 6:
         w.w_ih = nullptr;
         break;
-      case 7:
-        w.w_hh = nullptr;
+      case 7:  // a scan cell takes no w_hh, the others need one
+        w.w_hh = is_scan(c.cell) ? a.w_ih.data() : nullptr;
         break;
-      case 8:  // one bias without the other (a diagonal cell: b_hh at all)
-        if (w.b_ih && !rnnfast::has_diagonal_recurrence(c.cell))
+      case 8:  // one bias without the other (a diagonal or scan cell: b_hh at all)
+        if (is_scan(c.cell) || rnnfast::has_diagonal_recurrence(c.cell))
+          w.b_hh = a.w_ih.data();
+        else if (w.b_ih)
           w.b_ih = nullptr;
         else
           w.b_hh = a.w_ih.data();
@@ -211,7 +220,7 @@ Outputs<T> run(const Input& c, int invalid) {
         dd.T = dd.B = int64_t(1) << 40;
         break;
       case 11:
-        cell = static_cast<Cell>(10 + c.x.size() % 100);
+        cell = static_cast<Cell>(10 + c.x.size() % 100);  // past the enum's last value
         break;
       case 12:
         xp = nullptr;

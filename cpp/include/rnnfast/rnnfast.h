@@ -10,6 +10,7 @@
 //          out [B,T,..] instead (PyTorch's batch_first), read and written in place, no copy
 //   H      hidden units     H_out  H, or the LSTM projection size (proj_size) when 0 < H_out < H
 //   G      gates: 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)  -- PyTorch's order and formulas
+//          (MINGRU 2: z, h~; MINLSTM 3: f, i, h~)
 //     LSTM  i,f,o = sigmoid, g = tanh, c' = f*c + i*g, h' = o*tanh(c') (then h' = W_hr h' if
 //     projected) GRU   r,z = sigmoid, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), h' = (1-z)*n +
 //     z*h RNN   h' = tanh or relu(W_ih x + b_ih + W_hh h + b_hh) GRU_RESET_BEFORE (Keras
@@ -21,6 +22,17 @@
 //     INDRNN_RELU, INDRNN_TANH (Li et al. 2018, "Independently Recurrent Neural Network"):
 //           h' = relu or tanh(W_ih x + b_ih + u * h), one recurrent weight per unit: w_hh holds
 //           u, [H]; one bias (b_hh nullptr), no projection, G = 1. With h_mask, u sees h * h_mask
+//     MINGRU, MINLSTM (Feng et al. 2024, "Were RNNs All We Needed?", the sequential mode): the
+//           gates read x_t only; no w_hh, no b_hh (both nullptr), one bias b_ih, no h_mask
+//           (nullptr: there is no recurrent product for a mask to drop out), no cell state.
+//           MINGRU  (G = 2: z, h~)     z = sigmoid(W_z x + b_z), h~ = W_h x + b_h,
+//                                      h' = (1 - z) * h + z * h~
+//           MINLSTM (G = 3: f, i, h~)  f = sigmoid(W_f x + b_f), i = sigmoid(W_i x + b_i),
+//                                      h~ = W_h x + b_h, h' = f/(f+i) * h + i/(f+i) * h~
+//           Both are h' = a * h + b with a in (0, 1): a linear scan over time, split over the
+//           threads by (sequence, unit) chains or by chunks of steps (a parallel scan);
+//           RNNFAST_SCAN=units|time forces one (read once per process), otherwise it is
+//           chosen by shape alone; results do not depend on the thread count.
 //
 // Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
 // activation gradients (dx, dh0, dc0) are WRITTEN (=).
@@ -50,13 +62,15 @@ enum class Cell : int {
   LSTM_PEEPHOLE = 5,
   INDRNN_RELU = 6,
   INDRNN_TANH = 7,
+  MINGRU = 8,
+  MINLSTM = 9,
 };
 
 // What describes a cell kind (each throws std::invalid_argument for a value outside the enum).
-// Number of gates G (1, 4 or 3).
+// Number of gates G (1, 4, 3; MINGRU 2, MINLSTM 3).
 int num_gates(Cell cell);
 // "rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "indrnn_relu",
-// "indrnn_tanh".
+// "indrnn_tanh", "mingru", "minlstm".
 const char* cell_name(Cell cell);
 // Whether the cell carries a cell state c beside h (c0, c_n, dc0, dc_n): the LSTMs.
 bool has_cell_state(Cell cell);

@@ -133,6 +133,27 @@ struct CellTraits<Cell::INDRNN_TANH> : IndrnnDefaults {
   static constexpr const char* kName = "indrnn_tanh";
 };
 
+// minGRU and minLSTM (Feng et al. 2024), the sequential mode: gates from x_t only, h_t = a_t *
+// h_{t-1} + b_t (cells/scan.cc). The reserve keeps the activated gates (z, h~ / f, i, h~).
+struct ScanDefaults : CellDefaults {
+  static constexpr Recurrence kRecurrence = Recurrence::kScan;
+  static constexpr bool kSavesGates = true;
+};
+
+template <>
+struct CellTraits<Cell::MINGRU> : ScanDefaults {
+  static constexpr Cell kCell = Cell::MINGRU;
+  static constexpr const char* kName = "mingru";
+  static constexpr int kGates = 2;  // z, h~
+};
+
+template <>
+struct CellTraits<Cell::MINLSTM> : ScanDefaults {
+  static constexpr Cell kCell = Cell::MINLSTM;
+  static constexpr const char* kName = "minlstm";
+  static constexpr int kGates = 3;  // f, i, h~
+};
+
 // The cell kinds' traits as runtime values, for code that needs no compile-time dispatch.
 struct CellInfo {
   const char* name;
@@ -166,10 +187,14 @@ decltype(auto) dispatch_cell(Cell cell, F&& f) {
       return f(CellTraits<Cell::INDRNN_RELU>{});
     case Cell::INDRNN_TANH:
       return f(CellTraits<Cell::INDRNN_TANH>{});
+    case Cell::MINGRU:
+      return f(CellTraits<Cell::MINGRU>{});
+    case Cell::MINLSTM:
+      return f(CellTraits<Cell::MINLSTM>{});
   }
   throw std::invalid_argument(
       "cell: expected RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE, LSTM_PEEPHOLE, "
-      "INDRNN_RELU or INDRNN_TANH (0..7), got " +
+      "INDRNN_RELU, INDRNN_TANH, MINGRU or MINLSTM (0..9), got " +
       std::to_string(static_cast<int>(cell)));
 }
 

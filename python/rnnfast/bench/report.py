@@ -347,6 +347,10 @@ def footer(rep):
         lines.append("indrnn_relu: IndRNN (nn.IndRNN), no recurrent product (u * h, one weight "
                      "per unit): its FLOPs and its GEMM shape are the input product's, "
                      "2*T*B*H*I and [T*B x I] @ [I x H].")
+    if any(c["cell"] in ("mingru", "minlstm") for c in rep["cases"] if "cell" in c):
+        lines.append("mingru, minlstm: minGRU and minLSTM (G = 2, 3), gates from the input only: "
+                     "no recurrent product, forward 2*T*B*G*H*I, the GEMM shape "
+                     "[T*B x I] @ [I x G*H]; beside gru and lstm of the same size.")
     if any(c.get("layers", 1) > 1 or c.get("bidirectional") for c in rep["cases"]):
         lines.append("lstm_2x_bi: 2-layer bidirectional LSTM (rnnfast.nn.LSTM against "
                      "torch.nn.LSTM, num_layers=2, bidirectional=True); gru_bi: a bidirectional "

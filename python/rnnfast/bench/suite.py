@@ -26,7 +26,9 @@ layer's input, the second layer's is 2H). Each case runs in four stages:
 By default every case runs at 1 thread and at all cores (default_threads).
 
 lstm_ragged times variable lengths (rnnfast's lengths=, torch's PackedSequence; no
-onnxruntime column) beside the full batch of the same size.
+onnxruntime column) beside the full batch of the same size. mingru and minlstm (the scan cells,
+no recurrent weight) run at the "scan" size, a long sequence of a few rows (T=4096, B=8,
+I=H=512), beside rnnfast's own gru and lstm of that size.
 
 What it does not do: no projections, no float64 timing; NumPy's own BLAS
 thread count is left as it is.
@@ -63,11 +65,14 @@ STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True,
 # whose full batch at the same size runs beside it (the cost of the padding, or its absence).
 RAGGED = {"lstm_ragged": "lstm"}
 # Cell kinds torch has no module for (nn.GRU(reset_after=False), nn.LSTM(peephole=True),
-# nn.IndRNN): one layer, checked against the NumPy reference, with no torch, rnnfast.torch or
-# onnxruntime column; beside "gru" and "lstm" at the same size they show what the variant
-# costs, and IndRNN (no recurrent product: the input GEMM and an elementwise time loop) what a
-# step without W_hh costs beside "rnn_tanh".
-VARIANTS = ("gru_reset_before", "lstm_peephole", "indrnn_relu")
+# nn.IndRNN, nn.MinGRU, nn.MinLSTM): one layer, checked against the NumPy reference, with no
+# torch, rnnfast.torch or onnxruntime column; beside "gru" and "lstm" at the same size they
+# show what the variant costs, and IndRNN (no recurrent product: the input GEMM and an
+# elementwise time loop) what a step without W_hh costs beside "rnn_tanh".
+# The scan cells (minGRU, minLSTM; no W_hh: their matrix products are the input's only) each
+# run beside the cell they replace, at the same size (the partner).
+SCANS = {"mingru": "gru", "minlstm": "lstm"}
+VARIANTS = ("gru_reset_before", "lstm_peephole", "indrnn_relu", *SCANS)
 CELLS = ("lstm", "gru", "rnn_tanh", *STACKS, *RAGGED, *VARIANTS)
 # gates of each benchmark cell: its one-layer cell's (rnnfast._cells)
 GATES = {c: _cells.GATES[c] for c in ("lstm", "gru", "rnn_tanh", *VARIANTS)}
@@ -83,13 +88,15 @@ SIZES = {
     "latency": (100, 1, 64, 256),
     "classifier": (200, 32, 128, 64),
     "long": (200, 64, 128, 256),
+    "scan": (4096, 8, 512, 512),
     "tiny": (3, 2, 4, 5),
 }
 DEFAULT_SIZES = ("small", "medium", "large", "xlarge", "latency")
 # The sizes a cell runs at when none are given (--full, or --cells without --sizes).
 CELL_SIZES = {"lstm_2x_bi": ("medium",), "gru_bi": ("classifier",),
               "gru_bi_final": ("classifier",), "lstm_ragged": ("long",),
-              **{v: ("medium", "latency") for v in VARIANTS}}
+              **{v: ("medium", "latency") for v in VARIANTS},
+              **{c: ("scan",) for c in SCANS}}
 
 # What `python -m rnnfast` runs with no options, at 1 thread and at all cores: small enough
 # for the NumPy reference to keep the whole run under a minute on a 2-core machine. Cases in
@@ -133,17 +140,18 @@ def gemm_shapes(cell, T, B, I, H):
     """
     mode, layers, D = _structure(cell)
     G = GATES[mode]
-    rec = 0 if _cells.cell_kind(mode).recurrence == "diagonal" else H
+    rec = 0 if _cells.cell_kind(mode).recurrence != "product" else H
     return [(T * B, (I if layer == 0 else D * H) + rec, G * H, D) for layer in range(layers)]
 
 
 def flops(cell, T, B, I, H, phase="infer"):
     """Floating-point operations of one call, counting the matrix products only.
 
-    Forward: 2*T*B*G*H*(I+H) (input and recurrent products; IndRNN 2*T*B*H*I, see gemm_shapes),
-    summed over layers and directions for a stacked cell (the second layer's input size is 2H
-    for lstm_2x_bi); a training step (forward + backward) counts as 3x forward, since backward
-    does two products of the same size.
+    Forward: 2*T*B*G*H*(I+H) (input and recurrent products; IndRNN 2*T*B*H*I, see gemm_shapes;
+    the scan cells 2*T*B*G*H*I, they have no recurrent product), summed over layers and
+    directions for a stacked cell (the second layer's input size is 2H for lstm_2x_bi); a
+    training step (forward + backward) counts as 3x forward, since backward does two products
+    of the same size.
     """
     f = sum(2.0 * m * k * n * count for m, k, n, count in gemm_shapes(cell, T, B, I, H))
     return 3.0 * f if phase == "train" else f
@@ -180,9 +188,9 @@ class Problem:
     H: int
     x: np.ndarray
     w_ih: np.ndarray
-    w_hh: np.ndarray
+    w_hh: np.ndarray | None  # None for the scan cells (SCANS), as b_hh
     b_ih: np.ndarray
-    b_hh: np.ndarray | None  # None for IndRNN (one bias; its w_hh is u, [H])
+    b_hh: np.ndarray | None  # None for IndRNN (one bias; its w_hh is u, [H]) and the scan cells
     h0: np.ndarray
     c0: np.ndarray | None
     dy: np.ndarray
@@ -199,8 +207,9 @@ class Problem:
     @property
     def grad_keys(self):
         """torch parameter name -> the key of its gradient in the results (functional's)."""
-        return {"weight_ih_l0": "w_ih", "weight_hh_l0": "w_hh", "bias_ih_l0": "b_ih",
-                "bias_hh_l0": "b_hh"}
+        return {k: g for k, g in (("weight_ih_l0", "w_ih"), ("weight_hh_l0", "w_hh"),
+                                  ("bias_ih_l0", "b_ih"), ("bias_hh_l0", "b_hh"))
+                if k in self.params}
 
     @property
     def dims(self):
@@ -212,9 +221,10 @@ class Problem:
 
     @property
     def params(self):
-        """The weights under torch's state_dict names."""
-        return {"weight_ih_l0": self.w_ih, "weight_hh_l0": self.w_hh, "bias_ih_l0": self.b_ih,
-                "bias_hh_l0": self.b_hh}
+        """The weights under torch's state_dict names (those the cell has)."""
+        every = {"weight_ih_l0": self.w_ih, "weight_hh_l0": self.w_hh, "bias_ih_l0": self.b_ih,
+                 "bias_hh_l0": self.b_hh}
+        return {k: v for k, v in every.items() if v is not None}
 
     def states(self):
         """h0, c0 (None unless lstm) in torch's layout [L*D,B,H]."""
@@ -299,6 +309,8 @@ def make_problem(cell, size, seed=0):
         if _cells.cell_kind(mode).recurrence == "diagonal":  # IndRNN: u ~ U(0, 1), as nn.IndRNN
             p.w_hh = rng.uniform(0, 1, size=H).astype(np.float32)
             p.b_hh = None
+        if cell in SCANS:  # drawn as for the others, so that x and dy are the partner's too
+            p.w_hh = p.b_hh = None
         if cell in RAGGED:
             lengths = rng.integers(1, T + 1, size=B)
             lengths[rng.integers(0, B)] = T  # the padded output keeps its T steps
@@ -829,11 +841,13 @@ def _cases(cells, sizes):
 
 
 def with_partners(cases):
-    """cases, with the full-batch partner of each ragged case appended where missing."""
+    """cases, with the partner of each ragged case (its full batch) and of each scan case (the
+    cell it replaces) appended where missing."""
     out = list(cases)
     for c, s in cases:
-        if c in RAGGED and (RAGGED[c], s) not in out:
-            out.append((RAGGED[c], s))
+        partner = RAGGED.get(c) or SCANS.get(c)
+        if partner and (partner, s) not in out:
+            out.append((partner, s))
     return out
 
 

@@ -1,5 +1,6 @@
 """Recurrent layers with PyTorch's signatures, parameter names and semantics: RNN, LSTM, GRU and
-the cells RNNCell, LSTMCell, GRUCell.
+the cells RNNCell, LSTMCell, GRUCell; and, in the same shape, MinGRU and MinLSTM (Feng et al.
+2024, gates from the input only).
 
 Each (layer, direction) is ONE autograd node whose forward is one C++ call over the whole
 sequence and whose backward is one C++ BPTT call; stacking, bidirectional concatenation and
@@ -35,7 +36,8 @@ from ..tensor import (
 from .module import Module, Parameter, _check_size, _float_dtype
 from .utils.rnn import PackedSequence
 
-__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "RNNCellBase", "RNNCell",
+           "LSTMCell", "GRUCell"]
 
 def _check_prob(name, p, allow_one=False):
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
@@ -99,7 +101,8 @@ _LENGTHS_CAST = OPS["cast"]
 _NODE_NAME = {"rnn_tanh": "RNNTanhBackward", "rnn_relu": "RNNReluBackward",
               "lstm": "LSTMBackward", "gru": "GRUBackward",
               "gru_reset_before": "GRUBackward", "lstm_peephole": "LSTMBackward",
-              "indrnn_relu": "IndRNNBackward", "indrnn_tanh": "IndRNNBackward"}
+              "indrnn_relu": "IndRNNBackward", "indrnn_tanh": "IndRNNBackward",
+              "mingru": "MinGRUBackward", "minlstm": "MinLSTMBackward"}
 # The cells with a cell state c beside h.
 _HAS_C = {k.name: k.has_c for k in _CELLS.values()}
 
@@ -317,6 +320,12 @@ class RNNBase(Module):
             raise ValueError(f"proj_size: expected a size < hidden_size ({hidden_size}), got "
                              f"{proj_size}")
         self.recurrent_dropout = _check_prob("recurrent_dropout", recurrent_dropout)
+        # A scan cell (MinGRU, MinLSTM) has no recurrent weight: no W_hh, no b_hh, nothing for
+        # recurrent dropout to act on.
+        recurrent = _CELLS[mode].recurrence != "scan"
+        if self.recurrent_dropout and not recurrent:
+            raise ValueError(f"recurrent_dropout: expected 0 for {mode} (its gates read the "
+                             f"input only), got {recurrent_dropout}")
         self.input_dropout = _check_prob("input_dropout", input_dropout)
         dtype = _float_dtype(dtype, "dtype")
 
@@ -339,12 +348,18 @@ class RNNBase(Module):
     def _layer_parameters(self, in_k, init, dtype):
         """The parameters of one layer and direction whose input has ``in_k`` features, as
         (name without the _l{k} suffix, Parameter), drawn in this order with ``init(*shape)``
-        (U(-1/sqrt(H), 1/sqrt(H))). A cell with other parameters overrides it."""
+        (U(-1/sqrt(H), 1/sqrt(H))); a scan cell (MinGRU, MinLSTM) has no weight_hh and no
+        bias_hh. A cell with other parameters overrides it."""
         G, H = _GATES[self.mode], self.hidden_size
         H_out = self.proj_size or H
-        params = [("weight_ih", init(G * H, in_k)), ("weight_hh", init(G * H, H_out))]
+        recurrent = _CELLS[self.mode].recurrence != "scan"
+        params = [("weight_ih", init(G * H, in_k))]
+        if recurrent:
+            params.append(("weight_hh", init(G * H, H_out)))
         if self.bias:
-            params += [("bias_ih", init(G * H)), ("bias_hh", init(G * H))]
+            params.append(("bias_ih", init(G * H)))
+            if recurrent:
+                params.append(("bias_hh", init(G * H)))
         if self.proj_size:
             params.append(("weight_hr", init(H_out, H)))
         for name, blocks in _CELLS[self.mode].extras:  # the peepholes start at zero (ONNX)
@@ -822,6 +837,164 @@ class GRU(RNNBase):
         super().__init__("gru" if self.reset_after else "gru_reset_before", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
                          recurrent_dropout, input_dropout, dtype)
+
+
+class MinGRU(RNNBase):
+    """Multi-layer minGRU over an input sequence (L. Feng, F. Tung, M. O. Ahmed, Y. Bengio,
+    H. Hajimirsadeghi, "Were RNNs All We Needed?", 2024), in its sequential mode.
+
+    Its gates read the input only, never h_(t-1); for each element of the input sequence,
+    each layer computes, in the gate order (z, h~) along the rows of the weights::
+
+        z_t = sigmoid(W_iz x_t + b_iz)
+        h~_t = W_ih~ x_t + b_ih~
+        h_t = (1 - z_t) * h_(t-1) + z_t * h~_t
+
+    a linear recurrence h_t = a_t * h_(t-1) + b_t with a_t in (0, 1), which the kernels run as
+    a scan over time, split over the threads by (sequence, unit) or by chunks of steps. There
+    is no ``weight_hh`` and no ``bias_hh``, hence no recurrent dropout. Each (layer, direction)
+    is one C++ call over the whole sequence and one autograd node.
+
+    Args:
+        input_size (int): the number of features H_in of the input x.
+        hidden_size (int): the number of features H of the hidden state h.
+        num_layers (int, optional): the number of stacked layers; layer k > 0 reads the output
+            of layer k-1. Default: 1.
+        bias (bool, optional): if ``False``, the layers have no ``bias_ih``. Default: ``True``.
+        batch_first (bool, optional): if ``True``, the input and output are (N, L, *) instead
+            of (L, N, *); the hidden states stay (D * num_layers, N, *). Default: ``False``.
+        dropout (float, optional): the probability of an inverted-dropout mask on the output
+            of every layer but the last, in training mode; in [0, 1]. Default: 0.
+        bidirectional (bool, optional): if ``True``, each layer runs forward and backward in
+            time and concatenates the two outputs (D = 2). Default: ``False``.
+        dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
+            dtype); inputs are cast to it. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
+
+    Inputs: input, hx=None, lengths=None
+        * **input**: (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in)
+          unbatched, or a :class:`rnnfast.nn.utils.rnn.PackedSequence`: a Tensor (its graph
+          is kept), a NumPy array or nested sequences of numbers.
+        * **hx**: the initial hidden state, (D * num_layers, N, H), or (D * num_layers, H)
+          unbatched. Default: zeros. A call per step with ``hx`` the previous call's ``h_n``
+          gives the outputs of one call over the whole sequence (streaming inference):
+          bitwise, unless that call's scan was split by time (a few sequences on many
+          threads, or ``RNNFAST_SCAN=time``), then within rounding.
+        * **lengths**: ``None`` or N integers in [1, L], each sequence's valid length in a
+          padded batch, with a PackedSequence's semantics: the output past a sequence's length
+          is zero, its final state is the one at its last valid step, and the reverse
+          direction starts there.
+
+        where L = sequence length, N = batch size, D = 2 if bidirectional else 1.
+
+    Outputs: output, h_n
+        * **output**: (L, N, D * H), or (N, L, D * H) with ``batch_first=True``, or (L, D * H)
+          unbatched: the last layer's h_t for every t (both directions concatenated).
+        * **h_n**: (D * num_layers, N, H), or (D * num_layers, H) unbatched: the final hidden
+          state of each layer and direction.
+
+    Attributes:
+        weight_ih_l[k]: the input weights (W_iz|W_ih~) of layer k, of shape
+            (2*hidden_size, input_size) for k = 0, else (2*hidden_size, D*hidden_size).
+        bias_ih_l[k]: the bias (b_iz|b_ih~) of layer k, of shape (2*hidden_size).
+        The reverse direction's parameters carry the suffix ``_reverse``. Every parameter is
+        initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size (as torch's RNN),
+        drawn from ``rnnfast.manual_seed``'s generator.
+
+    Example::
+
+        >>> m = rnnfast.nn.MinGRU(10, 20, 2, batch_first=True)
+        >>> output, hn = m(rnnfast.randn(3, 5, 10))
+        >>> tuple(output.shape), tuple(hn.shape)
+        ((3, 5, 20), (2, 3, 20))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, device=None):
+        _device.check_device(device)
+        super().__init__("mingru", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, 0, 0.0, 0.0, dtype)
+
+
+class MinLSTM(RNNBase):
+    """Multi-layer minLSTM over an input sequence (L. Feng, F. Tung, M. O. Ahmed, Y. Bengio,
+    H. Hajimirsadeghi, "Were RNNs All We Needed?", 2024), in its sequential mode.
+
+    Its gates read the input only, never h_(t-1), and it keeps no cell state; for each element
+    of the input sequence, each layer computes, in the gate order (f, i, h~) along the rows of
+    the weights::
+
+        f_t = sigmoid(W_if x_t + b_if)
+        i_t = sigmoid(W_ii x_t + b_ii)
+        h~_t = W_ih~ x_t + b_ih~
+        h_t = f_t / (f_t + i_t) * h_(t-1) + i_t / (f_t + i_t) * h~_t
+
+    a linear recurrence h_t = a_t * h_(t-1) + b_t with a_t in (0, 1), which the kernels run as
+    a scan over time, split over the threads by (sequence, unit) or by chunks of steps. There
+    is no ``weight_hh`` and no ``bias_hh``, hence no recurrent dropout. Each (layer, direction)
+    is one C++ call over the whole sequence and one autograd node.
+
+    Args:
+        input_size (int): the number of features H_in of the input x.
+        hidden_size (int): the number of features H of the hidden state h.
+        num_layers (int, optional): the number of stacked layers; layer k > 0 reads the output
+            of layer k-1. Default: 1.
+        bias (bool, optional): if ``False``, the layers have no ``bias_ih``. Default: ``True``.
+        batch_first (bool, optional): if ``True``, the input and output are (N, L, *) instead
+            of (L, N, *); the hidden states stay (D * num_layers, N, *). Default: ``False``.
+        dropout (float, optional): the probability of an inverted-dropout mask on the output
+            of every layer but the last, in training mode; in [0, 1]. Default: 0.
+        bidirectional (bool, optional): if ``True``, each layer runs forward and backward in
+            time and concatenates the two outputs (D = 2). Default: ``False``.
+        dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
+            dtype); inputs are cast to it. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
+
+    Inputs: input, hx=None, lengths=None
+        * **input**: (L, N, H_in), or (N, L, H_in) with ``batch_first=True``, or (L, H_in)
+          unbatched, or a :class:`rnnfast.nn.utils.rnn.PackedSequence`: a Tensor (its graph
+          is kept), a NumPy array or nested sequences of numbers.
+        * **hx**: the initial hidden state, (D * num_layers, N, H), or (D * num_layers, H)
+          unbatched. Default: zeros. A call per step with ``hx`` the previous call's ``h_n``
+          gives the outputs of one call over the whole sequence (streaming inference):
+          bitwise, unless that call's scan was split by time (a few sequences on many
+          threads, or ``RNNFAST_SCAN=time``), then within rounding.
+        * **lengths**: ``None`` or N integers in [1, L], each sequence's valid length in a
+          padded batch, with a PackedSequence's semantics: the output past a sequence's length
+          is zero, its final state is the one at its last valid step, and the reverse
+          direction starts there.
+
+        where L = sequence length, N = batch size, D = 2 if bidirectional else 1.
+
+    Outputs: output, h_n
+        * **output**: (L, N, D * H), or (N, L, D * H) with ``batch_first=True``, or (L, D * H)
+          unbatched: the last layer's h_t for every t (both directions concatenated).
+        * **h_n**: (D * num_layers, N, H), or (D * num_layers, H) unbatched: the final hidden
+          state of each layer and direction.
+
+    Attributes:
+        weight_ih_l[k]: the input weights (W_if|W_ii|W_ih~) of layer k, of shape
+            (3*hidden_size, input_size) for k = 0, else (3*hidden_size, D*hidden_size).
+        bias_ih_l[k]: the bias (b_if|b_ii|b_ih~) of layer k, of shape (3*hidden_size).
+        The reverse direction's parameters carry the suffix ``_reverse``. Every parameter is
+        initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size (as torch's RNN),
+        drawn from ``rnnfast.manual_seed``'s generator.
+
+    Example::
+
+        >>> m = rnnfast.nn.MinLSTM(10, 20, bidirectional=True)
+        >>> output, hn = m(rnnfast.randn(5, 3, 10))
+        >>> tuple(output.shape), tuple(hn.shape)
+        ((5, 3, 40), (2, 3, 20))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, device=None):
+        _device.check_device(device)
+        super().__init__("minlstm", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, 0, 0.0, 0.0, dtype)
 
 
 class RNNCellBase(Module):
