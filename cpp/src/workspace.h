@@ -49,6 +49,11 @@ enum Slot : int {
   kPt,
   kGt,
   kDhn,
+  kNormParts,  // kRowNorm: the row statistics' partials of every slot (shared by the team)
+  kNormPartsC,
+  kNormScratch,
+  kDA,  // kRowNorm, backward: the pre-activations' gradient [rows, G*H]
+  kDZ,  // kRowNorm, backward: the gradient of LN(c) * gamma_c + beta_c [rows, H]
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
   kApack,
   kNumSlots

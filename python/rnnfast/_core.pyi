@@ -38,6 +38,7 @@ class Cell:
     GRU = 3
     GRU_RESET_BEFORE = 4
     LSTM_PEEPHOLE = 5
+    LAYERNORM_LSTM = 10
 
 def num_gates(cell: Cell) -> int: ...
 

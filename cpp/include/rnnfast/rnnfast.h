@@ -1,6 +1,7 @@
 // rnnfast: fused forward and backpropagation through time (BPTT) for one recurrent layer
 // in one direction -- vanilla RNN (tanh / relu), LSTM (with optional projection, optional
-// peepholes) and GRU (reset gate after or before the recurrent product).
+// peepholes), GRU (reset gate after or before the recurrent product) and the layer-normalized
+// LSTM.
 // This header is the whole public C++ API. It includes nothing of Python; stacking layers,
 // bidirectional composition and autograd live above it.
 //
@@ -18,6 +19,12 @@
 //     LSTM_PEEPHOLE (ONNX's P): as LSTM but i = sigmoid(.. + p_i*c), f = sigmoid(.. + p_f*c)
 //           with the previous c, o = sigmoid(.. + p_o*c') with the new c'; Weights::extra[0]
 //           holds p = (p_i, p_f, p_o), [3*H]
+//     LAYERNORM_LSTM (haste's LayerNormLSTM): LN(v) = (v - mean(v)) / sqrt(var(v) + 1e-5) over
+//           one row's entries (var biased), gains and shifts per entry;
+//           a = LN(W_ih x) * gamma_x + LN(W_hh h') * gamma_h + b_ih + b_hh (each LN over the
+//           row's 4*H entries), i,f,o = sigmoid, g = tanh, c' = f*c + i*g,
+//           h' = o * tanh(LN(c') * gamma_c + beta_c) (LN over H); Weights::extra holds gamma_x
+//           [4*H], gamma_h [4*H], gamma_c [H], beta_c [H]; no projection
 //
 // Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
 // activation gradients (dx, dh0, dc0) are WRITTEN (=).
@@ -45,6 +52,7 @@ enum class Cell : int {
   GRU = 3,
   GRU_RESET_BEFORE = 4,
   LSTM_PEEPHOLE = 5,
+  LAYERNORM_LSTM = 10,
 };
 
 // What describes a cell kind (each throws std::invalid_argument for a value outside the enum).
