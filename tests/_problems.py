@@ -29,7 +29,8 @@ GRAD_KEYS = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "w_p")
 
 def grad_keys(mode):
     """The reference's backward keys for ``mode``: GRAD_KEYS, then the cell's other extra
-    parameters (layernorm_lstm's gamma_x, gamma_h, gamma_c, beta_c)."""
+    parameters (layernorm_lstm's gamma_x, gamma_h, gamma_c, beta_c; layernorm_gru's gamma_x,
+    gamma_h)."""
     return GRAD_KEYS + tuple(k for k in (arg_name(n) for n, _ in CELLS[mode].extras)
                              if k not in GRAD_KEYS)
 

@@ -1,4 +1,5 @@
-"""The layer-normalized LSTM ("layernorm_lstm", nn.LayerNormLSTM): kernels and module.
+"""The layer-normalized LSTM and GRU ("layernorm_lstm", nn.LayerNormLSTM; "layernorm_gru",
+nn.LayerNormGRU): kernels and modules.
 
 Oracles: the float64 NumPy reference (itself held to central finite differences and to the
 formula written out unit by unit in tests/test_reference_layernorm.py) for the kernels, every
@@ -20,21 +21,26 @@ from rnnfast import functional as F, nn, reference as R
 
 from _problems import FD_EPS, FD_TOL, TOL
 
-MODE = "layernorm_lstm"
+MODES = ("layernorm_lstm", "layernorm_gru")
 EXTRAS = ("gamma_x", "gamma_h", "gamma_c", "beta_c")
+MINE = {"layernorm_lstm": EXTRAS, "layernorm_gru": EXTRAS[:2]}
 OPTIONS = ("bias", "reverse", "lengths", "h_mask", "h0", "batch_first")
 
 
-def _problem(opts, dtype, T=6, B=4, I=5, H=7, seed=0):
+def _problem(mode, opts, dtype, T=6, B=4, I=5, H=7, seed=0):
     rng = np.random.default_rng(seed)
+    lstm = mode == "layernorm_lstm"
+    G = 4 if lstm else 3
 
     def u(*shape, s=0.6):
         return rng.uniform(-s, s, shape).astype(dtype)
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    kw = dict(w_ih=u(4 * H, I), w_hh=u(4 * H, H))
+    kw = dict(w_ih=u(G * H, I), w_hh=u(G * H, H))
     if "bias" in opts:
-        kw.update(b_ih=u(4 * H), b_hh=u(4 * H))
-    kw.update(gamma_x=1 + u(4 * H), gamma_h=1 + u(4 * H), gamma_c=1 + u(H), beta_c=u(H))
+        kw.update(b_ih=u(G * H), b_hh=u(G * H))
+    kw.update(gamma_x=1 + u(G * H), gamma_h=1 + u(G * H))
+    if lstm:
+        kw.update(gamma_c=1 + u(H), beta_c=u(H))
     if "lengths" in opts:
         kw["lengths"] = np.array([max(1, min(T, v)) for v in ([T, 2, T - 1, 1] * B)[:B]],
                                  np.int64)
@@ -45,10 +51,12 @@ def _problem(opts, dtype, T=6, B=4, I=5, H=7, seed=0):
     states = {}
     if "h0" in opts:
         states["h0"] = rng.standard_normal((B, H)).astype(dtype)
-        states["c0"] = rng.standard_normal((B, H)).astype(dtype)
+        if lstm:
+            states["c0"] = rng.standard_normal((B, H)).astype(dtype)
     cot = dict(dy=rng.standard_normal((T, B, H)).astype(dtype),
-               dh_n=rng.standard_normal((B, H)).astype(dtype),
-               dc_n=rng.standard_normal((B, H)).astype(dtype))
+               dh_n=rng.standard_normal((B, H)).astype(dtype))
+    if lstm:
+        cot["dc_n"] = rng.standard_normal((B, H)).astype(dtype)
     return x, kw, states, cot
 
 
@@ -57,20 +65,22 @@ def _f64(d):
                 else v) for k, v in d.items()}
 
 
-def _check(x, kw, states, cot, dtype, bf=False, training=True):
+def _check(mode, x, kw, states, cot, dtype, bf=False, training=True):
     """The kernels (functional) against the float64 reference: outputs and every gradient."""
     xk = np.ascontiguousarray(x.transpose(1, 0, 2)) if bf else x
-    y, h_n, c_n, res = F.forward(MODE, xk, **kw, **states, batch_first=bf, training=training)
-    y_r, h_r, c_r, cache = R.forward(MODE, x.astype(np.float64), **_f64(kw), **_f64(states))
+    y, h_n, c_n, res = F.forward(mode, xk, **kw, **states, batch_first=bf, training=training)
+    y_r, h_r, c_r, cache = R.forward(mode, x.astype(np.float64), **_f64(kw), **_f64(states))
     tol = TOL[dtype]
     np.testing.assert_allclose(y.transpose(1, 0, 2) if bf else y, y_r, **tol)
     np.testing.assert_allclose(h_n, h_r, **tol)
-    np.testing.assert_allclose(c_n, c_r, **tol)
+    assert (c_n is None) == (c_r is None) == (mode != "layernorm_lstm")
+    if c_n is not None:
+        np.testing.assert_allclose(c_n, c_r, **tol)
     if not training:
         assert res is None
         return
     dy = np.ascontiguousarray(cot["dy"].transpose(1, 0, 2)) if bf else cot["dy"]
-    g = F.backward(MODE, res, xk, **kw, y=y, batch_first=bf, **dict(cot, dy=dy))
+    g = F.backward(mode, res, xk, **kw, y=y, batch_first=bf, **dict(cot, dy=dy))
     g_r = R.backward(cache, **_f64(cot))
     for k, want in g_r.items():
         got = g[k]
@@ -95,24 +105,27 @@ def _cases():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("opts", _cases(), ids=lambda v: ",".join(v) or "plain")
-def test_kernels_match_the_reference(opts, dtype):
-    x, kw, states, cot = _problem(opts, dtype)
-    _check(x, kw, states, cot, dtype, bf="batch_first" in opts)
+@pytest.mark.parametrize("mode", MODES)
+def test_kernels_match_the_reference(mode, opts, dtype):
+    x, kw, states, cot = _problem(mode, opts, dtype)
+    _check(mode, x, kw, states, cot, dtype, bf="batch_first" in opts)
 
 
 @pytest.mark.parametrize("opts", [(), ("lengths", "h0", "bias")])
-def test_inference_matches_the_reference(opts):
-    x, kw, states, cot = _problem(opts, np.float32)
-    _check(x, kw, states, cot, np.float32, training=False)
+@pytest.mark.parametrize("mode", MODES)
+def test_inference_matches_the_reference(mode, opts):
+    x, kw, states, cot = _problem(mode, opts, np.float32)
+    _check(mode, x, kw, states, cot, np.float32, training=False)
 
 
 @pytest.mark.parametrize("T,B,I,H", [(1, 1, 1, 1), (2, 3, 4, 16), (1, 5, 3, 17), (3, 2, 9, 33)])
-def test_sizes_at_the_edges(T, B, I, H):
+@pytest.mark.parametrize("mode", MODES)
+def test_sizes_at_the_edges(mode, T, B, I, H):
     """One step, one row, one unit (a row of c normalizes to zeros), H around the statistics'
     blocks of 16 units, the unpacked short-sequence product (T <= 2)."""
     for opts in [("bias",), ("bias", "lengths", "h_mask", "h0")]:
-        x, kw, states, cot = _problem(opts, np.float64, T=T, B=B, I=I, H=H)
-        _check(x, kw, states, cot, np.float64)
+        x, kw, states, cot = _problem(mode, opts, np.float64, T=T, B=B, I=I, H=H)
+        _check(mode, x, kw, states, cot, np.float64)
 
 
 # Each configuration runs in a process of its own: the split is read from the environment.
@@ -123,17 +136,17 @@ from test_layernorm_cells import _problem, _check
 from rnnfast import functional as F
 rnnfast.set_num_threads(int(sys.argv[3]))
 out = {}
-for n, (opts, (T, B, I, H)) in enumerate([
+for n, (mode, opts, (T, B, I, H)) in enumerate([(m, *c) for m in ("layernorm_lstm", "layernorm_gru")
+                                                for c in [
         (("bias", "h_mask", "h0"), (5, 4, 6, 40)),
         (("lengths", "reverse", "bias"), (6, 5, 3, 70)),
         (("lengths", "h0", "batch_first"), (4, 8, 5, 33)),
-        (("bias", "lengths"), (7, 64, 8, 48))]):
+        (("bias", "lengths"), (7, 64, 8, 48))]]):
     for dtype in (np.float64, np.float32):
-        x, kw, st, cot = _problem(opts, dtype, T=T, B=B, I=I, H=H, seed=n)
-        g = _check(x, kw, st, cot, dtype, bf="batch_first" in opts)
+        x, kw, st, cot = _problem(mode, opts, dtype, T=T, B=B, I=I, H=H, seed=n)
+        g = _check(mode, x, kw, st, cot, dtype, bf="batch_first" in opts)
         xk = np.ascontiguousarray(x.transpose(1, 0, 2)) if "batch_first" in opts else x
-        y, h_n, c_n, res = F.forward("layernorm_lstm", xk, **kw, **st,
-                                     batch_first="batch_first" in opts)
+        y, h_n, c_n, res = F.forward(mode, xk, **kw, **st, batch_first="batch_first" in opts)
         for k, v in [("y", y), ("h_n", h_n), ("c_n", c_n), ("res", res), *g.items()]:
             if v is not None:
                 out[f"{n}_{np.dtype(dtype).name}_{k}"] = v
@@ -167,45 +180,56 @@ def test_every_split_and_thread_count_agree_bit_for_bit(tmp_path):
             assert np.array_equal(run[k], base[k]), (key, k)
 
 
-@pytest.mark.parametrize("name", EXTRAS)
-def test_bad_normalization_parameters_name_the_argument(name):
-    x, kw, _, _ = _problem(("bias",), np.float32)
+@pytest.mark.parametrize("mode,name", [(m, n) for m in MODES for n in MINE[m]])
+def test_bad_normalization_parameters_name_the_argument(mode, name):
+    x, kw, _, _ = _problem(mode, ("bias",), np.float32)
     good = kw[name]
-    with pytest.raises(ValueError, match=f"{name}: expected the .* of 'layernorm_lstm', got None"):
-        F.forward(MODE, x, **{**kw, name: None})
+    with pytest.raises(ValueError, match=f"{name}: expected the .* of '{mode}', got None"):
+        F.forward(mode, x, **{**kw, name: None})
     n = good.shape[0]
     with pytest.raises(ValueError, match=rf"{name}: expected shape \({n},\) .*got \({n - 1},\)"):
-        F.forward(MODE, x, **{**kw, name: good[:-1]})
+        F.forward(mode, x, **{**kw, name: good[:-1]})
     plain = {k: v for k, v in kw.items() if k not in EXTRAS}
-    with pytest.raises(ValueError, match=f"{name}: expected None for mode 'lstm'"):
-        F.forward("lstm", x, **plain, **{name: good})
-    y, _, _, res = F.forward(MODE, x, **kw)
+    other = mode.replace("layernorm_", "")
+    with pytest.raises(ValueError, match=f"{name}: expected None for mode '{other}'"):
+        F.forward(other, x, **plain, **{name: good})
+    y, _, _, res = F.forward(mode, x, **kw)
     with pytest.raises(ValueError, match=f"{name}: expected the"):
-        F.backward(MODE, res, x, **{**kw, name: None}, y=y)
+        F.backward(mode, res, x, **{**kw, name: None}, y=y)
 
 
-def test_bad_inputs_are_refused():
-    x, kw, _, _ = _problem(("bias",), np.float32)
-    with pytest.raises(ValueError, match="w_p: expected None for mode 'layernorm_lstm'"):
-        F.forward(MODE, x, **kw, w_p=np.zeros(21, np.float32))
+@pytest.mark.parametrize("mode", MODES)
+def test_bad_inputs_are_refused(mode):
+    x, kw, _, _ = _problem(mode, ("bias",), np.float32)
+    with pytest.raises(ValueError, match=f"w_p: expected None for mode '{mode}'"):
+        F.forward(mode, x, **kw, w_p=np.zeros(21, np.float32))
+    if mode == "layernorm_gru":
+        with pytest.raises(ValueError, match=f"gamma_c: expected None for mode '{mode}'"):
+            F.forward(mode, x, **kw, gamma_c=np.ones(7, np.float32))
     with pytest.raises(ValueError, match="w_hr"):
-        F.forward(MODE, x, **kw, w_hr=np.zeros((3, 7), np.float32))
+        F.forward(mode, x, **kw, w_hr=np.zeros((3, 7), np.float32))
     with pytest.raises(ValueError, match="lengths"):
-        F.forward(MODE, x, **kw, lengths=np.array([7, 1, 1, 1]))
+        F.forward(mode, x, **kw, lengths=np.array([7, 1, 1, 1]))
     with pytest.raises(ValueError, match="x"):
-        F.forward(MODE, x[:, :, :3], **kw)
+        F.forward(mode, x[:, :, :3], **kw)
     # the C++ API's own check of the extras (the bindings pass them through)
     from rnnfast import _core
-    args = dict(x=x, w_ih=kw["w_ih"], w_hh=kw["w_hh"], b_ih=kw["b_ih"], b_hh=kw["b_hh"],
-                extras=(kw["gamma_x"], kw["gamma_h"], kw["gamma_c"]))
+    ex = tuple(kw[n] for n in MINE[mode])
+    args = dict(x=x, w_ih=kw["w_ih"], w_hh=kw["w_hh"], b_ih=kw["b_ih"], b_hh=kw["b_hh"])
+    cell = _core.Cell(rnnfast._cells.CELL_ID[mode])
+    with pytest.raises(ValueError, match=f"extras: expected {len(ex)} extra parameter"):
+        _core.forward(cell, **args, extras=ex[:1])
     with pytest.raises(ValueError, match="extra"):
-        _core.forward(_core.Cell.LAYERNORM_LSTM, **args)
+        _core.forward(cell, **args, extras=None)
 
 
 # ----------------------------------------------------------------------------- module
 
-def _module(**kw):
-    m = nn.LayerNormLSTM(3, 4, dtype=np.float64, **kw)
+CLASSES = {"layernorm_lstm": nn.LayerNormLSTM, "layernorm_gru": nn.LayerNormGRU}
+
+
+def _module(mode, **kw):
+    m = CLASSES[mode](3, 4, dtype=np.float64, **kw)
     rng = np.random.default_rng(5)
     for name, p in m.named_parameters():  # away from the initial ones and zeros
         if name.startswith(("gamma", "beta")):
@@ -219,8 +243,10 @@ MODULE_CASES = [dict(num_layers=2, bidirectional=True),
 
 
 @pytest.mark.parametrize("kw", MODULE_CASES, ids=lambda v: ",".join(v))
-def test_module_gradients_match_finite_differences(kw):
-    m = _module(**kw)
+@pytest.mark.parametrize("mode", MODES)
+def test_module_gradients_match_finite_differences(mode, kw):
+    m = _module(mode, **kw)
+    lstm = mode == "layernorm_lstm"
     rng = np.random.default_rng(2)
     T, B = 5, 3
     bf = kw.get("batch_first", False)
@@ -236,6 +262,9 @@ def test_module_gradients_match_finite_differences(kw):
 
     def loss(xv, h0v, c0v):
         rnnfast.manual_seed(9)  # the same recurrent dropout masks at every call
+        if not lstm:
+            out, hn = m(xv, h0v, lengths=lengths)
+            return (out * rnnfast.tensor(w_out)).sum() + (hn * rnnfast.tensor(w_h)).sum()
         out, (hn, cn) = m(xv, (h0v, c0v), lengths=lengths)
         return ((out * rnnfast.tensor(w_out)).sum() + (hn * rnnfast.tensor(w_h)).sum()
                 + (cn * rnnfast.tensor(w_c)).sum())
@@ -243,10 +272,12 @@ def test_module_gradients_match_finite_differences(kw):
     xt, ht, ct = (rnnfast.tensor(a, requires_grad=True) for a in (x, h0, c0))
     m.zero_grad()
     loss(xt, ht, ct).backward()
-    checks = [("input", x, xt.grad), ("h0", h0, ht.grad), ("c0", c0, ct.grad)]
+    checks = [("input", x, xt.grad), ("h0", h0, ht.grad)]
+    if lstm:
+        checks.append(("c0", c0, ct.grad))
     for name, p in m.named_parameters():
         checks.append((name, p.data, p.grad))
-    assert sum(n.startswith(("gamma", "beta")) for n, _, _ in checks) == 4 * L * D
+    assert sum(n.startswith(("gamma", "beta")) for n, _, _ in checks) == len(MINE[mode]) * L * D
     for name, arr, grad in checks:
         flat = arr.reshape(-1)
         idx = np.random.default_rng(len(name)).choice(flat.size, size=min(6, flat.size),
@@ -290,7 +321,8 @@ def test_module_parameters_and_state():
     assert np.array_equal(again(x)[0].numpy(), out.numpy())
     # a layer matches functional with its parameters
     one = nn.LayerNormLSTM(3, 5)
-    y, _, _, _ = F.forward(MODE, x.numpy(), one.weight_ih_l0.data, one.weight_hh_l0.data,
+    y, _, _, _ = F.forward("layernorm_lstm", x.numpy(), one.weight_ih_l0.data,
+                           one.weight_hh_l0.data,
                            one.bias_ih_l0.data, one.bias_hh_l0.data,
                            **{e: getattr(one, e + "_l0").data for e in EXTRAS})
     assert np.array_equal(one(x)[0].numpy(), y)
@@ -314,3 +346,28 @@ def test_module_refuses_bad_arguments():
         m(rnnfast.randn(4, 2, 3), (rnnfast.randn(1, 3, 5), rnnfast.randn(1, 2, 5)))
     with pytest.raises(ValueError, match="lengths"):
         m(rnnfast.randn(4, 2, 3), lengths=[5, 1])
+
+
+def test_gru_module_parameters_and_state():
+    m = nn.LayerNormGRU(3, 5, num_layers=2, bidirectional=True, bias=False)
+    names = [n for n, _ in m.named_parameters()]
+    assert names[:4] == ["weight_ih_l0", "weight_hh_l0", "gamma_x_l0", "gamma_h_l0"]
+    assert len(names) == 16
+    for n, p in m.named_parameters():
+        if n.startswith("gamma"):
+            assert p.shape == (15,) and (p.data == 1).all()
+    x = rnnfast.randn(4, 2, 3)
+    out, hn = m(x, lengths=[4, 2])
+    assert out.shape == (4, 2, 10) and hn.shape == (4, 2, 5)
+    again = nn.LayerNormGRU(3, 5, num_layers=2, bidirectional=True, bias=False)
+    again.load_state_dict(m.state_dict())
+    assert np.array_equal(again(x, lengths=[4, 2])[0].numpy(), out.numpy())
+    one = nn.LayerNormGRU(3, 5)
+    y, _, _, _ = F.forward("layernorm_gru", x.numpy(), one.weight_ih_l0.data,
+                           one.weight_hh_l0.data, one.bias_ih_l0.data, one.bias_hh_l0.data,
+                           gamma_x=one.gamma_x_l0.data, gamma_h=one.gamma_h_l0.data)
+    assert np.array_equal(one(x)[0].numpy(), y)
+    with pytest.raises(TypeError):
+        nn.LayerNormGRU(3, 5, reset_after=False)
+    with pytest.raises(ValueError, match="hx"):
+        one(x, rnnfast.randn(2, 2, 5))

@@ -88,10 +88,10 @@ def _check_fd(mode, T, B, I, H, proj, bias, with_h0, lengths, reverse, seed=1):
         if key in none:
             assert grads[key] is None, key
             continue
-        # layernorm_lstm at h0 = 0 normalizes a row of zeros, where the loss curves with
-        # 1/sqrt(eps)^3: the 4-point stencil
+        # the layer-normalized cells at h0 = 0 normalize a row of zeros, where the loss curves
+        # with 1/sqrt(eps)^3: the 4-point stencil
         num = reference_fd_grad(mode, p, INPUT_OF_GRAD.get(key, key), cot, reverse,
-                                points=4 if mode == "layernorm_lstm" else 2)
+                                points=4 if mode.startswith("layernorm") else 2)
         assert grads[key].shape == num.shape, key
         assert np.any(num != 0), f"{key}: the numerical gradient is zero; the check is vacuous"
         np.testing.assert_allclose(grads[key], num, **FD_TOL, err_msg=key)

@@ -474,7 +474,8 @@ PYBIND11_MODULE(_core, m) {
       .value("GRU", Cell::GRU)
       .value("GRU_RESET_BEFORE", Cell::GRU_RESET_BEFORE)
       .value("LSTM_PEEPHOLE", Cell::LSTM_PEEPHOLE)
-      .value("LAYERNORM_LSTM", Cell::LAYERNORM_LSTM);
+      .value("LAYERNORM_LSTM", Cell::LAYERNORM_LSTM)
+      .value("LAYERNORM_GRU", Cell::LAYERNORM_GRU);
   m.def(
       "num_gates", [](const py::object& c) { return rnnfast::num_gates(to_cell(c)); },
       py::arg("cell"));

@@ -48,6 +48,11 @@ CELLS = {k.name: k for k in (
     # h = o * tanh(LN(c) * gamma_c + beta_c); no projection
     CellKind("layernorm_lstm", 10, ("i", "f", "g", "o"), True,
              (("gamma_x", 4), ("gamma_h", 4), ("gamma_c", 1), ("beta_c", 1))),
+    # Layer-normalized GRU (reset after): u = LN(W_ih x) * gamma_x + b_ih and
+    # v = LN(W_hh h') * gamma_h + b_hh (LN over the row's 3*H entries) in place of the GRU's
+    # two pre-activations: r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z),
+    # n = tanh(u_n + r * v_n)
+    CellKind("layernorm_gru", 11, ("r", "z", "n"), False, (("gamma_x", 3), ("gamma_h", 3))),
 )}
 def arg_name(name: str) -> str:
     """functional's and the reference's keyword for the extra parameter ``name``."""

@@ -39,6 +39,7 @@ class Cell:
     GRU_RESET_BEFORE = 4
     LSTM_PEEPHOLE = 5
     LAYERNORM_LSTM = 10
+    LAYERNORM_GRU = 11
 
 def num_gates(cell: Cell) -> int: ...
 

@@ -19,6 +19,10 @@ h' = h_{t-1} * h_mask with recurrent dropout and h' = h_{t-1} without:
   variance), a = LN(W_ih x) gamma_x + LN(W_hh h') gamma_h + b_ih + b_hh (each LN over the row's
   4*H entries), c_t as lstm's, h_t = sigmoid(a_o) tanh(LN(c_t) gamma_c + beta_c) (LN over H);
   the gains gamma_x, gamma_h [4*H], gamma_c [H] and the shift beta_c [H]. No projection.
+- ``layernorm_gru`` (gates r, z, n): the gru below with its two pre-activations normalized,
+  u = LN(W_ih x) gamma_x + b_ih and v = LN(W_hh h') gamma_h + b_hh (LN over the row's 3*H
+  entries): r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z), n = tanh(u_n + r v_n),
+  h_t = (1 - z) n + z h_{t-1}; the gains gamma_x, gamma_h [3*H].
 - ``gru`` (gates r, z, n; PyTorch's GRU, ONNX's linear_before_reset=1):
   n = tanh(W_in x + b_in + r * (W_hn h' + b_hn)), h_t = (1 - z) n + z h_{t-1}.
 - ``gru_reset_before`` (gates r, z, n; Keras' reset_after=False, ONNX's
@@ -34,9 +38,10 @@ Shapes (time-major): x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (lstm, lstm_pee
 y [T,B,H_out]; w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected lstm
 or lstm_peephole only, H_out < H; otherwise H_out = H); w_p [3*H] (lstm_peephole only, in the
 order p_i, p_f, p_o; ONNX's P orders them i, o, f); gamma_x, gamma_h [4*H], gamma_c, beta_c
-[H] (layernorm_lstm only); lengths [B] integers in [1, T].
+[H] (layernorm_lstm only; layernorm_gru takes gamma_x, gamma_h [3*H]); lengths [B] integers
+in [1, T].
 G = 1 (rnn_tanh, rnn_relu), 4 (lstm, lstm_peephole, layernorm_lstm: gates i, f, g, o), 3 (gru,
-gru_reset_before: gates r, z, n).
+gru_reset_before, layernorm_gru: gates r, z, n).
 """
 
 from __future__ import annotations
@@ -141,7 +146,8 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     lstm_peephole); ``cache`` is a dict holding what ``backward`` needs. Every float input is
     cast to ``w_ih``'s dtype. ``w_p`` [3*H], the peephole weights (p_i, p_f, p_o), is required
     for ``"lstm_peephole"`` and must be None for every other mode; ``gamma_x``, ``gamma_h``
-    [4*H], ``gamma_c``, ``beta_c`` [H] likewise for ``"layernorm_lstm"``; ``w_hr``
+    [4*H], ``gamma_c``, ``beta_c`` [H] likewise for ``"layernorm_lstm"`` (``gamma_x``,
+    ``gamma_h`` [3*H] for ``"layernorm_gru"``); ``w_hr``
     (projection, not for layernorm_lstm) and ``c0`` are for the modes with a cell state.
 
     With ``lengths``, sequence b is processed for t < lengths[b] only: y[t, b] is zero beyond,
@@ -154,7 +160,7 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
     mode = kind.name
     G = kind.num_gates
     peephole = mode == "lstm_peephole"
-    layernorm = mode == "layernorm_lstm"
+    layernorm = mode in ("layernorm_lstm", "layernorm_gru")
     reset_before = mode == "gru_reset_before"
     dt = _dtype_of(w_ih)
     x = _array("x", x, dt, (None, None, None))
@@ -187,16 +193,17 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
         raise ValueError(f"w_p: expected None for mode {mode!r} (peephole weights are "
                          f"lstm_peephole only), got an array")
     ln = {"gamma_x": gamma_x, "gamma_h": gamma_h, "gamma_c": gamma_c, "beta_c": beta_c}
-    for name, blocks in (("gamma_x", G), ("gamma_h", G), ("gamma_c", 1), ("beta_c", 1)):
-        if not layernorm:
-            if ln[name] is not None:
-                raise ValueError(f"{name}: expected None for mode {mode!r} (normalization "
-                                 f"parameters are layernorm_lstm only), got an array")
+    mine = {n: b for n, b in kind.extras} if layernorm else {}
+    for name in tuple(ln):
+        if name not in mine:
+            if ln.pop(name) is not None:
+                raise ValueError(f"{name}: expected None for mode {mode!r} (it has no such "
+                                 f"normalization parameter), got an array")
         elif ln[name] is None:
-            raise ValueError(f"{name}: expected an array of shape ({blocks * H},) for mode "
+            raise ValueError(f"{name}: expected an array of shape ({mine[name] * H},) for mode "
                              f"{mode!r}, got None")
         else:
-            ln[name] = _array(name, ln[name], dt, (blocks * H,))
+            ln[name] = _array(name, ln[name], dt, (mine[name] * H,))
 
     if (b_ih is None) != (b_hh is None):
         raise ValueError("b_ih, b_hh: expected both arrays or both None, got "
@@ -234,7 +241,7 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
             act = np.tanh if mode == "rnn_tanh" else _relu
             h_new = act(gi + gh)
             s["h"] = h_new
-        elif layernorm:  # the biases come after the normalization
+        elif layernorm and kind.has_c:  # the biases come after the normalization
             xn, rx = _ln(x[t] @ w_ih.T)
             hn, rh = _ln(h_in @ w_hh.T)
             a = xn * ln["gamma_x"] + hn * ln["gamma_h"] + b_ih + b_hh
@@ -246,9 +253,20 @@ def forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0
             cn, rc = _ln(c_new)
             tz = np.tanh(cn * ln["gamma_c"] + ln["beta_c"])
             h_new = o * tz
-            s.update(c_prev=c, c_new=c_new, i=i, f=f, g=g, o=o, xn=xn, rx=rx, hn=hn, rh=rh,
+            s.update(c_prev=c, c_new=c_new, i=i, f=f, g=g, o=o, xn=xn, rx=rx, hnorm=hn, rh=rh,
                      cn=cn, rc=rc, tz=tz)
             c = np.where(m, c_new, c)
+        elif layernorm:  # layernorm_gru: the GRU's two pre-activations, normalized
+            xn, rx = _ln(x[t] @ w_ih.T)
+            hn, rh = _ln(h_in @ w_hh.T)
+            u = xn * ln["gamma_x"] + b_ih
+            v = hn * ln["gamma_h"] + b_hh
+            r = _sigmoid(u[:, 0 * H:1 * H] + v[:, 0 * H:1 * H])
+            z = _sigmoid(u[:, 1 * H:2 * H] + v[:, 1 * H:2 * H])
+            vn = v[:, 2 * H:3 * H]
+            n = np.tanh(u[:, 2 * H:3 * H] + r * vn)
+            h_new = (1 - z) * n + z * h
+            s.update(r=r, z=z, n=n, hn=vn, xn=xn, rx=rx, hnorm=hn, rh=rh)
         elif kind.has_c:  # lstm, lstm_peephole
             a = gi + gh
             a_i, a_f, a_o = a[:, 0 * H:1 * H], a[:, 1 * H:2 * H], a[:, 3 * H:4 * H]
@@ -301,7 +319,8 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
     ``dy`` past a sequence's end is ignored). Returns a dict of fresh arrays: ``dx``, ``dh0``,
     ``dc0`` (None unless lstm or lstm_peephole), ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None
     without bias), ``w_hr`` (None unless projected), ``w_p`` (None unless lstm_peephole), and
-    for layernorm_lstm also ``gamma_x``, ``gamma_h``, ``gamma_c``, ``beta_c``.
+    for layernorm_lstm also ``gamma_x``, ``gamma_h``, ``gamma_c``, ``beta_c`` (layernorm_gru:
+    ``gamma_x``, ``gamma_h``).
     """
     mode = cache["mode"]
     kind = cell_kind(mode)
@@ -350,7 +369,7 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
             da = dh_new * d_act(s["h"])
             dgi = dgh = da
             dh_prev = through_w_hh(da)
-        elif ln is not None:  # layernorm_lstm
+        elif ln is not None and kind.has_c:  # layernorm_lstm
             i, f, g, o, tz = s["i"], s["f"], s["g"], s["o"], s["tz"]
             da_o = dh_new * tz * _d_sigmoid(o)
             dz = np.where(m, dh_new * o * _d_tanh(tz), 0)  # wrt LN(c_t) gamma_c + beta_c
@@ -365,12 +384,25 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
             ], axis=1)
             da = np.where(m, da, 0)
             dln["gamma_x"] += (da * s["xn"]).sum(axis=0)
-            dln["gamma_h"] += (da * s["hn"]).sum(axis=0)
+            dln["gamma_h"] += (da * s["hnorm"]).sum(axis=0)
             dbi = dbh = da  # the biases are added after the normalization
             dgi = _d_ln(da * ln["gamma_x"], s["xn"], s["rx"])  # wrt W_ih x
-            dgh = _d_ln(da * ln["gamma_h"], s["hn"], s["rh"])  # wrt W_hh h'
+            dgh = _d_ln(da * ln["gamma_h"], s["hnorm"], s["rh"])  # wrt W_hh h'
             dh_prev = through_w_hh(dgh)
             dc = np.where(m, dc_new * f, dc)
+        elif ln is not None:  # layernorm_gru: h_new = (1-z) n + z h_prev
+            r, z, n, vn = s["r"], s["z"], s["n"], s["hn"]
+            dan = dh_new * (1 - z) * _d_tanh(n)
+            daz = dh_new * (s["h_prev"] - n) * _d_sigmoid(z)
+            dar = dan * vn * _d_sigmoid(r)
+            du = np.where(m, np.concatenate([dar, daz, dan], axis=1), 0)  # wrt u
+            dv = np.where(m, np.concatenate([dar, daz, dan * r], axis=1), 0)  # wrt v
+            dln["gamma_x"] += (du * s["xn"]).sum(axis=0)
+            dln["gamma_h"] += (dv * s["hnorm"]).sum(axis=0)
+            dbi, dbh = du, dv
+            dgi = _d_ln(du * ln["gamma_x"], s["xn"], s["rx"])  # wrt W_ih x
+            dgh = _d_ln(dv * ln["gamma_h"], s["hnorm"], s["rh"])  # wrt W_hh h'
+            dh_prev = dh_new * z + through_w_hh(dgh)
         elif kind.has_c:  # lstm, lstm_peephole
             i, f, g, o, tc = s["i"], s["f"], s["g"], s["o"], s["tc"]
             if w_hr is not None:  # h_new = W_hr r

@@ -183,22 +183,26 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const bool in_place = !gru_after;
   T* dRs = in_place ? nullptr : ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);
   // GRUs: the direct paths to dh_{t-1} (z * dh; two products: also through r * h').
-  T* dhd = K::kSplitN ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
+  // (LAYERNORM_GRU: its one recurrent product has no n gate apart, but the same direct path.)
+  constexpr bool direct_h = K::kSplitN || (K::kRowNorm && !K::kHasC);
+  T* dhd = direct_h ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
   T* dm = proj ? ws.get<T>(detail::kDm, bh, true) : nullptr;
   // Layer normalization: dG holds the recurrent product's gradient dR (through LN(W_hh h')),
   // which the step product and dW_hh read; dA the pre-activations' gradient (the gains and
   // biases, and after the loop the input side's); dZ the gradient of LN(c) * gamma_c +
   // beta_c; and the shared partial sums of every slot's two row reductions.
   T* dA = nullptr;
+  T* dV = nullptr;  // the recurrent side's pre-activation gradient: dA itself but for the GRU
   T* dZ = nullptr;
   T* norm_parts = nullptr;
   T* norm_parts_c = nullptr;
   const int64_t nblk = detail::norm_blocks(H);
   if constexpr (K::kRowNorm) {
     dA = ws.get<T>(detail::kDA, static_cast<size_t>(NR * GH));
-    dZ = ws.get<T>(detail::kDZ, static_cast<size_t>(NR * H));
+    dV = K::kHasC ? dA : ws.get<T>(detail::kDV, static_cast<size_t>(NR * GH));
+    if (K::kHasC) dZ = ws.get<T>(detail::kDZ, static_cast<size_t>(NR * H));
     norm_parts = ws.get<T>(detail::kNormParts, static_cast<size_t>(B * 2 * G * nblk));
-    norm_parts_c = ws.get<T>(detail::kNormPartsC, static_cast<size_t>(B * 2 * nblk));
+    if (K::kHasC) norm_parts_c = ws.get<T>(detail::kNormPartsC, static_cast<size_t>(B * 2 * nblk));
   }
   // y must be the output of the forward that wrote the reserve: each sequence's last step
   // equal, bit for bit, to the h_n the reserve recorded (a y of another call, or one changed
@@ -303,36 +307,51 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         const T* dmv = proj ? dm : dh;
         // fused elementwise pass on this thread's units
         if constexpr (K::kRowNorm) {
-          // (1) through h = o * tanh(LN(c) * gamma_c + beta_c): o's gradient, dZ, and the
-          // normalized c's gradient with its two row sums (this thread's blocks)
           T* dcn_all = nscr + 2 * nu;        // [nb, nu]
-          T* dh_all = dcn_all + nbmax * nu;  // [nb, G*nu]: d = dA * gamma_h
-          for (int64_t i = 0; i < nb && nu > 0; ++i) {
-            const int64_t j = f + i * q, pos = p0 + i * pq;
-            T* dcn = dcn_all + i * nu;
-            detail::lnlstm_bwd_a(pw, nu, dmv + j * H + u0, res.gates + pos * GH + 3 * H + u0,
-                                 res.cn + pos * H + u0, w.extra[2] + u0, w.extra[3] + u0,
-                                 dA + pos * GH + 3 * H + u0, dZ + pos * H + u0, dcn, nscr);
-            detail::block_sums(dcn, nu, res.cn + pos * H + u0, H, 1, u0, nu, H,
-                               norm_parts_c + j * 2 * nblk);
-          }
-          if (sp.by_units) step_barrier.wait(tid, nth);
-          // (2) through LN(c) to c_t, the gates, then d = dA * gamma_h and its two row sums
+          T* dh_all = dcn_all + nbmax * nu;  // [nb, G*nu]: d = dV * gamma_h
           const int64_t np = G * nblk;
-          for (int64_t i = 0; i < nb && nu > 0; ++i) {
-            const int64_t j = f + i * q, b = L.seq(j), pos = p0 + i * pq;
-            T m1, m2;
-            detail::combine_sums(norm_parts_c + j * 2 * nblk, nblk, H, &m1, &m2);
-            T* da = dA + pos * GH + u0;
-            detail::lnlstm_bwd_b(nu, H, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
-                                 dcn_all + i * nu, res.cn + pos * H + u0, m1, m2,
-                                 res.rstd[pos * 3 + 2], dc + j * H + u0, da);
-            T* dd = dh_all + i * G * nu;
-            const T* gh = w.extra[1] + u0;
-            for (int g = 0; g < G; ++g)
-              for (int64_t k = 0; k < nu; ++k) dd[g * nu + k] = da[g * H + k] * gh[g * H + k];
-            detail::block_sums(dd, nu, res.hn + pos * GH + u0, H, G, u0, nu, H,
-                               norm_parts + j * 2 * np);
+          if constexpr (K::kHasC) {
+            // (1) through h = o * tanh(LN(c) * gamma_c + beta_c): o's gradient, dZ, and the
+            // normalized c's gradient with its two row sums (this thread's blocks)
+            for (int64_t i = 0; i < nb && nu > 0; ++i) {
+              const int64_t j = f + i * q, pos = p0 + i * pq;
+              T* dcn = dcn_all + i * nu;
+              detail::lnlstm_bwd_a(pw, nu, dmv + j * H + u0, res.gates + pos * GH + 3 * H + u0,
+                                   res.cn + pos * H + u0, w.extra[2] + u0, w.extra[3] + u0,
+                                   dA + pos * GH + 3 * H + u0, dZ + pos * H + u0, dcn, nscr);
+              detail::block_sums(dcn, nu, res.cn + pos * H + u0, H, 1, u0, nu, H,
+                                 norm_parts_c + j * 2 * nblk);
+            }
+            if (sp.by_units) step_barrier.wait(tid, nth);
+            // (2) through LN(c) to c_t, the gates, then d = dA * gamma_h and its two row sums
+            for (int64_t i = 0; i < nb && nu > 0; ++i) {
+              const int64_t j = f + i * q, b = L.seq(j), pos = p0 + i * pq;
+              T m1, m2;
+              detail::combine_sums(norm_parts_c + j * 2 * nblk, nblk, H, &m1, &m2);
+              T* da = dA + pos * GH + u0;
+              detail::lnlstm_bwd_b(nu, H, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
+                                   dcn_all + i * nu, res.cn + pos * H + u0, m1, m2,
+                                   res.rstd[pos * 3 + 2], dc + j * H + u0, da);
+              T* dd = dh_all + i * G * nu;
+              const T* gh = w.extra[1] + u0;
+              for (int g = 0; g < G; ++g)
+                for (int64_t k = 0; k < nu; ++k) dd[g * nu + k] = da[g * H + k] * gh[g * H + k];
+              detail::block_sums(dd, nu, res.hn + pos * GH + u0, H, G, u0, nu, H,
+                                 norm_parts + j * 2 * np);
+            }
+          } else {
+            // (1, GRU) the gates' gradients, input side (dA) and recurrent side (dV), the
+            // direct path z * dh, then d = dV * gamma_h and its two row sums
+            for (int64_t i = 0; i < nb && nu > 0; ++i) {
+              const int64_t j = f + i * q, b = L.seq(j), pos = p0 + i * pq;
+              const int64_t t = time_index(s, b, NT, lengths, reverse);
+              T* dd = dh_all + i * G * nu;
+              detail::lngru_bwd(nu, H, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
+                                res.aux + pos * H + u0, dmv + j * H + u0, w.extra[1] + u0,
+                                dA + pos * GH + u0, dV + pos * GH + u0, dd, dhd + j * Ho + u0);
+              detail::block_sums(dd, nu, res.hn + pos * GH + u0, H, G, u0, nu, H,
+                                 norm_parts + j * 2 * np);
+            }
           }
           if (sp.by_units) step_barrier.wait(tid, nth);
           // (3) through LN(W_hh h'): dR, which the step's product reads in place (dG)
@@ -405,7 +424,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           for (int64_t k = 0; k < nv; ++k) {
             T v = src[k];
             if (mb) v *= mb[v0 + k];
-            if constexpr (K::kSplitN) v += dhd[j * Ho + v0 + k];
+            if constexpr (direct_h) v += dhd[j * Ho + v0 + k];
             dhb[v0 + k] = v;
           }
         }
@@ -431,14 +450,22 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // becomes the input product's gradient dP, through LN(W_ih x), for dx and dW_ih.
   if constexpr (K::kRowNorm) {
     if (dw.dextra[0]) add_column_dots<T>(dw.dextra[0], dA, res.xn, NR, GH);
-    if (dw.dextra[1]) add_column_dots<T>(dw.dextra[1], dA, res.hn, NR, GH);
-    if (dw.dextra[2]) add_column_dots<T>(dw.dextra[2], dZ, res.cn, NR, H);
-    if (dw.dextra[3]) add_column_sums<T>(dw.dextra[3], dZ, NR, H);
+    if (dw.dextra[1]) add_column_dots<T>(dw.dextra[1], dV, res.hn, NR, GH);
+    if constexpr (K::kHasC) {
+      if (dw.dextra[2]) add_column_dots<T>(dw.dextra[2], dZ, res.cn, NR, H);
+      if (dw.dextra[3]) add_column_sums<T>(dw.dextra[3], dZ, NR, H);
+    }
     if (dw.db_ih || dw.db_hh) {
       T* sums = ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true);
       add_column_sums<T>(sums, dA, NR, GH);
       for (int64_t j = 0; j < GH && dw.db_ih; ++j) dw.db_ih[j] += sums[j];
-      for (int64_t j = 0; j < GH && dw.db_hh; ++j) dw.db_hh[j] += sums[j];
+      if (K::kHasC) {
+        for (int64_t j = 0; j < GH && dw.db_hh; ++j) dw.db_hh[j] += sums[j];
+      } else if (dw.db_hh) {  // the GRU: dV's own sums
+        std::fill_n(sums, GH, T(0));
+        add_column_sums<T>(sums, dV, NR, GH);
+        for (int64_t j = 0; j < GH; ++j) dw.db_hh[j] += sums[j];
+      }
     }
     if (dx || dw.dw_ih) norm_backward_rows<T>(dA, res.xn, res.rstd, w.extra[0], NR, G, H);
   }

@@ -32,13 +32,15 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
 //                      gate is h_t itself: y)
 //   aux    [T,B,H]     what the cell keeps beside (traits.h, Aux): LSTMs c_t (c_{t-1} is the
 //                      previous step's, or c0; backward recomputes tanh(c_t) with the
-//                      forward's own function: the same values), GRU W_hn h_{t-1} + b_hn,
+//                      forward's own function: the same values), GRU W_hn h_{t-1} + b_hn
+//                      (LAYERNORM_GRU: LN(W_hh h'_{t-1})_n * gamma_hn + b_hn),
 //                      GRU_RESET_BEFORE r * h'_{t-1}
 //   xn     [T,B,G*H]   kRowNorm cells (traits.h): LN(W_ih x_t), the input product's rows
 //                      normalized (before gamma_x)
 //   hn     [T,B,G*H]   kRowNorm: LN(W_hh h'_{t-1}), the recurrent product's rows normalized
 //   cn     [T,B,H]     kRowNorm with a cell state: LN(c_t)
-//   rstd   [T,B,3]     kRowNorm: 1/sqrt(var + eps) of those three rows (input, recurrent, c);
+//   rstd   [T,B,3]     kRowNorm: 1/sqrt(var + eps) of those three rows (input, recurrent, c;
+//                      0 without a cell state);
 //                      the means are not needed: backward works from the normalized values
 //   h0     [B,H_out]   the initial state (zeros when none was given)
 //   c0     [B,H]       LSTMs: the initial cell state (likewise)

@@ -367,33 +367,50 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             if (res.hn) {
               for (int g = 0; g < G; ++g)
                 std::memcpy(res.hn + pos * GH + g * H + u0, Ri + g * nu, sizeof(T) * nu);
-              if (u0 == 0) res.rstd[pos * 3 + 1] = rstd;
+              if (u0 == 0) {
+                res.rstd[pos * 3 + 1] = rstd;
+                if (!K::kHasC) res.rstd[pos * 3 + 2] = T(0);  // no c row: a defined value
+              }
             }
-            // (2) the gates and c_t on this thread's units
+            // (2) the gates and c_t (the GRU: the gates and h) on this thread's units
             T* gt = res.gates ? res.gates + pos * GH + u0 : nscr + 6 * nu + i * gnu;
-            detail::lnlstm_fwd_a(pw, nu, H, Pin + pos * pin_ld, pin_gs, Ri, nu, w.extra[0] + u0,
-                                 w.extra[1] + u0, bias ? bias + u0 : nullptr, c + j * H + u0, gt,
-                                 res.gates ? H : nu, res.aux ? res.aux + pos * H + u0 : nullptr,
-                                 nscr);
-            detail::block_moments(c + j * H + u0, H, 1, u0, nu, H, norm_parts_c + j * 3 * nblk);
+            const int64_t gs = res.gates ? H : nu;
+            if constexpr (K::kHasC) {
+              detail::lnlstm_fwd_a(pw, nu, H, Pin + pos * pin_ld, pin_gs, Ri, nu, w.extra[0] + u0,
+                                   w.extra[1] + u0, bias ? bias + u0 : nullptr, c + j * H + u0, gt,
+                                   gs, res.aux ? res.aux + pos * H + u0 : nullptr, nscr);
+              detail::block_moments(c + j * H + u0, H, 1, u0, nu, H, norm_parts_c + j * 3 * nblk);
+            } else {
+              const int64_t b = L.seq(j), t = time_index(s, b, NT, lengths, reverse);
+              detail::lngru_fwd(pw, nu, H, Pin + pos * pin_ld, pin_gs, Ri, nu, w.extra[0] + u0,
+                                w.extra[1] + u0, bias ? bias + u0 : nullptr,
+                                b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0, hx + j * Ho + u0,
+                                y + row(t, b) * Ho + u0, gt, gs,
+                                res.aux ? res.aux + pos * H + u0 : nullptr, nscr);
+              if (h_mask)
+                for (int64_t k = u0; k < u1; ++k)
+                  hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
+            }
           }
           // (3) c_t's statistics the same way, then h = o * tanh(LN(c) * gamma_c + beta_c)
-          if (sp.by_units) step_barrier.wait(tid, nth);
-          for (int64_t i = 0; i < nb && nu > 0; ++i) {
-            const int64_t j = f + i * q, b = L.seq(j);
-            const int64_t t = time_index(s, b, NT, lengths, reverse);
-            const int64_t pos = p0 + i * pq;
-            T mean, rstd;
-            detail::combine_moments(norm_parts_c + j * 3 * nblk, nblk, &mean, &rstd);
-            if (res.rstd && u0 == 0) res.rstd[pos * 3 + 2] = rstd;
-            const T* go =
-                res.gates ? res.gates + pos * GH + 3 * H + u0 : nscr + 6 * nu + i * gnu + 3 * nu;
-            detail::lnlstm_fwd_b(pw, nu, c + j * H + u0, mean, rstd, w.extra[2] + u0,
-                                 w.extra[3] + u0, go, res.cn ? res.cn + pos * H + u0 : nullptr,
-                                 hx + j * Ho + u0, y + row(t, b) * Ho + u0, nscr);
-            if (h_mask)
-              for (int64_t k = u0; k < u1; ++k)
-                hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
+          if constexpr (K::kHasC) {
+            if (sp.by_units) step_barrier.wait(tid, nth);
+            for (int64_t i = 0; i < nb && nu > 0; ++i) {
+              const int64_t j = f + i * q, b = L.seq(j);
+              const int64_t t = time_index(s, b, NT, lengths, reverse);
+              const int64_t pos = p0 + i * pq;
+              T mean, rstd;
+              detail::combine_moments(norm_parts_c + j * 3 * nblk, nblk, &mean, &rstd);
+              if (res.rstd && u0 == 0) res.rstd[pos * 3 + 2] = rstd;
+              const T* go =
+                  res.gates ? res.gates + pos * GH + 3 * H + u0 : nscr + 6 * nu + i * gnu + 3 * nu;
+              detail::lnlstm_fwd_b(pw, nu, c + j * H + u0, mean, rstd, w.extra[2] + u0,
+                                   w.extra[3] + u0, go, res.cn ? res.cn + pos * H + u0 : nullptr,
+                                   hx + j * Ho + u0, y + row(t, b) * Ho + u0, nscr);
+              if (h_mask)
+                for (int64_t k = u0; k < u1; ++k)
+                  hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
+            }
           }
         } else {
           for (int64_t i = 0; i < nb && nu > 0; ++i) {

@@ -195,5 +195,67 @@ void lnlstm_bwd_b(int64_t nu, int64_t H, const T* g, int64_t gs, const T* cp, co
   }
 }
 
+// LAYERNORM_GRU, forward, on units [u0, u0 + nu) of one row: from xn, hn (normalized, gate
+// strides xs, hs), gx, gh, b (r, z: b_ih + b_hh; n: b_in; nullptr without biases) and b_hn
+// (nullptr without) at u0 with gate stride H: the gates r, z, n (into gt, gate stride gs),
+// v_n = hn_n * gamma_hn + b_hn (to vn_save when not nullptr) and h = (1 - z) n + z * hprev
+// into h and (not nullptr) y. pre: nu * 4 scratch.
+template <typename T>
+void lngru_fwd(const PointwiseTable<T>& pw, int64_t nu, int64_t H, const T* xn, int64_t xs,
+               const T* hn, int64_t hs, const T* gx, const T* gh, const T* b, const T* b_hn,
+               const T* hprev, T* h, T* y, T* gt, int64_t gs, T* vn_save, T* pre) {
+  T* vn = pre + 3 * nu;
+  for (int g = 0; g < 2; ++g) {
+    T* p = pre + g * nu;
+    for (int64_t k = 0; k < nu; ++k)
+      p[k] = xn[g * xs + k] * gx[g * H + k] + hn[g * hs + k] * gh[g * H + k];
+    if (b)
+      for (int64_t k = 0; k < nu; ++k) p[k] += b[g * H + k];
+  }
+  for (int64_t k = 0; k < nu; ++k) vn[k] = hn[2 * hs + k] * gh[2 * H + k];
+  if (b_hn)
+    for (int64_t k = 0; k < nu; ++k) vn[k] += b_hn[k];
+  pw.eval(0, nu, pre, gt);
+  pw.eval(0, nu, pre + nu, gt + gs);
+  T* pn = pre + 2 * nu;
+  for (int64_t k = 0; k < nu; ++k) {
+    const T u = xn[2 * xs + k] * gx[2 * H + k] + (b ? b[2 * H + k] : T(0));
+    pn[k] = u + gt[k] * vn[k];
+  }
+  pw.eval(1, nu, pn, gt + 2 * gs);
+  for (int64_t k = 0; k < nu; ++k) {
+    const T z = gt[gs + k], n = gt[2 * gs + k];
+    h[k] = (T(1) - z) * n + z * hprev[k];
+    if (vn_save) vn_save[k] = vn[k];
+  }
+  if (y)
+    for (int64_t k = 0; k < nu; ++k) y[k] = h[k];
+}
+
+// LAYERNORM_GRU, backward, on one row's units: from dh, the gates g (gate stride gs), h_{t-1}
+// (hp) and v_n: the input side's pre-activation gradient du = (da_r, da_z, da_n) and the
+// recurrent side's dv = (da_r, da_z, r * da_n) (gate stride H), d = dv * gamma_h (into dd,
+// gate stride nu) and the direct path z * dh to dh_{t-1} (into dhd).
+template <typename T>
+void lngru_bwd(int64_t nu, int64_t H, const T* g, int64_t gs, const T* hp, const T* vn, const T* dh,
+               const T* gh, T* du, T* dv, T* dd, T* dhd) {
+  for (int64_t k = 0; k < nu; ++k) {
+    const T r = g[k], z = g[gs + k], n = g[2 * gs + k];
+    const T an = dh[k] * (T(1) - z) * (T(1) - n * n);
+    const T az = dh[k] * (hp[k] - n) * z * (T(1) - z);
+    const T ar = an * vn[k] * r * (T(1) - r);
+    dhd[k] = dh[k] * z;
+    du[k] = ar;
+    du[H + k] = az;
+    du[2 * H + k] = an;
+    dv[k] = ar;
+    dv[H + k] = az;
+    dv[2 * H + k] = an * r;
+    dd[k] = ar * gh[k];
+    dd[nu + k] = az * gh[H + k];
+    dd[2 * nu + k] = an * r * gh[2 * H + k];
+  }
+}
+
 }  // namespace detail
 }  // namespace rnnfast

@@ -133,6 +133,22 @@ struct CellTraits<Cell::LAYERNORM_LSTM> : LstmDefaults {
   static constexpr bool kRowNorm = true;
 };
 
+// LAYERNORM_GRU: the GRU (reset after) with u = LN(W_ih x) * gamma_x + b_ih and v = LN(W_hh h')
+// * gamma_h + b_hh; r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z), n = tanh(u_n + r * v_n).
+// The recurrent row is one product, normalized as one row (no n gate apart: kSplitN off);
+// aux keeps v_n, which r scales. Extras: gamma_x (3H), gamma_h (3H).
+template <>
+struct CellTraits<Cell::LAYERNORM_GRU> : GruDefaults {
+  static constexpr Cell kCell = Cell::LAYERNORM_GRU;
+  static constexpr const char* kName = "layernorm_gru";
+  static constexpr Aux kAux = Aux::kHn;
+  static constexpr bool kSplitN = false;
+  static constexpr bool kFoldBhn = false;  // b_hn inside v_n, which r scales
+  static constexpr int kExtras = 2;
+  static constexpr int kExtraBlocks[kMaxExtras] = {3, 3, 0, 0};
+  static constexpr bool kRowNorm = true;
+};
+
 // The cell kinds' traits as runtime values, for code that needs no compile-time dispatch.
 struct CellInfo {
   const char* name;
@@ -165,10 +181,12 @@ decltype(auto) dispatch_cell(Cell cell, F&& f) {
       return f(CellTraits<Cell::LSTM_PEEPHOLE>{});
     case Cell::LAYERNORM_LSTM:
       return f(CellTraits<Cell::LAYERNORM_LSTM>{});
+    case Cell::LAYERNORM_GRU:
+      return f(CellTraits<Cell::LAYERNORM_GRU>{});
   }
   throw std::invalid_argument(
-      "cell: expected RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE, LSTM_PEEPHOLE (0..5) or "
-      "LAYERNORM_LSTM (10), got " +
+      "cell: expected RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE, LSTM_PEEPHOLE (0..5), "
+      "LAYERNORM_LSTM (10) or LAYERNORM_GRU (11), got " +
       std::to_string(static_cast<int>(cell)));
 }
 

@@ -4,8 +4,8 @@ Module, Parameter and Sequential (module.py); ModuleList, ModuleDict (container.
 Embedding, Dropout, activations (layers.py); EmbeddingBag (sparse.py); LayerNorm
 (normalization.py); losses (loss.py); stateless versions in rnnfast.nn.functional;
 initializers in rnnfast.nn.init; gradient clipping and packed sequences in
-rnnfast.nn.utils(.rnn); the recurrent layers RNN, LSTM, GRU, LayerNormLSTM and the cells
-(rnn.py), each one autograd node over the C++ kernels.
+rnnfast.nn.utils(.rnn); the recurrent layers RNN, LSTM, GRU, LayerNormLSTM, LayerNormGRU and
+the cells (rnn.py), each one autograd node over the C++ kernels.
 """
 
 from . import functional, init, utils
@@ -25,7 +25,7 @@ from .layers import (
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, Parameter, Sequential
 from .normalization import LayerNorm
-from .rnn import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, RNNCell
+from .rnn import GRU, LSTM, RNN, GRUCell, LayerNormGRU, LayerNormLSTM, LSTMCell, RNNCell
 from .sparse import EmbeddingBag
 
 __all__ = [
@@ -33,6 +33,6 @@ __all__ = [
     "Embedding", "EmbeddingBag", "Dropout", "Tanh", "Sigmoid", "ReLU", "Softmax", "LogSoftmax",
     "Flatten", "LayerNorm", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss",
     "BCEWithLogitsLoss", "functional", "init", "utils",
-    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTM",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "LayerNormLSTM", "LayerNormGRU",
 ]
 

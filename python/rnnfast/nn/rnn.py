@@ -35,8 +35,8 @@ from ..tensor import (
 from .module import Module, Parameter, _check_size, _float_dtype
 from .utils.rnn import PackedSequence
 
-__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "LayerNormLSTM", "RNNCellBase", "RNNCell", "LSTMCell",
-           "GRUCell"]
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "LayerNormLSTM", "LayerNormGRU", "RNNCellBase",
+           "RNNCell", "LSTMCell", "GRUCell"]
 
 def _check_prob(name, p, allow_one=False):
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
@@ -100,7 +100,7 @@ _LENGTHS_CAST = OPS["cast"]
 _NODE_NAME = {"rnn_tanh": "RNNTanhBackward", "rnn_relu": "RNNReluBackward",
               "lstm": "LSTMBackward", "gru": "GRUBackward",
               "gru_reset_before": "GRUBackward", "lstm_peephole": "LSTMBackward",
-              "layernorm_lstm": "LayerNormLSTMBackward"}
+              "layernorm_lstm": "LayerNormLSTMBackward", "layernorm_gru": "LayerNormGRUBackward"}
 # The cells with a cell state c beside h.
 _HAS_C = {k.name: k.has_c for k in _CELLS.values()}
 # The extra parameters' slots of a layer's inputs, after w_hr: the cell's extras (rnnfast._cells)
@@ -907,6 +907,66 @@ class LayerNormLSTM(RNNBase):
                  recurrent_dropout=0.0):
         _device.check_device(device)
         super().__init__("layernorm_lstm", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype)
+
+
+class LayerNormGRU(RNNBase):
+    """Multi-layer layer-normalized GRU over an input sequence.
+
+    Each layer computes torch's GRU (reset gate after the recurrent product, gates r, z, n
+    along the rows of the weights) with its two pre-activations normalized::
+
+        u_t = LN(W_ih x_t) * gamma_x + b_ih
+        v_t = LN(W_hh h_(t-1)) * gamma_h + b_hh
+        r_t = sigmoid(u_r + v_r);  z_t = sigmoid(u_z + v_z)
+        n_t = tanh(u_n + r_t * v_n)
+        h_t = (1 - z_t) * n_t + z_t * h_(t-1)
+
+    where LN(v) = (v - mean(v)) / sqrt(var(v) + 1e-5) over one sequence's row of the 3 *
+    hidden_size entries (var the biased variance) and * the elementwise product. Each
+    (layer, direction) is one C++ call over the whole sequence and one autograd node. Inputs,
+    outputs and the other options are :class:`GRU`'s.
+
+    Args:
+        input_size (int): the number of features of the input x.
+        hidden_size (int): the number of features of the hidden state h.
+        num_layers (int, optional): stacked layers. Default: 1.
+        bias (bool, optional): use the biases b_ih and b_hh. Default: ``True``.
+        batch_first (bool, optional): input and output are (N, L, ..). Default: ``False``.
+        dropout (float, optional): dropout on the outputs of every layer but the last, in
+            training mode; in [0, 1]. Default: 0.
+        bidirectional (bool, optional): a reverse direction too. Default: ``False``.
+        dtype (optional): the parameters' dtype, float32 or float64. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
+        recurrent_dropout (float, optional): variational dropout on the state W_hh sees (the
+            z * h_(t-1) term keeps the whole state), one mask per sequence, layer and
+            direction, constant in time, in training mode; in [0, 1). Default: 0.
+
+    Inputs: input, h_0=None, lengths=None -- as :class:`GRU`'s.
+
+    Outputs: output, h_n -- as :class:`GRU`'s.
+
+    Attributes:
+        weight_ih_l[k], weight_hh_l[k], bias_ih_l[k], bias_hh_l[k]: as :class:`GRU`'s,
+            initialized as torch's GRU: U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size.
+        gamma_x_l[k], gamma_h_l[k]: the gains of the normalized input and recurrent products
+            of layer k, of shape (3*hidden_size); initialized to ones.
+        The reverse direction's parameters carry the suffix ``_reverse``.
+
+    Example::
+
+        >>> gru = rnnfast.nn.LayerNormGRU(10, 20, 2)
+        >>> output, hn = gru(rnnfast.randn(5, 3, 10))
+        >>> tuple(output.shape), tuple(hn.shape), tuple(gru.gamma_h_l1.shape)
+        ((5, 3, 20), (2, 3, 20), (60,))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, device=None,
+                 recurrent_dropout=0.0):
+        _device.check_device(device)
+        super().__init__("layernorm_gru", input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype)
 
 
