@@ -174,8 +174,9 @@ def _contiguous(a):
 def _layer_forward(mode):
     n = _NSLOT[mode]
 
-    def forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *rest):
-        extras, (reverse, batch_first, lengths, h_mask) = rest[:n], rest[n:]
+    def forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *extras, reverse, batch_first, lengths,
+                h_mask):
+        assert len(extras) == n, f"{mode}: expected {n} extra parameter slots, got {len(extras)}"
         y, h_n, c_n, _ = F.forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
                                    lengths=lengths, reverse=reverse, training=False,
                                    h_mask=h_mask, batch_first=batch_first,
@@ -189,8 +190,10 @@ def _bidirectional_forward(mode):
     k = 7 + _NSLOT[mode]  # one direction's inputs after x
 
     def forward(x, *weights, batch_first, lengths, h_mask, h_mask_reverse):
-        return (one(x, *weights[:k], False, batch_first, lengths, h_mask)
-                + one(x, *weights[k:], True, batch_first, lengths, h_mask_reverse))
+        return (one(x, *weights[:k], reverse=False, batch_first=batch_first, lengths=lengths,
+                    h_mask=h_mask)
+                + one(x, *weights[k:], reverse=True, batch_first=batch_first, lengths=lengths,
+                      h_mask=h_mask_reverse))
     return forward
 
 
@@ -198,8 +201,8 @@ def _cell_forward(mode):
     one = _layer_forward(mode)
 
     def forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
-        res = one(x[None], h, c, w_ih, w_hh, b_ih, b_hh, None, *(None,) * _NSLOT[mode], False,
-                  False, None, None)
+        res = one(x[None], h, c, w_ih, w_hh, b_ih, b_hh, None, *(None,) * _NSLOT[mode],
+                  reverse=False, batch_first=False, lengths=None, h_mask=None)
         return res[1:] if _HAS_C[mode] else res[1]
     return forward
 
