@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnfast import reference
-from rnnfast._cells import CELLS, GATES  # noqa: F401 (the tests' name for it)
+from rnnfast._cells import CELLS, GATES, arg_name  # noqa: F401 (the tests' name for it)
 
 # Implementation vs reference (or vs torch), per computation dtype.
 TOL = {
@@ -25,6 +25,14 @@ FD_TOL = dict(rtol=1e-6, atol=1e-8)
 
 # The names of backward's outputs, in a fixed order.
 GRAD_KEYS = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "w_p")
+
+
+def grad_keys(mode):
+    """The reference's backward keys for ``mode``: GRAD_KEYS, then the cell's other extra
+    parameters (layernorm_lstm's gamma_x, gamma_h, gamma_c, beta_c; layernorm_gru's gamma_x,
+    gamma_h)."""
+    return GRAD_KEYS + tuple(k for k in (arg_name(n) for n, _ in CELLS[mode].extras)
+                             if k not in GRAD_KEYS)
 
 
 def tol(dtype):
@@ -72,7 +80,7 @@ def make_problem(mode, T, B, I, H, proj=0, bias=True, dtype=np.float64, seed=0, 
         if has_c:
             p["c0"] = (0.5 * rng.standard_normal((B, H))).astype(dtype)
     for name, blocks in CELLS[mode].extras:  # drawn last: the other arrays stay as they were
-        p["w" + name[len("weight"):]] = u(blocks * H)
+        p[arg_name(name)] = u(blocks * H)
     if CELLS[mode].recurrence == "scan":  # mingru, minlstm: no recurrent weight, one bias
         p["w_hh"] = p["b_hh"] = None
     return p
@@ -117,14 +125,22 @@ def reference_loss(mode, p, cot, reverse):
     return L
 
 
-def reference_fd_grad(mode, p, name, cot, reverse):
-    """Central differences (FD_EPS) of reference_loss wrt every element of p[name]."""
+def reference_fd_grad(mode, p, name, cot, reverse, points=2):
+    """Central differences (FD_EPS) of reference_loss wrt every element of p[name]: the
+    2-point stencil, or with points=4 the 4-point one (truncation error ~ FD_EPS**4), for
+    where the loss curves sharply (layer normalization of a row of zeros: h0 = 0)."""
     base = p[name]
     grad = np.zeros_like(base)
+
+    def at(idx, step):
+        moved = base.copy()
+        moved[idx] += step
+        return reference_loss(mode, {**p, name: moved}, cot, reverse)
+
     for idx in np.ndindex(base.shape):
-        plus, minus = base.copy(), base.copy()
-        plus[idx] += FD_EPS
-        minus[idx] -= FD_EPS
-        grad[idx] = (reference_loss(mode, {**p, name: plus}, cot, reverse)
-                     - reference_loss(mode, {**p, name: minus}, cot, reverse)) / (2 * FD_EPS)
+        if points == 4:
+            grad[idx] = (8 * (at(idx, FD_EPS) - at(idx, -FD_EPS))
+                         - (at(idx, 2 * FD_EPS) - at(idx, -2 * FD_EPS))) / (12 * FD_EPS)
+        else:
+            grad[idx] = (at(idx, FD_EPS) - at(idx, -FD_EPS)) / (2 * FD_EPS)
     return grad

@@ -42,7 +42,7 @@ def test_each_kind_is_the_kernels_cell_of_that_id(name):
     y, h_n, c_n, _ = _core.forward(_core.Cell(kind.id), x, *w, None, None, None, None, None,
                                    False, False, False, extras or None)
     y_ref, h_ref, c_ref, _ = reference.forward(
-        name, x, *w, **({"w_p": extras[0]} if extras else {}))
+        name, x, *w, **{_cells.arg_name(n): e for (n, _), e in zip(kind.extras, extras)})
     np.testing.assert_allclose(y, y_ref, **TOL[np.float64])
     np.testing.assert_allclose(h_n, h_ref, **TOL[np.float64])
     assert (c_n is not None) == kind.has_c
@@ -64,9 +64,9 @@ def test_each_kind_is_the_kernels_cell_of_that_id(name):
 
 def test_the_table_is_what_the_library_names():
     assert _cells.MODES == functional.MODES == reference.MODES
-    # the ids are the kernels' enum values, each once
-    enum = _core.Cell.__members__.values()
-    assert sorted(_cells.CELL_ID.values()) == sorted(int(v) for v in enum)
+    # one id each, and exactly the kernels' enum values
+    assert sorted(_cells.CELL_ID.values()) == sorted(
+        int(v) for v in _core.Cell.__members__.values())
     assert {k: suite.GATES[k] for k in ("lstm", "gru", "rnn_tanh")} == {
         k: _cells.GATES[k] for k in ("lstm", "gru", "rnn_tanh")}
     # the modules' weights have the table's gate blocks

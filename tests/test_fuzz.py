@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 
 import rnnfast  # noqa: E402
 from rnnfast import functional as F, nn, reference as R  # noqa: E402
+from rnnfast._cells import EXTRA_ARGS, arg_name  # noqa: E402
 
-from _problems import CELLS, GRAD_KEYS, make_problem, tol  # noqa: E402
+from _problems import CELLS, grad_keys, make_problem, tol  # noqa: E402
 
 EXAMPLES = int(os.environ.get("RNNFAST_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -36,10 +37,11 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
 CLEAN = (ValueError, TypeError, IndexError)
 ARG_NAMES = ("x", "w_ih", "w_hh", "b_ih, b_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths",
              "h_mask", "dy", "dh_n", "dc_n", "reserve", "mode", "T", "B", "I", "H", "H_out",
-             "dims", "input", "hx", "h_0", "c_0", "indices", "target", "w_p")
+             "dims", "input", "hx", "h_0", "c_0", "indices", "target", *EXTRA_ARGS)
 NAMED = re.compile(r"^(" + "|".join(re.escape(n) for n in ARG_NAMES) + r")\b")
 MODES = tuple(CELLS)  # every cell kind, the GRU and LSTM variants included
-ARRAYS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths", "h_mask", "w_p")
+ARRAYS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths", "h_mask",
+          *EXTRA_ARGS)
 COUNTS = {"results": 0, "errors": 0}
 # NaN and Inf injected on purpose make NumPy (the reference) warn.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -196,14 +198,14 @@ def _call_both(mode, p, reverse, cot):
     """(ours, reference), each a dict of outputs or the exception raised."""
     args = {k: p[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh")}
     kw = dict(w_hr=p["w_hr"], h0=p["h0"], c0=p["c0"], lengths=p["lengths"], reverse=reverse,
-              h_mask=p["h_mask"], w_p=p.get("w_p"))
+              h_mask=p["h_mask"], **{k: p.get(k) for k in EXTRA_ARGS})
     ours = ref = None
     try:
         y, h_n, c_n, res = F.forward(mode, p["x"], **args, **kw)
         dy, dh_n, dc_n = cot(y, h_n, c_n)
         g = F.backward(mode, res, p["x"], **args, y=y, w_hr=p["w_hr"], lengths=p["lengths"],
                        reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=p["h_mask"],
-                       w_p=p.get("w_p"))
+                       **{k: p.get(k) for k in EXTRA_ARGS})
         ours = dict(y=y, h_n=h_n, c_n=c_n, **g)
     except CLEAN as e:
         _assert_clean(e)
@@ -247,7 +249,7 @@ def _check(mode, p, reverse, seed, what):
     # corrupted x cast to uint8 reaches 255), not that of the result, which may cancel.
     x = np.asarray(p["x"], np.float64)
     x_size = float(np.abs(x[np.isfinite(x)]).max(initial=1.0))
-    for k in GRAD_KEYS:
+    for k in grad_keys(mode):
         _same(ours[k], ref[k], dtype, f"{what}: {k}", subset=True, values=not huge,
               terms=x_size if k == "w_ih" else 1.0)
 
@@ -294,7 +296,8 @@ def _stacked_reference(m, x, hx, lengths):
                 m.mode, layer_in, sd["weight_ih" + sfx], sd.get("weight_hh" + sfx),
                 sd.get("bias_ih" + sfx), sd.get("bias_hh" + sfx), w_hr=sd.get("weight_hr" + sfx),
                 h0=None if h0 is None else h0[idx], c0=None if c0 is None else c0[idx],
-                lengths=lengths, reverse=bool(d), w_p=sd.get("weight_p" + sfx))
+                lengths=lengths, reverse=bool(d),
+                **{arg_name(n): sd.get(n + sfx) for n, _ in CELLS[m.mode].extras})
             outs.append(y)
             h_n.append(h)
             c_n.append(c)
@@ -309,7 +312,7 @@ def layers(draw):
     opts = dict(num_layers=draw(st.integers(1, 3)), bidirectional=draw(st.booleans()),
                 batch_first=draw(st.booleans()), bias=draw(st.booleans()),
                 dtype=draw(st.sampled_from([np.float32, np.float64])))
-    if CELLS[kind].has_c and H > 1 and draw(st.booleans()):
+    if kind in ("lstm", "lstm_peephole") and H > 1 and draw(st.booleans()):
         opts["proj_size"] = draw(st.integers(1, H - 1))
     rnnfast.manual_seed(draw(st.integers(0, 2**31)))
     if kind.startswith("rnn"):
@@ -323,6 +326,12 @@ def layers(draw):
         for name, w in m.named_parameters():  # zero at first: make the peepholes count
             if name.startswith("weight_p"):
                 w.data[...] = rnnfast.rand(*w.shape).numpy() - 0.5
+    elif kind.startswith("layernorm"):
+        cls = nn.LayerNormLSTM if kind == "layernorm_lstm" else nn.LayerNormGRU
+        m = cls(I, H, **opts)
+        for name, w in m.named_parameters():  # ones and zeros at first: make them count
+            if name.startswith(("gamma", "beta")):
+                w.data[...] += rnnfast.rand(*w.shape).numpy() - 0.5
     else:
         m = {"lstm": nn.LSTM, "gru": nn.GRU, "mingru": nn.MinGRU,
              "minlstm": nn.MinLSTM}[kind](I, H, **opts)

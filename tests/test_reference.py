@@ -15,6 +15,7 @@ from _problems import (
     CELLS,
     FD_TOL,
     GRAD_KEYS,
+    grad_keys,
     make_cotangents,
     make_problem,
     reference_fd_grad,
@@ -71,7 +72,7 @@ def _check_fd(mode, T, B, I, H, proj, bias, with_h0, lengths, reverse, seed=1):
     cot = make_cotangents(mode, T, B, H, proj=proj, seed=seed + 1)
     y, h_n, c_n, cache = reference.forward(mode, **p, reverse=reverse)
     grads = reference.backward(cache, *cot)
-    assert set(grads) == set(GRAD_KEYS)
+    assert set(grads) == set(grad_keys(mode))
 
     # Absent initial states are zeros: differentiate there, after checking that they are.
     H_out = proj or H
@@ -86,11 +87,14 @@ def _check_fd(mode, T, B, I, H, proj, bias, with_h0, lengths, reverse, seed=1):
             np.testing.assert_array_equal(c_n0, c_n)
 
     none = _expected_none(mode, p)
-    for key in GRAD_KEYS:
+    for key in grad_keys(mode):
         if key in none:
             assert grads[key] is None, key
             continue
-        num = reference_fd_grad(mode, p, INPUT_OF_GRAD[key], cot, reverse)
+        # the layer-normalized cells at h0 = 0 normalize a row of zeros, where the loss curves
+        # with 1/sqrt(eps)^3: the 4-point stencil
+        num = reference_fd_grad(mode, p, INPUT_OF_GRAD.get(key, key), cot, reverse,
+                                points=4 if mode.startswith("layernorm") else 2)
         assert grads[key].shape == num.shape, key
         assert np.any(num != 0), f"{key}: the numerical gradient is zero; the check is vacuous"
         np.testing.assert_allclose(grads[key], num, **FD_TOL, err_msg=key)

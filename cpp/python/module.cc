@@ -510,7 +510,9 @@ PYBIND11_MODULE(_core, m) {
       .value("INDRNN_RELU", Cell::INDRNN_RELU)
       .value("INDRNN_TANH", Cell::INDRNN_TANH)
       .value("MINGRU", Cell::MINGRU)
-      .value("MINLSTM", Cell::MINLSTM);
+      .value("MINLSTM", Cell::MINLSTM)
+      .value("LAYERNORM_LSTM", Cell::LAYERNORM_LSTM)
+      .value("LAYERNORM_GRU", Cell::LAYERNORM_GRU);
   m.def(
       "num_gates", [](const py::object& c) { return rnnfast::num_gates(to_cell(c)); },
       py::arg("cell"));

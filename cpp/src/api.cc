@@ -126,7 +126,8 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
          " (projection is LSTM only), got " + str(d.H_out));
   }
   // Keep every buffer's element count far from int64 overflow.
-  const double big = static_cast<double>(d.T) * d.B * (G * d.H + 3 * d.H + d.H_out + d.I) +
+  const double norm = c.row_norm ? 2.0 * G * d.H + d.H + 3 : 0.0;  // the LN cells' reserve
+  const double big = static_cast<double>(d.T) * d.B * (G * d.H + 3 * d.H + d.H_out + d.I + norm) +
                      static_cast<double>(G) * d.H * (d.I + d.H_out + 2) + d.H * d.H_out;
   if (big > 4.0e18)
     fail("dims: the buffers of T=" + str(d.T) + ", B=" + str(d.B) + ", I=" + str(d.I) +

@@ -49,6 +49,12 @@ enum Slot : int {
   kPt,
   kGt,
   kDhn,
+  kNormParts,  // kRowNorm: the row statistics' partials of every slot (shared by the team)
+  kNormPartsC,
+  kNormScratch,
+  kDA,  // kRowNorm, backward: the pre-activations' gradient [rows, G*H]
+  kDZ,  // kRowNorm, backward: the gradient of LN(c) * gamma_c + beta_c [rows, H]
+  kDV,  // kRowNorm without a cell state, backward: the recurrent side's gradient [rows, G*H]
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
   kApack,
   kNumSlots

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["CellKind", "CELLS", "MODES", "GATES", "CELL_ID", "cell_kind"]
+__all__ = ["CellKind", "CELLS", "MODES", "GATES", "CELL_ID", "EXTRA_ARGS", "arg_name",
+           "cell_kind"]
 
 
 class CellKind(NamedTuple):
@@ -22,8 +23,8 @@ class CellKind(NamedTuple):
     has_c: bool              # a cell state c beside h (h_0/c_0, h_n/c_n)
     # The cell's parameters beyond w_ih, w_hh, b_ih, b_hh (and w_hr): (name, blocks), a vector
     # of blocks*H values; in rnnfast::Weights::extra in this order. An nn module's parameter
-    # is f"{name}_l{k}" (e.g. weight_p_l0); functional and the reference take the name without
-    # "weight_" (w_p).
+    # is f"{name}_l{k}" (e.g. weight_p_l0, gamma_x_l0); functional and the reference take the
+    # name with "weight_" shortened to "w_" (w_p, gamma_x): arg_name below.
     extras: tuple[tuple[str, int], ...] = ()
     # How a step reaches h_{t-1} (CellTraits::kRecurrence in cpp/src/cells/traits.h):
     # "product", through W_hh h (w_hh (G*H, H_out), biases b_ih and b_hh); "diagonal", through
@@ -55,10 +56,27 @@ CELLS = {k.name: k for k in (
     # h = (1 - z) h_prev + z h~; h = f/(f+i) h_prev + i/(f+i) h~ (h~ = W_h x + b_h, linear)
     CellKind("mingru", 8, ("z", "h"), False, recurrence="scan"),
     CellKind("minlstm", 9, ("f", "i", "h"), False, recurrence="scan"),
+    # Layer-normalized LSTM (haste's LayerNormLSTM): LN(W_ih x) * gamma_x + LN(W_hh h') *
+    # gamma_h + b_ih + b_hh as the gates' pre-activations (LN over the row's 4*H entries) and
+    # h = o * tanh(LN(c) * gamma_c + beta_c); no projection
+    CellKind("layernorm_lstm", 10, ("i", "f", "g", "o"), True,
+             (("gamma_x", 4), ("gamma_h", 4), ("gamma_c", 1), ("beta_c", 1))),
+    # Layer-normalized GRU (reset after): u = LN(W_ih x) * gamma_x + b_ih and
+    # v = LN(W_hh h') * gamma_h + b_hh (LN over the row's 3*H entries) in place of the GRU's
+    # two pre-activations: r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z),
+    # n = tanh(u_n + r * v_n)
+    CellKind("layernorm_gru", 11, ("r", "z", "n"), False, (("gamma_x", 3), ("gamma_h", 3))),
 )}
+def arg_name(name: str) -> str:
+    """functional's and the reference's keyword for the extra parameter ``name``."""
+    return "w_" + name[len("weight_"):] if name.startswith("weight_") else name
+
+
 MODES = tuple(CELLS)                                   # the names, in id order
 GATES = {k.name: k.num_gates for k in CELLS.values()}  # name -> G
 CELL_ID = {k.name: k.id for k in CELLS.values()}       # name -> rnnfast::Cell
+# Every cell's extra parameters' keywords, in order of first appearance (w_p, gamma_x, ...).
+EXTRA_ARGS = tuple(dict.fromkeys(arg_name(n) for k in CELLS.values() for n, _ in k.extras))
 
 
 def cell_kind(mode) -> CellKind:

@@ -42,6 +42,8 @@ class Cell:
     INDRNN_TANH = 7
     MINGRU = 8
     MINLSTM = 9
+    LAYERNORM_LSTM = 10
+    LAYERNORM_GRU = 11
 
 def num_gates(cell: Cell) -> int: ...
 

@@ -9,12 +9,13 @@ Conventions are PyTorch's (gate order, formulas, weight layout, packed-sequence 
 Shapes: x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (LSTM); y [T,B,H_out]; with
 ``batch_first=True`` x, y (and dx, dy) are [B,T,..] instead, read and written in place;
 w_ih [G*H,I]; w_hh [G*H,H_out]; b_ih, b_hh [G*H]; w_hr [H_out,H] (projected LSTMs only);
-w_p [3*H] (lstm_peephole only); lengths [B] integers in [1, T]. G = 1 (rnn_*, indrnn_*), 4
-(lstm, lstm_peephole), 3 (gru, gru_reset_before), 2 (mingru: z, h~), 3 (minlstm: f, i, h~).
-IndRNN (indrnn_relu, indrnn_tanh: h_t = act(W_ih x + b_ih + u * h_{t-1})) takes w_hh = u [H],
-one weight per unit, and b_ih only: b_hh is None. The scan cells mingru and minlstm (minGRU
-and minLSTM, Feng et al. 2024) have no recurrent weight: w_hh, b_hh and h_mask are None for
-them (their gates read x only).
+w_p [3*H] (lstm_peephole only); gamma_x, gamma_h [4*H], gamma_c, beta_c [H] (layernorm_lstm
+only; layernorm_gru: gamma_x, gamma_h [3*H]); lengths [B] integers in [1, T]. G = 1 (rnn_*,
+indrnn_*), 4 (lstm, lstm_peephole, layernorm_lstm), 3 (gru, gru_reset_before, layernorm_gru),
+2 (mingru: z, h~), 3 (minlstm: f, i, h~). IndRNN (indrnn_relu, indrnn_tanh: h_t = act(W_ih x
++ b_ih + u * h_{t-1})) takes w_hh = u [H], one weight per unit, and b_ih only: b_hh is None.
+The scan cells mingru and minlstm (minGRU and minLSTM, Feng et al. 2024) have no recurrent
+weight: w_hh, b_hh and h_mask are None for them (their gates read x only).
 
 This module does not stack layers, combine directions or track gradients: nn modules do.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._cells import CELLS, MODES, cell_kind
+from ._cells import CELLS, EXTRA_ARGS, MODES, arg_name, cell_kind
 
 __all__ = ["MODES", "forward", "backward", "forward_pair", "backward_pair"]
 
@@ -36,24 +37,39 @@ def _mode_id(mode):
     return _CELL[cell_kind(mode).name]
 
 
-def _extras(mode, w_p, dt, w_ih):
-    """The cell's extra parameters as the kernels take them (rnnfast._cells, extras): w_p, the
-    peephole weights, for lstm_peephole; ValueError naming w_p when given to another cell or
-    missing."""
+# What each extra parameter is, for the error messages.
+_EXTRA_WHAT = {"w_p": "peephole weights", "gamma_x": "input normalization gains",
+               "gamma_h": "recurrent normalization gains", "gamma_c": "cell normalization gains",
+               "beta_c": "cell normalization shifts"}
+
+
+def _extras(mode, given, dt, w_ih):
+    """The cell's extra parameters as the kernels take them (rnnfast._cells, extras), from
+    ``given`` (keyword -> array or None): lstm_peephole's w_p, layernorm_lstm's gamma_x,
+    gamma_h, gamma_c, beta_c. ValueError naming the keyword when one is given to a cell
+    without it, missing, or of the wrong shape."""
     kind = cell_kind(mode)
-    if not kind.extras:
-        if w_p is not None:
-            raise ValueError(f"w_p: expected None for mode {mode!r} (peephole weights are "
-                             f"lstm_peephole's), got an array")
+    mine = {arg_name(n): blocks for n, blocks in kind.extras}
+    for name, a in given.items():
+        if a is not None and name not in mine:
+            raise ValueError(f"{name}: expected None for mode {mode!r} (it has no "
+                             f"{_EXTRA_WHAT.get(name, name)}), got an array")
+    if not mine:
         return None
-    if w_p is None:
-        raise ValueError(f"w_p: expected the peephole weights (3*H,) of {mode!r}, got None")
-    w_p = _as("w_p", w_p, dt, False)
     w = np.asarray(w_ih)
-    want = (kind.extras[0][1] * (w.shape[0] // kind.num_gates),) if w.ndim == 2 else None
-    if want is not None and w_p.shape != want:
-        raise ValueError(f"w_p: expected shape {want} (3*H), got {w_p.shape}")
-    return (w_p,)
+    H = w.shape[0] // kind.num_gates if w.ndim == 2 else None
+    out = []
+    for name, blocks in mine.items():
+        a = given.get(name)
+        if a is None:
+            raise ValueError(f"{name}: expected the {_EXTRA_WHAT.get(name, name)} "
+                             f"({blocks}*H,) of {mode!r}, got None")
+        a = _as(name, a, dt, False)
+        if H is not None and a.shape != (blocks * H,):
+            raise ValueError(f"{name}: expected shape ({blocks * H},) ({blocks}*H), "
+                             f"got {a.shape}")
+        out.append(a)
+    return tuple(out)
 
 
 def _recurrent(mode, dt, w_hh, b_hh, h_mask):
@@ -104,7 +120,7 @@ def _lengths(lengths):
 
 def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
             lengths=None, reverse=False, training=True, h_mask=None, batch_first=False,
-            w_p=None):
+            w_p=None, gamma_x=None, gamma_h=None, gamma_c=None, beta_c=None):
     """Run one layer over a whole sequence.
 
     Returns ``(y, h_n, c_n, reserve)``; ``c_n`` is None unless the cell has a cell state (the
@@ -120,7 +136,9 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
             ``reset_after=False``), 'lstm_peephole' (ONNX's peepholes, ``w_p``),
             'indrnn_relu', 'indrnn_tanh' (IndRNN: one recurrent weight per unit), 'mingru' or
             'minlstm' (minGRU, minLSTM: gates from x only, no ``w_hh``, ``b_hh``,
-            ``h_mask``).
+            ``h_mask``), 'layernorm_lstm' or 'layernorm_gru' (haste's layer-normalized cells,
+            ``gamma_x``, ``gamma_h`` and, for the LSTM, ``gamma_c``, ``beta_c``; see
+            ``rnnfast.reference``).
         x (array): the input, [T,B,I] ([B,T,I] with ``batch_first``).
         w_ih (array): [G*H,I], float32 or float64; its dtype is the computation's.
         w_hh (array): [G*H,H_out]; for IndRNN the vector u, [H]; None for mingru and minlstm
@@ -141,6 +159,11 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
         batch_first (bool, optional): x and y are [B,T,..]. Default: ``False``.
         w_p (array, optional, keyword-only): [3*H], lstm_peephole's peephole weights
             (p_i, p_f, p_o); required for that cell, None for the others. Default: ``None``.
+        gamma_x, gamma_h (array, optional, keyword-only): [4*H], layernorm_lstm's gains of
+            the normalized input and recurrent products; required for that cell, None for
+            the others. Default: ``None``.
+        gamma_c, beta_c (array, optional, keyword-only): [H], layernorm_lstm's gain and
+            shift of the normalized cell state; likewise. Default: ``None``.
 
     Returns:
         tuple: ``(y, h_n, c_n, reserve)`` as NumPy arrays (see above).
@@ -162,12 +185,14 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
     cell = _mode_id(mode)
     return _core.forward(cell, **_forward_args(
         mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0, lengths=lengths,
-        reverse=reverse, training=training, h_mask=h_mask, batch_first=batch_first, w_p=w_p))
+        reverse=reverse, training=training, h_mask=h_mask, batch_first=batch_first, w_p=w_p,
+        gamma_x=gamma_x, gamma_h=gamma_h, gamma_c=gamma_c, beta_c=beta_c))
 
 
 def backward(mode, reserve, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, y, w_hr=None,
              lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
-             batch_first=False, w_p=None):
+             batch_first=False, w_p=None, gamma_x=None, gamma_h=None, gamma_c=None,
+             beta_c=None):
     """Backpropagation through time for a ``forward(..., training=True)`` call.
 
     ``mode``, ``x``, the weights, ``lengths``, ``h_mask``, ``reverse`` and ``batch_first`` must
@@ -176,12 +201,14 @@ def backward(mode, reserve, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, y, w_hr
     y). A ``y`` whose last steps differ from that forward's ``h_n`` raises ValueError.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
     ``w_ih``, ``w_hh`` (IndRNN: [H]; None for mingru, minlstm), ``b_ih``, ``b_hh`` (None
-    without bias, and for IndRNN, mingru, minlstm), ``w_hr`` (None unless projected) and
-    ``w_p`` (None unless lstm_peephole).
+    without bias, and for IndRNN, mingru, minlstm), ``w_hr`` (None unless projected), ``w_p``
+    (None unless lstm_peephole) and ``gamma_x``, ``gamma_h``, ``gamma_c``, ``beta_c`` (None
+    unless a layer-normalized cell has them).
 
     Args:
         mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
-        batch_first, w_p: as given to (and, for ``reserve``, returned by) ``forward``.
+        batch_first, w_p, gamma_x, gamma_h, gamma_c, beta_c: as given to (and, for
+        ``reserve``, returned by) ``forward``.
         y (array, keyword-only): the ``y`` that ``forward`` returned, unchanged.
         dy (array, optional): the gradient of y, y's shape. Default: ``None`` (zero).
         dh_n (array, optional): the gradient of h_n [B,H_out]. Default: ``None`` (zero).
@@ -209,23 +236,27 @@ def backward(mode, reserve, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, y, w_hr
     return _grads(_core.backward(cell, **_backward_args(
         mode, reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr, lengths=lengths,
         reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=h_mask, batch_first=batch_first,
-        w_p=w_p)))
+        w_p=w_p, gamma_x=gamma_x, gamma_h=gamma_h, gamma_c=gamma_c, beta_c=beta_c)), mode)
 
 
 _GRAD_KEYS = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")
 
 
-def _grads(res):
-    """The kernels' backward result as backward's dict (w_p: the extras' gradient or None)."""
+def _grads(res, mode):
+    """The kernels' backward result as backward's dict (each extra parameter's keyword: its
+    gradient, None for the extras of other cells)."""
     d = dict(zip(_GRAD_KEYS, res))
-    d["w_p"] = res[8][0] if res[8] else None
+    d.update(dict.fromkeys(EXTRA_ARGS))
+    for (name, _), g in zip(cell_kind(mode).extras, res[8] or ()):
+        d[arg_name(name)] = g
     return d
 
 
 def _forward_args(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
                   lengths=None, reverse=False, training=True, h_mask=None, batch_first=False,
-                  w_p=None):
-    """forward's arguments as the kernels take them, by name."""
+                  **extras):
+    """forward's arguments as the kernels take them, by name (extras: the keywords of
+    EXTRA_ARGS)."""
     dt = _dtype_of(w_ih)
     w_hh, b_hh, h_mask = _recurrent(mode, dt, w_hh, b_hh, h_mask)
     return dict(x=_as("x", x, dt, False), w_ih=_as("w_ih", w_ih, dt, False),
@@ -234,13 +265,13 @@ def _forward_args(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=No
                 c0=_as("c0", c0, dt), lengths=_lengths(lengths),
                 h_mask=h_mask, reverse=bool(reverse),
                 training=bool(training), batch_first=bool(batch_first),
-                extras=_extras(mode, w_p, dt, w_ih))
+                extras=_extras(mode, extras, dt, w_ih))
 
 
 def _backward_args(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
                    lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
-                   batch_first=False, w_p=None):
-    """backward's arguments as the kernels take them, by name."""
+                   batch_first=False, **extras):
+    """backward's arguments as the kernels take them, by name (extras as _forward_args)."""
     dt = _dtype_of(w_ih)
     if reserve is None:
         raise ValueError("reserve: expected the reserve of a forward(training=True) call, got None")
@@ -254,7 +285,7 @@ def _backward_args(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_h
                 h_mask=h_mask, reverse=bool(reverse), dy=_as("dy", dy, dt),
                 dh_n=_as("dh_n", dh_n, dt), dc_n=_as("dc_n", dc_n, dt),
                 y=_as("y", y, dt, False), batch_first=bool(batch_first),
-                extras=_extras(mode, w_p, dt, w_ih))
+                extras=_extras(mode, extras, dt, w_ih))
 
 
 def forward_pair(mode, a, b):
@@ -271,4 +302,4 @@ def backward_pair(mode, a, b):
     ``backward``'s arguments after ``mode``. Returns the two gradient dicts."""
     cell = _mode_id(mode)
     ra, rb = _core.backward_pair(cell, _backward_args(mode, **a), _backward_args(mode, **b))
-    return _grads(ra), _grads(rb)
+    return _grads(ra, mode), _grads(rb, mode)

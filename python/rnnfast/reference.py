@@ -14,6 +14,15 @@ h' = h_{t-1} * h_mask with recurrent dropout and h' = h_{t-1} without:
 - ``lstm_peephole`` (gates i, f, g, o; ONNX's LSTM with peepholes P): as lstm, but
   i = sigmoid(a_i + p_i c_{t-1}), f = sigmoid(a_f + p_f c_{t-1}), o = sigmoid(a_o + p_o c_t),
   with the peephole weights w_p = (p_i, p_f, p_o).
+- ``layernorm_lstm`` (gates i, f, g, o; haste's LayerNormLSTM): with
+  LN(v) = (v - mean(v)) / sqrt(var(v) + 1e-5) over one row's entries (var the biased
+  variance), a = LN(W_ih x) gamma_x + LN(W_hh h') gamma_h + b_ih + b_hh (each LN over the row's
+  4*H entries), c_t as lstm's, h_t = sigmoid(a_o) tanh(LN(c_t) gamma_c + beta_c) (LN over H);
+  the gains gamma_x, gamma_h [4*H], gamma_c [H] and the shift beta_c [H]. No projection.
+- ``layernorm_gru`` (gates r, z, n): the gru below with its two pre-activations normalized,
+  u = LN(W_ih x) gamma_x + b_ih and v = LN(W_hh h') gamma_h + b_hh (LN over the row's 3*H
+  entries): r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z), n = tanh(u_n + r v_n),
+  h_t = (1 - z) n + z h_{t-1}; the gains gamma_x, gamma_h [3*H].
 - ``gru`` (gates r, z, n; PyTorch's GRU, ONNX's linear_before_reset=1):
   n = tanh(W_in x + b_in + r * (W_hn h' + b_hn)), h_t = (1 - z) n + z h_{t-1}.
 - ``gru_reset_before`` (gates r, z, n; Keras' reset_after=False, ONNX's
@@ -50,9 +59,12 @@ Shapes (time-major): x [T,B,I]; h0, h_n [B,H_out]; c0, c_n [B,H] (lstm, lstm_pee
 y [T,B,H_out]; w_ih [G*H,I]; w_hh [G*H,H_out] (indrnn_*: [H]; mingru, minlstm: None); b_ih,
 b_hh [G*H] (indrnn_*, mingru, minlstm: b_ih only); w_hr [H_out,H] (projected lstm or
 lstm_peephole only, H_out < H; otherwise H_out = H); w_p [3*H] (lstm_peephole only, in the
-order p_i, p_f, p_o; ONNX's P orders them i, o, f); lengths [B] integers in [1, T].
-G = 1 (rnn_tanh, rnn_relu, indrnn_relu, indrnn_tanh), 4 (lstm, lstm_peephole: gates i, f, g,
-o), 3 (gru, gru_reset_before: gates r, z, n), 2 (mingru: z, h), 3 (minlstm: f, i, h).
+order p_i, p_f, p_o; ONNX's P orders them i, o, f); gamma_x, gamma_h [4*H], gamma_c, beta_c
+[H] (layernorm_lstm only; layernorm_gru takes gamma_x, gamma_h [3*H]); lengths [B] integers
+in [1, T].
+G = 1 (rnn_tanh, rnn_relu, indrnn_relu, indrnn_tanh), 4 (lstm, lstm_peephole, layernorm_lstm:
+gates i, f, g, o), 3 (gru, gru_reset_before, layernorm_gru: gates r, z, n), 2 (mingru: z, h),
+3 (minlstm: f, i, h).
 """
 
 from __future__ import annotations
@@ -79,6 +91,22 @@ def _d_sigmoid(y):  # derivative written from the output y = sigmoid(a)
 
 def _d_tanh(y):  # derivative written from the output y = tanh(a)
     return 1 - y * y
+
+
+_LN_EPS = 1e-5
+
+
+def _ln(v):
+    """Layer normalization of each row of v: (normalized rows, 1/sqrt(var + eps) [rows, 1])."""
+    mean = v.mean(axis=-1, keepdims=True)
+    rstd = 1 / np.sqrt(((v - mean) ** 2).mean(axis=-1, keepdims=True) + _LN_EPS)
+    return (v - mean) * rstd, rstd
+
+
+def _d_ln(d, vn, rstd):
+    """Gradient wrt v of LN(v), given d, the gradient wrt the normalized rows vn."""
+    return rstd * (d - d.mean(axis=-1, keepdims=True)
+                   - vn * (d * vn).mean(axis=-1, keepdims=True))
 
 
 def _relu(a):
@@ -133,14 +161,17 @@ def _active_mask(lengths, T, B):
 # ----------------------------------------------------------------------------- forward
 
 def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
-            lengths=None, reverse=False, h_mask=None, w_p=None):
+            lengths=None, reverse=False, h_mask=None, w_p=None, gamma_x=None, gamma_h=None,
+            gamma_c=None, beta_c=None):
     """Run one layer, one direction, over a whole sequence.
 
     Returns ``(y, h_n, c_n, cache)``: ``c_n`` is None unless the mode has a cell state (lstm,
     lstm_peephole); ``cache`` is a dict holding what ``backward`` needs. Every float input is
     cast to ``w_ih``'s dtype. ``w_p`` [3*H], the peephole weights (p_i, p_f, p_o), is required
-    for ``"lstm_peephole"`` and must be None for every other mode; ``w_hr`` (projection) and
-    ``c0`` are for the modes with a cell state.
+    for ``"lstm_peephole"`` and must be None for every other mode; ``gamma_x``, ``gamma_h``
+    [4*H], ``gamma_c``, ``beta_c`` [H] likewise for ``"layernorm_lstm"`` (``gamma_x``,
+    ``gamma_h`` [3*H] for ``"layernorm_gru"``); ``w_hr``
+    (projection, not for layernorm_lstm) and ``c0`` are for the modes with a cell state.
 
     With ``lengths``, sequence b is processed for t < lengths[b] only: y[t, b] is zero beyond,
     and h_n[b], c_n[b] are its state after its own last step. With ``reverse`` the steps run
@@ -151,10 +182,16 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
     kind = cell_kind(mode)
     mode = kind.name
     if kind.recurrence == "scan":
+        for name, a in (("gamma_x", gamma_x), ("gamma_h", gamma_h), ("gamma_c", gamma_c),
+                        ("beta_c", beta_c)):
+            if a is not None:
+                raise ValueError(f"{name}: expected None for mode {mode!r} (it has no such "
+                                 f"normalization parameter), got an array")
         return _scan_forward(kind, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
                              lengths=lengths, reverse=reverse, h_mask=h_mask, w_p=w_p)
     G = kind.num_gates
     peephole = mode == "lstm_peephole"
+    layernorm = mode in ("layernorm_lstm", "layernorm_gru")
     reset_before = mode == "gru_reset_before"
     diagonal = kind.recurrence == "diagonal"  # indrnn_*: w_hh is u (H,), one bias
     dt = _dtype_of(w_ih)
@@ -167,6 +204,8 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
     H = w_ih.shape[0] // G
 
     H_out = H
+    if w_hr is not None and layernorm:
+        raise ValueError(f"w_hr: expected None for mode {mode!r} (no projection), got an array")
     if w_hr is not None:
         if not kind.has_c:
             raise ValueError(f"w_hr: expected None for mode {mode!r} (projection is for the "
@@ -185,6 +224,18 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
     elif w_p is not None:
         raise ValueError(f"w_p: expected None for mode {mode!r} (peephole weights are "
                          f"lstm_peephole only), got an array")
+    ln = {"gamma_x": gamma_x, "gamma_h": gamma_h, "gamma_c": gamma_c, "beta_c": beta_c}
+    mine = {n: b for n, b in kind.extras} if layernorm else {}
+    for name in tuple(ln):
+        if name not in mine:
+            if ln.pop(name) is not None:
+                raise ValueError(f"{name}: expected None for mode {mode!r} (it has no such "
+                                 f"normalization parameter), got an array")
+        elif ln[name] is None:
+            raise ValueError(f"{name}: expected an array of shape ({mine[name] * H},) for mode "
+                             f"{mode!r}, got None")
+        else:
+            ln[name] = _array(name, ln[name], dt, (mine[name] * H,))
 
     if diagonal and b_hh is not None:
         raise ValueError(f"b_hh: expected None for mode {mode!r} (one bias, b_ih), got an array")
@@ -234,6 +285,32 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
             act = np.tanh if mode == "rnn_tanh" else _relu
             h_new = act(gi + gh)
             s["h"] = h_new
+        elif layernorm and kind.has_c:  # the biases come after the normalization
+            xn, rx = _ln(x[t] @ w_ih.T)
+            hn, rh = _ln(h_in @ w_hh.T)
+            a = xn * ln["gamma_x"] + hn * ln["gamma_h"] + b_ih + b_hh
+            i = _sigmoid(a[:, 0 * H:1 * H])
+            f = _sigmoid(a[:, 1 * H:2 * H])
+            g = np.tanh(a[:, 2 * H:3 * H])
+            o = _sigmoid(a[:, 3 * H:4 * H])
+            c_new = f * c + i * g
+            cn, rc = _ln(c_new)
+            tz = np.tanh(cn * ln["gamma_c"] + ln["beta_c"])
+            h_new = o * tz
+            s.update(c_prev=c, c_new=c_new, i=i, f=f, g=g, o=o, xn=xn, rx=rx, hnorm=hn, rh=rh,
+                     cn=cn, rc=rc, tz=tz)
+            c = np.where(m, c_new, c)
+        elif layernorm:  # layernorm_gru: the GRU's two pre-activations, normalized
+            xn, rx = _ln(x[t] @ w_ih.T)
+            hn, rh = _ln(h_in @ w_hh.T)
+            u = xn * ln["gamma_x"] + b_ih
+            v = hn * ln["gamma_h"] + b_hh
+            r = _sigmoid(u[:, 0 * H:1 * H] + v[:, 0 * H:1 * H])
+            z = _sigmoid(u[:, 1 * H:2 * H] + v[:, 1 * H:2 * H])
+            vn = v[:, 2 * H:3 * H]
+            n = np.tanh(u[:, 2 * H:3 * H] + r * vn)
+            h_new = (1 - z) * n + z * h
+            s.update(r=r, z=z, n=n, hn=vn, xn=xn, rx=rx, hnorm=hn, rh=rh)
         elif kind.has_c:  # lstm, lstm_peephole
             a = gi + gh
             a_i, a_f, a_o = a[:, 0 * H:1 * H], a[:, 1 * H:2 * H], a[:, 3 * H:4 * H]
@@ -273,7 +350,7 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
 
     cache = {"mode": mode, "dtype": dt, "dims": (T, B, I, H, H_out), "x": x, "w_ih": w_ih,
              "w_hh": w_hh, "w_hr": w_hr, "w_p": w_p, "has_bias": has_bias, "active": active,
-             "steps": steps, "h_mask": h_mask}
+             "steps": steps, "h_mask": h_mask, "ln": ln if layernorm else None}
     return y, h, c, cache
 
 
@@ -285,7 +362,9 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
     ``dy``, ``dh_n``, ``dc_n`` are the loss gradients wrt ``y``, ``h_n``, ``c_n`` (None = zeros;
     ``dy`` past a sequence's end is ignored). Returns a dict of fresh arrays: ``dx``, ``dh0``,
     ``dc0`` (None unless lstm or lstm_peephole), ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None
-    without bias), ``w_hr`` (None unless projected) and ``w_p`` (None unless lstm_peephole).
+    without bias), ``w_hr`` (None unless projected), ``w_p`` (None unless lstm_peephole), and
+    for layernorm_lstm also ``gamma_x``, ``gamma_h``, ``gamma_c``, ``beta_c`` (layernorm_gru:
+    ``gamma_x``, ``gamma_h``).
     """
     mode = cache["mode"]
     kind = cell_kind(mode)
@@ -316,6 +395,8 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
     db_hh = np.zeros(G * H, dtype=dt)
     dw_hr = np.zeros_like(w_hr) if w_hr is not None else None
     dw_p = np.zeros_like(w_p) if w_p is not None else None
+    ln = cache["ln"]  # layernorm_lstm's gains and shift, else None
+    dln = {k: np.zeros_like(v) for k, v in ln.items()} if ln is not None else None
 
     h_mask = cache["h_mask"]
 
@@ -340,6 +421,40 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
             da = dh_new * d_act(s["h"])
             dgi = dgh = da
             dh_prev = through_w_hh(da)
+        elif ln is not None and kind.has_c:  # layernorm_lstm
+            i, f, g, o, tz = s["i"], s["f"], s["g"], s["o"], s["tz"]
+            da_o = dh_new * tz * _d_sigmoid(o)
+            dz = np.where(m, dh_new * o * _d_tanh(tz), 0)  # wrt LN(c_t) gamma_c + beta_c
+            dln["gamma_c"] += (dz * s["cn"]).sum(axis=0)
+            dln["beta_c"] += dz.sum(axis=0)
+            dc_new = dc + _d_ln(dz * ln["gamma_c"], s["cn"], s["rc"])
+            da = np.concatenate([
+                dc_new * g * _d_sigmoid(i),
+                dc_new * s["c_prev"] * _d_sigmoid(f),
+                dc_new * i * _d_tanh(g),
+                da_o,
+            ], axis=1)
+            da = np.where(m, da, 0)
+            dln["gamma_x"] += (da * s["xn"]).sum(axis=0)
+            dln["gamma_h"] += (da * s["hnorm"]).sum(axis=0)
+            dbi = dbh = da  # the biases are added after the normalization
+            dgi = _d_ln(da * ln["gamma_x"], s["xn"], s["rx"])  # wrt W_ih x
+            dgh = _d_ln(da * ln["gamma_h"], s["hnorm"], s["rh"])  # wrt W_hh h'
+            dh_prev = through_w_hh(dgh)
+            dc = np.where(m, dc_new * f, dc)
+        elif ln is not None:  # layernorm_gru: h_new = (1-z) n + z h_prev
+            r, z, n, vn = s["r"], s["z"], s["n"], s["hn"]
+            dan = dh_new * (1 - z) * _d_tanh(n)
+            daz = dh_new * (s["h_prev"] - n) * _d_sigmoid(z)
+            dar = dan * vn * _d_sigmoid(r)
+            du = np.where(m, np.concatenate([dar, daz, dan], axis=1), 0)  # wrt u
+            dv = np.where(m, np.concatenate([dar, daz, dan * r], axis=1), 0)  # wrt v
+            dln["gamma_x"] += (du * s["xn"]).sum(axis=0)
+            dln["gamma_h"] += (dv * s["hnorm"]).sum(axis=0)
+            dbi, dbh = du, dv
+            dgi = _d_ln(du * ln["gamma_x"], s["xn"], s["rx"])  # wrt W_ih x
+            dgh = _d_ln(dv * ln["gamma_h"], s["hnorm"], s["rh"])  # wrt W_hh h'
+            dh_prev = dh_new * z + through_w_hh(dgh)
         elif kind.has_c:  # lstm, lstm_peephole
             i, f, g, o, tc = s["i"], s["f"], s["g"], s["o"], s["tc"]
             if w_hr is not None:  # h_new = W_hr r
@@ -386,8 +501,12 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
                 dh_prev = dh_new * z + through_w_hh(dgh)
         # Rows past their sequence's end passed the state through unchanged: no gate gradient,
         # and the incoming gradient flows on untouched.
+        if ln is None:
+            dbi, dbh = dgi, dgh
         dgi = np.where(m, dgi, 0)
         dgh = np.where(m, dgh, 0)
+        dbi = np.where(m, dbi, 0)
+        dbh = np.where(m, dbh, 0)
         dh = np.where(m, dh_prev, dh)
 
         dx[t] = dgi @ w_ih
@@ -399,14 +518,14 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
             dw_hh[2 * H:] += dgh[:, 2 * H:].T @ s["rh"]
         else:
             dw_hh += dgh.T @ s["h_in"]
-        db_ih += dgi.sum(axis=0)
-        db_hh += dgh.sum(axis=0)
+        db_ih += dbi.sum(axis=0)
+        db_hh += dbh.sum(axis=0)
 
     has_bias = cache["has_bias"]
     return {"dx": dx, "dh0": dh, "dc0": dc, "w_ih": dw_ih, "w_hh": dw_hh,
             "b_ih": db_ih if has_bias else None,
             "b_hh": db_hh if has_bias and not diagonal else None,
-            "w_hr": dw_hr, "w_p": dw_p}
+            "w_hr": dw_hr, "w_p": dw_p, **(dln or {})}
 
 
 # ----------------------------------------------------------------------------- scan cells

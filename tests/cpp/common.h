@@ -30,16 +30,33 @@ T* mptr(std::vector<T>& v) {
 }
 
 // One layer's input arrays in double, by the API's names; an absent one is empty. p: the
-// cell's extra parameter (Weights::extra[0], the peepholes), if it has one.
+// cell's extra parameters (Weights::extra), if it has any, one after the other: p_sizes
+// holds their lengths (empty: p is extra[0] alone).
 struct Arrays {
   std::vector<double> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n, p;
+  std::vector<int64_t> p_sizes;
 };
+
+// Points ptrs[k] at extra parameter k of p (see Arrays), null where absent.
+template <typename P, typename V>
+void point_extras(V& p, const std::vector<int64_t>& sizes, P* ptrs) {
+  if (sizes.empty()) {
+    ptrs[0] = p.empty() ? nullptr : p.data();
+    return;
+  }
+  int64_t off = 0;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    ptrs[k] = p.data() + off;
+    off += sizes[k];
+  }
+}
 
 // Those arrays cast to T, and the Weights over them (null where absent). Not copyable: w
 // points into the vectors.
 template <typename T>
 struct Args {
   std::vector<T> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n, p;
+  std::vector<int64_t> p_sizes;
   rnnfast::Weights<T> w;
 
   explicit Args(const Arrays& a)
@@ -55,13 +72,14 @@ struct Args {
         dy(cast<T>(a.dy)),
         dh_n(cast<T>(a.dh_n)),
         dc_n(cast<T>(a.dc_n)),
-        p(cast<T>(a.p)) {
+        p(cast<T>(a.p)),
+        p_sizes(a.p_sizes) {
     w.w_ih = ptr(w_ih);
     w.w_hh = ptr(w_hh);
     w.b_ih = ptr(b_ih);
     w.b_hh = ptr(b_hh);
     w.w_hr = ptr(w_hr);
-    w.extra[0] = ptr(p);
+    point_extras(p, p_sizes, w.extra);
   }
   Args(const Args&) = delete;
   Args& operator=(const Args&) = delete;
@@ -100,7 +118,7 @@ struct Outputs {
     g.db_ih = mptr(db_ih);
     g.db_hh = mptr(db_hh);
     g.dw_hr = mptr(dw_hr);
-    g.dextra[0] = mptr(dp);
+    point_extras(dp, a.p_sizes, g.dextra);
     return g;
   }
 };

@@ -134,7 +134,16 @@ Case make_case(Cell cell, int64_t T, int64_t B, int64_t I, int64_t H, int64_t Ho
   c.dy = rand_vec(r, T * B * Ho, 1.0);
   c.dh_n = rand_vec(r, B * Ho, 1.0);
   if (rnnfast::has_cell_state(cell)) c.dc_n = rand_vec(r, B * H, 1.0);
-  if (rnnfast::num_extras(cell) > 0) c.p = rand_vec(r, rnnfast::extra_size(cell, H, 0), 0.8);
+  if (rnnfast::num_extras(cell) == 1) c.p = rand_vec(r, rnnfast::extra_size(cell, H, 0), 0.8);
+  if (rnnfast::num_extras(cell) > 1) {  // the layer-normalized cells: gains around 1, shift 0
+    for (int k = 0; k < rnnfast::num_extras(cell); ++k) {
+      const int64_t n = rnnfast::extra_size(cell, H, k);
+      const std::vector<double> v = rand_vec(r, n, 0.5);
+      const double start = cell == Cell::LAYERNORM_LSTM && k == 3 ? 0.0 : 1.0;
+      for (double e : v) c.p.push_back(start + e);
+      c.p_sizes.push_back(n);
+    }
+  }
   c.name = std::string(rnnfast::cell_name(cell)) + " T=" + std::to_string(T) +
            " B=" + std::to_string(B) + " I=" + std::to_string(I) + " H=" + std::to_string(H) +
            " H_out=" + std::to_string(Ho) + (bias ? "" : " nobias") + (reverse ? " reverse" : "") +
@@ -446,6 +455,20 @@ void test_invalid_arguments() {
   check(rnnfast::num_extras(Cell::LSTM_PEEPHOLE) == 1 &&
             rnnfast::extra_size(Cell::LSTM_PEEPHOLE, 5, 0) == 15,
         "lstm_peephole: one extra parameter of 3*H");
+  check(rnnfast::num_extras(Cell::LAYERNORM_LSTM) == 4 &&
+            rnnfast::extra_size(Cell::LAYERNORM_LSTM, 5, 0) == 20 &&
+            rnnfast::extra_size(Cell::LAYERNORM_LSTM, 5, 1) == 20 &&
+            rnnfast::extra_size(Cell::LAYERNORM_LSTM, 5, 2) == 5 &&
+            rnnfast::extra_size(Cell::LAYERNORM_LSTM, 5, 3) == 5 &&
+            !rnnfast::has_projection(Cell::LAYERNORM_LSTM) &&
+            rnnfast::has_cell_state(Cell::LAYERNORM_LSTM),
+        "layernorm_lstm: gamma_x, gamma_h (4*H), gamma_c, beta_c (H); a cell state, no projection");
+  check(rnnfast::num_extras(Cell::LAYERNORM_GRU) == 2 &&
+            rnnfast::extra_size(Cell::LAYERNORM_GRU, 5, 0) == 15 &&
+            rnnfast::extra_size(Cell::LAYERNORM_GRU, 5, 1) == 15 &&
+            !rnnfast::has_cell_state(Cell::LAYERNORM_GRU) &&
+            std::string(rnnfast::cell_name(Cell::LAYERNORM_GRU)) == "layernorm_gru",
+        "layernorm_gru: gamma_x, gamma_h (3*H)");
   {
     auto ww = w;  // an LSTM_PEEPHOLE call without its peephole weights
     expect_invalid("lstm_peephole without p", fwd(Cell::LSTM_PEEPHOLE, good, ww, nullptr, xp, yp),
@@ -632,9 +655,9 @@ void test_closed_forms() {
 std::vector<Case> option_cases() {
   std::vector<Case> cs;
   uint64_t seed = 100;
-  for (Cell cell :
-       {Cell::RNN_TANH, Cell::RNN_RELU, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
-        Cell::LSTM_PEEPHOLE, Cell::INDRNN_RELU, Cell::INDRNN_TANH, Cell::MINGRU, Cell::MINLSTM}) {
+  for (Cell cell : {Cell::RNN_TANH, Cell::RNN_RELU, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
+                    Cell::LSTM_PEEPHOLE, Cell::INDRNN_RELU, Cell::INDRNN_TANH, Cell::MINGRU,
+                    Cell::MINLSTM, Cell::LAYERNORM_LSTM, Cell::LAYERNORM_GRU}) {
     for (int variant = 0; variant < 4; ++variant) {
       const bool reverse = variant & 1, lengths = variant & 2;
       const bool bias = variant != 3, h0 = variant != 2, mask = variant == 1 || variant == 2;
@@ -690,9 +713,9 @@ double loss(const Case& c) {
 
 void test_finite_differences() {
   const double eps = 1e-6;
-  for (Cell cell :
-       {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE, Cell::LSTM_PEEPHOLE,
-        Cell::INDRNN_RELU, Cell::INDRNN_TANH, Cell::MINGRU, Cell::MINLSTM}) {
+  for (Cell cell : {Cell::RNN_TANH, Cell::LSTM, Cell::GRU, Cell::GRU_RESET_BEFORE,
+                    Cell::LSTM_PEEPHOLE, Cell::INDRNN_RELU, Cell::INDRNN_TANH, Cell::MINGRU,
+                    Cell::MINLSTM, Cell::LAYERNORM_LSTM, Cell::LAYERNORM_GRU}) {
     for (int64_t Ho : {int64_t(6), int64_t(4)}) {
       if (Ho != 6 && !rnnfast::has_projection(cell)) continue;
       // The scan cells also in reverse (their Ho is H), over more steps than a chunk.
@@ -795,7 +818,11 @@ void test_threads_bitwise() {
       make_case(Cell::MINGRU, 300, 3, 5, 70, 70, true, true, true, true, false, 20),
       make_case(Cell::MINLSTM, 300, 3, 5, 70, 70, true, false, true, true, false, 21),
       make_case(Cell::MINGRU, 3200, 1, 3, 16, 16, false, false, false, true, false, 22),
-      make_case(Cell::MINLSTM, 2000, 2, 3, 16, 16, true, true, true, true, false, 24)};
+      make_case(Cell::MINLSTM, 2000, 2, 3, 16, 16, true, true, true, true, false, 24),
+      make_case(Cell::LAYERNORM_LSTM, 9, 20, 24, 40, 40, true, true, true, true, true, 20),
+      make_case(Cell::LAYERNORM_LSTM, 9, 3, 4, 40, 40, true, false, true, true, true, 21),
+      make_case(Cell::LAYERNORM_GRU, 9, 20, 24, 40, 40, true, true, true, true, true, 22),
+      make_case(Cell::LAYERNORM_GRU, 9, 3, 4, 70, 70, false, false, true, true, true, 23)};
   for (const Case& c : cases) {
     std::vector<Result<float>> runs;
     for (const char* split : {"", "units", "batch"}) {

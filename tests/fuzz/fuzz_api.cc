@@ -220,7 +220,7 @@ Outputs<T> run(const Input& c, int invalid) {
         dd.T = dd.B = int64_t(1) << 40;
         break;
       case 11:
-        cell = static_cast<Cell>(10 + c.x.size() % 100);  // past the enum's last value
+        cell = static_cast<Cell>(100 + c.x.size() % 100);  // past every cell (6-11 are cells)
         break;
       case 12:
         xp = nullptr;

@@ -1,6 +1,7 @@
 // rnnfast: fused forward and backpropagation through time (BPTT) for one recurrent layer
 // in one direction -- vanilla RNN (tanh / relu), LSTM (with optional projection, optional
-// peepholes), GRU (reset gate after or before the recurrent product) and IndRNN (relu / tanh).
+// peepholes), GRU (reset gate after or before the recurrent product), IndRNN (relu / tanh),
+// minGRU and minLSTM, and layer-normalized LSTM and GRU.
 // This header is the whole public C++ API. It includes nothing of Python; stacking layers,
 // bidirectional composition and autograd live above it.
 //
@@ -33,6 +34,16 @@
 //           threads by (sequence, unit) chains or by chunks of steps (a parallel scan);
 //           RNNFAST_SCAN=units|time forces one (read once per process), otherwise it is
 //           chosen by shape alone; results do not depend on the thread count.
+//     LAYERNORM_LSTM (haste's LayerNormLSTM): LN(v) = (v - mean(v)) / sqrt(var(v) + 1e-5) over
+//           one row's entries (var biased), gains and shifts per entry;
+//           a = LN(W_ih x) * gamma_x + LN(W_hh h') * gamma_h + b_ih + b_hh (each LN over the
+//           row's 4*H entries), i,f,o = sigmoid, g = tanh, c' = f*c + i*g,
+//           h' = o * tanh(LN(c') * gamma_c + beta_c) (LN over H); Weights::extra holds gamma_x
+//           [4*H], gamma_h [4*H], gamma_c [H], beta_c [H]; no projection
+//     LAYERNORM_GRU: GRU with the two pre-activations normalized (LN over the row's 3*H):
+//           u = LN(W_ih x) * gamma_x + b_ih, v = LN(W_hh h') * gamma_h + b_hh,
+//           r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z), n = tanh(u_n + r*v_n),
+//           h' = (1-z)*n + z*h; Weights::extra holds gamma_x [3*H], gamma_h [3*H]
 //
 // Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
 // activation gradients (dx, dh0, dc0) are WRITTEN (=).
@@ -64,24 +75,27 @@ enum class Cell : int {
   INDRNN_TANH = 7,
   MINGRU = 8,
   MINLSTM = 9,
+  LAYERNORM_LSTM = 10,
+  LAYERNORM_GRU = 11,
 };
 
 // What describes a cell kind (each throws std::invalid_argument for a value outside the enum).
 // Number of gates G (1, 4, 3; MINGRU 2, MINLSTM 3).
 int num_gates(Cell cell);
 // "rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "indrnn_relu",
-// "indrnn_tanh", "mingru", "minlstm".
+// "indrnn_tanh", "mingru", "minlstm", "layernorm_lstm", "layernorm_gru".
 const char* cell_name(Cell cell);
 // Whether the cell carries a cell state c beside h (c0, c_n, dc0, dc_n): the LSTMs.
 bool has_cell_state(Cell cell);
-// Whether the cell allows a projection (H_out < H, w_hr): the LSTMs.
+// Whether the cell allows a projection (H_out < H, w_hr): LSTM and LSTM_PEEPHOLE.
 bool has_projection(Cell cell);
 // Whether the step reaches h_{t-1} through one weight per unit (u * h) instead of the product
 // W_hh h: then w_hh is u, [H], and the cell has one bias, b_ih (dw_hh [H]; b_hh, db_hh
 // nullptr). The INDRNNs.
 bool has_diagonal_recurrence(Cell cell);
 // The cell's parameters beyond w_ih, w_hh, the biases and w_hr: how many (Weights::extra[k],
-// k < num_extras), and each one's length, a multiple of H (LSTM_PEEPHOLE: one, 3*H).
+// k < num_extras), and each one's length, a multiple of H (LSTM_PEEPHOLE: one, 3*H;
+// LAYERNORM_LSTM: 4*H, 4*H, H, H; LAYERNORM_GRU: 3*H, 3*H).
 int num_extras(Cell cell);
 int64_t extra_size(Cell cell, int64_t H, int k);
 // At most this many extra parameters per cell.

@@ -26,6 +26,7 @@
 #include "cells/elementwise.h"
 #include "cells/pointwise_table.h"
 #include "cells/precision.h"
+#include "cells/rownorm.h"
 #include "cells/team.h"
 #include "cells/traits.h"
 #include "gemm/gemm.h"
@@ -54,6 +55,54 @@ void add_column_sums(T* out, const T* A, int64_t rows, int64_t cols) {
         for (int64_t j = 0; j < c1 - c0; ++j) acc[j] += a[j];
       }
       for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] += acc[j];
+    }
+  }
+}
+
+// out[j] += sum_r A[r, j] * X[r, j]  for A, X [rows, cols] (the gains' gradients): the same
+// order as add_column_sums, whatever the thread count.
+template <typename T>
+void add_column_dots(T* out, const T* A, const T* X, int64_t rows, int64_t cols) {
+  const int nt = detail::threads_for(static_cast<double>(rows) * cols * 4);
+  const detail::TeamFork fork(nt);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const detail::TeamThread member(fork);
+    const int64_t tid = omp_get_thread_num(), n = omp_get_num_threads();
+    const int64_t c0 = cols * tid / n, c1 = cols * (tid + 1) / n;
+    if (c1 > c0) {
+      std::vector<T> acc(static_cast<size_t>(c1 - c0), T(0));
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* a = A + r * cols + c0;
+        const T* x = X + r * cols + c0;
+        for (int64_t j = 0; j < c1 - c0; ++j) acc[j] += a[j] * x[j];
+      }
+      for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] += acc[j];
+    }
+  }
+}
+
+// The layer-normalized input side after the loop, in parallel over rows: dA [rows, G*H] (the
+// gradient of LN(P) * gamma_x + ...) becomes dP, the gradient of the un-normalized input
+// product, in place: rstd * (d - mean(d) - xn * mean(d * xn)), d = dA * gamma_x.
+template <typename T>
+void norm_backward_rows(T* dA, const T* xn, const T* rstd, const T* gx, int64_t NR, int G,
+                        int64_t H) {
+  const int64_t GH = G * H, nblk = detail::norm_blocks(H);
+  const int nt = detail::threads_for(static_cast<double>(NR) * GH * 8);
+  const detail::TeamFork fork(nt);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const detail::TeamThread member(fork);
+    std::vector<T> d(static_cast<size_t>(GH)), parts(static_cast<size_t>(2 * G * nblk));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < NR; ++r) {
+      T* a = dA + r * GH;
+      for (int64_t k = 0; k < GH; ++k) d[k] = a[k] * gx[k];
+      T m1, m2;
+      detail::block_sums(d.data(), H, xn + r * GH, H, G, 0, H, H, parts.data());
+      detail::combine_sums(parts.data(), G * nblk, GH, &m1, &m2);
+      detail::norm_backward(d.data(), H, xn + r * GH, H, G, H, m1, m2, rstd[r * 3], a, H);
     }
   }
 }
@@ -134,8 +183,27 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const bool in_place = !gru_after;
   T* dRs = in_place ? nullptr : ws.get<T>(detail::kDRs, 2 * static_cast<size_t>(B * GH), true);
   // GRUs: the direct paths to dh_{t-1} (z * dh; two products: also through r * h').
-  T* dhd = K::kSplitN ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
+  // (LAYERNORM_GRU: its one recurrent product has no n gate apart, but the same direct path.)
+  constexpr bool direct_h = K::kSplitN || (K::kRowNorm && !K::kHasC);
+  T* dhd = direct_h ? ws.get<T>(detail::kDhd, bho, true) : nullptr;
   T* dm = proj ? ws.get<T>(detail::kDm, bh, true) : nullptr;
+  // Layer normalization: dG holds the recurrent product's gradient dR (through LN(W_hh h')),
+  // which the step product and dW_hh read; dA the pre-activations' gradient (the gains and
+  // biases, and after the loop the input side's); dZ the gradient of LN(c) * gamma_c +
+  // beta_c; and the shared partial sums of every slot's two row reductions.
+  T* dA = nullptr;
+  T* dV = nullptr;  // the recurrent side's pre-activation gradient: dA itself but for the GRU
+  T* dZ = nullptr;
+  T* norm_parts = nullptr;
+  T* norm_parts_c = nullptr;
+  const int64_t nblk = detail::norm_blocks(H);
+  if constexpr (K::kRowNorm) {
+    dA = ws.get<T>(detail::kDA, static_cast<size_t>(NR * GH));
+    dV = K::kHasC ? dA : ws.get<T>(detail::kDV, static_cast<size_t>(NR * GH));
+    if (K::kHasC) dZ = ws.get<T>(detail::kDZ, static_cast<size_t>(NR * H));
+    norm_parts = ws.get<T>(detail::kNormParts, static_cast<size_t>(B * 2 * G * nblk));
+    if (K::kHasC) norm_parts_c = ws.get<T>(detail::kNormPartsC, static_cast<size_t>(B * 2 * nblk));
+  }
   // y must be the output of the forward that wrote the reserve: each sequence's last step
   // equal, bit for bit, to the h_n the reserve recorded (a y of another call, or one changed
   // since, would otherwise give wrong gradients without a word).
@@ -163,7 +231,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   }
 
   const auto& pw = detail::passes<Pr>();
-  const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
+  const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT, K::kRowNorm);
   std::atomic<bool> failed{false};
   detail::StepBarrier step_barrier(sp.threads);
   std::exception_ptr error;
@@ -185,7 +253,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     typename Mm::Packed& Wr = Mm::packed(tws, detail::kPackWr);
     typename Mm::Packed& Wn = Mm::packed(tws, detail::kPackWn);  // two products: W_hn
     T* dhp = nullptr;
-    T* drh = nullptr;  // two products: d(r * h') = dA_n W_hn, this thread's columns
+    T* nscr = nullptr;  // kRowNorm: tanh's operand and result, one row's d = dA * gamma_h
+    T* drh = nullptr;   // two products: d(r * h') = dA_n W_hn, this thread's columns
     try {
       int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(nv > nu ? nv : nu));
       for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
@@ -199,6 +268,8 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       for (int64_t k = 0; k < nu; ++k) cols[k] = u0 + k;
       if (proj && nu > 0 && !direct) Wr.pack_columns(w.w_hr, H, /*transB=*/false, Ho, cols, nu);
       dhp = tws.get<T>(detail::kDhp, static_cast<size_t>(nbmax * nv), true);
+      if (K::kRowNorm)
+        nscr = tws.get<T>(detail::kNormScratch, static_cast<size_t>(2 * nu + nbmax * (G + 1) * nu));
     } catch (...) {
 #pragma omp critical(rnnfast_backward_error)
       if (!error) error = std::current_exception();
@@ -235,27 +306,86 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         }
         const T* dmv = proj ? dm : dh;
         // fused elementwise pass on this thread's units
-        for (int64_t i = 0; i < nb; ++i) {
-          const int64_t j = f + i * q, b = L.seq(j);
-          const int64_t t = time_index(s, b, NT, lengths, reverse);
-          const int64_t pos = p0 + i * pq;
-          T* dg = dG + pos * GH + u0;
-          T* drs = in_place ? nullptr : dRstep + j * GH + u0;
-          if constexpr (C == Cell::LSTM_PEEPHOLE) {
-            pw.lstmp_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
-                         res.aux + pos * H + u0, w.extra[0] + u0, H, dmv + j * H + u0,
-                         dc + j * H + u0, dg, H);
-          } else if constexpr (K::kHasC) {
-            pw.lstm_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
-                        res.aux + pos * H + u0, dmv + j * H + u0, dc + j * H + u0, dg, H, drs, H);
-          } else if constexpr (K::kTwoProducts) {  // the z and n gates (r needs d(r * h'))
-            pw.grb_bwd_a(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0, dmv + j * H + u0, dg,
+        if constexpr (K::kRowNorm) {
+          T* dcn_all = nscr + 2 * nu;        // [nb, nu]
+          T* dh_all = dcn_all + nbmax * nu;  // [nb, G*nu]: d = dV * gamma_h
+          const int64_t np = G * nblk;
+          if constexpr (K::kHasC) {
+            // (1) through h = o * tanh(LN(c) * gamma_c + beta_c): o's gradient, dZ, and the
+            // normalized c's gradient with its two row sums (this thread's blocks)
+            for (int64_t i = 0; i < nb && nu > 0; ++i) {
+              const int64_t j = f + i * q, pos = p0 + i * pq;
+              T* dcn = dcn_all + i * nu;
+              detail::lnlstm_bwd_a(pw, nu, dmv + j * H + u0, res.gates + pos * GH + 3 * H + u0,
+                                   res.cn + pos * H + u0, w.extra[2] + u0, w.extra[3] + u0,
+                                   dA + pos * GH + 3 * H + u0, dZ + pos * H + u0, dcn, nscr);
+              detail::block_sums(dcn, nu, res.cn + pos * H + u0, H, 1, u0, nu, H,
+                                 norm_parts_c + j * 2 * nblk);
+            }
+            if (sp.by_units) step_barrier.wait(tid, nth);
+            // (2) through LN(c) to c_t, the gates, then d = dA * gamma_h and its two row sums
+            for (int64_t i = 0; i < nb && nu > 0; ++i) {
+              const int64_t j = f + i * q, b = L.seq(j), pos = p0 + i * pq;
+              T m1, m2;
+              detail::combine_sums(norm_parts_c + j * 2 * nblk, nblk, H, &m1, &m2);
+              T* da = dA + pos * GH + u0;
+              detail::lnlstm_bwd_b(nu, H, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
+                                   dcn_all + i * nu, res.cn + pos * H + u0, m1, m2,
+                                   res.rstd[pos * 3 + 2], dc + j * H + u0, da);
+              T* dd = dh_all + i * G * nu;
+              const T* gh = w.extra[1] + u0;
+              for (int g = 0; g < G; ++g)
+                for (int64_t k = 0; k < nu; ++k) dd[g * nu + k] = da[g * H + k] * gh[g * H + k];
+              detail::block_sums(dd, nu, res.hn + pos * GH + u0, H, G, u0, nu, H,
+                                 norm_parts + j * 2 * np);
+            }
+          } else {
+            // (1, GRU) the gates' gradients, input side (dA) and recurrent side (dV), the
+            // direct path z * dh, then d = dV * gamma_h and its two row sums
+            for (int64_t i = 0; i < nb && nu > 0; ++i) {
+              const int64_t j = f + i * q, b = L.seq(j), pos = p0 + i * pq;
+              const int64_t t = time_index(s, b, NT, lengths, reverse);
+              T* dd = dh_all + i * G * nu;
+              detail::lngru_bwd(nu, H, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
+                                res.aux + pos * H + u0, dmv + j * H + u0, w.extra[1] + u0,
+                                dA + pos * GH + u0, dV + pos * GH + u0, dd, dhd + j * Ho + u0);
+              detail::block_sums(dd, nu, res.hn + pos * GH + u0, H, G, u0, nu, H,
+                                 norm_parts + j * 2 * np);
+            }
+          }
+          if (sp.by_units) step_barrier.wait(tid, nth);
+          // (3) through LN(W_hh h'): dR, which the step's product reads in place (dG)
+          for (int64_t i = 0; i < nb && nu > 0; ++i) {
+            const int64_t j = f + i * q, pos = p0 + i * pq;
+            T m1, m2;
+            detail::combine_sums(norm_parts + j * 2 * np, np, GH, &m1, &m2);
+            detail::norm_backward(dh_all + i * G * nu, nu, res.hn + pos * GH + u0, H, G, nu, m1, m2,
+                                  res.rstd[pos * 3 + 1], dG + pos * GH + u0, H);
+          }
+        } else {
+          for (int64_t i = 0; i < nb; ++i) {
+            const int64_t j = f + i * q, b = L.seq(j);
+            const int64_t t = time_index(s, b, NT, lengths, reverse);
+            const int64_t pos = p0 + i * pq;
+            T* dg = dG + pos * GH + u0;
+            T* drs = in_place ? nullptr : dRstep + j * GH + u0;
+            if constexpr (C == Cell::LSTM_PEEPHOLE) {
+              pw.lstmp_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
+                           res.aux + pos * H + u0, w.extra[0] + u0, H, dmv + j * H + u0,
+                           dc + j * H + u0, dg, H);
+            } else if constexpr (K::kHasC) {
+              pw.lstm_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
+                          res.aux + pos * H + u0, dmv + j * H + u0, dc + j * H + u0, dg, H, drs, H);
+            } else if constexpr (K::kTwoProducts) {  // the z and n gates (r needs d(r * h'))
+              pw.grb_bwd_a(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0, dmv + j * H + u0,
+                           dg, H, dhd + j * Ho + u0);
+            } else if constexpr (K::kSplitN) {
+              pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
+                         res.aux + pos * H + u0, dmv + j * H + u0, dg, H, dRn + pos * H + u0, drs,
                          H, dhd + j * Ho + u0);
-          } else if constexpr (K::kSplitN) {
-            pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0, res.aux + pos * H + u0,
-                       dmv + j * H + u0, dg, H, dRn + pos * H + u0, drs, H, dhd + j * Ho + u0);
-          } else {  // the RNN's gate is h_t: y (H_out == H)
-            pw.rnn_bwd(nu, y + row(t, b) * Ho + u0, dmv + j * H + u0, dg, drs, K::kRelu);
+            } else {  // the RNN's gate is h_t: y (H_out == H)
+              pw.rnn_bwd(nu, y + row(t, b) * Ho + u0, dmv + j * H + u0, dg, drs, K::kRelu);
+            }
           }
         }
         // Two products: d(r * h') = dA_n W_hn needs dA_n of all units (a barrier when they
@@ -294,7 +424,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           for (int64_t k = 0; k < nv; ++k) {
             T v = src[k];
             if (mb) v *= mb[v0 + k];
-            if constexpr (K::kSplitN) v += dhd[j * Ho + v0 + k];
+            if constexpr (direct_h) v += dhd[j * Ho + v0 + k];
             dhb[v0 + k] = v;
           }
         }
@@ -316,13 +446,38 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     L.gather(x, I, xp);
     xin = xp;
   }
+  // The layer-normalized cells: the gains' and biases' gradients from dA (and dZ), then dA
+  // becomes the input product's gradient dP, through LN(W_ih x), for dx and dW_ih.
+  if constexpr (K::kRowNorm) {
+    if (dw.dextra[0]) add_column_dots<T>(dw.dextra[0], dA, res.xn, NR, GH);
+    if (dw.dextra[1]) add_column_dots<T>(dw.dextra[1], dV, res.hn, NR, GH);
+    if constexpr (K::kHasC) {
+      if (dw.dextra[2]) add_column_dots<T>(dw.dextra[2], dZ, res.cn, NR, H);
+      if (dw.dextra[3]) add_column_sums<T>(dw.dextra[3], dZ, NR, H);
+    }
+    if (dw.db_ih || dw.db_hh) {
+      T* sums = ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true);
+      add_column_sums<T>(sums, dA, NR, GH);
+      for (int64_t j = 0; j < GH && dw.db_ih; ++j) dw.db_ih[j] += sums[j];
+      if (K::kHasC) {
+        for (int64_t j = 0; j < GH && dw.db_hh; ++j) dw.db_hh[j] += sums[j];
+      } else if (dw.db_hh) {  // the GRU: dV's own sums
+        std::fill_n(sums, GH, T(0));
+        add_column_sums<T>(sums, dV, NR, GH);
+        for (int64_t j = 0; j < GH; ++j) dw.db_hh[j] += sums[j];
+      }
+    }
+    if (dx || dw.dw_ih) norm_backward_rows<T>(dA, res.xn, res.rstd, w.extra[0], NR, G, H);
+  }
+  // The input side's gradient: dG, or (kRowNorm) dP in dA.
+  const T* dIn = K::kRowNorm ? dA : dG;
   // Weight and input gradients: one GEMM each over all positions.
   if (dx) {
     if (!L.packed) {
-      Mm::full(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dx, I);
+      Mm::full(false, false, NR, I, GH, dIn, GH, w.w_ih, I, T(0), dx, I);
     } else {  // in packed order, then to the caller's rows (zeros past each sequence's end)
       T* dxp = ws.get<T>(detail::kDxp, static_cast<size_t>(NR * I));
-      Mm::full(false, false, NR, I, GH, dG, GH, w.w_ih, I, T(0), dxp, I);
+      Mm::full(false, false, NR, I, GH, dIn, GH, w.w_ih, I, T(0), dxp, I);
       L.scatter(dxp, I, dx);
       for (int64_t b = 0; b < B; ++b)
         for (int64_t t = lengths[b]; t < NT; ++t) std::fill_n(dx + row(t, b) * I, I, T(0));
@@ -333,10 +488,12 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   // them as they pack dG^T (and dRn^T), in the same order as a pass of their own, which runs
   // only when the product is not asked for: one pass over dG less.
   const int64_t same = gru_after ? 2 * H : GH;  // columns where dR is dG
-  T* sums =
-      dw.db_ih || dw.db_hh ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true) : nullptr;
+  // (kRowNorm: taken above, from dA.)
+  T* sums = !K::kRowNorm && (dw.db_ih || dw.db_hh)
+                ? ws.get<T>(detail::kBiasSums, static_cast<size_t>(GH), true)
+                : nullptr;
   if (dw.dw_ih)
-    Mm::full(true, false, GH, I, NR, dG, GH, xin, I, T(1), dw.dw_ih, I, nullptr, sums);
+    Mm::full(true, false, GH, I, NR, dIn, GH, xin, I, T(1), dw.dw_ih, I, nullptr, sums);
   else if (sums)
     add_column_sums<T>(sums, dG, NR, GH);
   if (sums) {

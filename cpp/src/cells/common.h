@@ -32,8 +32,16 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
 //                      gate is h_t itself: y)
 //   aux    [T,B,H]     what the cell keeps beside (traits.h, Aux): LSTMs c_t (c_{t-1} is the
 //                      previous step's, or c0; backward recomputes tanh(c_t) with the
-//                      forward's own function: the same values), GRU W_hn h_{t-1} + b_hn,
+//                      forward's own function: the same values), GRU W_hn h_{t-1} + b_hn
+//                      (LAYERNORM_GRU: LN(W_hh h'_{t-1})_n * gamma_hn + b_hn),
 //                      GRU_RESET_BEFORE r * h'_{t-1}
+//   xn     [T,B,G*H]   kRowNorm cells (traits.h): LN(W_ih x_t), the input product's rows
+//                      normalized (before gamma_x)
+//   hn     [T,B,G*H]   kRowNorm: LN(W_hh h'_{t-1}), the recurrent product's rows normalized
+//   cn     [T,B,H]     kRowNorm with a cell state: LN(c_t)
+//   rstd   [T,B,3]     kRowNorm: 1/sqrt(var + eps) of those three rows (input, recurrent, c;
+//                      0 without a cell state);
+//                      the means are not needed: backward works from the normalized values
 //   h0     [B,H_out]   the initial state (zeros when none was given)
 //   c0     [B,H]       LSTMs: the initial cell state (likewise)
 //   h_last [B,H_out]   h_n: y at each sequence's last step, as the forward wrote it
@@ -41,7 +49,8 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
 template <typename T>
 struct Reserve {
   T *gates = nullptr, *aux = nullptr, *h0 = nullptr, *c0 = nullptr, *h_last = nullptr;
-  int64_t size = 0;  // elements in all
+  T *xn = nullptr, *hn = nullptr, *cn = nullptr, *rstd = nullptr;  // kRowNorm cells
+  int64_t size = 0;                                                // elements in all
   Reserve(Cell cell, const Dims& d, T* base) {
     const CellInfo k = cell_info(cell);
     const int64_t TB = d.T * d.B;
@@ -52,6 +61,12 @@ struct Reserve {
     };
     if (k.saves_gates) block(gates, TB * k.gates * d.H);
     if (k.aux != Aux::kNone) block(aux, TB * d.H);
+    if (k.row_norm) {
+      block(xn, TB * k.gates * d.H);
+      block(hn, TB * k.gates * d.H);
+      if (k.has_c) block(cn, TB * d.H);
+      block(rstd, TB * 3);
+    }
     block(h0, d.B * d.H_out);
     if (k.has_c) block(c0, d.B * d.H);
     block(h_last, d.B * d.H_out);

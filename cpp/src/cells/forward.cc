@@ -22,6 +22,7 @@
 #include "cells/elementwise.h"
 #include "cells/pointwise_table.h"
 #include "cells/precision.h"
+#include "cells/rownorm.h"
 #include "cells/team.h"
 #include "cells/traits.h"
 #include "gemm/gemm.h"
@@ -75,7 +76,8 @@ constexpr double kTeamInputBytes = 2.0 * 1024 * 1024;
 
 template <typename T, typename K>
 InputMode input_mode(const Dims& d, const detail::Split& sp, int64_t rows_all, bool direct) {
-  if (direct || rows_all <= gemm::kDirectMaxRows) return InputMode::kHoisted;
+  // The layer-normalized cells normalize the input product's rows before the loop.
+  if (K::kRowNorm || direct || rows_all <= gemm::kDirectMaxRows) return InputMode::kHoisted;
   const InputMode fused = K::kTwoProducts ? InputMode::kHoisted : InputMode::kFused;
   const int64_t th = sp.threads > 1 ? sp.threads : 1;
   const int64_t rows = sp.by_units ? d.B : d.B / th;
@@ -112,7 +114,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   const detail::Layout L(d, lengths, reverse);
   const int64_t NR = L.rows();  // per-position rows: sum(lengths), or T*B
 
-  const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT);
+  const detail::Split sp = detail::choose_split(B, H, Ho, G, sizeof(T), NT, K::kRowNorm);
   // A sequence of one or two steps cannot amortize packing: multiply the weights as they are
   // (B, not a thread's rows: the same for any split). The two-product step always packs.
   const bool direct = NT <= 2 && B <= 16 && !K::kTwoProducts;
@@ -139,7 +141,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   T* P = nullptr;
   if (mode == InputMode::kHoisted) {
     P = ws.get<T>(detail::kP, static_cast<size_t>(NR * GH));
-    Mm::full(false, true, NR, GH, I, xin, I, w.w_ih, I, T(0), P, GH, bias);
+    // The layer-normalized cells add their biases after the normalization.
+    Mm::full(false, true, NR, GH, I, xin, I, w.w_ih, I, T(0), P, GH, K::kRowNorm ? nullptr : bias);
   }
   const T* b_hn = (!K::kFoldBhn && w.b_hh) ? w.b_hh + 2 * H : nullptr;
   const T* wp = K::kCell == Cell::LSTM_PEEPHOLE ? w.extra[0] : nullptr;  // p_i, p_f, p_o
@@ -149,6 +152,42 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     const int64_t spare = NT * B - NR;
     if (res.gates) std::fill_n(res.gates + NR * GH, spare * GH, T(0));
     if (res.aux) std::fill_n(res.aux + NR * H, spare * H, T(0));
+    if constexpr (K::kRowNorm) {
+      if (res.xn) {
+        std::fill_n(res.xn + NR * GH, spare * GH, T(0));
+        std::fill_n(res.hn + NR * GH, spare * GH, T(0));
+        if (res.cn) std::fill_n(res.cn + NR * H, spare * H, T(0));
+        std::fill_n(res.rstd + NR * 3, spare * 3, T(0));
+      }
+    }
+  }
+  // Layer normalization: the input product's rows normalized before the loop (into the
+  // reserve when training, in place otherwise), in parallel over rows; and the shared
+  // partial statistics of every slot's recurrent row and c row (cells/rownorm.h).
+  T* norm_parts = nullptr;
+  T* norm_parts_c = nullptr;
+  const int64_t nblk = detail::norm_blocks(H);
+  if constexpr (K::kRowNorm) {
+    T* xn = res.xn ? res.xn : P;
+    T* rstd_x = res.rstd;
+    const int nt = detail::threads_for(static_cast<double>(NR) * GH * 8);
+    const detail::TeamFork fork(nt);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      const detail::TeamThread member(fork);
+      std::vector<T> parts(static_cast<size_t>(3 * G * nblk));
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < NR; ++r) {
+        T mean, rstd;
+        detail::block_moments(P + r * GH, H, G, 0, H, H, parts.data());
+        detail::combine_moments(parts.data(), G * nblk, &mean, &rstd);
+        detail::normalize(P + r * GH, H, G, H, mean, rstd, xn + r * GH, H);
+        if (rstd_x) rstd_x[r * 3] = rstd;
+      }
+    }
+    P = xn;
+    norm_parts = ws.get<T>(detail::kNormParts, static_cast<size_t>(B * 3 * G * nblk));
+    if (K::kHasC) norm_parts_c = ws.get<T>(detail::kNormPartsC, static_cast<size_t>(B * 3 * nblk));
   }
   // Positions past a sequence's end: zero output.
   if (lengths) {
@@ -205,8 +244,9 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     typename Mm::Packed& Wn = Mm::packed(tws, detail::kPackWn);
     typename Mm::Packed& Wr = Mm::packed(tws, detail::kPackWr);
     T* R = nullptr;
-    T* Rn = nullptr;  // fused GRU: W_hn h_{t-1}; two products: W_hn (r * h'); its units
-    T* Gt = nullptr;  // two products, inference: the step's gates, [nb, 3*nu]
+    T* nscr = nullptr;  // kRowNorm: pre-activations, tanh's operand, inference's gates
+    T* Rn = nullptr;    // fused GRU: W_hn h_{t-1}; two products: W_hn (r * h'); its units
+    T* Gt = nullptr;    // two products, inference: the step's gates, [nb, 3*nu]
     T* rp = nullptr;
     T* bias_t = nullptr;
     // Where the pass finds this thread's input part of position pos, gate g: hoisted,
@@ -246,6 +286,8 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         pin_gs = nu;
       }
       R = tws.get<T>(detail::kR, static_cast<size_t>(nbmax * gnu), true);
+      if (K::kRowNorm)
+        nscr = tws.get<T>(detail::kNormScratch, static_cast<size_t>(6 * nu + nbmax * gnu));
       if (proj && nv > 0) {
         for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
         if (!direct) Wr.pack_columns(w.w_hr, H, /*transB=*/true, H, cols, nv);
@@ -308,38 +350,103 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
           if (nu > 0 && nb > 0)
             Mm::serial(nb, rh + f * H, hq * H, false, Wn, T(0), Rn, nu, {true, (s & 1) != 0});
         }
-        for (int64_t i = 0; i < nb && nu > 0; ++i) {
-          const int64_t j = f + i * q, b = L.seq(j);
-          const int64_t t = time_index(s, b, NT, lengths, reverse);
-          const int64_t pos = p0 + i * pq, yrow = row(t, b);
-          // Fused, the step's product already holds the input part: it is the pass's only
-          // operand, with the product's gate stride.
-          const T* p = fuse ? R + i * gnu : Pin + pos * pin_ld;
-          const T* r = fuse ? nullptr : R + i * gnu;
-          const int64_t ps = fuse ? nu : pin_gs;
-          T* sg = res.gates ? res.gates + pos * GH + u0 : nullptr;
-          if constexpr (K::kHasC) {
-            T* out = proj ? m + j * H + u0 : hx + j * Ho + u0;
-            T* yo = proj ? nullptr : y + yrow * Ho + u0;
-            T* cs = res.aux ? res.aux + pos * H + u0 : nullptr;
-            if constexpr (C == Cell::LSTM_PEEPHOLE)
-              pw.lstmp_fwd(nu, p, ps, r, nu, wp + u0, H, c + j * H + u0, out, yo, sg, H, cs);
-            else
-              pw.lstm_fwd(nu, p, ps, r, nu, c + j * H + u0, out, yo, sg, H, cs);
-          } else if constexpr (K::kTwoProducts) {
-            T* gz = sg ? sg : Gt + i * 3 * nu;  // r, z from the first half; n here
-            const int64_t gs = sg ? H : nu;
-            pw.grb_fwd_b(nu, p + 2 * ps, Rn + i * nu, gz + gs, hc + j * Ho + u0, hx + j * Ho + u0,
-                         y + yrow * Ho + u0, gz + 2 * gs);
-          } else if constexpr (K::kSplitN) {
-            pw.gru_fwd(nu, p, ps, r, nu, fuse ? Rn + i * nu : r + 2 * nu,
-                       b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0, hx + j * Ho + u0,
-                       y + yrow * Ho + u0, sg, H, res.aux ? res.aux + pos * H + u0 : nullptr);
-          } else {
-            pw.rnn_fwd(nu, p, r, hx + j * Ho + u0, y + yrow * Ho + u0, sg, K::kRelu);
+        if constexpr (K::kRowNorm) {
+          // (1) The recurrent product's row statistics: this thread's blocks, then (split by
+          // units) a barrier, then every thread combines all blocks of its rows in the same
+          // order and normalizes its own columns.
+          const int64_t np = G * nblk;
+          for (int64_t i = 0; i < nb && nu > 0; ++i)
+            detail::block_moments(R + i * gnu, nu, G, u0, nu, H, norm_parts + (f + i * q) * 3 * np);
+          if (sp.by_units) step_barrier.wait(tid, nth);
+          for (int64_t i = 0; i < nb && nu > 0; ++i) {
+            const int64_t j = f + i * q, pos = p0 + i * pq;
+            T mean, rstd;
+            detail::combine_moments(norm_parts + j * 3 * np, np, &mean, &rstd);
+            T* Ri = R + i * gnu;
+            detail::normalize(Ri, nu, G, nu, mean, rstd, Ri, nu);
+            if (res.hn) {
+              for (int g = 0; g < G; ++g)
+                std::memcpy(res.hn + pos * GH + g * H + u0, Ri + g * nu, sizeof(T) * nu);
+              if (u0 == 0) {
+                res.rstd[pos * 3 + 1] = rstd;
+                if (!K::kHasC) res.rstd[pos * 3 + 2] = T(0);  // no c row: a defined value
+              }
+            }
+            // (2) the gates and c_t (the GRU: the gates and h) on this thread's units
+            T* gt = res.gates ? res.gates + pos * GH + u0 : nscr + 6 * nu + i * gnu;
+            const int64_t gs = res.gates ? H : nu;
+            if constexpr (K::kHasC) {
+              detail::lnlstm_fwd_a(pw, nu, H, Pin + pos * pin_ld, pin_gs, Ri, nu, w.extra[0] + u0,
+                                   w.extra[1] + u0, bias ? bias + u0 : nullptr, c + j * H + u0, gt,
+                                   gs, res.aux ? res.aux + pos * H + u0 : nullptr, nscr);
+              detail::block_moments(c + j * H + u0, H, 1, u0, nu, H, norm_parts_c + j * 3 * nblk);
+            } else {
+              const int64_t b = L.seq(j), t = time_index(s, b, NT, lengths, reverse);
+              detail::lngru_fwd(pw, nu, H, Pin + pos * pin_ld, pin_gs, Ri, nu, w.extra[0] + u0,
+                                w.extra[1] + u0, bias ? bias + u0 : nullptr,
+                                b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0, hx + j * Ho + u0,
+                                y + row(t, b) * Ho + u0, gt, gs,
+                                res.aux ? res.aux + pos * H + u0 : nullptr, nscr);
+              if (h_mask)
+                for (int64_t k = u0; k < u1; ++k)
+                  hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
+            }
           }
-          if (h_mask && !proj)
-            for (int64_t k = u0; k < u1; ++k) hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
+          // (3) c_t's statistics the same way, then h = o * tanh(LN(c) * gamma_c + beta_c)
+          if constexpr (K::kHasC) {
+            if (sp.by_units) step_barrier.wait(tid, nth);
+            for (int64_t i = 0; i < nb && nu > 0; ++i) {
+              const int64_t j = f + i * q, b = L.seq(j);
+              const int64_t t = time_index(s, b, NT, lengths, reverse);
+              const int64_t pos = p0 + i * pq;
+              T mean, rstd;
+              detail::combine_moments(norm_parts_c + j * 3 * nblk, nblk, &mean, &rstd);
+              if (res.rstd && u0 == 0) res.rstd[pos * 3 + 2] = rstd;
+              const T* go =
+                  res.gates ? res.gates + pos * GH + 3 * H + u0 : nscr + 6 * nu + i * gnu + 3 * nu;
+              detail::lnlstm_fwd_b(pw, nu, c + j * H + u0, mean, rstd, w.extra[2] + u0,
+                                   w.extra[3] + u0, go, res.cn ? res.cn + pos * H + u0 : nullptr,
+                                   hx + j * Ho + u0, y + row(t, b) * Ho + u0, nscr);
+              if (h_mask)
+                for (int64_t k = u0; k < u1; ++k)
+                  hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
+            }
+          }
+        } else {
+          for (int64_t i = 0; i < nb && nu > 0; ++i) {
+            const int64_t j = f + i * q, b = L.seq(j);
+            const int64_t t = time_index(s, b, NT, lengths, reverse);
+            const int64_t pos = p0 + i * pq, yrow = row(t, b);
+            // Fused, the step's product already holds the input part: it is the pass's only
+            // operand, with the product's gate stride.
+            const T* p = fuse ? R + i * gnu : Pin + pos * pin_ld;
+            const T* r = fuse ? nullptr : R + i * gnu;
+            const int64_t ps = fuse ? nu : pin_gs;
+            T* sg = res.gates ? res.gates + pos * GH + u0 : nullptr;
+            if constexpr (K::kHasC) {
+              T* out = proj ? m + j * H + u0 : hx + j * Ho + u0;
+              T* yo = proj ? nullptr : y + yrow * Ho + u0;
+              T* cs = res.aux ? res.aux + pos * H + u0 : nullptr;
+              if constexpr (C == Cell::LSTM_PEEPHOLE)
+                pw.lstmp_fwd(nu, p, ps, r, nu, wp + u0, H, c + j * H + u0, out, yo, sg, H, cs);
+              else
+                pw.lstm_fwd(nu, p, ps, r, nu, c + j * H + u0, out, yo, sg, H, cs);
+            } else if constexpr (K::kTwoProducts) {
+              T* gz = sg ? sg : Gt + i * 3 * nu;  // r, z from the first half; n here
+              const int64_t gs = sg ? H : nu;
+              pw.grb_fwd_b(nu, p + 2 * ps, Rn + i * nu, gz + gs, hc + j * Ho + u0, hx + j * Ho + u0,
+                           y + yrow * Ho + u0, gz + 2 * gs);
+            } else if constexpr (K::kSplitN) {
+              pw.gru_fwd(nu, p, ps, r, nu, fuse ? Rn + i * nu : r + 2 * nu,
+                         b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0, hx + j * Ho + u0,
+                         y + yrow * Ho + u0, sg, H, res.aux ? res.aux + pos * H + u0 : nullptr);
+            } else {
+              pw.rnn_fwd(nu, p, r, hx + j * Ho + u0, y + yrow * Ho + u0, sg, K::kRelu);
+            }
+            if (h_mask && !proj)
+              for (int64_t k = u0; k < u1; ++k)
+                hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
+          }
         }
         if (proj) {  // h_t = m_t W_hr^T, this thread's output columns
           if (sp.by_units) step_barrier.wait(tid, nth);

@@ -32,7 +32,8 @@ struct PointwiseTable {
   void (*grb_bwd_a)(int64_t n, const T* g, int64_t gs, const T* hp, const T* dh, T* dg, int64_t dgs,
                     T* dhd);
   void (*grb_bwd_b)(int64_t n, const T* drh, const T* g, const T* hp, const T* mask, T* dg, T* dhd);
-  void (*eval)(int which, int64_t n, const T* x, T* out);  // 0 sigmoid, 1 tanh (tests)
+  // 0 sigmoid, 1 tanh: the tests, and the layer-normalized cells' steps (cells/rownorm.h)
+  void (*eval)(int which, int64_t n, const T* x, T* out);
 };
 
 struct Pointwise {

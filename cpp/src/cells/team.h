@@ -30,7 +30,11 @@ struct Split {
 // threads already win (docs/ARCHITECTURE.md, "Time loop").
 constexpr double kMinStepFlops = 1.0e5;
 
-inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, int64_t T) {
+// prefer_rows (the kRowNorm cells): split by batch rows whenever every thread gets at least two
+// rows, since by units every row normalization needs the other threads' partial sums behind
+// a barrier of its own (two or three more per step); by rows it is local to each thread.
+inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, int64_t T,
+                          bool prefer_rows = false) {
   Split s;
   // RNNFAST_TIME_PARALLEL=units|batch forces that split over all threads (tests, benchmarks).
   const char* env = std::getenv("RNNFAST_TIME_PARALLEL");
@@ -44,6 +48,10 @@ inline Split choose_split(int64_t B, int64_t H, int64_t Ho, int G, size_t elem, 
   const double step_flops = 2.0 * B * G * H * Ho;
   s.threads = step_flops < kMinStepFlops ? 1 : threads_for(step_flops * T);
   if (s.threads <= 1) return s;
+  if (prefer_rows && B >= 2 * s.threads) {
+    s.by_units = false;
+    return s;
+  }
   // Batch rows need enough rows per thread to fill the micro-kernel's tile (>= 16) and the
   // whole recurrent weight must fit a core's L2 cache (about 1 MB) as each thread streams all
   // of it at every step; otherwise the unit split halves each thread's weights.

@@ -52,6 +52,12 @@ struct CellDefaults {
   // The step's n-gate product needs r of every unit first (W_hn (r * h)): a second,
   // dependent product after a barrier, in forward and backward.
   static constexpr bool kTwoProducts = false;
+  // Layer normalization of the step's pre-activations (LAYERNORM_*): a reduction over the
+  // whole row of G*H entries (and, with a cell state, over c_t's H) inside the step. The
+  // input product is hoisted without the biases and its rows normalized before the loop; the
+  // recurrent product's row statistics are combined over the threads of a split by units
+  // (cells/rownorm.h); the split by batch rows is preferred (team.h, choose_split).
+  static constexpr bool kRowNorm = false;
 };
 
 template <Cell C>
@@ -154,6 +160,35 @@ struct CellTraits<Cell::MINLSTM> : ScanDefaults {
   static constexpr int kGates = 3;  // f, i, h~
 };
 
+// LAYERNORM_LSTM (haste's LayerNormLSTM): the LSTM with LN(W_ih x) * gamma_x and
+// LN(W_hh h') * gamma_h as the pre-activations' two parts and h = o * tanh(LN(c) * gamma_c +
+// beta_c). Extras: gamma_x (4H), gamma_h (4H), gamma_c (H), beta_c (H). No projection.
+template <>
+struct CellTraits<Cell::LAYERNORM_LSTM> : LstmDefaults {
+  static constexpr Cell kCell = Cell::LAYERNORM_LSTM;
+  static constexpr const char* kName = "layernorm_lstm";
+  static constexpr bool kProjection = false;
+  static constexpr int kExtras = 4;
+  static constexpr int kExtraBlocks[kMaxExtras] = {4, 4, 1, 1};
+  static constexpr bool kRowNorm = true;
+};
+
+// LAYERNORM_GRU: the GRU (reset after) with u = LN(W_ih x) * gamma_x + b_ih and v = LN(W_hh h')
+// * gamma_h + b_hh; r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z), n = tanh(u_n + r * v_n).
+// The recurrent row is one product, normalized as one row (no n gate apart: kSplitN off);
+// aux keeps v_n, which r scales. Extras: gamma_x (3H), gamma_h (3H).
+template <>
+struct CellTraits<Cell::LAYERNORM_GRU> : GruDefaults {
+  static constexpr Cell kCell = Cell::LAYERNORM_GRU;
+  static constexpr const char* kName = "layernorm_gru";
+  static constexpr Aux kAux = Aux::kHn;
+  static constexpr bool kSplitN = false;
+  static constexpr bool kFoldBhn = false;  // b_hn inside v_n, which r scales
+  static constexpr int kExtras = 2;
+  static constexpr int kExtraBlocks[kMaxExtras] = {3, 3, 0, 0};
+  static constexpr bool kRowNorm = true;
+};
+
 // The cell kinds' traits as runtime values, for code that needs no compile-time dispatch.
 struct CellInfo {
   const char* name;
@@ -164,6 +199,7 @@ struct CellInfo {
   bool saves_gates;
   Aux aux;
   Recurrence recurrence;
+  bool row_norm;
 };
 
 // Calls f(CellTraits<cell>{}) and returns its result: the one switch over the cell kinds.
@@ -191,10 +227,14 @@ decltype(auto) dispatch_cell(Cell cell, F&& f) {
       return f(CellTraits<Cell::MINGRU>{});
     case Cell::MINLSTM:
       return f(CellTraits<Cell::MINLSTM>{});
+    case Cell::LAYERNORM_LSTM:
+      return f(CellTraits<Cell::LAYERNORM_LSTM>{});
+    case Cell::LAYERNORM_GRU:
+      return f(CellTraits<Cell::LAYERNORM_GRU>{});
   }
   throw std::invalid_argument(
       "cell: expected RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE, LSTM_PEEPHOLE, "
-      "INDRNN_RELU, INDRNN_TANH, MINGRU or MINLSTM (0..9), got " +
+      "INDRNN_RELU, INDRNN_TANH, MINGRU, MINLSTM, LAYERNORM_LSTM or LAYERNORM_GRU (0..11), got " +
       std::to_string(static_cast<int>(cell)));
 }
 
@@ -210,7 +250,8 @@ inline CellInfo cell_info(Cell cell) {
         {Kt::kExtraBlocks[0], Kt::kExtraBlocks[1], Kt::kExtraBlocks[2], Kt::kExtraBlocks[3]},
         Kt::kSavesGates,
         Kt::kAux,
-        Kt::kRecurrence};
+        Kt::kRecurrence,
+        Kt::kRowNorm};
   });
 }
 

@@ -41,7 +41,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -65,14 +65,16 @@ STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True,
 # whose full batch at the same size runs beside it (the cost of the padding, or its absence).
 RAGGED = {"lstm_ragged": "lstm"}
 # Cell kinds torch has no module for (nn.GRU(reset_after=False), nn.LSTM(peephole=True),
-# nn.IndRNN, nn.MinGRU, nn.MinLSTM): one layer, checked against the NumPy reference, with no
-# torch, rnnfast.torch or onnxruntime column; beside "gru" and "lstm" at the same size they
-# show what the variant costs, and IndRNN (no recurrent product: the input GEMM and an
-# elementwise time loop) what a step without W_hh costs beside "rnn_tanh".
+# nn.IndRNN, nn.MinGRU, nn.MinLSTM, nn.LayerNormLSTM, nn.LayerNormGRU): one layer, checked
+# against the NumPy reference, with no torch, rnnfast.torch or onnxruntime column; beside "gru"
+# and "lstm" at the same size they show what the variant costs, and IndRNN (no recurrent
+# product: the input GEMM and an elementwise time loop) what a step without W_hh costs beside
+# "rnn_tanh".
 # The scan cells (minGRU, minLSTM; no W_hh: their matrix products are the input's only) each
 # run beside the cell they replace, at the same size (the partner).
 SCANS = {"mingru": "gru", "minlstm": "lstm"}
-VARIANTS = ("gru_reset_before", "lstm_peephole", "indrnn_relu", *SCANS)
+VARIANTS = ("gru_reset_before", "lstm_peephole", "indrnn_relu", *SCANS, "layernorm_lstm",
+            "layernorm_gru")
 CELLS = ("lstm", "gru", "rnn_tanh", *STACKS, *RAGGED, *VARIANTS)
 # gates of each benchmark cell: its one-layer cell's (rnnfast._cells)
 GATES = {c: _cells.GATES[c] for c in ("lstm", "gru", "rnn_tanh", *VARIANTS)}
@@ -195,7 +197,9 @@ class Problem:
     c0: np.ndarray | None
     dy: np.ndarray
     lengths: np.ndarray | None = None  # ragged cells: [B] int64
-    w_p: np.ndarray | None = None      # lstm_peephole: the peephole weights [3*H]
+    # the cell's extra parameters by functional's keywords (lstm_peephole: w_p [3*H];
+    # layernorm_*: the gains and shift)
+    extras: dict = field(default_factory=dict)
 
     layers = 1
     bidirectional = False
@@ -236,7 +240,8 @@ class Problem:
             return None if a is None else a.astype(dtype)
         return {"x": cast(self.x), "w_ih": cast(self.w_ih), "w_hh": cast(self.w_hh),
                 "b_ih": cast(self.b_ih), "b_hh": cast(self.b_hh), "h0": cast(self.h0),
-                "c0": cast(self.c0), "lengths": self.lengths, "w_p": cast(self.w_p)}
+                "c0": cast(self.c0), "lengths": self.lengths,
+                **{k: cast(v) for k, v in self.extras.items()}}
 
     @property
     def token_fraction(self):
@@ -304,8 +309,9 @@ def make_problem(cell, size, seed=0):
             x=u(T, B, I, scale=1.0), w_ih=u(G * H, I), w_hh=u(G * H, H), b_ih=u(G * H),
             b_hh=u(G * H), h0=u(B, H, scale=0.5), c0=u(B, H, scale=0.5) if lstm else None,
             dy=rng.standard_normal((T, B, H)).astype(np.float32))
-        if _cells.cell_kind(mode).extras:
-            p.w_p = u(3 * H)
+        for name, blocks in _cells.cell_kind(mode).extras:  # gains around 1, the rest around 0
+            start = 1.0 if name.startswith("gamma") else 0.0
+            p.extras[_cells.arg_name(name)] = (start + u(blocks * H)).astype(np.float32)
         if _cells.cell_kind(mode).recurrence == "diagonal":  # IndRNN: u ~ U(0, 1), as nn.IndRNN
             p.w_hh = rng.uniform(0, 1, size=H).astype(np.float32)
             p.b_hh = None
@@ -369,17 +375,20 @@ class RnnfastImpl(_ArrayResults):
         kw = self.kw
         return self._f.forward(self.p.mode, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
                                kw["b_hh"], h0=kw["h0"], c0=kw["c0"], lengths=kw["lengths"],
-                               training=False, w_p=kw["w_p"])
+                               training=False, **self._extras())
+
+    def _extras(self):
+        return {k: self.kw[k] for k in self.p.extras}
 
     def train(self):
         kw, cell = self.kw, self.p.mode
         y, h_n, c_n, reserve = self._f.forward(cell, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
                                                kw["b_hh"], h0=kw["h0"], c0=kw["c0"],
                                                lengths=kw["lengths"], training=True,
-                                               w_p=kw["w_p"])
+                                               **self._extras())
         grads = self._f.backward(cell, reserve, kw["x"], kw["w_ih"], kw["w_hh"], kw["b_ih"],
                                  kw["b_hh"], y=y, dy=self.p.dy, lengths=kw["lengths"],
-                                 w_p=kw["w_p"])
+                                 **self._extras())
         return y, h_n, c_n, grads
 
 

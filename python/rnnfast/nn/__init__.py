@@ -4,8 +4,9 @@ Module, Parameter and Sequential (module.py); ModuleList, ModuleDict (container.
 Embedding, Dropout, activations (layers.py); EmbeddingBag (sparse.py); LayerNorm
 (normalization.py); losses (loss.py); stateless versions in rnnfast.nn.functional;
 initializers in rnnfast.nn.init; gradient clipping and packed sequences in
-rnnfast.nn.utils(.rnn); the recurrent layers RNN, LSTM, GRU and their cells, MinGRU and
-MinLSTM (rnn.py) and IndRNN (indrnn.py), each one autograd node over the C++ kernels.
+rnnfast.nn.utils(.rnn); the recurrent layers RNN, LSTM, GRU and their cells, MinGRU, MinLSTM,
+LayerNormLSTM and LayerNormGRU (rnn.py) and IndRNN (indrnn.py), each one autograd node over the
+C++ kernels.
 """
 
 from . import functional, init, utils
@@ -26,7 +27,18 @@ from .layers import (
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, Parameter, Sequential
 from .normalization import LayerNorm
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, MinGRU, MinLSTM, RNNCell
+from .rnn import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LayerNormGRU,
+    LayerNormLSTM,
+    LSTMCell,
+    MinGRU,
+    MinLSTM,
+    RNNCell,
+)
 from .sparse import EmbeddingBag
 
 __all__ = [
@@ -35,5 +47,6 @@ __all__ = [
     "Flatten", "LayerNorm", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss",
     "BCEWithLogitsLoss", "functional", "init", "utils",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "IndRNN", "MinGRU", "MinLSTM",
+    "LayerNormLSTM", "LayerNormGRU",
 ]
 

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from .. import _core, _device, functional as F
-from .._cells import CELLS as _CELLS, GATES as _GATES
+from .._cells import CELLS as _CELLS, GATES as _GATES, arg_name as _arg_name
 from ..functional import _CELL
 from ..tensor import (
     OPS,
@@ -36,8 +36,8 @@ from ..tensor import (
 from .module import Module, Parameter, _check_size, _float_dtype
 from .utils.rnn import PackedSequence
 
-__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "RNNCellBase", "RNNCell",
-           "LSTMCell", "GRUCell"]
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "LayerNormLSTM", "LayerNormGRU",
+           "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 def _check_prob(name, p, allow_one=False):
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
@@ -102,13 +102,24 @@ _NODE_NAME = {"rnn_tanh": "RNNTanhBackward", "rnn_relu": "RNNReluBackward",
               "lstm": "LSTMBackward", "gru": "GRUBackward",
               "gru_reset_before": "GRUBackward", "lstm_peephole": "LSTMBackward",
               "indrnn_relu": "IndRNNBackward", "indrnn_tanh": "IndRNNBackward",
-              "mingru": "MinGRUBackward", "minlstm": "MinLSTMBackward"}
+              "mingru": "MinGRUBackward", "minlstm": "MinLSTMBackward",
+              "layernorm_lstm": "LayerNormLSTMBackward", "layernorm_gru": "LayerNormGRUBackward"}
 # The cells with a cell state c beside h.
 _HAS_C = {k.name: k.has_c for k in _CELLS.values()}
+# The extra parameters' slots of a layer's inputs, after w_hr: the cell's extras (rnnfast._cells)
+# in their order, or one slot (None) for a cell without, so that every older cell's inputs keep
+# their shape (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p).
+_EXTRA_NAMES = {k.name: tuple(n for n, _ in k.extras) for k in _CELLS.values()}
+_NSLOT = {m: max(1, len(n)) for m, n in _EXTRA_NAMES.items()}
+
+
+def _extra_kw(mode, extras):
+    """functional's keywords of a cell's extra parameters from their slots (arrays or None)."""
+    return {_arg_name(n): a for n, a in zip(_EXTRA_NAMES[mode], extras)}
 
 
 def _kernel_forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask, reverse,
-                    training, batch_first, w_p=None):
+                    training, batch_first, extras=(None,)):
     """functional.forward on arrays, straight into the compiled kernel when every array already
     has the kernel's layout (C-contiguous, w_ih's dtype): its checks are the kernel's own.
     Anything else goes through functional.forward, which converts what it may and raises the
@@ -116,28 +127,34 @@ def _kernel_forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_ma
     try:
         return _core.forward(_CELL[mode], x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths,
                              h_mask, reverse, training, batch_first,
-                             None if w_p is None else (w_p,))
+                             None if all(e is None for e in extras) else tuple(extras))
     except (TypeError, ValueError):
         return F.forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
                          lengths=lengths, reverse=reverse, training=training, h_mask=h_mask,
-                         batch_first=batch_first, w_p=w_p)
+                         batch_first=batch_first, **_extra_kw(mode, extras))
 
 
 def _kernel_backward(mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask, reverse,
-                     dy, dh_n, dc_n, y, batch_first, w_p=None):
-    """functional.backward as a tuple (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dw_p),
-    with _kernel_forward's fast path."""
+                     dy, dh_n, dc_n, y, batch_first, extras=(None,)):
+    """functional.backward as a tuple (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, then
+    the extras' slots), with _kernel_forward's fast path."""
     try:
         res = _core.backward(_CELL[mode], reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
                              h_mask, reverse, dy, dh_n, dc_n, y, batch_first,
-                             None if w_p is None else (w_p,))
-        return (*res[:8], res[8][0] if res[8] else None)
+                             None if all(e is None for e in extras) else tuple(extras))
+        return (*res[:8], *(res[8] if res[8] else (None,) * _NSLOT[mode]))
     except (TypeError, ValueError):
         d = F.backward(mode, reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr,
                        lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
-                       h_mask=h_mask, batch_first=batch_first, w_p=w_p)
+                       h_mask=h_mask, batch_first=batch_first, **_extra_kw(mode, extras))
         return (d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
-                d["w_hr"], d["w_p"])
+                d["w_hr"], *_extra_grads(mode, d))
+
+
+def _extra_grads(mode, d):
+    """The extras' slots' gradients from functional.backward's dict."""
+    names = _EXTRA_NAMES[mode]
+    return tuple(d[_arg_name(n)] for n in names) if names else (None,)
 
 
 def _contiguous(a):
@@ -146,7 +163,8 @@ def _contiguous(a):
 
 # The named ops of the recurrent layers (see rnnfast.tensor.OPS), per cell kind ``mode``:
 # - "<mode>": one layer, one direction; inputs (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p),
-#   None where absent (w_p: lstm_peephole's peephole weights); attributes reverse,
+#   None where absent (w_p: lstm_peephole's peephole weights; layernorm_lstm has four slots
+#   there, gamma_x, gamma_h, gamma_c, beta_c: _EXTRA_NAMES); attributes reverse,
 #   batch_first, lengths (int64 (B,) or None) and h_mask (the recurrent dropout mask or None);
 #   results (y, h_n) or (y, h_n, c_n);
 # - "<mode>_bidirectional": both directions of one layer; inputs x, then (h0, c0, w_ih, w_hh,
@@ -157,21 +175,28 @@ def _contiguous(a):
 # Each forward runs the kernel as the layer does (inference mode).
 
 def _layer_forward(mode):
-    def forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p, reverse, batch_first, lengths,
+    n = _NSLOT[mode]
+
+    def forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *extras, reverse, batch_first, lengths,
                 h_mask):
+        assert len(extras) == n, f"{mode}: expected {n} extra parameter slots, got {len(extras)}"
         y, h_n, c_n, _ = F.forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
                                    lengths=lengths, reverse=reverse, training=False,
-                                   h_mask=h_mask, batch_first=batch_first, w_p=w_p)
+                                   h_mask=h_mask, batch_first=batch_first,
+                                   **_extra_kw(mode, extras))
         return (y, h_n) if c_n is None else (y, h_n, c_n)
     return forward
 
 
 def _bidirectional_forward(mode):
     one = _layer_forward(mode)
+    k = 7 + _NSLOT[mode]  # one direction's inputs after x
 
     def forward(x, *weights, batch_first, lengths, h_mask, h_mask_reverse):
-        return (one(x, *weights[:8], False, batch_first, lengths, h_mask)
-                + one(x, *weights[8:], True, batch_first, lengths, h_mask_reverse))
+        return (one(x, *weights[:k], reverse=False, batch_first=batch_first, lengths=lengths,
+                    h_mask=h_mask)
+                + one(x, *weights[k:], reverse=True, batch_first=batch_first, lengths=lengths,
+                      h_mask=h_mask_reverse))
     return forward
 
 
@@ -179,7 +204,8 @@ def _cell_forward(mode):
     one = _layer_forward(mode)
 
     def forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
-        res = one(x[None], h, c, w_ih, w_hh, b_ih, b_hh, None, None, False, False, None, None)
+        res = one(x[None], h, c, w_ih, w_hh, b_ih, b_hh, None, *(None,) * _NSLOT[mode],
+                  reverse=False, batch_first=False, lengths=None, h_mask=None)
         return res[1:] if _HAS_C[mode] else res[1]
     return forward
 
@@ -193,15 +219,16 @@ _CELL_OPS = {m: register_op(m + "_cell", _NODE_NAME[m], (), _cell_forward(m)) fo
 
 
 def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
-               batch_first=False, w_p=None):
+               batch_first=False, extras=(None,)):
     """One layer, one direction, as ONE autograd node whose results are y, h_n (and c_n), each
-    with its own gradient. Returns Tensors (y, h_n, c_n or None)."""
-    inputs = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p)
+    with its own gradient; extras: the cell's extra parameters' slots (_EXTRA_NAMES). Returns
+    Tensors (y, h_n, c_n or None)."""
+    inputs = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *extras)
     track = is_grad_enabled() and any(t is not None and t._requires_grad for t in inputs)
     arr = [None if t is None else _contiguous(t.data) for t in inputs]
     y, h_n, c_n, reserve = _kernel_forward(mode, arr[0], arr[3], arr[4], arr[5], arr[6], arr[7],
                                            arr[1], arr[2], lengths, h_mask, reverse, track,
-                                           batch_first, arr[8])
+                                           batch_first, arr[8:])
     if not track:
         if _grad_mode.trace is not None:        # a tracer sees what was computed from what
             res = _make_many((y, h_n) if c_n is None else (y, h_n, c_n), inputs, None,
@@ -210,11 +237,11 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
         return _wrap(y), _wrap(h_n), (None if c_n is None else _wrap(c_n))
 
     def backward(grads):
-        # kernel order dx, dh0, dc0, w_ih, w_hh, b_ih, b_hh, w_hr, w_p: the inputs' order
+        # kernel order dx, dh0, dc0, w_ih, w_hh, b_ih, b_hh, w_hr, extras: the inputs' order
         return tuple(_kernel_backward(mode, reserve, arr[0], arr[3], arr[4], arr[5], arr[6],
                                       arr[7], lengths, h_mask, reverse, grads[0], grads[1],
                                       grads[2] if len(grads) == 3 else None, y, batch_first,
-                                      arr[8]))
+                                      arr[8:]))
 
     # the backward reads the forward's y: an in-place write into it makes backward raise
     outs = _make_many((y, h_n) if c_n is None else (y, h_n, c_n), inputs, backward,
@@ -228,8 +255,8 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
     the two directions at once in C++ (functional.forward_pair / backward_pair); its results
     are each direction's y, h_n (and c_n).
 
-    states: ((h0_f, c0_f), (h0_r, c0_r)); weights: (6-tuple forward, 6-tuple reverse), each
-    (w_ih, w_hh, b_ih, b_hh, w_hr, w_p);
+    states: ((h0_f, c0_f), (h0_r, c0_r)); weights: (forward, reverse), each
+    (w_ih, w_hh, b_ih, b_hh, w_hr, *extras' slots);
     h_masks: (mask_f, mask_r). Returns ((y, h_n, c_n), (y, h_n, c_n)) as Tensors.
     """
     inputs = [x]
@@ -240,11 +267,11 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
 
     def args(d):
         h0, c0 = states[d]
-        w_ih, w_hh, b_ih, b_hh, w_hr, w_p = (None if t is None else t.data for t in weights[d])
+        w_ih, w_hh, b_ih, b_hh, w_hr, *ex = (None if t is None else t.data for t in weights[d])
         return dict(x=xa, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, w_hr=w_hr,
                     h0=None if h0 is None else h0.data, c0=None if c0 is None else c0.data,
                     lengths=lengths, reverse=bool(d), training=track, h_mask=h_masks[d],
-                    batch_first=batch_first, w_p=w_p)
+                    batch_first=batch_first, **_extra_kw(mode, ex))
 
     a = [args(0), args(1)]
     res = F.forward_pair(mode, a[0], a[1])
@@ -268,16 +295,18 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
             mine = grads[d * per_dir:(d + 1) * per_dir]
             calls.append(dict(reserve=reserves[d], x=xa, y=ys[d], w_ih=a[d]["w_ih"],
                               w_hh=a[d]["w_hh"], b_ih=a[d]["b_ih"], b_hh=a[d]["b_hh"],
-                              w_hr=a[d]["w_hr"], w_p=a[d]["w_p"], lengths=lengths,
+                              w_hr=a[d]["w_hr"], lengths=lengths,
                               reverse=bool(d),
                               dy=mine[0], dh_n=mine[1],
                               dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d],
-                              batch_first=batch_first))
+                              batch_first=batch_first,
+                              **{_arg_name(n): a[d][_arg_name(n)]
+                                 for n in _EXTRA_NAMES[mode]}))
         gf, gr = F.backward_pair(mode, calls[0], calls[1])
         every = [gf["dx"] + gr["dx"]]
         for gd in (gf, gr):
             every += [gd["dh0"], gd["dc0"], gd["w_ih"], gd["w_hh"], gd["b_ih"], gd["b_hh"],
-                      gd["w_hr"], gd["w_p"]]
+                      gd["w_hr"], *_extra_grads(mode, gd)]
         return tuple(every)
 
     # the backward reads each direction's y: an in-place write into one makes backward raise
@@ -362,17 +391,22 @@ class RNNBase(Module):
                 params.append(("bias_hh", init(G * H)))
         if self.proj_size:
             params.append(("weight_hr", init(H_out, H)))
-        for name, blocks in _CELLS[self.mode].extras:  # the peepholes start at zero (ONNX)
-            params.append((name, Parameter(np.zeros(blocks * H, dtype))))
+        # the peepholes and the normalization's shifts start at zero (ONNX), its gains at one
+        # (haste)
+        for name, blocks in _CELLS[self.mode].extras:
+            start = 1.0 if name.startswith("gamma") else 0.0
+            params.append((name, Parameter(np.full(blocks * H, start, dtype))))
         return params
 
     # -- helpers ---------------------------------------------------------------------------
     def _weights(self, layer, direction):
-        """(w_ih, w_hh, b_ih, b_hh, w_hr, w_p) of one layer and direction, None where absent."""
+        """(w_ih, w_hh, b_ih, b_hh, w_hr, *extras' slots) of one layer and direction, None where
+        absent (the slots: _EXTRA_NAMES, or one None for a cell without extras)."""
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
         params = self._parameters
+        names = _EXTRA_NAMES[self.mode] or ("weight_p",)
         return tuple(params.get(n + sfx) for n in
-                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_p"))
+                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", *names))
 
     @property
     def _dtype(self):
@@ -480,10 +514,10 @@ class RNNBase(Module):
                                              [self._weights(layer, d) for d in range(2)],
                                              lengths, masks, bf)
             else:
-                w_ih, w_hh, b_ih, b_hh, w_hr, w_p = self._weights(layer, 0)
+                w_ih, w_hh, b_ih, b_hh, w_hr, *extras = self._weights(layer, 0)
                 results = [_run_layer(self.mode, layer_in, states[0][0], states[0][1], w_ih,
                                       w_hh, b_ih, b_hh, w_hr, lengths, False, masks[0], bf,
-                                      w_p)]
+                                      tuple(extras))]
             outs = []
             for y, hn, cn in results:
                 outs.append(y)
@@ -995,6 +1029,129 @@ class MinLSTM(RNNBase):
         _device.check_device(device)
         super().__init__("minlstm", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, 0, 0.0, 0.0, dtype)
+
+
+class LayerNormLSTM(RNNBase):
+    """Multi-layer layer-normalized LSTM over an input sequence (haste's LayerNormLSTM).
+
+    Each layer computes, in torch's gate order (i, f, g, o) along the rows of the weights::
+
+        a_t = LN(W_ih x_t) * gamma_x + LN(W_hh h_(t-1)) * gamma_h + b_ih + b_hh
+        i_t, f_t, o_t = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o);  g_t = tanh(a_g)
+        c_t = f_t * c_(t-1) + i_t * g_t
+        h_t = o_t * tanh(LN(c_t) * gamma_c + beta_c)
+
+    where LN(v) = (v - mean(v)) / sqrt(var(v) + 1e-5) over one sequence's row (the 4 *
+    hidden_size entries of each product, the hidden_size entries of c_t; var the biased
+    variance) and * the elementwise product. Each (layer, direction) is one C++ call over the
+    whole sequence and one autograd node. Inputs, outputs and the other options are
+    :class:`LSTM`'s (no projection).
+
+    Args:
+        input_size (int): the number of features of the input x.
+        hidden_size (int): the number of features of the hidden state h.
+        num_layers (int, optional): stacked layers. Default: 1.
+        bias (bool, optional): use the biases b_ih and b_hh. Default: ``True``.
+        batch_first (bool, optional): input and output are (N, L, ..). Default: ``False``.
+        dropout (float, optional): dropout on the outputs of every layer but the last, in
+            training mode; in [0, 1]. Default: 0.
+        bidirectional (bool, optional): a reverse direction too. Default: ``False``.
+        dtype (optional): the parameters' dtype, float32 or float64. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
+        recurrent_dropout (float, optional): variational dropout on the state W_hh sees, one
+            mask per sequence, layer and direction, constant in time, in training mode; in
+            [0, 1). Default: 0.
+
+    Inputs: input, (h_0, c_0)=None, lengths=None -- as :class:`LSTM`'s.
+
+    Outputs: output, (h_n, c_n) -- as :class:`LSTM`'s.
+
+    Attributes:
+        weight_ih_l[k], weight_hh_l[k], bias_ih_l[k], bias_hh_l[k]: as :class:`LSTM`'s,
+            initialized as torch's LSTM: U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size.
+        gamma_x_l[k], gamma_h_l[k]: the gains of the normalized input and recurrent products
+            of layer k, of shape (4*hidden_size); initialized to ones.
+        gamma_c_l[k], beta_c_l[k]: the gain and shift of the normalized cell state, of shape
+            (hidden_size); initialized to ones and zeros.
+        The reverse direction's parameters carry the suffix ``_reverse``.
+
+    Example::
+
+        >>> lstm = rnnfast.nn.LayerNormLSTM(10, 20, 2)
+        >>> output, (hn, cn) = lstm(rnnfast.randn(5, 3, 10))
+        >>> tuple(output.shape), tuple(hn.shape), tuple(cn.shape)
+        ((5, 3, 20), (2, 3, 20), (2, 3, 20))
+        >>> tuple(lstm.gamma_x_l0.shape), float(lstm.gamma_c_l1.data.min())
+        ((80,), 1.0)
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, device=None,
+                 recurrent_dropout=0.0):
+        _device.check_device(device)
+        super().__init__("layernorm_lstm", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype)
+
+
+class LayerNormGRU(RNNBase):
+    """Multi-layer layer-normalized GRU over an input sequence.
+
+    Each layer computes torch's GRU (reset gate after the recurrent product, gates r, z, n
+    along the rows of the weights) with its two pre-activations normalized::
+
+        u_t = LN(W_ih x_t) * gamma_x + b_ih
+        v_t = LN(W_hh h_(t-1)) * gamma_h + b_hh
+        r_t = sigmoid(u_r + v_r);  z_t = sigmoid(u_z + v_z)
+        n_t = tanh(u_n + r_t * v_n)
+        h_t = (1 - z_t) * n_t + z_t * h_(t-1)
+
+    where LN(v) = (v - mean(v)) / sqrt(var(v) + 1e-5) over one sequence's row of the 3 *
+    hidden_size entries (var the biased variance) and * the elementwise product. Each
+    (layer, direction) is one C++ call over the whole sequence and one autograd node. Inputs,
+    outputs and the other options are :class:`GRU`'s.
+
+    Args:
+        input_size (int): the number of features of the input x.
+        hidden_size (int): the number of features of the hidden state h.
+        num_layers (int, optional): stacked layers. Default: 1.
+        bias (bool, optional): use the biases b_ih and b_hh. Default: ``True``.
+        batch_first (bool, optional): input and output are (N, L, ..). Default: ``False``.
+        dropout (float, optional): dropout on the outputs of every layer but the last, in
+            training mode; in [0, 1]. Default: 0.
+        bidirectional (bool, optional): a reverse direction too. Default: ``False``.
+        dtype (optional): the parameters' dtype, float32 or float64. Default: ``np.float32``.
+        device (optional): ``None`` or the CPU, the only device (another raises ValueError).
+            Default: ``None``.
+        recurrent_dropout (float, optional): variational dropout on the state W_hh sees (the
+            z * h_(t-1) term keeps the whole state), one mask per sequence, layer and
+            direction, constant in time, in training mode; in [0, 1). Default: 0.
+
+    Inputs: input, h_0=None, lengths=None -- as :class:`GRU`'s.
+
+    Outputs: output, h_n -- as :class:`GRU`'s.
+
+    Attributes:
+        weight_ih_l[k], weight_hh_l[k], bias_ih_l[k], bias_hh_l[k]: as :class:`GRU`'s,
+            initialized as torch's GRU: U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size.
+        gamma_x_l[k], gamma_h_l[k]: the gains of the normalized input and recurrent products
+            of layer k, of shape (3*hidden_size); initialized to ones.
+        The reverse direction's parameters carry the suffix ``_reverse``.
+
+    Example::
+
+        >>> gru = rnnfast.nn.LayerNormGRU(10, 20, 2)
+        >>> output, hn = gru(rnnfast.randn(5, 3, 10))
+        >>> tuple(output.shape), tuple(hn.shape), tuple(gru.gamma_h_l1.shape)
+        ((5, 3, 20), (2, 3, 20), (60,))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, device=None,
+                 recurrent_dropout=0.0):
+        _device.check_device(device)
+        super().__init__("layernorm_gru", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype)
 
 
 class RNNCellBase(Module):
