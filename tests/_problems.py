@@ -144,3 +144,23 @@ def reference_fd_grad(mode, p, name, cot, reverse, points=2):
         else:
             grad[idx] = (at(idx, FD_EPS) - at(idx, -FD_EPS)) / (2 * FD_EPS)
     return grad
+
+
+def assert_module_fd(checks, loss, samples=6):
+    """Each (name, array, grad) of ``checks``: ``grad`` (the analytic gradient) against central
+    differences (FD_EPS) of ``loss()`` -- a float computed from the arrays as they are, the
+    arrays being the module's parameters' data and its inputs' -- at ``samples`` elements
+    drawn per array (seeded by its name), changed in place and restored."""
+    for name, arr, grad in checks:
+        flat = arr.reshape(-1)
+        idx = np.random.default_rng(len(name)).choice(flat.size, size=min(samples, flat.size),
+                                                      replace=False)
+        for i in idx:
+            old = flat[i]
+            vals = []
+            for s in (1, -1):
+                flat[i] = old + s * FD_EPS
+                vals.append(loss())
+            flat[i] = old
+            fd = (vals[0] - vals[1]) / (2 * FD_EPS)
+            np.testing.assert_allclose(grad.reshape(-1)[i], fd, err_msg=f"{name}[{i}]", **FD_TOL)

@@ -16,7 +16,7 @@ import pytest
 import rnnfast
 from rnnfast import functional as F, nn, reference as R
 
-from _problems import FD_EPS, FD_TOL, TOL
+from _problems import TOL, assert_module_fd
 
 MODES = ("gru_reset_before", "lstm_peephole")
 OPTIONS = ("bias", "reverse", "lengths", "h_mask", "h0", "batch_first", "proj")
@@ -186,21 +186,11 @@ def test_module_gradients_match_finite_differences(mode, kw):
         checks.append(("c0", c0, ct.grad))
     for name, p in m.named_parameters():
         checks.append((name, p.data, p.grad))
-    for name, arr, grad in checks:
-        flat = arr.reshape(-1)
-        idx = np.random.default_rng(len(name)).choice(flat.size, size=min(6, flat.size),
-                                                      replace=False)
-        for i in idx:
-            old = flat[i]
-            vals = []
-            for s in (1, -1):
-                flat[i] = old + s * FD_EPS
-                with rnnfast.no_grad():
-                    vals.append(float(loss(rnnfast.tensor(x), rnnfast.tensor(h0),
-                                           rnnfast.tensor(c0)).item()))
-            flat[i] = old
-            fd = (vals[0] - vals[1]) / (2 * FD_EPS)
-            np.testing.assert_allclose(grad.reshape(-1)[i], fd, err_msg=f"{name}[{i}]", **FD_TOL)
+    def fd_loss():
+        with rnnfast.no_grad():
+            return float(loss(rnnfast.tensor(x), rnnfast.tensor(h0), rnnfast.tensor(c0)).item())
+
+    assert_module_fd(checks, fd_loss)
 
 
 def test_module_parameters_and_state():
