@@ -30,6 +30,16 @@ MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": 
 
 # The cells with a cell state c beside h (their c_0, c_n).
 _HAS_C = {k.name: k.has_c for k in _CELLS.values()}
+# How each cell reaches h_{t-1}: "product" (w_hh (G*H, H_out)), "diagonal" (IndRNN: w_hh = u of
+# shape (H,)) or "scan" (minGRU, minLSTM: no w_hh, no b_hh, no h_mask); rnnfast._cells.
+_RECURRENCE = {k.name: k.recurrence for k in _CELLS.values()}
+
+
+def _h_out(mode, w_ih, w_hh):
+    """H_out of a layer from its weights: w_hh's columns for the product cells, else H."""
+    if _RECURRENCE[mode] == "product":
+        return w_hh.shape[1]
+    return w_ih.shape[0] // _GATES[mode]
 
 
 def reserve_size(mode, T, B, H, H_out):
@@ -37,6 +47,8 @@ def reserve_size(mode, T, B, H, H_out):
     rnnfast::reserve_size (cpp/src/api.cc: the Reserve of cells/common.h), checked against the
     kernels by the tests."""
     states = 2 * B * H_out + (B * H if _HAS_C[mode] else 0)
+    if _RECURRENCE[mode] == "scan":  # minGRU, minLSTM: their activated gates per position
+        return T * B * _GATES[mode] * H + states
     if _HAS_C[mode]:  # the LSTMs: 4 activated gates and c_t per position
         return T * B * 5 * H + states
     if _GATES[mode] == 3:  # the GRUs: 3 activated gates and one auxiliary H-vector
@@ -195,18 +207,21 @@ def _tensors(arrays, like):
 # ---------------------------------------------------------------------------------------------
 # forward
 
-def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
-                  b_hh: Tensor | None, w_hr: Tensor | None, w_ih_r: Tensor | None,
-                  w_hh_r: Tensor | None, b_ih_r: Tensor | None, b_hh_r: Tensor | None,
-                  w_hr_r: Tensor | None, h0: Tensor | None, c0: Tensor | None,
-                  lengths: Tensor | None, h_mask: Tensor | None, training: bool,
+def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor | None,
+                  b_ih: Tensor | None, b_hh: Tensor | None, w_hr: Tensor | None,
+                  w_ih_r: Tensor | None, w_hh_r: Tensor | None, b_ih_r: Tensor | None,
+                  b_hh_r: Tensor | None, w_hr_r: Tensor | None, h0: Tensor | None,
+                  c0: Tensor | None, lengths: Tensor | None, h_mask: Tensor | None,
+                  training: bool,
                   batch_first: bool, w_p: Tensor | None = None, w_p_r: Tensor | None = None
                   ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """One recurrent layer over a whole sequence; both directions in one call when the
     ``*_r`` (reverse direction) weights are given.
 
     mode: a cell name of rnnfast._cells ("rnn_tanh", "rnn_relu", "lstm", "gru",
-    "gru_reset_before", "lstm_peephole"). x (T, B, I), or (B, T, I) with batch_first;
+    "gru_reset_before", "lstm_peephole", "indrnn_relu", "indrnn_tanh", "mingru", "minlstm").
+    w_hh: (G * H, H_out); IndRNN's u, (H,); None for minGRU / minLSTM, which have no b_hh
+    either (nor h_mask). x (T, B, I), or (B, T, I) with batch_first;
     h0 (D, B, H_out), c0 (D, B, H) (the LSTMs), h_mask (D, B, H_out) (recurrent dropout,
     scaled); lengths int64 (B,). training: keep the reserve for backward. w_p, w_p_r: each
     direction's peephole weights (3 * H,), lstm_peephole's only (last, so that the other cells'
@@ -241,7 +256,7 @@ def _rnn_layer_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_
     D = 1 if w_ih_r is None else 2
     T, B = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
     H = w_ih.shape[0] // _GATES[mode]
-    H_out = w_hh.shape[1]
+    H_out = _h_out(mode, w_ih, w_hh)
     y = x.new_empty((B, T, H_out) if batch_first else (T, B, H_out))
     res = x.new_empty(reserve_size(mode, T, B, H, H_out)) if training else x.new_empty(0)
     return (y, x.new_empty(0) if D == 1 else torch.empty_like(y), x.new_empty(D, B, H_out),
@@ -440,9 +455,9 @@ def layer(*args, views=None):
 # ---------------------------------------------------------------------------------------------
 # backward
 
-def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
-                   b_hh: Tensor | None, w_hr: Tensor | None, w_ih_r: Tensor | None,
-                   w_hh_r: Tensor | None, b_ih_r: Tensor | None,
+def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor | None,
+                   b_ih: Tensor | None, b_hh: Tensor | None, w_hr: Tensor | None,
+                   w_ih_r: Tensor | None, w_hh_r: Tensor | None, b_ih_r: Tensor | None,
                    b_hh_r: Tensor | None, w_hr_r: Tensor | None,
                    lengths: Tensor | None, h_mask: Tensor | None, y: Tensor,
                    y_r: Tensor, reserve: Tensor, reserve_r: Tensor, dy: Tensor | None,
@@ -472,7 +487,7 @@ def _rnn_layer_backward_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh
     D = 1 if w_ih_r is None else 2
     B = x.shape[0] if batch_first else x.shape[1]
     H = w_ih.shape[0] // _GATES[mode]
-    H_out = w_hh.shape[1]
+    H_out = _h_out(mode, w_ih, w_hh)
     weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, w_p, w_p_r)
     return (x.new_empty(x.shape), x.new_empty(D, B, H_out),
             x.new_empty(D, B, H) if _HAS_C[mode] else x.new_empty(0),

@@ -172,6 +172,8 @@ _CELL_EXTRAS = {k.name: tuple(name for name, _ in k.extras) for k in _CELLS.valu
 
 class _RNNMixin:
     """forward() of RNN, LSTM and GRU over rnnfast's kernels; torch's RNNBase holds the rest.
+    elementwise.py's IndRNN, MinGRU and MinLSTM run it too, on nn.Module, with their own
+    ``_cell`` and ``_slots``.
 
     ``recurrent_dropout`` (and GRU's ``reset_after``, LSTM's ``peephole``) are class defaults
     so that a module converted in place (rnnfast.torch.convert, which swaps the class and runs
@@ -187,6 +189,15 @@ class _RNNMixin:
         """The constructor argument selecting a cell torch.nn lacks, as "name=value", or None
         for torch's own cell."""
         return None
+
+    def _cell(self):
+        """The kernels' cell name (rnnfast._cells) this module runs."""
+        return self._variant_cell or MODES[self.mode]
+
+    def _slots(self):
+        """Where each layer-direction's parameters (in _flat_weights_names' order) go among the
+        kernels' w_ih, w_hh, b_ih, b_hh, w_hr (layer_weights)."""
+        return (0, 1, 2, 3)[:4 if self.bias else 2] + ((4,) if self.proj_size else ())
 
     def _set_recurrent_dropout(self, p):
         p = _check_prob("recurrent_dropout", p)
@@ -208,7 +219,7 @@ class _RNNMixin:
         parameters (weight_p), each layer-direction's after torch's ones."""
         params = self._parameters
         names = self._flat_weights_names
-        slots = (0, 1, 2, 3)[:4 if self.bias else 2] + ((4,) if self.proj_size else ())
+        slots = self._slots()
         if extras:
             n = len(slots)
             names = [name for k in range(0, len(names), n)
@@ -220,7 +231,7 @@ class _RNNMixin:
         return layer_weights(self, flat, slots, 2 if self.bidirectional else 1, views)
 
     def _run(self, input, hx, lengths):
-        mode = self._variant_cell or MODES[self.mode]
+        mode = self._cell()
         L, D = self.num_layers, 2 if self.bidirectional else 1
         H = self.hidden_size
         H_out = self.proj_size or H
