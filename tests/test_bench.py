@@ -64,8 +64,10 @@ def test_run_reports_every_implementation(full_report):
             assert "torch" in case["check"]["against"]
         if variant:
             assert "torch" not in case["results"]
-            assert any(n.startswith(f"{case['cell']} ") and "torch has no such cell" in n
-                       for n in rep["notes"])
+            looped = case["cell"] in peers.LOOPED  # a "torch loop" column instead
+            assert looped == any(n.startswith(f"{case['cell']} ") and
+                                 "torch has no such cell" in n for n in rep["notes"]) ^ True
+            assert ("torch loop" in case["results"]) == (looped and HAS_TORCH)
         for name in (expected[:2] if variant else expected):
             for phase in ("infer", "train"):
                 r = case["results"][name][phase]
@@ -511,10 +513,12 @@ def test_cli_selection():
     full = suite._cases(cells, sizes)
     assert ("lstm_2x_bi", "medium") in full and ("lstm_2x_bi", "small") not in full
     assert ("rnn_tanh", "xlarge") in full
-    # the variants at medium and latency, but the scans at one size with their partners
+    # the variants at medium and latency (the layer-normalized ones at large too), but the
+    # scans at one size with their partners
     assert len(full) == (3 * len(suite.DEFAULT_SIZES) + 5 + 2 * (len(suite.VARIANTS)
                                                                   - len(suite.SCANS))
-                         + 2 * len(suite.SCANS))
+                         + len(peers.LOOPED) + 2 * len(suite.SCANS))
+    assert ("layernorm_lstm", "large") in full and ("layernorm_gru", "large") in full
     assert ("mingru", "scan") in full and ("gru", "scan") in full
     assert ("minlstm", "scan") in full and ("lstm", "scan") in full
     assert ("lstm_peephole", "medium") in full and ("gru_reset_before", "latency") in full
@@ -737,3 +741,29 @@ def test_torch_overhead_script_times_the_three_ways(capsys):
     assert all(t > 0 for t in engines.values())
     with pytest.raises(ValueError, match="--calls"):
         mod.main(["--calls", "0"])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
+@pytest.mark.parametrize("cell", peers.LOOPED)
+def test_torch_loop_peer_matches_the_reference(cell, full_report):
+    """The layer-normalized cells' "torch loop" peer (the cell as a torch.nn.Module time loop):
+    its outputs and every gradient, the gains' included, against the float64 reference; it
+    runs in the suite as a column of its own, not as "torch"."""
+    p = suite.make_problem(cell, "4x3x5x6")
+    loop = peers.make_torch_loop(p, 1)
+    ref = suite.make_impl(p, "numpy", np.float64)
+    want = ref.train_results(ref.train())
+    got = loop.train_results(loop.train())
+    assert {"gamma_x", "gamma_h"} <= set(got)
+    errors = suite.compare_all(cell, got, want, rtol=1e-5, atol=1e-6)
+    assert set(errors) >= {"y", "h_n", "dx", "dh0", "w_ih", "w_hh", "b_ih", "b_hh", "gamma_x",
+                           "gamma_h"} | ({"c_n", "dc0", "gamma_c", "beta_c"}
+                                         if cell == "layernorm_lstm" else set())
+    inf = loop.infer_results(loop.infer())
+    suite.compare_all(cell, inf, ref.infer_results(ref.infer()), rtol=1e-5, atol=1e-6)
+    case = next(c for c in full_report["cases"] if c["cell"] == cell)
+    assert set(case["results"]) >= {"rnnfast", "torch loop"}
+    assert "torch" not in case["results"]
+    assert case["speedup"]["torch loop"]["train"] > 0
+    with pytest.raises(ValueError, match="cell: expected one of"):
+        peers.make_torch_loop(suite.make_problem("lstm", TINY), 1)

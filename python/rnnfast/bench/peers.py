@@ -8,7 +8,9 @@ training as forward + backward of (y*dy).sum() with gradients for x, h0, c0 and 
 parameter. onnxruntime runs the torch module exported with torch.onnx.export (inference only);
 an export that fails costs its column, never the run.
 
-What it does not do: no torch.compile or TorchScript variants, no ONNX training.
+For the layer-normalized cells, which torch.nn lacks, the peer is the cell written as a
+torch.nn.Module time loop ("torch loop", TorchLoopImpl), its step TorchScript'ed where that
+works. What it does not do: no torch.compile variants, no ONNX training.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import os
 import tempfile
 import warnings
 
-__all__ = ["OnnxImpl", "TorchImpl", "get_torch_threads", "make_onnxruntime", "make_torch",
-           "module_train_step", "onnxruntime_version", "set_torch_threads", "torch_version"]
+__all__ = ["LOOPED", "OnnxImpl", "TorchImpl", "TorchLoopImpl", "get_torch_threads",
+           "make_onnxruntime", "make_torch", "make_torch_loop", "module_train_step",
+           "onnxruntime_version", "set_torch_threads", "torch_version"]
 
 
 def torch_version():
@@ -294,3 +297,118 @@ def make_onnxruntime(p, threads, notes):
         return None
     feeds = {i.name: a for i, a in zip(inputs, arrays, strict=True)}
     return OnnxImpl(session, feeds, lstm)
+
+
+# The layer-normalized cells have no torch.nn module: their peer is the cell written as a
+# torch.nn.Module time loop (what a torch user writes, issue 6760 of torch), the per-step cell
+# compiled with TorchScript when that works in this torch (otherwise eager), the input
+# product and its normalization hoisted out of the loop as one batched call.
+LOOPED = ("layernorm_lstm", "layernorm_gru")
+
+
+def _loop_cells(torch):
+    """(lstm_step, gru_step, scripted): the two cells' steps, TorchScript'ed where possible."""
+    F = torch.nn.functional
+
+    def lstm_step(px, h, c, w_hh, gamma_h, b, gamma_c, beta_c):
+        # px: LN(W_ih x) * gamma_x + b_ih for this step; b: b_hh
+        G = w_hh.size(0)
+        a = px + F.layer_norm(torch.mm(h, w_hh.t()), [G], gamma_h, b)
+        i, f, g, o = a.chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        H = c.size(1)
+        h = torch.sigmoid(o) * torch.tanh(F.layer_norm(c, [H], gamma_c, beta_c))
+        return h, c
+
+    def gru_step(px, h, w_hh, gamma_h, b):
+        # px: LN(W_ih x) * gamma_x + b_ih for this step; b: b_hh
+        G = w_hh.size(0)
+        v = F.layer_norm(torch.mm(h, w_hh.t()), [G], gamma_h, b)
+        u_r, u_z, u_n = px.chunk(3, 1)
+        v_r, v_z, v_n = v.chunk(3, 1)
+        r = torch.sigmoid(u_r + v_r)
+        z = torch.sigmoid(u_z + v_z)
+        n = torch.tanh(u_n + r * v_n)
+        return (1 - z) * n + z * h
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.script(lstm_step), torch.jit.script(gru_step), True
+    except Exception:  # no TorchScript in this torch: the eager cell is the peer
+        return lstm_step, gru_step, False
+
+
+def _loop_module(torch, p):
+    """A torch.nn.Module holding the case's weights under rnnfast.nn's names (the extras as
+    gamma_x_l0, ...), whose forward(x, hx) runs the cell's time loop; and whether its step
+    is TorchScript'ed."""
+    F = torch.nn.functional
+    lstm_step, gru_step, scripted = _loop_cells(torch)
+    lstm = p.mode == "layernorm_lstm"
+    G = p.w_ih.shape[0]
+
+    class Loop(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            for name, a in (*p.params.items(), *((f"{k}_l0", v) for k, v in p.extras.items())):
+                self.register_parameter(name, torch.nn.Parameter(torch.from_numpy(a.copy())))
+
+        def forward(self, x, hx):
+            h, c = hx if lstm else (hx, None)
+            h, c = h[0], None if c is None else c[0]
+            # every step's LN(W_ih x) * gamma_x + b_ih in one call
+            px = F.layer_norm(torch.matmul(x, self.weight_ih_l0.t()), [G], self.gamma_x_l0,
+                              self.bias_ih_l0)
+            ys = []
+            for t in range(x.shape[0]):
+                if lstm:
+                    h, c = lstm_step(px[t], h, c, self.weight_hh_l0, self.gamma_h_l0,
+                                     self.bias_hh_l0, self.gamma_c_l0, self.beta_c_l0)
+                else:
+                    h = gru_step(px[t], h, self.weight_hh_l0, self.gamma_h_l0, self.bias_hh_l0)
+                ys.append(h)
+            y = torch.stack(ys)
+            return y, ((h[None], c[None]) if lstm else h[None])
+
+    return Loop(), scripted
+
+
+class TorchLoopImpl(TorchImpl):
+    """A layer-normalized cell as a torch.nn.Module loop (see LOOPED), trained as TorchImpl
+    trains torch's modules; the extras' gradients are checked too."""
+    name = "torch loop"
+
+    def __init__(self, p):
+        import torch
+        if p.mode not in LOOPED:
+            raise ValueError(f"cell: expected one of {LOOPED}, got {p.cell!r}")
+        if getattr(p, "lengths", None) is not None:
+            raise ValueError(f"{p.cell}: the torch loop takes no lengths")
+        self.torch = torch
+        self.p = p
+        self.lstm = p.mode == "layernorm_lstm"
+        self.m, self.scripted = _loop_module(torch, p)
+        self.x = torch.from_numpy(p.x.copy())
+        self.h0, self.c0 = _torch_states(torch, p)
+        self.lengths = None
+        self.dy = torch.from_numpy(p.dy.copy())
+        self.dh_n = None
+        self.xg = self.x.clone().requires_grad_(True)
+        self.h0g = self.h0.clone().requires_grad_(True)
+        self.c0g = self.c0.clone().requires_grad_(True) if self.lstm else None
+
+    def train_results(self, r):
+        out = super().train_results(r)
+        params = dict(self.m.named_parameters())
+        for k in self.p.extras:
+            out[k] = params[f"{k}_l0"].grad.numpy()
+        return out
+
+
+def make_torch_loop(p, threads):
+    """A TorchLoopImpl for a LOOPED case, or None without torch. Sets torch's thread count."""
+    if torch_version() is None:
+        return None
+    set_torch_threads(threads)
+    return TorchLoopImpl(p)

@@ -66,7 +66,9 @@ STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True,
 RAGGED = {"lstm_ragged": "lstm"}
 # Cell kinds torch has no module for (nn.GRU(reset_after=False), nn.LSTM(peephole=True),
 # nn.IndRNN, nn.MinGRU, nn.MinLSTM, nn.LayerNormLSTM, nn.LayerNormGRU): one layer, checked
-# against the NumPy reference, with no torch, rnnfast.torch or onnxruntime column; beside "gru"
+# against the NumPy reference, with no rnnfast.torch or onnxruntime column and, except for the
+# layer-normalized cells (peers.LOOPED: a "torch loop" column, the cell as a torch.nn.Module
+# time loop, as torch users write it), no torch column; beside "gru"
 # and "lstm" at the same size they show what the variant costs, and IndRNN (no recurrent
 # product: the input GEMM and an elementwise time loop) what a step without W_hh costs beside
 # "rnn_tanh".
@@ -98,6 +100,7 @@ DEFAULT_SIZES = ("small", "medium", "large", "xlarge", "latency")
 CELL_SIZES = {"lstm_2x_bi": ("medium",), "gru_bi": ("classifier",),
               "gru_bi_final": ("classifier",), "lstm_ragged": ("long",),
               **{v: ("medium", "latency") for v in VARIANTS},
+              **{v: ("medium", "large", "latency") for v in peers.LOOPED},
               **{c: ("scan",) for c in SCANS}}
 
 # What `python -m rnnfast` runs with no options, at 1 thread and at all cores: small enough
@@ -770,7 +773,14 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
     impls = {"rnnfast": make_impl(p, "rnnfast")}
     if opts.reference:
         impls["numpy"] = make_impl(p, "numpy")
-    if (opts.torch or opts.onnxruntime) and cell in VARIANTS:
+    if opts.torch and cell in peers.LOOPED:
+        t = peers.make_torch_loop(p, threads)
+        if t is not None:
+            impls[t.name] = t
+            if not t.scripted:
+                notes.append(f"{cell} {p.size}: the torch loop's step runs eagerly (TorchScript "
+                             "failed to compile it)")
+    elif (opts.torch or opts.onnxruntime) and cell in VARIANTS:
         notes.append(f"{cell} {p.size}: torch has no such cell (no torch, rnnfast.torch or "
                      f"onnxruntime column)")
     elif opts.torch:
@@ -917,6 +927,8 @@ def run(cells=None, sizes=None, threads=None, repeats=7, warmup=1, *, reference=
             impls.append("torch")
             if peers.rnnfast_torch_available():
                 impls.append("rnnfast.torch")
+            if any(c in peers.LOOPED for c, _ in cases):
+                impls.append(peers.TorchLoopImpl.name)
         else:
             notes.append("torch not importable: torch and onnxruntime columns skipped")
     if torch and onnxruntime and "torch" in impls:
