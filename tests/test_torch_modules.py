@@ -573,6 +573,65 @@ def test_double_backward_raises():
         g.sum().backward()
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("layers, bidirectional, batch_first, bias, proj, given, dtype", [
+    (1, False, False, True, 0, False, np.float64),
+    (2, True, True, True, 0, True, np.float64),
+    (2, False, False, False, 2, True, np.float32),
+    (1, True, False, True, 3, False, np.float32),
+])
+def test_short_path_equals_the_general_one(kind, layers, bidirectional, batch_first, bias, proj,
+                                           given, dtype, monkeypatch):
+    # the modules' short path for the common call (_RNNMixin._fast: a plain batched tensor, no
+    # lengths, no dropout in effect) runs the same kernels as the general one: outputs and
+    # every gradient bitwise the same, with and without autograd recording
+    if proj and kind != "lstm":
+        proj = 0
+    kw = {"proj_size": proj} if proj else {}
+    _, m = pair(kind, 3, 4, layers, bias=bias, batch_first=batch_first,
+                bidirectional=bidirectional, dtype=dtype, dropout=0.5 * (layers > 1), **kw)
+    m.eval()  # inter-layer dropout off: the short path's case
+    D = 2 if bidirectional else 1
+    x = data(*((2, 5, 3) if batch_first else (5, 2, 3)), dtype=dtype)
+    hx = states(kind, layers, D, 2, 4, proj, dtype) if given else None
+    assert m._fast(x, hx) is not None
+    fast = run(m, x, hx)
+    with torch.no_grad():
+        fast_infer = flat(m(x, hx))
+    for p in m.parameters():
+        p.grad = None
+    monkeypatch.setattr(rt.modules._RNNMixin, "_fast", lambda self, input, hx: None)
+    general = run(m, x, hx)
+    with torch.no_grad():
+        general_infer = flat(m(x, hx))
+    for a, b in zip(fast[1] + fast[2] + fast_infer, general[1] + general[2] + general_infer):
+        assert torch.equal(a, b)
+
+
+def test_short_path_takes_only_its_case():
+    m = rt.LSTM(3, 4, num_layers=2, dropout=0.5)
+    x = torch.randn(5, 2, 3)
+    assert m._fast(x, None) is None                       # training with inter-layer dropout
+    m.eval()
+    assert m._fast(x, None) is not None
+    assert m._fast(x[:, 0], None) is None                 # unbatched
+    assert m._fast(x.double(), None) is None              # another dtype: _run raises
+    assert m._fast(torch.randn(5, 2, 4), None) is None    # another input size: _run raises
+    assert m._fast(pack_padded_sequence(x, [5, 3]), None) is None
+    r = rt.GRU(3, 4, recurrent_dropout=0.3)
+    assert r._fast(x, None) is None
+    r.eval()
+    assert r._fast(x, None) is not None
+    p = rt.LSTM(3, 4, peephole=True)                      # extra parameters: the general path
+    assert p._fast(x, None) is None
+    w = rt.LSTM(3, 4)
+    w(x)
+    plan = rt.modules._PLANS[w]
+    w.weight_hh_l0 = torch.nn.Parameter(torch.randn(16, 4))
+    w(x)
+    assert rt.modules._PLANS[w] is not plan               # a new Parameter: a new plan
+
+
 @pytest.mark.parametrize("cls", ["LSTM", "GRU"])
 @pytest.mark.parametrize("what", ["output", "weight", "input"])
 def test_in_place_change_before_backward_raises_as_torch(cls, what):

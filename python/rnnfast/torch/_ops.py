@@ -520,3 +520,76 @@ class _LayerBackward(torch.autograd.Function):
     @staticmethod
     def backward(ctx, *grads):
         _no_double_backward(ctx, *grads)
+
+
+# ---------------------------------------------------------------------------------------------
+# the modules' short path (modules._RNNMixin._fast)
+
+class _FastLayer(torch.autograd.Function):
+    """_EagerLayer for a module's short path: one layer of a cell without extra parameters,
+    no lengths and no recurrent dropout. Its inputs are only the tensors that exist -- x, h0,
+    c0 (None when absent) and each direction's weights in the order of ``slots`` (indices among
+    w_ih, w_hh, b_ih, b_hh, w_hr) -- so that torch's autograd handles fewer arguments, and
+    ``spec`` = (mode, batch_first, the weights' NumPy views (forward's, reverse's or None),
+    slots) carries the rest. Saves what _EagerLayer saves for torch's in-place check."""
+
+    @staticmethod
+    def forward(ctx, spec, x, h0, c0, *ws):
+        mode, batch_first, (wf, wr), _ = spec
+        xa = _np(x)
+        y, y_r, h_n, c_n, res, res_r = _forward_arrays(mode, xa, wf, wr, _np(h0), _np(c0), None,
+                                                       None, True, batch_first)
+        yt = _t(y)
+        y_rt = None if y_r is None else _t(y_r)
+        ctx.set_materialize_grads(False)
+        ctx.state = (spec, h0 is not None, c0 is not None, xa, y, y_r, res, res_r)
+        ctx.save_for_backward(x, h0, c0, yt, y_rt, *ws)
+        return yt, y_rt, _t(h_n), None if c_n is None else _t(c_n)
+
+    @staticmethod
+    def backward(ctx, dy, dy_r, dh_n, dc_n):
+        saved = ctx.saved_tensors  # torch's check that nothing saved was modified in place
+        spec, has_h0, has_c0, xa, ya, y_ra, resa, res_ra = ctx.state
+        mode, batch_first, (wf, wr), slots = spec
+        D = 1 if wr is None else 2
+        if not _HAS_C[mode]:
+            dc_n = None
+        if dy is None and dy_r is None and dh_n is None and dc_n is None:
+            return (None,) * (4 + D * len(slots))
+        if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
+            x, h0, c0, yt, y_rt, *ws = saved
+            full = [None] * 10  # rnn_layer's w_ih .. w_hr of each direction
+            for d in range(D):
+                for j, s in enumerate(slots):
+                    full[5 * d + s] = ws[d * len(slots) + j]
+            g = _LayerBackward.apply(mode, x, *full, None, None, yt, y_rt, _t(resa),
+                                     None if res_ra is None else _t(res_ra), dy, dy_r, dh_n,
+                                     dc_n, batch_first)
+            dx, dh0, dc0, dws = g[0], g[1], g[2], g[3:13]
+        else:
+            g = _backward_arrays(mode, xa, wf, wr, None, None, ya, y_ra, resa, res_ra, _np(dy),
+                                 _np(dy_r), _np(dh_n), _np(dc_n), batch_first)
+            dx, dh0, dc0 = _t(g[0]), g[1], g[2]
+            dh0 = _t(dh0) if has_h0 else None
+            dc0 = _t(dc0) if has_c0 else None
+            dws = [None if a is None else _t(a) for a in g[3:13]]
+        return (None, dx, dh0 if has_h0 else None, dc0 if has_c0 else None,
+                *[dws[5 * d + s] for d in range(D) for s in slots])
+
+
+try:
+    _fast_apply = super(torch.autograd.Function, _FastLayer).apply
+except AttributeError:  # see _apply_c
+    _fast_apply = _FastLayer.apply
+
+
+def fast_layer(spec, x, h0, c0, ws, train):
+    """One layer of a module's short path in eager mode (no tracing, no functorch transform):
+    through _FastLayer when autograd records (``train``), else straight to the kernels.
+    Returns (y, y_r, h_n, c_n), None where absent."""
+    if train:
+        return _fast_apply(spec, x, h0, c0, *ws)
+    mode, batch_first, (wf, wr), _ = spec
+    y, y_r, h_n, c_n, _, _ = _forward_arrays(mode, _np(x), wf, wr, _np(h0), _np(c0), None, None,
+                                             False, batch_first)
+    return (_t(y), None if y_r is None else _t(y_r), _t(h_n), None if c_n is None else _t(c_n))

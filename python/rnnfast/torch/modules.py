@@ -20,6 +20,7 @@ CPU, dtypes other than float32 and float64, double backward (see _ops.py).
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from torch.nn.utils.rnn import PackedSequence
 from rnnfast._cells import CELLS as _CELLS
 
 from . import _onnx
-from ._ops import _HAS_C, MODES, layer as _rnn_layer, layer_weights
+from ._ops import _HAS_C, MODES, fast_layer, layer as _rnn_layer, layer_weights
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "InputError"]
 
@@ -168,6 +169,8 @@ def _check_prob(name, p):
 # Each cell's own parameters beyond torch's (rnnfast._cells' extras), by their module names'
 # prefix (weight_p): one per layer and direction.
 _CELL_EXTRAS = {k.name: tuple(name for name, _ in k.extras) for k in _CELLS.values()}
+# module -> its short path's plan (_RNNMixin._plan)
+_PLANS = weakref.WeakKeyDictionary()
 
 
 class _RNNMixin:
@@ -230,7 +233,91 @@ class _RNNMixin:
         _check_params(self, flat[0])
         return layer_weights(self, flat, slots, 2 if self.bidirectional else 1, views)
 
+    def _plan(self):
+        """The short path's per-layer arguments, (the parameters in registration order, their
+        (data pointer, shape), [(spec, weights) per layer] for _ops.fast_layer), made from
+        layer_weights and kept while the parameters are the same C-contiguous tensors over the
+        same memory; None when the cell has extra parameters or a weight is not C-contiguous."""
+        vals = tuple(self._parameters.values())
+        plan = _PLANS.get(self)
+        if plan is not None and len(plan[0]) == len(vals):
+            for a, t, k in zip(plan[0], vals, plan[1]):
+                if a is not t or t.data_ptr() != k[0] or t.shape != k[1] or not t.is_contiguous():
+                    break
+            else:
+                return plan
+        mode = self._cell()
+        if _CELL_EXTRAS[mode] or not all(t.is_contiguous() for t in vals):
+            return None
+        weights, views = self._weights(True)
+        if views[0] is None:
+            return None
+        D = 2 if self.bidirectional else 1
+        slots = self._slots()
+        layers = [((mode, self.batch_first, views[k], slots),
+                   [weights[k * D + d][s] for d in range(D) for s in slots])
+                  for k in range(self.num_layers)]
+        plan = (vals, [(t.data_ptr(), t.shape) for t in vals], layers)
+        _PLANS[self] = plan
+        return plan
+
+    def _fast(self, input, hx):
+        """forward's common case in fewer steps: a batched tensor of the parameters' dtype
+        and the module's sizes, no lengths, no dropout in effect, a cell without extra
+        parameters, nothing tracing, exporting or transforming. The same kernels and results
+        as _run's; None where _run must take the call (which also raises every error)."""
+        if (type(input) is not Tensor or input.dim() != 3 or torch.compiler.is_compiling()
+                or torch._C._are_functorch_transforms_active() or _onnx.exporting()):
+            return None
+        L = self.num_layers
+        if self.training and (self.recurrent_dropout or (self.dropout and L > 1)):
+            return None
+        plan = self._plan()
+        if plan is None:
+            return None
+        vals, layers = plan[0], plan[2]
+        dt = vals[0].dtype
+        bf = self.batch_first
+        if (input.dtype != dt or not input.is_cpu or input.shape[2] != self.input_size
+                or input.shape[0] == 0 or input.shape[1] == 0):
+            return None
+        h0 = c0 = None
+        has_c = _HAS_C[layers[0][0][0]]
+        if hx is not None:
+            D = 2 if self.bidirectional else 1
+            B = input.shape[0] if bf else input.shape[1]
+            H_out = self.proj_size or self.hidden_size
+            if has_c:
+                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                    return None
+                h0 = self._state("hx[0]", hx[0], (L * D, B, H_out), True, dt)
+                c0 = self._state("hx[1]", hx[1], (L * D, B, self.hidden_size), True, dt)
+            else:
+                h0 = self._state("hx", hx, (L * D, B, H_out), True, dt)
+        grad = torch.is_grad_enabled()
+        hs, cs = [], []
+        layer_in = input
+        D = 2 if self.bidirectional else 1
+        for k, (spec, ws) in enumerate(layers):
+            h0_l = None if h0 is None else h0[k * D:k * D + D]
+            c0_l = None if c0 is None else c0[k * D:k * D + D]
+            train = grad and (layer_in.requires_grad or any(w.requires_grad for w in ws) or (
+                h0_l is not None and h0_l.requires_grad) or (
+                c0_l is not None and c0_l.requires_grad))
+            y, y_r, h_n, c_n = fast_layer(spec, layer_in, h0_l, c0_l, ws, train)
+            layer_in = y if y_r is None else torch.cat((y, y_r), 2)
+            hs.append(h_n)
+            cs.append(c_n)
+        h_n = hs[0] if L == 1 else torch.cat(hs, 0)
+        if not has_c:
+            return layer_in, h_n
+        return layer_in, (h_n, cs[0] if L == 1 else torch.cat(cs, 0))
+
     def _run(self, input, hx, lengths):
+        if lengths is None:
+            out = self._fast(input, hx)
+            if out is not None:
+                return out
         mode = self._cell()
         L, D = self.num_layers, 2 if self.bidirectional else 1
         H = self.hidden_size
