@@ -64,6 +64,11 @@ for cell in range(4):
 for cell in (2, 3):  # the scan cells (b2's second bit) in place of the LSTM and the GRU
     for flags in (0x00, 0xF8, 0x5C):
         seeds.append(bytes([cell | flags, 0x01, 0x02, 9, 2, 4, 17, 0x87]) + bytes(range(5, 250, 3)))
+for cell in (2, 3):  # the layer-normalized LSTM and GRU (b2's third bit)
+    for flags in (0x00, 0xF8, 0x5C):
+        for b1 in (0x01, 0x03, 0x15):
+            seeds.append(bytes([cell | flags, b1, 0x04, 6, 3, 4, 19, 0x87])
+                         + bytes(range(3, 250, 5)))
 for k in range(16):
     seeds.append(bytes([2 | 0x18, 0x01, 0xC0 + k, 4, 2, 3, 6, 0x82]) + bytes(range(0, 200, 7)))
 for i, s in enumerate(seeds):
