@@ -81,6 +81,17 @@ def _none_or(a, d):
 _CACHE = weakref.WeakKeyDictionary()
 
 
+def unchanged(tensors, cached, keys):
+    """Whether ``tensors`` are the ``cached`` tensor objects, still C-contiguous over the same
+    memory with the same shapes (``keys``: each one's (data pointer, shape) when cached)."""
+    if len(tensors) != len(cached):
+        return False
+    for a, t, k in zip(cached, tensors, keys):
+        if a is not t or t.data_ptr() != k[0] or t.shape != k[1] or not t.is_contiguous():
+            return False
+    return True
+
+
 def layer_weights(owner, flat, slots, D, views=True):
     """A module's weights for the kernels: ``flat`` its weight tensors in torch's order
     (RNNBase._flat_weights_names), each layer-direction's ``slots`` (indices among w_ih, w_hh,
@@ -96,12 +107,8 @@ def layer_weights(owner, flat, slots, D, views=True):
         views = False
     if views:
         cached = _CACHE.get(owner)
-        if cached is not None and len(cached[0]) == len(flat):
-            for a, t, k in zip(cached[0], flat, cached[1]):
-                if a is not t or t.data_ptr() != k[0] or t.shape != k[1] or not t.is_contiguous():
-                    break
-            else:
-                return cached[2]
+        if cached is not None and unchanged(flat, cached[0], cached[1]):
+            return cached[2]
         views = all(t.is_contiguous() for t in flat)
     n = len(slots)
 

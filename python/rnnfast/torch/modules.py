@@ -31,7 +31,7 @@ from torch.nn.utils.rnn import PackedSequence
 from rnnfast._cells import CELLS as _CELLS
 
 from . import _onnx
-from ._ops import _HAS_C, MODES, fast_layer, layer as _rnn_layer, layer_weights
+from ._ops import _HAS_C, MODES, fast_layer, layer as _rnn_layer, layer_weights, unchanged
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "InputError"]
 
@@ -240,12 +240,8 @@ class _RNNMixin:
         same memory; None when the cell has extra parameters or a weight is not C-contiguous."""
         vals = tuple(self._parameters.values())
         plan = _PLANS.get(self)
-        if plan is not None and len(plan[0]) == len(vals):
-            for a, t, k in zip(plan[0], vals, plan[1]):
-                if a is not t or t.data_ptr() != k[0] or t.shape != k[1] or not t.is_contiguous():
-                    break
-            else:
-                return plan
+        if plan is not None and unchanged(vals, plan[0], plan[1]):
+            return plan
         mode = self._cell()
         if _CELL_EXTRAS[mode] or not all(t.is_contiguous() for t in vals):
             return None
