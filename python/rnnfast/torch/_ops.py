@@ -230,7 +230,10 @@ def _backward_arrays(mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, dya, dy_r
 
 def _extra_grads(g, g_r):
     """The kernels' extras' gradients of each direction (tuples, or None) interleaved as
-    rnn_layer takes the extras, padded with None to 2 * MAX_EXTRAS."""
+    rnn_layer takes the extras, padded with None to 2 * MAX_EXTRAS; none for a cell without
+    extras."""
+    if not g:
+        return ()
     out = [None] * (2 * MAX_EXTRAS)
     for d, gd in enumerate((g, g_r)):
         for k, a in enumerate(gd or ()):
@@ -329,7 +332,9 @@ def _rnn_layer_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_
 _N_ARGS = 18 + 2 * MAX_EXTRAS
 
 
-def _setup_context(ctx, inputs, output):
+def _setup_context(ctx, inputs, output, pad=True):
+    """rnn_layer's (pad: its extras completed to 2 * MAX_EXTRAS, as the op's gradients are
+    returned for all its arguments) and _Layer's (only the extras given)."""
     (mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, h0, c0,
      lengths, h_mask, training, batch_first, *es) = inputs
     y, y_r, h_n, c_n, res, res_r = output[:6]
@@ -337,7 +342,8 @@ def _setup_context(ctx, inputs, output):
     ctx.set_materialize_grads(False)
     ctx.mode, ctx.batch_first, ctx.training = mode, batch_first, training
     ctx.has_h0, ctx.has_c0 = h0 is not None, c0 is not None
-    es += [None] * (2 * MAX_EXTRAS - len(es))
+    if pad:
+        es += [None] * (2 * MAX_EXTRAS - len(es))
     weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, *es)
     ctx.has_w = [w is not None for w in weights]
     ctx.save_for_backward(x, *weights, lengths, h_mask, y, y_r, res, res_r)
@@ -345,7 +351,8 @@ def _setup_context(ctx, inputs, output):
 
 def _grads(ctx, dx, dh0, dc0, dws):
     """rnn_layer's input gradients in its argument order, None for what was not given: dws the
-    gradients of the 10 weights then of the interleaved extras."""
+    gradients of the 10 weights then of the interleaved extras (as many as ctx.has_w
+    names)."""
     dws = [d if has else None for d, has in zip(dws, ctx.has_w)]
     return (None, dx, *dws[:10], dh0 if ctx.has_h0 else None, dc0 if ctx.has_c0 else None,
             None, None, None, None, *dws[10:])
@@ -394,8 +401,10 @@ class _Layer(torch.autograd.Function):
     custom op, without the dispatcher's per-call cost (tens of microseconds, a T = 1 cell
     step's whole budget). Absent outputs and gradients are None rather than empty tensors,
     and forward returns, after rnn_layer's six outputs, the NumPy views it passed to the
-    kernels, which backward reuses instead of converting the saved tensors again. It takes all
-    of rnn_layer's arguments (the extras' 2 * MAX_EXTRAS included), then layer()'s ``views``."""
+    kernels, which backward reuses instead of converting the saved tensors again. It takes
+    rnn_layer's 18 arguments, the cell's interleaved extras if it has any (only those: a
+    Function returns one gradient per argument, so fewer arguments are less work), then
+    layer()'s ``views``."""
 
     @staticmethod
     def forward(*args):
@@ -403,7 +412,7 @@ class _Layer(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _setup_context(ctx, inputs[:_N_ARGS], output)
+        _setup_context(ctx, inputs[:-1], output, pad=False)
         ctx.arrays = output[6]
 
     @staticmethod
@@ -414,7 +423,7 @@ class _Layer(torch.autograd.Function):
         if not _HAS_C[ctx.mode]:
             dc_n = None
         if dy is None and dy_r is None and dh_n is None and dc_n is None:
-            return (None,) * (_N_ARGS + 1)
+            return (None,) * (9 + len(ctx.has_w))  # 8 arguments, the weights, views
         if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
             x, *rest = saved
             g = _LayerBackward.apply(ctx.mode, x, *rest[:10], *rest[-6:], dy, dy_r, dh_n, dc_n,
@@ -472,7 +481,7 @@ class _EagerLayer(torch.autograd.Function):
         if not _HAS_C[mode]:
             dc_n = None
         if dy is None and dy_r is None and dh_n is None and dc_n is None:
-            return (None,) * (_N_ARGS + 1)
+            return (None,) * (9 + len(has_w))  # 8 arguments, the weights, views
         if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
             x, *rest = saved
             res, res_r = arrays[7], arrays[8]
@@ -516,8 +525,6 @@ def layer(*args, views=None):
     if torch.compiler.is_compiling():
         return torch.ops.rnnfast.rnn_layer.default(*args)
     if args[16] and torch.is_grad_enabled():  # training: some input requires grad
-        if len(args) < _N_ARGS:
-            args += (None,) * (_N_ARGS - len(args))
         if not torch._C._are_functorch_transforms_active():
             out = (_apply_c or _EagerLayer.apply)(*args, views)
             return out[0], out[1], out[2], out[3], None, None
@@ -555,7 +562,7 @@ def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor | None,
     g = _backward_arrays(mode, _np(x), wf, wr, _np(lengths), _np(h_mask), _np(y), _np(y_r),
                          _np(reserve), _np(reserve_r), _np(dy), _np(dy_r), _np(dh_n),
                          _np(dc_n), batch_first)
-    return _tensors(g, x)
+    return _tensors((*g, *[None] * (13 + 2 * MAX_EXTRAS - len(g))), x)
 
 
 rnn_layer_backward = torch.library.custom_op("rnnfast::rnn_layer_backward", _backward_impl,
