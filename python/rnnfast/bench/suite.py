@@ -66,7 +66,8 @@ STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True,
 RAGGED = {"lstm_ragged": "lstm"}
 # Cell kinds torch has no module for (nn.GRU(reset_after=False), nn.LSTM(peephole=True),
 # nn.IndRNN, nn.MinGRU, nn.MinLSTM, nn.LayerNormLSTM, nn.LayerNormGRU): one layer, checked
-# against the NumPy reference, with no torch, rnnfast.torch or onnxruntime column; beside "gru"
+# against the NumPy reference, with no torch or onnxruntime column, and an rnnfast.torch one
+# only for the layer-normalized cells (peers.RNNFAST_TORCH_ONLY); beside "gru"
 # and "lstm" at the same size they show what the variant costs, and IndRNN (no recurrent
 # product: the input GEMM and an elementwise time loop) what a step without W_hh costs beside
 # "rnn_tanh".
@@ -771,8 +772,12 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
     if opts.reference:
         impls["numpy"] = make_impl(p, "numpy")
     if (opts.torch or opts.onnxruntime) and cell in VARIANTS:
-        notes.append(f"{cell} {p.size}: torch has no such cell (no torch, rnnfast.torch or "
-                     f"onnxruntime column)")
+        own = opts.torch and cell in peers.RNNFAST_TORCH_ONLY  # rnnfast.torch's own module
+        rt = peers.make_rnnfast_torch(p, threads) if own else None
+        if rt is not None:
+            impls["rnnfast.torch"] = rt
+        notes.append(f"{cell} {p.size}: torch has no such cell (no torch"
+                     + (" or" if own else ", rnnfast.torch or") + " onnxruntime column)")
     elif opts.torch:
         t = peers.make_torch(p, threads)
         if t is not None:
