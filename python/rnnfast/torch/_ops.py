@@ -22,7 +22,7 @@ from rnnfast.functional import _CELL
 from ._threads import sync_threads  # the thread rule (torchrun included)
 
 __all__ = ["layer", "rnn_layer", "rnn_layer_backward", "reserve_size", "sync_threads", "MODES",
-           "layer_weights"]
+           "layer_weights", "pairs", "MAX_EXTRAS"]
 
 # torch's mode names (RNNBase.mode) -> the kernels' cell names and ids (rnnfast.functional.MODES).
 # The modules' variants (GRU(reset_after=False), LSTM(peephole=True)) pick their own cells.
