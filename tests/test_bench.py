@@ -49,6 +49,29 @@ def full_report():
     return _run(torch=HAS_TORCH, onnxruntime=HAS_ORT)
 
 
+@pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
+@pytest.mark.parametrize("cell", sorted(peers.RNNFAST_TORCH_ONLY))
+def test_rnnfast_torch_column_of_the_layer_normalized_cells(cell):
+    """rnnfast.torch's own module runs the case's weights, gains and shift: its outputs and
+    every gradient (the extras' under functional's keywords) are rnnfast's, which the suite's
+    check compares."""
+    p = suite.make_problem(cell, "tiny")
+    rt = peers.make_rnnfast_torch(p, 1)
+    fast = suite.make_impl(p, "rnnfast")
+    got = rt.train_results(rt.train())
+    want = fast.train_results(fast.train())
+    errors = suite.compare_all(f"{cell} rnnfast.torch vs rnnfast", got, want)
+    assert set(p.extras) and set(p.extras) <= set(errors)
+    assert {"y", "h_n", "dx", "dh0", "w_ih", "w_hh", "b_ih", "b_hh"} <= set(errors)
+    assert ("c_n" in errors) == (cell == "layernorm_lstm")
+    errors = suite.compare_all(f"{cell} rnnfast.torch vs rnnfast", rt.infer_results(rt.infer()),
+                               fast.infer_results(fast.infer()))
+    assert "y" in errors
+    bad = dict(got, gamma_x=got["gamma_x"] + 1e-2)  # the check sees a wrong gain's gradient
+    with pytest.raises(suite.MismatchError, match="gamma_x"):
+        suite.compare_all(f"{cell} rnnfast.torch vs rnnfast", bad, want)
+
+
 def test_run_reports_every_implementation(full_report):
     rep = full_report
     expected = ["rnnfast", "numpy"] + (["torch"] if HAS_TORCH else [])
@@ -64,10 +87,16 @@ def test_run_reports_every_implementation(full_report):
             assert "torch" in case["check"]["against"]
         if variant:
             assert "torch" not in case["results"]
-            looped = case["cell"] in peers.LOOPED  # a "torch loop" column instead
-            assert looped == any(n.startswith(f"{case['cell']} ") and
-                                 "torch has no such cell" in n for n in rep["notes"]) ^ True
-            assert ("torch loop" in case["results"]) == (looped and HAS_TORCH)
+            assert any(n.startswith(f"{case['cell']} ") and "torch has no such cell" in n
+                       for n in rep["notes"])
+            # rnnfast.torch's own module where it has one (the layer-normalized cells)
+            own = HAS_TORCH and case["cell"] in peers.RNNFAST_TORCH_ONLY
+            assert ("rnnfast.torch" in case["results"]) == own
+            if own:
+                assert set(case["speedup"]["rnnfast.torch"]) == {"infer", "train"}
+            # and a torch loop of the cell (peers.LOOPED)
+            looped = HAS_TORCH and case["cell"] in peers.LOOPED
+            assert ("torch loop" in case["results"]) == looped
         for name in (expected[:2] if variant else expected):
             for phase in ("infer", "train"):
                 r = case["results"][name][phase]

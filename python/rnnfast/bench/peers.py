@@ -6,7 +6,10 @@ layer or, for a stacked cell (lstm_2x_bi), as torch.nn.LSTM(I, H, num_layers=2,
 bidirectional=True) loaded with the case's state_dict: inference under torch.no_grad(),
 training as forward + backward of (y*dy).sum() with gradients for x, h0, c0 and every
 parameter. onnxruntime runs the torch module exported with torch.onnx.export (inference only);
-an export that fails costs its column, never the run.
+an export that fails costs its column, never the run. rnnfast.torch runs torch's module
+converted in place, or, for the cells torch has no module for but rnnfast.torch has
+(RNNFAST_TORCH_ONLY: the layer-normalized cells), rnnfast.torch's own module with the case's
+weights, gains and shift, called and trained as torch's.
 
 For the layer-normalized cells, which torch.nn lacks, the peer is the cell written as a
 torch.nn.Module time loop ("torch loop", TorchLoopImpl), its step TorchScript'ed where that
@@ -21,9 +24,12 @@ import os
 import tempfile
 import warnings
 
-__all__ = ["LOOPED", "OnnxImpl", "TorchImpl", "TorchLoopImpl", "get_torch_threads",
-           "make_onnxruntime", "make_torch", "make_torch_loop", "module_train_step",
-           "onnxruntime_version", "set_torch_threads", "torch_version"]
+__all__ = ["LOOPED", "OnnxImpl", "RNNFAST_TORCH_ONLY", "TorchImpl", "TorchLoopImpl",
+           "get_torch_threads", "make_onnxruntime", "make_torch", "make_torch_loop",
+           "module_train_step", "onnxruntime_version", "set_torch_threads", "torch_version"]
+
+# The benchmark's cells with an rnnfast.torch module but none in torch.nn: cell -> the class.
+RNNFAST_TORCH_ONLY = {"layernorm_lstm": "LayerNormLSTM", "layernorm_gru": "LayerNormGRU"}
 
 
 def torch_version():
@@ -99,12 +105,13 @@ def module_train_step(m, xg, h0g, c0g, hx, dy, dh_n=None, zero_grad=None):
 class TorchImpl:
     name = "torch"
 
-    def __init__(self, p):
+    def __init__(self, p, m=None):
+        """m: the module to run (rnnfast.torch's own, RNNFAST_TORCH_ONLY), else torch's."""
         import torch
         self.torch = torch
         self.p = p
-        self.lstm = p.mode == "lstm"
-        self.m = _torch_module(p)
+        self.lstm = p.mode in ("lstm", "layernorm_lstm")
+        self.m = _torch_module(p) if m is None else m
         self.x = torch.from_numpy(p.x.copy())
         self.h0, self.c0 = _torch_states(torch, p)
         lengths = getattr(p, "lengths", None)
@@ -153,7 +160,10 @@ class TorchImpl:
         out.update(dx=self.xg.grad.numpy(), dh0=self._state(self.h0g.grad),
                    dc0=self._state(self.c0g.grad) if self.lstm else None)
         params = dict(self.m.named_parameters())
-        for name, key in self.p.grad_keys.items():
+        keys = dict(self.p.grad_keys)
+        # the cell's extras (a one-layer case's gamma_x_l0, ...) under functional's keywords
+        keys.update({f"{k}_l0": k for k in getattr(self.p, "extras", {}) if f"{k}_l0" in params})
+        for name, key in keys.items():
             g = params[name].grad
             out[key] = None if g is None else g.numpy()
         return out
@@ -165,9 +175,17 @@ class RnnfastTorchImpl(TorchImpl):
     name = "rnnfast.torch"
 
     def __init__(self, p):
-        super().__init__(p)
         import rnnfast.torch as rtorch
-        rtorch.convert(self.m)
+        cls = RNNFAST_TORCH_ONLY.get(p.mode)
+        if cls is None:
+            super().__init__(p)
+            rtorch.convert(self.m)
+            return
+        import torch
+        m = getattr(rtorch, cls)(p.I, p.H)  # one layer, as the case
+        m.load_state_dict({k: torch.from_numpy(a) for k, a in
+                           {**p.params, **{f"{k}_l0": v for k, v in p.extras.items()}}.items()})
+        super().__init__(p, m.float().eval())
 
 
 def rnnfast_torch_available():

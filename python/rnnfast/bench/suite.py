@@ -66,9 +66,9 @@ STACKS = {"lstm_2x_bi": ("lstm", 2, True, "outputs"), "gru_bi": ("gru", 1, True,
 RAGGED = {"lstm_ragged": "lstm"}
 # Cell kinds torch has no module for (nn.GRU(reset_after=False), nn.LSTM(peephole=True),
 # nn.IndRNN, nn.MinGRU, nn.MinLSTM, nn.LayerNormLSTM, nn.LayerNormGRU): one layer, checked
-# against the NumPy reference, with no rnnfast.torch or onnxruntime column and, except for the
-# layer-normalized cells (peers.LOOPED: a "torch loop" column, the cell as a torch.nn.Module
-# time loop, as torch users write it), no torch column; beside "gru"
+# against the NumPy reference, with no torch or onnxruntime column; the layer-normalized cells
+# get an rnnfast.torch column (peers.RNNFAST_TORCH_ONLY) and a "torch loop" one (peers.LOOPED:
+# the cell as a torch.nn.Module time loop, as torch users write it); beside "gru"
 # and "lstm" at the same size they show what the variant costs, and IndRNN (no recurrent
 # product: the input GEMM and an elementwise time loop) what a step without W_hh costs beside
 # "rnn_tanh".
@@ -773,16 +773,20 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
     impls = {"rnnfast": make_impl(p, "rnnfast")}
     if opts.reference:
         impls["numpy"] = make_impl(p, "numpy")
-    if opts.torch and cell in peers.LOOPED:
-        t = peers.make_torch_loop(p, threads)
-        if t is not None:
-            impls[t.name] = t
-            if not t.scripted:
+    if (opts.torch or opts.onnxruntime) and cell in VARIANTS:
+        own = opts.torch and cell in peers.RNNFAST_TORCH_ONLY  # rnnfast.torch's own module
+        rt = peers.make_rnnfast_torch(p, threads) if own else None
+        if rt is not None:
+            impls["rnnfast.torch"] = rt
+        loop = peers.make_torch_loop(p, threads) if opts.torch and cell in peers.LOOPED else None
+        if loop is not None:
+            impls[loop.name] = loop
+            if not loop.scripted:
                 notes.append(f"{cell} {p.size}: the torch loop's step runs eagerly (TorchScript "
                              "failed to compile it)")
-    elif (opts.torch or opts.onnxruntime) and cell in VARIANTS:
-        notes.append(f"{cell} {p.size}: torch has no such cell (no torch, rnnfast.torch or "
-                     f"onnxruntime column)")
+        notes.append(f"{cell} {p.size}: torch has no such cell (no torch"
+                     + (" or" if own else ", rnnfast.torch or") + " onnxruntime column"
+                     + ("; a torch loop of the cell instead)" if loop is not None else ")"))
     elif opts.torch:
         t = peers.make_torch(p, threads)
         if t is not None:

@@ -9,8 +9,9 @@ them in the graph. ``convert(model)`` / ``revert(model)`` swap the modules of a 
 keeping the very Parameter objects. rnnfast's extras: ``lengths=`` on the call,
 ``recurrent_dropout=`` in the constructor, and two cells torch.nn lacks, ``GRU(...,
 reset_after=False)`` and ``LSTM(..., peephole=True)`` (with the parameters weight_p_l{k}).
-``IndRNN``, ``MinGRU`` and ``MinLSTM`` (elementwise.py), which torch.nn lacks, are
-torch.nn.Modules with rnnfast.nn's constructors and parameters and RNN's call, on the same ops.
+``IndRNN``, ``MinGRU`` and ``MinLSTM`` (elementwise.py) and ``LayerNormLSTM``, ``LayerNormGRU``
+(layernorm.py), which torch.nn lacks, are torch.nn.Modules with rnnfast.nn's constructors and
+parameters and RNN's / LSTM's call, on the same ops.
 
 Threads: the kernels follow ``torch.get_num_threads()`` unless ``rnnfast.set_num_threads`` was
 called; under torchrun's ``OMP_NUM_THREADS=1`` default with several local ranks they use
@@ -32,7 +33,8 @@ except ImportError as e:  # pragma: no cover - exercised only without torch
 from . import _ops  # noqa: F401  (registers torch.ops.rnnfast.*)
 from .convert import convert, revert
 from .elementwise import IndRNN, MinGRU, MinLSTM
+from .layernorm import LayerNormGRU, LayerNormLSTM
 from .modules import GRU, LSTM, RNN, GRUCell, InputError, LSTMCell, RNNCell
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "IndRNN", "MinGRU",
-           "MinLSTM", "convert", "revert", "InputError"]
+           "MinLSTM", "LayerNormLSTM", "LayerNormGRU", "convert", "revert", "InputError"]

@@ -22,7 +22,7 @@ from rnnfast.functional import _CELL
 from ._threads import sync_threads  # the thread rule (torchrun included)
 
 __all__ = ["layer", "rnn_layer", "rnn_layer_backward", "reserve_size", "sync_threads", "MODES",
-           "layer_weights"]
+           "layer_weights", "pairs", "MAX_EXTRAS"]
 
 # torch's mode names (RNNBase.mode) -> the kernels' cell names and ids (rnnfast.functional.MODES).
 # The modules' variants (GRU(reset_after=False), LSTM(peephole=True)) pick their own cells.
@@ -33,6 +33,43 @@ _HAS_C = {k.name: k.has_c for k in _CELLS.values()}
 # How each cell reaches h_{t-1}: "product" (w_hh (G*H, H_out)), "diagonal" (IndRNN: w_hh = u of
 # shape (H,)) or "scan" (minGRU, minLSTM: no w_hh, no b_hh, no h_mask); rnnfast._cells.
 _RECURRENCE = {k.name: k.recurrence for k in _CELLS.values()}
+# The layer-normalized cells (CellTraits::kRowNorm), the ones whose extras are gains gamma_*:
+# their reserve also keeps the normalized rows and their statistics.
+_ROW_NORM = {k.name: any(n.startswith("gamma") for n, _ in k.extras) for k in _CELLS.values()}
+# The cells' extra parameters (rnnfast._cells' extras: lstm_peephole's w_p; layernorm_lstm's
+# gamma_x, gamma_h, gamma_c, beta_c; layernorm_gru's gamma_x, gamma_h). rnn_layer takes up to
+# MAX_EXTRAS of them, each as a pair of optional arguments after batch_first, the forward
+# direction's then the reverse one's (e0, e0_r, e1, e1_r, ...), so that a cell without extras
+# leaves them all out and lstm_peephole's w_p, w_p_r are the first pair; rnn_layer_backward
+# returns their gradients last, in the same order.
+_N_EXTRAS = {k.name: len(k.extras) for k in _CELLS.values()}
+MAX_EXTRAS = 4  # the signatures below spell out this many pairs (kMaxExtras in C++)
+assert max(_N_EXTRAS.values()) <= MAX_EXTRAS
+
+
+def pairs(extras, extras_r=None):
+    """Each direction's extras (forward's, reverse's or None) as rnn_layer's interleaved
+    arguments e0, e0_r, e1, e1_r, ..."""
+    out = []
+    for k, e in enumerate(extras):
+        out += (e, None if extras_r is None else extras_r[k])
+    return tuple(out)
+
+
+def _unpair(es):
+    """rnn_layer's interleaved extras (2 * MAX_EXTRAS, None where absent) as (forward's,
+    reverse's) lists, each the leading given ones; a gap raises ValueError naming it."""
+    out = []
+    for d in (0, 1):
+        xs = list(es[d::2])
+        while xs and xs[-1] is None:
+            xs.pop()
+        if None in xs:
+            k = xs.index(None)
+            raise ValueError(f"e{k}{'_r' if d else ''}: expected a tensor (the cell's extra "
+                             f"parameter {k}) since a later one is given, got None")
+        out.append(xs)
+    return out
 
 
 def _h_out(mode, w_ih, w_hh):
@@ -47,6 +84,10 @@ def reserve_size(mode, T, B, H, H_out):
     rnnfast::reserve_size (cpp/src/api.cc: the Reserve of cells/common.h), checked against the
     kernels by the tests."""
     states = 2 * B * H_out + (B * H if _HAS_C[mode] else 0)
+    if _ROW_NORM[mode]:  # the gates, aux (c_t / v_n), the normalized rows xn and hn (G*H
+        # each), LN(c_t) (the LSTM's), the 3 rows' 1/std
+        G = _GATES[mode]
+        return T * B * ((3 * G + 1 + (1 if _HAS_C[mode] else 0)) * H + 3) + states
     if _RECURRENCE[mode] == "scan":  # minGRU, minLSTM: their activated gates per position
         return T * B * _GATES[mode] * H + states
     if _HAS_C[mode]:  # the LSTMs: 4 activated gates and c_t per position
@@ -95,9 +136,10 @@ def unchanged(tensors, cached, keys):
 def layer_weights(owner, flat, slots, D, views=True):
     """A module's weights for the kernels: ``flat`` its weight tensors in torch's order
     (RNNBase._flat_weights_names), each layer-direction's ``slots`` (indices among w_ih, w_hh,
-    b_ih, b_hh, w_hr and, with lstm_peephole, w_p: its weight_p after each layer-direction's
-    group), D directions. Returns (each layer-direction's 5 tensors (6 with w_p), None where
-    absent; each layer's NumPy views of them, (forward's, reverse's or None), or None).
+    b_ih, b_hh, w_hr, then the cell's extras from 5 on: lstm_peephole's weight_p, the
+    layer-normalized cells' gains, after each layer-direction's group), D directions. Returns
+    (each layer-direction's 5 tensors then its extras, None where absent; each layer's NumPy
+    views of them, (forward's, reverse's or None), or None).
 
     With ``views`` the result is cached per module while ``flat`` holds the same tensor objects
     over the same memory, so that a call does not convert them again (about 3 us each). There
@@ -112,7 +154,7 @@ def layer_weights(owner, flat, slots, D, views=True):
         views = all(t.is_contiguous() for t in flat)
     n = len(slots)
 
-    width = max(5, slots[-1] + 1)  # 6 with lstm_peephole's w_p (slot 5)
+    width = max(5, slots[-1] + 1)  # more than 5 with the cell's extras (slots 5, 6, ...)
 
     def group(ts):
         out = []
@@ -144,17 +186,16 @@ _BACKWARD_ARGS = ("reserve", "x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengt
 
 def _forward_arrays(mode, xa, wf, wr, h0a, c0a, la, ma, training, batch_first):
     """One layer's forward on arrays: wf, wr the 5 arrays (w_ih, w_hh, b_ih, b_hh, w_hr) of
-    each direction (wr None for one direction), a 6th, w_p, for lstm_peephole. Returns (y, y_r,
-    h_n (D, B, H_out), c_n, reserve, reserve_r), None where absent."""
+    each direction (wr None for one direction), then the cell's extras (lstm_peephole's w_p,
+    the layer-normalized cells' gains). Returns (y, y_r, h_n (D, B, H_out), c_n, reserve,
+    reserve_r), None where absent."""
     sync_threads()
     cell = _CELL[mode]
 
     def args(d, w):
-        if len(w) == 5:
-            return (xa, *w, _none_or(h0a, d), _none_or(c0a, d), la, _none_or(ma, d), bool(d),
-                    training, batch_first)
-        return (xa, *w[:5], _none_or(h0a, d), _none_or(c0a, d), la, _none_or(ma, d), bool(d),
-                training, batch_first, (w[5],))  # the cell's extras: lstm_peephole's w_p
+        a = (xa, *w[:5], _none_or(h0a, d), _none_or(c0a, d), la, _none_or(ma, d), bool(d),
+             training, batch_first)
+        return a if len(w) == 5 else (*a, tuple(w[5:]))  # the cell's extras
 
     if wr is None:
         y, h_n, c_n, res = _core.forward(cell, *args(0, wf))
@@ -169,40 +210,57 @@ def _backward_arrays(mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, dya, dy_r
                      batch_first):
     """BPTT of one layer on arrays (arguments as _forward_arrays', the forward's y, y_r and
     reserves, the gradients of y, y_r, h_n, c_n or None). Returns (dx, dh0 (D, B, H_out),
-    dc0, the 5 weight gradients of each direction, then dw_p of each direction), None where
+    dc0, the 5 weight gradients of each direction, then the extras' gradients interleaved as
+    rnn_layer takes the extras (2 * MAX_EXTRAS: e0's forward, reverse, e1's, ...)), None where
     absent."""
     sync_threads()
     cell = _CELL[mode]
 
     def args(d, w, yd, res, dyd):
-        if len(w) == 5:
-            return (res, xa, *w, la, _none_or(ma, d), bool(d), dyd, _none_or(dhna, d),
-                    _none_or(dcna, d), yd, batch_first)
-        return (res, xa, *w[:5], la, _none_or(ma, d), bool(d), dyd, _none_or(dhna, d),
-                _none_or(dcna, d), yd, batch_first, (w[5],))
-
-    def extra(g):  # the gradient of w_p, or None
-        return g[8][0] if g[8] else None
+        a = (res, xa, *w[:5], la, _none_or(ma, d), bool(d), dyd, _none_or(dhna, d),
+             _none_or(dcna, d), yd, batch_first)
+        return a if len(w) == 5 else (*a, tuple(w[5:]))
 
     if wr is None:
         g = _core.backward(cell, *args(0, wf, ya, resa, dya))
         dx, dh0, dc0 = g[:3]
         return (dx, dh0[None], None if dc0 is None else dc0[None], *g[3:8], None, None, None,
-                None, None, extra(g), None)
+                None, None, *_extra_grads(g[8], None))
     ga, gb = _core.backward_pair(cell, dict(zip(_BACKWARD_ARGS, args(0, wf, ya, resa, dya))),
                                  dict(zip(_BACKWARD_ARGS, args(1, wr, y_ra, res_ra, dy_ra))))
     dx = ga[0]
     dx += gb[0]
     dc0 = None if ga[2] is None else np.stack((ga[2], gb[2]))
-    return (dx, np.stack((ga[1], gb[1])), dc0, *ga[3:8], *gb[3:8], extra(ga), extra(gb))
+    return (dx, np.stack((ga[1], gb[1])), dc0, *ga[3:8], *gb[3:8],
+            *_extra_grads(ga[8], gb[8]))
 
 
-def _weights_np(w, w_p=None):
-    """One direction's weights (w_ih, w_hh, b_ih, b_hh, w_hr) as arrays, w_p appended when
-    given; None for an absent direction."""
+def _extra_grads(g, g_r):
+    """The kernels' extras' gradients of each direction (tuples, or None) interleaved as
+    rnn_layer takes the extras, padded with None to 2 * MAX_EXTRAS; none for a cell without
+    extras."""
+    if not g:
+        return ()
+    out = [None] * (2 * MAX_EXTRAS)
+    for d, gd in enumerate((g, g_r)):
+        for k, a in enumerate(gd or ()):
+            out[2 * k + d] = a
+    return out
+
+
+def _weights_np(w, extras=()):
+    """One direction's weights (w_ih, w_hh, b_ih, b_hh, w_hr) as arrays, the cell's extras
+    appended; None for an absent direction."""
     if w[0] is None:
         return None
-    return [_np(t) for t in w] if w_p is None else [*map(_np, w), _np(w_p)]
+    return [*map(_np, w), *map(_np, extras)]
+
+
+def _weights_np_pair(w, w_r, es):
+    """Both directions' _weights_np (the reverse one None for one direction), from the ten
+    weights in rnn_layer's order and its interleaved extras ``es``."""
+    ef, er = _unpair(es)
+    return _weights_np(w, ef), _weights_np(w_r, er)
 
 
 def _tensors(arrays, like):
@@ -219,8 +277,11 @@ def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor | None,
                   w_ih_r: Tensor | None, w_hh_r: Tensor | None, b_ih_r: Tensor | None,
                   b_hh_r: Tensor | None, w_hr_r: Tensor | None, h0: Tensor | None,
                   c0: Tensor | None, lengths: Tensor | None, h_mask: Tensor | None,
-                  training: bool,
-                  batch_first: bool, w_p: Tensor | None = None, w_p_r: Tensor | None = None
+                  training: bool, batch_first: bool,
+                  e0: Tensor | None = None, e0_r: Tensor | None = None,
+                  e1: Tensor | None = None, e1_r: Tensor | None = None,
+                  e2: Tensor | None = None, e2_r: Tensor | None = None,
+                  e3: Tensor | None = None, e3_r: Tensor | None = None
                   ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """One recurrent layer over a whole sequence; both directions in one call when the
     ``*_r`` (reverse direction) weights are given.
@@ -230,25 +291,27 @@ def _forward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor | None,
     w_hh: (G * H, H_out); IndRNN's u, (H,); None for minGRU / minLSTM, which have no b_hh
     either (nor h_mask). x (T, B, I), or (B, T, I) with batch_first;
     h0 (D, B, H_out), c0 (D, B, H) (the LSTMs), h_mask (D, B, H_out) (recurrent dropout,
-    scaled); lengths int64 (B,). training: keep the reserve for backward. w_p, w_p_r: each
-    direction's peephole weights (3 * H,), lstm_peephole's only (last, so that the other cells'
-    calls leave them out).
+    scaled); lengths int64 (B,). training: keep the reserve for backward. e0, e0_r, ..., e3,
+    e3_r: the cell's extra parameters, each one's forward then reverse tensor, in rnnfast._cells'
+    order (lstm_peephole: w_p (3 * H,); layernorm_lstm: gamma_x (4 * H,), gamma_h (4 * H,),
+    gamma_c (H,), beta_c (H,); layernorm_gru: gamma_x, gamma_h (3 * H,)), last so that the
+    other cells' calls leave them out.
     Returns (y, y_r, h_n, c_n, reserve, reserve_r): y and y_r each direction's output, laid out
     as x; h_n (D, B, H_out); c_n (D, B, H) (the LSTMs); empty tensors stand for what does not
     exist.
     """
     return _tensors(_forward_np(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r,
                                 b_hh_r, w_hr_r, h0, c0, lengths, h_mask, training,
-                                batch_first, w_p, w_p_r), x)
+                                batch_first, e0, e0_r, e1, e1_r, e2, e2_r, e3, e3_r), x)
 
 
 def _forward_np(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r,
-                h0, c0, lengths, h_mask, training, batch_first, w_p=None, w_p_r=None,
-                views=None):
-    """_forward_arrays on the NumPy views of rnn_layer's arguments (the weights' given as
-    ``views``, (forward's 5 or 6, reverse's or None), when the caller has them)."""
-    wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr), w_p),
-                       _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), w_p_r))
+                h0, c0, lengths, h_mask, training, batch_first, *es, views=None):
+    """_forward_arrays on the NumPy views of rnn_layer's arguments (``es`` its interleaved
+    extras; the weights' given as ``views``, (forward's 5 and extras, reverse's or None), when
+    the caller has them)."""
+    wf, wr = views or _weights_np_pair((w_ih, w_hh, b_ih, b_hh, w_hr),
+                                       (w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), es)
     return _forward_arrays(mode, _np(x), wf, wr, _np(h0), _np(c0), _np(lengths), _np(h_mask),
                            training, batch_first)
 
@@ -258,8 +321,9 @@ rnn_layer = torch.library.custom_op("rnnfast::rnn_layer", _forward_impl, mutates
 
 @rnn_layer.register_fake
 def _rnn_layer_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r,
-                    w_hr_r, h0, c0, lengths, h_mask, training, batch_first, w_p=None,
-                    w_p_r=None):
+                    w_hr_r, h0, c0, lengths, h_mask, training, batch_first, e0=None,
+                    e0_r=None, e1=None, e1_r=None, e2=None, e2_r=None,
+                    e3=None, e3_r=None):
     D = 1 if w_ih_r is None else 2
     T, B = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
     H = w_ih.shape[0] // _GATES[mode]
@@ -271,23 +335,31 @@ def _rnn_layer_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_
             torch.empty_like(res) if D == 2 else x.new_empty(0))
 
 
-def _setup_context(ctx, inputs, output):
+# rnn_layer's arguments: 18, then the extras' 2 * MAX_EXTRAS
+_N_ARGS = 18 + 2 * MAX_EXTRAS
+
+
+def _setup_context(ctx, inputs, output, pad=True):
+    """rnn_layer's (pad: its extras completed to 2 * MAX_EXTRAS, as the op's gradients are
+    returned for all its arguments) and _Layer's (only the extras given)."""
     (mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, h0, c0,
-     lengths, h_mask, training, batch_first, *w_ps) = inputs
+     lengths, h_mask, training, batch_first, *es) = inputs
     y, y_r, h_n, c_n, res, res_r = output[:6]
     ctx.mark_non_differentiable(*[t for t in (res, res_r) if t is not None])
     ctx.set_materialize_grads(False)
     ctx.mode, ctx.batch_first, ctx.training = mode, batch_first, training
     ctx.has_h0, ctx.has_c0 = h0 is not None, c0 is not None
-    w_p, w_p_r = (*w_ps, None, None)[:2]
-    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, w_p, w_p_r)
+    if pad:
+        es += [None] * (2 * MAX_EXTRAS - len(es))
+    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, *es)
     ctx.has_w = [w is not None for w in weights]
     ctx.save_for_backward(x, *weights, lengths, h_mask, y, y_r, res, res_r)
 
 
 def _grads(ctx, dx, dh0, dc0, dws):
     """rnn_layer's input gradients in its argument order, None for what was not given: dws the
-    gradients of the 10 weights then of w_p and w_p_r."""
+    gradients of the 10 weights then of the interleaved extras (as many as ctx.has_w
+    names)."""
     dws = [d if has else None for d, has in zip(dws, ctx.has_w)]
     return (None, dx, *dws[:10], dh0 if ctx.has_h0 else None, dc0 if ctx.has_c0 else None,
             None, None, None, None, *dws[10:])
@@ -300,7 +372,7 @@ def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r):
         raise RuntimeError("rnnfast::rnn_layer: backward of a call made with training=False "
                            "(nothing was saved); call it with training=True to differentiate")
     x, *rest = ctx.saved_tensors
-    weights, (lengths, h_mask, y, y_r, res, res_r) = rest[:12], rest[12:]
+    weights, (lengths, h_mask, y, y_r, res, res_r) = rest[:-6], rest[-6:]
     # the gradients of the empty stand-ins (y_r of one direction, c_n of a non-LSTM) carry
     # nothing; torch.compile passes them as empty tensors rather than None
     if weights[5] is None:
@@ -308,15 +380,23 @@ def _backward(ctx, dy, dy_r, dh_n, dc_n, _dres, _dres_r):
     if not _HAS_C[ctx.mode]:
         dc_n = None
     if dy is None and dy_r is None and dh_n is None and dc_n is None:
-        return (None,) * (18 + len(ctx.has_w) - 10)
-    extras = () if weights[10] is None else weights[10:]  # lstm_peephole's w_p, w_p_r
+        return (None,) * _N_ARGS
     g = torch.ops.rnnfast.rnn_layer_backward.default(
         ctx.mode, x, *weights[:10], lengths, h_mask, y, y_r, res, res_r, dy, dy_r, dh_n, dc_n,
-        ctx.batch_first, *extras)
+        ctx.batch_first, *_trimmed(weights[10:]))
     return _grads(ctx, g[0], g[1], g[2], g[3:])
 
 
 rnn_layer.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _trimmed(es):
+    """The interleaved extras without their trailing Nones (a cell without extras passes
+    none)."""
+    n = len(es)
+    while n and es[n - 1] is None:
+        n -= 1
+    return es[:n]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,23 +408,18 @@ class _Layer(torch.autograd.Function):
     custom op, without the dispatcher's per-call cost (tens of microseconds, a T = 1 cell
     step's whole budget). Absent outputs and gradients are None rather than empty tensors,
     and forward returns, after rnn_layer's six outputs, the NumPy views it passed to the
-    kernels, which backward reuses instead of converting the saved tensors again. It takes all
-    of rnn_layer's arguments (w_p, w_p_r included), then layer()'s ``views``."""
+    kernels, which backward reuses instead of converting the saved tensors again. It takes
+    rnn_layer's 18 arguments, the cell's interleaved extras if it has any (only those: a
+    Function returns one gradient per argument, so fewer arguments are less work), then
+    layer()'s ``views``."""
 
     @staticmethod
-    def forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r,
-                h0, c0, lengths, h_mask, training, batch_first, w_p, w_p_r, views):
-        xa, la, ma = _np(x), _np(lengths), _np(h_mask)
-        wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr), w_p),
-                           _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), w_p_r))
-        out = _forward_arrays(mode, xa, wf, wr, _np(h0), _np(c0), la, ma, training,
-                              batch_first)
-        return (*[None if a is None else _t(a) for a in out],
-                (xa, wf, wr, la, ma, out[0], out[1], out[4], out[5]))
+    def forward(*args):
+        return _eager_forward(None, *args)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _setup_context(ctx, inputs[:20], output)
+        _setup_context(ctx, inputs[:-1], output, pad=False)
         ctx.arrays = output[6]
 
     @staticmethod
@@ -355,11 +430,11 @@ class _Layer(torch.autograd.Function):
         if not _HAS_C[ctx.mode]:
             dc_n = None
         if dy is None and dy_r is None and dh_n is None and dc_n is None:
-            return (None,) * 21
+            return (None,) * (9 + len(ctx.has_w))  # 8 arguments, the weights, views
         if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
             x, *rest = saved
-            g = _LayerBackward.apply(ctx.mode, x, *rest[:10], *rest[12:], dy, dy_r, dh_n, dc_n,
-                                     ctx.batch_first, *rest[10:12])
+            g = _LayerBackward.apply(ctx.mode, x, *rest[:10], *rest[-6:], dy, dy_r, dh_n, dc_n,
+                                     ctx.batch_first, *rest[10:-6])
             return (*_grads(ctx, g[0], g[1], g[2], g[3:]), None)
         xa, wf, wr, la, ma, ya, y_ra, resa, res_ra = ctx.arrays
         g = _backward_arrays(ctx.mode, xa, wf, wr, la, ma, ya, y_ra, resa, res_ra, _np(dy),
@@ -371,31 +446,40 @@ class _Layer(torch.autograd.Function):
         return (None, _t(g[0]), *dws[:10], dh0, dc0, None, None, None, None, *dws[10:], None)
 
 
+def _eager_forward(ctx, mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r,
+                   w_hr_r, h0, c0, lengths, h_mask, training, batch_first, *rest):
+    """The forward of _Layer (ctx None: returns rnn_layer's six outputs as tensors or None,
+    then the arrays backward reuses) and of _EagerLayer (keeps those in ctx and returns y,
+    y_r, h_n, c_n). ``rest``: the interleaved extras, then layer()'s ``views``."""
+    es, views = rest[:-1], rest[-1]
+    xa, la, ma = _np(x), _np(lengths), _np(h_mask)
+    wf, wr = views or _weights_np_pair((w_ih, w_hh, b_ih, b_hh, w_hr),
+                                       (w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), es)
+    out = _forward_arrays(mode, xa, wf, wr, _np(h0), _np(c0), la, ma, training, batch_first)
+    if ctx is None:
+        return (*[None if a is None else _t(a) for a in out],
+                (xa, wf, wr, la, ma, out[0], out[1], out[4], out[5]))
+    y, y_r, h_n, c_n, res, res_r = out
+    yt = _t(y)
+    y_rt = None if y_r is None else _t(y_r)
+    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, *es)
+    ctx.set_materialize_grads(False)
+    ctx.state = (mode, batch_first, h0 is not None, c0 is not None,
+                 [w is not None for w in weights], (xa, wf, wr, la, ma, y, y_r, res, res_r))
+    ctx.save_for_backward(x, *weights, lengths, h_mask, yt, y_rt)
+    return yt, y_rt, _t(h_n), None if c_n is None else _t(c_n)
+
+
 class _EagerLayer(torch.autograd.Function):
     """_Layer for plain eager mode (no torch.func transform active), the common training call,
     with less per-call work: forward takes ctx (one Python call instead of forward and
     setup_context), the reserves stay NumPy arrays in ctx rather than becoming outputs (no
     tensors to wrap, nothing to mark non-differentiable), and it returns only y, y_r, h_n and
     c_n. What it saves for torch's in-place check is the same as _Layer's but the reserves,
-    which no caller can reach. functorch's transforms need _Layer's setup_context form."""
+    which no caller can reach. functorch's transforms need _Layer's setup_context form. It
+    takes _Layer's arguments."""
 
-    @staticmethod
-    def forward(ctx, mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r,
-                w_hr_r, h0, c0, lengths, h_mask, training, batch_first, w_p, w_p_r, views):
-        xa, la, ma = _np(x), _np(lengths), _np(h_mask)
-        wf, wr = views or (_weights_np((w_ih, w_hh, b_ih, b_hh, w_hr), w_p),
-                           _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), w_p_r))
-        y, y_r, h_n, c_n, res, res_r = _forward_arrays(mode, xa, wf, wr, _np(h0), _np(c0), la, ma,
-                                                       training, batch_first)
-        yt = _t(y)
-        y_rt = None if y_r is None else _t(y_r)
-        weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, w_p,
-                   w_p_r)
-        ctx.set_materialize_grads(False)
-        ctx.state = (mode, batch_first, h0 is not None, c0 is not None,
-                     [w is not None for w in weights], (xa, wf, wr, la, ma, y, y_r, res, res_r))
-        ctx.save_for_backward(x, *weights, lengths, h_mask, yt, y_rt)
-        return yt, y_rt, _t(h_n), None if c_n is None else _t(c_n)
+    forward = staticmethod(_eager_forward)
 
     @staticmethod
     def backward(ctx, dy, dy_r, dh_n, dc_n):
@@ -404,13 +488,13 @@ class _EagerLayer(torch.autograd.Function):
         if not _HAS_C[mode]:
             dc_n = None
         if dy is None and dy_r is None and dh_n is None and dc_n is None:
-            return (None,) * 21
+            return (None,) * (9 + len(has_w))  # 8 arguments, the weights, views
         if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
             x, *rest = saved
             res, res_r = arrays[7], arrays[8]
-            g = _LayerBackward.apply(mode, x, *rest[:10], *rest[12:], _t(res),
+            g = _LayerBackward.apply(mode, x, *rest[:10], *rest[-4:], _t(res),
                                      None if res_r is None else _t(res_r), dy, dy_r, dh_n, dc_n,
-                                     batch_first, *rest[10:12])
+                                     batch_first, *rest[10:-4])
             dx, dh0, dc0, dws = g[0], g[1], g[2], g[3:]
         else:
             xa, wf, wr, la, ma, ya, y_ra, resa, res_ra = arrays
@@ -441,15 +525,13 @@ def layer(*args, views=None):
     """rnn_layer(*args): the custom op while torch.compile or torch.export traces (so the graph
     holds it), else straight to the kernels, through _EagerLayer (_Layer under a torch.func
     transform) when autograd records (callers pass ``training`` true exactly when grad mode is
-    on and an input requires grad). ``args`` are rnn_layer's 18 arguments, or 20 with
-    lstm_peephole's w_p, w_p_r. In eager mode absent outputs are None rather than empty
-    tensors (the reserves too when autograd records: _EagerLayer keeps them), and ``views`` (a
-    layer's weight views from layer_weights) spare converting the weights."""
+    on and an input requires grad). ``args`` are rnn_layer's 18 arguments, then the cell's
+    interleaved extras (pairs()) if it has any. In eager mode absent outputs are None rather
+    than empty tensors (the reserves too when autograd records: _EagerLayer keeps them), and
+    ``views`` (a layer's weight views from layer_weights) spare converting the weights."""
     if torch.compiler.is_compiling():
         return torch.ops.rnnfast.rnn_layer.default(*args)
     if args[16] and torch.is_grad_enabled():  # training: some input requires grad
-        if len(args) == 18:
-            args += (None, None)
         if not torch._C._are_functorch_transforms_active():
             out = (_apply_c or _EagerLayer.apply)(*args, views)
             return out[0], out[1], out[2], out[3], None, None
@@ -469,18 +551,25 @@ def _backward_impl(mode: str, x: Tensor, w_ih: Tensor, w_hh: Tensor | None,
                    lengths: Tensor | None, h_mask: Tensor | None, y: Tensor,
                    y_r: Tensor, reserve: Tensor, reserve_r: Tensor, dy: Tensor | None,
                    dy_r: Tensor | None, dh_n: Tensor | None, dc_n: Tensor | None,
-                   batch_first: bool, w_p: Tensor | None = None, w_p_r: Tensor | None = None
+                   batch_first: bool,
+                   e0: Tensor | None = None, e0_r: Tensor | None = None,
+                   e1: Tensor | None = None, e1_r: Tensor | None = None,
+                   e2: Tensor | None = None, e2_r: Tensor | None = None,
+                   e3: Tensor | None = None, e3_r: Tensor | None = None
                    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-                              Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+                              Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                              Tensor, Tensor, Tensor, Tensor, Tensor]:
     """BPTT of one ``rnn_layer(..., training=True)`` call, from its inputs and outputs and the
     gradients of y, y_r, h_n and c_n (None: zeros). Returns (dx, dh0 (D, B, H_out), dc0
-    (D, B, H), then the gradients of the ten weights in rnn_layer's order, then of w_p and
-    w_p_r); empty tensors stand for what does not exist."""
-    g = _backward_arrays(mode, _np(x), _weights_np((w_ih, w_hh, b_ih, b_hh, w_hr), w_p),
-                         _weights_np((w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r), w_p_r),
-                         _np(lengths), _np(h_mask), _np(y), _np(y_r), _np(reserve),
-                         _np(reserve_r), _np(dy), _np(dy_r), _np(dh_n), _np(dc_n), batch_first)
-    return _tensors(g, x)
+    (D, B, H), then the gradients of the ten weights in rnn_layer's order, then of the extras
+    e0, e0_r, ..., e3_r); empty tensors stand for what does not exist."""
+    wf, wr = _weights_np_pair((w_ih, w_hh, b_ih, b_hh, w_hr),
+                              (w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r),
+                              (e0, e0_r, e1, e1_r, e2, e2_r, e3, e3_r))
+    g = _backward_arrays(mode, _np(x), wf, wr, _np(lengths), _np(h_mask), _np(y), _np(y_r),
+                         _np(reserve), _np(reserve_r), _np(dy), _np(dy_r), _np(dh_n),
+                         _np(dc_n), batch_first)
+    return _tensors((*g, *[None] * (13 + 2 * MAX_EXTRAS - len(g))), x)
 
 
 rnn_layer_backward = torch.library.custom_op("rnnfast::rnn_layer_backward", _backward_impl,
@@ -490,12 +579,14 @@ rnn_layer_backward = torch.library.custom_op("rnnfast::rnn_layer_backward", _bac
 @rnn_layer_backward.register_fake
 def _rnn_layer_backward_fake(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r,
                              b_hh_r, w_hr_r, lengths, h_mask, y, y_r, reserve, reserve_r, dy,
-                             dy_r, dh_n, dc_n, batch_first, w_p=None, w_p_r=None):
+                             dy_r, dh_n, dc_n, batch_first, e0=None, e0_r=None, e1=None,
+                             e1_r=None, e2=None, e2_r=None, e3=None, e3_r=None):
     D = 1 if w_ih_r is None else 2
     B = x.shape[0] if batch_first else x.shape[1]
     H = w_ih.shape[0] // _GATES[mode]
     H_out = _h_out(mode, w_ih, w_hh)
-    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, w_p, w_p_r)
+    weights = (w_ih, w_hh, b_ih, b_hh, w_hr, w_ih_r, w_hh_r, b_ih_r, b_hh_r, w_hr_r, e0, e0_r,
+               e1, e1_r, e2, e2_r, e3, e3_r)
     return (x.new_empty(x.shape), x.new_empty(D, B, H_out),
             x.new_empty(D, B, H) if _HAS_C[mode] else x.new_empty(0),
             *[x.new_empty(0) if w is None else x.new_empty(w.shape) for w in weights])

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnfast._cells import GATES as _GATES
+from rnnfast._cells import CELLS as _CELLS, GATES as _GATES
 from rnnfast.nn.indrnn import _check_max_abs
 from rnnfast.nn.module import _check_size
 from rnnfast.nn.rnn import _check_prob
@@ -73,9 +73,12 @@ _FORWARD_DOC = """Run the layers over ``input``, as rnnfast.torch.RNN's forward.
 
 
 class _ElementwiseRNN(_RNNMixin, nn.Module):
-    """The shared constructor, parameters and call of IndRNN, MinGRU and MinLSTM; _RNNMixin
-    runs the layers. A subclass names its parameters per layer-direction (``_names``), their
-    kernel slots (``_slots``) and initializes them (``reset_parameters``)."""
+    """The shared constructor, parameters and call of the modules torch.nn lacks: IndRNN,
+    MinGRU and MinLSTM, and layernorm.py's LayerNormLSTM and LayerNormGRU; _RNNMixin runs the
+    layers. A subclass names its weights per layer-direction (``_names``), their kernel slots
+    (``_slots``) and initializes them (``reset_parameters``); the cell's extras
+    (rnnfast._cells: the layer-normalized cells' gains and shift) follow each
+    layer-direction's weights, as in rnnfast.nn."""
 
     proj_size = 0  # _RNNMixin's H_out is hidden_size
 
@@ -97,16 +100,21 @@ class _ElementwiseRNN(_RNNMixin, nn.Module):
         factory = dict(device=device, dtype=dtype or torch.get_default_dtype())
         G, H = _GATES[mode], self.hidden_size
         D = 2 if self.bidirectional else 1
-        names = []
+        # IndRNN's u (H,); a product cell's W_hh (G * H, H)
+        hh = (H,) if _CELLS[mode].recurrence == "diagonal" else (G * H, H)
+        extras = [(name, (blocks * H,)) for name, blocks in _CELLS[mode].extras]
+        names, self._extra_names = [], []
         for layer in range(self.num_layers):
             in_k = self.input_size if layer == 0 else D * H
-            shapes = {"weight_ih": (G * H, in_k), "weight_hh": (H,), "bias_ih": (G * H,)}
+            shapes = {"weight_ih": (G * H, in_k), "weight_hh": hh, "bias_ih": (G * H,),
+                      "bias_hh": (G * H,)}
             for direction in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                for name in self._names():
+                # the extras are not among _flat_weights_names: _RNNMixin._weights adds them
+                for name, shape in [(n, shapes[n]) for n in self._names()] + extras:
                     self.register_parameter(name + sfx,
-                                            nn.Parameter(torch.empty(shapes[name], **factory)))
-                    names.append(name + sfx)
+                                            nn.Parameter(torch.empty(shape, **factory)))
+                    (names if name in shapes else self._extra_names).append(name + sfx)
         self._flat_weights_names = names
         self.reset_parameters()
 
@@ -121,12 +129,15 @@ class _ElementwiseRNN(_RNNMixin, nn.Module):
         return (0, 2) if self.bias else (0,)
 
     def reset_parameters(self):
-        """rnnfast.nn's initialization: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)) (as torch's
-        RNN), drawn from torch's generator."""
+        """rnnfast.nn's initialization: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) (as
+        torch's RNN), drawn from torch's generator; the extras' gains (gamma_*) one, their
+        shifts (beta_*) zero."""
         k = 1.0 / math.sqrt(self.hidden_size)
         with torch.no_grad():
-            for p in self.parameters():
-                p.uniform_(-k, k)
+            for name in self._flat_weights_names:
+                self._parameters[name].uniform_(-k, k)
+            for name in self._extra_names:
+                self._parameters[name].fill_(1.0 if name.startswith("gamma") else 0.0)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # rnnfast.nn's state_dict holds NumPy arrays: take them as tensors (torch's

@@ -31,7 +31,15 @@ from torch.nn.utils.rnn import PackedSequence
 from rnnfast._cells import CELLS as _CELLS
 
 from . import _onnx
-from ._ops import _HAS_C, MODES, fast_layer, layer as _rnn_layer, layer_weights, unchanged
+from ._ops import (
+    _HAS_C,
+    MODES,
+    fast_layer,
+    layer as _rnn_layer,
+    layer_weights,
+    pairs as _pairs,
+    unchanged,
+)
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "InputError"]
 
@@ -219,7 +227,7 @@ class _RNNMixin:
     def _weights(self, views, extras=()):
         """layer_weights of this module, its weights read by name as torch's forward does
         (torch.func.functional_call swaps them). ``extras``: the names of the cell's own
-        parameters (weight_p), each layer-direction's after torch's ones."""
+        parameters (weight_p, gamma_x, ...), each layer-direction's after torch's ones."""
         params = self._parameters
         names = self._flat_weights_names
         slots = self._slots()
@@ -412,14 +420,10 @@ class _RNNMixin:
                 out, h_n, c_n = _onnx.layer(mode, layer_in, ws, ws_r if D == 2 else None, h0_l,
                                             c0_l, lens)
             else:
-                if extras:  # lstm_peephole's w_p of each direction, after the 18 arguments
-                    y, y_r, h_n, c_n, _, _ = _rnn_layer(
-                        mode, layer_in, *ws[:5], *ws_r[:5], h0_l, c0_l, lens, mask, train, bf,
-                        ws[5], ws_r[5], views=views[layer])
-                else:
-                    y, y_r, h_n, c_n, _, _ = _rnn_layer(mode, layer_in, *ws, *ws_r, h0_l, c0_l,
-                                                        lens, mask, train, bf,
-                                                        views=views[layer])
+                # the cell's extras (slots 5, ...) of each direction after the 18 arguments
+                y, y_r, h_n, c_n, _, _ = _rnn_layer(
+                    mode, layer_in, *ws[:5], *ws_r[:5], h0_l, c0_l, lens, mask, train, bf,
+                    *_pairs(ws[5:], ws_r[5:]), views=views[layer])
                 out = y if D == 1 else torch.cat((y, y_r), 2)
             hs.append(h_n)
             cs.append(c_n)
