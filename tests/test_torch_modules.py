@@ -608,6 +608,41 @@ def test_short_path_equals_the_general_one(kind, layers, bidirectional, batch_fi
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("make, has_c", [
+    (lambda: rt.LSTM(3, 4, num_layers=2, bidirectional=True, peephole=True,
+                     dtype=torch.float64), True),
+    (lambda: rt.LayerNormLSTM(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64), True),
+    (lambda: rt.LayerNormGRU(3, 4, bidirectional=True, batch_first=True, dtype=torch.float64),
+     False),
+    (lambda: rt.IndRNN(3, 4, num_layers=2, dtype=torch.float64), False),
+    (lambda: rt.MinGRU(3, 4, bidirectional=True, dtype=torch.float64), False),
+])
+def test_short_path_of_the_cells_torch_lacks(make, has_c, monkeypatch):
+    # the cells with extra parameters (peepholes, the normalizations' gains) and the
+    # elementwise ones take the short path too: bitwise the general path's results, every
+    # gradient (the gains' included), and a second-order graph that refuses a double backward
+    torch.manual_seed(0)
+    m = make()
+    L, D = m.num_layers, 2 if m.bidirectional else 1
+    x = data(*((2, 5, 3) if m.batch_first else (5, 2, 3)))
+    h = 0.5 * data(L * D, 2, 4, seed=4)
+    hx = (h, 0.5 * data(L * D, 2, 4, seed=5)) if has_c else h
+    assert m._fast(x, hx) is not None
+    fast = run(m, x, hx)
+    monkeypatch.setattr(rt.modules._RNNMixin, "_fast", lambda self, input, hx: None)
+    general = run(m, x, hx)
+    assert len(fast[2]) == len(general[2]) == 1 + len(flat(hx)) + len(list(m.parameters()))
+    for a, b in zip(fast[1] + fast[2], general[1] + general[2]):
+        assert torch.equal(a, b)
+    xg = x.clone().requires_grad_(True)
+    (g_general,) = torch.autograd.grad(m(xg, hx)[0].pow(2).sum(), xg)
+    monkeypatch.undo()
+    (g,) = torch.autograd.grad(m(xg, hx)[0].pow(2).sum(), xg, create_graph=True)
+    assert torch.equal(g, g_general)
+    with pytest.raises(NotImplementedError, match="double backward"):
+        g.sum().backward()
+
+
 def test_short_path_takes_only_its_case():
     m = rt.LSTM(3, 4, num_layers=2, dropout=0.5)
     x = torch.randn(5, 2, 3)
@@ -622,8 +657,6 @@ def test_short_path_takes_only_its_case():
     assert r._fast(x, None) is None
     r.eval()
     assert r._fast(x, None) is not None
-    p = rt.LSTM(3, 4, peephole=True)                      # extra parameters: the general path
-    assert p._fast(x, None) is None
     w = rt.LSTM(3, 4)
     w(x)
     plan = rt.modules._PLANS[w]

@@ -624,12 +624,13 @@ class _LayerBackward(torch.autograd.Function):
 # the modules' short path (modules._RNNMixin._fast)
 
 class _FastLayer(torch.autograd.Function):
-    """_EagerLayer for a module's short path: one layer of a cell without extra parameters,
-    no lengths and no recurrent dropout. Its inputs are only the tensors that exist -- x, h0,
-    c0 (None when absent) and each direction's weights in the order of ``slots`` (indices among
-    w_ih, w_hh, b_ih, b_hh, w_hr) -- so that torch's autograd handles fewer arguments, and
-    ``spec`` = (mode, batch_first, the weights' NumPy views (forward's, reverse's or None),
-    slots) carries the rest. Saves what _EagerLayer saves for torch's in-place check."""
+    """_EagerLayer for a module's short path: one layer, no lengths and no recurrent dropout.
+    Its inputs are only the tensors that exist -- x, h0, c0 (None when absent) and each
+    direction's weights in the order of ``slots`` (indices among w_ih, w_hh, b_ih, b_hh, w_hr,
+    then 5 + k for the cell's extra parameter k) -- so that torch's autograd handles fewer
+    arguments, and ``spec`` = (mode, batch_first, the weights' NumPy views (forward's,
+    reverse's or None), slots) carries the rest. Saves what _EagerLayer saves for torch's
+    in-place check."""
 
     @staticmethod
     def forward(ctx, spec, x, h0, c0, *ws):
@@ -654,25 +655,30 @@ class _FastLayer(torch.autograd.Function):
             dc_n = None
         if dy is None and dy_r is None and dh_n is None and dc_n is None:
             return (None,) * (4 + D * len(slots))
+        # rnn_layer's weights in its order: w_ih .. w_hr of each direction, then the extras'
+        # pairs (e0, e0_r, e1, ..): the position of direction d's slot s
+        def at(d, s):
+            return 5 * d + s if s < 5 else 10 + 2 * (s - 5) + d
+
         if torch.is_grad_enabled():  # a graph of the gradient is recorded (create_graph=True)
             x, h0, c0, yt, y_rt, *ws = saved
-            full = [None] * 10  # rnn_layer's w_ih .. w_hr of each direction
+            full = [None] * (10 + 2 * (max(slots) - 4 if max(slots) >= 5 else 0))
             for d in range(D):
                 for j, s in enumerate(slots):
-                    full[5 * d + s] = ws[d * len(slots) + j]
-            g = _LayerBackward.apply(mode, x, *full, None, None, yt, y_rt, _t(resa),
+                    full[at(d, s)] = ws[d * len(slots) + j]
+            g = _LayerBackward.apply(mode, x, *full[:10], None, None, yt, y_rt, _t(resa),
                                      None if res_ra is None else _t(res_ra), dy, dy_r, dh_n,
-                                     dc_n, batch_first)
-            dx, dh0, dc0, dws = g[0], g[1], g[2], g[3:13]
+                                     dc_n, batch_first, *full[10:])
+            dx, dh0, dc0, dws = g[0], g[1], g[2], g[3:]
         else:
             g = _backward_arrays(mode, xa, wf, wr, None, None, ya, y_ra, resa, res_ra, _np(dy),
                                  _np(dy_r), _np(dh_n), _np(dc_n), batch_first)
             dx, dh0, dc0 = _t(g[0]), g[1], g[2]
             dh0 = _t(dh0) if has_h0 else None
             dc0 = _t(dc0) if has_c0 else None
-            dws = [None if a is None else _t(a) for a in g[3:13]]
+            dws = [None if a is None else _t(a) for a in g[3:]]
         return (None, dx, dh0 if has_h0 else None, dc0 if has_c0 else None,
-                *[dws[5 * d + s] for d in range(D) for s in slots])
+                *[dws[at(d, s)] for d in range(D) for s in slots])
 
 
 try:

@@ -245,19 +245,20 @@ class _RNNMixin:
         """The short path's per-layer arguments, (the parameters in registration order, their
         (data pointer, shape), [(spec, weights) per layer] for _ops.fast_layer), made from
         layer_weights and kept while the parameters are the same C-contiguous tensors over the
-        same memory; None when the cell has extra parameters or a weight is not C-contiguous."""
+        same memory; None when a weight is not C-contiguous."""
         vals = tuple(self._parameters.values())
         plan = _PLANS.get(self)
         if plan is not None and unchanged(vals, plan[0], plan[1]):
             return plan
-        mode = self._cell()
-        if _CELL_EXTRAS[mode] or not all(t.is_contiguous() for t in vals):
+        if not all(t.is_contiguous() for t in vals):
             return None
-        weights, views = self._weights(True)
+        mode = self._cell()
+        extras = _CELL_EXTRAS[mode]
+        weights, views = self._weights(True, extras)
         if views[0] is None:
             return None
         D = 2 if self.bidirectional else 1
-        slots = self._slots()
+        slots = self._slots() + tuple(range(5, 5 + len(extras)))  # as _weights places them
         layers = [((mode, self.batch_first, views[k], slots),
                    [weights[k * D + d][s] for d in range(D) for s in slots])
                   for k in range(self.num_layers)]
@@ -267,8 +268,8 @@ class _RNNMixin:
 
     def _fast(self, input, hx):
         """forward's common case in fewer steps: a batched tensor of the parameters' dtype
-        and the module's sizes, no lengths, no dropout in effect, a cell without extra
-        parameters, nothing tracing, exporting or transforming. The same kernels and results
+        and the module's sizes, no lengths, no dropout in effect, nothing tracing, exporting or
+        transforming. The same kernels and results
         as _run's; None where _run must take the call (which also raises every error)."""
         if (type(input) is not Tensor or input.dim() != 3 or torch.compiler.is_compiling()
                 or torch._C._are_functorch_transforms_active() or _onnx.exporting()):
