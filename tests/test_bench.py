@@ -796,3 +796,15 @@ def test_torch_loop_peer_matches_the_reference(cell, full_report):
     assert case["speedup"]["torch loop"]["train"] > 0
     with pytest.raises(ValueError, match="cell: expected one of"):
         peers.make_torch_loop(suite.make_problem("lstm", TINY), 1)
+
+
+def test_layernorm_lstm_checks_at_the_medium_size():
+    # the layer-normalized LSTM's float32 results drift from float64 beyond the default
+    # tolerance at the medium size (every float32 implementation does: suite.CHECK_WIDER); its
+    # check there passes with the wider tolerance, against the float64 reference
+    rep = _run(cells=["layernorm_lstm"], sizes=["medium"], torch=False, onnxruntime=False)
+    assert rep["failures"] == []
+    case = rep["cases"][0]
+    worst = max(e for ph in case["check"]["errors"]["numpy reference (float64)"].values()
+                for e in ph.values() if e is not None)
+    assert 1e-4 < worst < 50 * 1e-4

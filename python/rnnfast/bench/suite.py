@@ -116,6 +116,13 @@ QUICK_MEMORY_CASES = (("lstm", "medium"),)
 # Check tolerances for float32 results, scale-aware: |got - want| <= ATOL*max|want| + RTOL*|want|.
 RTOL = 1e-4
 ATOL = 1e-4
+# The layer-normalized LSTM's float32 results drift further from float64 over a sequence than
+# the other cells' (normalizing c_t before its tanh amplifies rounding where a row's spread is
+# small): on the suite's medium case every float32 implementation is off by more than the
+# tolerance above -- rnnfast by 3.2e-3 of the scale, the float32 NumPy reference by 1.7e-3,
+# the torch loop by 1.1e-3 in y -- so its check widens by this factor (the other sizes: about
+# 1e-4 for rnnfast, 6e-5 for the float32 reference).
+CHECK_WIDER = {"layernorm_lstm": 50.0}
 
 PHASES = ("infer", "train")
 
@@ -802,7 +809,8 @@ def run_case(cell, size, threads, opts, notes, gemm_cache=None):
     check = None
     if opts.check:
         oracle = make_impl(p, "numpy", np.float64) if opts.reference else None
-        check = check_case(p, impls, oracle, notes, opts.rtol, opts.atol)
+        wider = CHECK_WIDER.get(cell, 1.0)
+        check = check_case(p, impls, oracle, notes, opts.rtol * wider, opts.atol * wider)
         if not check["against"]:
             notes.append(f"{cell} {p.size}: rnnfast unchecked (no reference and no torch)")
 
