@@ -357,7 +357,7 @@ class RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
                  input_dropout=0.0, dtype=np.float32, zoneout=0.0, zoneout_c=0.0,
-                 forget_bias=None):
+                 forget_bias=None, weight_dropout=0.0):
         super().__init__()
         self.mode = mode
         self._has_c = _HAS_C[mode]
@@ -397,6 +397,10 @@ class RNNBase(Module):
         if (self.zoneout or self.zoneout_c) and self.proj_size:
             raise ValueError(f"zoneout: expected 0 with proj_size > 0 (the kernels' zoneout "
                              f"has no projection), got {zoneout or zoneout_c}")
+        self.weight_dropout = _check_prob("weight_dropout", weight_dropout)
+        if self.weight_dropout and _CELLS[mode].recurrence != "product":
+            raise ValueError(f"weight_dropout: expected 0 for {mode} (no recurrent weight "
+                             f"matrix W_hh), got {weight_dropout}")
         dtype = _float_dtype(dtype, "dtype")
 
         H = self.hidden_size
@@ -478,6 +482,18 @@ class RNNBase(Module):
         return tuple(params.get(n + sfx) for n in
                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", *names))
 
+    def _call_weights(self, layer, direction, training):
+        """_weights of one call: in training mode with weight_dropout p, W_hh times a fresh
+        inverted-dropout mask (DropConnect: 0 with probability p, else 1/(1-p), one mask per
+        call, layer and direction), through autograd, so that W_hh's gradient is the masked
+        one."""
+        w = self._weights(layer, direction)
+        if not (training and self.weight_dropout > 0):
+            return w
+        w_hh = w[1]
+        return (w[0], w_hh * _dropout_mask(w_hh.shape, self.weight_dropout, w_hh.dtype),
+                *w[2:])
+
     @property
     def _dtype(self):
         return self._parameters["weight_ih_l0"].dtype
@@ -511,6 +527,8 @@ class RNNBase(Module):
             s += f", zoneout_c={self.zoneout_c}"
         if self.forget_bias is not None:
             s += f", forget_bias={self.forget_bias}"
+        if self.weight_dropout:
+            s += f", weight_dropout={self.weight_dropout}"
         if self.mode == "gru_reset_before":
             s += ", reset_after=False"
         if self.mode == "lstm_peephole":
@@ -595,10 +613,11 @@ class RNNBase(Module):
                        None if c0 is None else c0[layer * D + d]) for d in range(D)]
             if D == 2:  # both directions at once, one node
                 results = _run_bidirectional(self.mode, layer_in, states,
-                                             [self._weights(layer, d) for d in range(2)],
+                                             [self._call_weights(layer, d, training)
+                                              for d in range(2)],
                                              lengths, masks, bf, zoneouts)
             else:
-                w_ih, w_hh, b_ih, b_hh, w_hr, *extras = self._weights(layer, 0)
+                w_ih, w_hh, b_ih, b_hh, w_hr, *extras = self._call_weights(layer, 0, training)
                 results = [_run_layer(self.mode, layer_in, states[0][0], states[0][1], w_ih,
                                       w_hh, b_ih, b_hh, w_hr, lengths, False, masks[0], bf,
                                       tuple(extras), zoneouts[0])]
@@ -665,6 +684,11 @@ class RNN(RNNBase):
             (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
             per step, sequence, unit, layer and direction; in eval mode d_t = p (the
             expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
         device (optional): ``None`` or the CPU, the only device (another raises ValueError).
@@ -708,8 +732,9 @@ class RNN(RNNBase):
         initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
-    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout`` and
-    ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout``,
+    ``weight_dropout`` and ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device``
+    (keyword) accepts only the CPU.
 
     Example::
 
@@ -723,14 +748,15 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, recurrent_dropout=0.0,
-                 input_dropout=0.0, dtype=np.float32, device=None, zoneout=0.0):
+                 input_dropout=0.0, dtype=np.float32, device=None, zoneout=0.0,
+                 weight_dropout=0.0):
         _device.check_device(device)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, 0, recurrent_dropout,
-                         input_dropout, dtype, zoneout)
+                         input_dropout, dtype, zoneout, weight_dropout=weight_dropout)
 
 
 class LSTM(RNNBase):
@@ -780,6 +806,11 @@ class LSTM(RNNBase):
             (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
             per step, sequence, unit, layer and direction; in eval mode d_t = p (the
             expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
         zoneout_c (float, optional): rnnfast extra: zoneout on the cell state likewise,
             c_t = d^c_t * c_(t-1) + (1 - d^c_t) * c~_t with masks of its own (h~_t is
             o_t * tanh(c~_t), from the new c~_t); 0 by default as in haste's LSTM, whose
@@ -842,8 +873,9 @@ class LSTM(RNNBase):
         initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
-    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout`` and
-    ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout``,
+    ``weight_dropout`` and ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device``
+    (keyword) accepts only the CPU.
 
     Example::
 
@@ -861,13 +893,13 @@ class LSTM(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
                  input_dropout=0.0, dtype=np.float32, peephole=False, device=None, zoneout=0.0,
-                 zoneout_c=0.0, forget_bias=None):
+                 zoneout_c=0.0, forget_bias=None, weight_dropout=0.0):
         _device.check_device(device)
         self.peephole = bool(peephole)
         super().__init__("lstm_peephole" if self.peephole else "lstm", input_size, hidden_size,
                          num_layers, bias, batch_first, dropout, bidirectional, proj_size,
                          recurrent_dropout, input_dropout, dtype, zoneout, zoneout_c,
-                         forget_bias)
+                         forget_bias, weight_dropout)
 
 
 class GRU(RNNBase):
@@ -916,6 +948,11 @@ class GRU(RNNBase):
             (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
             per step, sequence, unit, layer and direction; in eval mode d_t = p (the
             expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
         device (optional): ``None`` or the CPU, the only device (another raises ValueError).
@@ -961,8 +998,9 @@ class GRU(RNNBase):
         initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
-    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout`` and
-    ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout``,
+    ``weight_dropout`` and ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device``
+    (keyword) accepts only the CPU.
 
     Example::
 
@@ -975,12 +1013,14 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, recurrent_dropout=0.0, input_dropout=0.0,
-                 dtype=np.float32, reset_after=True, device=None, zoneout=0.0):
+                 dtype=np.float32, reset_after=True, device=None, zoneout=0.0,
+                 weight_dropout=0.0):
         _device.check_device(device)
         self.reset_after = bool(reset_after)
         super().__init__("gru" if self.reset_after else "gru_reset_before", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
-                         recurrent_dropout, input_dropout, dtype, zoneout)
+                         recurrent_dropout, input_dropout, dtype, zoneout,
+                         weight_dropout=weight_dropout)
 
 
 class MinGRU(RNNBase):
@@ -1186,6 +1226,11 @@ class LayerNormLSTM(RNNBase):
             (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
             per step, sequence, unit, layer and direction; in eval mode d_t = p (the
             expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
         zoneout_c (float, optional): rnnfast extra: zoneout on the cell state likewise,
             c_t = d^c_t * c_(t-1) + (1 - d^c_t) * c~_t with masks of its own (h~_t is
             o_t * tanh(c~_t), from the new c~_t); 0 by default as in haste's LSTM, whose
@@ -1217,11 +1262,12 @@ class LayerNormLSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, device=None,
-                 recurrent_dropout=0.0, zoneout=0.0, zoneout_c=0.0, forget_bias=None):
+                 recurrent_dropout=0.0, zoneout=0.0, zoneout_c=0.0, forget_bias=None,
+                 weight_dropout=0.0):
         _device.check_device(device)
         super().__init__("layernorm_lstm", input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype,
-                         zoneout, zoneout_c, forget_bias)
+                         zoneout, zoneout_c, forget_bias, weight_dropout)
 
 
 class LayerNormGRU(RNNBase):
@@ -1261,6 +1307,11 @@ class LayerNormGRU(RNNBase):
             (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
             per step, sequence, unit, layer and direction; in eval mode d_t = p (the
             expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
 
     Inputs: input, h_0=None, lengths=None -- as :class:`GRU`'s.
 
@@ -1283,11 +1334,11 @@ class LayerNormGRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, device=None,
-                 recurrent_dropout=0.0, zoneout=0.0):
+                 recurrent_dropout=0.0, zoneout=0.0, weight_dropout=0.0):
         _device.check_device(device)
         super().__init__("layernorm_gru", input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype,
-                         zoneout)
+                         zoneout, weight_dropout=weight_dropout)
 
 
 class RNNCellBase(Module):
