@@ -1,4 +1,4 @@
-"""Zoneout (Krueger et al. 2016; haste's zoneout) on the cells with a recurrent product (issue
+"""Zoneout (Krueger et al. 2016; haste's zoneout) on every cell but the scan cells (issue
 #21): h_t = d^h_t h_{t-1} + (1 - d^h_t) h~_t and, for the LSTMs, c_t likewise, with per-step
 keep masks (training) or the constant p (inference).
 
@@ -28,7 +28,7 @@ from _problems import (
     reference_fd_grad,
 )
 
-MODES = tuple(m for m, k in CELLS.items() if k.recurrence == "product")
+MODES = tuple(m for m, k in CELLS.items() if k.recurrence != "scan")
 OTHERS = tuple(m for m in CELLS if m not in MODES)
 
 
@@ -273,6 +273,8 @@ def _module(mode, **kw):
         return nn.GRU(I, H, reset_after=mode == "gru", dtype=np.float64, **kw)
     if mode == "layernorm_lstm":
         return nn.LayerNormLSTM(I, H, dtype=np.float64, **kw)
+    if mode.startswith("indrnn"):
+        return nn.IndRNN(I, H, nonlinearity=mode[7:], dtype=np.float64, **kw)
     return nn.LayerNormGRU(I, H, dtype=np.float64, **kw)
 
 
@@ -361,7 +363,7 @@ def test_module_eval_is_the_expectation(mode):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh", "layernorm_gru"])
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh", "layernorm_gru", "indrnn_tanh"])
 def test_module_training_masks(mode):
     """Training mode: a unit keeps its previous value (h_t == h_{t-1} exactly) at a fraction p
     of steps, drawn per step and unit; two calls draw different masks; eval keeps none."""
@@ -387,3 +389,22 @@ def test_module_arguments():
     with pytest.raises(ValueError, match="zoneout: expected 0 for mingru"):
         RNNBase("mingru", 3, 4, zoneout=0.1)
     assert "zoneout=0.2, zoneout_c=0.1" in repr(nn.LSTM(3, 4, zoneout=0.2, zoneout_c=0.1))
+
+
+def test_onnx_export_refuses_zoneout(tmp_path):
+    """The traced layer ops have no zoneout: export refuses the model, in training mode (its
+    masks are random) and in eval mode (its expectation is not in the ops), instead of
+    writing a model without it; weight_dropout in eval mode exports (the plain weights)."""
+    pytest.importorskip("onnx")
+    path = str(tmp_path / "m.onnx")
+    x = np.random.default_rng(0).standard_normal((4, 2, 3))
+    m = nn.LSTM(3, 4, zoneout=0.2)
+    with pytest.raises(ValueError, match="zoneout=0.2"):
+        rnnfast.onnx.export(m, (x,), path)
+    m.eval()
+    with pytest.raises(ValueError, match="zoneout: expected 0 while tracing"):
+        rnnfast.onnx.export(m, (x,), path)
+    w = nn.GRU(3, 4, weight_dropout=0.3)
+    with pytest.raises(ValueError, match="weight_dropout=0.3"):
+        rnnfast.onnx.export(w, (x,), path)
+    rnnfast.onnx.export(w.eval(), (x,), path)

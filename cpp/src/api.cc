@@ -184,10 +184,10 @@ void validate_zoneout(Cell cell, const Dims& d, bool has_h, bool has_c, double h
     fail("zoneout.h_prob: expected 0 when the masks zoneout.h are given, got " + str(h_prob));
   if (has_c && c_prob != 0.0)
     fail("zoneout.c_prob: expected 0 when the masks zoneout.c are given, got " + str(c_prob));
-  if (c.recurrence != Recurrence::kProduct)
+  if (c.recurrence == Recurrence::kScan)
     fail(std::string("zoneout: expected none for ") + c.name +
-         " (zoneout is for the cells with a recurrent product: RNN, LSTM, GRU and their "
-         "variants), got masks or probabilities");
+         " (zoneout is for the cells that read h_{t-1} through a recurrent weight: not the "
+         "scan cells), got masks or probabilities");
   if (!c.has_c && (has_c || c_prob != 0.0))
     fail(std::string("zoneout.c: expected none (") + c.name +
          " has no cell state), got masks or a probability");

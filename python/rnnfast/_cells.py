@@ -92,9 +92,9 @@ def check_zoneout(kind: CellKind, zoneout_h, zoneout_c, projected: bool) -> bool
     """Checks zoneout's arguments against the cell (functional, the reference, the modules):
     each of ``zoneout_h``, ``zoneout_c`` None, a keep probability in [0, 1) (a Python or NumPy
     real; the constant mask of inference) or an array of keep masks (its shape is the caller's
-    check). Zoneout is for the cells with a recurrent product, ``zoneout_c`` for those with a
-    cell state, and neither with a projection. Returns whether zoneout is on; ValueError or
-    TypeError naming the argument otherwise."""
+    check). Zoneout is for every cell but the scan cells (mingru, minlstm), ``zoneout_c`` for
+    those with a cell state, and neither with a projection. Returns whether zoneout is on;
+    ValueError or TypeError naming the argument otherwise."""
     on = False
     for name, z in (("zoneout_h", zoneout_h), ("zoneout_c", zoneout_c)):
         if z is None:
@@ -109,10 +109,10 @@ def check_zoneout(kind: CellKind, zoneout_h, zoneout_c, projected: bool) -> bool
             if not 0.0 <= p < 1.0:  # also rejects NaN
                 raise ValueError(f"{name}: expected a zoneout probability in [0, 1), got {p}")
             mine, what = p != 0.0, p
-        if mine and kind.recurrence != "product":
+        if mine and kind.recurrence == "scan":
             raise ValueError(f"{name}: expected None for mode {kind.name!r} (zoneout is for the "
-                             f"cells with a recurrent product: rnn, lstm, gru and their "
-                             f"variants), got {what}")
+                             f"cells that read h_(t-1) through a recurrent weight, not the scan "
+                             f"cells), got {what}")
         if mine and name == "zoneout_c" and not kind.has_c:
             raise ValueError(f"zoneout_c: expected None for mode {kind.name!r} (it has no cell "
                              f"state), got {what}")

@@ -17,7 +17,7 @@ indrnn_*), 4 (lstm, lstm_peephole, layernorm_lstm), 3 (gru, gru_reset_before, la
 The scan cells mingru and minlstm (minGRU and minLSTM, Feng et al. 2024) have no recurrent
 weight: w_hh, b_hh and h_mask are None for them (their gates read x only).
 Zoneout (``zoneout_h``, ``zoneout_c``: keep masks shaped as y, or a probability; see
-``forward``) is for the cells with a recurrent product, without a projection.
+``forward``) is for every cell but mingru and minlstm, without a projection.
 
 This module does not stack layers, combine directions or track gradients: nn modules do.
 """
@@ -173,8 +173,8 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
             constant mask p: inference's expectation). The state carried on (and y, h_n,
             c_n) is h_t = d^h_t h_{t-1} + (1 - d^h_t) h~_t, c_t = d^c_t c_{t-1} +
             (1 - d^c_t) c~_t, h~_t and c~_t the cell's usual new state (the LSTMs' h~_t
-            from c~_t). For the cells with a recurrent product (not indrnn_*, mingru,
-            minlstm), without a projection. Default: ``None`` (no zoneout).
+            from c~_t). For every cell but mingru and minlstm, without a projection.
+            Default: ``None`` (no zoneout).
 
     Returns:
         tuple: ``(y, h_n, c_n, reserve)`` as NumPy arrays (see above).

@@ -30,12 +30,12 @@ h' = h_{t-1} * h_mask with recurrent dropout and h' = h_{t-1} without:
 
 Both GRUs' z * h_{t-1} term takes the unmasked state.
 
-Zoneout (Krueger et al. 2016; the modes above, not the ones below; no projection): with keep
-masks d^h_t, d^c_t [T,B,H] (``zoneout_h``, ``zoneout_c``: arrays, or a probability p for the
-constant mask p of inference), the state a step carries on (and y, h_n, c_n) is
-h_t = d^h_t h_{t-1} + (1 - d^h_t) h~_t and c_t = d^c_t c_{t-1} + (1 - d^c_t) c~_t, where h~_t,
-c~_t are the cell's new state above (the LSTMs' h~_t from c~_t). BPTT: dL/dh~_t = (1 - d^h_t)
-dL/dh_t into the cell, and dL/dh_{t-1} gains d^h_t dL/dh_t directly (c likewise).
+Zoneout (Krueger et al. 2016; every mode but the scan cells, mingru and minlstm; no projection):
+with keep masks d^h_t, d^c_t [T,B,H] (``zoneout_h``, ``zoneout_c``: arrays, or a probability p
+for the constant mask p of inference), the state a step carries on (and y, h_n, c_n) is h_t =
+d^h_t h_{t-1} + (1 - d^h_t) h~_t and c_t = d^c_t c_{t-1} + (1 - d^c_t) c~_t, where h~_t, c~_t
+are the cell's new state above (the LSTMs' h~_t from c~_t). BPTT: dL/dh~_t = (1 - d^h_t) dL/dh_t
+into the cell, and dL/dh_{t-1} gains d^h_t dL/dh_t directly (c likewise).
 
 - ``indrnn_relu``, ``indrnn_tanh`` (IndRNN, Li et al. 2018, "Independently Recurrent Neural
   Network"): h_t = act(W_ih x + b_ih + u * h'), act = relu or tanh, with one recurrent weight

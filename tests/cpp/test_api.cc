@@ -297,8 +297,8 @@ void test_invalid_scan_arguments() {
 }
 
 // Zoneout's arguments (rnnfast::Zoneout): probabilities in [0, 1), masks or a probability per
-// state, a cell state for c, a cell with a recurrent product, no projection; forward and
-// backward throw before writing anything. The reserve grows by T*B*H for the RNNs and the
+// state, a cell state for c, not a scan cell, no projection; forward and backward throw before
+// writing anything. The reserve grows by T*B*H for the RNNs, the IndRNNs and the
 // LSTM/LSTM_PEEPHOLE only.
 void test_invalid_zoneout() {
   const int64_t T = 4, B = 3, I = 5, H = 6;
@@ -361,8 +361,6 @@ void test_invalid_zoneout() {
     z.h_prob = 0.5f;
     expect_invalid("zoneout on minGRU" + dir, run(Cell::MINGRU, d, z, back),
                    {"zoneout", "expected none for mingru"});
-    expect_invalid("zoneout on IndRNN" + dir, run(Cell::INDRNN_TANH, d, z, back),
-                   {"zoneout", "expected none for indrnn_tanh"});
     Dims dp = d;
     dp.H_out = 3;
     expect_invalid("zoneout with a projection" + dir, run(Cell::LSTM, dp, z, back),
@@ -373,9 +371,11 @@ void test_invalid_zoneout() {
   for (float v : h_n) untouched = untouched && v == sentinel;
   for (float v : reserve) untouched = untouched && v == sentinel;
   check(untouched, "zoneout: nothing written before the throw");
-  for (Cell cell : {Cell::RNN_TANH, Cell::LSTM, Cell::LSTM_PEEPHOLE, Cell::GRU,
-                    Cell::GRU_RESET_BEFORE, Cell::LAYERNORM_LSTM, Cell::LAYERNORM_GRU}) {
-    const bool grows = cell == Cell::RNN_TANH || cell == Cell::LSTM || cell == Cell::LSTM_PEEPHOLE;
+  for (Cell cell :
+       {Cell::RNN_TANH, Cell::LSTM, Cell::LSTM_PEEPHOLE, Cell::GRU, Cell::GRU_RESET_BEFORE,
+        Cell::LAYERNORM_LSTM, Cell::LAYERNORM_GRU, Cell::INDRNN_RELU, Cell::MINLSTM}) {
+    const bool grows = cell == Cell::RNN_TANH || cell == Cell::LSTM ||
+                       cell == Cell::LSTM_PEEPHOLE || cell == Cell::INDRNN_RELU;
     check(rnnfast::reserve_size(cell, d, true) ==
               rnnfast::reserve_size(cell, d) + (grows ? T * B * H : 0),
           std::string("reserve_size with zoneout: ") + rnnfast::cell_name(cell));

@@ -45,9 +45,9 @@
 //           r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z), n = tanh(u_n + r*v_n),
 //           h' = (1-z)*n + z*h; Weights::extra holds gamma_x [3*H], gamma_h [3*H]
 //
-// Zoneout (Krueger et al. 2016, "Zoneout"; haste's zoneout), the product cells only (RNN_*,
-// LSTM, LSTM_PEEPHOLE, GRU, GRU_RESET_BEFORE, LAYERNORM_*; not the INDRNNs, MINGRU, MINLSTM,
-// nor a projected LSTM): with per-step, per-unit keep masks d^h_t, d^c_t (1 = keep the
+// Zoneout (Krueger et al. 2016, "Zoneout"; haste's zoneout), every cell but the scan cells
+// (RNN_*, LSTM, LSTM_PEEPHOLE, GRU, GRU_RESET_BEFORE, LAYERNORM_*, INDRNN_*; not MINGRU,
+// MINLSTM, nor a projected LSTM): with per-step, per-unit keep masks d^h_t, d^c_t (1 = keep the
 // previous value), the state carried to the next step and written to y, h_n, c_n is
 //           h_t = d^h_t * h_{t-1} + (1 - d^h_t) * h~_t,  c_t = d^c_t * c_{t-1} + (1 - d^c_t) * c~_t
 //     where h~_t, c~_t are the cell's usual new state from h_{t-1}, c_{t-1} (the LSTMs:
@@ -154,9 +154,9 @@ struct Zoneout {
 };
 
 // Number of elements (of the kernel's scalar type) the training reserve needs; with zoneout
-// (forward()'s Zoneout on) the RNNs and the LSTM/LSTM_PEEPHOLE keep T*B*H more (h~_t, the
-// RNN's gate; c~_t, tanh's operand), the other cells the same. Throws std::invalid_argument on
-// invalid dims.
+// (forward()'s Zoneout on) the RNNs, the INDRNNs and the LSTM/LSTM_PEEPHOLE keep T*B*H more
+// (h~_t, their gate; c~_t, tanh's operand), the other cells the same. Throws std::invalid_argument
+// on invalid dims.
 int64_t reserve_size(Cell cell, const Dims& d, bool zoneout = false);
 
 // Forward of one layer, one direction.

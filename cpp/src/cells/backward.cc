@@ -598,10 +598,14 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
         "x: expected the [T,B,I] input of the forward (needed for dw_ih), got a null pointer");
   detail::dispatch_cell(cell, [&](auto K) {
     using Kt = decltype(K);
-    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal)
-      detail::run_backward_diagonal<T, Kt>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths,
-                                           h_mask, w, d, reverse);
-    else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
+    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal) {
+      if (zoneout.on())
+        detail::run_backward_diagonal<T, Kt, true>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y,
+                                                   lengths, h_mask, w, d, reverse, zoneout);
+      else
+        detail::run_backward_diagonal<T, Kt, false>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y,
+                                                    lengths, h_mask, w, d, reverse, zoneout);
+    } else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
       detail::run_backward_scan<T, Kt>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths,
                                        h_mask, w, d, reverse);
     else if (zoneout.on())

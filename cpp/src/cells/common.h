@@ -79,8 +79,9 @@ inline void zoneout_split(int64_t n, const T* mask, T p, T* g, T* kept) {
 //   c0     [B,H]       LSTMs: the initial cell state (likewise)
 //   h_last [B,H_out]   h_n: y at each sequence's last step, as the forward wrote it
 //   zo     [T,B,H]     with zoneout only, the cells whose backward reads the new state
-//                      before the zoneout: the RNNs' h~_t (their gate; y holds h_t), the
-//                      LSTM's and LSTM_PEEPHOLE's c~_t (tanh's operand; aux holds c_t)
+//                      before the zoneout: the RNNs' and IndRNNs' h~_t (their gate; y holds
+//                      h_t), the LSTM's and LSTM_PEEPHOLE's c~_t (tanh's operand; aux holds
+//                      c_t)
 // With base == nullptr (inference, or only to learn the size) the pointers stay null.
 template <typename T>
 struct Reserve {
@@ -107,8 +108,7 @@ struct Reserve {
     block(h0, d.B * d.H_out);
     if (k.has_c) block(c0, d.B * d.H);
     block(h_last, d.B * d.H_out);
-    if (zoneout && k.recurrence == Recurrence::kProduct && !k.row_norm &&
-        (k.has_c || !k.saves_gates))
+    if (zoneout && k.recurrence != Recurrence::kScan && !k.row_norm && (k.has_c || !k.saves_gates))
       block(zo, TB * d.H);
     size = at;
   }

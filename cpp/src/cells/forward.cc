@@ -534,10 +534,14 @@ void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h
     throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
   detail::dispatch_cell(cell, [&](auto K) {
     using Kt = decltype(K);
-    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal)
-      detail::run_forward_diagonal<T, Kt>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d,
-                                          reverse);
-    else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
+    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal) {
+      if (zoneout.on())
+        detail::run_forward_diagonal<T, Kt, true>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask,
+                                                  w, d, reverse, zoneout);
+      else
+        detail::run_forward_diagonal<T, Kt, false>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask,
+                                                   w, d, reverse, zoneout);
+    } else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
       detail::run_forward_scan<T, Kt>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d,
                                       reverse);
     else if (zoneout.on())

@@ -388,9 +388,10 @@ class RNNBase(Module):
         self.input_dropout = _check_prob("input_dropout", input_dropout)
         self.zoneout = _check_prob("zoneout", zoneout)
         self.zoneout_c = _check_prob("zoneout_c", zoneout_c)
-        if (self.zoneout or self.zoneout_c) and _CELLS[mode].recurrence != "product":
-            raise ValueError(f"zoneout: expected 0 for {mode} (zoneout is for the cells with a "
-                             f"recurrent product), got {zoneout or zoneout_c}")
+        if (self.zoneout or self.zoneout_c) and _CELLS[mode].recurrence == "scan":
+            raise ValueError(f"zoneout: expected 0 for {mode} (its gates read the input only: "
+                             f"zoneout is for the cells with a recurrent weight), got "
+                             f"{zoneout or zoneout_c}")
         if self.zoneout_c and not self._has_c:
             raise ValueError(f"zoneout_c: expected 0 for {mode} (no cell state), got "
                              f"{zoneout_c}")
