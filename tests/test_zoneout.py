@@ -105,7 +105,7 @@ def _cases():
 
 
 def _kernel_vs_reference(mode, opts, zo, dtype, T=6, B=4, I=5, H=7, seed=0):
-    lengths = [T, 2, T - 1, 1][:B] if "lengths" in opts else None
+    lengths = [min(T, max(1, v)) for v in [T, 2, T - 1, 1][:B]] if "lengths" in opts else None
     p = make_problem(mode, T, B, I, H, bias="bias" in opts, dtype=np.float64, seed=seed,
                      with_h0="h0" in opts, lengths=lengths)
     rng = np.random.default_rng(seed + 1)
@@ -183,6 +183,16 @@ def test_every_split_of_the_time_loop(mode, split, monkeypatch):
                              B=4, I=6, H=40, seed=3)
     finally:
         rnnfast.set_num_threads(old)
+
+
+@pytest.mark.parametrize("T", [1, 2])
+@pytest.mark.parametrize("mode", MODES)
+def test_short_sequences(mode, T):
+    """One or two steps: the products take the unpacked path (no packing to amortize)."""
+    _kernel_vs_reference(mode, ("bias", "h0", "lengths"), "masks", np.float64, T=T, B=3, I=4,
+                         H=6, seed=9)
+    _kernel_vs_reference(mode, ("reverse", "h_mask"), "probs", np.float32, T=T, B=2, I=3, H=5,
+                         seed=10)
 
 
 @pytest.mark.parametrize("mode", MODES)
