@@ -106,19 +106,22 @@ def _cases():
 
 def _kernel_vs_reference(mode, opts, zo, dtype, T=6, B=4, I=5, H=7, seed=0):
     lengths = [min(T, max(1, v)) for v in [T, 2, T - 1, 1][:B]] if "lengths" in opts else None
-    p = make_problem(mode, T, B, I, H, bias="bias" in opts, dtype=np.float64, seed=seed,
-                     with_h0="h0" in opts, lengths=lengths)
+    proj = 3 if "proj" in opts else 0
+    Ho = proj or H
+    p = make_problem(mode, T, B, I, H, proj=proj, bias="bias" in opts, dtype=np.float64,
+                     seed=seed, with_h0="h0" in opts, lengths=lengths)
     rng = np.random.default_rng(seed + 1)
     has_c = CELLS[mode].has_c
     if "h_mask" in opts:
-        p["h_mask"] = (rng.random((B, H)) > 0.3) / 0.7
+        p["h_mask"] = (rng.random((B, Ho)) > 0.3) / 0.7
     if zo == "probs":
         zh, zc = 0.35, (0.55 if has_c else None)
     else:
         zh, zc = _masks(mode, T, B, H, np.float64, seed + 2, c=zo == "masks")
+        zh = zh[:, :, :Ho]
     reverse = "reverse" in opts
     bf = "batch_first" in opts
-    cot = make_cotangents(mode, T, B, H)
+    cot = make_cotangents(mode, T, B, H, proj=proj)
     y_r, h_r, c_r, cache = R.forward(mode, **p, reverse=reverse, zoneout_h=zh, zoneout_c=zc)
     g_r = R.backward(cache, *cot)
 
@@ -181,6 +184,32 @@ def test_every_split_of_the_time_loop(mode, split, monkeypatch):
                              I=6, H=40, seed=3)
         _kernel_vs_reference(mode, ("lengths", "reverse", "bias"), "probs", np.float64, T=5,
                              B=4, I=6, H=40, seed=3)
+    finally:
+        rnnfast.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("opts", [("proj",), ("proj", "bias", "h0", "lengths"),
+                                  ("proj", "reverse", "h_mask", "batch_first"),
+                                  ("proj", "bias", "lengths", "reverse", "h0")],
+                         ids=lambda v: ",".join(v))
+@pytest.mark.parametrize("zo", ["masks", "probs", "h_only"])
+@pytest.mark.parametrize("mode", ["lstm", "lstm_peephole"])
+def test_projected_lstms(mode, zo, opts, dtype):
+    """A projected LSTM: h's masks are [T,B,H_out], zoned out after the projection."""
+    _kernel_vs_reference(mode, opts, zo, dtype)
+
+
+@pytest.mark.parametrize("split", [("RNNFAST_TIME_PARALLEL", "units"),
+                                   ("RNNFAST_TIME_PARALLEL", "batch")])
+@pytest.mark.parametrize("mode", ["lstm", "lstm_peephole"])
+def test_projected_lstms_split(mode, split, monkeypatch):
+    monkeypatch.setenv(*split)
+    old = rnnfast.get_num_threads()
+    rnnfast.set_num_threads(2)
+    try:
+        _kernel_vs_reference(mode, ("proj", "bias", "h_mask", "h0", "lengths"), "masks",
+                             np.float64, T=5, B=4, I=6, H=40, seed=3)
     finally:
         rnnfast.set_num_threads(old)
 
@@ -249,10 +278,10 @@ def test_bad_zoneout_arguments_name_the_argument():
     with pytest.raises(ValueError, match="zoneout_c: expected None for mode 'gru'"):
         R.forward("gru", **g, zoneout_c=0.5)
     pj = make_problem("lstm", 3, 2, 3, 4, proj=2, dtype=np.float32)
-    with pytest.raises(ValueError, match="expected no projection"):
-        F.forward("lstm", **pj, zoneout_h=0.5)
-    with pytest.raises(ValueError, match="expected no projection"):
-        R.forward("lstm", **pj, zoneout_h=0.5)
+    with pytest.raises(ValueError, match=r"zoneout_h: expected shape \(3, 2, 2\)"):
+        F.forward("lstm", **pj, zoneout_h=np.zeros((3, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"zoneout_h: expected shape \(3, 2, 2\)"):
+        R.forward("lstm", **pj, zoneout_h=np.zeros((3, 2, 4), np.float32))
     for mode in OTHERS:
         q = make_problem(mode, 3, 2, 3, 4, dtype=np.float32)
         with pytest.raises(ValueError, match=f"zoneout_h: expected None for mode '{mode}'"):
@@ -296,7 +325,9 @@ MODULE_CASES = [dict(num_layers=2, bidirectional=True),
                 dict(bidirectional=True, batch_first=True, recurrent_dropout=0.3)]
 
 
-@pytest.mark.parametrize("mode,kw", [(m, k) for m in MODES for k in MODULE_CASES],
+@pytest.mark.parametrize("mode,kw", [(m, k) for m in MODES for k in MODULE_CASES]
+                         + [(m, dict(num_layers=2, proj_size=2, bidirectional=True))
+                            for m in ("lstm", "lstm_peephole")],
                          ids=lambda v: v if isinstance(v, str) else ",".join(v))
 def test_module_gradients_match_finite_differences(mode, kw):
     """Training mode, the same masks at every call (the same seed): the module's gradients."""
@@ -307,12 +338,13 @@ def test_module_gradients_match_finite_differences(mode, kw):
     bf = kw.get("batch_first", False)
     D = 2 if kw.get("bidirectional") else 1
     L = kw.get("num_layers", 1)
+    Ho = kw.get("proj_size") or H
     x = rng.standard_normal((B, T, 3) if bf else (T, B, 3))
-    h0 = rng.standard_normal((L * D, B, H))
+    h0 = rng.standard_normal((L * D, B, Ho))
     c0 = rng.standard_normal((L * D, B, H))
     lengths = [5, 2, 4]
-    w_out = rng.standard_normal((B, T, D * H) if bf else (T, B, D * H))
-    w_h = rng.standard_normal((L * D, B, H))
+    w_out = rng.standard_normal((B, T, D * Ho) if bf else (T, B, D * Ho))
+    w_h = rng.standard_normal((L * D, B, Ho))
     w_c = rng.standard_normal((L * D, B, H))
 
     def loss(xv, h0v, c0v):
@@ -394,8 +426,6 @@ def test_module_arguments():
         nn.LSTM(3, 4, zoneout=1.0)
     with pytest.raises(ValueError, match="zoneout_c: expected 0 for gru"):
         RNNBase("gru", 3, 4, zoneout_c=0.2)
-    with pytest.raises(ValueError, match="zoneout: expected 0 with proj_size"):
-        nn.LSTM(3, 4, proj_size=2, zoneout=0.1)
     with pytest.raises(ValueError, match="zoneout: expected 0 for mingru"):
         RNNBase("mingru", 3, 4, zoneout=0.1)
     assert "zoneout=0.2, zoneout_c=0.1" in repr(nn.LSTM(3, 4, zoneout=0.2, zoneout_c=0.1))
@@ -406,6 +436,7 @@ def test_onnx_export_refuses_zoneout(tmp_path):
     masks are random) and in eval mode (its expectation is not in the ops), instead of
     writing a model without it; weight_dropout in eval mode exports (the plain weights)."""
     pytest.importorskip("onnx")
+    import rnnfast.onnx  # noqa: F401 (not imported by rnnfast itself)
     path = str(tmp_path / "m.onnx")
     x = np.random.default_rng(0).standard_normal((4, 2, 3))
     m = nn.LSTM(3, 4, zoneout=0.2)

@@ -231,24 +231,25 @@ struct Layer {
 };
 
 // A call's zoneout (rnnfast::Zoneout): zoneout_h and zoneout_c each None (none), a float (the
-// constant keep probability) or an array of keep masks shaped as y ([T,B,H], or [B,T,H]);
+// constant keep probability) or an array of keep masks ([T,B,H_out] for h, as y, and [T,B,H]
+// for c; [B,T,..] with batch_first);
 // which cells, dims and probabilities take it is the C++ API's check (validate_zoneout).
 template <typename T>
 struct ZoneoutArg {
   Opt<T> h, c;
   rnnfast::Zoneout<T> z;
   void parse(const Layer<T>& L, const py::object& ho, const py::object& co) {
-    parse_one("zoneout_h", L, ho, h, z.h, z.h_prob);
-    parse_one("zoneout_c", L, co, c, z.c, z.c_prob);
+    parse_one("zoneout_h", L.steps(L.d.H_out), ho, h, z.h, z.h_prob);
+    parse_one("zoneout_c", L.steps(L.d.H), co, c, z.c, z.c_prob);
   }
 
  private:
-  static void parse_one(const char* name, const Layer<T>& L, const py::object& o, Opt<T>& keep,
-                        const T*& mask, T& prob) {
+  static void parse_one(const char* name, const std::vector<int64_t>& shape, const py::object& o,
+                        Opt<T>& keep, const T*& mask, T& prob) {
     if (o.is_none()) return;
     if (py::isinstance<py::array>(o)) {
       keep = get<T>(name, o, true);
-      check_shape(name, *keep, L.steps(L.d.H));
+      check_shape(name, *keep, shape);
       mask = keep->data();
       return;
     }

@@ -191,9 +191,7 @@ void validate_zoneout(Cell cell, const Dims& d, bool has_h, bool has_c, double h
   if (!c.has_c && (has_c || c_prob != 0.0))
     fail(std::string("zoneout.c: expected none (") + c.name +
          " has no cell state), got masks or a probability");
-  if (d.H_out != d.H)
-    fail("zoneout: expected no projection (H_out == H = " + str(d.H) +
-         ") with zoneout, got H_out " + str(d.H_out));
+  (void)d;  // a projected LSTM takes zoneout too: h's masks are [T,B,H_out]
 }
 
 }  // namespace detail

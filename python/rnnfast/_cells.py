@@ -88,13 +88,13 @@ def cell_kind(mode) -> CellKind:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}") from None
 
 
-def check_zoneout(kind: CellKind, zoneout_h, zoneout_c, projected: bool) -> bool:
+def check_zoneout(kind: CellKind, zoneout_h, zoneout_c) -> bool:
     """Checks zoneout's arguments against the cell (functional, the reference, the modules):
     each of ``zoneout_h``, ``zoneout_c`` None, a keep probability in [0, 1) (a Python or NumPy
     real; the constant mask of inference) or an array of keep masks (its shape is the caller's
     check). Zoneout is for every cell but the scan cells (mingru, minlstm), ``zoneout_c`` for
-    those with a cell state, and neither with a projection. Returns whether zoneout is on;
-    ValueError or TypeError naming the argument otherwise."""
+    those with a cell state. Returns whether zoneout is on; ValueError or TypeError naming the
+    argument otherwise."""
     on = False
     for name, z in (("zoneout_h", zoneout_h), ("zoneout_c", zoneout_c)):
         if z is None:
@@ -117,7 +117,4 @@ def check_zoneout(kind: CellKind, zoneout_h, zoneout_c, projected: bool) -> bool
             raise ValueError(f"zoneout_c: expected None for mode {kind.name!r} (it has no cell "
                              f"state), got {what}")
         on = on or mine
-    if on and projected:
-        raise ValueError("zoneout_h, zoneout_c: expected no projection (w_hr) with zoneout, "
-                         "got a w_hr")
     return on

@@ -17,7 +17,7 @@ indrnn_*), 4 (lstm, lstm_peephole, layernorm_lstm), 3 (gru, gru_reset_before, la
 The scan cells mingru and minlstm (minGRU and minLSTM, Feng et al. 2024) have no recurrent
 weight: w_hh, b_hh and h_mask are None for them (their gates read x only).
 Zoneout (``zoneout_h``, ``zoneout_c``: keep masks shaped as y, or a probability; see
-``forward``) is for every cell but mingru and minlstm, without a projection.
+``forward``) is for every cell but mingru and minlstm.
 
 This module does not stack layers, combine directions or track gradients: nn modules do.
 """
@@ -168,13 +168,14 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
         gamma_c, beta_c (array, optional, keyword-only): [H], layernorm_lstm's gain and
             shift of the normalized cell state; likewise. Default: ``None``.
         zoneout_h, zoneout_c (array or float, optional, keyword-only): zoneout (Krueger et
-            al. 2016) on h and (the LSTMs) c: keep masks d_t [T,B,H] ([B,T,H] with
-            ``batch_first``; training: Bernoulli(p) in {0, 1}) or a probability p (the
+            al. 2016) on h and (the LSTMs) c: keep masks d_t [T,B,H_out] for h, [T,B,H] for
+            c ([B,T,..] with ``batch_first``; training: Bernoulli(p) in {0, 1}) or a
+            probability p (the
             constant mask p: inference's expectation). The state carried on (and y, h_n,
             c_n) is h_t = d^h_t h_{t-1} + (1 - d^h_t) h~_t, c_t = d^c_t c_{t-1} +
             (1 - d^c_t) c~_t, h~_t and c~_t the cell's usual new state (the LSTMs' h~_t
-            from c~_t). For every cell but mingru and minlstm, without a projection.
-            Default: ``None`` (no zoneout).
+            from c~_t; projected, h~_t = W_hr (o_t tanh(c~_t))). For every cell but mingru
+            and minlstm. Default: ``None`` (no zoneout).
 
     Returns:
         tuple: ``(y, h_n, c_n, reserve)`` as NumPy arrays (see above).
@@ -270,7 +271,7 @@ def _grads(res, mode):
 def _zoneout(mode, dt, zoneout_h, zoneout_c, w_hr):
     """zoneout_h and zoneout_c as the kernels take them (None, a float, or a C-contiguous
     array of dtype dt; the masks' shape is the kernels' check), checked against the cell."""
-    check_zoneout(cell_kind(mode), zoneout_h, zoneout_c, w_hr is not None)
+    check_zoneout(cell_kind(mode), zoneout_h, zoneout_c)
 
     def one(name, z):
         if z is None or (hasattr(z, "shape") and getattr(z, "ndim", 0) > 0):

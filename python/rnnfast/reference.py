@@ -30,12 +30,13 @@ h' = h_{t-1} * h_mask with recurrent dropout and h' = h_{t-1} without:
 
 Both GRUs' z * h_{t-1} term takes the unmasked state.
 
-Zoneout (Krueger et al. 2016; every mode but the scan cells, mingru and minlstm; no projection):
-with keep masks d^h_t, d^c_t [T,B,H] (``zoneout_h``, ``zoneout_c``: arrays, or a probability p
-for the constant mask p of inference), the state a step carries on (and y, h_n, c_n) is h_t =
-d^h_t h_{t-1} + (1 - d^h_t) h~_t and c_t = d^c_t c_{t-1} + (1 - d^c_t) c~_t, where h~_t, c~_t
-are the cell's new state above (the LSTMs' h~_t from c~_t). BPTT: dL/dh~_t = (1 - d^h_t) dL/dh_t
-into the cell, and dL/dh_{t-1} gains d^h_t dL/dh_t directly (c likewise).
+Zoneout (Krueger et al. 2016; every mode but the scan cells, mingru and minlstm): with keep
+masks d^h_t [T,B,H_out] and d^c_t [T,B,H] (``zoneout_h``, ``zoneout_c``: arrays, or a
+probability p for the constant mask p of inference), the state a step carries on (and y, h_n,
+c_n) is h_t = d^h_t h_{t-1} + (1 - d^h_t) h~_t and c_t = d^c_t c_{t-1} + (1 - d^c_t) c~_t,
+where h~_t, c~_t are the cell's new state above (the LSTMs' h~_t from c~_t, projected by W_hr
+when it is given). BPTT: dL/dh~_t = (1 - d^h_t) dL/dh_t into the cell, and dL/dh_{t-1} gains
+d^h_t dL/dh_t directly (c likewise).
 
 - ``indrnn_relu``, ``indrnn_tanh`` (IndRNN, Li et al. 2018, "Independently Recurrent Neural
   Network"): h_t = act(W_ih x + b_ih + u * h'), act = relu or tanh, with one recurrent weight
@@ -117,8 +118,8 @@ def _d_ln(d, vn, rstd):
 
 
 def _zoneout(name, z, dt, T, B, H):
-    """zoneout_h or zoneout_c as [T,B,H] keep masks in dt (a probability p: the constant p),
-    or None (checked by _cells.check_zoneout)."""
+    """zoneout_h or zoneout_c as [T,B,H] keep masks in dt (H: h's H_out, or c's H; a
+    probability p: the constant p), or None (checked by _cells.check_zoneout)."""
     if z is None:
         return None
     if hasattr(z, "shape") and getattr(z, "ndim", 0) > 0:
@@ -204,7 +205,7 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
     """
     kind = cell_kind(mode)
     mode = kind.name
-    check_zoneout(kind, zoneout_h, zoneout_c, w_hr is not None)
+    check_zoneout(kind, zoneout_h, zoneout_c)
     if kind.recurrence == "scan":
         for name, a in (("gamma_x", gamma_x), ("gamma_h", gamma_h), ("gamma_c", gamma_c),
                         ("beta_c", beta_c)):
@@ -289,7 +290,7 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
 
     if h_mask is not None:
         h_mask = _array("h_mask", h_mask, dt, (B, H_out))
-    zh = _zoneout("zoneout_h", zoneout_h, dt, T, B, H)
+    zh = _zoneout("zoneout_h", zoneout_h, dt, T, B, H_out)
     zc = _zoneout("zoneout_c", zoneout_c, dt, T, B, H)
     active = _active_mask(lengths, T, B)
     order = range(T - 1, -1, -1) if reverse else range(T)

@@ -297,7 +297,7 @@ void test_invalid_scan_arguments() {
 }
 
 // Zoneout's arguments (rnnfast::Zoneout): probabilities in [0, 1), masks or a probability per
-// state, a cell state for c, not a scan cell, no projection; forward and backward throw before
+// state, a cell state for c, not a scan cell; forward and backward throw before
 // writing anything. The reserve grows by T*B*H for the RNNs, the IndRNNs and the
 // LSTM/LSTM_PEEPHOLE only.
 void test_invalid_zoneout() {
@@ -361,10 +361,6 @@ void test_invalid_zoneout() {
     z.h_prob = 0.5f;
     expect_invalid("zoneout on minGRU" + dir, run(Cell::MINGRU, d, z, back),
                    {"zoneout", "expected none for mingru"});
-    Dims dp = d;
-    dp.H_out = 3;
-    expect_invalid("zoneout with a projection" + dir, run(Cell::LSTM, dp, z, back),
-                   {"zoneout", "no projection", "got H_out 3"});
   }
   bool untouched = true;
   for (float v : y) untouched = untouched && v == sentinel;

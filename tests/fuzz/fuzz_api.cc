@@ -159,21 +159,21 @@ Input decode(const uint8_t* data, size_t size) {
   c.dy = fill(in, T * B * Ho, c.wild);
   c.dh_n = fill(in, B * Ho, c.wild);
   if (has_c) c.dc_n = fill(in, B * H, c.wild);
-  // Zoneout: bit 0 on (not for the scan cells nor a projection), bit 1 masks (from the next
-  // bytes' low bits) or probabilities (k/16 from the next bytes), bit 2 also on c (the LSTMs);
-  // bit 7 (with bits 4-5 choosing which): an invalid zoneout instead, when no other argument
-  // is invalid.
+  // Zoneout: bit 0 on (not for the scan cells), bit 1 masks (from the next bytes' low bits:
+  // [T,B,H_out] for h, [T,B,H] for c) or probabilities (k/16 from the next bytes), bit 2 also
+  // on c (the LSTMs); bit 7 (with bits 4-5 choosing which): an invalid zoneout instead, when
+  // no other argument is invalid.
   const uint8_t bz = in.next();
-  if ((bz & 1) && !scan && Ho == H) {
+  if ((bz & 1) && !scan) {
     const bool on_c = (bz & 4) && has_c;
     if (bz & 2) {
-      auto masks = [&] {
-        std::vector<double> m(static_cast<size_t>(T * B * H));
+      auto masks = [&](int64_t n) {
+        std::vector<double> m(static_cast<size_t>(T * B * n));
         for (auto& e : m) e = (in.next() & 1) ? 1.0 : 0.0;
         return m;
       };
-      c.zh = masks();
-      if (on_c) c.zc = masks();
+      c.zh = masks(Ho);
+      if (on_c) c.zc = masks(H);
     } else {
       c.zh_prob = (in.next() % 16) / 16.0;
       if (on_c) c.zc_prob = (in.next() % 16) / 16.0;

@@ -47,11 +47,12 @@
 //
 // Zoneout (Krueger et al. 2016, "Zoneout"; haste's zoneout), every cell but the scan cells
 // (RNN_*, LSTM, LSTM_PEEPHOLE, GRU, GRU_RESET_BEFORE, LAYERNORM_*, INDRNN_*; not MINGRU,
-// MINLSTM, nor a projected LSTM): with per-step, per-unit keep masks d^h_t, d^c_t (1 = keep the
+// MINLSTM): with per-step, per-unit keep masks d^h_t, d^c_t (1 = keep the
 // previous value), the state carried to the next step and written to y, h_n, c_n is
 //           h_t = d^h_t * h_{t-1} + (1 - d^h_t) * h~_t,  c_t = d^c_t * c_{t-1} + (1 - d^c_t) * c~_t
 //     where h~_t, c~_t are the cell's usual new state from h_{t-1}, c_{t-1} (the LSTMs:
-//     h~_t = o_t * tanh(c~_t), from c~_t, not from the zoned-out c_t; LAYERNORM_LSTM:
+//     h~_t = o_t * tanh(c~_t), from c~_t, not from the zoned-out c_t, projected when
+//     H_out < H: h~_t = W_hr (o_t * tanh(c~_t)), zoned out on its H_out values; LAYERNORM_LSTM:
 //     h~_t = o_t * tanh(LN(c~_t) * gamma_c + beta_c)). Training: the masks are Bernoulli(p) in
 //     {0, 1}, per step, sequence and unit; inference (deterministic): the constant p, the
 //     expectation. h_mask then drops out the zoned-out h_{t-1}.
@@ -146,7 +147,7 @@ struct WeightGrads {
 // used when the pointer is null: inference's expectation), not both.
 template <typename T>
 struct Zoneout {
-  const T* h = nullptr;  // [T,B,H] d^h_t, in x's order ([B,T,H] with Dims::batch_first)
+  const T* h = nullptr;  // [T,B,H_out] d^h_t, in x's order ([B,T,H_out] with batch_first)
   const T* c = nullptr;  // [T,B,H] d^c_t, LSTMs only, likewise
   T h_prob = 0;          // d^h_t at every step and unit when h is null, in [0, 1)
   T c_prob = 0;          // d^c_t likewise, LSTMs only

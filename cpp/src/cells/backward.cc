@@ -260,7 +260,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     T* dhp = nullptr;
     T* nscr = nullptr;  // kRowNorm: tanh's operand and result, one row's d = dA * gamma_h
     T* drh = nullptr;   // two products: d(r * h') = dA_n W_hn, this thread's columns
-    T* zk = nullptr;    // zoneout: the kept d^h * dh_t, then d^c * dc_t, [nb, nu] each
+    T* zk = nullptr;    // zoneout: the kept d^h * dh_t [nb, nv], then d^c * dc_t [nb, nu]
     try {
       int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(nv > nu ? nv : nu));
       for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
@@ -274,7 +274,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       for (int64_t k = 0; k < nu; ++k) cols[k] = u0 + k;
       if (proj && nu > 0 && !direct) Wr.pack_columns(w.w_hr, H, /*transB=*/false, Ho, cols, nu);
       dhp = tws.get<T>(detail::kDhp, static_cast<size_t>(nbmax * nv), true);
-      if (Z) zk = tws.get<T>(detail::kZo, static_cast<size_t>(2 * nbmax * nu + 1));
+      if (Z) zk = tws.get<T>(detail::kZo, static_cast<size_t>(nbmax * (nu + nv) + 1));
       if (K::kRowNorm)
         nscr = tws.get<T>(detail::kNormScratch, static_cast<size_t>(2 * nu + nbmax * (G + 1) * nu));
     } catch (...) {
@@ -298,6 +298,11 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             const T* dyb = dy + row(t, b) * Ho;
             for (int64_t k = v0; k < v1; ++k) dhb[k] += dyb[k];
           }
+          // Zoneout: d^h * dh_t passes to dh_{t-1} directly, (1 - d^h) * dh_t to the new
+          // state h~_t (the cell's pass, or the projection: dr_all, W_hr's gradient).
+          if constexpr (Z)
+            detail::zoneout_split(nv, zo.h ? zo.h + row(t, b) * Ho + v0 : nullptr, zo.h_prob,
+                                  dhb + v0, zk + i * nv);
           if (proj) std::memcpy(dr_all + (p0 + i * pq) * Ho + v0, dhb + v0, sizeof(T) * nv);
         }
         if (proj) {  // dm = dh W_hr on this thread's units (needs all of dh)
@@ -312,17 +317,13 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           }
         }
         const T* dmv = proj ? dm : dh;
-        // Zoneout (no projection: this thread's units are its columns): d^h * dh_t passes
-        // to dh_{t-1} directly, (1 - d^h) * dh_t to the cell's new state h~_t; c likewise.
-        if constexpr (Z) {
+        // Zoneout on c likewise (this thread's units): d^c * dc_t kept for dc_{t-1}.
+        if constexpr (Z && K::kHasC) {
           for (int64_t i = 0; i < nb && nu > 0; ++i) {
             const int64_t j = f + i * q, b = L.seq(j);
             const int64_t yr = row(time_index(s, b, NT, lengths, reverse), b) * H + u0;
-            detail::zoneout_split(nu, zo.h ? zo.h + yr : nullptr, zo.h_prob, dh + j * Ho + u0,
-                                  zk + i * nu);
-            if constexpr (K::kHasC)
-              detail::zoneout_split(nu, zo.c ? zo.c + yr : nullptr, zo.c_prob, dc + j * H + u0,
-                                    zk + (nbmax + i) * nu);
+            detail::zoneout_split(nu, zo.c ? zo.c + yr : nullptr, zo.c_prob, dc + j * H + u0,
+                                  zk + nbmax * nv + i * nu);
           }
         }
         // fused elementwise pass on this thread's units
@@ -413,7 +414,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
         if constexpr (Z && K::kHasC) {
           for (int64_t i = 0; i < nb && nu > 0; ++i) {
             T* dcj = dc + (f + i * q) * H + u0;
-            const T* kept = zk + (nbmax + i) * nu;
+            const T* kept = zk + nbmax * nv + i * nu;
             for (int64_t k = 0; k < nu; ++k) dcj[k] += kept[k];
           }
         }
@@ -454,7 +455,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             T v = src[k];
             if (mb) v *= mb[v0 + k];
             if constexpr (direct_h) v += dhd[j * Ho + v0 + k];
-            if constexpr (Z) v += zk[i * nu + k];  // d^h * dh_t (v0 == u0, nv == nu)
+            if constexpr (Z) v += zk[i * nv + k];  // d^h * dh_t
             dhb[v0 + k] = v;
           }
         }
@@ -569,7 +570,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(NR * H));
       for (int64_t pos = 0; pos < NR; ++pos) {  // tanh(c_t) by the forward's own function
         T* mp = M + pos * H;
-        pw.eval(1, H, res.aux + pos * H, mp);
+        pw.eval(1, H, c_new + pos * H, mp);  // c~_t with zoneout
         for (int64_t k = 0; k < H; ++k) mp[k] *= res.gates[pos * GH + 3 * H + k];
       }
       Mm::full(true, false, Ho, H, NR, dr_all, Ho, M, H, T(1), dw.dw_hr, H);

@@ -308,16 +308,18 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       T* hx = hbuf + B * Ho;
       T* hmc = h_mask ? hmbuf : nullptr;
       T* hmx = h_mask ? hmbuf + B * Ho : nullptr;
-      // Zoneout on this thread's units of slot j (time t of sequence b, position pos), after
-      // the cell's pass wrote its new state: h~_t (hx, and y) becomes h_t, the RNN's h~_t kept
-      // for backward (its gate); c~_t (c) becomes c_t, the LSTM's c~_t kept (tanh's operand)
-      // and aux (c_t, the next step's c_{t-1} in backward) overwritten. No projection here.
-      [[maybe_unused]] const auto zone_h = [&](int64_t t, int64_t b, int64_t j, int64_t pos) {
-        T* hj = hx + j * Ho + u0;
-        if (!K::kHasC && res.zo) std::memcpy(res.zo + pos * H + u0, hj, sizeof(T) * nu);
-        detail::zoneout_mix(nu, zo.h ? zo.h + row(t, b) * H + u0 : nullptr, zo.h_prob,
-                            hc + j * Ho + u0, hj);
-        std::memcpy(y + row(t, b) * Ho + u0, hj, sizeof(T) * nu);
+      // Zoneout on this thread's part of slot j (time t of sequence b, position pos), after
+      // the cell's pass (or the projection) wrote its new state: h~_t (hx, and y; columns
+      // a0 .. a0+na: its units, or with a projection its output columns) becomes h_t, the
+      // RNN's h~_t kept for backward (its gate); c~_t (c) becomes c_t, the LSTM's c~_t kept
+      // (tanh's operand) and aux (c_t, the next step's c_{t-1} in backward) overwritten.
+      [[maybe_unused]] const auto zone_h = [&](int64_t t, int64_t b, int64_t j, int64_t pos,
+                                               int64_t a0, int64_t na) {
+        T* hj = hx + j * Ho + a0;
+        if (!K::kHasC && res.zo) std::memcpy(res.zo + pos * H + a0, hj, sizeof(T) * na);
+        detail::zoneout_mix(na, zo.h ? zo.h + row(t, b) * Ho + a0 : nullptr, zo.h_prob,
+                            hc + j * Ho + a0, hj);
+        std::memcpy(y + row(t, b) * Ho + a0, hj, sizeof(T) * na);
       };
       [[maybe_unused]] const auto zone_c = [&](int64_t t, int64_t b, int64_t j, int64_t i,
                                                int64_t pos) {
@@ -411,7 +413,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
                                 b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0, hx + j * Ho + u0,
                                 y + row(t, b) * Ho + u0, gt, gs,
                                 res.aux ? res.aux + pos * H + u0 : nullptr, nscr);
-              if constexpr (Z) zone_h(t, b, j, pos);
+              if constexpr (Z) zone_h(t, b, j, pos, u0, nu);
               if (h_mask)
                 for (int64_t k = u0; k < u1; ++k)
                   hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
@@ -434,7 +436,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
                                    hx + j * Ho + u0, y + row(t, b) * Ho + u0, nscr);
               if constexpr (Z) {
                 zone_c(t, b, j, i, pos);
-                zone_h(t, b, j, pos);
+                zone_h(t, b, j, pos, u0, nu);
               }
               if (h_mask)
                 for (int64_t k = u0; k < u1; ++k)
@@ -475,7 +477,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             }
             if constexpr (Z) {
               if constexpr (K::kHasC) zone_c(t, b, j, i, pos);
-              zone_h(t, b, j, pos);
+              if (!proj) zone_h(t, b, j, pos, u0, nu);  // projected: after the projection
             }
             if (h_mask && !proj)
               for (int64_t k = u0; k < u1; ++k)
@@ -496,6 +498,7 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             T* hxb = hx + j * Ho + v0;
             std::memcpy(hxb, rp + i * nv, sizeof(T) * nv);
             std::memcpy(y + row(t, b) * Ho + v0, hxb, sizeof(T) * nv);
+            if constexpr (Z) zone_h(t, b, j, 0, v0, nv);  // an LSTM: pos unused
             if (h_mask)
               for (int64_t k = v0; k < v1; ++k)
                 hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];

@@ -395,9 +395,6 @@ class RNNBase(Module):
         if self.zoneout_c and not self._has_c:
             raise ValueError(f"zoneout_c: expected 0 for {mode} (no cell state), got "
                              f"{zoneout_c}")
-        if (self.zoneout or self.zoneout_c) and self.proj_size:
-            raise ValueError(f"zoneout: expected 0 with proj_size > 0 (the kernels' zoneout "
-                             f"has no projection), got {zoneout or zoneout_c}")
         self.weight_dropout = _check_prob("weight_dropout", weight_dropout)
         if self.weight_dropout and _CELLS[mode].recurrence != "product":
             raise ValueError(f"weight_dropout: expected 0 for {mode} (no recurrent weight "
@@ -605,9 +602,10 @@ class RNNBase(Module):
             zoneouts = [(None, None)] * D
             if self.zoneout or self.zoneout_c:
                 if training:  # per step, sequence and unit, each layer and direction
-                    zshape = (B, T, H) if bf else (T, B, H)
-                    zoneouts = [(_zoneout_masks(zshape, self.zoneout, dt),
-                                 _zoneout_masks(zshape, self.zoneout_c, dt)) for _ in range(D)]
+                    zh = (B, T, H_out) if bf else (T, B, H_out)
+                    zc = (B, T, H) if bf else (T, B, H)
+                    zoneouts = [(_zoneout_masks(zh, self.zoneout, dt),
+                                 _zoneout_masks(zc, self.zoneout_c, dt)) for _ in range(D)]
                 else:  # the expectation
                     zoneouts = [(self.zoneout or None, self.zoneout_c or None)] * D
             states = [(None if h0 is None else h0[layer * D + d],
@@ -816,7 +814,7 @@ class LSTM(RNNBase):
             c_t = d^c_t * c_(t-1) + (1 - d^c_t) * c~_t with masks of its own (h~_t is
             o_t * tanh(c~_t), from the new c~_t); 0 by default as in haste's LSTM, whose
             zoneout is on h only (Krueger et al. zone out c and h at separate rates, e.g. 0.5
-            and 0.05). Neither zoneout is allowed with ``proj_size``. Default: 0.
+            and 0.05). With ``proj_size`` zoneout acts on the projected h. Default: 0.
         forget_bias (float, optional): rnnfast extra: None keeps the default
             initialization; a float sets the forget gate's slice of every ``bias_ih`` to it
             and of every ``bias_hh`` to 0, so that the gate's total bias starts at the value
@@ -1236,7 +1234,7 @@ class LayerNormLSTM(RNNBase):
             c_t = d^c_t * c_(t-1) + (1 - d^c_t) * c~_t with masks of its own (h~_t is
             o_t * tanh(c~_t), from the new c~_t); 0 by default as in haste's LSTM, whose
             zoneout is on h only (Krueger et al. zone out c and h at separate rates, e.g. 0.5
-            and 0.05). Neither zoneout is allowed with ``proj_size``. Default: 0.
+            and 0.05). Default: 0.
 
     Inputs: input, (h_0, c_0)=None, lengths=None -- as :class:`LSTM`'s.
 
