@@ -81,6 +81,15 @@ for cell in range(4):
         for bz in (0x07, 0x03, 0x05, 0x01, 0x81, 0x91, 0xA1, 0xB1):
             seeds.append(bytes([cell, 0x01, b2, T - 1, B - 1, I - 1, H - 1, 0x00]) + vals
                          + bytes([bz]) + masks)
+# ... and a projected LSTM (H_out 3; with peepholes, b2's low bit, their 3*H weights too)
+T, B, I, H, Ho = 4, 3, 2, 5, 3
+for peep in (0, 1):
+    n = T * B * I + 4 * H * I + 4 * H * Ho + Ho * H + 3 * H * peep + T * B * Ho + B * Ho + B * H
+    vals = bytes((37 * k + 11) % 256 for k in range(n))
+    masks = bytes((13 * k + 5) % 256 for k in range(T * B * (Ho + H)))
+    for bz in (0x07, 0x03, 0x05, 0x01, 0x81, 0x91, 0xA1, 0xB1):
+        seeds.append(bytes([2, 0x01, peep, T - 1, B - 1, I - 1, H - 1, 0x82]) + vals
+                     + bytes([bz]) + masks)
 for i, s in enumerate(seeds):
     with open(os.path.join(out, f"seed{i:03d}"), "wb") as f:
         f.write(s)
