@@ -55,7 +55,6 @@ enum Slot : int {
   kDA,  // kRowNorm, backward: the pre-activations' gradient [rows, G*H]
   kDZ,  // kRowNorm, backward: the gradient of LN(c) * gamma_c + beta_c [rows, H]
   kDV,  // kRowNorm without a cell state, backward: the recurrent side's gradient [rows, G*H]
-  kZo,  // zoneout: forward c_{t-1} of the thread's units, backward the kept d * dh, d * dc
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
   kApack,
   kNumSlots

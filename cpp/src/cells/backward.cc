@@ -146,13 +146,11 @@ void add_peephole_grads(T* dp, const T* dG, const T* c, int64_t NR, int64_t H, c
   }
 }
 
-// K: the cell's traits (traits.h); Z: zoneout on (its own instantiation, as the forward's);
-// Pr: the number types (precision.h), T its storage type.
-template <typename T, typename K, bool Z, typename Pr = detail::Precision<T>>
+// K: the cell's traits (traits.h); Pr: the number types (precision.h), T its storage type.
+template <typename T, typename K, typename Pr = detail::Precision<T>>
 void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve, const T* dy,
                   const T* dh_n, const T* dc_n, const T* x, const T* y, const int64_t* lengths,
-                  const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse,
-                  const Zoneout<T>& zo) {
+                  const T* h_mask, const Weights<T>& w, const Dims& d, bool reverse) {
   static_assert(std::is_same_v<T, typename Pr::Storage>, "T is the precision's storage type");
   using Mm = detail::Products<Pr>;
   constexpr Cell C = K::kCell;
@@ -164,10 +162,7 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   const detail::Rows row(d);
   const detail::Layout L(d, lengths, reverse);  // the forward's: the same lengths give the same
   const int64_t NR = L.rows();                  // order (common.h)
-  const detail::Reserve<T> res(C, d, const_cast<T*>(reserve), Z);
-  // Zoneout: the new state the cell's pass differentiates, h~_t (the RNN's gate) and c~_t
-  // (the LSTM's tanh operand), is the reserve's zo instead of y and aux (the state h_t, c_t).
-  const T* c_new = Z && res.zo ? res.zo : res.aux;
+  const detail::Reserve<T> res(C, d, const_cast<T*>(reserve));
 
   // Per-position gradients (every row is written by the loop: packed, there are no rows past
   // a sequence's end) and shared step buffers, by slot.
@@ -260,7 +255,6 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
     T* dhp = nullptr;
     T* nscr = nullptr;  // kRowNorm: tanh's operand and result, one row's d = dA * gamma_h
     T* drh = nullptr;   // two products: d(r * h') = dA_n W_hn, this thread's columns
-    T* zk = nullptr;    // zoneout: the kept d^h * dh_t [nb, nv], then d^c * dc_t [nb, nu]
     try {
       int64_t* cols = tws.get<int64_t>(detail::kCols, static_cast<size_t>(nv > nu ? nv : nu));
       for (int64_t k = 0; k < nv; ++k) cols[k] = v0 + k;
@@ -274,7 +268,6 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
       for (int64_t k = 0; k < nu; ++k) cols[k] = u0 + k;
       if (proj && nu > 0 && !direct) Wr.pack_columns(w.w_hr, H, /*transB=*/false, Ho, cols, nu);
       dhp = tws.get<T>(detail::kDhp, static_cast<size_t>(nbmax * nv), true);
-      if (Z) zk = tws.get<T>(detail::kZo, static_cast<size_t>(nbmax * (nu + nv) + 1));
       if (K::kRowNorm)
         nscr = tws.get<T>(detail::kNormScratch, static_cast<size_t>(2 * nu + nbmax * (G + 1) * nu));
     } catch (...) {
@@ -298,11 +291,6 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             const T* dyb = dy + row(t, b) * Ho;
             for (int64_t k = v0; k < v1; ++k) dhb[k] += dyb[k];
           }
-          // Zoneout: d^h * dh_t passes to dh_{t-1} directly, (1 - d^h) * dh_t to the new
-          // state h~_t (the cell's pass, or the projection: dr_all, W_hr's gradient).
-          if constexpr (Z)
-            detail::zoneout_split(nv, zo.h ? zo.h + row(t, b) * Ho + v0 : nullptr, zo.h_prob,
-                                  dhb + v0, zk + i * nv);
           if (proj) std::memcpy(dr_all + (p0 + i * pq) * Ho + v0, dhb + v0, sizeof(T) * nv);
         }
         if (proj) {  // dm = dh W_hr on this thread's units (needs all of dh)
@@ -317,15 +305,6 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
           }
         }
         const T* dmv = proj ? dm : dh;
-        // Zoneout on c likewise (this thread's units): d^c * dc_t kept for dc_{t-1}.
-        if constexpr (Z && K::kHasC) {
-          for (int64_t i = 0; i < nb && nu > 0; ++i) {
-            const int64_t j = f + i * q, b = L.seq(j);
-            const int64_t yr = row(time_index(s, b, NT, lengths, reverse), b) * H + u0;
-            detail::zoneout_split(nu, zo.c ? zo.c + yr : nullptr, zo.c_prob, dc + j * H + u0,
-                                  zk + nbmax * nv + i * nu);
-          }
-        }
         // fused elementwise pass on this thread's units
         if constexpr (K::kRowNorm) {
           T* dcn_all = nscr + 2 * nu;        // [nb, nu]
@@ -392,11 +371,11 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             T* drs = in_place ? nullptr : dRstep + j * GH + u0;
             if constexpr (C == Cell::LSTM_PEEPHOLE) {
               pw.lstmp_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
-                           c_new + pos * H + u0, w.extra[0] + u0, H, dmv + j * H + u0,
+                           res.aux + pos * H + u0, w.extra[0] + u0, H, dmv + j * H + u0,
                            dc + j * H + u0, dg, H);
             } else if constexpr (K::kHasC) {
               pw.lstm_bwd(nu, res.gates + pos * GH + u0, H, c_prev(s, j, b) + u0,
-                          c_new + pos * H + u0, dmv + j * H + u0, dc + j * H + u0, dg, H, drs, H);
+                          res.aux + pos * H + u0, dmv + j * H + u0, dc + j * H + u0, dg, H, drs, H);
             } else if constexpr (K::kTwoProducts) {  // the z and n gates (r needs d(r * h'))
               pw.grb_bwd_a(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0, dmv + j * H + u0,
                            dg, H, dhd + j * Ho + u0);
@@ -404,18 +383,9 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
               pw.gru_bwd(nu, res.gates + pos * GH + u0, H, h_prev(t, b) + u0,
                          res.aux + pos * H + u0, dmv + j * H + u0, dg, H, dRn + pos * H + u0, drs,
                          H, dhd + j * Ho + u0);
-            } else {  // the RNN's gate is h_t: y (H_out == H); with zoneout h~_t
-              pw.rnn_bwd(nu, Z ? res.zo + pos * H + u0 : y + row(t, b) * Ho + u0, dmv + j * H + u0,
-                         dg, drs, K::kRelu);
+            } else {  // the RNN's gate is h_t: y (H_out == H)
+              pw.rnn_bwd(nu, y + row(t, b) * Ho + u0, dmv + j * H + u0, dg, drs, K::kRelu);
             }
-          }
-        }
-        // Zoneout: dc_{t-1} (the pass's, through c~_t) += d^c * dc_t.
-        if constexpr (Z && K::kHasC) {
-          for (int64_t i = 0; i < nb && nu > 0; ++i) {
-            T* dcj = dc + (f + i * q) * H + u0;
-            const T* kept = zk + nbmax * nv + i * nu;
-            for (int64_t k = 0; k < nu; ++k) dcj[k] += kept[k];
           }
         }
         // Two products: d(r * h') = dA_n W_hn needs dA_n of all units (a barrier when they
@@ -455,7 +425,6 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
             T v = src[k];
             if (mb) v *= mb[v0 + k];
             if constexpr (direct_h) v += dhd[j * Ho + v0 + k];
-            if constexpr (Z) v += zk[i * nv + k];  // d^h * dh_t
             dhb[v0 + k] = v;
           }
         }
@@ -563,14 +532,14 @@ void run_backward(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* rese
   }
   for (int64_t j = 0; j < H && nsums; ++j) dw.db_hh[2 * H + j] += nsums[j];
   if constexpr (C == Cell::LSTM_PEEPHOLE) {
-    if (dw.dextra[0]) add_peephole_grads<T>(dw.dextra[0], dG, c_new, NR, H, c_prev, L);
+    if (dw.dextra[0]) add_peephole_grads<T>(dw.dextra[0], dG, res.aux, NR, H, c_prev, L);
   }
   if constexpr (K::kProjection) {
     if (proj && dw.dw_hr) {  // dW_hr += dr^T M, M = o * tanh(c) from the reserve
       T* M = ws.get<T>(detail::kMproj, static_cast<size_t>(NR * H));
       for (int64_t pos = 0; pos < NR; ++pos) {  // tanh(c_t) by the forward's own function
         T* mp = M + pos * H;
-        pw.eval(1, H, c_new + pos * H, mp);  // c~_t with zoneout
+        pw.eval(1, H, res.aux + pos * H, mp);
         for (int64_t k = 0; k < H; ++k) mp[k] *= res.gates[pos * GH + 3 * H + k];
       }
       Mm::full(true, false, Ho, H, NR, dr_all, Ho, M, H, T(1), dw.dw_hr, H);
@@ -584,10 +553,9 @@ template <typename T>
 void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
               const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* y,
               const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
-              bool reverse, const Zoneout<T>& zoneout) {
+              bool reverse) {
   detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths,
                    reinterpret_cast<const void* const*>(w.extra));
-  detail::validate_zoneout(cell, d, zoneout);
   const detail::DenormalsOff flush;
   if (!reserve)
     throw std::invalid_argument(
@@ -599,32 +567,25 @@ void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const 
         "x: expected the [T,B,I] input of the forward (needed for dw_ih), got a null pointer");
   detail::dispatch_cell(cell, [&](auto K) {
     using Kt = decltype(K);
-    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal) {
-      if (zoneout.on())
-        detail::run_backward_diagonal<T, Kt, true>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y,
-                                                   lengths, h_mask, w, d, reverse, zoneout);
-      else
-        detail::run_backward_diagonal<T, Kt, false>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y,
-                                                    lengths, h_mask, w, d, reverse, zoneout);
-    } else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
+    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal)
+      detail::run_backward_diagonal<T, Kt>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths,
+                                           h_mask, w, d, reverse);
+    else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
       detail::run_backward_scan<T, Kt>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths,
                                        h_mask, w, d, reverse);
-    else if (zoneout.on())
-      run_backward<T, Kt, true>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w,
-                                d, reverse, zoneout);
     else
-      run_backward<T, Kt, false>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask,
-                                 w, d, reverse, zoneout);
+      run_backward<T, Kt>(dx, dh0, dc0, dw, reserve, dy, dh_n, dc_n, x, y, lengths, h_mask, w, d,
+                          reverse);
   });
 }
 
 template void backward<float>(Cell, float*, float*, float*, const WeightGrads<float>&, const float*,
                               const float*, const float*, const float*, const float*, const float*,
                               const int64_t*, const float*, const Weights<float>&, const Dims&,
-                              bool, const Zoneout<float>&);
+                              bool);
 template void backward<double>(Cell, double*, double*, double*, const WeightGrads<double>&,
                                const double*, const double*, const double*, const double*,
                                const double*, const double*, const int64_t*, const double*,
-                               const Weights<double>&, const Dims&, bool, const Zoneout<double>&);
+                               const Weights<double>&, const Dims&, bool);
 
 }  // namespace rnnfast

@@ -99,12 +99,11 @@ InputMode input_mode(const Dims& d, const detail::Split& sp, int64_t rows_all, b
   return 4 * d.I <= d.H_out ? fused : InputMode::kHoisted;
 }
 
-// K: the cell's traits (traits.h); Z: zoneout on (a separate instantiation, so that the
-// loop without it is the same code); Pr: the number types (precision.h), T its storage type.
-template <typename T, typename K, bool Z, typename Pr = detail::Precision<T>>
+// K: the cell's traits (traits.h); Pr: the number types (precision.h), T its storage type.
+template <typename T, typename K, typename Pr = detail::Precision<T>>
 void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
                  const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
-                 bool reverse, const Zoneout<T>& zo) {
+                 bool reverse) {
   static_assert(std::is_same_v<T, typename Pr::Storage>, "T is the precision's storage type");
   using Mm = detail::Products<Pr>;
   constexpr Cell C = K::kCell;
@@ -148,12 +147,11 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
   const T* b_hn = (!K::kFoldBhn && w.b_hh) ? w.b_hh + 2 * H : nullptr;
   const T* wp = K::kCell == Cell::LSTM_PEEPHOLE ? w.extra[0] : nullptr;  // p_i, p_f, p_o
 
-  detail::Reserve<T> res(C, d, reserve, Z);
+  detail::Reserve<T> res(C, d, reserve);
   if (L.packed) {  // the reserve's rows past sum(lengths) are unused: zeros, not stale memory
     const int64_t spare = NT * B - NR;
     if (res.gates) std::fill_n(res.gates + NR * GH, spare * GH, T(0));
     if (res.aux) std::fill_n(res.aux + NR * H, spare * H, T(0));
-    if (res.zo) std::fill_n(res.zo + NR * H, spare * H, T(0));
     if constexpr (K::kRowNorm) {
       if (res.xn) {
         std::fill_n(res.xn + NR * GH, spare * GH, T(0));
@@ -251,7 +249,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
     T* Gt = nullptr;    // two products, inference: the step's gates, [nb, 3*nu]
     T* rp = nullptr;
     T* bias_t = nullptr;
-    T* zc = nullptr;  // zoneout, the LSTMs: c_{t-1} of this thread's units, [nb, nu]
     // Where the pass finds this thread's input part of position pos, gate g: hoisted,
     // P[pos, g*H + u0 ..]; kTeam, the thread's own Pt[pos, g*nu ..].
     const T* Pin = P ? P + u0 : nullptr;
@@ -289,7 +286,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
         pin_gs = nu;
       }
       R = tws.get<T>(detail::kR, static_cast<size_t>(nbmax * gnu), true);
-      if (Z && K::kHasC) zc = tws.get<T>(detail::kZo, static_cast<size_t>(nbmax * nu + 1));
       if (K::kRowNorm)
         nscr = tws.get<T>(detail::kNormScratch, static_cast<size_t>(6 * nu + nbmax * gnu));
       if (proj && nv > 0) {
@@ -308,27 +304,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
       T* hx = hbuf + B * Ho;
       T* hmc = h_mask ? hmbuf : nullptr;
       T* hmx = h_mask ? hmbuf + B * Ho : nullptr;
-      // Zoneout on this thread's part of slot j (time t of sequence b, position pos), after
-      // the cell's pass (or the projection) wrote its new state: h~_t (hx, and y; columns
-      // a0 .. a0+na: its units, or with a projection its output columns) becomes h_t, the
-      // RNN's h~_t kept for backward (its gate); c~_t (c) becomes c_t, the LSTM's c~_t kept
-      // (tanh's operand) and aux (c_t, the next step's c_{t-1} in backward) overwritten.
-      [[maybe_unused]] const auto zone_h = [&](int64_t t, int64_t b, int64_t j, int64_t pos,
-                                               int64_t a0, int64_t na) {
-        T* hj = hx + j * Ho + a0;
-        if (!K::kHasC && res.zo) std::memcpy(res.zo + pos * H + a0, hj, sizeof(T) * na);
-        detail::zoneout_mix(na, zo.h ? zo.h + row(t, b) * Ho + a0 : nullptr, zo.h_prob,
-                            hc + j * Ho + a0, hj);
-        std::memcpy(y + row(t, b) * Ho + a0, hj, sizeof(T) * na);
-      };
-      [[maybe_unused]] const auto zone_c = [&](int64_t t, int64_t b, int64_t j, int64_t i,
-                                               int64_t pos) {
-        T* cj = c + j * H + u0;
-        if (res.zo) std::memcpy(res.zo + pos * H + u0, cj, sizeof(T) * nu);
-        detail::zoneout_mix(nu, zo.c ? zo.c + row(t, b) * H + u0 : nullptr, zo.c_prob, zc + i * nu,
-                            cj);
-        if (res.aux) std::memcpy(res.aux + pos * H + u0, cj, sizeof(T) * nu);
-      };
       for (int64_t s = 0; s < NT; ++s) {
         const int64_t nb = ts.at(L, s);  // this thread's running slots f, f+q, .. (nb of them)
         const int64_t p0 = nb > 0 ? L.pos(s, f) : 0;  // their first per-position row
@@ -401,7 +376,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             T* gt = res.gates ? res.gates + pos * GH + u0 : nscr + 6 * nu + i * gnu;
             const int64_t gs = res.gates ? H : nu;
             if constexpr (K::kHasC) {
-              if constexpr (Z) std::memcpy(zc + i * nu, c + j * H + u0, sizeof(T) * nu);
               detail::lnlstm_fwd_a(pw, nu, H, Pin + pos * pin_ld, pin_gs, Ri, nu, w.extra[0] + u0,
                                    w.extra[1] + u0, bias ? bias + u0 : nullptr, c + j * H + u0, gt,
                                    gs, res.aux ? res.aux + pos * H + u0 : nullptr, nscr);
@@ -413,7 +387,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
                                 b_hn ? b_hn + u0 : nullptr, hc + j * Ho + u0, hx + j * Ho + u0,
                                 y + row(t, b) * Ho + u0, gt, gs,
                                 res.aux ? res.aux + pos * H + u0 : nullptr, nscr);
-              if constexpr (Z) zone_h(t, b, j, pos, u0, nu);
               if (h_mask)
                 for (int64_t k = u0; k < u1; ++k)
                   hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
@@ -434,10 +407,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
               detail::lnlstm_fwd_b(pw, nu, c + j * H + u0, mean, rstd, w.extra[2] + u0,
                                    w.extra[3] + u0, go, res.cn ? res.cn + pos * H + u0 : nullptr,
                                    hx + j * Ho + u0, y + row(t, b) * Ho + u0, nscr);
-              if constexpr (Z) {
-                zone_c(t, b, j, i, pos);
-                zone_h(t, b, j, pos, u0, nu);
-              }
               if (h_mask)
                 for (int64_t k = u0; k < u1; ++k)
                   hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
@@ -455,7 +424,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             const int64_t ps = fuse ? nu : pin_gs;
             T* sg = res.gates ? res.gates + pos * GH + u0 : nullptr;
             if constexpr (K::kHasC) {
-              if constexpr (Z) std::memcpy(zc + i * nu, c + j * H + u0, sizeof(T) * nu);
               T* out = proj ? m + j * H + u0 : hx + j * Ho + u0;
               T* yo = proj ? nullptr : y + yrow * Ho + u0;
               T* cs = res.aux ? res.aux + pos * H + u0 : nullptr;
@@ -474,10 +442,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
                          y + yrow * Ho + u0, sg, H, res.aux ? res.aux + pos * H + u0 : nullptr);
             } else {
               pw.rnn_fwd(nu, p, r, hx + j * Ho + u0, y + yrow * Ho + u0, sg, K::kRelu);
-            }
-            if constexpr (Z) {
-              if constexpr (K::kHasC) zone_c(t, b, j, i, pos);
-              if (!proj) zone_h(t, b, j, pos, u0, nu);  // projected: after the projection
             }
             if (h_mask && !proj)
               for (int64_t k = u0; k < u1; ++k)
@@ -498,7 +462,6 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
             T* hxb = hx + j * Ho + v0;
             std::memcpy(hxb, rp + i * nv, sizeof(T) * nv);
             std::memcpy(y + row(t, b) * Ho + v0, hxb, sizeof(T) * nv);
-            if constexpr (Z) zone_h(t, b, j, 0, v0, nv);  // an LSTM: pos unused
             if (h_mask)
               for (int64_t k = v0; k < v1; ++k)
                 hmx[j * Ho + k] = hx[j * Ho + k] * h_mask[b * Ho + k];
@@ -527,40 +490,31 @@ void run_forward(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, cons
 template <typename T>
 void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
              const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
-             bool reverse, const Zoneout<T>& zoneout) {
+             bool reverse) {
   detail::validate(cell, d, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths,
                    reinterpret_cast<const void* const*>(w.extra));
-  detail::validate_zoneout(cell, d, zoneout);
   const detail::DenormalsOff flush;
   if (!x) throw std::invalid_argument("x: expected a [T,B,I] input, got a null pointer");
   if (!y)
     throw std::invalid_argument("y: expected a [T,B,H_out] output buffer, got a null pointer");
   detail::dispatch_cell(cell, [&](auto K) {
     using Kt = decltype(K);
-    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal) {
-      if (zoneout.on())
-        detail::run_forward_diagonal<T, Kt, true>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask,
-                                                  w, d, reverse, zoneout);
-      else
-        detail::run_forward_diagonal<T, Kt, false>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask,
-                                                   w, d, reverse, zoneout);
-    } else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
+    if constexpr (Kt::kRecurrence == detail::Recurrence::kDiagonal)
+      detail::run_forward_diagonal<T, Kt>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d,
+                                          reverse);
+    else if constexpr (Kt::kRecurrence == detail::Recurrence::kScan)
       detail::run_forward_scan<T, Kt>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d,
                                       reverse);
-    else if (zoneout.on())
-      run_forward<T, Kt, true>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse,
-                               zoneout);
     else
-      run_forward<T, Kt, false>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse,
-                                zoneout);
+      run_forward<T, Kt>(y, h_n, c_n, reserve, x, h0, c0, lengths, h_mask, w, d, reverse);
   });
 }
 
 template void forward<float>(Cell, float*, float*, float*, float*, const float*, const float*,
                              const float*, const int64_t*, const float*, const Weights<float>&,
-                             const Dims&, bool, const Zoneout<float>&);
+                             const Dims&, bool);
 template void forward<double>(Cell, double*, double*, double*, double*, const double*,
                               const double*, const double*, const int64_t*, const double*,
-                              const Weights<double>&, const Dims&, bool, const Zoneout<double>&);
+                              const Weights<double>&, const Dims&, bool);
 
 }  // namespace rnnfast
