@@ -6,11 +6,9 @@ gradients of the input, hx and every parameter, the gains included, for every op
 rnnfast.nn's are checked against the float64 NumPy reference in test_layernorm_cells.py), the
 float64 NumPy reference itself (recurrent dropout, with the module's mask), a plain torch-ops
 loop of each docstring formula (float64, torch's autograd for the gradients), float64 finite
-differences (torch.autograd.gradcheck), and eager mode for torch.compile / torch.export.
+differences (torch.autograd.gradcheck), and eager mode for torch.compile / torch.export. Their
+refusal of ONNX export is tested with the other cells torch lacks, in test_torch_new_cells.py.
 """
-
-import io
-import warnings
 
 import numpy as np
 import pytest
@@ -588,42 +586,3 @@ def test_refusals(kind):
     (dx,) = torch.autograd.grad(y.sum() + _states(st)[0].sum(), x, create_graph=True)
     with pytest.raises(NotImplementedError, match="double backward"):
         dx.sum().backward()
-
-
-def _exporters():
-    out = [pytest.param(False, id="torchscript")]
-    try:
-        import onnxscript  # noqa: F401  (the dynamo-based exporter needs it)
-        out.insert(0, pytest.param(True, id="dynamo"))
-    except ImportError:
-        out.insert(0, pytest.param(True, id="dynamo", marks=pytest.mark.skip(
-            reason="the dynamo-based exporter needs onnxscript (pip install onnxscript)")))
-    return out
-
-
-@pytest.mark.parametrize("dynamo", _exporters())
-@pytest.mark.parametrize("cls", ["LayerNormLSTM", "LayerNormGRU"])
-def test_onnx_export_is_refused(cls, dynamo):
-    """Either exporter: NotImplementedError naming the module (no standard ONNX operator)."""
-    pytest.importorskip("onnx")
-
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn = getattr(rt, cls)(I, H)
-
-        def forward(self, x):
-            return self.rnn(x)[0]
-
-    message = f"{cls}: ONNX has no standard operator"
-    # the dynamo-based exporter wraps what its captures raised in its TorchExportError
-    with pytest.raises(NotImplementedError if not dynamo else Exception, match=message) as ei:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(Net().eval(), (torch.randn(4, 2, I),), io.BytesIO(),
-                              dynamo=dynamo)
-    e, chain = ei.value, []
-    while e is not None:
-        chain.append(e)
-        e = e.__cause__ or e.__context__
-    assert any(isinstance(e, NotImplementedError) and message in str(e) for e in chain)

@@ -504,7 +504,7 @@ def _exporters():
 
 
 @pytest.mark.parametrize("dynamo", _exporters())
-@pytest.mark.parametrize("cls", ["IndRNN", "MinGRU", "MinLSTM"])
+@pytest.mark.parametrize("cls", ["IndRNN", "MinGRU", "MinLSTM", "LayerNormLSTM", "LayerNormGRU"])
 def test_onnx_export_is_refused(cls, dynamo):
     """Either exporter: NotImplementedError naming the module (no standard ONNX operator)."""
     pytest.importorskip("onnx")
