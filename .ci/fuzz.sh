@@ -71,6 +71,30 @@ for cell in (2, 3):  # the layer-normalized LSTM and GRU (b2's third bit)
                          + bytes(range(3, 250, 5)))
 for k in range(16):
     seeds.append(bytes([2 | 0x18, 0x01, 0xC0 + k, 4, 2, 3, 6, 0x82]) + bytes(range(0, 200, 7)))
+# Zoneout (its byte follows dc_n): no options, so the arrays before it are x, w_ih, w_hh, dy,
+# dh_n (and dc_n); masks, probabilities, c, and each invalid kind (bit 7, bits 4-5).
+G = (1, 1, 4, 3)
+for cell in range(4):
+    for b2 in (0x00, 0x02):  # the cell, or its IndRNN twin (the RNNs)
+        if b2 and cell > 1:
+            continue
+        T, B, I, H = 4, 3, 2, 5
+        n = T * B * I + G[cell] * H * I + (H if b2 else G[cell] * H * H) + T * B * H + B * H
+        n += B * H if cell == 2 else 0
+        vals = bytes((37 * k + 11) % 256 for k in range(n))
+        masks = bytes((13 * k + 5) % 256 for k in range(2 * T * B * H))
+        for bz in (0x07, 0x03, 0x05, 0x01, 0x81, 0x91, 0xA1, 0xB1):
+            seeds.append(bytes([cell, 0x01, b2, T - 1, B - 1, I - 1, H - 1, 0x00]) + vals
+                         + bytes([bz]) + masks)
+# ... and a projected LSTM (H_out 3; with peepholes, b2's low bit, their 3*H weights too)
+T, B, I, H, Ho = 4, 3, 2, 5, 3
+for peep in (0, 1):
+    n = T * B * I + 4 * H * I + 4 * H * Ho + Ho * H + 3 * H * peep + T * B * Ho + B * Ho + B * H
+    vals = bytes((37 * k + 11) % 256 for k in range(n))
+    masks = bytes((13 * k + 5) % 256 for k in range(T * B * (Ho + H)))
+    for bz in (0x07, 0x03, 0x05, 0x01, 0x81, 0x91, 0xA1, 0xB1):
+        seeds.append(bytes([2, 0x01, peep, T - 1, B - 1, I - 1, H - 1, 0x82]) + vals
+                     + bytes([bz]) + masks)
 for i, s in enumerate(seeds):
     with open(os.path.join(out, f"seed{i:03d}"), "wb") as f:
         f.write(s)

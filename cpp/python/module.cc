@@ -230,6 +230,37 @@ struct Layer {
   }
 };
 
+// A call's zoneout (rnnfast::Zoneout): zoneout_h and zoneout_c each None (none), a float (the
+// constant keep probability) or an array of keep masks ([T,B,H_out] for h, as y, and [T,B,H]
+// for c; [B,T,..] with batch_first);
+// which cells, dims and probabilities take it is the C++ API's check (validate_zoneout).
+template <typename T>
+struct ZoneoutArg {
+  Opt<T> h, c;
+  rnnfast::Zoneout<T> z;
+  void parse(const Layer<T>& L, const py::object& ho, const py::object& co) {
+    parse_one("zoneout_h", L.steps(L.d.H_out), ho, h, z.h, z.h_prob);
+    parse_one("zoneout_c", L.steps(L.d.H), co, c, z.c, z.c_prob);
+  }
+
+ private:
+  static void parse_one(const char* name, const std::vector<int64_t>& shape, const py::object& o,
+                        Opt<T>& keep, const T*& mask, T& prob) {
+    if (o.is_none()) return;
+    if (py::isinstance<py::array>(o)) {
+      keep = get<T>(name, o, true);
+      check_shape(name, *keep, shape);
+      mask = keep->data();
+      return;
+    }
+    if (!py::isinstance<py::float_>(o) && !py::isinstance<py::int_>(o))
+      throw py::type_error(std::string(name) +
+                           ": expected None, a probability or a numpy array of masks, got " +
+                           std::string(py::str(o.get_type().attr("__name__"))));
+    prob = static_cast<T>(o.cast<double>());
+  }
+};
+
 // The flops of one step of a layer call (run_pair's measure): its recurrent product, or, for a
 // diagonal recurrence, which has none, its share of the input product.
 inline double layer_step_flops(Cell cell, const Dims& d) {
@@ -244,6 +275,7 @@ struct ForwardCall {
   Cell cell;
   Layer<T> L;
   Opt<T> h0, c0, h_mask;
+  ZoneoutArg<T> zo;
   bool reverse, training;
   py::array_t<T> y, h_n;
   py::object c_n_obj = py::none(), reserve_obj = py::none();
@@ -254,7 +286,7 @@ struct ForwardCall {
               const py::object& b_iho, const py::object& b_hho, const py::object& w_hro,
               const py::object& h0o, const py::object& c0o, const py::object& lengthso,
               const py::object& h_masko, bool reverse_, bool training_, bool batch_first,
-              const py::object& extraso)
+              const py::object& extraso, const py::object& zoh, const py::object& zoc)
       : cell(cell_),
         L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, batch_first, extraso),
         reverse(reverse_),
@@ -270,7 +302,8 @@ struct ForwardCall {
     }
     h_mask = get<T>("h_mask", h_masko, false);
     if (h_mask) check_shape("h_mask", *h_mask, {d.B, d.H_out});
-    const int64_t rsize = training ? rnnfast::reserve_size(cell, d) : 0;
+    zo.parse(L, zoh, zoc);
+    const int64_t rsize = training ? rnnfast::reserve_size(cell, d, zo.z.on()) : 0;
     const std::vector<int64_t> ys = L.steps(d.H_out);
     y = output<T>({ys[0], ys[1], ys[2]});
     h_n = output<T>({d.B, d.H_out});
@@ -289,7 +322,7 @@ struct ForwardCall {
   void run() {  // without the GIL
     rnnfast::forward<T>(cell, y.mutable_data(), h_n.mutable_data(), c_n, res, L.x.data(),
                         h0 ? h0->data() : nullptr, c0 ? c0->data() : nullptr, L.len,
-                        h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse);
+                        h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse, zo.z);
   }
   py::tuple result() const { return py::make_tuple(y, h_n, c_n_obj, reserve_obj); }
 };
@@ -300,6 +333,7 @@ struct BackwardCall {
   Layer<T> L;
   py::array_t<T> reserve, y;
   Opt<T> dy, dh_n, dc_n, h_mask;
+  ZoneoutArg<T> zo;
   bool reverse;
   py::array_t<T> dx, dh0, dw_ih;
   py::object dw_hh_obj = py::none(), dc0_obj = py::none(), db_ih_obj = py::none(),
@@ -315,7 +349,8 @@ struct BackwardCall {
                const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                const py::object& h_masko, bool reverse_, const py::object& dyo,
                const py::object& dh_no, const py::object& dc_no, const py::object& yo,
-               bool batch_first, const py::object& extraso)
+               bool batch_first, const py::object& extraso, const py::object& zoh,
+               const py::object& zoc)
       : cell(cell_),
         L(cell_, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, batch_first, extraso),
         reserve(*get<T>("reserve", reserveo, true)),
@@ -326,7 +361,8 @@ struct BackwardCall {
     dy = get<T>("dy", dyo, false);
     dh_n = get<T>("dh_n", dh_no, false);
     dc_n = get<T>("dc_n", dc_no, false);
-    check_shape("reserve", reserve, {rnnfast::reserve_size(cell, d)});
+    zo.parse(L, zoh, zoc);
+    check_shape("reserve", reserve, {rnnfast::reserve_size(cell, d, zo.z.on())});
     if (dy) check_shape("dy", *dy, L.steps(d.H_out));
     if (dh_n) check_shape("dh_n", *dh_n, {d.B, d.H_out});
     if (dc_n) {
@@ -381,7 +417,7 @@ struct BackwardCall {
     rnnfast::backward<T>(cell, dx.mutable_data(), dh0.mutable_data(), dc0, g, reserve.data(),
                          dy ? dy->data() : nullptr, dh_n ? dh_n->data() : nullptr,
                          dc_n ? dc_n->data() : nullptr, L.x.data(), y.data(), L.len,
-                         h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse);
+                         h_mask ? h_mask->data() : nullptr, L.w, L.d, reverse, zo.z);
   }
   py::tuple result() const {
     return py::make_tuple(dx, dh0, dc0_obj, dw_ih, dw_hh_obj, db_ih_obj, db_hh_obj, dw_hr_obj,
@@ -416,9 +452,10 @@ py::tuple forward_t(Cell cell, const py::object& xo, const py::object& w_iho,
                     const py::object& w_hho, const py::object& b_iho, const py::object& b_hho,
                     const py::object& w_hro, const py::object& h0o, const py::object& c0o,
                     const py::object& lengthso, const py::object& h_masko, bool reverse,
-                    bool training, bool batch_first, const py::object& extraso) {
+                    bool training, bool batch_first, const py::object& extraso,
+                    const py::object& zoh, const py::object& zoc) {
   ForwardCall<T> c(cell, xo, w_iho, w_hho, b_iho, b_hho, w_hro, h0o, c0o, lengthso, h_masko,
-                   reverse, training, batch_first, extraso);
+                   reverse, training, batch_first, extraso, zoh, zoc);
   return run_one(c, "forward");
 }
 
@@ -428,9 +465,10 @@ py::tuple backward_t(Cell cell, const py::object& reserveo, const py::object& xo
                      const py::object& b_hho, const py::object& w_hro, const py::object& lengthso,
                      const py::object& h_masko, bool reverse, const py::object& dyo,
                      const py::object& dh_no, const py::object& dc_no, const py::object& yo,
-                     bool batch_first, const py::object& extraso) {
+                     bool batch_first, const py::object& extraso, const py::object& zoh,
+                     const py::object& zoc) {
   BackwardCall<T> c(cell, reserveo, xo, w_iho, w_hho, b_iho, b_hho, w_hro, lengthso, h_masko,
-                    reverse, dyo, dh_no, dc_no, yo, batch_first, extraso);
+                    reverse, dyo, dh_no, dc_no, yo, batch_first, extraso, zoh, zoc);
   return run_one(c, "backward");
 }
 
@@ -467,20 +505,23 @@ template <typename T>
 ForwardCall<T> forward_call(Cell cell, const py::object& o) {
   const Args a(o, "forward_pair",
                {"x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "h0", "c0", "lengths", "h_mask",
-                "reverse", "training", "batch_first", "extras"});
+                "reverse", "training", "batch_first", "extras", "zoneout_h", "zoneout_c"});
   return ForwardCall<T>(cell, a("x"), a("w_ih"), a("w_hh"), a("b_ih"), a("b_hh"), a("w_hr"),
                         a("h0"), a("c0"), a("lengths"), a("h_mask"), a.flag("reverse"),
-                        a.flag("training", true), a.flag("batch_first"), a("extras"));
+                        a.flag("training", true), a.flag("batch_first"), a("extras"),
+                        a("zoneout_h"), a("zoneout_c"));
 }
 
 template <typename T>
 BackwardCall<T> backward_call(Cell cell, const py::object& o) {
-  const Args a(o, "backward_pair",
-               {"reserve", "x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths", "h_mask",
-                "reverse", "dy", "dh_n", "dc_n", "y", "batch_first", "extras"});
+  const Args a(
+      o, "backward_pair",
+      {"reserve", "x", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths", "h_mask", "reverse", "dy",
+       "dh_n", "dc_n", "y", "batch_first", "extras", "zoneout_h", "zoneout_c"});
   return BackwardCall<T>(cell, a("reserve"), a("x"), a("w_ih"), a("w_hh"), a("b_ih"), a("b_hh"),
                          a("w_hr"), a("lengths"), a("h_mask"), a.flag("reverse"), a("dy"),
-                         a("dh_n"), a("dc_n"), a("y"), a.flag("batch_first"), a("extras"));
+                         a("dh_n"), a("dc_n"), a("y"), a.flag("batch_first"), a("extras"),
+                         a("zoneout_h"), a("zoneout_c"));
 }
 
 // The dtype of a call: w_ih's (the argument dicts' "w_ih" for the pairs).
@@ -535,38 +576,43 @@ PYBIND11_MODULE(_core, m) {
       "forward",
       [](const py::object& cell, py::object x, py::object w_ih, py::object w_hh, py::object b_ih,
          py::object b_hh, py::object w_hr, py::object h0, py::object c0, py::object lengths,
-         py::object h_mask, bool reverse, bool training, bool batch_first, py::object extras) {
+         py::object h_mask, bool reverse, bool training, bool batch_first, py::object extras,
+         py::object zoneout_h, py::object zoneout_c) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
           return forward_t<double>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask,
-                                   reverse, training, batch_first, extras);
+                                   reverse, training, batch_first, extras, zoneout_h, zoneout_c);
         return forward_t<float>(c, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask,
-                                reverse, training, batch_first, extras);
+                                reverse, training, batch_first, extras, zoneout_h, zoneout_c);
       },
       py::arg("cell"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = py::none(),
       py::arg("b_hh") = py::none(), py::arg("w_hr") = py::none(), py::arg("h0") = py::none(),
       py::arg("c0") = py::none(), py::arg("lengths") = py::none(), py::arg("h_mask") = py::none(),
       py::arg("reverse") = false, py::arg("training") = true, py::arg("batch_first") = false,
-      py::arg("extras") = py::none(),
+      py::arg("extras") = py::none(), py::arg("zoneout_h") = py::none(),
+      py::arg("zoneout_c") = py::none(),
       "One layer, one direction -> (y, h_n, c_n or None, reserve or None)");
   m.def(
       "backward",
       [](const py::object& cell, py::object reserve, py::object x, py::object w_ih, py::object w_hh,
          py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths, py::object h_mask,
          bool reverse, py::object dy, py::object dh_n, py::object dc_n, py::object y,
-         bool batch_first, py::object extras) {
+         bool batch_first, py::object extras, py::object zoneout_h, py::object zoneout_c) {
         const Cell c = to_cell(cell);
         if (is_float64(w_ih))
           return backward_t<double>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask,
-                                    reverse, dy, dh_n, dc_n, y, batch_first, extras);
+                                    reverse, dy, dh_n, dc_n, y, batch_first, extras, zoneout_h,
+                                    zoneout_c);
         return backward_t<float>(c, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask,
-                                 reverse, dy, dh_n, dc_n, y, batch_first, extras);
+                                 reverse, dy, dh_n, dc_n, y, batch_first, extras, zoneout_h,
+                                 zoneout_c);
       },
       py::arg("cell"), py::arg("reserve"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
       py::arg("b_ih") = py::none(), py::arg("b_hh") = py::none(), py::arg("w_hr") = py::none(),
       py::arg("lengths") = py::none(), py::arg("h_mask") = py::none(), py::arg("reverse") = false,
       py::arg("dy") = py::none(), py::arg("dh_n") = py::none(), py::arg("dc_n") = py::none(),
       py::arg("y") = py::none(), py::arg("batch_first") = false, py::arg("extras") = py::none(),
+      py::arg("zoneout_h") = py::none(), py::arg("zoneout_c") = py::none(),
       "BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dextras)");
   m.def(
       "forward_pair",

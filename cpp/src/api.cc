@@ -170,13 +170,37 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
   }
 }
 
+void validate_zoneout(Cell cell, const Dims& d, bool has_h, bool has_c, double h_prob,
+                      double c_prob) {
+  const CellInfo c = cell_info(cell);
+  const auto prob = [](const char* name, double p) {
+    if (!(p >= 0.0 && p < 1.0))
+      fail(std::string(name) + ": expected a zoneout probability in [0, 1), got " + str(p));
+  };
+  prob("zoneout.h_prob", h_prob);
+  prob("zoneout.c_prob", c_prob);
+  if (!(has_h || has_c || h_prob != 0.0 || c_prob != 0.0)) return;  // off
+  if (has_h && h_prob != 0.0)
+    fail("zoneout.h_prob: expected 0 when the masks zoneout.h are given, got " + str(h_prob));
+  if (has_c && c_prob != 0.0)
+    fail("zoneout.c_prob: expected 0 when the masks zoneout.c are given, got " + str(c_prob));
+  if (c.recurrence == Recurrence::kScan)
+    fail(std::string("zoneout: expected none for ") + c.name +
+         " (zoneout is for the cells that read h_{t-1} through a recurrent weight: not the "
+         "scan cells), got masks or probabilities");
+  if (!c.has_c && (has_c || c_prob != 0.0))
+    fail(std::string("zoneout.c: expected none (") + c.name +
+         " has no cell state), got masks or a probability");
+  (void)d;  // a projected LSTM takes zoneout too: h's masks are [T,B,H_out]
+}
+
 }  // namespace detail
 
-int64_t reserve_size(Cell cell, const Dims& d) {
+int64_t reserve_size(Cell cell, const Dims& d, bool zoneout) {
   detail::validate(cell, d, true, detail::cell_info(cell).recurrence != detail::Recurrence::kScan,
                    false, false, d.H_out != d.H, nullptr, nullptr);
   // The layout: detail::Reserve (cells/common.h).
-  return detail::Reserve<char>(cell, d, nullptr).size;
+  return detail::Reserve<char>(cell, d, nullptr, zoneout).size;
 }
 
 void run_pair(const std::function<void()>& a, const std::function<void()>& b, double step_flops) {

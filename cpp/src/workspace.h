@@ -57,6 +57,8 @@ enum Slot : int {
   kDV,  // kRowNorm without a cell state, backward: the recurrent side's gradient [rows, G*H]
   // any thread: blocks of A packed by the GEMM drivers (gemm.cc)
   kApack,
+  kZo,  // team threads, zoneout: forward c_{t-1} of the thread's units, backward the kept d * dh, d
+        // * dc
   kNumSlots
 };
 enum PackSlot : int { kPackGemm, kPackWh, kPackWx, kPackWn, kPackWr, kNumPackSlots };

@@ -10,10 +10,11 @@ cell kind is one more entry here and one in the C++ enum (docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 __all__ = ["CellKind", "CELLS", "MODES", "GATES", "CELL_ID", "EXTRA_ARGS", "arg_name",
-           "cell_kind"]
+           "cell_kind", "check_zoneout"]
 
 
 class CellKind(NamedTuple):
@@ -85,3 +86,35 @@ def cell_kind(mode) -> CellKind:
         return CELLS[mode]
     except (KeyError, TypeError):
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}") from None
+
+
+def check_zoneout(kind: CellKind, zoneout_h, zoneout_c) -> bool:
+    """Checks zoneout's arguments against the cell (functional, the reference, the modules):
+    each of ``zoneout_h``, ``zoneout_c`` None, a keep probability in [0, 1) (a Python or NumPy
+    real; the constant mask of inference) or an array of keep masks (its shape is the caller's
+    check). Zoneout is for every cell but the scan cells (mingru, minlstm), ``zoneout_c`` for
+    those with a cell state. Returns whether zoneout is on; ValueError or TypeError naming the
+    argument otherwise."""
+    on = False
+    for name, z in (("zoneout_h", zoneout_h), ("zoneout_c", zoneout_c)):
+        if z is None:
+            continue
+        if hasattr(z, "shape") and getattr(z, "ndim", 0) > 0:
+            mine, what = True, "an array"
+        else:
+            if isinstance(z, bool) or not (isinstance(z, numbers.Real) or hasattr(z, "shape")):
+                raise TypeError(f"{name}: expected None, a probability or an array of keep "
+                                f"masks, got {type(z).__name__}")
+            p = float(z)
+            if not 0.0 <= p < 1.0:  # also rejects NaN
+                raise ValueError(f"{name}: expected a zoneout probability in [0, 1), got {p}")
+            mine, what = p != 0.0, p
+        if mine and kind.recurrence == "scan":
+            raise ValueError(f"{name}: expected None for mode {kind.name!r} (zoneout is for the "
+                             f"cells that read h_(t-1) through a recurrent weight, not the scan "
+                             f"cells), got {what}")
+        if mine and name == "zoneout_c" and not kind.has_c:
+            raise ValueError(f"zoneout_c: expected None for mode {kind.name!r} (it has no cell "
+                             f"state), got {what}")
+        on = on or mine
+    return on

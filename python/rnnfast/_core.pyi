@@ -59,7 +59,9 @@ def forward(cell: Cell, x: _Array, w_ih: _Array, w_hh: _Array | None, b_ih: _Arr
             c0: _Array | None = None, lengths: _Index | None = None,
             h_mask: _Array | None = None, reverse: bool = False, training: bool = True,
             batch_first: bool = False,
-            extras: Sequence[_Array] | None = None) -> _ForwardResult:
+            extras: Sequence[_Array] | None = None,
+            zoneout_h: _Array | float | None = None,
+            zoneout_c: _Array | float | None = None) -> _ForwardResult:
     """One layer, one direction -> (y, h_n, c_n or None, reserve or None)"""
 
 def backward(cell: Cell, reserve: _Array, x: _Array, w_ih: _Array, w_hh: _Array | None,
@@ -67,7 +69,9 @@ def backward(cell: Cell, reserve: _Array, x: _Array, w_ih: _Array, w_hh: _Array 
              lengths: _Index | None = None, h_mask: _Array | None = None,
              reverse: bool = False, dy: _Array | None = None, dh_n: _Array | None = None,
              dc_n: _Array | None = None, y: _Array | None = None, batch_first: bool = False,
-             extras: Sequence[_Array] | None = None) -> _BackwardResult:
+             extras: Sequence[_Array] | None = None,
+             zoneout_h: _Array | float | None = None,
+             zoneout_c: _Array | float | None = None) -> _BackwardResult:
     """BPTT -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dextras)"""
 
 def forward_pair(cell: Cell, a: _ForwardArgs,

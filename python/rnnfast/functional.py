@@ -16,6 +16,8 @@ indrnn_*), 4 (lstm, lstm_peephole, layernorm_lstm), 3 (gru, gru_reset_before, la
 + b_ih + u * h_{t-1})) takes w_hh = u [H], one weight per unit, and b_ih only: b_hh is None.
 The scan cells mingru and minlstm (minGRU and minLSTM, Feng et al. 2024) have no recurrent
 weight: w_hh, b_hh and h_mask are None for them (their gates read x only).
+Zoneout (``zoneout_h``, ``zoneout_c``: keep masks shaped as y, or a probability; see
+``forward``) is for every cell but mingru and minlstm.
 
 This module does not stack layers, combine directions or track gradients: nn modules do.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._cells import CELLS, EXTRA_ARGS, MODES, arg_name, cell_kind
+from ._cells import CELLS, EXTRA_ARGS, MODES, arg_name, cell_kind, check_zoneout
 
 __all__ = ["MODES", "forward", "backward", "forward_pair", "backward_pair"]
 
@@ -120,7 +122,8 @@ def _lengths(lengths):
 
 def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
             lengths=None, reverse=False, training=True, h_mask=None, batch_first=False,
-            w_p=None, gamma_x=None, gamma_h=None, gamma_c=None, beta_c=None):
+            w_p=None, gamma_x=None, gamma_h=None, gamma_c=None, beta_c=None, zoneout_h=None,
+            zoneout_c=None):
     """Run one layer over a whole sequence.
 
     Returns ``(y, h_n, c_n, reserve)``; ``c_n`` is None unless the cell has a cell state (the
@@ -164,6 +167,15 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
             the others. Default: ``None``.
         gamma_c, beta_c (array, optional, keyword-only): [H], layernorm_lstm's gain and
             shift of the normalized cell state; likewise. Default: ``None``.
+        zoneout_h, zoneout_c (array or float, optional, keyword-only): zoneout (Krueger et
+            al. 2016) on h and (the LSTMs) c: keep masks d_t [T,B,H_out] for h, [T,B,H] for
+            c ([B,T,..] with ``batch_first``; training: Bernoulli(p) in {0, 1}) or a
+            probability p (the
+            constant mask p: inference's expectation). The state carried on (and y, h_n,
+            c_n) is h_t = d^h_t h_{t-1} + (1 - d^h_t) h~_t, c_t = d^c_t c_{t-1} +
+            (1 - d^c_t) c~_t, h~_t and c~_t the cell's usual new state (the LSTMs' h~_t
+            from c~_t; projected, h~_t = W_hr (o_t tanh(c~_t))). For every cell but mingru
+            and minlstm. Default: ``None`` (no zoneout).
 
     Returns:
         tuple: ``(y, h_n, c_n, reserve)`` as NumPy arrays (see above).
@@ -186,19 +198,21 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
     return _core.forward(cell, **_forward_args(
         mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0, lengths=lengths,
         reverse=reverse, training=training, h_mask=h_mask, batch_first=batch_first, w_p=w_p,
-        gamma_x=gamma_x, gamma_h=gamma_h, gamma_c=gamma_c, beta_c=beta_c))
+        gamma_x=gamma_x, gamma_h=gamma_h, gamma_c=gamma_c, beta_c=beta_c,
+        zoneout_h=zoneout_h, zoneout_c=zoneout_c))
 
 
 def backward(mode, reserve, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, y, w_hr=None,
              lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
              batch_first=False, w_p=None, gamma_x=None, gamma_h=None, gamma_c=None,
-             beta_c=None):
+             beta_c=None, zoneout_h=None, zoneout_c=None):
     """Backpropagation through time for a ``forward(..., training=True)`` call.
 
-    ``mode``, ``x``, the weights, ``lengths``, ``h_mask``, ``reverse`` and ``batch_first`` must
-    be those of the forward call, and ``y`` its output, unchanged: the state each step read is
-    ``y`` one step back, so the reserve does not hold it twice (as cuDNN's RNN backward takes
-    y). A ``y`` whose last steps differ from that forward's ``h_n`` raises ValueError.
+    ``mode``, ``x``, the weights, ``lengths``, ``h_mask``, ``reverse``, ``batch_first``,
+    ``zoneout_h`` and ``zoneout_c`` must be those of the forward call, and ``y`` its output,
+    unchanged: the state each step read is ``y`` one step back, so the reserve does not hold it
+    twice (as cuDNN's RNN backward takes y). A ``y`` whose last steps differ from that
+    forward's ``h_n`` raises ValueError.
     Returns a dict with ``dx``, ``dh0``, ``dc0`` (None unless lstm) and the parameter gradients
     ``w_ih``, ``w_hh`` (IndRNN: [H]; None for mingru, minlstm), ``b_ih``, ``b_hh`` (None
     without bias, and for IndRNN, mingru, minlstm), ``w_hr`` (None unless projected), ``w_p``
@@ -207,7 +221,8 @@ def backward(mode, reserve, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, y, w_hr
 
     Args:
         mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
-        batch_first, w_p, gamma_x, gamma_h, gamma_c, beta_c: as given to (and, for
+        batch_first, w_p, gamma_x, gamma_h, gamma_c, beta_c, zoneout_h, zoneout_c: as given
+        to (and, for
         ``reserve``, returned by) ``forward``.
         y (array, keyword-only): the ``y`` that ``forward`` returned, unchanged.
         dy (array, optional): the gradient of y, y's shape. Default: ``None`` (zero).
@@ -236,7 +251,8 @@ def backward(mode, reserve, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, y, w_hr
     return _grads(_core.backward(cell, **_backward_args(
         mode, reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr, lengths=lengths,
         reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n, h_mask=h_mask, batch_first=batch_first,
-        w_p=w_p, gamma_x=gamma_x, gamma_h=gamma_h, gamma_c=gamma_c, beta_c=beta_c)), mode)
+        w_p=w_p, gamma_x=gamma_x, gamma_h=gamma_h, gamma_c=gamma_c, beta_c=beta_c,
+        zoneout_h=zoneout_h, zoneout_c=zoneout_c)), mode)
 
 
 _GRAD_KEYS = ("dx", "dh0", "dc0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")
@@ -252,9 +268,26 @@ def _grads(res, mode):
     return d
 
 
+_NO_ZONEOUT = {"zoneout_h": None, "zoneout_c": None}
+
+
+def _zoneout(mode, dt, zoneout_h, zoneout_c, w_hr):
+    """zoneout_h and zoneout_c as the kernels take them (None, a float, or a C-contiguous
+    array of dtype dt; the masks' shape is the kernels' check), checked against the cell."""
+    if zoneout_h is None and zoneout_c is None:  # the common call: nothing to check
+        return _NO_ZONEOUT
+    check_zoneout(cell_kind(mode), zoneout_h, zoneout_c)
+
+    def one(name, z):
+        if z is None or (hasattr(z, "shape") and getattr(z, "ndim", 0) > 0):
+            return _as(name, z, dt)
+        return float(z)
+    return dict(zoneout_h=one("zoneout_h", zoneout_h), zoneout_c=one("zoneout_c", zoneout_c))
+
+
 def _forward_args(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
                   lengths=None, reverse=False, training=True, h_mask=None, batch_first=False,
-                  **extras):
+                  zoneout_h=None, zoneout_c=None, **extras):
     """forward's arguments as the kernels take them, by name (extras: the keywords of
     EXTRA_ARGS)."""
     dt = _dtype_of(w_ih)
@@ -265,12 +298,13 @@ def _forward_args(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, h0=No
                 c0=_as("c0", c0, dt), lengths=_lengths(lengths),
                 h_mask=h_mask, reverse=bool(reverse),
                 training=bool(training), batch_first=bool(batch_first),
-                extras=_extras(mode, extras, dt, w_ih))
+                extras=_extras(mode, extras, dt, w_ih),
+                **_zoneout(mode, dt, zoneout_h, zoneout_c, w_hr))
 
 
 def _backward_args(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_hr=None,
                    lengths=None, reverse=False, dy=None, dh_n=None, dc_n=None, h_mask=None,
-                   batch_first=False, **extras):
+                   batch_first=False, zoneout_h=None, zoneout_c=None, **extras):
     """backward's arguments as the kernels take them, by name (extras as _forward_args)."""
     dt = _dtype_of(w_ih)
     if reserve is None:
@@ -285,7 +319,8 @@ def _backward_args(mode, reserve, x, w_ih, w_hh, b_ih=None, b_hh=None, *, y, w_h
                 h_mask=h_mask, reverse=bool(reverse), dy=_as("dy", dy, dt),
                 dh_n=_as("dh_n", dh_n, dt), dc_n=_as("dc_n", dc_n, dt),
                 y=_as("y", y, dt, False), batch_first=bool(batch_first),
-                extras=_extras(mode, extras, dt, w_ih))
+                extras=_extras(mode, extras, dt, w_ih),
+                **_zoneout(mode, dt, zoneout_h, zoneout_c, w_hr))
 
 
 def forward_pair(mode, a, b):

@@ -30,6 +30,14 @@ h' = h_{t-1} * h_mask with recurrent dropout and h' = h_{t-1} without:
 
 Both GRUs' z * h_{t-1} term takes the unmasked state.
 
+Zoneout (Krueger et al. 2016; every mode but the scan cells, mingru and minlstm): with keep
+masks d^h_t [T,B,H_out] and d^c_t [T,B,H] (``zoneout_h``, ``zoneout_c``: arrays, or a
+probability p for the constant mask p of inference), the state a step carries on (and y, h_n,
+c_n) is h_t = d^h_t h_{t-1} + (1 - d^h_t) h~_t and c_t = d^c_t c_{t-1} + (1 - d^c_t) c~_t,
+where h~_t, c~_t are the cell's new state above (the LSTMs' h~_t from c~_t, projected by W_hr
+when it is given). BPTT: dL/dh~_t = (1 - d^h_t) dL/dh_t into the cell, and dL/dh_{t-1} gains
+d^h_t dL/dh_t directly (c likewise).
+
 - ``indrnn_relu``, ``indrnn_tanh`` (IndRNN, Li et al. 2018, "Independently Recurrent Neural
   Network"): h_t = act(W_ih x + b_ih + u * h'), act = relu or tanh, with one recurrent weight
   per unit: w_hh is the vector u of shape (H,), elementwise, not a matrix product. One bias
@@ -71,7 +79,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cells import MODES, cell_kind
+from ._cells import MODES, cell_kind, check_zoneout
 
 __all__ = ["MODES", "forward", "backward"]
 
@@ -107,6 +115,21 @@ def _d_ln(d, vn, rstd):
     """Gradient wrt v of LN(v), given d, the gradient wrt the normalized rows vn."""
     return rstd * (d - d.mean(axis=-1, keepdims=True)
                    - vn * (d * vn).mean(axis=-1, keepdims=True))
+
+
+def _zoneout(name, z, dt, T, B, H):
+    """zoneout_h or zoneout_c as [T,B,H] keep masks in dt (H: h's H_out, or c's H; a
+    probability p: the constant p), or None (checked by _cells.check_zoneout)."""
+    if z is None:
+        return None
+    if hasattr(z, "shape") and getattr(z, "ndim", 0) > 0:
+        return _array(name, z, dt, (T, B, H))
+    return None if float(z) == 0.0 else np.full((T, B, H), float(z), dtype=dt)
+
+
+def _zone(d, prev, new):
+    """Zoneout's state: d * prev + (1 - d) * new (new without a mask d)."""
+    return new if d is None else d * prev + (1 - d) * new
 
 
 def _relu(a):
@@ -162,7 +185,7 @@ def _active_mask(lengths, T, B):
 
 def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=None, c0=None,
             lengths=None, reverse=False, h_mask=None, w_p=None, gamma_x=None, gamma_h=None,
-            gamma_c=None, beta_c=None):
+            gamma_c=None, beta_c=None, zoneout_h=None, zoneout_c=None):
     """Run one layer, one direction, over a whole sequence.
 
     Returns ``(y, h_n, c_n, cache)``: ``c_n`` is None unless the mode has a cell state (lstm,
@@ -177,10 +200,12 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
     and h_n[b], c_n[b] are its state after its own last step. With ``reverse`` the steps run
     from t = lengths[b]-1 (or T-1) down to 0, as the reverse half of a PyTorch bidirectional layer.
     ``h_mask`` [B,H_out] is a recurrent (variational) dropout mask: W_hh sees h_{t-1} * h_mask
-    at every step (GRU's z * h_{t-1} term keeps the unmasked state).
+    at every step (GRU's z * h_{t-1} term keeps the unmasked state). ``zoneout_h``,
+    ``zoneout_c``: zoneout's keep masks [T,B,H] or a probability (the module docstring).
     """
     kind = cell_kind(mode)
     mode = kind.name
+    check_zoneout(kind, zoneout_h, zoneout_c)
     if kind.recurrence == "scan":
         for name, a in (("gamma_x", gamma_x), ("gamma_h", gamma_h), ("gamma_c", gamma_c),
                         ("beta_c", beta_c)):
@@ -265,6 +290,8 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
 
     if h_mask is not None:
         h_mask = _array("h_mask", h_mask, dt, (B, H_out))
+    zh = _zoneout("zoneout_h", zoneout_h, dt, T, B, H_out)
+    zc = _zoneout("zoneout_c", zoneout_c, dt, T, B, H)
     active = _active_mask(lengths, T, B)
     order = range(T - 1, -1, -1) if reverse else range(T)
 
@@ -277,6 +304,7 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
         # [B,G*H]; IndRNN: one weight per unit, elementwise
         gh = (h_in * w_hh if diagonal else h_in @ w_hh.T) + b_hh
         s = {"t": t, "h_prev": h, "h_in": h_in}
+        dc_t = None if zc is None else zc[t]
         if diagonal:  # indrnn_relu, indrnn_tanh
             act = _relu if mode == "indrnn_relu" else np.tanh
             h_new = act(gi + gh)
@@ -299,7 +327,7 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
             h_new = o * tz
             s.update(c_prev=c, c_new=c_new, i=i, f=f, g=g, o=o, xn=xn, rx=rx, hnorm=hn, rh=rh,
                      cn=cn, rc=rc, tz=tz)
-            c = np.where(m, c_new, c)
+            c = np.where(m, _zone(dc_t, c, c_new), c)
         elif layernorm:  # layernorm_gru: the GRU's two pre-activations, normalized
             xn, rx = _ln(x[t] @ w_ih.T)
             hn, rh = _ln(h_in @ w_hh.T)
@@ -328,7 +356,7 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
             r = o * tc  # the unprojected hidden state [B,H]
             h_new = r @ w_hr.T if w_hr is not None else r
             s.update(c_prev=c, c_new=c_new, i=i, f=f, g=g, o=o, tc=tc, r=r)
-            c = np.where(m, c_new, c)
+            c = np.where(m, _zone(dc_t, c, c_new), c)
         else:  # gru, gru_reset_before
             r = _sigmoid(gi[:, 0 * H:1 * H] + gh[:, 0 * H:1 * H])
             z = _sigmoid(gi[:, 1 * H:2 * H] + gh[:, 1 * H:2 * H])
@@ -343,6 +371,7 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
                 n = np.tanh(gi[:, 2 * H:3 * H] + r * hn)
             h_new = (1 - z) * n + z * h
             s.update(r=r, z=z, n=n, hn=hn)
+        h_new = _zone(None if zh is None else zh[t], h, h_new)
         # Finished sequences keep their state and emit zeros.
         h = np.where(m, h_new, h)
         y[t] = np.where(m, h_new, 0)
@@ -350,7 +379,8 @@ def forward(mode, x, w_ih, w_hh=None, b_ih=None, b_hh=None, *, w_hr=None, h0=Non
 
     cache = {"mode": mode, "dtype": dt, "dims": (T, B, I, H, H_out), "x": x, "w_ih": w_ih,
              "w_hh": w_hh, "w_hr": w_hr, "w_p": w_p, "has_bias": has_bias, "active": active,
-             "steps": steps, "h_mask": h_mask, "ln": ln if layernorm else None}
+             "steps": steps, "h_mask": h_mask, "ln": ln if layernorm else None,
+             "zoneout": (zh, zc)}
     return y, h, c, cache
 
 
@@ -399,6 +429,7 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
     dln = {k: np.zeros_like(v) for k, v in ln.items()} if ln is not None else None
 
     h_mask = cache["h_mask"]
+    zh, zc = cache["zoneout"]
 
     def through_w_hh(dgh):  # gradient wrt h_{t-1} along h_{t-1} * h_mask -> W_hh
         d = dgh @ w_hh
@@ -408,6 +439,15 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
         t = s["t"]
         m = active[t][:, None]
         dh_new = dh + np.where(m, dy[t], 0)  # gradient reaching this step's output h_new
+        # Zoneout: d * dL/dh_t goes to h_{t-1} directly, (1 - d) * dL/dh_t into the cell's
+        # new state (c likewise); nothing on rows past their sequence's end.
+        kept_h = kept_c = 0
+        if zh is not None:
+            d = np.where(m, zh[t], 0)
+            kept_h, dh_new = d * dh_new, (1 - d) * dh_new
+        if zc is not None:
+            d = np.where(m, zc[t], 0)
+            kept_c, dc = d * dc, (1 - d) * dc
         # dgi, dgh: gradients wrt the pre-activations W_ih x + b_ih and W_hh h + b_hh (for
         # gru_reset_before's n block, W_hn (r * h) + b_hn); they are the same tensor except for
         # gru's n gate, where r multiplies the recurrent part.
@@ -507,7 +547,9 @@ def backward(cache, dy=None, dh_n=None, dc_n=None):
         dgh = np.where(m, dgh, 0)
         dbi = np.where(m, dbi, 0)
         dbh = np.where(m, dbh, 0)
-        dh = np.where(m, dh_prev, dh)
+        dh = np.where(m, dh_prev, dh) + kept_h
+        if dc is not None:
+            dc = dc + kept_c
 
         dx[t] = dgi @ w_ih
         dw_ih += dgi.T @ x[t]

@@ -31,10 +31,13 @@ T* mptr(std::vector<T>& v) {
 
 // One layer's input arrays in double, by the API's names; an absent one is empty. p: the
 // cell's extra parameters (Weights::extra), if it has any, one after the other: p_sizes
-// holds their lengths (empty: p is extra[0] alone).
+// holds their lengths (empty: p is extra[0] alone). zh, zc, zh_prob, zc_prob: the call's
+// zoneout (rnnfast::Zoneout: masks, or probabilities where a mask is empty).
 struct Arrays {
   std::vector<double> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n, p;
   std::vector<int64_t> p_sizes;
+  std::vector<double> zh, zc;
+  double zh_prob = 0, zc_prob = 0;
 };
 
 // Points ptrs[k] at extra parameter k of p (see Arrays), null where absent.
@@ -57,7 +60,9 @@ template <typename T>
 struct Args {
   std::vector<T> x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, mask, dy, dh_n, dc_n, p;
   std::vector<int64_t> p_sizes;
+  std::vector<T> zh, zc;
   rnnfast::Weights<T> w;
+  rnnfast::Zoneout<T> z;
 
   explicit Args(const Arrays& a)
       : x(cast<T>(a.x)),
@@ -73,13 +78,19 @@ struct Args {
         dh_n(cast<T>(a.dh_n)),
         dc_n(cast<T>(a.dc_n)),
         p(cast<T>(a.p)),
-        p_sizes(a.p_sizes) {
+        p_sizes(a.p_sizes),
+        zh(cast<T>(a.zh)),
+        zc(cast<T>(a.zc)) {
     w.w_ih = ptr(w_ih);
     w.w_hh = ptr(w_hh);
     w.b_ih = ptr(b_ih);
     w.b_hh = ptr(b_hh);
     w.w_hr = ptr(w_hr);
     point_extras(p, p_sizes, w.extra);
+    z.h = ptr(zh);
+    z.c = ptr(zc);
+    z.h_prob = static_cast<T>(a.zh_prob);
+    z.c_prob = static_cast<T>(a.zc_prob);
   }
   Args(const Args&) = delete;
   Args& operator=(const Args&) = delete;
@@ -90,12 +101,13 @@ template <typename T>
 struct Outputs {
   std::vector<T> y, h_n, c_n, reserve, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dp;
 
-  // forward's outputs (c_n for the LSTMs only) and the reserve, for dims d, every element `fill`.
-  void alloc_forward(rnnfast::Cell cell, const rnnfast::Dims& d, T fill) {
+  // forward's outputs (c_n for the LSTMs only) and the reserve (with zoneout's block when
+  // `zoneout`), for dims d, every element `fill`.
+  void alloc_forward(rnnfast::Cell cell, const rnnfast::Dims& d, T fill, bool zoneout = false) {
     y.assign(static_cast<size_t>(d.T * d.B * d.H_out), fill);
     h_n.assign(static_cast<size_t>(d.B * d.H_out), fill);
     if (rnnfast::has_cell_state(cell)) c_n.assign(static_cast<size_t>(d.B * d.H), fill);
-    reserve.assign(static_cast<size_t>(rnnfast::reserve_size(cell, d)), fill);
+    reserve.assign(static_cast<size_t>(rnnfast::reserve_size(cell, d, zoneout)), fill);
   }
 
   // backward's activation gradients (dc0 for the LSTMs only), every element `fill`, and zeroed

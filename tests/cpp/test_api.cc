@@ -296,6 +296,88 @@ void test_invalid_scan_arguments() {
   }
 }
 
+// Zoneout's arguments (rnnfast::Zoneout): probabilities in [0, 1), masks or a probability per
+// state, a cell state for c, not a scan cell; forward and backward throw before
+// writing anything. The reserve grows by T*B*H for the RNNs, the IndRNNs and the
+// LSTM/LSTM_PEEPHOLE only.
+void test_invalid_zoneout() {
+  const int64_t T = 4, B = 3, I = 5, H = 6;
+  const float sentinel = 12345.f;
+  std::vector<float> x(T * B * I, 0.5f), wv(4 * H * std::max(I, H), 0.1f), bv(4 * H, 0.1f);
+  std::vector<float> masks(T * B * H, 1.f), y(T * B * H, sentinel), h_n(B * H, sentinel);
+  std::vector<float> c_n(B * H, sentinel), reserve(4096, sentinel), dx(T * B * I);
+  auto run = [&](Cell cell, const Dims& d, const rnnfast::Zoneout<float>& z, bool back) {
+    return [=, &x, &wv, &bv, &y, &h_n, &c_n, &reserve, &dx]() {
+      rnnfast::Weights<float> w;
+      w.w_ih = wv.data();
+      w.w_hh = wv.data();
+      if (rnnfast::cell_name(cell) != std::string("mingru")) {
+        w.b_ih = bv.data();
+        w.b_hh = rnnfast::has_diagonal_recurrence(cell) ? nullptr : bv.data();
+      } else {
+        w.w_hh = nullptr;
+        w.b_ih = bv.data();
+      }
+      if (d.H_out != d.H) w.w_hr = wv.data();
+      if (back) {
+        rnnfast::backward<float>(cell, dx.data(), nullptr, nullptr, {}, reserve.data(), nullptr,
+                                 nullptr, nullptr, x.data(), y.data(), nullptr, nullptr, w, d,
+                                 false, z);
+      } else {
+        rnnfast::forward<float>(
+            cell, y.data(), h_n.data(), rnnfast::has_cell_state(cell) ? c_n.data() : nullptr,
+            reserve.data(), x.data(), nullptr, nullptr, nullptr, nullptr, w, d, false, z);
+      }
+    };
+  };
+  Dims d;
+  d.T = T;
+  d.B = B;
+  d.I = I;
+  d.H = d.H_out = H;
+  for (bool back : {false, true}) {
+    const std::string dir = back ? " (backward)" : "";
+    rnnfast::Zoneout<float> z;
+    z.h_prob = 1.f;
+    expect_invalid("zoneout h_prob = 1" + dir, run(Cell::LSTM, d, z, back),
+                   {"zoneout.h_prob", "[0, 1)", "got 1"});
+    z.h_prob = 0.f;
+    z.c_prob = -0.25f;
+    expect_invalid("zoneout c_prob < 0" + dir, run(Cell::LSTM, d, z, back),
+                   {"zoneout.c_prob", "[0, 1)", "got -0.25"});
+    z.c_prob = std::nanf("");
+    expect_invalid("zoneout c_prob NaN" + dir, run(Cell::LSTM, d, z, back),
+                   {"zoneout.c_prob", "[0, 1)", "nan"});
+    z = {};
+    z.h = masks.data();
+    z.h_prob = 0.5f;
+    expect_invalid("zoneout masks and probability" + dir, run(Cell::GRU, d, z, back),
+                   {"zoneout.h_prob", "expected 0 when the masks", "got 0.5"});
+    z = {};
+    z.c = masks.data();
+    expect_invalid("zoneout c on a GRU" + dir, run(Cell::GRU, d, z, back),
+                   {"zoneout.c", "gru has no cell state"});
+    z = {};
+    z.h_prob = 0.5f;
+    expect_invalid("zoneout on minGRU" + dir, run(Cell::MINGRU, d, z, back),
+                   {"zoneout", "expected none for mingru"});
+  }
+  bool untouched = true;
+  for (float v : y) untouched = untouched && v == sentinel;
+  for (float v : h_n) untouched = untouched && v == sentinel;
+  for (float v : reserve) untouched = untouched && v == sentinel;
+  check(untouched, "zoneout: nothing written before the throw");
+  for (Cell cell :
+       {Cell::RNN_TANH, Cell::LSTM, Cell::LSTM_PEEPHOLE, Cell::GRU, Cell::GRU_RESET_BEFORE,
+        Cell::LAYERNORM_LSTM, Cell::LAYERNORM_GRU, Cell::INDRNN_RELU, Cell::MINLSTM}) {
+    const bool grows = cell == Cell::RNN_TANH || cell == Cell::LSTM ||
+                       cell == Cell::LSTM_PEEPHOLE || cell == Cell::INDRNN_RELU;
+    check(rnnfast::reserve_size(cell, d, true) ==
+              rnnfast::reserve_size(cell, d) + (grows ? T * B * H : 0),
+          std::string("reserve_size with zoneout: ") + rnnfast::cell_name(cell));
+  }
+}
+
 void test_invalid_arguments() {
   // A valid float LSTM problem with a projection; each case breaks one thing.
   const Case c = make_case(Cell::LSTM, 4, 3, 5, 6, 6, true, false, true, true, false, 1);
@@ -1260,6 +1342,7 @@ int main(int argc, char** argv) {
       test_bad_alloc();
     } else if (group == "all") {
       test_invalid_arguments();
+      test_invalid_zoneout();
       test_closed_forms();
       test_float_matches_double();
       test_finite_differences();

@@ -2,9 +2,10 @@
 // AddressSanitizer and UndefinedBehaviorSanitizer; run by .ci/fuzz.sh).
 //
 // The input bytes decode into a cell, dimensions, options, thread count and time-loop split,
-// every array's values, and optionally one invalid argument. Buffers always have exactly the
-// sizes the *valid* dimensions need, so a check the API misses becomes an out-of-bounds access
-// that ASan reports. Each input must end in one of two ways:
+// every array's values, a zoneout (masks or probabilities, on h and the LSTMs' c; its byte comes
+// last, so older inputs decode as before), and optionally one invalid argument. Buffers always have
+// exactly the sizes the *valid* dimensions need, so a check the API misses becomes an out-of-bounds
+// access that ASan reports. Each input must end in one of two ways:
 //  - invalid argument: forward/backward throw std::invalid_argument (anything else aborts);
 //  - valid arguments: forward with a training reserve, then BPTT, in float and in double, with
 //    no sanitizer report; for bounded finite inputs every result is finite and float agrees
@@ -170,6 +171,27 @@ Input decode(const uint8_t* data, size_t size) {
   c.dy = fill(in, T * B * Ho, c.wild);
   c.dh_n = fill(in, B * Ho, c.wild);
   if (has_c) c.dc_n = fill(in, B * H, c.wild);
+  // Zoneout: bit 0 on (not for the scan cells), bit 1 masks (from the next bytes' low bits:
+  // [T,B,H_out] for h, [T,B,H] for c) or probabilities (k/16 from the next bytes), bit 2 also
+  // on c (the LSTMs); bit 7 (with bits 4-5 choosing which): an invalid zoneout instead, when
+  // no other argument is invalid.
+  const uint8_t bz = in.next();
+  if ((bz & 1) && !scan) {
+    const bool on_c = (bz & 4) && has_c;
+    if (bz & 2) {
+      auto masks = [&](int64_t n) {
+        std::vector<double> m(static_cast<size_t>(T * B * n));
+        for (auto& e : m) e = (in.next() & 1) ? 1.0 : 0.0;
+        return m;
+      };
+      c.zh = masks(Ho);
+      if (on_c) c.zc = masks(H);
+    } else {
+      c.zh_prob = (in.next() % 16) / 16.0;
+      if (on_c) c.zc_prob = (in.next() % 16) / 16.0;
+    }
+  }
+  if ((bz & 128) && c.invalid < 0) c.invalid = 16 + ((bz >> 4) & 3);
   return c;
 }
 
@@ -181,9 +203,10 @@ Outputs<T> run(const Input& c, int invalid) {
   const bool lstm = rnnfast::has_cell_state(c.cell);
   const rnnfast_test::Args<T> a(c);
   Outputs<T> o;
-  o.alloc_forward(c.cell, d, T(0));
+  o.alloc_forward(c.cell, d, T(0), a.z.on());
 
   rnnfast::Weights<T> w = a.w;
+  rnnfast::Zoneout<T> z = a.z;
   Dims dd = d;
   Cell cell = c.cell;
   std::vector<int64_t> len = c.len;
@@ -243,8 +266,28 @@ Outputs<T> run(const Input& c, int invalid) {
       case 14:
         dd.H_out = lstm ? 0 : d.H - 1;
         break;
-      default:
+      case 15:
         dd.I = std::numeric_limits<int64_t>::min();
+        break;
+      // zoneout: a probability outside [0, 1) (or NaN), a mask and a probability for h, c on a
+      // cell without a cell state (on an LSTM: a negative c probability), any on a scan cell
+      // (elsewhere: probability 1)
+      case 16:
+        z.h_prob = (c.x.size() & 1) ? T(1) : std::numeric_limits<T>::quiet_NaN();
+        break;
+      case 17:
+        z.h = a.x.data();  // T*B*I elements: never read, the call is rejected first
+        z.h_prob = T(0.5);
+        break;
+      case 18:
+        if (lstm)
+          z.c_prob = T(-0.5);
+        else
+          z.c_prob = T(0.25);
+        break;
+      default:
+        z = {};
+        z.h_prob = is_scan(c.cell) ? T(0.5) : T(1);
         break;
     }
   }
@@ -252,7 +295,7 @@ Outputs<T> run(const Input& c, int invalid) {
   try {
     rnnfast::forward<T>(cell, o.y.data(), o.h_n.data(), mptr(o.c_n),
                         invalid == 13 ? o.reserve.data() : res, xp, ptr(a.h0), ptr(a.c0), lp,
-                        ptr(a.mask), w, dd, c.reverse);
+                        ptr(a.mask), w, dd, c.reverse, z);
     if (invalid >= 0 && invalid != 13) fail("an invalid forward argument was accepted");
   } catch (const std::invalid_argument&) {
     if (invalid < 0 || invalid == 13) fail("a valid forward call threw std::invalid_argument");
@@ -262,7 +305,7 @@ Outputs<T> run(const Input& c, int invalid) {
   try {
     rnnfast::backward<T>(c.cell, o.dx.data(), o.dh0.data(), mptr(o.dc0), g, res, a.dy.data(),
                          a.dh_n.data(), lstm ? a.dc_n.data() : nullptr, a.x.data(), o.y.data(), lp,
-                         ptr(a.mask), w, d, c.reverse);
+                         ptr(a.mask), w, d, c.reverse, z);
     if (invalid == 13) fail("backward accepted a null reserve");
   } catch (const std::invalid_argument&) {
     if (invalid != 13) fail("a valid backward call threw std::invalid_argument");

@@ -45,6 +45,18 @@
 //           r = sigmoid(u_r + v_r), z = sigmoid(u_z + v_z), n = tanh(u_n + r*v_n),
 //           h' = (1-z)*n + z*h; Weights::extra holds gamma_x [3*H], gamma_h [3*H]
 //
+// Zoneout (Krueger et al. 2016, "Zoneout"; haste's zoneout), every cell but the scan cells
+// (RNN_*, LSTM, LSTM_PEEPHOLE, GRU, GRU_RESET_BEFORE, LAYERNORM_*, INDRNN_*; not MINGRU,
+// MINLSTM): with per-step, per-unit keep masks d^h_t, d^c_t (1 = keep the
+// previous value), the state carried to the next step and written to y, h_n, c_n is
+//           h_t = d^h_t * h_{t-1} + (1 - d^h_t) * h~_t,  c_t = d^c_t * c_{t-1} + (1 - d^c_t) * c~_t
+//     where h~_t, c~_t are the cell's usual new state from h_{t-1}, c_{t-1} (the LSTMs:
+//     h~_t = o_t * tanh(c~_t), from c~_t, not from the zoned-out c_t, projected when
+//     H_out < H: h~_t = W_hr (o_t * tanh(c~_t)), zoned out on its H_out values; LAYERNORM_LSTM:
+//     h~_t = o_t * tanh(LN(c~_t) * gamma_c + beta_c)). Training: the masks are Bernoulli(p) in
+//     {0, 1}, per step, sequence and unit; inference (deterministic): the constant p, the
+//     expectation. h_mask then drops out the zoned-out h_{t-1}.
+//
 // Gradient convention: parameter gradients ACCUMULATE (+=) into the caller's buffers;
 // activation gradients (dx, dh0, dc0) are WRITTEN (=).
 //
@@ -130,9 +142,23 @@ struct WeightGrads {
   T* dextra[kMaxExtras] = {};  // [extra_size(cell, H, k)]
 };
 
-// Number of elements (of the kernel's scalar type) the training reserve needs.
-// Throws std::invalid_argument on invalid dims.
-int64_t reserve_size(Cell cell, const Dims& d);
+// Zoneout's keep masks or probabilities (see the legend above); all null / 0 = no zoneout.
+// Each of h and c is given either as masks (a pointer) or as a constant (the probability p,
+// used when the pointer is null: inference's expectation), not both.
+template <typename T>
+struct Zoneout {
+  const T* h = nullptr;  // [T,B,H_out] d^h_t, in x's order ([B,T,H_out] with batch_first)
+  const T* c = nullptr;  // [T,B,H] d^c_t, LSTMs only, likewise
+  T h_prob = 0;          // d^h_t at every step and unit when h is null, in [0, 1)
+  T c_prob = 0;          // d^c_t likewise, LSTMs only
+  bool on() const { return h || c || h_prob != T(0) || c_prob != T(0); }
+};
+
+// Number of elements (of the kernel's scalar type) the training reserve needs; with zoneout
+// (forward()'s Zoneout on) the RNNs, the INDRNNs and the LSTM/LSTM_PEEPHOLE keep T*B*H more
+// (h~_t, their gate; c~_t, tanh's operand), the other cells the same. Throws std::invalid_argument
+// on invalid dims.
+int64_t reserve_size(Cell cell, const Dims& d, bool zoneout = false);
 
 // Forward of one layer, one direction.
 //   y        [T,B,H_out]  written
@@ -149,13 +175,15 @@ int64_t reserve_size(Cell cell, const Dims& d);
 //                         (GRU_RESET_BEFORE: r * h_{t-1} * h_mask feeds W_hn).
 //                         nullptr = no recurrent dropout
 //   reverse  process t = T-1 .. 0 (per sequence: lengths[b]-1 .. 0)
+//   zoneout  the keep masks or probabilities (default: none); the reserve is then
+//            reserve_size(cell, d, true). Past a sequence's end its masks are not read.
 template <typename T>
 void forward(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
              const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
-             bool reverse);
+             bool reverse, const Zoneout<T>& zoneout = {});
 
 // BPTT of one layer, one direction, from a reserve written by forward() with the same
-// cell, x, lengths, h_mask, weights, dims and direction, and that forward's output y: the
+// cell, x, lengths, h_mask, weights, dims, direction and zoneout, and that forward's output y: the
 // state h_{t-1} each step read is y one step back (as cuDNN's RNN backward takes y), so the
 // reserve does not hold it twice. A y whose last steps differ from the h_n that forward wrote
 // is rejected (std::invalid_argument); y must be unchanged since the forward.
@@ -173,7 +201,7 @@ template <typename T>
 void backward(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
               const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* y,
               const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
-              bool reverse);
+              bool reverse, const Zoneout<T>& zoneout = {});
 
 // Runs two independent calls at once -- typically forward() or backward() of the two
 // directions of a bidirectional layer -- each on one thread of a two-thread team, when two or

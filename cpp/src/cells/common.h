@@ -21,6 +21,52 @@ namespace detail {
 void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b_ih, bool has_b_hh,
               bool has_w_hr, const int64_t* lengths, const void* const* extra);
 
+// Throws std::invalid_argument for a zoneout the cell or dims cannot take, or a probability
+// outside [0, 1) (api.cc). The masks' and probabilities' presence, the probabilities as double.
+void validate_zoneout(Cell cell, const Dims& d, bool has_h, bool has_c, double h_prob,
+                      double c_prob);
+
+template <typename T>
+void validate_zoneout(Cell cell, const Dims& d, const Zoneout<T>& z) {
+  validate_zoneout(cell, d, z.h != nullptr, z.c != nullptr, static_cast<double>(z.h_prob),
+                   static_cast<double>(z.c_prob));
+}
+
+// The product cells' forward and backward with zoneout on (forward_zoneout.cc,
+// backward_zoneout.cc): the drivers' Z instantiation in translation units of their own, so that
+// the units without it compile as before. Arguments already validated (forward()/backward()).
+template <typename T>
+void forward_zoneout(Cell cell, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0,
+                     const T* c0, const int64_t* lengths, const T* h_mask, const Weights<T>& w,
+                     const Dims& d, bool reverse, const Zoneout<T>& zo);
+template <typename T>
+void backward_zoneout(Cell cell, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
+                      const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* y,
+                      const int64_t* lengths, const T* h_mask, const Weights<T>& w, const Dims& d,
+                      bool reverse, const Zoneout<T>& zo);
+
+// Zoneout on n units of one row (rnnfast.h): out = d * prev + (1 - d) * out, d = mask[k], or
+// the constant p without a mask.
+template <typename T>
+inline void zoneout_mix(int64_t n, const T* mask, T p, const T* prev, T* out) {
+  if (mask) {
+    for (int64_t k = 0; k < n; ++k) out[k] = mask[k] * prev[k] + (T(1) - mask[k]) * out[k];
+  } else {
+    for (int64_t k = 0; k < n; ++k) out[k] = p * prev[k] + (T(1) - p) * out[k];
+  }
+}
+
+// Zoneout's split of a state's gradient g on n units of one row: kept = d * g (to the
+// previous state), g = (1 - d) * g (to the cell's new state).
+template <typename T>
+inline void zoneout_split(int64_t n, const T* mask, T p, T* g, T* kept) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T dk = mask ? mask[k] : p;
+    kept[k] = dk * g[k];
+    g[k] = (T(1) - dk) * g[k];
+  }
+}
+
 // The training reserve. The blocks of gates and aux are position-indexed [T,B,...] (the row
 // of slot j at processing step s, Layout::pos: packed by step with lengths, the caller's order
 // of x without; rows past sum(lengths) unused), so the post-loop weight gradients are single
@@ -45,13 +91,18 @@ void validate(Cell cell, const Dims& d, bool has_w_ih, bool has_w_hh, bool has_b
 //   h0     [B,H_out]   the initial state (zeros when none was given)
 //   c0     [B,H]       LSTMs: the initial cell state (likewise)
 //   h_last [B,H_out]   h_n: y at each sequence's last step, as the forward wrote it
+//   zo     [T,B,H]     with zoneout only, the cells whose backward reads the new state
+//                      before the zoneout: the RNNs' and IndRNNs' h~_t (their gate; y holds
+//                      h_t), the LSTM's and LSTM_PEEPHOLE's c~_t (tanh's operand; aux holds
+//                      c_t)
 // With base == nullptr (inference, or only to learn the size) the pointers stay null.
 template <typename T>
 struct Reserve {
   T *gates = nullptr, *aux = nullptr, *h0 = nullptr, *c0 = nullptr, *h_last = nullptr;
   T *xn = nullptr, *hn = nullptr, *cn = nullptr, *rstd = nullptr;  // kRowNorm cells
   int64_t size = 0;                                                // elements in all
-  Reserve(Cell cell, const Dims& d, T* base) {
+  T* zo = nullptr;                                                 // zoneout
+  Reserve(Cell cell, const Dims& d, T* base, bool zoneout = false) {
     const CellInfo k = cell_info(cell);
     const int64_t TB = d.T * d.B;
     int64_t at = 0;
@@ -70,6 +121,8 @@ struct Reserve {
     block(h0, d.B * d.H_out);
     if (k.has_c) block(c0, d.B * d.H);
     block(h_last, d.B * d.H_out);
+    if (zoneout && k.recurrence != Recurrence::kScan && !k.row_norm && (k.has_c || !k.saves_gates))
+      block(zo, TB * d.H);
     size = at;
   }
 };

@@ -4,6 +4,8 @@
 // at once; what is left per step is elementwise and independent across units, so their time
 // loops need no per-step barrier. Same arguments as forward()/backward() (rnnfast.h), already
 // validated; each family's driver is defined and instantiated for its cells in its own file.
+// The diagonal drivers take zoneout too (Z: on, its own instantiation, as the product
+// cells' drivers).
 #pragma once
 
 #include <cstdint>
@@ -13,15 +15,15 @@
 namespace rnnfast {
 namespace detail {
 
-template <typename T, typename K>
+template <typename T, typename K, bool Z>
 void run_forward_diagonal(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
                           const int64_t* lengths, const T* h_mask, const Weights<T>& w,
-                          const Dims& d, bool reverse);
-template <typename T, typename K>
+                          const Dims& d, bool reverse, const Zoneout<T>& zo);
+template <typename T, typename K, bool Z>
 void run_backward_diagonal(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
                            const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* y,
                            const int64_t* lengths, const T* h_mask, const Weights<T>& w,
-                           const Dims& d, bool reverse);
+                           const Dims& d, bool reverse, const Zoneout<T>& zo);
 
 template <typename T, typename K>
 void run_forward_scan(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,

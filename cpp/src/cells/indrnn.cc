@@ -2,7 +2,7 @@
 // IndRNN, h_t = act(W_ih x_t + b_ih + u * h'_{t-1}), act relu or tanh, u = w_hh [H], h' = h *
 // h_mask under recurrent dropout (Li et al. 2018, "Independently Recurrent Neural Network").
 // 1. The input projection P = X W_ih^T + b_ih of every position in one GEMM (packed order with
-//    lengths, as forward.cc's hoisted mode).
+//    lengths, as forward_driver.h's hoisted mode).
 // 2. The time loop is elementwise and each (sequence, unit) chain is independent of all
 //    others: the team splits the [B, H] state into blocks (units when there are enough to go
 //    round, else sequence slots) and every thread runs all T steps of its block with no
@@ -13,7 +13,9 @@
 //    one fixed order, whatever the thread count), dW_ih += dA^T X and dx = dA W_ih are GEMMs
 //    over all positions.
 // The reserve holds only h0 and h_n (cells/common.h, Reserve): the state h_{t-1} each step read
-// is y one step back, and the activation's derivative is written from y (h_t).
+// is y one step back, and the activation's derivative is written from y (h_t); with zoneout
+// (rnnfast.h) from the reserve's zo (h~_t, y being the zoned-out h_t), and each chain mixes
+// h_t = d h_{t-1} + (1 - d) h~_t after its step (backward: d dh_t straight to dh_{t-1}).
 // Not here: a projection, a cell state, a second bias (validate() rejects them).
 #include <algorithm>
 #include <cstring>
@@ -75,10 +77,10 @@ void run_blocks(int nt, F&& body) {
 
 }  // namespace
 
-template <typename T, typename K>
+template <typename T, typename K, bool Z>
 void run_forward_diagonal(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
                           const int64_t* lengths, const T* h_mask, const Weights<T>& w,
-                          const Dims& d, bool reverse) {
+                          const Dims& d, bool reverse, const Zoneout<T>& zo) {
   static_assert(K::kRecurrence == Recurrence::kDiagonal && K::kGates == 1 && !K::kHasC,
                 "a diagonal cell has one gate and no cell state");
   (void)c_n;
@@ -101,7 +103,8 @@ void run_forward_diagonal(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T*
   T* P = ws.get<T>(kP, static_cast<size_t>(NR * H));
   Mm::full(false, true, NR, H, I, xin, I, w.w_ih, I, T(0), P, H, w.b_ih);
 
-  Reserve<T> res(K::kCell, d, reserve);
+  Reserve<T> res(K::kCell, d, reserve, Z);
+  if (res.zo && L.packed) std::fill_n(res.zo + NR * H, (NT * B - NR) * H, T(0));  // unused rows
   if (lengths) {  // positions past a sequence's end: zero output
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = lengths[b]; t < NT; ++t) std::fill_n(y + row(t, b) * H, H, T(0));
@@ -127,8 +130,8 @@ void run_forward_diagonal(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T*
       const Block bl = block_of(tid, nth, B, H);
       const int64_t nu = bl.u1 - bl.u0;
       if (nu <= 0 || bl.j1 <= bl.j0) return;
-      std::vector<T>& r = scratch[static_cast<size_t>(tid)];  // u * h' of one slot
-      r.resize(static_cast<size_t>(nu));
+      std::vector<T>& r = scratch[static_cast<size_t>(tid)];  // u * h' of one slot (zoneout:
+      r.resize(static_cast<size_t>(Z ? 2 * nu : nu));         // then h_{t-1})
       const T* ub = u + bl.u0;
       for (int64_t s = 0; s < NT; ++s) {
         const int64_t j1 = std::min(bl.j1, L.running(s));
@@ -142,8 +145,15 @@ void run_forward_diagonal(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T*
           } else {
             for (int64_t k = 0; k < nu; ++k) r[k] = ub[k] * hj[k];
           }
+          if constexpr (Z) std::memcpy(r.data() + nu, hj, sizeof(T) * nu);
           pw.rnn_fwd(nu, P + L.pos(s, j) * H + bl.u0, r.data(), hj, y + row(t, b) * H + bl.u0,
                      nullptr, K::kRelu);
+          if constexpr (Z) {  // hj holds h~_t: kept for backward, then zoned out
+            if (res.zo) std::memcpy(res.zo + L.pos(s, j) * H + bl.u0, hj, sizeof(T) * nu);
+            zoneout_mix(nu, zo.h ? zo.h + row(t, b) * H + bl.u0 : nullptr, zo.h_prob, r.data() + nu,
+                        hj);
+            std::memcpy(y + row(t, b) * H + bl.u0, hj, sizeof(T) * nu);
+          }
         }
       }
     } catch (...) {
@@ -160,11 +170,11 @@ void run_forward_diagonal(T* y, T* h_n, T* c_n, T* reserve, const T* x, const T*
   }
 }
 
-template <typename T, typename K>
+template <typename T, typename K, bool Z>
 void run_backward_diagonal(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, const T* reserve,
                            const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* y,
                            const int64_t* lengths, const T* h_mask, const Weights<T>& w,
-                           const Dims& d, bool reverse) {
+                           const Dims& d, bool reverse, const Zoneout<T>& zo) {
   static_assert(K::kRecurrence == Recurrence::kDiagonal && K::kGates == 1 && !K::kHasC,
                 "a diagonal cell has one gate and no cell state");
   (void)dc0;
@@ -175,9 +185,9 @@ void run_backward_diagonal(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, cons
   const Rows row(d);
   const Layout L(d, lengths, reverse);
   const int64_t NR = L.rows();
-  const Reserve<T> res(K::kCell, d, const_cast<T*>(reserve));
+  const Reserve<T> res(K::kCell, d, const_cast<T*>(reserve), Z);
 
-  // y must be the output of the forward that wrote the reserve (as backward.cc checks).
+  // y must be the output of the forward that wrote the reserve (as backward_driver.h checks).
   for (int64_t b = 0; b < B; ++b) {
     const int64_t t = time_index(seq_len(b, NT, lengths) - 1, b, NT, lengths, reverse);
     if (std::memcmp(y + row(t, b) * H, res.h_last + b * H, sizeof(T) * H) != 0)
@@ -205,12 +215,14 @@ void run_backward_diagonal(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, cons
   const int nt = loop_threads(NR * H);
   std::vector<std::exception_ptr> errors(static_cast<size_t>(nt > 1 ? nt : 1));
   // dh_t += dy_t; dA_t = dh_t * act'(h_t); dh_{t-1} = dA_t * u (* h_mask): per (slot, unit).
+  // Zoneout: d dh_t is kept for dh_{t-1}, (1 - d) dh_t goes through act'(h~_t).
   run_blocks(nt, [&](const int tid, const int nth) {
     try {
       const Block bl = block_of(tid, nth, B, H);
       const int64_t nu = bl.u1 - bl.u0;
       if (nu <= 0 || bl.j1 <= bl.j0) return;
       const T* ub = u + bl.u0;
+      std::vector<T> kept(static_cast<size_t>(Z ? nu : 0));
       for (int64_t s = NT - 1; s >= 0; --s) {
         const int64_t j1 = std::min(bl.j1, L.running(s));
         for (int64_t j = bl.j0; j < j1; ++j) {
@@ -223,13 +235,20 @@ void run_backward_diagonal(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, cons
             const T* dyb = dy + yrow;
             for (int64_t k = 0; k < nu; ++k) dhj[k] += dyb[k];
           }
-          pw.rnn_bwd(nu, y + yrow, dhj, da, nullptr, K::kRelu);
+          if constexpr (Z) {
+            zoneout_split(nu, zo.h ? zo.h + yrow : nullptr, zo.h_prob, dhj, kept.data());
+            pw.rnn_bwd(nu, res.zo + L.pos(s, j) * H + bl.u0, dhj, da, nullptr, K::kRelu);
+          } else {
+            pw.rnn_bwd(nu, y + yrow, dhj, da, nullptr, K::kRelu);
+          }
           if (h_mask) {
             const T* mb = h_mask + b * H + bl.u0;
             for (int64_t k = 0; k < nu; ++k) dhj[k] = da[k] * ub[k] * mb[k];
           } else {
             for (int64_t k = 0; k < nu; ++k) dhj[k] = da[k] * ub[k];
           }
+          if constexpr (Z)
+            for (int64_t k = 0; k < nu; ++k) dhj[k] += kept[k];
         }
       }
     } catch (...) {
@@ -306,17 +325,22 @@ void run_backward_diagonal(T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw, cons
   }
 }
 
-#define RNNFAST_DIAGONAL(T, C)                                                                \
-  template void run_forward_diagonal<T, CellTraits<C>>(T*, T*, T*, T*, const T*, const T*,    \
-                                                       const T*, const int64_t*, const T*,    \
-                                                       const Weights<T>&, const Dims&, bool); \
-  template void run_backward_diagonal<T, CellTraits<C>>(                                      \
-      T*, T*, T*, const WeightGrads<T>&, const T*, const T*, const T*, const T*, const T*,    \
-      const T*, const int64_t*, const T*, const Weights<T>&, const Dims&, bool);
-RNNFAST_DIAGONAL(float, Cell::INDRNN_RELU)
-RNNFAST_DIAGONAL(float, Cell::INDRNN_TANH)
-RNNFAST_DIAGONAL(double, Cell::INDRNN_RELU)
-RNNFAST_DIAGONAL(double, Cell::INDRNN_TANH)
+#define RNNFAST_DIAGONAL(T, C, Z)                                                                \
+  template void run_forward_diagonal<T, CellTraits<C>, Z>(                                       \
+      T*, T*, T*, T*, const T*, const T*, const T*, const int64_t*, const T*, const Weights<T>&, \
+      const Dims&, bool, const Zoneout<T>&);                                                     \
+  template void run_backward_diagonal<T, CellTraits<C>, Z>(                                      \
+      T*, T*, T*, const WeightGrads<T>&, const T*, const T*, const T*, const T*, const T*,       \
+      const T*, const int64_t*, const T*, const Weights<T>&, const Dims&, bool,                  \
+      const Zoneout<T>&);
+RNNFAST_DIAGONAL(float, Cell::INDRNN_RELU, false)
+RNNFAST_DIAGONAL(float, Cell::INDRNN_TANH, false)
+RNNFAST_DIAGONAL(double, Cell::INDRNN_RELU, false)
+RNNFAST_DIAGONAL(double, Cell::INDRNN_TANH, false)
+RNNFAST_DIAGONAL(float, Cell::INDRNN_RELU, true)
+RNNFAST_DIAGONAL(float, Cell::INDRNN_TANH, true)
+RNNFAST_DIAGONAL(double, Cell::INDRNN_RELU, true)
+RNNFAST_DIAGONAL(double, Cell::INDRNN_TANH, true)
 #undef RNNFAST_DIAGONAL
 
 }  // namespace detail

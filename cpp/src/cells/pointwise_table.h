@@ -1,5 +1,5 @@
-// The contract between the cell drivers (forward.cc, backward.cc) and one instruction set's
-// fused elementwise passes (pointwise_<isa>.cc, see pointwise.h for what each computes).
+// The contract between the cell drivers (forward_driver.h, backward_driver.h) and one instruction
+// set's fused elementwise passes (pointwise_<isa>.cc, see pointwise.h for what each computes).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// The number types of one computation: the policy the cell drivers (forward.cc, backward.cc)
-// are templated on, beside the cell's traits (traits.h).
+// The number types of one computation: the policy the cell drivers (forward_driver.h,
+// backward_driver.h) are templated on, beside the cell's traits (traits.h).
 //   Storage  the caller's arrays (x, y, the states, the weights, every gradient) and the
 //            training reserve;
 //   Compute  the elementwise passes (gates, the cell state c, dG) and the sums the drivers take

@@ -1,6 +1,6 @@
 // Layer normalization inside the time loop (CellTraits::kRowNorm): the row statistics that the
-// drivers (forward.cc, backward.cc) combine over the threads of a split by units, and the
-// layer-normalized cells' elementwise steps (LAYERNORM_LSTM; haste's formulation, rnnfast.h).
+// drivers (forward_driver.h, backward_driver.h) combine over the threads of a split by units, and
+// the layer-normalized cells' elementwise steps (LAYERNORM_LSTM; haste's formulation, rnnfast.h).
 // LN(v) = (v - mean(v)) / sqrt(var(v) + eps) over one row, var the biased variance.
 //
 // Determinism: a row's statistics are always taken over the same fixed blocks of kNormBlock

@@ -378,7 +378,7 @@ void scan_backward(T* dx, T* dh0, const WeightGrads<T>& dw, const T* reserve, co
   const Layout L(d, lengths, reverse);
   const int64_t NR = L.rows();
   const Reserve<T> res(K::kCell, d, const_cast<T*>(reserve));
-  // y must be the output of the forward that wrote the reserve (backward.cc says why).
+  // y must be the output of the forward that wrote the reserve (backward_driver.h says why).
   for (int64_t b = 0; b < B; ++b) {
     const int64_t t = time_index(seq_len(b, NT, lengths) - 1, b, NT, lengths, reverse);
     if (std::memcmp(y + row(t, b) * H, res.h_last + b * H, sizeof(T) * H) != 0)
@@ -504,7 +504,7 @@ void scan_backward(T* dx, T* dh0, const WeightGrads<T>& dw, const T* reserve, co
         for (int64_t t = lengths[b]; t < NT; ++t) std::fill_n(dx + row(t, b) * I, I, T(0));
     }
   }
-  // db_ih: dP's column sums, taken by the dW_ih product as it packs dP^T (backward.cc), or in
+  // db_ih: dP's column sums, taken by the dW_ih product as it packs dP^T (backward_driver.h), or in
   // a pass of their own, by columns, each summed in order of the rows.
   T* sums = dw.db_ih ? ws.get<T>(kBiasSums, static_cast<size_t>(GH), true) : nullptr;
   if (dw.dw_ih) {

@@ -1,8 +1,8 @@
 // One place that describes each cell kind: its gates, what it keeps beside h, which options it
 // takes, what the training reserve holds, and how its time step is shaped. The API (api.cc:
-// validation, sizes, names) and the drivers (forward.cc, backward.cc) read these instead of
-// switching on the kind; dispatch_cell below is the one switch that turns a runtime Cell into
-// its traits. The elementwise passes themselves live in pointwise.h and the headers it
+// validation, sizes, names) and the drivers (forward_driver.h, backward_driver.h) read these
+// instead of switching on the kind; dispatch_cell below is the one switch that turns a runtime Cell
+// into its traits. The elementwise passes themselves live in pointwise.h and the headers it
 // includes, one per cell family. Adding a cell: docs/ARCHITECTURE.md, "How to add a cell".
 #pragma once
 
@@ -25,7 +25,8 @@ enum class Aux {
 
 // How a step reaches h_{t-1}:
 enum class Recurrence {
-  kProduct,   // through W_hh h_{t-1}, a matrix product per step (forward.cc, backward.cc)
+  kProduct,   // through W_hh h_{t-1}, a matrix product per step (forward_driver.h,
+              // backward_driver.h)
   kDiagonal,  // through u * h_{t-1}, one weight per unit (w_hh holds u, [H]); no product
   kScan,      // through gates that read x_t only: h_t = a_t * h_{t-1} + b_t, a linear scan
               // over time (w_hh and b_hh absent)
@@ -33,8 +34,8 @@ enum class Recurrence {
 
 // The defaults: a vanilla RNN's.
 struct CellDefaults {
-  // Product cells run the team drivers of forward.cc/backward.cc; the others run their own
-  // drivers (cells/elementwise.h), routed by forward() and backward().
+  // Product cells run the team drivers of forward_driver.h/backward_driver.h; the others run their
+  // own drivers (cells/elementwise.h), routed by forward() and backward().
   static constexpr Recurrence kRecurrence = Recurrence::kProduct;
   static constexpr int kGates = 1;
   static constexpr bool kHasC = false;        // a cell state c beside h

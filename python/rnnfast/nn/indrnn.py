@@ -56,6 +56,11 @@ class IndRNN(RNNBase):
             exploding): before each forward in training mode every ``weight_hh`` is clipped to
             [-recurrent_max_abs, recurrent_max_abs] in place. ``None``: no constraint.
             Default: ``None``.
+        zoneout (float, optional): zoneout (Krueger et al. 2016, as :class:`RNN`'s) on h,
+            inside the kernel: in training mode h_t = d_t * h_(t-1) + (1 - d_t) * h~_t, h~_t
+            the new state above, with keep masks d_t ~ Bernoulli(p) per step, sequence, unit,
+            layer and direction; in eval mode d_t = p (the expectation); in [0, 1).
+            Default: 0.
 
     Inputs: input, hx=None, lengths=None
         * **input**: (L, N, H_in), (N, L, H_in) with ``batch_first=True``, (L, H_in)
@@ -89,14 +94,15 @@ class IndRNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="relu", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
-                 device=None, recurrent_dropout=0.0, recurrent_max_abs=None):
+                 device=None, recurrent_dropout=0.0, recurrent_max_abs=None, zoneout=0.0):
         _device.check_device(device)
         if nonlinearity not in ("relu", "tanh"):
             raise ValueError(f"nonlinearity: expected 'relu' or 'tanh', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.recurrent_max_abs = _check_max_abs(recurrent_max_abs)
         super().__init__("indrnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
-                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype)
+                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype,
+                         zoneout)
 
     def _layer_parameters(self, in_k, init, dtype):
         H = self.hidden_size
@@ -134,6 +140,8 @@ class IndRNN(RNNBase):
             s += f", recurrent_dropout={self.recurrent_dropout}"
         if self.recurrent_max_abs is not None:
             s += f", recurrent_max_abs={self.recurrent_max_abs}"
+        if self.zoneout:
+            s += f", zoneout={self.zoneout}"
         return s
 
 

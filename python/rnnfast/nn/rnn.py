@@ -6,8 +6,10 @@ Each (layer, direction) is ONE autograd node whose forward is one C++ call over 
 sequence and whose backward is one C++ BPTT call; stacking, bidirectional concatenation and
 inter-layer dropout compose in Python. Beyond torch: ``recurrent_dropout`` (Keras-style
 variational dropout on h_{t-1} before W_hh, one mask per sequence and layer, applied inside the
-kernel) and ``input_dropout`` (one mask per sequence on each layer's input, constant in time).
-Masks come from ``rnnfast.manual_seed``'s generator.
+kernel), ``input_dropout`` (one mask per sequence on each layer's input, constant in time) and
+``zoneout`` (Krueger et al. 2016, as haste's: per-step keep masks on h, and with ``zoneout_c``
+on the LSTMs' c, inside the kernel; the expectation in eval mode). Masks come from
+``rnnfast.manual_seed``'s generator.
 """
 
 from __future__ import annotations
@@ -118,8 +120,16 @@ def _extra_kw(mode, extras):
     return {_arg_name(n): a for n, a in zip(_EXTRA_NAMES[mode], extras)}
 
 
+def _zoneout_masks(shape, p, dtype):
+    """Zoneout's training masks: 1 (keep the previous state) with probability p, else 0, per
+    step, sequence and unit; or None when p is 0."""
+    if p <= 0.0:
+        return None
+    return (default_generator().random(shape) < p).astype(dtype)
+
+
 def _kernel_forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_mask, reverse,
-                    training, batch_first, extras=(None,)):
+                    training, batch_first, extras=(None,), zoneout=(None, None)):
     """functional.forward on arrays, straight into the compiled kernel when every array already
     has the kernel's layout (C-contiguous, w_ih's dtype): its checks are the kernel's own.
     Anything else goes through functional.forward, which converts what it may and raises the
@@ -127,26 +137,30 @@ def _kernel_forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, h_ma
     try:
         return _core.forward(_CELL[mode], x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths,
                              h_mask, reverse, training, batch_first,
-                             None if all(e is None for e in extras) else tuple(extras))
+                             None if all(e is None for e in extras) else tuple(extras),
+                             zoneout[0], zoneout[1])
     except (TypeError, ValueError):
         return F.forward(mode, x, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, h0=h0, c0=c0,
                          lengths=lengths, reverse=reverse, training=training, h_mask=h_mask,
-                         batch_first=batch_first, **_extra_kw(mode, extras))
+                         batch_first=batch_first, zoneout_h=zoneout[0], zoneout_c=zoneout[1],
+                         **_extra_kw(mode, extras))
 
 
 def _kernel_backward(mode, reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, h_mask, reverse,
-                     dy, dh_n, dc_n, y, batch_first, extras=(None,)):
+                     dy, dh_n, dc_n, y, batch_first, extras=(None,), zoneout=(None, None)):
     """functional.backward as a tuple (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, then
     the extras' slots), with _kernel_forward's fast path."""
     try:
         res = _core.backward(_CELL[mode], reserve, x, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
                              h_mask, reverse, dy, dh_n, dc_n, y, batch_first,
-                             None if all(e is None for e in extras) else tuple(extras))
+                             None if all(e is None for e in extras) else tuple(extras),
+                             zoneout[0], zoneout[1])
         return (*res[:8], *(res[8] if res[8] else (None,) * _NSLOT[mode]))
     except (TypeError, ValueError):
         d = F.backward(mode, reserve, x, w_ih, w_hh, b_ih, b_hh, y=y, w_hr=w_hr,
                        lengths=lengths, reverse=reverse, dy=dy, dh_n=dh_n, dc_n=dc_n,
-                       h_mask=h_mask, batch_first=batch_first, **_extra_kw(mode, extras))
+                       h_mask=h_mask, batch_first=batch_first, zoneout_h=zoneout[0],
+                       zoneout_c=zoneout[1], **_extra_kw(mode, extras))
         return (d["dx"], d["dh0"], d["dc0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
                 d["w_hr"], *_extra_grads(mode, d))
 
@@ -218,17 +232,27 @@ _BIDIRECTIONAL_OPS = {m: register_op(m + "_bidirectional", _NODE_NAME[m],
 _CELL_OPS = {m: register_op(m + "_cell", _NODE_NAME[m], (), _cell_forward(m)) for m in F.MODES}
 
 
+def _no_trace_zoneout(zoneouts):
+    """A tracer (rnnfast.onnx) records the layer ops without zoneout: refuse rather than
+    record a different model."""
+    if _grad_mode.trace is not None and any(z is not None for z in zoneouts):
+        raise ValueError("zoneout: expected 0 while tracing (the traced layer ops have no "
+                         "zoneout), got a zoneout probability")
+
+
 def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, h_mask,
-               batch_first=False, extras=(None,)):
+               batch_first=False, extras=(None,), zoneout=(None, None)):
     """One layer, one direction, as ONE autograd node whose results are y, h_n (and c_n), each
-    with its own gradient; extras: the cell's extra parameters' slots (_EXTRA_NAMES). Returns
+    with its own gradient; extras: the cell's extra parameters' slots (_EXTRA_NAMES); zoneout:
+    (zoneout_h, zoneout_c), each None, masks or a probability (functional.forward). Returns
     Tensors (y, h_n, c_n or None)."""
+    _no_trace_zoneout(zoneout)
     inputs = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *extras)
     track = is_grad_enabled() and any(t is not None and t._requires_grad for t in inputs)
     arr = [None if t is None else _contiguous(t.data) for t in inputs]
     y, h_n, c_n, reserve = _kernel_forward(mode, arr[0], arr[3], arr[4], arr[5], arr[6], arr[7],
                                            arr[1], arr[2], lengths, h_mask, reverse, track,
-                                           batch_first, arr[8:])
+                                           batch_first, arr[8:], zoneout)
     if not track:
         if _grad_mode.trace is not None:        # a tracer sees what was computed from what
             res = _make_many((y, h_n) if c_n is None else (y, h_n, c_n), inputs, None,
@@ -241,7 +265,7 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
         return tuple(_kernel_backward(mode, reserve, arr[0], arr[3], arr[4], arr[5], arr[6],
                                       arr[7], lengths, h_mask, reverse, grads[0], grads[1],
                                       grads[2] if len(grads) == 3 else None, y, batch_first,
-                                      arr[8:]))
+                                      arr[8:], zoneout))
 
     # the backward reads the forward's y: an in-place write into it makes backward raise
     outs = _make_many((y, h_n) if c_n is None else (y, h_n, c_n), inputs, backward,
@@ -250,15 +274,18 @@ def _run_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, 
     return outs[0], outs[1], (outs[2] if c_n is not None else None)
 
 
-def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=False):
+def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=False,
+                       zoneouts=((None, None), (None, None))):
     """Both directions of one layer as ONE autograd node whose forward and backward each run
     the two directions at once in C++ (functional.forward_pair / backward_pair); its results
     are each direction's y, h_n (and c_n).
 
     states: ((h0_f, c0_f), (h0_r, c0_r)); weights: (forward, reverse), each
     (w_ih, w_hh, b_ih, b_hh, w_hr, *extras' slots);
-    h_masks: (mask_f, mask_r). Returns ((y, h_n, c_n), (y, h_n, c_n)) as Tensors.
+    h_masks: (mask_f, mask_r); zoneouts: each direction's (zoneout_h, zoneout_c). Returns
+    ((y, h_n, c_n), (y, h_n, c_n)) as Tensors.
     """
+    _no_trace_zoneout(zoneouts[0] + zoneouts[1])
     inputs = [x]
     for d in range(2):
         inputs += [states[d][0], states[d][1], *weights[d]]
@@ -271,7 +298,8 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
         return dict(x=xa, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, w_hr=w_hr,
                     h0=None if h0 is None else h0.data, c0=None if c0 is None else c0.data,
                     lengths=lengths, reverse=bool(d), training=track, h_mask=h_masks[d],
-                    batch_first=batch_first, **_extra_kw(mode, ex))
+                    batch_first=batch_first, zoneout_h=zoneouts[d][0],
+                    zoneout_c=zoneouts[d][1], **_extra_kw(mode, ex))
 
     a = [args(0), args(1)]
     res = F.forward_pair(mode, a[0], a[1])
@@ -299,7 +327,8 @@ def _run_bidirectional(mode, x, states, weights, lengths, h_masks, batch_first=F
                               reverse=bool(d),
                               dy=mine[0], dh_n=mine[1],
                               dc_n=mine[2] if per_dir == 3 else None, h_mask=h_masks[d],
-                              batch_first=batch_first,
+                              batch_first=batch_first, zoneout_h=zoneouts[d][0],
+                              zoneout_c=zoneouts[d][1],
                               **{_arg_name(n): a[d][_arg_name(n)]
                                  for n in _EXTRA_NAMES[mode]}))
         gf, gr = F.backward_pair(mode, calls[0], calls[1])
@@ -327,7 +356,8 @@ class RNNBase(Module):
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
-                 input_dropout=0.0, dtype=np.float32):
+                 input_dropout=0.0, dtype=np.float32, zoneout=0.0, zoneout_c=0.0,
+                 forget_bias=None, weight_dropout=0.0):
         super().__init__()
         self.mode = mode
         self._has_c = _HAS_C[mode]
@@ -356,6 +386,19 @@ class RNNBase(Module):
             raise ValueError(f"recurrent_dropout: expected 0 for {mode} (its gates read the "
                              f"input only), got {recurrent_dropout}")
         self.input_dropout = _check_prob("input_dropout", input_dropout)
+        self.zoneout = _check_prob("zoneout", zoneout)
+        self.zoneout_c = _check_prob("zoneout_c", zoneout_c)
+        if (self.zoneout or self.zoneout_c) and _CELLS[mode].recurrence == "scan":
+            raise ValueError(f"zoneout: expected 0 for {mode} (its gates read the input only: "
+                             f"zoneout is for the cells with a recurrent weight), got "
+                             f"{zoneout or zoneout_c}")
+        if self.zoneout_c and not self._has_c:
+            raise ValueError(f"zoneout_c: expected 0 for {mode} (no cell state), got "
+                             f"{zoneout_c}")
+        self.weight_dropout = _check_prob("weight_dropout", weight_dropout)
+        if self.weight_dropout and _CELLS[mode].recurrence != "product":
+            raise ValueError(f"weight_dropout: expected 0 for {mode} (no recurrent weight "
+                             f"matrix W_hh), got {weight_dropout}")
         dtype = _float_dtype(dtype, "dtype")
 
         H = self.hidden_size
@@ -373,6 +416,35 @@ class RNNBase(Module):
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
                 for name, param in self._layer_parameters(in_k, init, dtype):
                     setattr(self, name + sfx, param)
+        self.forget_bias = self._init_forget_bias(forget_bias)
+
+    def _init_forget_bias(self, value):
+        """forget_bias: None keeps the default initialization; a float sets the forget gate's
+        slice of every bias_ih to it and of every bias_hh to 0 (the gate's total bias is the
+        value; Keras' unit_forget_bias=True is 1.0), after the default draws."""
+        if value is None:
+            return None
+        if "f" not in _CELLS[self.mode].gates:
+            raise ValueError(f"forget_bias: expected None for {self.mode} (no forget gate), "
+                             f"got {value}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating,
+                                                              np.integer)):
+            raise TypeError(f"forget_bias: expected None or a float, got "
+                            f"{type(value).__name__}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"forget_bias: expected a finite float, got {value}")
+        if not self.bias:
+            raise ValueError(f"forget_bias: expected None with bias=False (it initializes the "
+                             f"biases), got {value}")
+        H = self.hidden_size
+        f = _CELLS[self.mode].gates.index("f")
+        for name, prm in self._parameters.items():
+            if name.startswith("bias_ih_l"):
+                prm.data[f * H:(f + 1) * H] = value
+            elif name.startswith("bias_hh_l"):
+                prm.data[f * H:(f + 1) * H] = 0.0
+        return value
 
     def _layer_parameters(self, in_k, init, dtype):
         """The parameters of one layer and direction whose input has ``in_k`` features, as
@@ -408,6 +480,18 @@ class RNNBase(Module):
         return tuple(params.get(n + sfx) for n in
                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", *names))
 
+    def _call_weights(self, layer, direction, training):
+        """_weights of one call: in training mode with weight_dropout p, W_hh times a fresh
+        inverted-dropout mask (DropConnect: 0 with probability p, else 1/(1-p), one mask per
+        call, layer and direction), through autograd, so that W_hh's gradient is the masked
+        one."""
+        w = self._weights(layer, direction)
+        if not (training and self.weight_dropout > 0):
+            return w
+        w_hh = w[1]
+        return (w[0], w_hh * _dropout_mask(w_hh.shape, self.weight_dropout, w_hh.dtype),
+                *w[2:])
+
     @property
     def _dtype(self):
         return self._parameters["weight_ih_l0"].dtype
@@ -435,6 +519,14 @@ class RNNBase(Module):
             s += f", recurrent_dropout={self.recurrent_dropout}"
         if self.input_dropout:
             s += f", input_dropout={self.input_dropout}"
+        if self.zoneout:
+            s += f", zoneout={self.zoneout}"
+        if self.zoneout_c:
+            s += f", zoneout_c={self.zoneout_c}"
+        if self.forget_bias is not None:
+            s += f", forget_bias={self.forget_bias}"
+        if self.weight_dropout:
+            s += f", weight_dropout={self.weight_dropout}"
         if self.mode == "gru_reset_before":
             s += ", reset_after=False"
         if self.mode == "lstm_peephole":
@@ -507,17 +599,27 @@ class RNNBase(Module):
             masks = [None] * D
             if training and self.recurrent_dropout > 0:
                 masks = [_dropout_mask((B, H_out), self.recurrent_dropout, dt) for _ in range(D)]
+            zoneouts = [(None, None)] * D
+            if self.zoneout or self.zoneout_c:
+                if training:  # per step, sequence and unit, each layer and direction
+                    zh = (B, T, H_out) if bf else (T, B, H_out)
+                    zc = (B, T, H) if bf else (T, B, H)
+                    zoneouts = [(_zoneout_masks(zh, self.zoneout, dt),
+                                 _zoneout_masks(zc, self.zoneout_c, dt)) for _ in range(D)]
+                else:  # the expectation
+                    zoneouts = [(self.zoneout or None, self.zoneout_c or None)] * D
             states = [(None if h0 is None else h0[layer * D + d],
                        None if c0 is None else c0[layer * D + d]) for d in range(D)]
             if D == 2:  # both directions at once, one node
                 results = _run_bidirectional(self.mode, layer_in, states,
-                                             [self._weights(layer, d) for d in range(2)],
-                                             lengths, masks, bf)
+                                             [self._call_weights(layer, d, training)
+                                              for d in range(2)],
+                                             lengths, masks, bf, zoneouts)
             else:
-                w_ih, w_hh, b_ih, b_hh, w_hr, *extras = self._weights(layer, 0)
+                w_ih, w_hh, b_ih, b_hh, w_hr, *extras = self._call_weights(layer, 0, training)
                 results = [_run_layer(self.mode, layer_in, states[0][0], states[0][1], w_ih,
                                       w_hh, b_ih, b_hh, w_hr, lengths, False, masks[0], bf,
-                                      tuple(extras))]
+                                      tuple(extras), zoneouts[0])]
             outs = []
             for y, hn, cn in results:
                 outs.append(y)
@@ -576,6 +678,16 @@ class RNN(RNNBase):
             [0, 1). Default: 0.
         input_dropout (float, optional): rnnfast extra: one dropout mask per sequence and layer
             on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
+        zoneout (float, optional): rnnfast extra, not in torch: zoneout (Krueger et al.
+            2016, as haste's) on h, inside the kernel: in training mode h_t = d_t * h_(t-1) +
+            (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
+            per step, sequence, unit, layer and direction; in eval mode d_t = p (the
+            expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
         device (optional): ``None`` or the CPU, the only device (another raises ValueError).
@@ -619,8 +731,9 @@ class RNN(RNNBase):
         initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
-    Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
-    extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout``,
+    ``weight_dropout`` and ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device``
+    (keyword) accepts only the CPU.
 
     Example::
 
@@ -634,14 +747,15 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, recurrent_dropout=0.0,
-                 input_dropout=0.0, dtype=np.float32, device=None):
+                 input_dropout=0.0, dtype=np.float32, device=None, zoneout=0.0,
+                 weight_dropout=0.0):
         _device.check_device(device)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, 0, recurrent_dropout,
-                         input_dropout, dtype)
+                         input_dropout, dtype, zoneout, weight_dropout=weight_dropout)
 
 
 class LSTM(RNNBase):
@@ -686,6 +800,25 @@ class LSTM(RNNBase):
             [0, 1). Default: 0.
         input_dropout (float, optional): rnnfast extra: one dropout mask per sequence and layer
             on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
+        zoneout (float, optional): rnnfast extra, not in torch: zoneout (Krueger et al.
+            2016, as haste's) on h, inside the kernel: in training mode h_t = d_t * h_(t-1) +
+            (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
+            per step, sequence, unit, layer and direction; in eval mode d_t = p (the
+            expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
+        zoneout_c (float, optional): rnnfast extra: zoneout on the cell state likewise,
+            c_t = d^c_t * c_(t-1) + (1 - d^c_t) * c~_t with masks of its own (h~_t is
+            o_t * tanh(c~_t), from the new c~_t); 0 by default as in haste's LSTM, whose
+            zoneout is on h only (Krueger et al. zone out c and h at separate rates, e.g. 0.5
+            and 0.05). With ``proj_size`` zoneout acts on the projected h. Default: 0.
+        forget_bias (float, optional): rnnfast extra: None keeps the default
+            initialization; a float sets the forget gate's slice of every ``bias_ih`` to it
+            and of every ``bias_hh`` to 0, so that the gate's total bias starts at the value
+            (Keras' ``unit_forget_bias=True`` is 1.0). Requires ``bias=True``. Default: None.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
         device (optional): ``None`` or the CPU, the only device (another raises ValueError).
@@ -739,8 +872,9 @@ class LSTM(RNNBase):
         initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
-    Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
-    extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout``,
+    ``weight_dropout`` and ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device``
+    (keyword) accepts only the CPU.
 
     Example::
 
@@ -757,12 +891,14 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, recurrent_dropout=0.0,
-                 input_dropout=0.0, dtype=np.float32, peephole=False, device=None):
+                 input_dropout=0.0, dtype=np.float32, peephole=False, device=None, zoneout=0.0,
+                 zoneout_c=0.0, forget_bias=None, weight_dropout=0.0):
         _device.check_device(device)
         self.peephole = bool(peephole)
         super().__init__("lstm_peephole" if self.peephole else "lstm", input_size, hidden_size,
                          num_layers, bias, batch_first, dropout, bidirectional, proj_size,
-                         recurrent_dropout, input_dropout, dtype)
+                         recurrent_dropout, input_dropout, dtype, zoneout, zoneout_c,
+                         forget_bias, weight_dropout)
 
 
 class GRU(RNNBase):
@@ -806,6 +942,16 @@ class GRU(RNNBase):
             [0, 1). Default: 0.
         input_dropout (float, optional): rnnfast extra: one dropout mask per sequence and layer
             on the layer's input, constant in time, in training mode; in [0, 1). Default: 0.
+        zoneout (float, optional): rnnfast extra, not in torch: zoneout (Krueger et al.
+            2016, as haste's) on h, inside the kernel: in training mode h_t = d_t * h_(t-1) +
+            (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
+            per step, sequence, unit, layer and direction; in eval mode d_t = p (the
+            expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
         device (optional): ``None`` or the CPU, the only device (another raises ValueError).
@@ -851,8 +997,9 @@ class GRU(RNNBase):
         initialized from U(-sqrt(k), sqrt(k)) with k = 1 / hidden_size, drawn from
         ``rnnfast.manual_seed``'s generator (torch's distribution, not torch's numbers).
 
-    Differences from torch: the ``recurrent_dropout``, ``input_dropout`` and ``lengths``
-    extras; ``dtype`` is a NumPy dtype, and ``device`` (keyword) accepts only the CPU.
+    Differences from torch: the ``recurrent_dropout``, ``input_dropout``, ``zoneout``,
+    ``weight_dropout`` and ``lengths`` extras; ``dtype`` is a NumPy dtype, and ``device``
+    (keyword) accepts only the CPU.
 
     Example::
 
@@ -865,12 +1012,14 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, recurrent_dropout=0.0, input_dropout=0.0,
-                 dtype=np.float32, reset_after=True, device=None):
+                 dtype=np.float32, reset_after=True, device=None, zoneout=0.0,
+                 weight_dropout=0.0):
         _device.check_device(device)
         self.reset_after = bool(reset_after)
         super().__init__("gru" if self.reset_after else "gru_reset_before", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
-                         recurrent_dropout, input_dropout, dtype)
+                         recurrent_dropout, input_dropout, dtype, zoneout,
+                         weight_dropout=weight_dropout)
 
 
 class MinGRU(RNNBase):
@@ -981,6 +1130,10 @@ class MinLSTM(RNNBase):
             of every layer but the last, in training mode; in [0, 1]. Default: 0.
         bidirectional (bool, optional): if ``True``, each layer runs forward and backward in
             time and concatenates the two outputs (D = 2). Default: ``False``.
+        forget_bias (float, optional): rnnfast extra: None keeps the default
+            initialization; a float sets the f gate's slice of every ``bias_ih`` (its one
+            bias) to it, f = sigmoid(W_f x + b_f) starting near sigmoid(value). Requires
+            ``bias=True``. Default: None.
         dtype (optional): the parameters' dtype, float32 or float64 (a NumPy or rnnfast
             dtype); inputs are cast to it. Default: ``np.float32``.
         device (optional): ``None`` or the CPU, the only device (another raises ValueError).
@@ -1025,10 +1178,11 @@ class MinLSTM(RNNBase):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, device=None):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, device=None,
+                 forget_bias=None):
         _device.check_device(device)
         super().__init__("minlstm", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, 0, 0.0, 0.0, dtype)
+                         dropout, bidirectional, 0, 0.0, 0.0, dtype, forget_bias=forget_bias)
 
 
 class LayerNormLSTM(RNNBase):
@@ -1056,12 +1210,31 @@ class LayerNormLSTM(RNNBase):
         dropout (float, optional): dropout on the outputs of every layer but the last, in
             training mode; in [0, 1]. Default: 0.
         bidirectional (bool, optional): a reverse direction too. Default: ``False``.
+        forget_bias (float, optional): rnnfast extra: None keeps the default
+            initialization; a float sets the forget gate's slice of every ``bias_ih`` to it
+            and of every ``bias_hh`` to 0, so that the gate's total bias starts at the value
+            (Keras' ``unit_forget_bias=True`` is 1.0). Requires ``bias=True``. Default: None.
         dtype (optional): the parameters' dtype, float32 or float64. Default: ``np.float32``.
         device (optional): ``None`` or the CPU, the only device (another raises ValueError).
             Default: ``None``.
         recurrent_dropout (float, optional): variational dropout on the state W_hh sees, one
             mask per sequence, layer and direction, constant in time, in training mode; in
             [0, 1). Default: 0.
+        zoneout (float, optional): rnnfast extra, not in torch: zoneout (Krueger et al.
+            2016, as haste's) on h, inside the kernel: in training mode h_t = d_t * h_(t-1) +
+            (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
+            per step, sequence, unit, layer and direction; in eval mode d_t = p (the
+            expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
+        zoneout_c (float, optional): rnnfast extra: zoneout on the cell state likewise,
+            c_t = d^c_t * c_(t-1) + (1 - d^c_t) * c~_t with masks of its own (h~_t is
+            o_t * tanh(c~_t), from the new c~_t); 0 by default as in haste's LSTM, whose
+            zoneout is on h only (Krueger et al. zone out c and h at separate rates, e.g. 0.5
+            and 0.05). Default: 0.
 
     Inputs: input, (h_0, c_0)=None, lengths=None -- as :class:`LSTM`'s.
 
@@ -1088,10 +1261,12 @@ class LayerNormLSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, device=None,
-                 recurrent_dropout=0.0):
+                 recurrent_dropout=0.0, zoneout=0.0, zoneout_c=0.0, forget_bias=None,
+                 weight_dropout=0.0):
         _device.check_device(device)
         super().__init__("layernorm_lstm", input_size, hidden_size, num_layers, bias,
-                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype)
+                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype,
+                         zoneout, zoneout_c, forget_bias, weight_dropout)
 
 
 class LayerNormGRU(RNNBase):
@@ -1126,6 +1301,16 @@ class LayerNormGRU(RNNBase):
         recurrent_dropout (float, optional): variational dropout on the state W_hh sees (the
             z * h_(t-1) term keeps the whole state), one mask per sequence, layer and
             direction, constant in time, in training mode; in [0, 1). Default: 0.
+        zoneout (float, optional): rnnfast extra, not in torch: zoneout (Krueger et al.
+            2016, as haste's) on h, inside the kernel: in training mode h_t = d_t * h_(t-1) +
+            (1 - d_t) * h~_t, h~_t the new state above, with keep masks d_t ~ Bernoulli(p)
+            per step, sequence, unit, layer and direction; in eval mode d_t = p (the
+            expectation); in [0, 1). Default: 0.
+        weight_dropout (float, optional): rnnfast extra: DropConnect (Wan et al. 2013;
+            AWD-LSTM's WeightDrop) on the recurrent weights: in training mode each call uses
+            ``weight_hh * m`` with m one inverted-dropout mask per call, layer and direction (0
+            with probability p, else 1/(1-p)), so ``weight_hh``'s gradient is the masked one;
+            in eval mode the plain weights; in [0, 1). Default: 0.
 
     Inputs: input, h_0=None, lengths=None -- as :class:`GRU`'s.
 
@@ -1148,10 +1333,11 @@ class LayerNormGRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, device=None,
-                 recurrent_dropout=0.0):
+                 recurrent_dropout=0.0, zoneout=0.0, weight_dropout=0.0):
         _device.check_device(device)
         super().__init__("layernorm_gru", input_size, hidden_size, num_layers, bias,
-                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype)
+                         batch_first, dropout, bidirectional, 0, recurrent_dropout, 0.0, dtype,
+                         zoneout, weight_dropout=weight_dropout)
 
 
 class RNNCellBase(Module):

@@ -45,7 +45,8 @@ def _random_modules(model):
         if isinstance(m, Dropout) and m.p > 0:
             yield name, f"Dropout(p={m.p})"
         elif isinstance(m, RNNBase):
-            drops = [(k, getattr(m, k)) for k in ("recurrent_dropout", "input_dropout")
+            drops = [(k, getattr(m, k)) for k in ("recurrent_dropout", "input_dropout",
+                                                  "zoneout", "zoneout_c", "weight_dropout")
                      if getattr(m, k) > 0]
             if m.dropout > 0 and m.num_layers > 1:
                 drops.insert(0, ("dropout", m.dropout))
