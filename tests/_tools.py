@@ -1,6 +1,7 @@
 """Build tools for the tests that configure the repository with CMake (test_cpp_api.py,
 test_cpp_package.py): finding cmake and ninja, running one build step, finding a built program;
-and pyproject.toml's version, the one every build reports (test_version.py).
+pyproject.toml's version, the one every build reports (test_version.py); and the ONNX exporters
+the torch export tests run (``onnx_exporters``).
 
 cmake and ninja come from PATH or from their PyPI packages; nothing here installs them, and a
 test without cmake skips (``cmake_or_skip``).
@@ -86,3 +87,16 @@ def pyproject_version():
         return m.group(1)
     with open(path, "rb") as f:
         return tomllib.load(f)["project"]["version"]
+
+
+def onnx_exporters():
+    """``torch.onnx.export``'s two exporters as pytest params of ``dynamo``: the dynamo-based
+    one (skipped, saying why, without onnxscript, which it needs) and the TorchScript one."""
+    out = [pytest.param(False, id="torchscript")]
+    try:
+        import onnxscript  # noqa: F401
+        out.insert(0, pytest.param(True, id="dynamo"))
+    except ImportError:
+        out.insert(0, pytest.param(True, id="dynamo", marks=pytest.mark.skip(
+            reason="the dynamo-based exporter needs onnxscript (pip install onnxscript)")))
+    return out

@@ -16,6 +16,8 @@ import warnings
 import numpy as np
 import pytest
 
+from _tools import onnx_exporters
+
 torch = pytest.importorskip("torch")
 
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
@@ -323,17 +325,6 @@ def _onnx_deps():
     pytest.importorskip("onnxruntime")
 
 
-def _exporters():
-    out = [pytest.param(False, id="torchscript")]
-    try:
-        import onnxscript  # noqa: F401  (the dynamo-based exporter needs it)
-        out.insert(0, pytest.param(True, id="dynamo"))
-    except ImportError:
-        out.insert(0, pytest.param(True, id="dynamo", marks=pytest.mark.skip(
-            reason="the dynamo-based exporter needs onnxscript (pip install onnxscript)")))
-    return out
-
-
 class OnnxZoo(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -355,7 +346,7 @@ class OnnxZoo(torch.nn.Module):
         return y1, h1, y2, h2, y3, h3, c3, y4, h4, c4, y5, h5, c5
 
 
-@pytest.mark.parametrize("dynamo", _exporters())
+@pytest.mark.parametrize("dynamo", onnx_exporters())
 def test_onnx_export_round_trip(dynamo):
     """GRU(reset_after=False) exports as ONNX's GRU with linear_before_reset=0, LSTM(peephole=
     True) as ONNX's LSTM with its input P; ONNX Runtime gives eager mode's results."""

@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 import pytest
 
+from _tools import onnx_exporters
+
 torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
@@ -492,18 +494,7 @@ def test_cell_options_are_checked():
             cls(I, H, nonlinearity="tanh")
 
 
-def _exporters():
-    out = [pytest.param(False, id="torchscript")]
-    try:
-        import onnxscript  # noqa: F401  (the dynamo-based exporter needs it)
-        out.insert(0, pytest.param(True, id="dynamo"))
-    except ImportError:
-        out.insert(0, pytest.param(True, id="dynamo", marks=pytest.mark.skip(
-            reason="the dynamo-based exporter needs onnxscript (pip install onnxscript)")))
-    return out
-
-
-@pytest.mark.parametrize("dynamo", _exporters())
+@pytest.mark.parametrize("dynamo", onnx_exporters())
 @pytest.mark.parametrize("cls", ["IndRNN", "MinGRU", "MinLSTM", "LayerNormLSTM", "LayerNormGRU"])
 def test_onnx_export_is_refused(cls, dynamo):
     """Either exporter: NotImplementedError naming the module (no standard ONNX operator)."""

@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 import pytest
 
+from _tools import onnx_exporters
+
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -25,18 +27,7 @@ import rnnfast.torch as rt  # noqa: E402
 RTOL, ATOL = 1e-5, 1e-6
 
 
-def _exporters():
-    out = [pytest.param(False, id="torchscript")]
-    try:
-        import onnxscript  # noqa: F401  (the dynamo-based exporter needs it)
-        out.insert(0, pytest.param(True, id="dynamo"))
-    except ImportError:
-        out.insert(0, pytest.param(True, id="dynamo", marks=pytest.mark.skip(
-            reason="the dynamo-based exporter needs onnxscript (pip install onnxscript)")))
-    return out
-
-
-EXPORTERS = _exporters()
+EXPORTERS = onnx_exporters()
 
 
 def _export(model, args, names, dynamo, dynamic=None):
